@@ -1,0 +1,276 @@
+//! Alerts: the request an operator sends, its validation, and its life cycle.
+
+use crate::area::{Area, AreaRequest};
+use crate::cap::{Certainty, Severity, Status, Urgency};
+use crate::channel::parse_channels;
+use crate::error::{Collector, ValidationErrors};
+use crate::message::{Messages, render};
+use crate::sms::{SmsEncoding, analyse, first_non_gsm};
+use crate::subscriber::validate_group;
+use crate::zone::Zone;
+use crate::{Channel, ChannelSet, Language};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The most SMS segments one alert text may need.
+pub const MAX_SMS_SEGMENTS: usize = 6;
+/// The longest text accepted for any channel, in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// `POST /v1/alerts` body (api.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRequest {
+    pub status: Status,
+    pub event: String,
+    pub severity: Severity,
+    pub urgency: Urgency,
+    pub certainty: Certainty,
+    pub messages: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<AreaRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// A validated alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSpec {
+    pub status: Status,
+    pub event: String,
+    pub severity: Severity,
+    pub urgency: Urgency,
+    pub certainty: Certainty,
+    pub messages: Messages,
+    pub area: Area,
+    pub channels: ChannelSet,
+    pub groups: Vec<String>,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Accepted; its zone is being turned into recipients.
+    Resolving,
+    /// Every recipient is known; deliveries are under way.
+    Sending,
+    /// Every delivery has a final outcome.
+    Sent,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Resolving => "resolving",
+            AlertState::Sending => "sending",
+            AlertState::Sent => "sent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Resolving, Self::Sending, Self::Sent]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+impl AlertRequest {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationErrors> {
+        crate::error::parse_json(bytes)
+    }
+
+    pub fn validate(self) -> Result<AlertSpec, ValidationErrors> {
+        let mut errors = Collector::default();
+
+        let event = self.event.trim().to_string();
+        if event.is_empty() || event.chars().count() > 200 {
+            errors.push(
+                "event",
+                "describe the event in 1 to 200 characters, e.g. \"Chemical leak\"",
+            );
+        }
+
+        let channels = match &self.channels {
+            None => ChannelSet::ALL,
+            Some(names) => {
+                if names.is_empty() {
+                    errors.push("channels", "choose at least one of sms, voice, email, or leave channels out for all three");
+                }
+                parse_channels("channels", names, &mut errors)
+            }
+        };
+
+        let mut messages = Messages::default();
+        if self.messages.is_empty() {
+            errors.push(
+                "messages",
+                "give the text in at least one of nl, fr, de, en",
+            );
+        }
+        for (code, text) in &self.messages {
+            let path = format!("messages.{code}");
+            let Some(lang) = Language::from_code(code) else {
+                errors.push(
+                    path,
+                    format!("unknown language {code:?}; {}", Language::EXPECTED),
+                );
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                errors.push(path, "the text is empty");
+            } else if text.chars().count() > MAX_TEXT_CHARS {
+                errors.push(
+                    path,
+                    format!("the text is longer than {MAX_TEXT_CHARS} characters"),
+                );
+            } else {
+                messages.0.insert(lang, text.to_string());
+            }
+        }
+
+        let area = match &self.area {
+            Some(a) => match a.validate("area") {
+                Ok(area) => area,
+                Err(e) => {
+                    errors.extend(e);
+                    Area::default()
+                }
+            },
+            None => Area::default(),
+        };
+        let area_given = self.area.as_ref().is_some_and(|a| !a.is_empty());
+        if !area_given && self.groups.is_empty() {
+            errors.push(
+                "area",
+                "give an area (geojson, circles or geocodes), groups, or both",
+            );
+        }
+        if !area.is_empty()
+            && let Err(e) = Zone::new(&area).check_size()
+        {
+            errors.push("area", e.to_string());
+        }
+
+        for (i, g) in self.groups.iter().enumerate() {
+            if let Err(msg) = validate_group(g) {
+                errors.push(format!("groups[{i}]"), msg);
+            }
+        }
+
+        let spec = AlertSpec {
+            status: self.status,
+            event,
+            severity: self.severity,
+            urgency: self.urgency,
+            certainty: self.certainty,
+            messages,
+            area,
+            channels,
+            groups: self.groups,
+        };
+
+        if spec.channels.contains(Channel::Sms) {
+            for lang in spec.messages.0.keys() {
+                if let Some(r) = render(&spec, Channel::Sms, *lang) {
+                    let info = analyse(&r.text);
+                    if info.segments > MAX_SMS_SEGMENTS {
+                        let why = match (info.encoding, first_non_gsm(&r.text)) {
+                            (SmsEncoding::Ucs2, Some(c)) => format!(
+                                " (it is sent as UCS-2, 67 characters a part, because of {c:?})"
+                            ),
+                            _ => String::new(),
+                        };
+                        errors.push(
+                            format!("messages.{lang}"),
+                            format!(
+                                "the SMS needs {} segments{why}; at most {MAX_SMS_SEGMENTS} are sent: shorten the text",
+                                info.segments
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        errors.finish(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(v: serde_json::Value) -> Result<AlertSpec, ValidationErrors> {
+        AlertRequest::from_json(v.to_string().as_bytes())?.validate()
+    }
+
+    fn base() -> serde_json::Value {
+        json!({
+            "status": "Actual", "event": "Chemical leak", "severity": "Severe",
+            "urgency": "Immediate", "certainty": "Observed",
+            "messages": {"nl": "Sluit ramen en deuren", "fr": "Fermez portes et fenêtres"},
+            "area": {"circles": [{"lat": 51.23, "lon": 4.40, "radius_km": 3}]}
+        })
+    }
+
+    #[test]
+    fn a_valid_alert_defaults_to_every_channel() {
+        let spec = request(base()).unwrap();
+        assert_eq!(spec.channels, ChannelSet::ALL);
+        assert_eq!(spec.area.circles.len(), 1);
+    }
+
+    #[test]
+    fn cap_vocabularies_are_enforced_with_the_allowed_values() {
+        let mut v = base();
+        v["severity"] = json!("Catastrophic");
+        let e = request(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("severity: unknown variant `Catastrophic`"),
+            "{e}"
+        );
+        assert!(e.contains("Extreme"), "{e}");
+        let mut v = base();
+        v["status"] = json!("Draft");
+        assert!(request(v).unwrap_err().to_string().contains("status"));
+    }
+
+    #[test]
+    fn unknown_languages_and_channels_are_refused() {
+        let mut v = base();
+        v["messages"]["es"] = json!("Cierren las ventanas");
+        v["channels"] = json!(["sms", "pigeon"]);
+        let e = request(v).unwrap_err();
+        let paths: Vec<_> = e.0.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths.contains(&"messages.es") && paths.contains(&"channels[1]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_alert_needs_an_area_or_groups() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("area");
+        assert!(
+            request(v.clone())
+                .unwrap_err()
+                .to_string()
+                .starts_with("area:")
+        );
+        v["groups"] = json!(["rescuers"]);
+        assert!(request(v).is_ok());
+    }
+
+    #[test]
+    fn too_long_sms_is_refused_with_the_reason() {
+        let mut v = base();
+        v["messages"]["fr"] = json!("ê".repeat(500));
+        let e = request(v).unwrap_err().to_string();
+        assert!(e.contains("messages.fr") && e.contains("UCS-2"), "{e}");
+    }
+}

@@ -1,0 +1,424 @@
+//! The area of an alert as submitted (GeoJSON, circles, geocodes) and as validated.
+//!
+//! Validation rejects what CAP 1.2 would reject for `<polygon>` and `<circle>`:
+//! rings with fewer than four positions, rings that are not closed,
+//! self-intersecting polygons, non-positive radii and coordinates out of range.
+
+use crate::error::{Collector, ValidationErrors};
+use geo::{Distance, Geodesic, Intersects, LineString, Point, Polygon, Validation};
+use geojson::{GeoJson, Geometry, GeometryValue, Position};
+use serde::{Deserialize, Serialize};
+
+/// The largest circle accepted, in kilometres.
+pub const MAX_RADIUS_KM: f64 = 250.0;
+/// The most polygon vertices accepted in one area.
+pub const MAX_VERTICES: usize = 200_000;
+
+/// `area` as clients send it (api.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geojson: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circles: Vec<CircleInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geocodes: Vec<GeocodeInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircleInput {
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_km: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeocodeInput {
+    pub name: String,
+    pub value: String,
+}
+
+/// A validated area: simple polygons (rings of `[lon, lat]`) and circles.
+/// The zone is the union of all of them; a point on a border is inside.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Area {
+    /// Each polygon is its rings: exterior first, then holes; rings are closed.
+    pub polygons: Vec<Vec<Vec<[f64; 2]>>>,
+    pub circles: Vec<Circle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Circle {
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_km: f64,
+}
+
+impl Circle {
+    pub fn radius_m(&self) -> f64 {
+        self.radius_km * 1000.0
+    }
+}
+
+impl Area {
+    pub fn is_empty(&self) -> bool {
+        self.polygons.is_empty() && self.circles.is_empty()
+    }
+
+    /// The polygons as `geo` values.
+    pub fn geo_polygons(&self) -> Vec<Polygon<f64>> {
+        self.polygons.iter().map(|rings| to_geo(rings)).collect()
+    }
+
+    /// The reference definition of "inside", straight from the geometry:
+    /// O(vertices) per polygon and a geodesic distance per circle. Tests
+    /// compare the fast path (H3 covering + indexed polygons) against it.
+    pub fn contains_naive(&self, lat: f64, lon: f64) -> bool {
+        let p = Point::new(lon, lat);
+        self.geo_polygons().iter().any(|poly| poly.intersects(&p))
+            || self
+                .circles
+                .iter()
+                .any(|c| Geodesic.distance(Point::new(c.lon, c.lat), p) <= c.radius_m())
+    }
+}
+
+fn to_geo(rings: &[Vec<[f64; 2]>]) -> Polygon<f64> {
+    let ring =
+        |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
+    let mut it = rings.iter();
+    let exterior = it
+        .next()
+        .map(ring)
+        .unwrap_or_else(|| LineString::new(vec![]));
+    Polygon::new(exterior, it.map(ring).collect())
+}
+
+impl AreaRequest {
+    pub fn is_empty(&self) -> bool {
+        self.geojson.is_none() && self.circles.is_empty() && self.geocodes.is_empty()
+    }
+
+    /// Validates every shape; `path` prefixes error locations (e.g. `area`).
+    pub fn validate(&self, path: &str) -> Result<Area, ValidationErrors> {
+        let mut errors = Collector::default();
+        let mut area = Area::default();
+
+        if !self.geocodes.is_empty() {
+            errors.push(
+                format!("{path}.geocodes"),
+                "NIS geocodes are not supported yet: municipality boundaries are not loaded. \
+                 Draw the zone with geojson or circles instead",
+            );
+        }
+
+        if let Some(value) = &self.geojson {
+            let gpath = format!("{path}.geojson");
+            match serde_json::from_value::<GeoJson>(value.clone()) {
+                Err(e) => errors.push(gpath, format!("not valid GeoJSON: {e}")),
+                Ok(GeoJson::Geometry(g)) => geometry(&g, &gpath, &mut area, &mut errors),
+                Ok(GeoJson::Feature(f)) => {
+                    feature(f.geometry.as_ref(), &gpath, &mut area, &mut errors)
+                }
+                Ok(GeoJson::FeatureCollection(fc)) => {
+                    if fc.features.is_empty() {
+                        errors.push(gpath.clone(), "the FeatureCollection has no features");
+                    }
+                    for (i, f) in fc.features.iter().enumerate() {
+                        feature(
+                            f.geometry.as_ref(),
+                            &format!("{gpath}.features[{i}]"),
+                            &mut area,
+                            &mut errors,
+                        );
+                    }
+                }
+            }
+        }
+
+        for (i, c) in self.circles.iter().enumerate() {
+            let cpath = format!("{path}.circles[{i}]");
+            check_lat_lon(c.lat, c.lon, &cpath, &mut errors);
+            if !(c.radius_km.is_finite() && c.radius_km > 0.0) {
+                errors.push(
+                    format!("{cpath}.radius_km"),
+                    format!("radius {} must be greater than 0", c.radius_km),
+                );
+            } else if c.radius_km > MAX_RADIUS_KM {
+                errors.push(
+                    format!("{cpath}.radius_km"),
+                    format!(
+                        "radius {} km is larger than the {MAX_RADIUS_KM} km accepted",
+                        c.radius_km
+                    ),
+                );
+            }
+            area.circles.push(Circle {
+                lat: c.lat,
+                lon: c.lon,
+                radius_km: c.radius_km,
+            });
+        }
+
+        let vertices: usize = area.polygons.iter().flatten().map(Vec::len).sum();
+        if vertices > MAX_VERTICES {
+            errors.push(
+                format!("{path}.geojson"),
+                format!("{vertices} vertices is more than the {MAX_VERTICES} accepted; simplify the shape"),
+            );
+        }
+        errors.finish(area)
+    }
+}
+
+fn check_lat_lon(lat: f64, lon: f64, path: &str, errors: &mut Collector) {
+    if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+        errors.push(
+            format!("{path}.lat"),
+            format!("latitude {lat} is outside -90..90"),
+        );
+    }
+    if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+        errors.push(
+            format!("{path}.lon"),
+            format!("longitude {lon} is outside -180..180"),
+        );
+    }
+}
+
+fn feature(g: Option<&Geometry>, path: &str, area: &mut Area, errors: &mut Collector) {
+    match g {
+        Some(g) => geometry(g, &format!("{path}.geometry"), area, errors),
+        None => errors.push(
+            path,
+            "the feature has no geometry; give a Polygon or MultiPolygon",
+        ),
+    }
+}
+
+fn geometry(g: &Geometry, path: &str, area: &mut Area, errors: &mut Collector) {
+    match &g.value {
+        GeometryValue::Polygon { coordinates } => {
+            polygon(coordinates, &format!("{path}.coordinates"), area, errors)
+        }
+        GeometryValue::MultiPolygon { coordinates } => {
+            if coordinates.is_empty() {
+                errors.push(
+                    format!("{path}.coordinates"),
+                    "the MultiPolygon has no polygons",
+                );
+            }
+            for (i, p) in coordinates.iter().enumerate() {
+                polygon(p, &format!("{path}.coordinates[{i}]"), area, errors);
+            }
+        }
+        GeometryValue::GeometryCollection { geometries } => {
+            for (i, g) in geometries.iter().enumerate() {
+                geometry(g, &format!("{path}.geometries[{i}]"), area, errors);
+            }
+        }
+        other => errors.push(
+            format!("{path}.type"),
+            format!(
+                "a {} has no inside; a zone needs a Polygon or MultiPolygon (or a circle)",
+                other.type_name()
+            ),
+        ),
+    }
+}
+
+fn polygon(rings: &[Vec<Position>], path: &str, area: &mut Area, errors: &mut Collector) {
+    if rings.is_empty() {
+        errors.push(path, "a polygon needs an exterior ring");
+        return;
+    }
+    let mut ok = true;
+    let mut out: Vec<Vec<[f64; 2]>> = Vec::with_capacity(rings.len());
+    for (j, ring) in rings.iter().enumerate() {
+        let rpath = format!("{path}[{j}]");
+        if ring.len() < 4 {
+            errors.push(
+                &rpath,
+                format!(
+                    "ring has {} positions; a closed ring needs at least 4, the last repeating the first",
+                    ring.len()
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let mut pts = Vec::with_capacity(ring.len());
+        for (k, pos) in ring.iter().enumerate() {
+            let s = pos.as_slice();
+            let ppath = format!("{rpath}[{k}]");
+            if s.len() < 2 {
+                errors.push(ppath, "a position needs [lon, lat]");
+                ok = false;
+                continue;
+            }
+            let (lon, lat) = (s[0], s[1]);
+            if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+                errors.push(
+                    &ppath,
+                    format!("longitude {lon} is outside -180..180 (positions are [lon, lat])"),
+                );
+                ok = false;
+            }
+            if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+                errors.push(
+                    &ppath,
+                    format!("latitude {lat} is outside -90..90 (positions are [lon, lat])"),
+                );
+                ok = false;
+            }
+            pts.push([lon, lat]);
+        }
+        if pts.first() != pts.last() {
+            errors.push(
+                &rpath,
+                "ring is not closed: its last position must repeat the first",
+            );
+            ok = false;
+        }
+        if pts.windows(2).any(|w| (w[0][0] - w[1][0]).abs() > 180.0) {
+            errors.push(&rpath, "ring crosses the antimeridian (an edge spans more than 180° of longitude); split it in two");
+            ok = false;
+        }
+        out.push(pts);
+    }
+    if !ok {
+        return;
+    }
+    let poly = to_geo(&out);
+    let problems = poly.validation_errors();
+    if !problems.is_empty() {
+        for p in problems {
+            errors.push(path, format!("invalid polygon: {p}"));
+        }
+        return;
+    }
+    area.polygons.push(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn validate(area: serde_json::Value) -> Result<Area, ValidationErrors> {
+        let req: AreaRequest = serde_json::from_value(area).unwrap();
+        req.validate("area")
+    }
+
+    fn square() -> serde_json::Value {
+        json!([[
+            [4.3, 50.8],
+            [4.4, 50.8],
+            [4.4, 50.9],
+            [4.3, 50.9],
+            [4.3, 50.8]
+        ]])
+    }
+
+    #[test]
+    fn polygon_feature_collection_and_circles_are_accepted() {
+        let a = validate(json!({
+            "geojson": {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": square()}},
+                {"type": "Feature", "properties": null, "geometry": {"type": "MultiPolygon", "coordinates": [square()]}}
+            ]},
+            "circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 2.5}]
+        }))
+        .unwrap();
+        assert_eq!(a.polygons.len(), 2);
+        assert_eq!(a.circles.len(), 1);
+    }
+
+    fn first_error(area: serde_json::Value) -> String {
+        validate(area).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rings_with_fewer_than_four_positions_are_refused() {
+        let e = first_error(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[4.3, 50.8], [4.4, 50.8], [4.3, 50.8]]]}}),
+        );
+        assert!(
+            e.contains("area.geojson.coordinates[0]: ring has 3 positions"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unclosed_rings_are_refused() {
+        let e = first_error(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[4.3, 50.8], [4.4, 50.8], [4.4, 50.9], [4.3, 50.9]]]}}),
+        );
+        assert!(e.contains("not closed"), "{e}");
+    }
+
+    #[test]
+    fn self_intersecting_polygons_are_refused() {
+        let e = first_error(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]}}),
+        );
+        assert!(e.contains("self-intersection"), "{e}");
+    }
+
+    #[test]
+    fn coordinates_out_of_range_are_refused() {
+        let e = first_error(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[50.8, 94.3], [4.4, 50.8], [4.4, 50.9], [50.8, 94.3]]]}}),
+        );
+        assert!(e.contains("latitude 94.3 is outside"), "{e}");
+        let e = first_error(json!({"circles": [{"lat": 50.0, "lon": 190.0, "radius_km": 1.0}]}));
+        assert!(e.contains("area.circles[0].lon"), "{e}");
+    }
+
+    #[test]
+    fn non_positive_radius_is_refused() {
+        for r in [0.0, -1.0] {
+            let e = first_error(json!({"circles": [{"lat": 50.0, "lon": 4.0, "radius_km": r}]}));
+            assert!(
+                e.contains("radius_km") && e.contains("greater than 0"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn points_and_lines_have_no_inside() {
+        let e = first_error(json!({"geojson": {"type": "Point", "coordinates": [4.3, 50.8]}}));
+        assert!(e.contains("a Point has no inside"), "{e}");
+    }
+
+    #[test]
+    fn geocodes_are_refused_until_boundaries_exist() {
+        let e = first_error(json!({"geocodes": [{"name": "NIS", "value": "21004"}]}));
+        assert!(e.contains("not supported yet"), "{e}");
+    }
+
+    #[test]
+    fn broken_geojson_says_so() {
+        let e = first_error(json!({"geojson": {"type": "Polygon"}}));
+        assert!(e.contains("not valid GeoJSON"), "{e}");
+    }
+
+    #[test]
+    fn holes_are_kept_and_points_in_them_are_outside() {
+        let a = validate(json!({"geojson": {"type": "Polygon", "coordinates": [
+            [[4.0, 50.0], [5.0, 50.0], [5.0, 51.0], [4.0, 51.0], [4.0, 50.0]],
+            [[4.4, 50.4], [4.6, 50.4], [4.6, 50.6], [4.4, 50.6], [4.4, 50.4]]
+        ]}}))
+        .unwrap();
+        assert!(a.contains_naive(50.2, 4.2));
+        assert!(!a.contains_naive(50.5, 4.5));
+        assert!(
+            a.contains_naive(50.4, 4.5),
+            "a hole's border belongs to the zone"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! bealert-core: the domain of a public warning platform — pure rules, no I/O.
+//!
+//! Everything here is deterministic and synchronous: validation of what
+//! citizens and operators submit, CAP 1.2 vocabularies, the geometry of a
+//! warning zone and its H3 covering, and the text each recipient receives.
+
+pub mod alert;
+pub mod area;
+pub mod cap;
+pub mod channel;
+pub mod delivery;
+pub mod error;
+pub mod ids;
+pub mod language;
+pub mod message;
+pub mod operator;
+pub mod sms;
+pub mod subscriber;
+pub mod zone;
+
+pub use channel::{Channel, ChannelSet};
+pub use error::{FieldError, ValidationErrors};
+pub use ids::{AlertId, SubscriberId};
+pub use language::Language;

@@ -1,0 +1,152 @@
+//! Operators (the authorities that send alerts), their jurisdiction and API keys.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// The territory an operator may warn. NIS codes are Statbel's 5-digit codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Jurisdiction {
+    National,
+    Province(String),
+    Municipality(String),
+}
+
+/// The NIS codes of Belgium's ten provinces and the Brussels-Capital Region.
+pub const PROVINCE_NIS_CODES: [(&str, &str); 11] = [
+    ("10000", "Antwerpen"),
+    ("20001", "Vlaams-Brabant"),
+    ("20002", "Brabant wallon"),
+    ("30000", "West-Vlaanderen"),
+    ("40000", "Oost-Vlaanderen"),
+    ("50000", "Hainaut"),
+    ("60000", "Liège"),
+    ("70000", "Limburg"),
+    ("80000", "Luxembourg"),
+    ("90000", "Namur"),
+    ("04000", "Brussels-Capital Region"),
+];
+
+impl Jurisdiction {
+    pub fn is_national(&self) -> bool {
+        matches!(self, Jurisdiction::National)
+    }
+}
+
+impl FromStr for Jurisdiction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let nis = |code: &str| code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit());
+        match s.split_once(':') {
+            None if s == "national" => Ok(Jurisdiction::National),
+            Some(("province", code)) if PROVINCE_NIS_CODES.iter().any(|(c, _)| *c == code) => {
+                Ok(Jurisdiction::Province(code.to_string()))
+            }
+            Some(("province", code)) => Err(format!(
+                "{code:?} is not a province NIS code; use one of {}",
+                PROVINCE_NIS_CODES
+                    .iter()
+                    .map(|(c, n)| format!("{c} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(("municipality", code)) if nis(code) => {
+                Ok(Jurisdiction::Municipality(code.to_string()))
+            }
+            Some(("municipality", code)) => Err(format!(
+                "{code:?} is not a municipality NIS code (5 digits, e.g. 21004 for Brussels)"
+            )),
+            _ => Err(format!(
+                "{s:?} is not a jurisdiction; use national, province:<NIS code> or municipality:<NIS code>"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Jurisdiction {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Jurisdiction> for String {
+    fn from(j: Jurisdiction) -> Self {
+        j.to_string()
+    }
+}
+
+impl fmt::Display for Jurisdiction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Jurisdiction::National => f.write_str("national"),
+            Jurisdiction::Province(c) => write!(f, "province:{c}"),
+            Jurisdiction::Municipality(c) => write!(f, "municipality:{c}"),
+        }
+    }
+}
+
+/// An operator as stored: never the key itself, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub name: String,
+    pub jurisdiction: Jurisdiction,
+    pub key_hash: String,
+}
+
+/// Prefix of every operator API key, so leaked keys are recognisable.
+pub const KEY_PREFIX: &str = "bea_";
+
+/// The stored form of an API key. Keys carry 256 random bits, so a plain
+/// SHA-256 (no slow KDF) cannot be brute-forced.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Checks an operator name: 1–64 characters, letters, digits, space, `-_.`.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an operator name: use 1 to 64 letters, digits, spaces, '-', '_' or '.'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jurisdictions_parse_and_print_back() {
+        for s in ["national", "province:10000", "municipality:21004"] {
+            assert_eq!(s.parse::<Jurisdiction>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn jurisdiction_errors_say_what_is_accepted() {
+        let e = "province:12345".parse::<Jurisdiction>().unwrap_err();
+        assert!(e.contains("10000 (Antwerpen)"), "{e}");
+        let e = "municipality:12".parse::<Jurisdiction>().unwrap_err();
+        assert!(e.contains("5 digits"), "{e}");
+        assert!("world".parse::<Jurisdiction>().is_err());
+    }
+
+    #[test]
+    fn key_hash_is_stable_hex_sha256() {
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

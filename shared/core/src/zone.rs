@@ -1,0 +1,460 @@
+//! A warning zone prepared for fast membership tests, and its H3 covering.
+//!
+//! Resolution reads subscribers cell by cell: cells wholly inside the zone
+//! are accepted without looking at points; points in boundary cells are
+//! tested exactly. Two guards make the covering safe against the few
+//! centimetres by which an H3 cell (great-circle edges) differs from the
+//! straight-edged hexagon the tiler tests:
+//! * an interior cell stays interior only if all its neighbours are interior
+//!   too, so a point just outside its hexagon still lies in accepted area;
+//! * every neighbour of a boundary cell is scanned as a boundary cell, so a
+//!   point inside the zone is never in a cell the covering missed.
+
+use crate::area::{Area, Circle};
+use geo::BoundingRect;
+use geo::{
+    Coord, Destination, Distance, Geodesic, Haversine, Intersects, MonotonicPolygons, Point,
+    Polygon, Rect,
+};
+use h3o::geom::{ContainmentMode, TilerBuilder};
+use h3o::{CellIndex, LatLng, Resolution};
+use std::collections::HashMap;
+
+/// Subscribers are indexed by the H3 cell of each address at this resolution
+/// (about 5.2 km² per cell).
+pub const CELL_RESOLUTION: Resolution = Resolution::Seven;
+
+/// The most cells a zone may cover (about 1.5 million km²).
+pub const MAX_COVERING_CELLS: usize = 300_000;
+
+/// Vertices of the polygon that stands in for a circle when tiling.
+const CIRCLE_SEGMENTS: usize = 64;
+
+/// The resolution-7 cell of a point, as a raw H3 index.
+///
+/// # Panics
+/// Never for coordinates that passed validation (finite, in range).
+pub fn cell_of(lat: f64, lon: f64) -> u64 {
+    match LatLng::new(lat, lon) {
+        Ok(ll) => u64::from(ll.to_cell(CELL_RESOLUTION)),
+        // Validation keeps non-finite coordinates out; map them to no cell.
+        Err(_) => 0,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the zone covers about {cells} H3 cells, more than the {max} accepted; draw a smaller zone or split the alert"
+)]
+pub struct ZoneTooLarge {
+    pub cells: usize,
+    pub max: usize,
+}
+
+/// A zone ready for point tests: indexed polygons and circles.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    polygons: Vec<(Rect<f64>, MonotonicPolygons<f64>)>,
+    raw_polygons: Vec<Polygon<f64>>,
+    circles: Vec<Circle>,
+}
+
+/// One cell of a covering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CoveredCell {
+    pub cell: u64,
+    /// Every point of the cell is in the zone: no need to test its points.
+    pub interior: bool,
+}
+
+/// The cells to read for a zone, sorted by cell index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Covering {
+    pub cells: Vec<CoveredCell>,
+}
+
+impl Covering {
+    pub fn interior_count(&self) -> usize {
+        self.cells.iter().filter(|c| c.interior).count()
+    }
+
+    /// Splits the cells into `n` shards by striding, so every shard samples
+    /// the whole zone (and its mix of languages) rather than one corner.
+    pub fn shards(&self, n: usize) -> Vec<Vec<CoveredCell>> {
+        let n = n.max(1);
+        let mut out = vec![Vec::new(); n];
+        for (i, c) in self.cells.iter().enumerate() {
+            out[i % n].push(*c);
+        }
+        out.retain(|s| !s.is_empty());
+        out
+    }
+}
+
+impl Zone {
+    pub fn new(area: &Area) -> Self {
+        let raw_polygons = area.geo_polygons();
+        let polygons = raw_polygons
+            .iter()
+            .filter_map(|p| {
+                let rect = p.bounding_rect()?;
+                Some((rect, MonotonicPolygons::from(p.clone())))
+            })
+            .collect();
+        Self {
+            polygons,
+            raw_polygons,
+            circles: area.circles.clone(),
+        }
+    }
+
+    /// Whether a point is in the zone; points on a border are inside.
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        let c = Coord { x: lon, y: lat };
+        self.polygons
+            .iter()
+            .any(|(rect, mono)| rect.intersects(&c) && mono.intersects(&c))
+            || self
+                .circles
+                .iter()
+                .any(|circle| circle_contains(circle, lat, lon))
+    }
+
+    /// Refuses zones too large to cover, from a cheap estimate.
+    pub fn check_size(&self) -> Result<(), ZoneTooLarge> {
+        let estimate = self.estimated_cells();
+        if estimate > MAX_COVERING_CELLS {
+            return Err(ZoneTooLarge {
+                cells: estimate,
+                max: MAX_COVERING_CELLS,
+            });
+        }
+        Ok(())
+    }
+
+    /// The H3 cells to read, each marked interior or boundary (see module doc).
+    pub fn covering(&self) -> Result<Covering, ZoneTooLarge> {
+        self.check_size()?;
+
+        // 1. Raw annotated coverings of every shape, merged (interior wins).
+        let mut raw: HashMap<CellIndex, bool> = HashMap::new();
+        let mut merge = |cell: CellIndex, interior: bool| {
+            let e = raw.entry(cell).or_insert(false);
+            *e |= interior;
+        };
+        for poly in &self.raw_polygons {
+            for c in tile(poly.clone()) {
+                merge(c.cell, c.is_fully_contained);
+            }
+        }
+        for circle in &self.circles {
+            for c in tile(circumscribed_polygon(circle)) {
+                merge(c.cell, cell_inside_circle(c.cell, circle));
+            }
+        }
+
+        // 2. Interior only when every neighbour is interior too.
+        let mut classes: HashMap<CellIndex, bool> = raw
+            .iter()
+            .map(|(&cell, &interior)| {
+                let keep = interior
+                    && cell
+                        .grid_disk::<Vec<_>>(1)
+                        .iter()
+                        .all(|n| raw.get(n).copied().unwrap_or(false));
+                (cell, keep)
+            })
+            .collect();
+
+        // 3. Scan every neighbour of a boundary cell, as a boundary cell.
+        let boundary: Vec<CellIndex> = classes
+            .iter()
+            .filter(|(_, interior)| !**interior)
+            .map(|(c, _)| *c)
+            .collect();
+        for cell in boundary {
+            for n in cell.grid_disk::<Vec<_>>(1) {
+                classes.entry(n).or_insert(false);
+            }
+        }
+
+        let mut cells: Vec<CoveredCell> = classes
+            .into_iter()
+            .map(|(cell, interior)| CoveredCell {
+                cell: u64::from(cell),
+                interior,
+            })
+            .collect();
+        cells.sort_unstable_by_key(|c| c.cell);
+        Ok(Covering { cells })
+    }
+
+    fn estimated_cells(&self) -> usize {
+        let cell_area_km2 = CELL_RESOLUTION.area_km2();
+        let circles: f64 = self
+            .circles
+            .iter()
+            .map(|c| std::f64::consts::PI * c.radius_km * c.radius_km / cell_area_km2)
+            .sum();
+        let polygons: usize = self
+            .raw_polygons
+            .iter()
+            .map(|p| {
+                let mut t = tiler();
+                // Invalid shapes were refused by validation; count them as nothing.
+                match t.add(p.clone()) {
+                    Ok(()) => t.coverage_size_hint(),
+                    Err(_) => 0,
+                }
+            })
+            .sum();
+        polygons + circles as usize
+    }
+}
+
+fn tiler() -> h3o::geom::Tiler {
+    TilerBuilder::new(CELL_RESOLUTION)
+        .containment_mode(ContainmentMode::Covers)
+        .disable_transmeridian_heuristic()
+        .build()
+}
+
+fn tile(poly: Polygon<f64>) -> Vec<h3o::geom::AnnotatedCell> {
+    let mut t = tiler();
+    match t.add(poly) {
+        Ok(()) => t.into_annotated_coverage().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The relative error of the haversine (sphere) against the geodesic
+/// (ellipsoid) distance stays under 0.6%: outside that band the cheap
+/// formula decides, inside it the exact one.
+const HAVERSINE_BAND: f64 = 0.006;
+
+fn circle_contains(c: &Circle, lat: f64, lon: f64) -> bool {
+    let centre = Point::new(c.lon, c.lat);
+    let p = Point::new(lon, lat);
+    let r = c.radius_m();
+    let approx = Haversine.distance(centre, p);
+    if approx <= r * (1.0 - HAVERSINE_BAND) {
+        true
+    } else if approx >= r * (1.0 + HAVERSINE_BAND) {
+        false
+    } else {
+        Geodesic.distance(centre, p) <= r
+    }
+}
+
+/// A polygon that contains the circle with a margin: vertices on a larger
+/// geodesic circle so that even the chords stay outside the true circle.
+fn circumscribed_polygon(c: &Circle) -> Polygon<f64> {
+    let half_step = std::f64::consts::PI / CIRCLE_SEGMENTS as f64;
+    let r = (c.radius_m() * 1.002 + 50.0) / half_step.cos();
+    let centre = Point::new(c.lon, c.lat);
+    let mut ring: Vec<(f64, f64)> = (0..CIRCLE_SEGMENTS)
+        .map(|i| {
+            let bearing = 360.0 * i as f64 / CIRCLE_SEGMENTS as f64;
+            let p = Geodesic.destination(centre, bearing, r);
+            (p.x(), p.y())
+        })
+        .collect();
+    ring.push(ring[0]);
+    Polygon::new(ring.into(), vec![])
+}
+
+/// A cell is inside a circle when all its vertices are, with a metre to spare
+/// (the disk is convex, so the hexagon between them is inside too).
+fn cell_inside_circle(cell: CellIndex, c: &Circle) -> bool {
+    let centre = Point::new(c.lon, c.lat);
+    cell.boundary()
+        .iter()
+        .all(|v| Geodesic.distance(centre, Point::new(v.lng(), v.lat())) <= c.radius_m() - 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::area::AreaRequest;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn area(v: serde_json::Value) -> Area {
+        serde_json::from_value::<AreaRequest>(v)
+            .unwrap()
+            .validate("area")
+            .unwrap()
+    }
+
+    /// The fast path — covering, interior cells accepted whole, exact test in
+    /// boundary cells — must agree with the naive definition for every point.
+    fn assert_agrees(a: &Area, points: &[(f64, f64)]) {
+        let zone = Zone::new(a);
+        let covering = zone.covering().unwrap();
+        let classes: HashMap<u64, bool> = covering
+            .cells
+            .iter()
+            .map(|c| (c.cell, c.interior))
+            .collect();
+        for &(lat, lon) in points {
+            let expected = a.contains_naive(lat, lon);
+            let fast = match classes.get(&cell_of(lat, lon)) {
+                None => false,
+                Some(true) => true,
+                Some(false) => zone.contains(lat, lon),
+            };
+            assert_eq!(fast, expected, "point ({lat}, {lon}) in {a:?}");
+        }
+    }
+
+    fn grid(lat0: f64, lon0: f64, lat1: f64, lon1: f64, n: usize) -> Vec<(f64, f64)> {
+        let mut v = Vec::with_capacity(n * n);
+        for i in 0..n {
+            for j in 0..n {
+                v.push((
+                    lat0 + (lat1 - lat0) * i as f64 / (n - 1) as f64,
+                    lon0 + (lon1 - lon0) * j as f64 / (n - 1) as f64,
+                ));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_square_covering_has_interior_and_boundary_cells() {
+        let a = area(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[4.2, 50.7], [4.5, 50.7], [4.5, 51.0], [4.2, 51.0], [4.2, 50.7]]]}}),
+        );
+        let c = Zone::new(&a).covering().unwrap();
+        assert!(c.interior_count() > 0);
+        assert!(c.cells.len() > c.interior_count());
+        assert_agrees(&a, &grid(50.68, 4.18, 51.02, 4.52, 200));
+    }
+
+    #[test]
+    fn baarle_style_enclaves_are_respected() {
+        // A polygon with a hole, and an island inside the hole (a second polygon).
+        let a = area(json!({"geojson": {"type": "MultiPolygon", "coordinates": [
+            [[[4.90, 51.40], [5.00, 51.40], [5.00, 51.48], [4.90, 51.48], [4.90, 51.40]],
+             [[4.93, 51.43], [4.97, 51.43], [4.97, 51.45], [4.93, 51.45], [4.93, 51.43]]],
+            [[[4.945, 51.437], [4.955, 51.437], [4.955, 51.443], [4.945, 51.443], [4.945, 51.437]]]
+        ]}}));
+        let zone = Zone::new(&a);
+        assert!(zone.contains(51.41, 4.91));
+        assert!(!zone.contains(51.432, 4.935), "in the hole");
+        assert!(zone.contains(51.44, 4.95), "on the island inside the hole");
+        assert_agrees(&a, &grid(51.39, 4.89, 51.49, 5.01, 150));
+    }
+
+    #[test]
+    fn circles_use_geodesic_distance_with_the_border_inside() {
+        let a = area(json!({"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 5.0}]}));
+        let zone = Zone::new(&a);
+        let centre = Point::new(4.35, 50.85);
+        for bearing in [0.0, 45.0, 90.0, 200.0] {
+            let inside = Geodesic.destination(centre, bearing, 4_999.0);
+            let outside = Geodesic.destination(centre, bearing, 5_001.0);
+            assert!(zone.contains(inside.y(), inside.x()));
+            assert!(!zone.contains(outside.y(), outside.x()));
+        }
+        assert_agrees(&a, &grid(50.79, 4.26, 50.91, 4.44, 150));
+    }
+
+    #[test]
+    fn points_a_few_metres_from_a_border_are_classified_exactly() {
+        let a = area(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[4.3, 50.8], [4.4, 50.82], [4.38, 50.9], [4.31, 50.88], [4.3, 50.8]]]}}),
+        );
+        // Points 1 m either side of every edge, every 50 m along it.
+        let ring = &a.polygons[0][0];
+        let mut pts = Vec::new();
+        for w in ring.windows(2) {
+            let (x0, y0, x1, y1) = (w[0][0], w[0][1], w[1][0], w[1][1]);
+            let len_m = Haversine.distance(Point::new(x0, y0), Point::new(x1, y1));
+            let steps = (len_m / 50.0) as usize;
+            // Unit normal in degrees, scaled to ~1 m (lon degrees shrink with latitude).
+            let (dx, dy) = ((x1 - x0) * (y0.to_radians().cos()), y1 - y0);
+            let n = (dx * dx + dy * dy).sqrt();
+            let (nx, ny) = (-dy / n / y0.to_radians().cos() * 9e-6, dx / n * 9e-6);
+            for s in 1..steps {
+                let t = s as f64 / steps as f64;
+                let (x, y) = (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t);
+                pts.push((y + ny, x + nx));
+                pts.push((y - ny, x - nx));
+                pts.push((y, x));
+            }
+        }
+        assert!(pts.len() > 500);
+        assert_agrees(&a, &pts);
+    }
+
+    #[test]
+    fn huge_zones_are_refused_with_a_size() {
+        let a = area(
+            json!({"geojson": {"type": "Polygon", "coordinates": [[[-60.0, -50.0], [60.0, -50.0], [60.0, 50.0], [-60.0, 50.0], [-60.0, -50.0]]]}}),
+        );
+        let err = Zone::new(&a).covering().unwrap_err();
+        assert!(err.cells > MAX_COVERING_CELLS);
+    }
+
+    #[test]
+    fn shards_stride_over_the_whole_covering() {
+        let a = area(json!({"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 20.0}]}));
+        let c = Zone::new(&a).covering().unwrap();
+        let shards = c.shards(4);
+        assert_eq!(shards.len(), 4);
+        assert_eq!(shards.iter().map(Vec::len).sum::<usize>(), c.cells.len());
+    }
+
+    /// A random star-shaped (hence simple) polygon around a centre in Belgium.
+    fn star(lat: f64, lon: f64, radii: &[f64], phase: f64) -> serde_json::Value {
+        let n = radii.len();
+        let mut ring: Vec<[f64; 2]> = radii
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let a = phase + std::f64::consts::TAU * i as f64 / n as f64;
+                [
+                    lon + r * a.cos() / lat.to_radians().cos(),
+                    lat + r * a.sin(),
+                ]
+            })
+            .collect();
+        ring.push(ring[0]);
+        json!({"type": "Polygon", "coordinates": [ring]})
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn random_polygons_and_circles_agree_with_the_naive_test(
+            lat in 49.6f64..51.4,
+            lon in 2.6f64..6.3,
+            radii in proptest::collection::vec(0.005f64..0.08, 3..40),
+            phase in 0.0f64..std::f64::consts::TAU,
+            circle_km in 0.2f64..6.0,
+            seed in any::<u64>(),
+        ) {
+            let a = area(json!({
+                "geojson": star(lat, lon, &radii, phase),
+                "circles": [{"lat": lat + 0.03, "lon": lon - 0.02, "radius_km": circle_km}]
+            }));
+            // Random points over the bounding box plus points hugging the borders.
+            let mut s = seed | 1;
+            let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s >> 11) as f64 / (1u64 << 53) as f64 };
+            let mut pts: Vec<(f64, f64)> = (0..3000)
+                .map(|_| (lat - 0.12 + 0.24 * next(), lon - 0.2 + 0.4 * next()))
+                .collect();
+            let ring = &a.polygons[0][0];
+            for w in ring.windows(2) {
+                for _ in 0..20 {
+                    let t = next();
+                    let jitter = (next() - 0.5) * 4e-5; // about ±2 m
+                    pts.push((w[0][1] + (w[1][1] - w[0][1]) * t + jitter, w[0][0] + (w[1][0] - w[0][0]) * t - jitter));
+                }
+            }
+            assert_agrees(&a, &pts);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Conformance of the gateway port: at most one send per idempotency key.
+
+use crate::ports::{Gateway, OutboundMessage, Sent};
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use std::sync::Arc;
+
+fn message(alert: AlertId, n: u64) -> OutboundMessage {
+    let subscriber = SubscriberId::from_random(n);
+    OutboundMessage {
+        key: bealert_core::delivery::idempotency_key(alert, Channel::Sms, subscriber),
+        alert_id: alert,
+        channel: Channel::Sms,
+        subscriber_id: subscriber,
+        to: format!("+3247000{n:04}"),
+        language: Language::Nl,
+        subject: None,
+        text: "Sluit ramen en deuren".into(),
+    }
+}
+
+/// `open` must return a gateway over the same durable state each time.
+pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
+    let alert = AlertId::new();
+    let gw = open();
+    let batch = vec![message(alert, 1), message(alert, 2)];
+    let first = gw.send(&batch).await;
+    assert_eq!(first, vec![Ok(Sent::Accepted), Ok(Sent::Accepted)]);
+    let mixed = gw.send(&[message(alert, 2), message(alert, 3)]).await;
+    assert_eq!(
+        mixed,
+        vec![Ok(Sent::AlreadySent), Ok(Sent::Accepted)],
+        "a key is sent once"
+    );
+    drop(gw);
+    let reopened = open();
+    let after = reopened.send(&[message(alert, 1), message(alert, 3)]).await;
+    assert_eq!(
+        after,
+        vec![Ok(Sent::AlreadySent), Ok(Sent::AlreadySent)],
+        "even after a restart"
+    );
+}

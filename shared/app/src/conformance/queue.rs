@@ -1,0 +1,118 @@
+//! Conformance of the job queue port.
+
+use crate::ports::JobQueue;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const SHORT: Duration = Duration::from_millis(50);
+
+/// `max_receives`: the redrive limit the queue under test was built with.
+pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
+    let bodies: Vec<String> = (0..25).map(|i| format!("{{\"n\":{i}}}")).collect();
+    q.send("conf-a", &bodies).await.unwrap();
+
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let batch = q
+            .receive("conf-a", 10, Duration::from_secs(30), SHORT)
+            .await
+            .unwrap();
+        assert!(batch.len() <= 10);
+        got.extend(batch);
+        if got.len() == 25 {
+            break;
+        }
+    }
+    let seen: BTreeSet<_> = got.iter().map(|j| j.body.clone()).collect();
+    assert_eq!(
+        seen.len(),
+        25,
+        "every message is received once while invisible"
+    );
+    assert!(got.iter().all(|j| j.receive_count == 1));
+    assert!(
+        q.receive("conf-a", 10, Duration::from_secs(30), SHORT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        q.receive("conf-b", 10, Duration::from_secs(30), SHORT)
+            .await
+            .unwrap()
+            .is_empty(),
+        "queues are separate"
+    );
+
+    for j in &got[1..] {
+        q.delete("conf-a", &j.receipt).await.unwrap();
+    }
+    // Retry makes it visible again, with its receive count kept.
+    q.retry_after("conf-a", &got[0].receipt, Duration::ZERO, "try again")
+        .await
+        .unwrap();
+    let back = receive_one(q, "conf-a", Duration::from_secs(1)).await;
+    assert_eq!(back.body, got[0].body);
+    assert_eq!(back.receive_count, 2);
+
+    // An expired visibility timeout makes it visible again.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let again = receive_one(q, "conf-a", Duration::from_secs(30)).await;
+    assert_eq!(again.body, got[0].body);
+    assert_eq!(again.receive_count, 3);
+    q.delete("conf-a", &again.receipt).await.unwrap();
+    assert!(
+        q.receive("conf-a", 10, Duration::from_secs(30), SHORT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A message that keeps failing ends in the dead-letter queue.
+    q.send("conf-poison", &["not json".to_string()])
+        .await
+        .unwrap();
+    for n in 1..=max_receives {
+        let j = receive_one(q, "conf-poison", Duration::from_secs(30)).await;
+        assert_eq!(j.receive_count, n);
+        q.retry_after(
+            "conf-poison",
+            &j.receipt,
+            Duration::ZERO,
+            &format!("failure {n}"),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        q.receive(
+            "conf-poison",
+            10,
+            Duration::from_secs(30),
+            Duration::from_millis(300)
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    let dead = q.dead_letters("conf-poison").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "not json");
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some(format!("failure {max_receives}").as_str())
+    );
+}
+
+async fn receive_one(
+    q: &dyn JobQueue,
+    queue: &str,
+    visibility: Duration,
+) -> crate::ports::ReceivedJob {
+    for _ in 0..50 {
+        if let Some(j) = q.receive(queue, 1, visibility, SHORT).await.unwrap().pop() {
+            return j;
+        }
+    }
+    panic!("no message became visible on {queue}");
+}

@@ -1,0 +1,379 @@
+//! Conformance of the storage ports.
+
+use super::{alert_spec, profile};
+use crate::ports::*;
+use bealert_core::alert::AlertState;
+use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::operator::{Jurisdiction, Operator};
+use bealert_core::zone::cell_of;
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use std::time::Duration;
+
+fn id(n: u64) -> SubscriberId {
+    SubscriberId::from_random(n)
+}
+
+pub async fn subscriber_store(store: &dyn SubscriberStore) {
+    let brussels = (50.8466, 4.3528);
+    let ghent = (51.0543, 3.7174);
+    let stored = store
+        .upsert_subscribers(vec![
+            (
+                id(1),
+                profile(Some("ext-1"), "nl", &[brussels, ghent], &["rescuers"]),
+            ),
+            (id(2), profile(None, "fr", &[brussels], &[])),
+            (
+                id(3),
+                profile(Some("ext-3"), "de", &[ghent], &["rescuers", "volunteers"]),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![id(1), id(2), id(3)]
+    );
+    assert!(
+        stored.iter().all(|u| u.created),
+        "new subscribers are created"
+    );
+    assert_eq!(store.subscriber_count().await.unwrap(), 3);
+
+    let bxl = cell_of(brussels.0, brussels.1);
+    let mut items = store.addresses_in_cells(&[bxl], false).await.unwrap();
+    items.sort_by_key(|i| i.contact.subscriber_id);
+    assert_eq!(items.len(), 2, "two subscribers live in the Brussels cell");
+    assert_eq!(items[0].contact.subscriber_id, id(1));
+    assert_eq!(items[0].address_count, 2);
+    assert_eq!(items[1].address_count, 1);
+    assert_eq!((items[1].lat, items[1].lon), brussels);
+    assert_eq!(items[1].contact.language, Language::Fr);
+    assert!(items[1].contact.channels.contains(Channel::Sms));
+    assert_eq!(items[0].contact.phone, None, "no contacts unless asked for");
+
+    let with = store.addresses_in_cells(&[bxl], true).await.unwrap();
+    let one = with
+        .iter()
+        .find(|i| i.contact.subscriber_id == id(1))
+        .unwrap();
+    assert_eq!(one.contact.phone.as_deref(), Some("+32470123456"));
+    assert_eq!(one.contact.external_id.as_deref(), Some("ext-1"));
+
+    let mut rescuers = store.group_members("rescuers").await.unwrap();
+    rescuers.sort_by_key(|c| c.subscriber_id);
+    assert_eq!(
+        rescuers.iter().map(|c| c.subscriber_id).collect::<Vec<_>>(),
+        vec![id(1), id(3)]
+    );
+    assert_eq!(rescuers[1].email.as_deref(), Some("someone@example.be"));
+    assert!(store.group_members("nobody").await.unwrap().is_empty());
+
+    // Re-importing an external id replaces that subscriber, keeping its id.
+    let liege = (50.6326, 5.5797);
+    let again = store
+        .upsert_subscribers(vec![(id(99), profile(Some("ext-1"), "en", &[liege], &[]))])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![Upserted {
+            id: id(1),
+            created: false
+        }]
+    );
+    assert_eq!(store.subscriber_count().await.unwrap(), 3);
+    let bxl_now = store.addresses_in_cells(&[bxl], false).await.unwrap();
+    assert!(
+        bxl_now.iter().all(|i| i.contact.subscriber_id != id(1)),
+        "old address removed"
+    );
+    let lg = store
+        .addresses_in_cells(&[cell_of(liege.0, liege.1)], false)
+        .await
+        .unwrap();
+    assert_eq!(lg.len(), 1);
+    assert_eq!(lg[0].contact.language, Language::En);
+    let rescuers = store.group_members("rescuers").await.unwrap();
+    assert_eq!(rescuers.len(), 1, "old group membership removed");
+
+    // A dense cell is read completely.
+    let dense: Vec<_> = (0..1500u64)
+        .map(|n| {
+            (
+                id(10_000 + n),
+                profile(None, "nl", &[(50.85 + n as f64 * 1e-6, 4.35)], &[]),
+            )
+        })
+        .collect();
+    store.upsert_subscribers(dense).await.unwrap();
+    let all = store
+        .addresses_in_cells(&[cell_of(50.85, 4.35), bxl], false)
+        .await
+        .unwrap();
+    assert!(
+        all.len() >= 1501,
+        "every item of a dense cell, got {}",
+        all.len()
+    );
+}
+
+fn record(id: AlertId) -> AlertRecord {
+    AlertRecord {
+        id,
+        operator: "conformance".into(),
+        spec: alert_spec(),
+        state: AlertState::Resolving,
+        created_at: 1_700_000_000_000,
+        completed_at: None,
+        shards_total: None,
+        shards_done: 0,
+    }
+}
+
+pub async fn alert_store(store: &dyn AlertStore) {
+    let a = AlertId::new();
+    store.insert_alert(&record(a)).await.unwrap();
+    assert_eq!(store.get_alert(a).await.unwrap(), Some(record(a)));
+    assert_eq!(store.get_alert(AlertId::new()).await.unwrap(), None);
+
+    store.set_shard_count(a, 3).await.unwrap();
+    store.set_shard_count(a, 5).await.unwrap();
+    assert_eq!(
+        store.get_alert(a).await.unwrap().unwrap().shards_total,
+        Some(3),
+        "first count wins"
+    );
+    assert_eq!(store.complete_shard(a, 0).await.unwrap(), (1, Some(3)));
+    assert_eq!(
+        store.complete_shard(a, 0).await.unwrap(),
+        (1, Some(3)),
+        "idempotent"
+    );
+    assert_eq!(store.complete_shard(a, 2).await.unwrap(), (2, Some(3)));
+    assert_eq!(store.complete_shard(a, 1).await.unwrap(), (3, Some(3)));
+
+    assert!(
+        store
+            .transition(a, AlertState::Resolving, AlertState::Sending, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition(a, AlertState::Resolving, AlertState::Sending, 6)
+            .await
+            .unwrap(),
+        "only from the expected state"
+    );
+    assert!(
+        store
+            .transition(a, AlertState::Sending, AlertState::Sent, 7)
+            .await
+            .unwrap()
+    );
+    let done = store.get_alert(a).await.unwrap().unwrap();
+    assert_eq!(done.state, AlertState::Sent);
+    assert_eq!(done.completed_at, Some(7));
+}
+
+fn plan(sub: SubscriberId, channels: &[(Channel, &str)], language: Language) -> RecipientPlan {
+    RecipientPlan {
+        subscriber_id: sub,
+        external_id: Some(format!("x-{sub}")),
+        deliveries: channels
+            .iter()
+            .map(|(c, to)| PlannedDelivery {
+                subscriber_id: sub,
+                channel: *c,
+                to: to.to_string(),
+                language,
+            })
+            .collect(),
+    }
+}
+
+pub async fn delivery_store(store: &dyn DeliveryStore) {
+    let a = AlertId::new();
+    let (r1, r2, r3) = (id(11), id(12), id(13));
+    let p1 = plan(
+        r1,
+        &[
+            (Channel::Sms, "+32470000001"),
+            (Channel::Email, "r1@example.be"),
+        ],
+        Language::Nl,
+    );
+    let p2 = plan(r2, &[(Channel::Sms, "+32470000002")], Language::Fr);
+    let p3 = plan(r3, &[(Channel::Sms, "+32470000003")], Language::De);
+
+    let first = store
+        .plan_deliveries(a, 0, &[p1.clone(), p2.clone()])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    let second = store
+        .plan_deliveries(a, 1, &[p2.clone(), p3.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        second, p3.deliveries,
+        "r2 belongs to shard 0: shard 1 must not send it"
+    );
+    let rerun = store
+        .plan_deliveries(a, 0, &[p1.clone(), p2.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        rerun.len(),
+        3,
+        "a re-run of a shard gets its own pending deliveries back"
+    );
+
+    let counts = store.counts(a).await.unwrap();
+    assert_eq!(counts.recipients, 3, "each recipient counted once");
+    assert_eq!(counts.channels[&Channel::Sms].queued, 3);
+    assert_eq!(counts.channels[&Channel::Email].queued, 1);
+
+    let now = 1_700_000_000_000;
+    let lease = Duration::from_secs(1);
+    let claims = store
+        .claim(a, Channel::Sms, &[r1, r2, id(77)], now, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        claims,
+        vec![
+            Claim::Claimed { attempt: 1 },
+            Claim::Claimed { attempt: 1 },
+            Claim::Unknown
+        ]
+    );
+    let again = store
+        .claim(a, Channel::Sms, &[r1], now + 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![Claim::Busy { until: now + 1000 }],
+        "a lease excludes other senders"
+    );
+    let expired = store
+        .claim(a, Channel::Sms, &[r2], now + 2000, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        expired,
+        vec![Claim::Claimed { attempt: 2 }],
+        "an expired lease can be taken over"
+    );
+    assert_eq!(
+        store.counts(a).await.unwrap().channels[&Channel::Sms].sending,
+        2
+    );
+
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[(r1, Outcome::Sent), (r2, Outcome::Retry("busy".into()))],
+            now + 2100,
+        )
+        .await
+        .unwrap();
+    let c = store.counts(a).await.unwrap().channels[&Channel::Sms];
+    assert_eq!((c.queued, c.sending, c.sent, c.failed), (2, 0, 1, 0));
+    assert_eq!(
+        store
+            .claim(a, Channel::Sms, &[r1], now + 3000, lease)
+            .await
+            .unwrap(),
+        vec![Claim::Done]
+    );
+    let retried = store
+        .claim(a, Channel::Sms, &[r2], now + 3000, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried,
+        vec![Claim::Claimed { attempt: 3 }],
+        "a released delivery can be claimed at once"
+    );
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[(r2, Outcome::Failed("invalid number".into()))],
+            now + 3100,
+        )
+        .await
+        .unwrap();
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[(r1, Outcome::Failed("late".into()))],
+            now + 3200,
+        )
+        .await
+        .unwrap();
+    let c = store.counts(a).await.unwrap().channels[&Channel::Sms];
+    assert_eq!(
+        (c.queued, c.sent, c.failed),
+        (1, 1, 1),
+        "a final outcome is never overwritten"
+    );
+    assert_eq!(
+        store.counts(AlertId::new()).await.unwrap(),
+        AlertCounts::default()
+    );
+
+    // Listing pages through (channel, subscriber) order.
+    let page1 = store.list_deliveries(a, None, 2).await.unwrap();
+    assert_eq!(page1.len(), 2);
+    let last = page1.last().unwrap();
+    let page2 = store
+        .list_deliveries(a, Some((last.channel, last.subscriber_id)), 10)
+        .await
+        .unwrap();
+    let all: Vec<_> = page1.iter().chain(page2.iter()).collect();
+    assert_eq!(all.len(), 4);
+    let keys: Vec<_> = all.iter().map(|d| (d.channel, d.subscriber_id)).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    let r2row = all.iter().find(|d| d.subscriber_id == r2).unwrap();
+    assert_eq!(r2row.status, DeliveryStatus::Failed);
+    assert_eq!(r2row.error.as_deref(), Some("invalid number"));
+    assert_eq!(r2row.to, "+32470000002");
+    assert_eq!(r2row.language, Language::Fr);
+    assert_eq!(
+        r2row.external_id.as_deref(),
+        Some(format!("x-{r2}").as_str())
+    );
+}
+
+pub async fn operator_store(store: &dyn OperatorStore) {
+    let op = Operator {
+        name: "crisis-centre".into(),
+        jurisdiction: Jurisdiction::National,
+        key_hash: "a".repeat(64),
+    };
+    store.insert_operator(&op).await.unwrap();
+    let dup = Operator {
+        key_hash: "b".repeat(64),
+        ..op.clone()
+    };
+    assert!(matches!(
+        store.insert_operator(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.operator_by_key_hash(&op.key_hash).await.unwrap(),
+        Some(op)
+    );
+    assert_eq!(
+        store.operator_by_key_hash(&"b".repeat(64)).await.unwrap(),
+        None
+    );
+}

@@ -1,0 +1,66 @@
+//! Errors of the use cases, each mapping to one HTTP status.
+
+use crate::ports::{QueueError, StoreError};
+use bealert_core::ValidationErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input is well-formed JSON but breaks a rule (422).
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// The input cannot be read at all (400).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// A dependency is down; try again (503).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ValidationErrors> for AppError {
+    fn from(e: ValidationErrors) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Transient(m) => AppError::Unavailable(format!("storage is busy: {m}")),
+            StoreError::Permanent(m) => AppError::Internal(format!("storage error: {m}")),
+        }
+    }
+}
+
+impl From<QueueError> for AppError {
+    fn from(e: QueueError) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+}
+
+/// Parses a JSON request body: broken JSON is a 400 that says where it
+/// broke; JSON of the wrong shape is a 422 that names the field.
+pub fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        use serde_json::error::Category;
+        match e.inner().classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                AppError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
+            }
+            Category::Data => AppError::Invalid(ValidationErrors::from_json(e)),
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! The HTTP API of api.md as an axum router, shared by `bealert serve` and
+//! the API Lambda functions.
+
+mod extract;
+pub mod problem;
+
+use crate::App;
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use extract::{Authed, JsonBytes};
+use problem::Problem;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Bodies larger than this get a 413 ...
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// ... except imports, which may carry many subscribers.
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// This API's own OpenAPI document.
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/v1/subscribers:import",
+            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .route("/v1/alerts", post(create_alert))
+        .route("/v1/alerts/{id}", get(get_alert))
+        .route("/v1/alerts/{id}/deliveries", get(deliveries))
+        .route("/v1/zones:preview", post(preview))
+        .route("/healthz", get(health))
+        .route("/openapi.yaml", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+type Answer<T> = Result<T, Problem>;
+
+async fn import(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.import_subscribers(&op, &body).await?))
+}
+
+async fn create_alert(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let created = app.create_alert(&op, &body).await?;
+    let location = format!("/v1/alerts/{}", created.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    ))
+}
+
+async fn get_alert(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.alert_view(&op, &id).await?))
+}
+
+async fn deliveries(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Answer<impl IntoResponse> {
+    let Query(params) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if let Some(other) = params.keys().find(|k| *k != "cursor" && *k != "limit") {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown query parameter {other:?}; use cursor and limit"),
+        ));
+    }
+    let cursor = params.get("cursor").filter(|c| !c.is_empty());
+    let limit = params
+        .get("limit")
+        .map(|v| {
+            v.parse::<usize>().map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit {v:?} is not a number"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Json(
+        app.deliveries_page(&op, &id, cursor.map(String::as_str), limit)
+            .await?,
+    ))
+}
+
+async fn preview(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.preview(&op, &body).await?))
+}
+
+async fn health(State(app): State<Arc<App>>) -> Answer<impl IntoResponse> {
+    let subscribers = app
+        .ports
+        .subscribers
+        .subscriber_count()
+        .await
+        .map_err(|e| Problem::from(crate::AppError::from(e)))?;
+    Ok(Json(
+        serde_json::json!({"status": "ok", "subscribers": subscribers}),
+    ))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI)
+}
+
+async fn not_found(method: Method, uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "there is no route {method} {}; see /openapi.yaml",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not accept {method}; see /openapi.yaml", uri.path()),
+    )
+}

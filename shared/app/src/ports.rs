@@ -1,0 +1,337 @@
+//! The ports: small traits for each capability the use cases need.
+//!
+//! Every port has an embedded adapter (SQLite, a SQLite queue, outbox files)
+//! and an AWS one (DynamoDB, SQS, SNS/SES); one conformance suite
+//! (`conformance`, feature `conformance`) pins the behaviour of all of them.
+
+use async_trait::async_trait;
+use bealert_core::alert::{AlertSpec, AlertState};
+use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::operator::Operator;
+use bealert_core::subscriber::{Contact, SubscriberProfile};
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A storage failure. `Transient` ones are worth retrying.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage temporarily unavailable: {0}")]
+    Transient(String),
+    #[error("storage error: {0}")]
+    Permanent(String),
+}
+
+/// The result of storing one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    pub id: SubscriberId,
+    /// False when an existing subscriber with the same `external_id` was replaced.
+    pub created: bool,
+}
+
+/// One address item: where a subscriber lives and how to reach them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressItem {
+    pub cell: u64,
+    pub lat: f64,
+    pub lon: f64,
+    /// How many addresses the subscriber has (1 means no de-duplication needed).
+    pub address_count: u8,
+    /// Phone, e-mail and external id are `None` unless contacts were asked for.
+    pub contact: Contact,
+}
+
+#[async_trait]
+pub trait SubscriberStore: Send + Sync {
+    /// Stores subscribers with their address and group items. A profile whose
+    /// `external_id` already exists replaces that subscriber (keeping its id);
+    /// otherwise the proposed id is used.
+    async fn upsert_subscribers(
+        &self,
+        subscribers: Vec<(SubscriberId, SubscriberProfile)>,
+    ) -> Result<Vec<Upserted>, StoreError>;
+
+    /// Every address item in these cells (resolution 7).
+    async fn addresses_in_cells(
+        &self,
+        cells: &[u64],
+        with_contacts: bool,
+    ) -> Result<Vec<AddressItem>, StoreError>;
+
+    /// Everyone registered in a group, wherever they live.
+    async fn group_members(&self, group: &str) -> Result<Vec<Contact>, StoreError>;
+
+    async fn subscriber_count(&self) -> Result<u64, StoreError>;
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub id: AlertId,
+    pub operator: String,
+    pub spec: AlertSpec,
+    pub state: AlertState,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    /// How many shards resolution split the alert into, once known.
+    pub shards_total: Option<u32>,
+    pub shards_done: u32,
+}
+
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError>;
+    async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError>;
+    /// Records the number of resolution shards; the first call wins.
+    async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError>;
+    /// Marks one shard resolved (idempotent) and returns `(done, total)`.
+    async fn complete_shard(
+        &self,
+        id: AlertId,
+        shard: u32,
+    ) -> Result<(u32, Option<u32>), StoreError>;
+    /// Moves the alert to `to` if it is still in `from`; false if it was not.
+    async fn transition(
+        &self,
+        id: AlertId,
+        from: AlertState,
+        to: AlertState,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A recipient found by resolution, with the deliveries planned for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipientPlan {
+    pub subscriber_id: SubscriberId,
+    pub external_id: Option<String>,
+    pub deliveries: Vec<PlannedDelivery>,
+}
+
+/// What claiming one delivery found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Yours, under a lease; `attempt` counts from 1.
+    Claimed { attempt: u32 },
+    /// Already sent or failed: nothing to do.
+    Done,
+    /// Another sender holds a lease until this time (Unix ms).
+    Busy { until: i64 },
+    /// No such delivery was planned.
+    Unknown,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Failed(String),
+    /// Release the claim so a later attempt can take it.
+    Retry(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelCounts {
+    pub queued: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+impl ChannelCounts {
+    pub fn pending(&self) -> u64 {
+        self.queued + self.sending
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    pub recipients: u64,
+    pub channels: BTreeMap<Channel, ChannelCounts>,
+}
+
+impl AlertCounts {
+    pub fn pending(&self) -> u64 {
+        self.channels.values().map(ChannelCounts::pending).sum()
+    }
+}
+
+/// A delivery as listed by `GET /v1/alerts/{id}/deliveries`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRow {
+    pub subscriber_id: SubscriberId,
+    pub external_id: Option<String>,
+    pub channel: Channel,
+    pub to: String,
+    pub language: Language,
+    pub status: DeliveryStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Records the recipients one resolution shard found. Returns the
+    /// deliveries still to send whose record this shard owns: created now,
+    /// or by an earlier run of the same shard. A recipient already planned by
+    /// another shard is left to that shard, so nobody is planned twice.
+    async fn plan_deliveries(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        recipients: &[RecipientPlan],
+    ) -> Result<Vec<PlannedDelivery>, StoreError>;
+
+    /// Claims deliveries for sending under a lease; one answer per subscriber, in order.
+    async fn claim(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        now: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError>;
+
+    /// Records outcomes of claimed deliveries.
+    async fn record(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        outcomes: &[(SubscriberId, Outcome)],
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError>;
+
+    /// Deliveries ordered by (channel, subscriber), after the given key.
+    async fn list_deliveries(
+        &self,
+        alert: AlertId,
+        after: Option<(Channel, SubscriberId)>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+}
+
+#[async_trait]
+pub trait OperatorStore: Send + Sync {
+    /// Fails with `Conflict` if the name is taken.
+    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+    async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("queue error: {0}")]
+pub struct QueueError(pub String);
+
+/// A message taken from a queue, invisible to others until its timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedJob {
+    pub id: String,
+    /// Proves the current receipt; a stale one cannot delete or retry.
+    pub receipt: String,
+    pub body: String,
+    /// How many times it was received, this time included.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub last_error: Option<String>,
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn send(&self, queue: &str, bodies: &[String]) -> Result<(), QueueError>;
+    /// Takes up to `max` visible messages, waiting up to `wait` for one.
+    /// A message received more than the queue's maximum is moved to the
+    /// dead-letter queue instead of being returned.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedJob>, QueueError>;
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError>;
+    /// Makes the message visible again after `delay`, remembering why.
+    async fn retry_after(
+        &self,
+        queue: &str,
+        receipt: &str,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError>;
+    async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
+}
+
+/// A message for a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboundMessage {
+    /// `alert:channel:subscriber`; a gateway never sends one key twice.
+    pub key: String,
+    pub alert_id: AlertId,
+    pub channel: Channel,
+    pub subscriber_id: SubscriberId,
+    pub to: String,
+    pub language: Language,
+    pub subject: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Accepted,
+    /// The key had been sent before: nothing was sent again.
+    AlreadySent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("temporary failure: {0}")]
+    Retryable(String),
+    #[error("refused: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// Sends messages; one result per message, in order.
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>>;
+}
+
+/// One gateway per channel.
+#[derive(Clone)]
+pub struct Gateways {
+    pub sms: Arc<dyn Gateway>,
+    pub voice: Arc<dyn Gateway>,
+    pub email: Arc<dyn Gateway>,
+}
+
+impl Gateways {
+    pub fn get(&self, channel: Channel) -> &Arc<dyn Gateway> {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Voice => &self.voice,
+            Channel::Email => &self.email,
+        }
+    }
+}
+
+/// Everything the use cases need, wired by a `main`.
+#[derive(Clone)]
+pub struct Ports {
+    pub subscribers: Arc<dyn SubscriberStore>,
+    pub alerts: Arc<dyn AlertStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub operators: Arc<dyn OperatorStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub gateways: Gateways,
+}

@@ -1,0 +1,229 @@
+//! Creating alerts and following them: `POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`.
+
+use super::App;
+use super::operators::require_national;
+use crate::error::parse_body;
+use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
+use crate::ports::{AlertRecord, DeliveryRow};
+use crate::{AppError, format_ms, now_ms};
+use base64::Engine;
+use bealert_core::alert::{AlertRequest, AlertState};
+use bealert_core::cap::Status;
+use bealert_core::operator::Operator;
+use bealert_core::{AlertId, Channel, SubscriberId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertCreated {
+    pub id: AlertId,
+    pub state: AlertState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertView {
+    pub id: AlertId,
+    pub state: AlertState,
+    pub status: Status,
+    pub event: String,
+    pub operator: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    pub recipients: u64,
+    pub channels: BTreeMap<Channel, ChannelView>,
+    pub resolution: ResolutionView,
+}
+
+/// Live counts of one channel; `queued` counts every delivery not yet final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChannelView {
+    pub queued: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResolutionView {
+    pub shards_done: u32,
+    pub shards_total: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveriesPage {
+    pub items: Vec<DeliveryRow>,
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 500;
+pub const MAX_PAGE: usize = 1000;
+
+fn encode_cursor(channel: Channel, subscriber: SubscriberId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{channel}:{subscriber}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Channel, SubscriberId), AppError> {
+    let bad = || {
+        AppError::BadRequest(format!(
+            "cursor {cursor:?} is not one this API gave out; pass next_cursor unchanged"
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (c, s) = text.split_once(':').ok_or_else(bad)?;
+    Ok((
+        Channel::from_code(c).ok_or_else(bad)?,
+        s.parse().map_err(|_| bad())?,
+    ))
+}
+
+impl App {
+    /// Validates, stores and starts an alert. National operators need no
+    /// approval, so their alerts start resolving at once.
+    pub async fn create_alert(
+        &self,
+        operator: &Operator,
+        body: &[u8],
+    ) -> Result<AlertCreated, AppError> {
+        require_national(operator, "send alerts")?;
+        let spec = parse_body::<AlertRequest>(body)?.validate()?;
+        let record = AlertRecord {
+            id: AlertId::new(),
+            operator: operator.name.clone(),
+            spec,
+            state: AlertState::Resolving,
+            created_at: now_ms(),
+            completed_at: None,
+            shards_total: None,
+            shards_done: 0,
+        };
+        self.ports.alerts.insert_alert(&record).await?;
+        let job = serde_json::to_string(&ResolveJob::Plan {
+            alert_id: record.id,
+        })
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        self.ports.queue.send(RESOLVE_QUEUE, &[job]).await?;
+        tracing::info!(alert = %record.id, operator = %operator.name, "alert accepted");
+        Ok(AlertCreated {
+            id: record.id,
+            state: record.state,
+        })
+    }
+
+    async fn visible_alert(&self, operator: &Operator, id: &str) -> Result<AlertRecord, AppError> {
+        let not_found = || AppError::NotFound(format!("no alert has id {id:?}"));
+        let id: AlertId = id.parse().map_err(|_| not_found())?;
+        let alert = self
+            .ports
+            .alerts
+            .get_alert(id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !operator.jurisdiction.is_national() && alert.operator != operator.name {
+            return Err(not_found());
+        }
+        Ok(alert)
+    }
+
+    pub async fn alert_view(&self, operator: &Operator, id: &str) -> Result<AlertView, AppError> {
+        let alert = self.visible_alert(operator, id).await?;
+        let counts = self.ports.deliveries.counts(alert.id).await?;
+        let channels = alert
+            .spec
+            .channels
+            .iter()
+            .map(|c| {
+                let n = counts.channels.get(&c).copied().unwrap_or_default();
+                (
+                    c,
+                    ChannelView {
+                        queued: n.pending(),
+                        sent: n.sent,
+                        failed: n.failed,
+                    },
+                )
+            })
+            .collect();
+        Ok(AlertView {
+            id: alert.id,
+            state: alert.state,
+            status: alert.spec.status,
+            event: alert.spec.event,
+            operator: alert.operator,
+            created_at: format_ms(alert.created_at),
+            completed_at: alert.completed_at.map(format_ms),
+            recipients: counts.recipients,
+            channels,
+            resolution: ResolutionView {
+                shards_done: alert.shards_done,
+                shards_total: alert.shards_total,
+            },
+        })
+    }
+
+    pub async fn deliveries_page(
+        &self,
+        operator: &Operator,
+        id: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<DeliveriesPage, AppError> {
+        let alert = self.visible_alert(operator, id).await?;
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(AppError::BadRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let after = cursor.map(decode_cursor).transpose()?;
+        let items = self
+            .ports
+            .deliveries
+            .list_deliveries(alert.id, after, limit)
+            .await?;
+        let next_cursor = (items.len() == limit)
+            .then(|| {
+                items
+                    .last()
+                    .map(|d| encode_cursor(d.channel, d.subscriber_id))
+            })
+            .flatten();
+        Ok(DeliveriesPage { items, next_cursor })
+    }
+
+    /// Marks the alert sent once resolution is over and nothing is pending.
+    pub(crate) async fn settle(&self, id: AlertId) -> Result<(), crate::ports::StoreError> {
+        let Some(alert) = self.ports.alerts.get_alert(id).await? else {
+            return Ok(());
+        };
+        if alert.state != AlertState::Sending {
+            return Ok(());
+        }
+        let counts = self.ports.deliveries.counts(id).await?;
+        if counts.pending() == 0
+            && self
+                .ports
+                .alerts
+                .transition(id, AlertState::Sending, AlertState::Sent, now_ms())
+                .await?
+        {
+            tracing::info!(alert = %id, recipients = counts.recipients, "alert sent");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = SubscriberId::from_random(12345);
+        let c = encode_cursor(Channel::Email, id);
+        assert_eq!(decode_cursor(&c).unwrap(), (Channel::Email, id));
+        assert!(matches!(decode_cursor("!!"), Err(AppError::BadRequest(_))));
+    }
+}

@@ -1,0 +1,122 @@
+//! The use cases, as methods of [`App`]: one module per capability.
+
+mod alerts;
+mod matcher;
+mod operators;
+mod preview;
+mod resolve;
+mod send;
+mod subscribers;
+
+pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
+pub use operators::generate_key;
+pub use preview::{CellStats, Preview};
+pub use subscribers::{ImportReport, Rejected};
+
+use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob, send_queue};
+use crate::ports::Ports;
+use crate::rate::ChannelRate;
+use bealert_core::Channel;
+use std::time::Duration;
+
+/// Tunables of the use cases; defaults suit both homes.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// H3 cells per resolution shard.
+    pub cells_per_shard: usize,
+    /// Deliveries per send job.
+    pub batch_size: usize,
+    /// How long a sender owns a claimed delivery; keep it under the queue's
+    /// visibility timeout.
+    pub lease: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Messages per second per channel (sms, voice, email); `None` = unlimited.
+    pub rates: [Option<u32>; 3],
+    /// Subscribers accepted in one import request.
+    pub max_import: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            cells_per_shard: 64,
+            batch_size: 500,
+            lease: Duration::from_secs(60),
+            max_attempts: 5,
+            rates: [None; 3],
+            max_import: 100_000,
+        }
+    }
+}
+
+/// bealert's use cases over its ports.
+pub struct App {
+    pub ports: Ports,
+    pub config: AppConfig,
+    rates: [ChannelRate; 3],
+}
+
+/// What a queue handler asks its worker to do with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Done: delete the message.
+    Done,
+    /// Some of the work must wait: make the message visible again later.
+    RetryAfter(Duration, String),
+}
+
+/// A job that failed; the worker retries it with backoff until the queue
+/// moves it to the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    #[error("unreadable job: {0}")]
+    Poison(String),
+    #[error("job failed: {0}")]
+    Failed(String),
+}
+
+impl From<crate::ports::StoreError> for JobError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        JobError::Failed(e.to_string())
+    }
+}
+
+impl From<crate::ports::QueueError> for JobError {
+    fn from(e: crate::ports::QueueError) -> Self {
+        JobError::Failed(e.to_string())
+    }
+}
+
+impl App {
+    pub fn new(ports: Ports, config: AppConfig) -> Self {
+        let rates = config.rates.map(ChannelRate::new);
+        Self {
+            ports,
+            config,
+            rates,
+        }
+    }
+
+    /// Handles one message of one of bealert's queues (see [`crate::jobs`]).
+    pub async fn handle_job(&self, queue: &str, body: &str) -> Result<JobOutcome, JobError> {
+        if queue == RESOLVE_QUEUE {
+            let job: ResolveJob =
+                serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            return self.handle_resolve(job).await;
+        }
+        let channel = Channel::ALL
+            .into_iter()
+            .find(|c| send_queue(*c) == queue)
+            .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
+        let job: SendJob =
+            serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+        if job.channel != channel {
+            return Err(JobError::Poison(format!(
+                "a {} job arrived on the {queue} queue",
+                job.channel
+            )));
+        }
+        self.handle_send(job).await
+    }
+}

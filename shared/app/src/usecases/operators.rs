@@ -1,0 +1,87 @@
+//! Operators: creating them with a fresh API key, and authenticating requests.
+
+use super::App;
+use crate::AppError;
+use base64::Engine;
+use bealert_core::operator::{Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name};
+
+/// A new API key: the prefix and 256 random bits, base64url.
+pub fn generate_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+impl App {
+    /// Creates an operator; returns it with its key (shown once, stored hashed).
+    pub async fn create_operator(
+        &self,
+        name: &str,
+        jurisdiction: &str,
+    ) -> Result<(Operator, String), AppError> {
+        validate_name(name).map_err(AppError::BadRequest)?;
+        let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
+        let key = generate_key();
+        let operator = Operator {
+            name: name.to_string(),
+            jurisdiction,
+            key_hash: hash_key(&key),
+        };
+        self.ports
+            .operators
+            .insert_operator(&operator)
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::Conflict(_) => {
+                    AppError::Conflict(format!("an operator named {name:?} already exists"))
+                }
+                other => other.into(),
+            })?;
+        Ok((operator, key))
+    }
+
+    /// Finds the operator of an `Authorization: Bearer <key>` header.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Operator, AppError> {
+        let header = authorization.ok_or_else(|| {
+            AppError::Unauthorized(
+                "this route needs an operator key: send the header Authorization: Bearer <key>"
+                    .into(),
+            )
+        })?;
+        let key = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, k)| k.trim())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "the Authorization header must read: Bearer <operator key>".into(),
+                )
+            })?;
+        self.ports
+            .operators
+            .operator_by_key_hash(&hash_key(key))
+            .await?
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "this operator key is not known: check it, or create one with `bealert operator create`"
+                        .into(),
+                )
+            })
+    }
+}
+
+/// Refuses operators whose jurisdiction cannot be checked yet.
+pub(crate) fn require_national(op: &Operator, action: &str) -> Result<(), AppError> {
+    if op.jurisdiction.is_national() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "only national operators may {action} for now: the boundaries of provinces and \
+             municipalities are not loaded yet, so jurisdiction {} cannot be checked",
+            op.jurisdiction
+        )))
+    }
+}

@@ -1,0 +1,222 @@
+//! Resolution: from an alert's zone and groups to planned deliveries.
+//!
+//! `Plan` covers the zone with H3 cells and splits them into shards (by
+//! striding, so every shard holds a sample of the whole zone and of its
+//! languages); each `Shard` reads its cells once, keeps the addresses in the
+//! zone, adds group members, plans one delivery per recipient and channel,
+//! and hands them to the channel queues in batches — while other shards are
+//! still resolving, so the first messages leave within moments.
+
+use super::matcher::Matcher;
+use super::preview::zone_and_covering;
+use super::{App, JobError, JobOutcome};
+use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendItem, SendJob, send_queue};
+use crate::now_ms;
+use crate::ports::RecipientPlan;
+use bealert_core::alert::{AlertSpec, AlertState};
+use bealert_core::delivery::PlannedDelivery;
+use bealert_core::subscriber::Contact;
+use bealert_core::zone::{CoveredCell, Zone};
+use bealert_core::{AlertId, Channel, SubscriberId};
+use std::collections::{BTreeMap, HashMap};
+
+/// Recipients planned per store call within a shard.
+const PLAN_CHUNK: usize = 5_000;
+/// Messages per queue send call (SQS takes at most 10).
+const SEND_CHUNK: usize = 10;
+
+/// The deliveries one recipient gets: every channel both the alert and the
+/// subscriber chose, in the language the alert has for them.
+pub(crate) fn plan_for(spec: &AlertSpec, contact: &Contact) -> Option<RecipientPlan> {
+    let (language, _) = spec.messages.pick(contact.language)?;
+    let deliveries: Vec<PlannedDelivery> = spec
+        .channels
+        .intersection(contact.channels)
+        .iter()
+        .filter_map(|channel| {
+            contact.destination(channel).map(|to| PlannedDelivery {
+                subscriber_id: contact.subscriber_id,
+                channel,
+                to: to.to_string(),
+                language,
+            })
+        })
+        .collect();
+    (!deliveries.is_empty()).then(|| RecipientPlan {
+        subscriber_id: contact.subscriber_id,
+        external_id: contact.external_id.clone(),
+        deliveries,
+    })
+}
+
+/// A deterministic shuffle key: batches mix places and languages.
+fn mix(id: SubscriberId) -> u64 {
+    (id.as_i64() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29)
+}
+
+impl App {
+    pub(crate) async fn handle_resolve(&self, job: ResolveJob) -> Result<JobOutcome, JobError> {
+        match job {
+            ResolveJob::Plan { alert_id } => self.plan_resolution(alert_id).await,
+            ResolveJob::Shard {
+                alert_id,
+                shard,
+                cells,
+                groups,
+            } => self.resolve_shard(alert_id, shard, &cells, &groups).await,
+        }
+    }
+
+    async fn plan_resolution(&self, id: AlertId) -> Result<JobOutcome, JobError> {
+        let alert = self
+            .ports
+            .alerts
+            .get_alert(id)
+            .await?
+            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))?;
+        if alert.state != AlertState::Resolving {
+            return Ok(JobOutcome::Done);
+        }
+        let mut shards: Vec<ResolveJob> = Vec::new();
+        if !alert.spec.area.is_empty() {
+            let (_, covering) = zone_and_covering(alert.spec.area.clone())
+                .await
+                .map_err(|e| JobError::Failed(e.to_string()))?;
+            let n = covering
+                .cells
+                .len()
+                .div_ceil(self.config.cells_per_shard.max(1));
+            for cells in covering.shards(n) {
+                shards.push(ResolveJob::Shard {
+                    alert_id: id,
+                    shard: shards.len() as u32,
+                    cells,
+                    groups: Vec::new(),
+                });
+            }
+        }
+        if !alert.spec.groups.is_empty() || shards.is_empty() {
+            shards.push(ResolveJob::Shard {
+                alert_id: id,
+                shard: shards.len() as u32,
+                cells: Vec::new(),
+                groups: alert.spec.groups.clone(),
+            });
+        }
+        self.ports
+            .alerts
+            .set_shard_count(id, shards.len() as u32)
+            .await?;
+        let bodies: Vec<String> = shards
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        for chunk in bodies.chunks(SEND_CHUNK) {
+            self.ports.queue.send(RESOLVE_QUEUE, chunk).await?;
+        }
+        tracing::info!(alert = %id, shards = shards.len(), "resolution planned");
+        Ok(JobOutcome::Done)
+    }
+
+    async fn resolve_shard(
+        &self,
+        id: AlertId,
+        shard: u32,
+        cells: &[CoveredCell],
+        groups: &[String],
+    ) -> Result<JobOutcome, JobError> {
+        let alert = self
+            .ports
+            .alerts
+            .get_alert(id)
+            .await?
+            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))?;
+        if alert.state == AlertState::Sent {
+            return Ok(JobOutcome::Done);
+        }
+
+        let mut found: HashMap<SubscriberId, Contact> = HashMap::new();
+        if !cells.is_empty() {
+            let zone = Zone::new(&alert.spec.area);
+            let matcher = Matcher::new(&zone, cells);
+            let ids: Vec<u64> = cells.iter().map(|c| c.cell).collect();
+            let items = self
+                .ports
+                .subscribers
+                .addresses_in_cells(&ids, true)
+                .await?;
+            for item in items {
+                if matcher.matches(&item) {
+                    found
+                        .entry(item.contact.subscriber_id)
+                        .or_insert(item.contact);
+                }
+            }
+        }
+        for group in groups {
+            for contact in self.ports.subscribers.group_members(group).await? {
+                found.entry(contact.subscriber_id).or_insert(contact);
+            }
+        }
+
+        let mut plans: Vec<RecipientPlan> = found
+            .values()
+            .filter_map(|c| plan_for(&alert.spec, c))
+            .collect();
+        plans.sort_unstable_by_key(|p| mix(p.subscriber_id));
+        for chunk in plans.chunks(PLAN_CHUNK) {
+            let pending = self
+                .ports
+                .deliveries
+                .plan_deliveries(id, shard, chunk)
+                .await?;
+            self.enqueue_sends(id, pending).await?;
+        }
+
+        let (done, total) = self.ports.alerts.complete_shard(id, shard).await?;
+        if total.is_some_and(|t| done >= t) {
+            self.ports
+                .alerts
+                .transition(id, AlertState::Resolving, AlertState::Sending, now_ms())
+                .await?;
+            tracing::info!(alert = %id, "resolution complete");
+            self.settle(id).await?;
+        }
+        Ok(JobOutcome::Done)
+    }
+
+    async fn enqueue_sends(
+        &self,
+        id: AlertId,
+        pending: Vec<PlannedDelivery>,
+    ) -> Result<(), JobError> {
+        let mut by_channel: BTreeMap<Channel, Vec<SendItem>> = BTreeMap::new();
+        for d in pending {
+            by_channel.entry(d.channel).or_default().push(SendItem {
+                subscriber_id: d.subscriber_id,
+                to: d.to,
+                language: d.language,
+            });
+        }
+        for (channel, items) in by_channel {
+            let bodies: Vec<String> = items
+                .chunks(self.config.batch_size.max(1))
+                .map(|batch| {
+                    serde_json::to_string(&SendJob {
+                        alert_id: id,
+                        channel,
+                        deliveries: batch.to_vec(),
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| JobError::Failed(e.to_string()))?;
+            for chunk in bodies.chunks(SEND_CHUNK) {
+                self.ports.queue.send(send_queue(channel), chunk).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! SQLite connections: one writer, a few readers (WAL), used from async code
+//! through blocking threads.
+
+use crate::OpenError;
+use bealert_app::ports::StoreError;
+use rusqlite::{Connection, ErrorCode};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct Db {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -131072;
+         PRAGMA mmap_size = 1073741824;",
+    )
+}
+
+fn connect(path: &Path) -> Result<Connection, OpenError> {
+    let err = |e: rusqlite::Error| OpenError::Db {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let conn = Connection::open(path).map_err(err)?;
+    configure(&conn).map_err(err)?;
+    Ok(conn)
+}
+
+pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Transient(e.to_string())
+        }
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => StoreError::Permanent(e.to_string()),
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) a database in WAL mode and applies `schema`.
+    pub fn open(path: &Path, schema: &str) -> Result<Arc<Self>, OpenError> {
+        let writer = connect(path)?;
+        writer
+            .execute_batch(&format!("PRAGMA journal_mode = WAL;\n{schema}"))
+            .map_err(|e| OpenError::Db {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread.
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Permanent("writer connection poisoned".into()))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(store_error)?;
+            let out = f(&tx).map_err(store_error)?;
+            tx.commit().map_err(store_error)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Permanent(format!("storage task failed: {e}")))?
+    }
+
+    /// Runs `f` on a reader connection (a consistent snapshot) on a blocking thread.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = db.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => connect(&db.path).map_err(|e| StoreError::Transient(e.to_string()))?,
+            };
+            let out = f(&conn).map_err(store_error);
+            if let Ok(mut r) = db.readers.lock()
+                && r.len() < 4
+            {
+                r.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Permanent(format!("storage task failed: {e}")))?
+    }
+}

@@ -1,0 +1,128 @@
+//! bealert-embedded: the local home's adapters — nothing to install.
+//!
+//! A data directory holds `store.db` (subscribers, alerts, deliveries,
+//! operators), `queue.db` (jobs with visibility timeouts and dead letters)
+//! and `outbox/<channel>.jsonl` (every message "sent"). All of it survives
+//! `kill -9`: SQLite commits are atomic, and the outbox is written line by
+//! line with a record of every idempotency key it holds.
+
+mod db;
+pub mod outbox;
+pub mod queue;
+pub mod store;
+
+pub use outbox::OutboxGateway;
+pub use queue::SqliteQueue;
+pub use store::SqliteStore;
+
+use bealert_app::ports::{Gateways, Ports};
+use bealert_core::Channel;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}: {message}")]
+    Db { path: PathBuf, message: String },
+    #[error(
+        "another bealert process is serving {0} (its lock is held); stop it, or pick another --data-dir"
+    )]
+    Locked(PathBuf),
+}
+
+/// The embedded home: every port on files in one data directory.
+pub struct Embedded {
+    pub store: Arc<SqliteStore>,
+    pub queue: Arc<SqliteQueue>,
+    pub outbox: [Arc<OutboxGateway>; 3],
+    pub dir: PathBuf,
+}
+
+impl Embedded {
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let store = Arc::new(SqliteStore::open(&dir.join("store.db"))?);
+        let queue = Arc::new(SqliteQueue::open(
+            &dir.join("queue.db"),
+            queue::DEFAULT_MAX_RECEIVES,
+        )?);
+        let outbox_dir = dir.join("outbox");
+        let open = |c| OutboxGateway::open(&outbox_dir, c).map(Arc::new);
+        let outbox = [
+            open(Channel::Sms)?,
+            open(Channel::Voice)?,
+            open(Channel::Email)?,
+        ];
+        Ok(Self {
+            store,
+            queue,
+            outbox,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn ports(&self) -> Ports {
+        Ports {
+            subscribers: self.store.clone(),
+            alerts: self.store.clone(),
+            deliveries: self.store.clone(),
+            operators: self.store.clone(),
+            queue: self.queue.clone(),
+            gateways: Gateways {
+                sms: self.outbox[0].clone(),
+                voice: self.outbox[1].clone(),
+                email: self.outbox[2].clone(),
+            },
+        }
+    }
+
+    /// After a crash, nobody else holds this directory's work: make in-flight
+    /// jobs visible and delivery leases free at once instead of waiting for
+    /// their timeouts. Only call it while holding the [`DataDirLock`].
+    pub async fn recover(
+        &self,
+        _lock: &DataDirLock,
+    ) -> Result<(u64, u64), bealert_app::ports::StoreError> {
+        let jobs = self.queue.release_in_flight().await?;
+        let leases = self.store.release_leases().await?;
+        Ok((jobs, leases))
+    }
+}
+
+/// An exclusive lock on a data directory, held by the one process serving it.
+pub struct DataDirLock {
+    _file: File,
+}
+
+impl DataDirLock {
+    pub fn acquire(dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("serve.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| OpenError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(source)) => Err(OpenError::Io { path, source }),
+        }
+    }
+}

@@ -1,0 +1,791 @@
+//! The SQLite store: subscribers, alerts, deliveries and operators in one
+//! file, laid out by access pattern like the DynamoDB tables.
+//!
+//! * `addresses`: one row per address, clustered by H3 res-7 cell, carrying
+//!   the contact so that resolving a zone reads each address once;
+//! * `memberships`: one row per (group, subscriber), also with the contact;
+//! * `deliveries`: one row per (alert, channel, subscriber): the primary key
+//!   is the exactly-once claim; `alert_counters` keeps live counts in the
+//!   same transactions.
+
+use crate::OpenError;
+use crate::db::Db;
+use async_trait::async_trait;
+use bealert_app::ports::*;
+use bealert_core::alert::AlertState;
+use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::operator::Operator;
+use bealert_core::subscriber::{Contact, SubscriberProfile};
+use bealert_core::{AlertId, Channel, ChannelSet, Language, SubscriberId};
+use rusqlite::{OptionalExtension, Row, params};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS subscribers (
+    id INTEGER PRIMARY KEY,
+    external_id TEXT UNIQUE,
+    profile TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS addresses (
+    cell INTEGER NOT NULL,
+    subscriber_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    address_count INTEGER NOT NULL,
+    language INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    phone TEXT,
+    email TEXT,
+    external_id TEXT,
+    PRIMARY KEY (cell, subscriber_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS memberships (
+    grp TEXT NOT NULL,
+    subscriber_id INTEGER NOT NULL,
+    language INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    phone TEXT,
+    email TEXT,
+    external_id TEXT,
+    PRIMARY KEY (grp, subscriber_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS operators (
+    name TEXT PRIMARY KEY,
+    jurisdiction TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    completed_at INTEGER,
+    shards_total INTEGER,
+    shards_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS alert_shards (
+    alert_id TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, shard)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_recipients (
+    alert_id TEXT NOT NULL,
+    subscriber_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, subscriber_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_reach (
+    alert_id TEXT PRIMARY KEY,
+    recipients INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deliveries (
+    alert_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    subscriber_id INTEGER NOT NULL,
+    external_id TEXT,
+    recipient TEXT NOT NULL,
+    language INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, channel, subscriber_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_counters (
+    alert_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    queued INTEGER NOT NULL DEFAULT 0,
+    sending INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (alert_id, channel)
+) WITHOUT ROWID;
+";
+
+pub struct SqliteStore {
+    db: Arc<Db>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Ok(Self {
+            db: Db::open(path, SCHEMA)?,
+        })
+    }
+
+    /// Frees every delivery lease (crash recovery; see `Embedded::recover`).
+    pub async fn release_leases(&self) -> Result<u64, StoreError> {
+        self.db
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE deliveries SET lease_until = 0 WHERE status = ?1 AND lease_until > 0",
+                    [DeliveryStatus::Sending.index()],
+                )
+                .map(|n| n as u64)
+            })
+            .await
+    }
+}
+
+fn now_ms() -> i64 {
+    bealert_app::now_ms()
+}
+
+fn bad_data(msg: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(msg.into())
+}
+
+fn subscriber_id(v: i64) -> rusqlite::Result<SubscriberId> {
+    SubscriberId::from_i64(v).ok_or_else(|| bad_data(format!("bad subscriber id {v}")))
+}
+
+fn language(v: u8) -> rusqlite::Result<Language> {
+    Language::from_index(v).ok_or_else(|| bad_data(format!("bad language {v}")))
+}
+
+fn channel(v: u8) -> rusqlite::Result<Channel> {
+    Channel::from_index(v).ok_or_else(|| bad_data(format!("bad channel {v}")))
+}
+
+/// Reads a contact from columns `first..first+5`:
+/// subscriber_id, language, channels, phone, email, external_id.
+fn contact_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        subscriber_id: subscriber_id(row.get(first)?)?,
+        language: language(row.get(first + 1)?)?,
+        channels: ChannelSet::from_bits(row.get(first + 2)?),
+        phone: row.get(first + 3)?,
+        email: row.get(first + 4)?,
+        external_id: row.get(first + 5)?,
+    })
+}
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    bad_data(e.to_string())
+}
+
+/// Removes the address and membership rows a stored profile produced.
+fn delete_items(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    old: &SubscriberProfile,
+) -> rusqlite::Result<()> {
+    let mut del_addr =
+        tx.prepare_cached("DELETE FROM addresses WHERE cell = ?1 AND subscriber_id = ?2")?;
+    for a in &old.addresses {
+        del_addr.execute(params![a.cell as i64, id])?;
+    }
+    let mut del_group =
+        tx.prepare_cached("DELETE FROM memberships WHERE grp = ?1 AND subscriber_id = ?2")?;
+    for g in &old.groups {
+        del_group.execute(params![g, id])?;
+    }
+    Ok(())
+}
+
+fn insert_items(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    p: &SubscriberProfile,
+) -> rusqlite::Result<()> {
+    let lang = p.language.index();
+    let ch = p.channels.bits();
+    let mut addr = tx.prepare_cached(
+        "INSERT OR REPLACE INTO addresses
+         (cell, subscriber_id, idx, lat, lon, address_count, language, channels, phone, email, external_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (i, a) in p.addresses.iter().enumerate() {
+        addr.execute(params![
+            a.cell as i64,
+            id,
+            i as i64,
+            a.lat,
+            a.lon,
+            p.addresses.len() as i64,
+            lang,
+            ch,
+            p.phone,
+            p.email,
+            p.external_id
+        ])?;
+    }
+    let mut group = tx.prepare_cached(
+        "INSERT OR REPLACE INTO memberships (grp, subscriber_id, language, channels, phone, email, external_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for g in &p.groups {
+        group.execute(params![g, id, lang, ch, p.phone, p.email, p.external_id])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SubscriberStore for SqliteStore {
+    async fn upsert_subscribers(
+        &self,
+        subscribers: Vec<(SubscriberId, SubscriberProfile)>,
+    ) -> Result<Vec<Upserted>, StoreError> {
+        self.db
+            .write(move |tx| {
+                let now = now_ms();
+                let mut out = Vec::with_capacity(subscribers.len());
+                let mut find = tx
+                    .prepare_cached("SELECT id, profile FROM subscribers WHERE external_id = ?1")?;
+                let mut update = tx.prepare_cached(
+                    "UPDATE subscribers SET profile = ?2, updated_at = ?3 WHERE id = ?1",
+                )?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO subscribers (id, external_id, profile, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )?;
+                let mut exists = tx.prepare_cached("SELECT 1 FROM subscribers WHERE id = ?1")?;
+                for (proposed, profile) in subscribers {
+                    let json = serde_json::to_string(&profile).map_err(json_err)?;
+                    let existing = match &profile.external_id {
+                        Some(ext) => find
+                            .query_row([ext], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                            .optional()?,
+                        None => None,
+                    };
+                    let (id, created) = match existing {
+                        Some((id, old)) => {
+                            let old: SubscriberProfile =
+                                serde_json::from_str(&old).map_err(json_err)?;
+                            delete_items(tx, id, &old)?;
+                            update.execute(params![id, json, now])?;
+                            (id, false)
+                        }
+                        None => {
+                            // A random 63-bit id is unique in practice; step past a clash.
+                            let mut id = proposed.as_i64();
+                            while exists.exists([id])? {
+                                id = SubscriberId::from_random(rand::random()).as_i64();
+                            }
+                            insert.execute(params![id, profile.external_id, json, now])?;
+                            (id, true)
+                        }
+                    };
+                    insert_items(tx, id, &profile)?;
+                    out.push(Upserted {
+                        id: subscriber_id(id)?,
+                        created,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn addresses_in_cells(
+        &self,
+        cells: &[u64],
+        with_contacts: bool,
+    ) -> Result<Vec<AddressItem>, StoreError> {
+        let cells = cells.to_vec();
+        self.db
+            .read(move |conn| {
+                let sql = if with_contacts {
+                    "SELECT lat, lon, address_count, subscriber_id, language, channels, phone, email, external_id
+                     FROM addresses WHERE cell = ?1"
+                } else {
+                    "SELECT lat, lon, address_count, subscriber_id, language, channels
+                     FROM addresses WHERE cell = ?1"
+                };
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut out = Vec::new();
+                for cell in cells {
+                    let mut rows = stmt.query([cell as i64])?;
+                    while let Some(row) = rows.next()? {
+                        let contact = if with_contacts {
+                            contact_at(row, 3)?
+                        } else {
+                            Contact {
+                                subscriber_id: subscriber_id(row.get(3)?)?,
+                                language: language(row.get(4)?)?,
+                                channels: ChannelSet::from_bits(row.get(5)?),
+                                phone: None,
+                                email: None,
+                                external_id: None,
+                            }
+                        };
+                        out.push(AddressItem {
+                            cell,
+                            lat: row.get(0)?,
+                            lon: row.get(1)?,
+                            address_count: row.get(2)?,
+                            contact,
+                        });
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<Contact>, StoreError> {
+        let group = group.to_string();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT subscriber_id, language, channels, phone, email, external_id
+                     FROM memberships WHERE grp = ?1",
+                )?;
+                let rows = stmt.query_map([group], |r| contact_at(r, 0))?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn subscriber_count(&self) -> Result<u64, StoreError> {
+        self.db
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM subscribers", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await
+            .map(|n| n as u64)
+    }
+}
+
+fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+    let id: String = row.get(0)?;
+    let state: String = row.get(2)?;
+    let spec: String = row.get(3)?;
+    Ok(AlertRecord {
+        id: id.parse().map_err(bad_data)?,
+        operator: row.get(1)?,
+        state: AlertState::parse(&state).ok_or_else(|| bad_data(format!("bad state {state}")))?,
+        spec: serde_json::from_str(&spec).map_err(json_err)?,
+        created_at: row.get(4)?,
+        completed_at: row.get(5)?,
+        shards_total: row.get(6)?,
+        shards_done: row.get(7)?,
+    })
+}
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError> {
+        let a = alert.clone();
+        let spec =
+            serde_json::to_string(&a.spec).map_err(|e| StoreError::Permanent(e.to_string()))?;
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO alerts (id, operator, state, spec, created_at, completed_at, shards_total, shards_done)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        a.id.to_string(),
+                        a.operator,
+                        a.state.as_str(),
+                        spec,
+                        a.created_at,
+                        a.completed_at,
+                        a.shards_total,
+                        a.shards_done
+                    ],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done
+                     FROM alerts WHERE id = ?1",
+                )?
+                .query_row([id.to_string()], alert_from_row)
+                .optional()
+            })
+            .await
+    }
+
+    async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE alerts SET shards_total = ?2 WHERE id = ?1 AND shards_total IS NULL",
+                    params![id.to_string(), shards],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    async fn complete_shard(
+        &self,
+        id: AlertId,
+        shard: u32,
+    ) -> Result<(u32, Option<u32>), StoreError> {
+        self.db
+            .write(move |tx| {
+                let key = id.to_string();
+                let new = tx.execute(
+                    "INSERT OR IGNORE INTO alert_shards (alert_id, shard) VALUES (?1, ?2)",
+                    params![key, shard],
+                )?;
+                if new == 1 {
+                    tx.execute(
+                        "UPDATE alerts SET shards_done = shards_done + 1 WHERE id = ?1",
+                        [&key],
+                    )?;
+                }
+                tx.query_row(
+                    "SELECT shards_done, shards_total FROM alerts WHERE id = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .await
+    }
+
+    async fn transition(
+        &self,
+        id: AlertId,
+        from: AlertState,
+        to: AlertState,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .write(move |tx| {
+                let completed = (to == AlertState::Sent).then_some(at);
+                tx.execute(
+                    "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at)
+                     WHERE id = ?1 AND state = ?2",
+                    params![id.to_string(), from.as_str(), to.as_str(), completed],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+    }
+}
+
+/// Column names of `alert_counters`, by delivery status.
+fn counter_column(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Queued => "queued",
+        DeliveryStatus::Sending => "sending",
+        DeliveryStatus::Sent => "sent",
+        DeliveryStatus::Failed => "failed",
+    }
+}
+
+/// Adds per-status deltas to one channel's counters.
+fn bump(
+    tx: &rusqlite::Transaction<'_>,
+    alert: &str,
+    channel: Channel,
+    deltas: &BTreeMap<DeliveryStatus, i64>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO alert_counters (alert_id, channel) VALUES (?1, ?2)")?
+        .execute(params![alert, channel.index()])?;
+    for (status, d) in deltas.iter().filter(|(_, d)| **d != 0) {
+        let col = counter_column(*status);
+        tx.prepare_cached(&format!(
+            "UPDATE alert_counters SET {col} = {col} + ?3 WHERE alert_id = ?1 AND channel = ?2"
+        ))?
+        .execute(params![alert, channel.index(), d])?;
+    }
+    Ok(())
+}
+
+fn status_of(v: u8) -> rusqlite::Result<DeliveryStatus> {
+    DeliveryStatus::from_index(v).ok_or_else(|| bad_data(format!("bad status {v}")))
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn plan_deliveries(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        recipients: &[RecipientPlan],
+    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+        let recipients = recipients.to_vec();
+        self.db
+            .write(move |tx| {
+                let key = alert.to_string();
+                let now = now_ms();
+                let mut claim_recipient = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO alert_recipients (alert_id, subscriber_id, shard) VALUES (?1, ?2, ?3)",
+                )?;
+                let mut owner = tx.prepare_cached(
+                    "SELECT shard FROM alert_recipients WHERE alert_id = ?1 AND subscriber_id = ?2",
+                )?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO deliveries
+                     (alert_id, channel, subscriber_id, external_id, recipient, language, status, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut status = tx.prepare_cached(
+                    "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?;
+                let mut new_recipients = 0i64;
+                let mut queued: BTreeMap<Channel, i64> = BTreeMap::new();
+                let mut pending = Vec::new();
+                for r in recipients {
+                    let sid = r.subscriber_id.as_i64();
+                    if claim_recipient.execute(params![key, sid, shard])? == 1 {
+                        new_recipients += 1;
+                    } else if owner.query_row(params![key, sid], |row| row.get::<_, u32>(0))? != shard {
+                        continue;
+                    }
+                    for d in r.deliveries {
+                        let added = insert.execute(params![
+                            key,
+                            d.channel.index(),
+                            sid,
+                            r.external_id,
+                            d.to,
+                            d.language.index(),
+                            DeliveryStatus::Queued.index(),
+                            now
+                        ])?;
+                        let open = added == 1
+                            || !status_of(status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?)?
+                                .is_final();
+                        if added == 1 {
+                            *queued.entry(d.channel).or_default() += 1;
+                        }
+                        if open {
+                            pending.push(d);
+                        }
+                    }
+                }
+                for (c, n) in queued {
+                    bump(tx, &key, c, &BTreeMap::from([(DeliveryStatus::Queued, n)]))?;
+                }
+                if new_recipients > 0 {
+                    tx.execute(
+                        "INSERT INTO alert_reach (alert_id, recipients) VALUES (?1, ?2)
+                         ON CONFLICT (alert_id) DO UPDATE SET recipients = recipients + excluded.recipients",
+                        params![key, new_recipients],
+                    )?;
+                }
+                Ok(pending)
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        now: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let subscribers = subscribers.to_vec();
+        let until = now + lease.as_millis() as i64;
+        self.db
+            .write(move |tx| {
+                let key = alert.to_string();
+                let mut get = tx.prepare_cached(
+                    "SELECT status, lease_until, attempts FROM deliveries
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?;
+                let mut take = tx.prepare_cached(
+                    "UPDATE deliveries SET status = ?4, lease_until = ?5, attempts = attempts + 1, updated_at = ?6
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?;
+                let mut moved = 0i64;
+                let mut out = Vec::with_capacity(subscribers.len());
+                for s in subscribers {
+                    let row = get
+                        .query_row(params![key, channel.index(), s.as_i64()], |r| {
+                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?, r.get::<_, u32>(2)?))
+                        })
+                        .optional()?;
+                    let claim = match row {
+                        None => Claim::Unknown,
+                        Some((st, lease_until, attempts)) => match status_of(st)? {
+                            DeliveryStatus::Sent | DeliveryStatus::Failed => Claim::Done,
+                            DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
+                            was => {
+                                take.execute(params![
+                                    key,
+                                    channel.index(),
+                                    s.as_i64(),
+                                    DeliveryStatus::Sending.index(),
+                                    until,
+                                    now
+                                ])?;
+                                if was == DeliveryStatus::Queued {
+                                    moved += 1;
+                                }
+                                Claim::Claimed { attempt: attempts + 1 }
+                            }
+                        },
+                    };
+                    out.push(claim);
+                }
+                if moved > 0 {
+                    bump(
+                        tx,
+                        &key,
+                        channel,
+                        &BTreeMap::from([(DeliveryStatus::Queued, -moved), (DeliveryStatus::Sending, moved)]),
+                    )?;
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn record(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        outcomes: &[(SubscriberId, Outcome)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let outcomes = outcomes.to_vec();
+        self.db
+            .write(move |tx| {
+                let key = alert.to_string();
+                let mut get = tx.prepare_cached(
+                    "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?;
+                let mut set = tx.prepare_cached(
+                    "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?;
+                let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
+                for (s, outcome) in outcomes {
+                    let Some(was) = get
+                        .query_row(params![key, channel.index(), s.as_i64()], |r| r.get::<_, u8>(0))
+                        .optional()?
+                    else {
+                        continue;
+                    };
+                    let was = status_of(was)?;
+                    if was.is_final() {
+                        continue;
+                    }
+                    let (to, error) = match outcome {
+                        Outcome::Sent => (DeliveryStatus::Sent, None),
+                        Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e)),
+                        Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e)),
+                    };
+                    set.execute(params![key, channel.index(), s.as_i64(), to.index(), error, now])?;
+                    *deltas.entry(was).or_default() -= 1;
+                    *deltas.entry(to).or_default() += 1;
+                }
+                bump(tx, &key, channel, &deltas)
+            })
+            .await
+    }
+
+    async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
+        self.db
+            .read(move |conn| {
+                let key = alert.to_string();
+                let recipients = conn
+                    .query_row("SELECT recipients FROM alert_reach WHERE alert_id = ?1", [&key], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .optional()?
+                    .unwrap_or(0) as u64;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT channel, queued, sending, sent, failed FROM alert_counters WHERE alert_id = ?1",
+                )?;
+                let mut channels = BTreeMap::new();
+                let mut rows = stmt.query([&key])?;
+                while let Some(r) = rows.next()? {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    channels.insert(
+                        channel(r.get(0)?)?,
+                        ChannelCounts {
+                            queued: n(1)?,
+                            sending: n(2)?,
+                            sent: n(3)?,
+                            failed: n(4)?,
+                        },
+                    );
+                }
+                Ok(AlertCounts { recipients, channels })
+            })
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        alert: AlertId,
+        after: Option<(Channel, SubscriberId)>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let (c, s) =
+                    after.map_or((-1i64, 0i64), |(c, s)| (i64::from(c.index()), s.as_i64()));
+                let mut stmt = conn.prepare_cached(
+                    "SELECT channel, subscriber_id, external_id, recipient, language, status, error
+                     FROM deliveries WHERE alert_id = ?1 AND (channel, subscriber_id) > (?2, ?3)
+                     ORDER BY channel, subscriber_id LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(params![alert.to_string(), c, s, limit as i64], |r| {
+                    Ok(DeliveryRow {
+                        channel: channel(r.get(0)?)?,
+                        subscriber_id: subscriber_id(r.get(1)?)?,
+                        external_id: r.get(2)?,
+                        to: r.get(3)?,
+                        language: language(r.get(4)?)?,
+                        status: status_of(r.get(5)?)?,
+                        error: r.get(6)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl OperatorStore for SqliteStore {
+    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError> {
+        let op = operator.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO operators (name, jurisdiction, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![op.name, op.jurisdiction.to_string(), op.key_hash, now_ms()],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
+        let hash = key_hash.to_string();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT name, jurisdiction, key_hash FROM operators WHERE key_hash = ?1",
+                )?
+                .query_row([hash], |r| {
+                    let j: String = r.get(1)?;
+                    Ok(Operator {
+                        name: r.get(0)?,
+                        jurisdiction: j.parse().map_err(bad_data)?,
+                        key_hash: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .await
+    }
+}

@@ -1,0 +1,69 @@
+//! The ports' conformance suites against the embedded adapters.
+#![allow(clippy::unwrap_used)]
+
+use bealert_app::conformance;
+use bealert_app::ports::Gateway;
+use bealert_core::Channel;
+use bealert_embedded::{OutboxGateway, SqliteQueue, SqliteStore};
+use std::sync::Arc;
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn sqlite_subscriber_store_conforms() {
+    let (_d, s) = store();
+    conformance::subscriber_store(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_alert_store_conforms() {
+    let (_d, s) = store();
+    conformance::alert_store(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_delivery_store_conforms() {
+    let (_d, s) = store();
+    conformance::delivery_store(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_operator_store_conforms() {
+    let (_d, s) = store();
+    conformance::operator_store(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_queue_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = SqliteQueue::open(&dir.path().join("queue.db"), 3).unwrap();
+    conformance::job_queue(&q, 3).await;
+}
+
+#[tokio::test]
+async fn outbox_gateway_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let open =
+        move || -> Arc<dyn Gateway> { Arc::new(OutboxGateway::open(&path, Channel::Sms).unwrap()) };
+    conformance::gateway(&open).await;
+}
+
+#[tokio::test]
+async fn outbox_cuts_a_torn_last_line_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Arc<dyn Gateway> {
+        Arc::new(OutboxGateway::open(dir.path(), Channel::Email).unwrap())
+    };
+    conformance::gateway(&open).await;
+    let file = dir.path().join("email.jsonl");
+    let before = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{before}{{\"alert_id\": \"torn")).unwrap();
+    let gw = OutboxGateway::open(dir.path(), Channel::Email).unwrap();
+    assert_eq!(gw.sent_count(), 3);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}

@@ -9,7 +9,7 @@ mod send;
 mod subscribers;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
-pub use operators::generate_key;
+pub use operators::{create_operator, generate_key};
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};
 

@@ -2,6 +2,7 @@
 
 use super::App;
 use crate::AppError;
+use crate::ports::OperatorStore;
 use base64::Engine;
 use bealert_core::operator::{Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name};
 
@@ -14,32 +15,40 @@ pub fn generate_key() -> String {
     )
 }
 
+/// Creates an operator; returns it with its key (shown once, stored hashed).
+/// Needs only the operator store, so a CLI can run it beside a live server.
+pub async fn create_operator(
+    operators: &dyn OperatorStore,
+    name: &str,
+    jurisdiction: &str,
+) -> Result<(Operator, String), AppError> {
+    validate_name(name).map_err(AppError::BadRequest)?;
+    let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
+    let key = generate_key();
+    let operator = Operator {
+        name: name.to_string(),
+        jurisdiction,
+        key_hash: hash_key(&key),
+    };
+    operators
+        .insert_operator(&operator)
+        .await
+        .map_err(|e| match e {
+            crate::ports::StoreError::Conflict(_) => {
+                AppError::Conflict(format!("an operator named {name:?} already exists"))
+            }
+            other => other.into(),
+        })?;
+    Ok((operator, key))
+}
+
 impl App {
-    /// Creates an operator; returns it with its key (shown once, stored hashed).
     pub async fn create_operator(
         &self,
         name: &str,
         jurisdiction: &str,
     ) -> Result<(Operator, String), AppError> {
-        validate_name(name).map_err(AppError::BadRequest)?;
-        let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
-        let key = generate_key();
-        let operator = Operator {
-            name: name.to_string(),
-            jurisdiction,
-            key_hash: hash_key(&key),
-        };
-        self.ports
-            .operators
-            .insert_operator(&operator)
-            .await
-            .map_err(|e| match e {
-                crate::ports::StoreError::Conflict(_) => {
-                    AppError::Conflict(format!("an operator named {name:?} already exists"))
-                }
-                other => other.into(),
-            })?;
-        Ok((operator, key))
+        create_operator(self.ports.operators.as_ref(), name, jurisdiction).await
     }
 
     /// Finds the operator of an `Authorization: Bearer <key>` header.

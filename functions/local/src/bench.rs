@@ -1,0 +1,180 @@
+//! `bealert bench`: import, zone preview and alert throughput, printed as figures.
+//!
+//! Runs on the embedded home with synthetic subscribers spread like
+//! Belgium's population. It measures; it never asserts on time.
+
+use crate::local::{Local, Tuning};
+use crate::scenario;
+use bealert_core::Channel;
+use bealert_core::area::AreaRequest;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Synthetic subscribers to import.
+    #[arg(long, default_value_t = 1_000_000)]
+    subscribers: usize,
+    /// SMS recipients of the alert benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    sms_recipients: u64,
+    /// Runs per preview figure.
+    #[arg(long, default_value_t = 15)]
+    runs: usize,
+    /// Data directory (default: a temporary one, deleted afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let pick = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (pick(0.0), pick(0.5), pick(0.9))
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("bealert-bench-")
+        .tempdir()?;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "bealert bench — {} subscribers, {cores} cores, data in {}",
+        args.subscribers,
+        dir.display()
+    );
+    let local = Local::start(&dir, &Tuning::default()).await?;
+    let app = local.app.clone();
+    let (op, _) = app
+        .create_operator(&format!("bench-{}", std::process::id()), "national")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // 1. Import.
+    let prep = Instant::now();
+    let n = args.subscribers;
+    let bodies =
+        tokio::task::spawn_blocking(move || scenario::synthetic_bodies(n, 1, 10_000)).await?;
+    let bytes: usize = bodies.iter().map(Vec::len).sum();
+    println!(
+        "\nimport: {} JSON bodies of 10,000 ({:.0} MB) generated in {:.1} s (not timed)",
+        bodies.len(),
+        bytes as f64 / 1e6,
+        prep.elapsed().as_secs_f64()
+    );
+    let imp = scenario::import(&app, &op, bodies, n, true).await?;
+    println!(
+        "import: {} subscribers in {:.2} s = {:.0} subscribers/s (goal >= 50,000/s); {} rejected",
+        imp.imported,
+        imp.elapsed.as_secs_f64(),
+        imp.imported as f64 / imp.elapsed.as_secs_f64(),
+        imp.rejected
+    );
+
+    // 2. Previews.
+    let areas: Vec<(&str, serde_json::Value, f64)> = vec![
+        (
+            "5 km circle, Brussels",
+            serde_json::json!({"circles": [{"lat": 50.8466, "lon": 4.3528, "radius_km": 5.0}]}),
+            30.0,
+        ),
+        (
+            "1,000-vertex polygon, Gent",
+            serde_json::json!({"geojson": bealert_synth::wobbly_polygon(51.0543, 3.7174, 12.0, 1000, 9)}),
+            60.0,
+        ),
+        (
+            "whole country (643 vertices)",
+            serde_json::json!({"geojson": serde_json::from_str::<serde_json::Value>(bealert_synth::BELGIUM_GEOJSON)?}),
+            1000.0,
+        ),
+    ];
+    println!();
+    for (name, area, goal) in areas {
+        let area = serde_json::from_value::<AreaRequest>(area)?
+            .validate("area")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..=args.runs {
+            let t = Instant::now();
+            let p = app
+                .preview_area(area.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            last = Some(p);
+        }
+        times.remove(0); // warm-up
+        let (min, median, p90) = stats(times);
+        if let Some(p) = last {
+            println!(
+                "preview: {name:<30} {:>8} recipients, {:>5} cells ({:>5} interior): median {median:>7.1} ms, min {min:.1}, p90 {p90:.1} (goal <= {goal} ms)",
+                p.recipients, p.cells.total, p.cells.interior
+            );
+        }
+    }
+
+    // 3. An alert to ~100,000 SMS recipients: grow a circle in Brussels until it holds them.
+    let (mut lo, mut hi) = (1.0f64, 60.0f64);
+    let sms_in = |r: f64| {
+        let app = app.clone();
+        async move {
+            let area = serde_json::from_value::<AreaRequest>(
+                serde_json::json!({"circles": [{"lat": 50.8466, "lon": 4.3528, "radius_km": r}]}),
+            )?
+            .validate("area")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let p = app
+                .preview_area(area)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::Ok(p.by_channel.get(&Channel::Sms).copied().unwrap_or(0))
+        }
+    };
+    for _ in 0..14 {
+        let mid = (lo + hi) / 2.0;
+        if sms_in(mid).await? >= args.sms_recipients {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let radius = hi;
+    let expected = sms_in(radius).await?;
+    let alert = serde_json::json!({
+        "status": "Exercise", "event": "Benchmark", "severity": "Severe", "urgency": "Immediate", "certainty": "Observed",
+        "messages": {"nl": "Oefening: sluit ramen en deuren.", "fr": "Exercice : fermez portes et fenetres.", "de": "Ubung: Fenster schliessen.", "en": "Exercise: close windows and doors."},
+        "area": {"circles": [{"lat": 50.8466, "lon": 4.3528, "radius_km": radius}]},
+        "channels": ["sms"]
+    });
+    println!("\nalert: {expected} SMS recipients in a {radius:.2} km circle around Brussels");
+    let t = Instant::now();
+    let created = app
+        .create_alert(&op, alert.to_string().as_bytes())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let view = scenario::follow(&app, &op, created.id, true, Duration::from_secs(600)).await?;
+    let took = t.elapsed().as_secs_f64();
+    let sms = view.channels.get(&Channel::Sms).copied();
+    let by_lang = scenario::outbox_by_language(&dir.join("outbox").join("sms.jsonl"), created.id)?;
+    println!(
+        "alert: {} SMS sent, {} failed, creation to state sent in {took:.2} s = {:.0} SMS/s (goal <= 10 s)",
+        sms.map_or(0, |s| s.sent),
+        sms.map_or(0, |s| s.failed),
+        sms.map_or(0, |s| s.sent) as f64 / took
+    );
+    for (lang, t) in by_lang {
+        println!(
+            "alert: {lang}: {:>7} SMS, first +{:>6.0} ms, last +{:>6.0} ms",
+            t.count,
+            scenario::ms_between(&view.created_at, &t.first_at),
+            scenario::ms_between(&view.created_at, &t.last_at)
+        );
+    }
+    local.stop().await;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `bealert`: the command line and the local runner (api.md).
+
+mod bench;
+mod demo;
+mod local;
+mod scenario;
+mod serve;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "bealert",
+    version,
+    about = "Public warning platform: registered warning, groups, zones, every language at once"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and every worker in one process.
+    Serve(ServeArgs),
+    /// Manage operators (the authorities that send alerts).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// A self-contained tour on a temporary data directory.
+    Demo(demo::DemoArgs),
+    /// Measure import, zone preview and alert throughput; prints figures.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// SQLite files and outbox gateways in the data directory.
+    Embedded,
+    /// DynamoDB, SQS, SNS and SES (real AWS or LocalStack).
+    Aws,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "BEALERT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+    data_dir: PathBuf,
+    #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+    backend: Backend,
+    #[command(flatten)]
+    tuning: local::Tuning,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; its API key is printed alone on the last line.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// national, province:<NIS code> or municipality:<NIS code>
+        #[arg(long)]
+        jurisdiction: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Logs go to stderr; `BEALERT_LOG` (e.g. `debug`) overrides the default level.
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BEALERT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The tours print their own story; a server logs what it does.
+    init_logs(match cli.command {
+        Command::Demo(_) | Command::Bench(_) => "warn",
+        _ => "info",
+    });
+    match cli.command {
+        Command::Serve(args) => match args.backend {
+            Backend::Embedded => serve::run(args.listen, &args.data_dir, args.tuning).await,
+            Backend::Aws => anyhow::bail!(
+                "the aws backend is not built yet; run with --backend embedded (the default)"
+            ),
+        },
+        Command::Operator {
+            command:
+                OperatorCommand::Create {
+                    name,
+                    jurisdiction,
+                    data_dir,
+                },
+        } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
+            let (op, key) = bealert_app::usecases::create_operator(&store, &name, &jurisdiction)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created operator {:?} ({})", op.name, op.jurisdiction);
+            println!("its API key follows; it is shown only now:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

@@ -1,0 +1,488 @@
+//! The HTTP contract of api.md, through the real `bealert serve`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Api, Server, alert_body, operator, outbox};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn sub(
+    ext: &str,
+    lang: &str,
+    channels: &[&str],
+    points: &[(f64, f64)],
+    groups: &[&str],
+    n: u32,
+) -> Value {
+    json!({
+        "external_id": ext, "language": lang,
+        "phone": format!("+3247{n:07}"), "email": format!("{ext}@example.be"),
+        "channels": channels,
+        "addresses": points.iter().map(|(lat, lon)| json!({"lat": lat, "lon": lon})).collect::<Vec<_>>(),
+        "groups": groups
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_inputs_get_problem_details_that_say_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let province = operator(dir.path(), "antwerp-governor", "province:10000");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+
+    let circle =
+        |lat: f64, lon: f64, r: f64| json!({"circles": [{"lat": lat, "lon": lon, "radius_km": r}]});
+    let polygon = |ring: Value| json!({"geojson": {"type": "Polygon", "coordinates": [ring]}});
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = alert_body(circle(50.85, 4.35, 2.0));
+        f(&mut b);
+        b.to_string().into_bytes()
+    };
+    let alert = |area: Value| alert_body(area).to_string().into_bytes();
+
+    struct Case {
+        name: &'static str,
+        method: Method,
+        path: String,
+        body: Option<Vec<u8>>,
+        key: Option<String>,
+        content_type: Option<&'static str>,
+        status: u16,
+        says: &'static str,
+    }
+    let post = |name, path: &str, body: Vec<u8>, status, says| Case {
+        name,
+        method: Method::POST,
+        path: path.to_string(),
+        body: Some(body),
+        key: Some(key.clone()),
+        content_type: Some("application/json"),
+        status,
+        says,
+    };
+    let cases = vec![
+        Case {
+            key: None,
+            ..post(
+                "missing key",
+                "/v1/alerts",
+                alert(circle(50.85, 4.35, 2.0)),
+                401,
+                "Authorization: Bearer",
+            )
+        },
+        Case {
+            key: Some("bea_wrong".into()),
+            ..post(
+                "wrong key",
+                "/v1/alerts",
+                alert(circle(50.85, 4.35, 2.0)),
+                401,
+                "not known",
+            )
+        },
+        Case {
+            key: Some(province.clone()),
+            ..post(
+                "province operator",
+                "/v1/alerts",
+                alert(circle(50.85, 4.35, 2.0)),
+                403,
+                "boundaries",
+            )
+        },
+        post(
+            "broken JSON",
+            "/v1/alerts",
+            b"{\"status\": \"Actual\",".to_vec(),
+            400,
+            "not valid JSON",
+        ),
+        post(
+            "ring of 3 positions",
+            "/v1/alerts",
+            alert(polygon(json!([[4.3, 50.8], [4.4, 50.8], [4.3, 50.8]]))),
+            422,
+            "ring has 3 positions",
+        ),
+        post(
+            "unclosed ring",
+            "/v1/alerts",
+            alert(polygon(json!([
+                [4.3, 50.8],
+                [4.4, 50.8],
+                [4.4, 50.9],
+                [4.3, 50.9]
+            ]))),
+            422,
+            "not closed",
+        ),
+        post(
+            "self-intersecting polygon",
+            "/v1/alerts",
+            alert(polygon(json!([
+                [4.0, 50.0],
+                [4.1, 50.1],
+                [4.1, 50.0],
+                [4.0, 50.1],
+                [4.0, 50.0]
+            ]))),
+            422,
+            "self-intersection",
+        ),
+        post(
+            "zero radius",
+            "/v1/alerts",
+            alert(circle(50.85, 4.35, 0.0)),
+            422,
+            "greater than 0",
+        ),
+        post(
+            "negative radius",
+            "/v1/alerts",
+            alert(circle(50.85, 4.35, -1.0)),
+            422,
+            "greater than 0",
+        ),
+        post(
+            "latitude out of range",
+            "/v1/alerts",
+            alert(circle(95.0, 4.35, 1.0)),
+            422,
+            "outside -90..90",
+        ),
+        post(
+            "longitude out of range in GeoJSON",
+            "/v1/alerts",
+            alert(polygon(json!([
+                [200.0, 50.8],
+                [4.4, 50.8],
+                [4.4, 50.9],
+                [200.0, 50.8]
+            ]))),
+            422,
+            "longitude 200",
+        ),
+        post(
+            "unknown language",
+            "/v1/alerts",
+            with(&|b| b["messages"]["es"] = json!("Cierren")),
+            422,
+            "unknown language \"es\"",
+        ),
+        post(
+            "unknown channel",
+            "/v1/alerts",
+            with(&|b| b["channels"] = json!(["sms", "fax"])),
+            422,
+            "unknown channel \"fax\"",
+        ),
+        post(
+            "unknown CAP severity",
+            "/v1/alerts",
+            with(&|b| b["severity"] = json!("Apocalyptic")),
+            422,
+            "severity",
+        ),
+        post(
+            "geocodes not yet",
+            "/v1/alerts",
+            alert(json!({"geocodes": [{"name": "NIS", "value": "21004"}]})),
+            422,
+            "not supported yet",
+        ),
+        post(
+            "no area and no groups",
+            "/v1/alerts",
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("area");
+            }),
+            422,
+            "give an area",
+        ),
+        post(
+            "unknown field",
+            "/v1/alerts",
+            with(&|b| b["aera"] = json!({})),
+            422,
+            "aera",
+        ),
+        post(
+            "body over 1 MiB",
+            "/v1/alerts",
+            with(&|b| b["event"] = json!("x".repeat(1_100_000))),
+            413,
+            "larger than",
+        ),
+        Case {
+            content_type: Some("text/plain"),
+            ..post(
+                "not JSON",
+                "/v1/alerts",
+                alert(circle(50.85, 4.35, 2.0)),
+                415,
+                "Content-Type: application/json",
+            )
+        },
+        post(
+            "preview without area",
+            "/v1/zones:preview",
+            json!({"area": {}}).to_string().into_bytes(),
+            422,
+            "give geojson",
+        ),
+        post(
+            "import not a list",
+            "/v1/subscribers:import",
+            json!({"subscribers": 3}).to_string().into_bytes(),
+            422,
+            "subscribers",
+        ),
+        Case {
+            method: Method::GET,
+            body: None,
+            content_type: None,
+            ..post(
+                "unknown alert",
+                &format!("/v1/alerts/{}", uuid_like()),
+                vec![],
+                404,
+                "no alert",
+            )
+        },
+        Case {
+            method: Method::GET,
+            body: None,
+            content_type: None,
+            ..post(
+                "malformed alert id",
+                "/v1/alerts/not-an-id",
+                vec![],
+                404,
+                "no alert",
+            )
+        },
+        Case {
+            method: Method::GET,
+            body: None,
+            content_type: None,
+            ..post("unknown route", "/v1/nothing", vec![], 404, "no route")
+        },
+        Case {
+            method: Method::DELETE,
+            body: None,
+            content_type: None,
+            ..post("wrong method", "/v1/alerts", vec![], 405, "does not accept")
+        },
+    ];
+    for c in cases {
+        let a = api
+            .send(c.method, &c.path, c.body, c.key.as_deref(), c.content_type)
+            .await;
+        assert_eq!(a.status, c.status, "{}: {:?}", c.name, a.body);
+        assert_eq!(a.content_type, "application/problem+json", "{}", c.name);
+        let detail = a.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(c.says),
+            "{}: detail {detail:?} should say {:?}",
+            c.name,
+            c.says
+        );
+        assert_eq!(a.body["status"], c.status, "{}", c.name);
+    }
+    let health = api.get("/healthz").await;
+    assert_eq!(health.status, 200, "the server keeps running");
+}
+
+fn uuid_like() -> &'static str {
+    "01900000-0000-7000-8000-000000000000"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_keeps_good_entries_and_reports_bad_ones_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+    let bxl = (50.85, 4.35);
+    let mut bad_phone = sub("b", "fr", &["sms"], &[bxl], &[], 2);
+    bad_phone["phone"] = json!("0470 12 34 56");
+    let six = sub("d", "nl", &["email"], &[bxl; 6], &[], 4);
+    let a = api
+        .post("/v1/subscribers:import", &json!({"subscribers": [sub("a", "nl", &["sms"], &[bxl], &[], 1), bad_phone, sub("c", "de", &["email"], &[bxl], &[], 3), six]}))
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["imported"], 2);
+    let rejected = a.body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0]["index"], 1);
+    assert!(rejected[0]["detail"].as_str().unwrap().contains("E.164"));
+    assert_eq!(rejected[1]["index"], 3);
+    assert!(
+        rejected[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("addresses")
+    );
+
+    // Same external id again: an update, not a new subscriber.
+    let again = api
+        .post(
+            "/v1/subscribers:import",
+            &json!({"subscribers": [sub("a", "fr", &["sms"], &[bxl], &[], 1)]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            again.body["created"].as_u64(),
+            again.body["updated"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(api.get("/healthz").await.body["subscribers"], 2);
+    let preview = api
+        .post(
+            "/v1/zones:preview",
+            &json!({"area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}}),
+        )
+        .await;
+    assert_eq!(preview.body["by_language"], json!({"fr": 1, "de": 1}));
+
+    // Imports may exceed the 1 MiB of other routes.
+    let many: Vec<Value> = (0..6000)
+        .map(|i| {
+            sub(
+                &format!("bulk-{i}"),
+                "nl",
+                &["sms", "email"],
+                &[bxl],
+                &[],
+                100 + i,
+            )
+        })
+        .collect();
+    let body = json!({"subscribers": many});
+    assert!(body.to_string().len() > 1024 * 1024);
+    let big = api.post("/v1/subscribers:import", &body).await;
+    assert_eq!(big.status, 200, "{:?}", big.body);
+    assert_eq!(big.body["imported"], 6000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+    let (inside1, inside2, outside) = ((50.850, 4.350), (50.852, 4.356), (51.2, 4.4));
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms", "email"], &[inside1, inside2], &[], 1),
+        sub("bernd", "de", &["sms"], &[inside1], &[], 2),
+        sub("chloe", "fr", &["email"], &[outside], &[], 3),
+        sub("dirk", "nl", &["voice"], &[outside], &["rescuers"], 4),
+        sub("elise", "fr", &["sms"], &[outside, inside2], &[], 5),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        5
+    );
+
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+    let preview = api.post("/v1/zones:preview", &json!({"area": area})).await;
+    assert_eq!(preview.status, 200);
+    assert_eq!(
+        preview.body["recipients"], 3,
+        "anna counted once for two addresses"
+    );
+    assert_eq!(preview.body["by_channel"], json!({"sms": 3, "email": 1}));
+    assert_eq!(
+        preview.body["by_language"],
+        json!({"nl": 1, "fr": 1, "de": 1})
+    );
+
+    let mut body = alert_body(area);
+    body["groups"] = json!(["rescuers"]);
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let done = api.wait_sent(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["recipients"], 4);
+    assert_eq!(
+        done["channels"]["sms"],
+        json!({"queued": 0, "sent": 3, "failed": 0})
+    );
+    assert_eq!(
+        done["channels"]["email"],
+        json!({"queued": 0, "sent": 1, "failed": 0})
+    );
+    assert_eq!(
+        done["channels"]["voice"],
+        json!({"queued": 0, "sent": 1, "failed": 0})
+    );
+
+    let sms = outbox(dir.path(), "sms");
+    let by_to = |to: &str| {
+        sms.iter()
+            .filter(|l| l["to"] == to)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let anna = by_to("+32470000001");
+    assert_eq!(anna.len(), 1, "one SMS for two addresses inside");
+    assert_eq!(anna[0]["language"], "nl");
+    assert_eq!(anna[0]["text"], "Sluit ramen en deuren");
+    assert_eq!(anna[0]["alert_id"], id.as_str());
+    let bernd = by_to("+32470000002");
+    assert_eq!(
+        (bernd[0]["language"].as_str(), bernd[0]["text"].as_str()),
+        (Some("en"), Some("Close windows and doors")),
+        "no German text: English"
+    );
+    assert_eq!(
+        by_to("+32470000005")[0]["text"],
+        "Fermez portes et fenêtres"
+    );
+    assert!(by_to("+32470000003").is_empty(), "chloe lives outside");
+    let voice = outbox(dir.path(), "voice");
+    assert_eq!(
+        voice.len(),
+        1,
+        "dirk is a rescuer, alerted wherever he lives"
+    );
+    assert_eq!(voice[0]["to"], "+32470000004");
+    let email = outbox(dir.path(), "email");
+    assert_eq!(email.len(), 1);
+    assert_eq!(email[0]["to"], "anna@example.be");
+    for line in sms.iter().chain(&voice).chain(&email) {
+        for field in ["alert_id", "channel", "to", "language", "text", "at"] {
+            assert!(
+                line.get(field).is_some(),
+                "outbox line lacks {field}: {line}"
+            );
+        }
+    }
+
+    // Deliveries page through with a cursor.
+    let mut items = Vec::new();
+    let mut path = format!("/v1/alerts/{id}/deliveries?limit=2");
+    loop {
+        let page = api.get(&path).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        items.extend(page.body["items"].as_array().unwrap().clone());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/alerts/{id}/deliveries?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().all(|d| d["status"] == "sent"));
+    let anna_email = items.iter().find(|d| d["channel"] == "email").unwrap();
+    assert_eq!(anna_email["external_id"], "anna");
+    let bad_cursor = api
+        .get(&format!("/v1/alerts/{id}/deliveries?cursor=zzz"))
+        .await;
+    assert_eq!(bad_cursor.status, 400);
+}

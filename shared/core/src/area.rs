@@ -77,12 +77,20 @@ impl Area {
     /// O(vertices) per polygon and a geodesic distance per circle. Tests
     /// compare the fast path (H3 covering + indexed polygons) against it.
     pub fn contains_naive(&self, lat: f64, lon: f64) -> bool {
-        let p = Point::new(lon, lat);
-        self.geo_polygons().iter().any(|poly| poly.intersects(&p))
-            || self
-                .circles
-                .iter()
-                .any(|c| Geodesic.distance(Point::new(c.lon, c.lat), p) <= c.radius_m())
+        self.naive()(lat, lon)
+    }
+
+    /// [`Area::contains_naive`] with the polygons built once, for many points.
+    pub fn naive(&self) -> impl Fn(f64, f64) -> bool + '_ {
+        let polygons = self.geo_polygons();
+        move |lat, lon| {
+            let p = Point::new(lon, lat);
+            polygons.iter().any(|poly| poly.intersects(&p))
+                || self
+                    .circles
+                    .iter()
+                    .any(|c| Geodesic.distance(Point::new(c.lon, c.lat), p) <= c.radius_m())
+        }
     }
 }
 

@@ -17,6 +17,13 @@ impl SubscriberId {
         Self((bits & (u64::MAX >> 1)).max(1))
     }
 
+    /// A time-ordered id: milliseconds since the epoch in the high bits,
+    /// 20 random bits below. New subscribers then append to ordered stores
+    /// instead of landing at random places in them.
+    pub fn time_ordered(unix_ms: i64, random: u64) -> Self {
+        Self::from_random(((unix_ms.max(0) as u64) << 20) | (random & 0xF_FFFF))
+    }
+
     pub fn from_i64(v: i64) -> Option<Self> {
         (v > 0).then_some(Self(v as u64))
     }
@@ -104,6 +111,11 @@ mod tests {
             assert_eq!(id.to_string().parse::<SubscriberId>().unwrap(), id);
         }
         assert!("xyz".parse::<SubscriberId>().is_err());
+        let (a, b) = (
+            SubscriberId::time_ordered(1_800_000_000_000, u64::MAX),
+            SubscriberId::time_ordered(1_800_000_000_001, 0),
+        );
+        assert!(a < b, "later ids sort after earlier ones");
         assert!("ffffffffffffffff".parse::<SubscriberId>().is_err());
     }
 }

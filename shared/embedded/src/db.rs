@@ -18,7 +18,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -131072;
+         PRAGMA cache_size = -262144;
          PRAGMA mmap_size = 1073741824;",
     )
 }

@@ -1,9 +1,11 @@
 //! The SQLite store: subscribers, alerts, deliveries and operators in one
 //! file, laid out by access pattern like the DynamoDB tables.
 //!
-//! * `addresses`: one row per address, clustered by H3 res-7 cell, carrying
-//!   the contact so that resolving a zone reads each address once;
-//! * `memberships`: one row per (group, subscriber), also with the contact;
+//! * `addresses`: one narrow row per address, clustered by H3 res-7 cell,
+//!   with what a preview counts (language, channels); resolution joins the
+//!   contact from `subscribers` (SQLite joins are cheap; DynamoDB's layout
+//!   instead copies the contact into each address item);
+//! * `memberships`: one row per (group, subscriber);
 //! * `deliveries`: one row per (alert, channel, subscriber): the primary key
 //!   is the exactly-once claim; `alert_counters` keeps live counts in the
 //!   same transactions.
@@ -27,6 +29,10 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS subscribers (
     id INTEGER PRIMARY KEY,
     external_id TEXT UNIQUE,
+    language INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    phone TEXT,
+    email TEXT,
     profile TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
@@ -40,19 +46,11 @@ CREATE TABLE IF NOT EXISTS addresses (
     address_count INTEGER NOT NULL,
     language INTEGER NOT NULL,
     channels INTEGER NOT NULL,
-    phone TEXT,
-    email TEXT,
-    external_id TEXT,
     PRIMARY KEY (cell, subscriber_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memberships (
     grp TEXT NOT NULL,
     subscriber_id INTEGER NOT NULL,
-    language INTEGER NOT NULL,
-    channels INTEGER NOT NULL,
-    phone TEXT,
-    email TEXT,
-    external_id TEXT,
     PRIMARY KEY (grp, subscriber_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS operators (
@@ -197,12 +195,10 @@ fn insert_items(
     id: i64,
     p: &SubscriberProfile,
 ) -> rusqlite::Result<()> {
-    let lang = p.language.index();
-    let ch = p.channels.bits();
     let mut addr = tx.prepare_cached(
         "INSERT OR REPLACE INTO addresses
-         (cell, subscriber_id, idx, lat, lon, address_count, language, channels, phone, email, external_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         (cell, subscriber_id, idx, lat, lon, address_count, language, channels)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for (i, a) in p.addresses.iter().enumerate() {
         addr.execute(params![
@@ -212,19 +208,15 @@ fn insert_items(
             a.lat,
             a.lon,
             p.addresses.len() as i64,
-            lang,
-            ch,
-            p.phone,
-            p.email,
-            p.external_id
+            p.language.index(),
+            p.channels.bits()
         ])?;
     }
     let mut group = tx.prepare_cached(
-        "INSERT OR REPLACE INTO memberships (grp, subscriber_id, language, channels, phone, email, external_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO memberships (grp, subscriber_id) VALUES (?1, ?2)",
     )?;
     for g in &p.groups {
-        group.execute(params![g, id, lang, ch, p.phone, p.email, p.external_id])?;
+        group.execute(params![g, id])?;
     }
     Ok(())
 }
@@ -242,11 +234,13 @@ impl SubscriberStore for SqliteStore {
                 let mut find = tx
                     .prepare_cached("SELECT id, profile FROM subscribers WHERE external_id = ?1")?;
                 let mut update = tx.prepare_cached(
-                    "UPDATE subscribers SET profile = ?2, updated_at = ?3 WHERE id = ?1",
+                    "UPDATE subscribers SET language = ?2, channels = ?3, phone = ?4, email = ?5,
+                     profile = ?6, updated_at = ?7 WHERE id = ?1",
                 )?;
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO subscribers (id, external_id, profile, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    "INSERT INTO subscribers
+                     (id, external_id, language, channels, phone, email, profile, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
                 )?;
                 let mut exists = tx.prepare_cached("SELECT 1 FROM subscribers WHERE id = ?1")?;
                 for (proposed, profile) in subscribers {
@@ -262,7 +256,15 @@ impl SubscriberStore for SqliteStore {
                             let old: SubscriberProfile =
                                 serde_json::from_str(&old).map_err(json_err)?;
                             delete_items(tx, id, &old)?;
-                            update.execute(params![id, json, now])?;
+                            update.execute(params![
+                                id,
+                                profile.language.index(),
+                                profile.channels.bits(),
+                                profile.phone,
+                                profile.email,
+                                json,
+                                now
+                            ])?;
                             (id, false)
                         }
                         None => {
@@ -271,7 +273,16 @@ impl SubscriberStore for SqliteStore {
                             while exists.exists([id])? {
                                 id = SubscriberId::from_random(rand::random()).as_i64();
                             }
-                            insert.execute(params![id, profile.external_id, json, now])?;
+                            insert.execute(params![
+                                id,
+                                profile.external_id,
+                                profile.language.index(),
+                                profile.channels.bits(),
+                                profile.phone,
+                                profile.email,
+                                json,
+                                now
+                            ])?;
                             (id, true)
                         }
                     };
@@ -295,8 +306,8 @@ impl SubscriberStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let sql = if with_contacts {
-                    "SELECT lat, lon, address_count, subscriber_id, language, channels, phone, email, external_id
-                     FROM addresses WHERE cell = ?1"
+                    "SELECT a.lat, a.lon, a.address_count, s.id, s.language, s.channels, s.phone, s.email, s.external_id
+                     FROM addresses a JOIN subscribers s ON s.id = a.subscriber_id WHERE a.cell = ?1"
                 } else {
                     "SELECT lat, lon, address_count, subscriber_id, language, channels
                      FROM addresses WHERE cell = ?1"
@@ -337,8 +348,8 @@ impl SubscriberStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT subscriber_id, language, channels, phone, email, external_id
-                     FROM memberships WHERE grp = ?1",
+                    "SELECT s.id, s.language, s.channels, s.phone, s.email, s.external_id
+                     FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id WHERE m.grp = ?1",
                 )?;
                 let rows = stmt.query_map([group], |r| contact_at(r, 0))?;
                 rows.collect()

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Cells read per store call while previewing.
+/// At most this many cells per store call while previewing ...
 const CELLS_PER_SCAN: usize = 128;
 /// Store calls in flight at once.
 const PARALLEL_SCANS: usize = 2;
@@ -76,7 +76,12 @@ impl App {
         let matcher = Matcher::new(&zone, &covering.cells);
 
         let cells: Vec<u64> = covering.cells.iter().map(|c| c.cell).collect();
-        let chunks: Vec<Vec<u64>> = cells.chunks(CELLS_PER_SCAN).map(<[u64]>::to_vec).collect();
+        // ... and at least as many calls as run in parallel.
+        let per_scan = cells
+            .len()
+            .div_ceil(PARALLEL_SCANS)
+            .clamp(1, CELLS_PER_SCAN);
+        let chunks: Vec<Vec<u64>> = cells.chunks(per_scan).map(<[u64]>::to_vec).collect();
         let mut scans = futures::stream::iter(chunks)
             .map(|chunk| {
                 let store = self.ports.subscribers.clone();

@@ -85,13 +85,15 @@ impl App {
 
         let mut rejected = Vec::new();
         let mut accepted = Vec::new();
-        for (index, verdict) in validate_all(body.subscribers)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
+        let started = std::time::Instant::now();
+        let verdicts = validate_all(body.subscribers).await?;
+        let validated = started.elapsed();
+        let now = crate::now_ms();
+        for (index, verdict) in verdicts.into_iter().enumerate() {
             match verdict {
-                Ok(profile) => accepted.push((SubscriberId::from_random(rand::random()), profile)),
+                Ok(profile) => {
+                    accepted.push((SubscriberId::time_ordered(now, rand::random()), profile))
+                }
                 Err(e) => rejected.push(Rejected {
                     index,
                     detail: e.to_string(),
@@ -104,6 +106,12 @@ impl App {
         } else {
             self.ports.subscribers.upsert_subscribers(accepted).await?
         };
+        tracing::debug!(
+            entries = stored.len() + rejected.len(),
+            validate_ms = validated.as_millis() as u64,
+            store_ms = (started.elapsed() - validated).as_millis() as u64,
+            "import"
+        );
         let created = stored.iter().filter(|u| u.created).count();
         Ok(ImportReport {
             imported: stored.len(),

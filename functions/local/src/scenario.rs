@@ -50,7 +50,10 @@ pub struct Imported {
     pub elapsed: Duration,
 }
 
-/// Imports prepared bodies, two requests in flight, as a client would.
+/// Import requests a client keeps in flight.
+pub const IMPORT_IN_FLIGHT: usize = 3;
+
+/// Imports prepared bodies, a few requests in flight, as a client would.
 pub async fn import(
     app: &App,
     op: &Operator,
@@ -68,7 +71,7 @@ pub async fn import(
     let mut rejected = 0;
     let mut results = futures::stream::iter(bodies)
         .map(|body| async move { app.import_subscribers(op, &body).await })
-        .buffer_unordered(2);
+        .buffer_unordered(IMPORT_IN_FLIGHT);
     while let Some(r) = results.next().await {
         let report = r.map_err(|e| anyhow::anyhow!("import failed: {e}"))?;
         imported += report.imported;

@@ -2,19 +2,22 @@
 //!
 //! Resolution reads subscribers cell by cell: cells wholly inside the zone
 //! are accepted without looking at points; points in boundary cells are
-//! tested exactly. Two guards make the covering safe against the few
-//! centimetres by which an H3 cell (great-circle edges) differs from the
-//! straight-edged hexagon the tiler tests:
-//! * an interior cell stays interior only if all its neighbours are interior
-//!   too, so a point just outside its hexagon still lies in accepted area;
+//! tested exactly. An H3 cell (great-circle edges) differs by a few
+//! centimetres from the straight-edged hexagon h3o's tiler tests against a
+//! polygon, so polygons get two guards:
+//! * an interior cell next to the boundary stays interior only if no edge of
+//!   the polygon comes within a metre of its hexagon;
 //! * every neighbour of a boundary cell is scanned as a boundary cell, so a
 //!   point inside the zone is never in a cell the covering missed.
+//!
+//! Circles need neither: a cell is inside when all its vertices are within
+//! the radius less a metre (the disk is geodesically convex), and the
+//! polygon tiled for a circle lies at least 50 m outside it.
 
 use crate::area::{Area, Circle};
-use geo::BoundingRect;
 use geo::{
-    Coord, Destination, Distance, Geodesic, Haversine, Intersects, MonotonicPolygons, Point,
-    Polygon, Rect,
+    BoundingRect, Coord, Destination, Distance, Euclidean, Geodesic, Haversine, Intersects, Line,
+    MonotonicPolygons, Point, Polygon, Rect,
 };
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
@@ -136,45 +139,20 @@ impl Zone {
     pub fn covering(&self) -> Result<Covering, ZoneTooLarge> {
         self.check_size()?;
 
-        // 1. Raw annotated coverings of every shape, merged (interior wins).
-        let mut raw: HashMap<CellIndex, bool> = HashMap::new();
+        // Each shape's cells, merged: interior in any shape is interior.
+        let mut classes: HashMap<CellIndex, bool> = HashMap::new();
         let mut merge = |cell: CellIndex, interior: bool| {
-            let e = raw.entry(cell).or_insert(false);
+            let e = classes.entry(cell).or_insert(false);
             *e |= interior;
         };
         for poly in &self.raw_polygons {
-            for c in tile(poly.clone()) {
-                merge(c.cell, c.is_fully_contained);
+            for (cell, interior) in polygon_cells(poly) {
+                merge(cell, interior);
             }
         }
         for circle in &self.circles {
             for c in tile(circumscribed_polygon(circle)) {
                 merge(c.cell, cell_inside_circle(c.cell, circle));
-            }
-        }
-
-        // 2. Interior only when every neighbour is interior too.
-        let mut classes: HashMap<CellIndex, bool> = raw
-            .iter()
-            .map(|(&cell, &interior)| {
-                let keep = interior
-                    && cell
-                        .grid_disk::<Vec<_>>(1)
-                        .iter()
-                        .all(|n| raw.get(n).copied().unwrap_or(false));
-                (cell, keep)
-            })
-            .collect();
-
-        // 3. Scan every neighbour of a boundary cell, as a boundary cell.
-        let boundary: Vec<CellIndex> = classes
-            .iter()
-            .filter(|(_, interior)| !**interior)
-            .map(|(c, _)| *c)
-            .collect();
-        for cell in boundary {
-            for n in cell.grid_disk::<Vec<_>>(1) {
-                classes.entry(n).or_insert(false);
             }
         }
 
@@ -210,6 +188,73 @@ impl Zone {
             .sum();
         polygons + circles as usize
     }
+}
+
+/// Half a metre or more, in degrees: the clearance an interior cell next to
+/// a polygon's edge must keep from it.
+const EDGE_CLEARANCE_DEG: f64 = 1e-5;
+
+/// A polygon's cells: the tiler's annotated covering, with the guards of the
+/// module doc (edge clearance for interior cells, boundary neighbours added).
+fn polygon_cells(poly: &Polygon<f64>) -> Vec<(CellIndex, bool)> {
+    let raw: HashMap<CellIndex, bool> =
+        tile(poly.clone())
+            .into_iter()
+            .fold(HashMap::new(), |mut m, c| {
+                *m.entry(c.cell).or_insert(false) |= c.is_fully_contained;
+                m
+            });
+    let edges: Vec<(Line<f64>, Rect<f64>)> = std::iter::once(poly.exterior())
+        .chain(poly.interiors())
+        .flat_map(|ring| ring.lines())
+        .map(|l| (l, l.bounding_rect()))
+        .collect();
+    let mut out: HashMap<CellIndex, bool> = HashMap::with_capacity(raw.len() * 2);
+    for (&cell, &contained) in &raw {
+        let neighbours = cell.grid_disk::<Vec<_>>(1);
+        let deep = neighbours
+            .iter()
+            .all(|n| raw.get(n).copied().unwrap_or(false));
+        let interior = contained && (deep || clear_of_edges(cell, &edges));
+        *out.entry(cell).or_insert(false) |= interior;
+        if !interior {
+            for n in neighbours {
+                out.entry(n).or_insert(false);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Whether no edge comes within [`EDGE_CLEARANCE_DEG`] of the cell's hexagon.
+fn clear_of_edges(cell: CellIndex, edges: &[(Line<f64>, Rect<f64>)]) -> bool {
+    let vertices: Vec<Coord<f64>> = cell
+        .boundary()
+        .iter()
+        .map(|v| Coord {
+            x: v.lng(),
+            y: v.lat(),
+        })
+        .collect();
+    let sides: Vec<Line<f64>> = (0..vertices.len())
+        .map(|i| Line::new(vertices[i], vertices[(i + 1) % vertices.len()]))
+        .collect();
+    let (min_x, max_x) = vertices
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v.x), b.max(v.x)));
+    let (min_y, max_y) = vertices
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v.y), b.max(v.y)));
+    let e = EDGE_CLEARANCE_DEG;
+    edges
+        .iter()
+        .filter(|(_, r)| {
+            r.max().x >= min_x - e
+                && r.min().x <= max_x + e
+                && r.max().y >= min_y - e
+                && r.min().y <= max_y + e
+        })
+        .all(|(edge, _)| sides.iter().all(|side| Euclidean.distance(edge, side) >= e))
 }
 
 fn tiler() -> h3o::geom::Tiler {
@@ -387,6 +432,29 @@ mod tests {
         }
         assert!(pts.len() > 500);
         assert_agrees(&a, &pts);
+    }
+
+    #[test]
+    fn an_edge_passing_within_a_metre_of_a_cell_keeps_it_out_of_the_interior() {
+        let cell = LatLng::new(50.85, 4.35).unwrap().to_cell(CELL_RESOLUTION);
+        let v = cell.boundary().iter().next().copied().unwrap();
+        let edge = |offset: f64| {
+            let l = Line::new(
+                Coord {
+                    x: v.lng() + offset,
+                    y: v.lat() - 0.01,
+                },
+                Coord {
+                    x: v.lng() + offset,
+                    y: v.lat() + 0.01,
+                },
+            );
+            vec![(l, l.bounding_rect())]
+        };
+        // The hexagon's westmost or eastmost vertex may be v: test both sides.
+        let near = clear_of_edges(cell, &edge(3e-6)) && clear_of_edges(cell, &edge(-3e-6));
+        assert!(!near, "an edge 0.2 m from a vertex is too close");
+        assert!(clear_of_edges(cell, &edge(0.05)) || clear_of_edges(cell, &edge(-0.05)));
     }
 
     #[test]

@@ -196,7 +196,7 @@ fn insert_items(
     p: &SubscriberProfile,
 ) -> rusqlite::Result<()> {
     let mut addr = tx.prepare_cached(
-        "INSERT OR REPLACE INTO addresses
+        "INSERT INTO addresses
          (cell, subscriber_id, idx, lat, lon, address_count, language, channels)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
@@ -212,9 +212,8 @@ fn insert_items(
             p.channels.bits()
         ])?;
     }
-    let mut group = tx.prepare_cached(
-        "INSERT OR REPLACE INTO memberships (grp, subscriber_id) VALUES (?1, ?2)",
-    )?;
+    let mut group = tx
+        .prepare_cached("INSERT OR IGNORE INTO memberships (grp, subscriber_id) VALUES (?1, ?2)")?;
     for g in &p.groups {
         group.execute(params![g, id])?;
     }
@@ -237,54 +236,50 @@ impl SubscriberStore for SqliteStore {
                     "UPDATE subscribers SET language = ?2, channels = ?3, phone = ?4, email = ?5,
                      profile = ?6, updated_at = ?7 WHERE id = ?1",
                 )?;
+                // A new external id (the common case) costs one probe of its index: the insert.
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO subscribers
                      (id, external_id, language, channels, phone, email, profile, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                     ON CONFLICT (external_id) DO NOTHING",
                 )?;
                 let mut exists = tx.prepare_cached("SELECT 1 FROM subscribers WHERE id = ?1")?;
                 for (proposed, profile) in subscribers {
                     let json = serde_json::to_string(&profile).map_err(json_err)?;
-                    let existing = match &profile.external_id {
-                        Some(ext) => find
-                            .query_row([ext], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                            .optional()?,
-                        None => None,
-                    };
-                    let (id, created) = match existing {
-                        Some((id, old)) => {
-                            let old: SubscriberProfile =
-                                serde_json::from_str(&old).map_err(json_err)?;
-                            delete_items(tx, id, &old)?;
-                            update.execute(params![
-                                id,
-                                profile.language.index(),
-                                profile.channels.bits(),
-                                profile.phone,
-                                profile.email,
-                                json,
-                                now
-                            ])?;
-                            (id, false)
-                        }
-                        None => {
-                            // A random 63-bit id is unique in practice; step past a clash.
-                            let mut id = proposed.as_i64();
-                            while exists.exists([id])? {
-                                id = SubscriberId::from_random(rand::random()).as_i64();
-                            }
-                            insert.execute(params![
-                                id,
-                                profile.external_id,
-                                profile.language.index(),
-                                profile.channels.bits(),
-                                profile.phone,
-                                profile.email,
-                                json,
-                                now
-                            ])?;
-                            (id, true)
-                        }
+                    // A time-ordered random id is unique in practice; step past a clash.
+                    let mut id = proposed.as_i64();
+                    while exists.exists([id])? {
+                        id = SubscriberId::time_ordered(now, rand::random()).as_i64();
+                    }
+                    let inserted = insert.execute(params![
+                        id,
+                        profile.external_id,
+                        profile.language.index(),
+                        profile.channels.bits(),
+                        profile.phone,
+                        profile.email,
+                        json,
+                        now
+                    ])? == 1;
+                    let (id, created) = if inserted {
+                        (id, true)
+                    } else {
+                        // The external id exists: replace that subscriber, keeping its id.
+                        let (id, old) = find.query_row([&profile.external_id], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                        })?;
+                        let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
+                        delete_items(tx, id, &old)?;
+                        update.execute(params![
+                            id,
+                            profile.language.index(),
+                            profile.channels.bits(),
+                            profile.phone,
+                            profile.email,
+                            json,
+                            now
+                        ])?;
+                        (id, false)
                     };
                     insert_items(tx, id, &profile)?;
                     out.push(Upserted {

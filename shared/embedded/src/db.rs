@@ -19,7 +19,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
         "PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -262144;
-         PRAGMA mmap_size = 1073741824;",
+         PRAGMA mmap_size = 1073741824;
+         PRAGMA wal_autocheckpoint = 16384;
+         PRAGMA journal_size_limit = 67108864;",
     )
 }
 

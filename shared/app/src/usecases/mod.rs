@@ -31,6 +31,9 @@ pub struct AppConfig {
     pub lease: Duration,
     /// Attempts before a delivery is marked failed.
     pub max_attempts: u32,
+    /// First wait before retrying deliveries a gateway could not take;
+    /// doubles per attempt, capped at a minute.
+    pub retry_base: Duration,
     /// Messages per second per channel (sms, voice, email); `None` = unlimited.
     pub rates: [Option<u32>; 3],
     /// Subscribers accepted in one import request.
@@ -44,6 +47,7 @@ impl Default for AppConfig {
             batch_size: 500,
             lease: Duration::from_secs(60),
             max_attempts: 5,
+            retry_base: Duration::from_secs(1),
             rates: [None; 3],
             max_import: 100_000,
         }

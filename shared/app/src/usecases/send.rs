@@ -14,8 +14,8 @@ use bealert_core::message::render;
 use std::time::Duration;
 
 /// Backoff before retrying a delivery the gateway could not take.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.min(6)).min(Duration::from_secs(60))
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    (base * (1u32 << attempt.min(10))).min(Duration::from_secs(60))
 }
 
 impl App {
@@ -86,7 +86,7 @@ impl App {
                         Outcome::Failed(format!("gave up after {attempt} attempts: {e}"))
                     }
                     Err(GatewayError::Retryable(e)) => {
-                        let delay = backoff(attempt);
+                        let delay = backoff(self.config.retry_base, attempt);
                         if retry.as_ref().is_none_or(|(d, _)| delay > *d) {
                             retry = Some((delay, e.clone()));
                         }

@@ -3,19 +3,19 @@
 //! with backoff; a refusal is reported per recipient; nothing is sent twice.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use async_trait::async_trait;
 use bealert_app::App;
-use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
+use bealert_app::jobs::send_queue;
 use bealert_app::ports::{Gateway, GatewayError, Gateways, OutboundMessage, Sent};
 use bealert_app::usecases::AppConfig;
-use bealert_app::worker::{self, WorkerOptions};
 use bealert_core::Channel;
 use bealert_embedded::{Embedded, OutboxGateway};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// A twin of the SMS gateway: refuses one number for good, and answers
 /// "try later" to the first `flaky` calls; otherwise hands over to the outbox.
@@ -67,18 +67,7 @@ async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported(
         ..AppConfig::default()
     };
     let app = Arc::new(App::new(ports, config));
-    let stop = CancellationToken::new();
-    for q in [
-        RESOLVE_QUEUE,
-        send_queue(Channel::Sms),
-        send_queue(Channel::Voice),
-        send_queue(Channel::Email),
-    ] {
-        let mut opts = WorkerOptions::new(q, 2);
-        opts.wait = Duration::from_millis(50);
-        opts.retry_base = Duration::from_millis(20);
-        tokio::spawn(worker::run(app.clone(), opts, stop.clone()));
-    }
+    let stop = common::workers(&app, Duration::from_millis(20));
     let (op, _) = app.create_operator("ops", "national").await.unwrap();
 
     // A job nobody can read ends in the dead-letter queue, with its error.

@@ -4,11 +4,10 @@
 //! border. Also: every language leaves at the same moment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use bealert_app::App;
-use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
 use bealert_app::usecases::AppConfig;
-use bealert_app::worker::{self, WorkerOptions};
-use bealert_core::Channel;
 use bealert_core::area::{Area, AreaRequest};
 use bealert_core::operator::Operator;
 use bealert_core::subscriber::{AddressInput, SubscriberInput};
@@ -32,17 +31,7 @@ async fn home() -> Home {
     let dir = tempfile::tempdir().unwrap();
     let embedded = Embedded::open(dir.path()).unwrap();
     let app = Arc::new(App::new(embedded.ports(), AppConfig::default()));
-    let stop = CancellationToken::new();
-    for q in [
-        RESOLVE_QUEUE,
-        send_queue(Channel::Sms),
-        send_queue(Channel::Voice),
-        send_queue(Channel::Email),
-    ] {
-        let mut opts = WorkerOptions::new(q, 2);
-        opts.wait = Duration::from_millis(100);
-        tokio::spawn(worker::run(app.clone(), opts, stop.clone()));
-    }
+    let stop = common::workers(&app, Duration::from_secs(1));
     let (op, _) = app.create_operator("geo-test", "national").await.unwrap();
     Home { app, op, dir, stop }
 }

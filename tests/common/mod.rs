@@ -198,3 +198,25 @@ pub fn alert_body(area: Value) -> Value {
         "area": area
     })
 }
+
+/// Starts a poller per queue for an in-process app; cancel the token to stop them.
+pub fn workers(
+    app: &std::sync::Arc<bealert_app::App>,
+    retry_base: Duration,
+) -> tokio_util::sync::CancellationToken {
+    use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
+    use bealert_core::Channel;
+    let stop = tokio_util::sync::CancellationToken::new();
+    for q in [
+        RESOLVE_QUEUE,
+        send_queue(Channel::Sms),
+        send_queue(Channel::Voice),
+        send_queue(Channel::Email),
+    ] {
+        let mut opts = bealert_app::worker::WorkerOptions::new(q, 2);
+        opts.wait = Duration::from_millis(50);
+        opts.retry_base = retry_base;
+        tokio::spawn(bealert_app::worker::run(app.clone(), opts, stop.clone()));
+    }
+    stop
+}

@@ -102,6 +102,19 @@ impl App {
         }
     }
 
+    /// The alert a job is about; a job for an unknown alert fails (and, after
+    /// its retries, reaches the dead-letter queue).
+    async fn job_alert(
+        &self,
+        id: bealert_core::AlertId,
+    ) -> Result<crate::ports::AlertRecord, JobError> {
+        self.ports
+            .alerts
+            .get_alert(id)
+            .await?
+            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))
+    }
+
     /// Handles one message of one of bealert's queues (see [`crate::jobs`]).
     pub async fn handle_job(&self, queue: &str, body: &str) -> Result<JobOutcome, JobError> {
         if queue == RESOLVE_QUEUE {

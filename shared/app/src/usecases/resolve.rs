@@ -70,12 +70,7 @@ impl App {
     }
 
     async fn plan_resolution(&self, id: AlertId) -> Result<JobOutcome, JobError> {
-        let alert = self
-            .ports
-            .alerts
-            .get_alert(id)
-            .await?
-            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))?;
+        let alert = self.job_alert(id).await?;
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }
@@ -128,12 +123,7 @@ impl App {
         cells: &[CoveredCell],
         groups: &[String],
     ) -> Result<JobOutcome, JobError> {
-        let alert = self
-            .ports
-            .alerts
-            .get_alert(id)
-            .await?
-            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))?;
+        let alert = self.job_alert(id).await?;
         if alert.state == AlertState::Sent {
             return Ok(JobOutcome::Done);
         }

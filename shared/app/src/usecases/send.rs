@@ -22,12 +22,7 @@ impl App {
     pub(crate) async fn handle_send(&self, job: SendJob) -> Result<JobOutcome, JobError> {
         let id = job.alert_id;
         let channel = job.channel;
-        let alert = self
-            .ports
-            .alerts
-            .get_alert(id)
-            .await?
-            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))?;
+        let alert = self.job_alert(id).await?;
 
         let ids: Vec<SubscriberId> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
         let now = now_ms();

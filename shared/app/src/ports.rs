@@ -208,7 +208,8 @@ pub trait DeliveryStore: Send + Sync {
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError>;
 
-    /// Deliveries ordered by (channel, subscriber), after the given key.
+    /// Deliveries ordered by (channel, [`bealert_core::delivery::bucket`],
+    /// subscriber), after the delivery with the given key.
     async fn list_deliveries(
         &self,
         alert: AlertId,

@@ -38,6 +38,17 @@ pub fn idempotency_key(alert: AlertId, channel: Channel, subscriber: SubscriberI
     format!("{alert}:{channel}:{subscriber}")
 }
 
+/// How many buckets an alert's deliveries of one channel are spread over,
+/// so that no single storage partition takes every write of a large alert.
+pub const DELIVERY_BUCKETS: u8 = 16;
+
+/// The bucket of a subscriber's deliveries: a stable hash of the id.
+/// Deliveries are listed by (channel, bucket, subscriber).
+pub fn bucket(subscriber: SubscriberId) -> u8 {
+    let mixed = (subscriber.as_i64() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 60) as u8 % DELIVERY_BUCKETS
+}
+
 /// A delivery that resolution planned: who, where, in which language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedDelivery {
@@ -46,4 +57,21 @@ pub struct PlannedDelivery {
     /// Phone number (E.164) or e-mail address.
     pub to: String,
     pub language: Language,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_spread_time_ordered_ids_evenly() {
+        let mut counts = [0u32; DELIVERY_BUCKETS as usize];
+        for i in 0..16_000u64 {
+            counts[usize::from(bucket(SubscriberId::time_ordered(
+                1_800_000_000_000 + (i / 7) as i64,
+                i,
+            )))] += 1;
+        }
+        assert!(counts.iter().all(|c| (700..1300).contains(c)), "{counts:?}");
+    }
 }

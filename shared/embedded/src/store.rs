@@ -15,7 +15,7 @@ use crate::db::Db;
 use async_trait::async_trait;
 use bealert_app::ports::*;
 use bealert_core::alert::AlertState;
-use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::delivery::{DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::operator::Operator;
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{AlertId, Channel, ChannelSet, Language, SubscriberId};
@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     alert_id TEXT NOT NULL,
     channel INTEGER NOT NULL,
     subscriber_id INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
     external_id TEXT,
     recipient TEXT NOT NULL,
     language INTEGER NOT NULL,
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (alert_id, channel, subscriber_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_listing ON deliveries (alert_id, channel, bucket, subscriber_id);
 CREATE TABLE IF NOT EXISTS alert_counters (
     alert_id TEXT NOT NULL,
     channel INTEGER NOT NULL,
@@ -534,8 +536,8 @@ impl DeliveryStore for SqliteStore {
                 )?;
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO deliveries
-                     (alert_id, channel, subscriber_id, external_id, recipient, language, status, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     (alert_id, channel, subscriber_id, bucket, external_id, recipient, language, status, updated_at)
+                     VALUES (?1, ?2, ?3, ?9, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 let mut status = tx.prepare_cached(
                     "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
@@ -559,7 +561,8 @@ impl DeliveryStore for SqliteStore {
                             d.to,
                             d.language.index(),
                             DeliveryStatus::Queued.index(),
-                            now
+                            now,
+                            bucket(d.subscriber_id)
                         ])?;
                         let open = added == 1
                             || !status_of(status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?)?
@@ -738,12 +741,13 @@ impl DeliveryStore for SqliteStore {
             .read(move |conn| {
                 let (c, s) =
                     after.map_or((-1i64, 0i64), |(c, s)| (i64::from(c.index()), s.as_i64()));
+                let b = after.map_or(0, |(_, s)| bucket(s));
                 let mut stmt = conn.prepare_cached(
                     "SELECT channel, subscriber_id, external_id, recipient, language, status, error
-                     FROM deliveries WHERE alert_id = ?1 AND (channel, subscriber_id) > (?2, ?3)
-                     ORDER BY channel, subscriber_id LIMIT ?4",
+                     FROM deliveries WHERE alert_id = ?1 AND (channel, bucket, subscriber_id) > (?2, ?5, ?3)
+                     ORDER BY channel, bucket, subscriber_id LIMIT ?4",
                 )?;
-                let rows = stmt.query_map(params![alert.to_string(), c, s, limit as i64], |r| {
+                let rows = stmt.query_map(params![alert.to_string(), c, s, limit as i64, b], |r| {
                     Ok(DeliveryRow {
                         channel: channel(r.get(0)?)?,
                         subscriber_id: subscriber_id(r.get(1)?)?,

@@ -328,7 +328,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         AlertCounts::default()
     );
 
-    // Listing pages through (channel, subscriber) order.
+    // Listing pages through (channel, bucket, subscriber) order.
     let page1 = store.list_deliveries(a, None, 2).await.unwrap();
     assert_eq!(page1.len(), 2);
     let last = page1.last().unwrap();
@@ -338,7 +338,16 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .unwrap();
     let all: Vec<_> = page1.iter().chain(page2.iter()).collect();
     assert_eq!(all.len(), 4);
-    let keys: Vec<_> = all.iter().map(|d| (d.channel, d.subscriber_id)).collect();
+    let keys: Vec<_> = all
+        .iter()
+        .map(|d| {
+            (
+                d.channel,
+                bealert_core::delivery::bucket(d.subscriber_id),
+                d.subscriber_id,
+            )
+        })
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);

@@ -47,9 +47,10 @@ pub struct AddressItem {
 
 #[async_trait]
 pub trait SubscriberStore: Send + Sync {
-    /// Stores subscribers with their address and group items. A profile whose
-    /// `external_id` already exists replaces that subscriber (keeping its id);
-    /// otherwise the proposed id is used.
+    /// Stores subscribers with their address and group items, returning the
+    /// id each one got: the proposed id, or one the store derives from the
+    /// `external_id`. A profile whose `external_id` already exists replaces
+    /// that subscriber, keeping its id.
     async fn upsert_subscribers(
         &self,
         subscribers: Vec<(SubscriberId, SubscriberProfile)>,

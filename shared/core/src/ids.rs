@@ -24,6 +24,17 @@ impl SubscriberId {
         Self::from_random(((unix_ms.max(0) as u64) << 20) | (random & 0xF_FFFF))
     }
 
+    /// The id of a subscriber known by an external id: a stable hash, so a
+    /// store without transactions across items (DynamoDB) needs no separate
+    /// uniqueness record to make re-imports update the same subscriber.
+    pub fn from_external_id(external_id: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(external_id.as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        Self::from_random(u64::from_be_bytes(bytes))
+    }
+
     pub fn from_i64(v: i64) -> Option<Self> {
         (v > 0).then_some(Self(v as u64))
     }

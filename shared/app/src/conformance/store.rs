@@ -30,43 +30,61 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
         ])
         .await
         .unwrap();
-    assert_eq!(
-        stored.iter().map(|u| u.id).collect::<Vec<_>>(),
-        vec![id(1), id(2), id(3)]
-    );
+    assert_eq!(stored.len(), 3);
     assert!(
         stored.iter().all(|u| u.created),
         "new subscribers are created"
     );
+    let (anna, bea, carl) = (stored[0].id, stored[1].id, stored[2].id);
+    assert_eq!(
+        bea,
+        id(2),
+        "without an external id, the proposed id is used"
+    );
+    assert!(anna != bea && bea != carl && anna != carl);
     assert_eq!(store.subscriber_count().await.unwrap(), 3);
 
     let bxl = cell_of(brussels.0, brussels.1);
-    let mut items = store.addresses_in_cells(&[bxl], false).await.unwrap();
-    items.sort_by_key(|i| i.contact.subscriber_id);
+    let items = store.addresses_in_cells(&[bxl], false).await.unwrap();
     assert_eq!(items.len(), 2, "two subscribers live in the Brussels cell");
-    assert_eq!(items[0].contact.subscriber_id, id(1));
-    assert_eq!(items[0].address_count, 2);
-    assert_eq!(items[1].address_count, 1);
-    assert_eq!((items[1].lat, items[1].lon), brussels);
-    assert_eq!(items[1].contact.language, Language::Fr);
-    assert!(items[1].contact.channels.contains(Channel::Sms));
-    assert_eq!(items[0].contact.phone, None, "no contacts unless asked for");
+    let of = |items: &[AddressItem], who: SubscriberId| {
+        items
+            .iter()
+            .find(|i| i.contact.subscriber_id == who)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&items, anna).address_count, 2);
+    let b = of(&items, bea);
+    assert_eq!(b.address_count, 1);
+    assert_eq!((b.lat, b.lon), brussels);
+    assert_eq!(b.contact.language, Language::Fr);
+    assert!(b.contact.channels.contains(Channel::Sms));
+    assert_eq!(
+        of(&items, anna).contact.phone,
+        None,
+        "no contacts unless asked for"
+    );
 
     let with = store.addresses_in_cells(&[bxl], true).await.unwrap();
-    let one = with
-        .iter()
-        .find(|i| i.contact.subscriber_id == id(1))
-        .unwrap();
+    let one = of(&with, anna);
     assert_eq!(one.contact.phone.as_deref(), Some("+32470123456"));
     assert_eq!(one.contact.external_id.as_deref(), Some("ext-1"));
 
-    let mut rescuers = store.group_members("rescuers").await.unwrap();
-    rescuers.sort_by_key(|c| c.subscriber_id);
-    assert_eq!(
-        rescuers.iter().map(|c| c.subscriber_id).collect::<Vec<_>>(),
-        vec![id(1), id(3)]
-    );
-    assert_eq!(rescuers[1].email.as_deref(), Some("someone@example.be"));
+    let mut rescuers: Vec<SubscriberId> = store
+        .group_members("rescuers")
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.subscriber_id)
+        .collect();
+    rescuers.sort();
+    let mut want = vec![anna, carl];
+    want.sort();
+    assert_eq!(rescuers, want);
+    let volunteers = store.group_members("volunteers").await.unwrap();
+    assert_eq!(volunteers.len(), 1);
+    assert_eq!(volunteers[0].email.as_deref(), Some("someone@example.be"));
     assert!(store.group_members("nobody").await.unwrap().is_empty());
 
     // Re-importing an external id replaces that subscriber, keeping its id.
@@ -78,14 +96,14 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
     assert_eq!(
         again,
         vec![Upserted {
-            id: id(1),
+            id: anna,
             created: false
         }]
     );
     assert_eq!(store.subscriber_count().await.unwrap(), 3);
     let bxl_now = store.addresses_in_cells(&[bxl], false).await.unwrap();
     assert!(
-        bxl_now.iter().all(|i| i.contact.subscriber_id != id(1)),
+        bxl_now.iter().all(|i| i.contact.subscriber_id != anna),
         "old address removed"
     );
     let lg = store
@@ -102,20 +120,27 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
         .map(|n| {
             (
                 id(10_000 + n),
-                profile(None, "nl", &[(50.85 + n as f64 * 1e-6, 4.35)], &[]),
+                profile(
+                    Some(&format!("dense-{n}")),
+                    "nl",
+                    &[(50.85 + n as f64 * 1e-6, 4.35)],
+                    &[],
+                ),
             )
         })
         .collect();
     store.upsert_subscribers(dense).await.unwrap();
-    let all = store
-        .addresses_in_cells(&[cell_of(50.85, 4.35), bxl], false)
-        .await
-        .unwrap();
+    let mut cells = vec![cell_of(50.85, 4.35), bxl];
+    cells.dedup();
+    let all = store.addresses_in_cells(&cells, false).await.unwrap();
     assert!(
         all.len() >= 1501,
         "every item of a dense cell, got {}",
         all.len()
     );
+    let distinct: std::collections::HashSet<_> =
+        all.iter().map(|i| i.contact.subscriber_id).collect();
+    assert_eq!(distinct.len(), all.len(), "no item read twice");
 }
 
 fn record(id: AlertId) -> AlertRecord {

@@ -1,0 +1,588 @@
+//! Delivery items: planned once per (alert, channel, subscriber), claimed
+//! under a lease with conditional writes, counted in bucketed counter items
+//! in the same transactions.
+//!
+//! Each step first tries many deliveries per transaction (the common case:
+//! nothing raced); if a condition fails it falls back to one delivery per
+//! transaction, re-reading what changed.
+
+use super::alerts::alert_pk;
+use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use bealert_app::ports::{
+    AlertCounts, ChannelCounts, Claim, DeliveryRow, DeliveryStore, Outcome, RecipientPlan,
+    StoreError,
+};
+use bealert_core::delivery::{DELIVERY_BUCKETS, DeliveryStatus, PlannedDelivery, bucket};
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// DynamoDB's limit of actions per transaction.
+const MAX_ACTIONS: usize = 100;
+
+fn delivery_pk(alert: AlertId, channel: Channel, b: u8) -> String {
+    format!("D#{alert}#{channel}#{b:02}")
+}
+
+fn delivery_key(alert: AlertId, channel: Channel, sub: SubscriberId) -> Item {
+    key(delivery_pk(alert, channel, bucket(sub)), sub.to_string())
+}
+
+fn recipient_key(alert: AlertId, sub: SubscriberId) -> Item {
+    key(format!("R#{alert}#{:02}", bucket(sub)), sub.to_string())
+}
+
+fn counter_sk(channel: Channel, b: u8) -> String {
+    format!("C#{channel}#{b:02}")
+}
+
+fn column(st: DeliveryStatus) -> &'static str {
+    match st {
+        DeliveryStatus::Queued => "q",
+        DeliveryStatus::Sending => "sg",
+        DeliveryStatus::Sent => "ok",
+        DeliveryStatus::Failed => "f",
+    }
+}
+
+fn status_of(item: &Item) -> Result<DeliveryStatus, StoreError> {
+    let v: u8 = get_n(item, "st")?;
+    DeliveryStatus::from_index(v).ok_or_else(|| StoreError::Permanent(format!("bad status {v}")))
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Permanent(e.to_string()))
+}
+
+/// Counter deltas of one transaction, keyed by counter item sort key.
+#[derive(Default)]
+struct Deltas(BTreeMap<String, BTreeMap<&'static str, i64>>);
+
+impl Deltas {
+    fn add(&mut self, sk: String, col: &'static str, d: i64) {
+        *self.0.entry(sk).or_default().entry(col).or_default() += d;
+    }
+
+    fn keys_if_added(&self, sks: &[String]) -> usize {
+        sks.iter().filter(|k| !self.0.contains_key(*k)).count()
+    }
+
+    fn actions(
+        &self,
+        store: &DynamoStore,
+        alert: AlertId,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut out = Vec::new();
+        for (sk, cols) in &self.0 {
+            let cols: Vec<_> = cols.iter().filter(|(_, d)| **d != 0).collect();
+            if cols.is_empty() {
+                continue;
+            }
+            let mut u = Update::builder()
+                .table_name(&store.tables.alerts)
+                .set_key(Some(key(alert_pk(alert), sk.clone())));
+            let mut expr = Vec::new();
+            for (i, (col, d)) in cols.iter().enumerate() {
+                u = u
+                    .expression_attribute_names(format!("#c{i}"), col.to_string())
+                    .expression_attribute_values(format!(":d{i}"), n(*d));
+                expr.push(format!("#c{i} :d{i}"));
+            }
+            u = u.update_expression(format!("ADD {}", expr.join(", ")));
+            out.push(
+                TransactWriteItem::builder()
+                    .update(built(u.build())?)
+                    .build(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A conditional status change of one delivery, with its counter deltas.
+struct Change {
+    sub: SubscriberId,
+    from: DeliveryStatus,
+    /// Guard: the attempts seen when deciding.
+    attempts: u32,
+    to: DeliveryStatus,
+    lease_until: i64,
+    bump_attempts: bool,
+    error: Option<String>,
+}
+
+impl DynamoStore {
+    fn change_action(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        c: &Change,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut u = Update::builder()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(delivery_key(alert, channel, c.sub)))
+            .condition_expression("st = :from AND att = :att")
+            .expression_attribute_values(":from", n(c.from.index()))
+            .expression_attribute_values(":att", n(c.attempts))
+            .expression_attribute_values(":to", n(c.to.index()))
+            .expression_attribute_values(":lease", n(c.lease_until))
+            .expression_attribute_values(":now", n(now));
+        let mut set = "SET st = :to, lease = :lease, upd = :now".to_string();
+        if c.bump_attempts {
+            set.push_str(", att = att + :one");
+            u = u.expression_attribute_values(":one", n(1));
+        }
+        match &c.error {
+            Some(e) => {
+                set.push_str(", err = :err");
+                u = u.expression_attribute_values(":err", s(e.clone()));
+            }
+            None => set.push_str(" REMOVE err"),
+        }
+        Ok(TransactWriteItem::builder()
+            .update(built(u.update_expression(set).build())?)
+            .build())
+    }
+
+    /// Applies changes in as few transactions as possible; returns the
+    /// subscribers whose change committed.
+    async fn apply_changes(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        changes: Vec<Change>,
+        now: i64,
+    ) -> Result<Vec<SubscriberId>, StoreError> {
+        let mut committed = Vec::new();
+        let mut chunk: Vec<Change> = Vec::new();
+        let mut deltas = Deltas::default();
+        let flush = |chunk: Vec<Change>, deltas: Deltas| async move {
+            let mut actions = Vec::with_capacity(chunk.len() + deltas.0.len());
+            for c in &chunk {
+                actions.push(self.change_action(alert, channel, c, now)?);
+            }
+            actions.extend(deltas.actions(self, alert)?);
+            match self.transact(actions).await? {
+                Tx::Committed => Ok::<_, StoreError>((
+                    chunk.iter().map(|c| c.sub).collect::<Vec<_>>(),
+                    Vec::new(),
+                )),
+                Tx::Cancelled(_) => Ok((Vec::new(), chunk)),
+            }
+        };
+        let mut retry_singly = Vec::new();
+        for c in changes {
+            let sk = counter_sk(channel, bucket(c.sub));
+            if chunk.len() + 1 + deltas.0.len() + deltas.keys_if_added(std::slice::from_ref(&sk))
+                > MAX_ACTIONS
+            {
+                let (ok, failed) =
+                    flush(std::mem::take(&mut chunk), std::mem::take(&mut deltas)).await?;
+                committed.extend(ok);
+                retry_singly.extend(failed);
+            }
+            if c.from != c.to {
+                deltas.add(sk.clone(), column(c.from), -1);
+                deltas.add(sk, column(c.to), 1);
+            }
+            chunk.push(c);
+        }
+        if !chunk.is_empty() {
+            let (ok, failed) = flush(chunk, deltas).await?;
+            committed.extend(ok);
+            retry_singly.extend(failed);
+        }
+        for c in retry_singly {
+            let mut d = Deltas::default();
+            if c.from != c.to {
+                let sk = counter_sk(channel, bucket(c.sub));
+                d.add(sk.clone(), column(c.from), -1);
+                d.add(sk, column(c.to), 1);
+            }
+            let (ok, _) = flush(vec![c], d).await?;
+            committed.extend(ok);
+        }
+        Ok(committed)
+    }
+
+    async fn current(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subs: &[SubscriberId],
+    ) -> Result<HashMap<SubscriberId, Item>, StoreError> {
+        let keys = subs
+            .iter()
+            .map(|s| delivery_key(alert, channel, *s))
+            .collect();
+        self.batch_get(&self.tables.deliveries, keys)
+            .await?
+            .into_iter()
+            .map(|item| {
+                Ok((
+                    get_s(&item, "sk")?.parse().map_err(StoreError::Permanent)?,
+                    item,
+                ))
+            })
+            .collect()
+    }
+
+    fn plan_actions(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        r: &RecipientPlan,
+        now: i64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut owner = recipient_key(alert, r.subscriber_id);
+        owner.insert("shard".into(), n(shard));
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.tables.deliveries)
+                        .set_item(Some(owner))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        for d in &r.deliveries {
+            let mut item = delivery_key(alert, d.channel, d.subscriber_id);
+            item.insert("st".into(), n(DeliveryStatus::Queued.index()));
+            item.insert("to".into(), s(&d.to));
+            item.insert("lang".into(), n(d.language.index()));
+            item.insert("att".into(), n(0));
+            item.insert("lease".into(), n(0));
+            item.insert("upd".into(), n(now));
+            if let Some(x) = &r.external_id {
+                item.insert("ext".into(), s(x));
+            }
+            actions.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.tables.deliveries)
+                            .set_item(Some(item))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        Ok(actions)
+    }
+
+    fn plan_deltas(r: &RecipientPlan, deltas: &mut Deltas) {
+        deltas.add(format!("REACH#{:02}", bucket(r.subscriber_id)), "n", 1);
+        for d in &r.deliveries {
+            deltas.add(
+                counter_sk(d.channel, bucket(d.subscriber_id)),
+                column(DeliveryStatus::Queued),
+                1,
+            );
+        }
+    }
+
+    /// A recipient whose planning transaction was refused: pending
+    /// deliveries if this shard owns it (an earlier run), none otherwise.
+    async fn replan_one(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        r: &RecipientPlan,
+        now: i64,
+    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+        let mut deltas = Deltas::default();
+        Self::plan_deltas(r, &mut deltas);
+        let mut actions = self.plan_actions(alert, shard, r, now)?;
+        actions.extend(deltas.actions(self, alert)?);
+        if let Tx::Committed = self.transact(actions).await? {
+            return Ok(r.deliveries.clone());
+        }
+        let owner = self
+            .batch_get(
+                &self.tables.deliveries,
+                vec![recipient_key(alert, r.subscriber_id)],
+            )
+            .await?;
+        let owned = owner
+            .first()
+            .map(|o| get_n::<u32>(o, "shard"))
+            .transpose()?;
+        if owned != Some(shard) {
+            return Ok(Vec::new());
+        }
+        let mut pending = Vec::new();
+        for d in &r.deliveries {
+            let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
+            if let Some(item) = cur.get(&d.subscriber_id)
+                && !status_of(item)?.is_final()
+            {
+                pending.push(d.clone());
+            }
+        }
+        Ok(pending)
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn plan_deliveries(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        recipients: &[RecipientPlan],
+    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+        let now = bealert_app::now_ms();
+        let mut pending = Vec::new();
+        let mut i = 0;
+        while i < recipients.len() {
+            // Greedily fill one transaction.
+            let mut deltas = Deltas::default();
+            let mut actions = Vec::new();
+            let mut j = i;
+            while j < recipients.len() {
+                let r = &recipients[j];
+                let mut trial = Deltas(deltas.0.clone());
+                Self::plan_deltas(r, &mut trial);
+                if !actions.is_empty()
+                    && actions.len() + 1 + r.deliveries.len() + trial.0.len() > MAX_ACTIONS
+                {
+                    break;
+                }
+                actions.extend(self.plan_actions(alert, shard, r, now)?);
+                deltas = trial;
+                j += 1;
+            }
+            actions.extend(deltas.actions(self, alert)?);
+            match self.transact(actions).await? {
+                Tx::Committed => {
+                    for r in &recipients[i..j] {
+                        pending.extend(r.deliveries.iter().cloned());
+                    }
+                }
+                Tx::Cancelled(_) => {
+                    for r in &recipients[i..j] {
+                        pending.extend(self.replan_one(alert, shard, r, now).await?);
+                    }
+                }
+            }
+            i = j;
+        }
+        Ok(pending)
+    }
+
+    async fn claim(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        now: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let until = now + lease.as_millis() as i64;
+        let mut answers: HashMap<SubscriberId, Claim> = HashMap::new();
+        let mut todo: Vec<SubscriberId> = subscribers.to_vec();
+        // Two rounds: a change that lost a race is decided again from a fresh read.
+        for round in 0..2 {
+            let cur = self.current(alert, channel, &todo).await?;
+            let mut changes = Vec::new();
+            let mut attempts = HashMap::new();
+            for sub in &todo {
+                let Some(item) = cur.get(sub) else {
+                    answers.insert(*sub, Claim::Unknown);
+                    continue;
+                };
+                let st = status_of(item)?;
+                let att: u32 = get_n(item, "att")?;
+                let lease_until: i64 = get_n(item, "lease")?;
+                match st {
+                    DeliveryStatus::Sent | DeliveryStatus::Failed => {
+                        answers.insert(*sub, Claim::Done);
+                    }
+                    DeliveryStatus::Sending if lease_until > now => {
+                        answers.insert(*sub, Claim::Busy { until: lease_until });
+                    }
+                    from => {
+                        attempts.insert(*sub, att + 1);
+                        changes.push(Change {
+                            sub: *sub,
+                            from,
+                            attempts: att,
+                            to: DeliveryStatus::Sending,
+                            lease_until: until,
+                            bump_attempts: true,
+                            error: None,
+                        });
+                    }
+                }
+            }
+            let wanted: Vec<SubscriberId> = changes.iter().map(|c| c.sub).collect();
+            let won = self.apply_changes(alert, channel, changes, now).await?;
+            for sub in &won {
+                answers.insert(
+                    *sub,
+                    Claim::Claimed {
+                        attempt: attempts[sub],
+                    },
+                );
+            }
+            todo = wanted.into_iter().filter(|s| !won.contains(s)).collect();
+            if todo.is_empty() {
+                break;
+            }
+            if round == 1 {
+                // Still racing: someone else is on it; look again after a moment.
+                for sub in &todo {
+                    answers.insert(*sub, Claim::Busy { until: now + 1000 });
+                }
+            }
+        }
+        Ok(subscribers
+            .iter()
+            .map(|s| answers.get(s).copied().unwrap_or(Claim::Unknown))
+            .collect())
+    }
+
+    async fn record(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        outcomes: &[(SubscriberId, Outcome)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut todo: Vec<(SubscriberId, Outcome)> = outcomes.to_vec();
+        for _round in 0..3 {
+            let subs: Vec<SubscriberId> = todo.iter().map(|(s, _)| *s).collect();
+            let cur = self.current(alert, channel, &subs).await?;
+            let mut changes = Vec::new();
+            for (sub, outcome) in &todo {
+                let Some(item) = cur.get(sub) else { continue };
+                let from = status_of(item)?;
+                if from.is_final() {
+                    continue;
+                }
+                let (to, error) = match outcome {
+                    Outcome::Sent => (DeliveryStatus::Sent, None),
+                    Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e.clone())),
+                    Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e.clone())),
+                };
+                changes.push(Change {
+                    sub: *sub,
+                    from,
+                    attempts: get_n(item, "att")?,
+                    to,
+                    lease_until: 0,
+                    bump_attempts: false,
+                    error,
+                });
+            }
+            let wanted: Vec<SubscriberId> = changes.iter().map(|c| c.sub).collect();
+            let won = self.apply_changes(alert, channel, changes, now).await?;
+            todo.retain(|(s, _)| wanted.contains(s) && !won.contains(s));
+            if todo.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "{} outcomes could not be recorded (contention)",
+            todo.len()
+        )))
+    }
+
+    async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
+        let items = self
+            .query_all(&self.tables.alerts, &alert_pk(alert), None, None, None)
+            .await?;
+        let mut out = AlertCounts::default();
+        for item in &items {
+            let sk = get_s(item, "sk")?;
+            if sk.starts_with("REACH#") {
+                out.recipients += opt_n::<i64>(item, "n")?.unwrap_or(0).max(0) as u64;
+            } else if let Some(rest) = sk.strip_prefix("C#") {
+                let code = rest.split('#').next().unwrap_or("");
+                let channel = Channel::from_code(code)
+                    .ok_or_else(|| StoreError::Permanent(format!("bad counter {sk}")))?;
+                let c = out
+                    .channels
+                    .entry(channel)
+                    .or_insert_with(ChannelCounts::default);
+                let get = |col| opt_n::<i64>(item, col).map(|v| v.unwrap_or(0).max(0) as u64);
+                c.queued += get("q")?;
+                c.sending += get("sg")?;
+                c.sent += get("ok")?;
+                c.failed += get("f")?;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_deliveries(
+        &self,
+        alert: AlertId,
+        after: Option<(Channel, SubscriberId)>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let start = after.map(|(c, s)| (c, bucket(s)));
+        let mut out = Vec::new();
+        for channel in Channel::ALL {
+            for b in 0..DELIVERY_BUCKETS {
+                if start.is_some_and(|st| (channel, b) < st) {
+                    continue;
+                }
+                let mut exclusive = match after {
+                    Some((c, s)) if (c, bucket(s)) == (channel, b) => {
+                        Some(delivery_key(alert, channel, s))
+                    }
+                    _ => None,
+                };
+                loop {
+                    let remaining = limit - out.len();
+                    if remaining == 0 {
+                        return Ok(out);
+                    }
+                    self.usage.request();
+                    let resp = self
+                        .client
+                        .query()
+                        .table_name(&self.tables.deliveries)
+                        .key_condition_expression("pk = :pk")
+                        .expression_attribute_values(":pk", s(delivery_pk(alert, channel, b)))
+                        .set_exclusive_start_key(exclusive.take())
+                        .limit(remaining as i32)
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(sdk_err)?;
+                    let items = resp.items.unwrap_or_default();
+                    self.usage.read(items.len());
+                    for item in &items {
+                        let lang: u8 = get_n(item, "lang")?;
+                        out.push(DeliveryRow {
+                            subscriber_id: get_s(item, "sk")?
+                                .parse()
+                                .map_err(StoreError::Permanent)?,
+                            external_id: opt_s(item, "ext"),
+                            channel,
+                            to: get_s(item, "to")?.to_string(),
+                            language: Language::from_index(lang).ok_or_else(|| {
+                                StoreError::Permanent(format!("bad language {lang}"))
+                            })?,
+                            status: status_of(item)?,
+                            error: opt_s(item, "err"),
+                        });
+                    }
+                    match resp.last_evaluated_key {
+                        Some(k) if !k.is_empty() => exclusive = Some(k),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

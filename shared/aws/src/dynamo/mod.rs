@@ -1,0 +1,340 @@
+//! The DynamoDB store: tables laid out by access pattern (architecture.md).
+//!
+//! | table | items (pk / sk) |
+//! | --- | --- |
+//! | subscribers | `S#<id>`/`P` profile; `C#<cell>`/`<bucket>#<id>#<n>` one per address with the contact; `G#<group>`/`<id>` members with the contact; `COUNT`/`COUNT` |
+//! | alerts | `A#<id>`/`META`; `A#<id>`/`SHARD#<n>` resolved shards; `A#<id>`/`C#<channel>#<bucket>` and `A#<id>`/`REACH#<bucket>` counters |
+//! | deliveries | `D#<alert>#<channel>#<bucket>`/`<id>` one per delivery (the exactly-once claim); `R#<alert>#<bucket>`/`<id>` which shard owns a recipient |
+//! | operators | `K#<key hash>`/`K`, `N#<name>`/`N` |
+//!
+//! Counters are spread over buckets and updated in the same transaction as
+//! the deliveries they count; a dense cell's address items can be read in
+//! parallel ranges of their bucket prefix.
+
+mod alerts;
+mod deliveries;
+mod operators;
+pub mod schema;
+mod subscribers;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, WriteRequest};
+use bealert_app::ports::StoreError;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The four tables' names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub subscribers: String,
+    pub alerts: String,
+    pub deliveries: String,
+    pub operators: String,
+}
+
+impl Tables {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            subscribers: format!("{prefix}subscribers"),
+            alerts: format!("{prefix}alerts"),
+            deliveries: format!("{prefix}deliveries"),
+            operators: format!("{prefix}operators"),
+        }
+    }
+}
+
+/// Requests sent and items read, for the benchmark's cost figures.
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub requests: AtomicU64,
+    pub items_read: AtomicU64,
+}
+
+impl Usage {
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.items_read.load(Ordering::Relaxed),
+        )
+    }
+
+    fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self, n: usize) {
+        self.items_read.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+    usage: Arc<Usage>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self {
+            client,
+            tables,
+            usage: Arc::new(Usage::default()),
+        }
+    }
+
+    pub fn usage(&self) -> Arc<Usage> {
+        self.usage.clone()
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+}
+
+// ----- attribute helpers -----
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn corrupt(what: &str, item: &Item) -> StoreError {
+    StoreError::Permanent(format!(
+        "item {:?}/{:?} has no valid {what}",
+        item.get("pk"),
+        item.get("sk")
+    ))
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, k: &str) -> Result<&'a str, StoreError> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(corrupt(k, item)),
+    }
+}
+
+pub(crate) fn opt_s(item: &Item, k: &str) -> Option<String> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_n<T: FromStr>(item: &Item, k: &str) -> Result<T, StoreError> {
+    opt_n(item, k)?.ok_or_else(|| corrupt(k, item))
+}
+
+pub(crate) fn opt_n<T: FromStr>(item: &Item, k: &str) -> Result<Option<T>, StoreError> {
+    match item.get(k) {
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| corrupt(k, item)),
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(_) => Err(corrupt(k, item)),
+    }
+}
+
+/// Maps an SDK error: throttling and transport trouble are transient.
+pub(crate) fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let transient = match &e {
+        SdkError::ServiceError(se) => matches!(
+            se.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionConflictException"
+            )
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    };
+    let msg = match &e {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("error"),
+            se.err().message().unwrap_or("")
+        ),
+        other => format!("{other}"),
+    };
+    if transient {
+        StoreError::Transient(msg)
+    } else {
+        StoreError::Permanent(msg)
+    }
+}
+
+/// Exponential backoff with jitter for unprocessed batch items.
+async fn pause(attempt: u32) {
+    let base = 20u64 << attempt.min(6);
+    let jitter = rand::random::<u64>() % base.max(1);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+const MAX_BATCH_ATTEMPTS: u32 = 10;
+
+/// What a transaction did.
+pub(crate) enum Tx {
+    Committed,
+    /// Cancelled: per action, the reason code (`ConditionalCheckFailed`,
+    /// `None` for actions that were fine) and the old item if returned.
+    Cancelled(Vec<(String, Option<Item>)>),
+}
+
+impl DynamoStore {
+    /// Writes (puts and deletes) in batches of 25, several batches at once,
+    /// retrying unprocessed items with backoff.
+    pub(crate) async fn batch_write(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let chunks: Vec<Vec<WriteRequest>> =
+            requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.batch_write_one(table, chunk))
+            .buffer_unordered(8)
+            .try_for_each(|()| async { Ok(()) })
+            .await
+    }
+
+    async fn batch_write_one(
+        &self,
+        table: &str,
+        mut pending: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..MAX_BATCH_ATTEMPTS {
+            self.usage.request();
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            pause(attempt).await;
+        }
+        Err(StoreError::Transient(format!(
+            "{} writes to {table} still unprocessed after {MAX_BATCH_ATTEMPTS} attempts",
+            pending.len()
+        )))
+    }
+
+    /// Reads items by key, 100 per request, retrying unprocessed keys.
+    pub(crate) async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Permanent(e.to_string()))?;
+                self.usage.request();
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, ka)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                let items = resp
+                    .responses
+                    .and_then(|mut r| r.remove(table))
+                    .unwrap_or_default();
+                self.usage.read(items.len());
+                out.extend(items);
+                pending = resp
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(table))
+                    .map(|ka| ka.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    if attempt >= MAX_BATCH_ATTEMPTS {
+                        return Err(StoreError::Transient(format!(
+                            "reads from {table} still unprocessed"
+                        )));
+                    }
+                    pause(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a transaction, retrying conflicts with concurrent transactions.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        for attempt in 0..MAX_BATCH_ATTEMPTS {
+            self.usage.request();
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Tx::Committed),
+                Err(SdkError::ServiceError(se)) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let reasons: Vec<(String, Option<Item>)> = c
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| (r.code().unwrap_or("None").to_string(), r.item().cloned()))
+                            .collect();
+                        let only_conflicts = reasons
+                            .iter()
+                            .all(|(code, _)| code == "None" || code == "TransactionConflict");
+                        if only_conflicts && reasons.iter().any(|(c, _)| c == "TransactionConflict")
+                        {
+                            pause(attempt).await;
+                            continue;
+                        }
+                        return Ok(Tx::Cancelled(reasons));
+                    }
+                    TransactWriteItemsError::TransactionInProgressException(_) => {
+                        pause(attempt).await;
+                        continue;
+                    }
+                    _ => return Err(sdk_err(SdkError::ServiceError(se))),
+                },
+                Err(e) => return Err(sdk_err(e)),
+            }
+        }
+        Err(StoreError::Transient("transaction kept conflicting".into()))
+    }
+}

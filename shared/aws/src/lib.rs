@@ -1,0 +1,19 @@
+//! bealert-aws: the production home's adapters.
+//!
+//! DynamoDB for the store, SQS for the job queues, SNS (SMS), SES (e-mail)
+//! and End User Messaging SMS & Voice (voice) for the gateways, with a
+//! DynamoDB log of sent idempotency keys in front of the gateways. The SDK
+//! takes its endpoints from `AWS_ENDPOINT_URL[_<SERVICE>]`, so the same code
+//! runs against AWS and against LocalStack + DynamoDB Local.
+
+pub mod dynamo;
+pub mod testkit;
+
+pub use dynamo::{DynamoStore, Tables};
+
+/// The SDK configuration from the environment (region, credentials, endpoints).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

@@ -1,0 +1,63 @@
+//! Clients for the local test stack (`tests/stack.sh up`): LocalStack and
+//! DynamoDB Local on loopback, unless `AWS_ENDPOINT_URL[_DYNAMODB]` say
+//! otherwise. Tests use these and fail loudly when the stack is down.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+pub const LOCALSTACK: &str = "http://127.0.0.1:4566";
+pub const DYNAMODB_LOCAL: &str = "http://127.0.0.1:8000";
+
+pub fn localstack_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| LOCALSTACK.to_string())
+}
+
+pub fn dynamodb_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| DYNAMODB_LOCAL.to_string())
+}
+
+/// Region eu-west-1, test credentials, LocalStack as the default endpoint.
+pub fn sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "bealert-tests"),
+        ))
+        .endpoint_url(localstack_url())
+        .build()
+}
+
+pub fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk_config())
+        .endpoint_url(dynamodb_url())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+pub fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config())
+}
+
+/// Panics with the command to run when the stack does not answer.
+pub async fn require_stack() {
+    let ddb = dynamodb().list_tables().send().await;
+    assert!(
+        ddb.is_ok(),
+        "DynamoDB Local does not answer at {} ({:?}); start the test stack: tests/stack.sh up",
+        dynamodb_url(),
+        ddb.err()
+    );
+    let ls = sqs().list_queues().send().await;
+    assert!(
+        ls.is_ok(),
+        "LocalStack does not answer at {} ({:?}); start the test stack: tests/stack.sh up",
+        localstack_url(),
+        ls.err()
+    );
+}
+
+/// A unique name prefix, so parallel tests never share tables or queues.
+pub fn unique_prefix(what: &str) -> String {
+    format!("t{}-{what}-", rand::random::<u32>())
+}

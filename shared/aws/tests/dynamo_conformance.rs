@@ -1,0 +1,67 @@
+//! The storage conformance suites against DynamoDB Local.
+#![allow(clippy::unwrap_used)]
+
+use bealert_app::conformance;
+use bealert_aws::dynamo::schema::create_tables;
+use bealert_aws::{DynamoStore, Tables, testkit};
+
+async fn store(what: &str) -> DynamoStore {
+    testkit::require_stack().await;
+    let client = testkit::dynamodb();
+    let tables = Tables::with_prefix(&testkit::unique_prefix(what));
+    create_tables(&client, &tables).await.unwrap();
+    DynamoStore::new(client, tables)
+}
+
+#[tokio::test]
+async fn dynamodb_subscriber_store_conforms() {
+    conformance::subscriber_store(&store("subs").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_alert_store_conforms() {
+    conformance::alert_store(&store("alerts").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_delivery_store_conforms() {
+    conformance::delivery_store(&store("deliveries").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_operator_store_conforms() {
+    conformance::operator_store(&store("operators").await).await;
+}
+
+/// A cell holding more than one 1 MB page of items is read in parallel
+/// ranges of its sort key: every item once, none missing.
+#[tokio::test]
+async fn a_dense_cell_is_read_completely_through_parallel_ranges() {
+    use bealert_app::ports::SubscriberStore;
+    use bealert_core::SubscriberId;
+    let store = store("dense").await;
+    let subs: Vec<_> = (0..9000u64)
+        .map(|n| {
+            let p = conformance::profile(
+                Some(&format!("d-{n}")),
+                "fr",
+                &[(50.8466 + n as f64 * 1e-7, 4.3528)],
+                &[],
+            );
+            (SubscriberId::from_random(n + 1), p)
+        })
+        .collect();
+    store.upsert_subscribers(subs).await.unwrap();
+    let cell = bealert_core::zone::cell_of(50.8466, 4.3528);
+    let (requests_before, _) = store.usage().snapshot();
+    let items = store.addresses_in_cells(&[cell], true).await.unwrap();
+    let (requests_after, _) = store.usage().snapshot();
+    let distinct: std::collections::HashSet<_> =
+        items.iter().map(|i| i.contact.subscriber_id).collect();
+    assert_eq!(items.len(), 9000);
+    assert_eq!(distinct.len(), 9000);
+    assert!(
+        requests_after - requests_before > 2,
+        "the dense cell took several (parallel) queries"
+    );
+}

@@ -7,9 +7,11 @@
 //! runs against AWS and against LocalStack + DynamoDB Local.
 
 pub mod dynamo;
+pub mod sqs;
 pub mod testkit;
 
 pub use dynamo::{DynamoStore, Tables};
+pub use sqs::SqsQueue;
 
 /// The SDK configuration from the environment (region, credentials, endpoints).
 pub async fn sdk_config() -> aws_config::SdkConfig {

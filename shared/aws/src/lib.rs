@@ -7,6 +7,7 @@
 //! runs against AWS and against LocalStack + DynamoDB Local.
 
 pub mod dynamo;
+pub mod gateways;
 pub mod sqs;
 pub mod testkit;
 

@@ -39,6 +39,27 @@ pub fn sqs() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&sdk_config())
 }
 
+pub fn sns() -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(&sdk_config())
+}
+
+pub fn ses() -> aws_sdk_ses::Client {
+    aws_sdk_ses::Client::new(&sdk_config())
+}
+
+/// What LocalStack recorded as sent: SMS (`/_aws/sns/sms-messages`) or
+/// e-mail (`/_aws/ses`), as JSON.
+pub async fn localstack_sent(path: &str) -> serde_json::Value {
+    let url = format!("{}{path}", localstack_url());
+    let body = reqwest::get(&url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} gave no JSON ({e}): {body}"))
+}
+
 /// Panics with the command to run when the stack does not answer.
 pub async fn require_stack() {
     let ddb = dynamodb().list_tables().send().await;

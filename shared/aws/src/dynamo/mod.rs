@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// The four tables' names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,15 +100,15 @@ impl DynamoStore {
 
 // ----- attribute helpers -----
 
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
+pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 

@@ -1,0 +1,282 @@
+//! Gateways on AWS: SMS through SNS, e-mail through SES, voice through End
+//! User Messaging SMS & Voice — each behind a log of sent keys.
+//!
+//! None of these services takes an idempotency key, so [`LoggedGateway`]
+//! keeps one: keys already in the log are not sent again, and a key is
+//! logged as soon as its send succeeded. A crash between a send and its log
+//! entry can cause one duplicate on retry; never a lost message.
+
+use crate::dynamo::{DynamoStore, Item, key, n, s};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use bealert_app::ports::{Gateway, GatewayError, OutboundMessage, Sent, StoreError};
+use bealert_core::Language;
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// How long a sent key is remembered (the table's TTL attribute).
+const LOG_DAYS: i64 = 30;
+/// Sends in flight at once per batch.
+const PARALLEL_SENDS: usize = 16;
+
+/// Error codes worth retrying, whatever the service.
+fn retryable_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "InternalError"
+                | "InternalErrorException"
+                | "InternalFailure"
+                | "InternalServerException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "KMSThrottlingException"
+        )
+    )
+}
+
+/// Classifies an SDK error for a gateway: throttling, server errors and
+/// transport trouble are retryable (by the kind the service model gives the
+/// error, its code, or the HTTP status); the rest is refused for good.
+fn gateway_err<E>(
+    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> GatewayError
+where
+    E: aws_sdk_sns::error::ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + std::error::Error
+        + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match &e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            let code = aws_sdk_sns::error::ProvideErrorMetadata::code(err);
+            let msg = match (code, aws_sdk_sns::error::ProvideErrorMetadata::message(err)) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                _ => err.to_string(),
+            };
+            let status = se.raw().status().as_u16();
+            if err.retryable_error_kind().is_some()
+                || retryable_code(code)
+                || status == 429
+                || status >= 500
+            {
+                GatewayError::Retryable(msg)
+            } else {
+                GatewayError::Permanent(msg)
+            }
+        }
+        other => GatewayError::Retryable(format!("{other}")),
+    }
+}
+
+/// One message out through one service.
+#[async_trait]
+pub trait Transmit: Send + Sync {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError>;
+}
+
+/// SMS through SNS `Publish` to a phone number, as a transactional message.
+pub struct SnsSms {
+    pub client: aws_sdk_sns::Client,
+    pub sender_id: Option<String>,
+}
+
+#[async_trait]
+impl Transmit for SnsSms {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+        use aws_sdk_sns::types::MessageAttributeValue;
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| GatewayError::Permanent(e.to_string()))
+        };
+        let mut req = self
+            .client
+            .publish()
+            .phone_number(&m.to)
+            .message(&m.text)
+            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
+        if let Some(id) = &self.sender_id {
+            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
+        }
+        req.send().await.map(|_| ()).map_err(gateway_err)
+    }
+}
+
+/// E-mail through SES (v1) `SendEmail`.
+pub struct SesEmail {
+    pub client: aws_sdk_ses::Client,
+    pub from: String,
+}
+
+#[async_trait]
+impl Transmit for SesEmail {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+        use aws_sdk_ses::types::{Body, Content, Destination, Message};
+        let content = |text: &str| {
+            Content::builder()
+                .data(text)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| GatewayError::Permanent(e.to_string()))
+        };
+        let subject = m.subject.clone().unwrap_or_else(|| "bealert".into());
+        let message = Message::builder()
+            .subject(content(&subject)?)
+            .body(Body::builder().text(content(&m.text)?).build())
+            .build();
+        self.client
+            .send_email()
+            .source(&self.from)
+            .destination(Destination::builder().to_addresses(&m.to).build())
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(gateway_err)
+    }
+}
+
+/// Voice calls through End User Messaging SMS & Voice `SendVoiceMessage`,
+/// read by a neural voice of the message's language.
+pub struct VoiceCalls {
+    pub client: aws_sdk_pinpointsmsvoicev2::Client,
+    /// The phone number or pool that calls.
+    pub origination: String,
+}
+
+pub fn voice_for(language: Language) -> aws_sdk_pinpointsmsvoicev2::types::VoiceId {
+    use aws_sdk_pinpointsmsvoicev2::types::VoiceId;
+    match language {
+        Language::Nl => VoiceId::Lotte,
+        Language::Fr => VoiceId::Lea,
+        Language::De => VoiceId::Marlene,
+        Language::En => VoiceId::Amy,
+    }
+}
+
+#[async_trait]
+impl Transmit for VoiceCalls {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+        use aws_sdk_pinpointsmsvoicev2::types::VoiceMessageBodyTextType;
+        self.client
+            .send_voice_message()
+            .destination_phone_number(&m.to)
+            .origination_identity(&self.origination)
+            .message_body(&m.text)
+            .message_body_text_type(VoiceMessageBodyTextType::Text)
+            .voice_id(voice_for(m.language))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(gateway_err)
+    }
+}
+
+fn sent_key(k: &str) -> Item {
+    key(format!("SENT#{k}"), "SENT")
+}
+
+impl DynamoStore {
+    /// Which of these idempotency keys were sent already.
+    pub async fn sent_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
+        let items = self
+            .batch_get(
+                &self.tables().deliveries,
+                keys.iter().map(|k| sent_key(k)).collect(),
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()))
+            .filter_map(|pk| pk.strip_prefix("SENT#").map(str::to_string))
+            .collect())
+    }
+
+    /// Logs keys as sent; they expire after a month.
+    pub async fn mark_sent(&self, keys: &[String]) -> Result<(), StoreError> {
+        let now = bealert_app::now_ms() / 1000;
+        let writes = keys
+            .iter()
+            .map(|k| {
+                let mut item = sent_key(k);
+                item.insert("at".into(), n(now));
+                item.insert("expires_at".into(), n(now + LOG_DAYS * 86_400));
+                item.insert("key".into(), s(k.clone()));
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| StoreError::Permanent(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(&self.tables().deliveries, writes).await
+    }
+}
+
+/// A gateway that never sends a logged key again.
+pub struct LoggedGateway<T> {
+    transmit: T,
+    log: Arc<DynamoStore>,
+}
+
+impl<T: Transmit> LoggedGateway<T> {
+    pub fn new(transmit: T, log: Arc<DynamoStore>) -> Self {
+        Self { transmit, log }
+    }
+}
+
+#[async_trait]
+impl<T: Transmit> Gateway for LoggedGateway<T> {
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        let keys: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
+        let already = match self.log.sent_keys(&keys).await {
+            Ok(k) => k,
+            Err(e) => {
+                let err = GatewayError::Retryable(format!("sent log unavailable: {e}"));
+                return vec![Err(err); messages.len()];
+            }
+        };
+        let mut seen = HashSet::new();
+        let work: Vec<(OutboundMessage, bool)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.clone(),
+                    already.contains(&m.key) || !seen.insert(m.key.clone()),
+                )
+            })
+            .collect();
+        let results: Vec<Result<Sent, GatewayError>> = futures::stream::iter(work)
+            .map(|(m, skip)| async move {
+                if skip {
+                    Ok(Sent::AlreadySent)
+                } else {
+                    self.transmit.transmit(&m).await.map(|()| Sent::Accepted)
+                }
+            })
+            .buffered(PARALLEL_SENDS)
+            .collect()
+            .await;
+        let newly: Vec<String> = messages
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Ok(Sent::Accepted)))
+            .map(|(m, _)| m.key.clone())
+            .collect();
+        if let Err(e) = self.log.mark_sent(&newly).await {
+            // Sent, but not logged: a retry before the delivery is recorded may repeat them.
+            tracing::warn!(error = %e, count = newly.len(), "could not log sent keys");
+        }
+        results
+    }
+}

@@ -1,0 +1,112 @@
+//! Gateways against LocalStack (SNS, SES) with the sent-key log in DynamoDB Local.
+#![allow(clippy::unwrap_used)]
+
+use bealert_app::conformance;
+use bealert_app::ports::{Gateway, OutboundMessage, Sent};
+use bealert_aws::dynamo::schema::create_tables;
+use bealert_aws::gateways::{LoggedGateway, SesEmail, SnsSms};
+use bealert_aws::{DynamoStore, Tables, testkit};
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use std::sync::Arc;
+
+async fn log_store() -> Arc<DynamoStore> {
+    testkit::require_stack().await;
+    let client = testkit::dynamodb();
+    let tables = Tables::with_prefix(&testkit::unique_prefix("gw"));
+    create_tables(&client, &tables).await.unwrap();
+    Arc::new(DynamoStore::new(client, tables))
+}
+
+#[tokio::test]
+async fn logged_sns_gateway_conforms() {
+    let log = log_store().await;
+    let open = move || -> Arc<dyn Gateway> {
+        Arc::new(LoggedGateway::new(
+            SnsSms {
+                client: testkit::sns(),
+                sender_id: Some("BEALERT".into()),
+            },
+            log.clone(),
+        ))
+    };
+    conformance::gateway(&open).await;
+}
+
+fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
+    let alert = AlertId::new();
+    let sub = SubscriberId::from_random(rand::random());
+    OutboundMessage {
+        key: bealert_core::delivery::idempotency_key(alert, channel, sub),
+        alert_id: alert,
+        channel,
+        subscriber_id: sub,
+        to: to.into(),
+        language: Language::Fr,
+        subject: Some("bealert: Inondation".into()),
+        text: text.into(),
+    }
+}
+
+#[tokio::test]
+async fn sent_sms_and_email_can_be_read_back_from_localstack() {
+    let log = log_store().await;
+    let token = format!("{:08x}", rand::random::<u32>());
+    let sms = LoggedGateway::new(
+        SnsSms {
+            client: testkit::sns(),
+            sender_id: None,
+        },
+        log.clone(),
+    );
+    let text = format!("Montez à l'étage ({token})");
+    let r = sms
+        .send(&[message(Channel::Sms, "+32471999001", &text)])
+        .await;
+    assert_eq!(r, vec![Ok(Sent::Accepted)]);
+
+    let ses = testkit::ses();
+    ses.verify_email_identity()
+        .email_address("alerts@bealert.example")
+        .send()
+        .await
+        .unwrap();
+    let email = LoggedGateway::new(
+        SesEmail {
+            client: ses,
+            from: "alerts@bealert.example".into(),
+        },
+        log,
+    );
+    let r = email
+        .send(&[message(Channel::Email, "chloe@example.be", &text)])
+        .await;
+    assert_eq!(r, vec![Ok(Sent::Accepted)]);
+
+    let sent_sms = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    let all = sent_sms["sms_messages"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let found: Vec<_> = all
+        .values()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .filter(|m| m["Message"].as_str().is_some_and(|t| t.contains(&token)))
+        .collect();
+    assert_eq!(found.len(), 1, "{sent_sms}");
+    assert_eq!(found[0]["PhoneNumber"], "+32471999001");
+
+    let sent_mail = testkit::localstack_sent("/_aws/ses").await;
+    let mails: Vec<_> = sent_mail["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.to_string().contains(&token))
+        .collect();
+    assert_eq!(mails.len(), 1, "{sent_mail}");
+    assert_eq!(
+        mails[0]["Destination"]["ToAddresses"][0],
+        "chloe@example.be"
+    );
+    assert_eq!(mails[0]["Subject"], "bealert: Inondation");
+}

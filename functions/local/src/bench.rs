@@ -3,7 +3,7 @@
 //! Runs on the embedded home with synthetic subscribers spread like
 //! Belgium's population. It measures; it never asserts on time.
 
-use crate::local::{Local, Tuning};
+use crate::local::{Home, Local, Tuning};
 use crate::scenario;
 use bealert_core::Channel;
 use bealert_core::area::AreaRequest;
@@ -46,7 +46,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.subscribers,
         dir.display()
     );
-    let local = Local::start(&dir, &Tuning::default()).await?;
+    let local = Local::start(&Home::Embedded(dir.clone()), &Tuning::default()).await?;
     let app = local.app.clone();
     let (op, _) = app
         .create_operator(&format!("bench-{}", std::process::id()), "national")

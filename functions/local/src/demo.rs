@@ -1,6 +1,6 @@
 //! `bealert demo`: a self-contained tour on a temporary data directory.
 
-use crate::local::{Local, Tuning};
+use crate::local::{Home, Local, Tuning};
 use crate::scenario;
 use bealert_core::Channel;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let tmp = tempfile::Builder::new().prefix("bealert-demo-").tempdir()?;
     let dir = tmp.path().to_path_buf();
     println!("bealert demo — data directory {}", dir.display());
-    let local = Local::start(&dir, &Tuning::default()).await?;
+    let local = Local::start(&Home::Embedded(dir.clone()), &Tuning::default()).await?;
     let app = local.app.clone();
 
     let (op, _key) = app

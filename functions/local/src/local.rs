@@ -1,4 +1,4 @@
-//! The local runtime: embedded ports, the app, and a worker per queue.
+//! The local runtime: a home's ports, the app, and a poller per queue.
 
 use anyhow::Context;
 use bealert_app::App;
@@ -7,7 +7,7 @@ use bealert_app::usecases::AppConfig;
 use bealert_app::worker::{self, WorkerOptions};
 use bealert_core::Channel;
 use bealert_embedded::{DataDirLock, Embedded};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -27,30 +27,57 @@ pub struct Tuning {
     pub email_rate: Option<u32>,
 }
 
+/// Where the ports live.
+pub enum Home {
+    /// SQLite files and outbox gateways in a data directory.
+    Embedded(PathBuf),
+    /// DynamoDB, SQS, SNS, SES (real AWS, or LocalStack + DynamoDB Local).
+    Aws,
+}
+
 pub struct Local {
     pub app: Arc<App>,
     shutdown: CancellationToken,
     workers: JoinSet<()>,
-    _lock: DataDirLock,
+    _lock: Option<DataDirLock>,
+}
+
+/// Opens a data directory exclusively and resumes a crashed run's work.
+async fn open_embedded(dir: &Path) -> anyhow::Result<(bealert_app::ports::Ports, DataDirLock)> {
+    let lock = DataDirLock::acquire(dir)?;
+    let embedded = Embedded::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let (jobs, leases) = embedded
+        .recover(&lock)
+        .await
+        .map_err(|e| anyhow::anyhow!("recovering {}: {e}", dir.display()))?;
+    if jobs + leases > 0 {
+        tracing::info!(jobs, leases, "resumed work left by a previous run");
+    }
+    Ok((embedded.ports(), lock))
+}
+
+/// The AWS home from the environment; its SDK endpoints come from `AWS_ENDPOINT_URL*`.
+pub async fn aws_home() -> bealert_aws::AwsHome {
+    let settings = bealert_aws::Settings::from_env();
+    tracing::info!(tables = ?settings.tables, queues = %settings.queue_prefix, "AWS home");
+    bealert_aws::AwsHome::new(&bealert_aws::sdk_config().await, settings)
 }
 
 impl Local {
-    /// Opens the data directory (exclusively), recovers from a crash, starts workers.
-    pub async fn start(dir: &Path, tuning: &Tuning) -> anyhow::Result<Self> {
-        let lock = DataDirLock::acquire(dir)?;
-        let embedded = Embedded::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-        let (jobs, leases) = embedded
-            .recover(&lock)
-            .await
-            .map_err(|e| anyhow::anyhow!("recovering {}: {e}", dir.display()))?;
-        if jobs + leases > 0 {
-            tracing::info!(jobs, leases, "resumed work left by a previous run");
-        }
+    /// Starts a home's pollers (the stand-ins for Lambda event source mappings).
+    pub async fn start(home: &Home, tuning: &Tuning) -> anyhow::Result<Self> {
+        let (ports, lock) = match home {
+            Home::Embedded(dir) => {
+                let (ports, lock) = open_embedded(dir).await?;
+                (ports, Some(lock))
+            }
+            Home::Aws => (aws_home().await.ports(), None),
+        };
         let config = AppConfig {
             rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
             ..AppConfig::default()
         };
-        let app = Arc::new(App::new(embedded.ports(), config));
+        let app = Arc::new(App::new(ports, config));
         let shutdown = CancellationToken::new();
         let mut workers = JoinSet::new();
         let mut spawn = |queue: &str, concurrency: usize| {

@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Create the AWS home's tables and queues (LocalStack, development).
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
     /// A self-contained tour on a temporary data directory.
     Demo(demo::DemoArgs),
     /// Measure import, zone preview and alert throughput; prints figures.
@@ -58,6 +63,13 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum AwsCommand {
+    /// Create the tables and queues that are missing and verify the e-mail
+    /// sender (BEALERT_* and AWS_* variables say where; see the README).
+    Setup,
+}
+
+#[derive(Subcommand)]
 enum OperatorCommand {
     /// Create an operator; its API key is printed alone on the last line.
     Create {
@@ -68,7 +80,16 @@ enum OperatorCommand {
         jurisdiction: String,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
     },
+}
+
+fn home(backend: Backend, data_dir: PathBuf) -> local::Home {
+    match backend {
+        Backend::Embedded => local::Home::Embedded(data_dir),
+        Backend::Aws => local::Home::Aws,
+    }
 }
 
 /// Logs go to stderr; `BEALERT_LOG` (e.g. `debug`) overrides the default level.
@@ -81,6 +102,10 @@ fn init_logs(default: &str) {
         .init();
 }
 
+async fn aws_sdk_dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&bealert_aws::sdk_config().await)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -90,26 +115,47 @@ async fn main() -> anyhow::Result<()> {
         _ => "info",
     });
     match cli.command {
-        Command::Serve(args) => match args.backend {
-            Backend::Embedded => serve::run(args.listen, &args.data_dir, args.tuning).await,
-            Backend::Aws => anyhow::bail!(
-                "the aws backend is not built yet; run with --backend embedded (the default)"
-            ),
-        },
+        Command::Serve(args) => {
+            serve::run(args.listen, home(args.backend, args.data_dir), args.tuning).await
+        }
+        Command::Aws {
+            command: AwsCommand::Setup,
+        } => {
+            let aws = local::aws_home().await;
+            aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "tables {:?} and queues {}* are ready",
+                aws.settings.tables, aws.settings.queue_prefix
+            );
+            Ok(())
+        }
         Command::Operator {
             command:
                 OperatorCommand::Create {
                     name,
                     jurisdiction,
                     data_dir,
+                    backend,
                 },
         } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
-            let (op, key) = bealert_app::usecases::create_operator(&store, &name, &jurisdiction)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Only the operator store: safe beside a running server.
+            let store: Box<dyn bealert_app::ports::OperatorStore> = match backend {
+                Backend::Embedded => {
+                    std::fs::create_dir_all(&data_dir)
+                        .with_context(|| format!("creating {}", data_dir.display()))?;
+                    Box::new(bealert_embedded::SqliteStore::open(
+                        &data_dir.join("store.db"),
+                    )?)
+                }
+                Backend::Aws => Box::new(bealert_aws::DynamoStore::new(
+                    aws_sdk_dynamodb_client().await,
+                    bealert_aws::Settings::from_env().tables,
+                )),
+            };
+            let (op, key) =
+                bealert_app::usecases::create_operator(store.as_ref(), &name, &jurisdiction)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created operator {:?} ({})", op.name, op.jurisdiction);
             println!("its API key follows; it is shown only now:");
             println!("{key}");

@@ -1,19 +1,20 @@
 //! `bealert serve`: the HTTP API and every worker in one process.
 
-use crate::local::{Local, Tuning};
+use crate::local::{Home, Local, Tuning};
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 
-pub async fn run(listen: SocketAddr, dir: &Path, tuning: Tuning) -> anyhow::Result<()> {
-    let local = Local::start(dir, &tuning).await?;
+pub async fn run(listen: SocketAddr, home: Home, tuning: Tuning) -> anyhow::Result<()> {
+    let local = Local::start(&home, &tuning).await?;
     let router = bealert_app::http::router(local.app.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(data_dir = %dir.display(), "serving");
+    if let Home::Embedded(dir) = &home {
+        tracing::info!(data_dir = %dir.display(), "serving");
+    }
     // The contract: one line on stdout once requests are accepted.
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;

@@ -8,10 +8,12 @@
 
 pub mod dynamo;
 pub mod gateways;
+pub mod home;
 pub mod sqs;
 pub mod testkit;
 
 pub use dynamo::{DynamoStore, Tables};
+pub use home::{AwsHome, ConfigError, Settings};
 pub use sqs::SqsQueue;
 
 /// The SDK configuration from the environment (region, credentials, endpoints).

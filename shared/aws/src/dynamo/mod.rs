@@ -147,7 +147,7 @@ pub(crate) fn opt_n<T: FromStr>(item: &Item, k: &str) -> Result<Option<T>, Store
 }
 
 /// Maps an SDK error: throttling and transport trouble are transient.
-pub(crate) fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
+pub fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -1,0 +1,211 @@
+//! The AWS home: every port on AWS services, configured from the environment.
+//!
+//! | variable | default | |
+//! | --- | --- | --- |
+//! | `BEALERT_TABLE_PREFIX` | `bealert-` | tables are `<prefix>subscribers`, `alerts`, `deliveries`, `operators` |
+//! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
+//! | `BEALERT_QUEUE_PREFIX` | `bealert-` | queues are `<prefix>resolve`, `send-sms`, `send-voice`, `send-email`, each with a `-dlq` |
+//! | `BEALERT_RESOLVE_QUEUE_URL`, `_SMS_QUEUE_URL`, `_VOICE_QUEUE_URL`, `_EMAIL_QUEUE_URL` | looked up by name | explicit URLs |
+//! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
+//! | `BEALERT_EMAIL_FROM` | none | verified SES sender; without it e-mail deliveries fail, saying so |
+//! | `BEALERT_VOICE_ORIGINATION` | none | phone number or pool that calls; without it voice deliveries fail, saying so |
+
+use crate::gateways::{LoggedGateway, SesEmail, SnsSms, VoiceCalls};
+use crate::{DynamoStore, SqsQueue, Tables};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
+use bealert_app::ports::{Gateway, GatewayError, Gateways, OutboundMessage, Ports, Sent};
+use bealert_core::Channel;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// What the AWS home needs to know, from `BEALERT_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub tables: Tables,
+    pub queue_prefix: String,
+    pub queue_urls: HashMap<String, String>,
+    pub sms_sender_id: Option<String>,
+    pub email_from: Option<String>,
+    pub voice_origination: Option<String>,
+}
+
+/// The queue URL variable of each bealert queue.
+pub const QUEUE_URL_VARS: [(&str, &str); 4] = [
+    (RESOLVE_QUEUE, "BEALERT_RESOLVE_QUEUE_URL"),
+    ("send-sms", "BEALERT_SMS_QUEUE_URL"),
+    ("send-voice", "BEALERT_VOICE_QUEUE_URL"),
+    ("send-email", "BEALERT_EMAIL_QUEUE_URL"),
+];
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let table_prefix = var("BEALERT_TABLE_PREFIX").unwrap_or_else(|| "bealert-".into());
+        let defaults = Tables::with_prefix(&table_prefix);
+        let tables = Tables {
+            subscribers: var("BEALERT_SUBSCRIBERS_TABLE").unwrap_or(defaults.subscribers),
+            alerts: var("BEALERT_ALERTS_TABLE").unwrap_or(defaults.alerts),
+            deliveries: var("BEALERT_DELIVERIES_TABLE").unwrap_or(defaults.deliveries),
+            operators: var("BEALERT_OPERATORS_TABLE").unwrap_or(defaults.operators),
+        };
+        let queue_urls = QUEUE_URL_VARS
+            .iter()
+            .filter_map(|(q, v)| var(v).map(|url| (q.to_string(), url)))
+            .collect();
+        Self {
+            tables,
+            queue_prefix: var("BEALERT_QUEUE_PREFIX").unwrap_or_else(|| "bealert-".into()),
+            queue_urls,
+            sms_sender_id: var("BEALERT_SMS_SENDER_ID"),
+            email_from: var("BEALERT_EMAIL_FROM"),
+            voice_origination: var("BEALERT_VOICE_ORIGINATION"),
+        }
+    }
+
+    /// Fails naming every variable of `names` that is not set: a Lambda
+    /// function checks its configuration before it serves anything.
+    pub fn require(names: &[&str]) -> Result<(), ConfigError> {
+        let missing: Vec<&str> = names.iter().copied().filter(|n| var(n).is_none()).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "set {} (see infra/template.yaml)",
+                missing.join(", ")
+            )))
+        }
+    }
+}
+
+/// A gateway whose service is not configured: every send fails, saying why.
+struct Unconfigured {
+    what: &'static str,
+    variable: &'static str,
+}
+
+#[async_trait]
+impl Gateway for Unconfigured {
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        let e = GatewayError::Permanent(format!(
+            "{} is not configured: set {}",
+            self.what, self.variable
+        ));
+        vec![Err(e); messages.len()]
+    }
+}
+
+pub struct AwsHome {
+    pub store: Arc<DynamoStore>,
+    pub queue: Arc<SqsQueue>,
+    pub settings: Settings,
+    sdk: SdkConfig,
+}
+
+impl AwsHome {
+    /// Clients from the SDK configuration (region, credentials, endpoints).
+    pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            settings.tables.clone(),
+        ));
+        let queue = Arc::new(SqsQueue::with_urls(
+            aws_sdk_sqs::Client::new(sdk),
+            &settings.queue_prefix,
+            settings.queue_urls.clone(),
+        ));
+        Self {
+            store,
+            queue,
+            settings,
+            sdk: sdk.clone(),
+        }
+    }
+
+    pub fn gateways(&self) -> Gateways {
+        let sms: Arc<dyn Gateway> = Arc::new(LoggedGateway::new(
+            SnsSms {
+                client: aws_sdk_sns::Client::new(&self.sdk),
+                sender_id: self.settings.sms_sender_id.clone(),
+            },
+            self.store.clone(),
+        ));
+        let email: Arc<dyn Gateway> = match &self.settings.email_from {
+            Some(from) => Arc::new(LoggedGateway::new(
+                SesEmail {
+                    client: aws_sdk_ses::Client::new(&self.sdk),
+                    from: from.clone(),
+                },
+                self.store.clone(),
+            )),
+            None => Arc::new(Unconfigured {
+                what: "e-mail",
+                variable: "BEALERT_EMAIL_FROM",
+            }),
+        };
+        let voice: Arc<dyn Gateway> = match &self.settings.voice_origination {
+            Some(origination) => Arc::new(LoggedGateway::new(
+                VoiceCalls {
+                    client: aws_sdk_pinpointsmsvoicev2::Client::new(&self.sdk),
+                    origination: origination.clone(),
+                },
+                self.store.clone(),
+            )),
+            None => Arc::new(Unconfigured {
+                what: "voice",
+                variable: "BEALERT_VOICE_ORIGINATION",
+            }),
+        };
+        Gateways { sms, voice, email }
+    }
+
+    pub fn ports(&self) -> Ports {
+        Ports {
+            subscribers: self.store.clone(),
+            alerts: self.store.clone(),
+            deliveries: self.store.clone(),
+            operators: self.store.clone(),
+            queue: self.queue.clone(),
+            gateways: self.gateways(),
+        }
+    }
+
+    /// Creates the tables and queues that do not exist and verifies the
+    /// e-mail sender: for LocalStack and development (SAM does it in AWS).
+    pub async fn setup(&self) -> Result<(), String> {
+        crate::dynamo::schema::create_tables(
+            &aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.settings.tables,
+        )
+        .await?;
+        for q in [
+            RESOLVE_QUEUE,
+            send_queue(Channel::Sms),
+            send_queue(Channel::Voice),
+            send_queue(Channel::Email),
+        ] {
+            self.queue
+                .create(q, 5, Duration::from_secs(180))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(from) = &self.settings.email_from {
+            aws_sdk_ses::Client::new(&self.sdk)
+                .verify_email_identity()
+                .email_address(from)
+                .send()
+                .await
+                .map_err(|e| format!("verifying {from} with SES: {}", crate::dynamo::sdk_err(e)))?;
+        }
+        Ok(())
+    }
+}

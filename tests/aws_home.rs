@@ -1,0 +1,175 @@
+//! The AWS home end to end: `bealert serve --backend aws` on LocalStack and
+//! DynamoDB Local. An alert's SMS and e-mails are read back from LocalStack,
+//! once each, in each recipient's language; a redelivered send job sends
+//! nothing again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bealert_aws::testkit;
+use common::{Api, BIN, Server};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+
+fn env(prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BEALERT_BACKEND", "aws".into()),
+        ("BEALERT_TABLE_PREFIX", prefix.into()),
+        ("BEALERT_QUEUE_PREFIX", prefix.into()),
+        ("BEALERT_EMAIL_FROM", "alerts@bealert.example".into()),
+        ("AWS_ENDPOINT_URL", testkit::localstack_url()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", testkit::dynamodb_url()),
+        ("AWS_REGION", "eu-west-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
+fn cli(args: &[&str], env: &[(&str, String)]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bealert {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn sms_to(sent: &Value, phones: &[String]) -> Vec<Value> {
+    sent["sms_messages"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| phones.iter().any(|p| m["PhoneNumber"] == p.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_through_the_aws_home_reaches_everyone_once_in_their_language() {
+    testkit::require_stack().await;
+    let prefix = testkit::unique_prefix("e2e");
+    let env = env(&prefix);
+    cli(&["aws", "setup"], &env);
+    let key = cli(
+        &[
+            "operator",
+            "create",
+            "--name",
+            "centre",
+            "--jurisdiction",
+            "national",
+        ],
+        &env,
+    )
+    .lines()
+    .last()
+    .unwrap()
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(dir.path(), &env_ref);
+    let api = Api::new(&server.url, &key);
+
+    // Six citizens in Namur, two languages without text in the alert (de -> en).
+    let base = 3_000_000 + u64::from(rand::random::<u16>()) * 10;
+    let langs = ["fr", "nl", "de", "en", "fr", "fr"];
+    let phones: Vec<String> = (0..6).map(|i| bealert_synth::phone(base + i)).collect();
+    let subs: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"external_id": format!("{prefix}{i}"), "language": langs[i], "phone": phones[i],
+                   "email": format!("c{i}.{base}@example.be"), "channels": if i % 2 == 0 { json!(["sms", "email"]) } else { json!(["sms"]) },
+                   "addresses": [{"lat": 50.4674 + i as f64 * 0.001, "lon": 4.8720}]})
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({"subscribers": subs}))
+        .await;
+    assert_eq!(imported.body["imported"], 6, "{:?}", imported.body);
+    let preview = api
+        .post(
+            "/v1/zones:preview",
+            &json!({"area": {"circles": [{"lat": 50.47, "lon": 4.872, "radius_km": 2}]}}),
+        )
+        .await;
+    assert_eq!(preview.body["recipients"], 6, "{:?}", preview.body);
+
+    let mut body =
+        common::alert_body(json!({"circles": [{"lat": 50.47, "lon": 4.872, "radius_km": 2}]}));
+    body["channels"] = json!(["sms", "email"]);
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let done = api.wait_sent(&id, Duration::from_secs(120)).await;
+    assert_eq!(done["recipients"], 6);
+    assert_eq!(done["channels"]["sms"]["sent"], 6);
+    assert_eq!(done["channels"]["email"]["sent"], 3);
+
+    let sent = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    let sms = sms_to(&sent, &phones);
+    assert_eq!(sms.len(), 6, "one SMS each: {sms:?}");
+    for (i, phone) in phones.iter().enumerate() {
+        let m = sms
+            .iter()
+            .find(|m| m["PhoneNumber"] == phone.as_str())
+            .unwrap();
+        let want = match langs[i] {
+            "fr" => "Fermez portes et fenêtres",
+            "nl" => "Sluit ramen en deuren",
+            _ => "Close windows and doors",
+        };
+        assert_eq!(m["Message"], want, "{} speaks {}", phone, langs[i]);
+    }
+    let mail = testkit::localstack_sent("/_aws/ses").await;
+    let to_us: Vec<_> = mail["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| {
+            m["Destination"]["ToAddresses"][0]
+                .as_str()
+                .is_some_and(|t| t.ends_with(&format!(".{base}@example.be")))
+        })
+        .collect();
+    assert_eq!(to_us.len(), 3, "{to_us:?}");
+
+    // SQS redelivers: the same send job again must not send again.
+    let page = api
+        .get(&format!("/v1/alerts/{id}/deliveries?limit=100"))
+        .await;
+    let items: Vec<Value> = page.body["items"].as_array().unwrap().iter().filter(|d| d["channel"] == "sms")
+        .map(|d| json!({"subscriber_id": d["subscriber_id"], "to": d["to"], "language": d["language"]})).collect();
+    let job = json!({"alert_id": id, "channel": "sms", "deliveries": items});
+    let q = bealert_aws::SqsQueue::new(testkit::sqs(), &prefix);
+    use bealert_app::ports::JobQueue;
+    q.send("send-sms", &[job.to_string(), job.to_string()])
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if q.receive("send-sms", 1, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = sms_to(
+        &testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await,
+        &phones,
+    );
+    assert_eq!(again.len(), 6, "a redelivered job sent nothing new");
+    drop(server);
+}

@@ -64,16 +64,39 @@ pub struct SendItem {
 mod tests {
     use super::*;
 
+    /// The bodies of a sample SQS event in `events/`.
+    fn bodies(event: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(event).unwrap();
+        v["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["body"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     #[test]
-    fn sample_events_parse() {
-        let resolve: ResolveJob =
-            serde_json::from_str(include_str!("../../../events/resolve-shard.json")).unwrap();
-        assert!(matches!(resolve, ResolveJob::Shard { shard: 0, .. }));
-        let plan: ResolveJob =
-            serde_json::from_str(include_str!("../../../events/resolve-plan.json")).unwrap();
-        assert!(matches!(plan, ResolveJob::Plan { .. }));
-        let send: SendJob =
-            serde_json::from_str(include_str!("../../../events/send-sms.json")).unwrap();
-        assert_eq!(send.channel, Channel::Sms);
+    fn the_sample_events_carry_jobs_of_their_queues() {
+        let resolve = bodies(include_str!("../../../events/resolve-zone.json"));
+        let jobs: Vec<ResolveJob> = resolve
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        assert!(matches!(jobs[0], ResolveJob::Plan { .. }));
+        assert!(matches!(jobs[1], ResolveJob::Shard { shard: 0, .. }));
+        for (event, channel) in [
+            (include_str!("../../../events/send-sms.json"), Channel::Sms),
+            (
+                include_str!("../../../events/send-voice.json"),
+                Channel::Voice,
+            ),
+            (
+                include_str!("../../../events/send-email.json"),
+                Channel::Email,
+            ),
+        ] {
+            let job: SendJob = serde_json::from_str(&bodies(event)[0]).unwrap();
+            assert_eq!(job.channel, channel);
+        }
     }
 }

@@ -7,6 +7,8 @@
 pub mod error;
 pub mod http;
 pub mod jobs;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod ports;
 mod rate;
 pub mod usecases;

@@ -9,6 +9,7 @@
 pub mod dynamo;
 pub mod gateways;
 pub mod home;
+pub mod lambda;
 pub mod sqs;
 pub mod testkit;
 

@@ -10,6 +10,8 @@ mod db;
 pub mod outbox;
 pub mod queue;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use outbox::OutboxGateway;
 pub use queue::SqliteQueue;

@@ -6,7 +6,7 @@ pub mod problem;
 
 use crate::App;
 use axum::Json;
-use axum::Router;
+pub use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, Uri, header};
@@ -25,17 +25,49 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// This API's own OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
+/// The API's routes, in groups that can be deployed as separate functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteGroup {
+    Subscribers,
+    Alerts,
+    Zones,
+}
+
+/// Every route: what `bealert serve` answers.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
+    routes(
+        app,
+        &[
+            RouteGroup::Subscribers,
+            RouteGroup::Alerts,
+            RouteGroup::Zones,
+        ],
+    )
+}
+
+/// One group's routes (and /healthz): what one API function answers.
+pub fn router_for(app: Arc<App>, group: RouteGroup) -> Router {
+    routes(app, &[group])
+}
+
+fn routes(app: Arc<App>, groups: &[RouteGroup]) -> Router {
+    let mut r = Router::new();
+    if groups.contains(&RouteGroup::Subscribers) {
+        r = r.route(
             "/v1/subscribers:import",
             post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route("/v1/alerts", post(create_alert))
-        .route("/v1/alerts/{id}", get(get_alert))
-        .route("/v1/alerts/{id}/deliveries", get(deliveries))
-        .route("/v1/zones:preview", post(preview))
-        .route("/healthz", get(health))
+        );
+    }
+    if groups.contains(&RouteGroup::Alerts) {
+        r = r
+            .route("/v1/alerts", post(create_alert))
+            .route("/v1/alerts/{id}", get(get_alert))
+            .route("/v1/alerts/{id}/deliveries", get(deliveries));
+    }
+    if groups.contains(&RouteGroup::Zones) {
+        r = r.route("/v1/zones:preview", post(preview));
+    }
+    r.route("/healthz", get(health))
         .route("/openapi.yaml", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,18 @@
+//! api-alerts: the API function for alerts (`POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`).
+
+use bealert_app::App;
+use bealert_app::http::{RouteGroup, Router, router_for};
+use std::sync::Arc;
+
+/// Configuration checked at start-up; infra/template.yaml sets it.
+pub const REQUIRED_ENV: &[&str] = &[
+    "BEALERT_ALERTS_TABLE",
+    "BEALERT_DELIVERIES_TABLE",
+    "BEALERT_OPERATORS_TABLE",
+    "BEALERT_RESOLVE_QUEUE_URL",
+];
+
+/// The routes this function answers.
+pub fn router(app: Arc<App>) -> Router {
+    router_for(app, RouteGroup::Alerts)
+}

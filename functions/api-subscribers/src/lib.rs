@@ -1,0 +1,13 @@
+//! api-subscribers: the API function for subscriber imports (`POST /v1/subscribers:import`).
+
+use bealert_app::App;
+use bealert_app::http::{RouteGroup, Router, router_for};
+use std::sync::Arc;
+
+/// Configuration checked at start-up; infra/template.yaml sets it.
+pub const REQUIRED_ENV: &[&str] = &["BEALERT_SUBSCRIBERS_TABLE", "BEALERT_OPERATORS_TABLE"];
+
+/// The routes this function answers.
+pub fn router(app: Arc<App>) -> Router {
+    router_for(app, RouteGroup::Subscribers)
+}

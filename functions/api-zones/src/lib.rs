@@ -1,0 +1,13 @@
+//! api-zones: the API function for zone previews (`POST /v1/zones:preview`).
+
+use bealert_app::App;
+use bealert_app::http::{RouteGroup, Router, router_for};
+use std::sync::Arc;
+
+/// Configuration checked at start-up; infra/template.yaml sets it.
+pub const REQUIRED_ENV: &[&str] = &["BEALERT_SUBSCRIBERS_TABLE", "BEALERT_OPERATORS_TABLE"];
+
+/// The routes this function answers.
+pub fn router(app: Arc<App>) -> Router {
+    router_for(app, RouteGroup::Zones)
+}

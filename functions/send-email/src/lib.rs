@@ -1,0 +1,24 @@
+//! send-email: the Lambda function that sends e-mails through SES, from the send-email queue.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use bealert_app::App;
+use lambda_runtime::LambdaEvent;
+
+/// The queue this function consumes.
+pub const QUEUE: &str = "send-email";
+
+/// Configuration checked at start-up; infra/template.yaml sets it.
+pub const REQUIRED_ENV: &[&str] = &[
+    "BEALERT_ALERTS_TABLE",
+    "BEALERT_DELIVERIES_TABLE",
+    "BEALERT_EMAIL_QUEUE_URL",
+    "BEALERT_EMAIL_FROM",
+];
+
+/// One SQS batch: partial batch failures are reported, not raised.
+pub async fn handler(
+    app: &App,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    bealert_app::lambda::handle_sqs(app, QUEUE, event).await
+}

@@ -1,0 +1,13 @@
+//! send-email: Lambda entry point (SQS event source, ReportBatchItemFailures).
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    bealert_aws::lambda::init_logs();
+    let app = bealert_aws::lambda::app(send_email::REQUIRED_ENV).await?;
+    run(service_fn(|event: LambdaEvent<_>| {
+        send_email::handler(&app, event)
+    }))
+    .await
+}

@@ -1,0 +1,23 @@
+//! send-sms: the Lambda function that sends SMS batches through SNS, from the send-sms queue.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use bealert_app::App;
+use lambda_runtime::LambdaEvent;
+
+/// The queue this function consumes.
+pub const QUEUE: &str = "send-sms";
+
+/// Configuration checked at start-up; infra/template.yaml sets it.
+pub const REQUIRED_ENV: &[&str] = &[
+    "BEALERT_ALERTS_TABLE",
+    "BEALERT_DELIVERIES_TABLE",
+    "BEALERT_SMS_QUEUE_URL",
+];
+
+/// One SQS batch: partial batch failures are reported, not raised.
+pub async fn handler(
+    app: &App,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    bealert_app::lambda::handle_sqs(app, QUEUE, event).await
+}

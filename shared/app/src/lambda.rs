@@ -1,0 +1,68 @@
+//! Lambda glue for the queue functions: an SQS batch in, partial batch
+//! failures out (`ReportBatchItemFailures`), the same job handling as the
+//! local pollers.
+
+use crate::App;
+use crate::usecases::JobOutcome;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use std::time::Duration;
+
+/// Handles every record of a batch concurrently. A record that cannot be
+/// parsed or fails is reported, so SQS retries it and finally moves it to
+/// the dead-letter queue; one that must wait has its visibility extended
+/// to the wait and is reported too.
+pub async fn handle_sqs(
+    app: &App,
+    queue: &str,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let records = event.payload.records;
+    let results =
+        futures::future::join_all(records.iter().map(|r| handle_record(app, queue, r))).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = records
+        .iter()
+        .zip(results)
+        .filter(|(_, ok)| !ok)
+        .map(|(r, _)| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = r.message_id.clone().unwrap_or_default();
+            f
+        })
+        .collect();
+    Ok(response)
+}
+
+/// True when the record is done with.
+async fn handle_record(app: &App, queue: &str, r: &SqsMessage) -> bool {
+    let id = r.message_id.as_deref().unwrap_or("?");
+    let receives: u32 = r
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let (delay, why) = match app.handle_job(queue, r.body.as_deref().unwrap_or("")).await {
+        Ok(JobOutcome::Done) => return true,
+        Ok(JobOutcome::RetryAfter(delay, why)) => (delay, why),
+        Err(e) => {
+            tracing::error!(queue, message = id, receives, error = %e, "job failed");
+            (backoff(receives), e.to_string())
+        }
+    };
+    if let Some(receipt) = &r.receipt_handle
+        && let Err(e) = app
+            .ports
+            .queue
+            .retry_after(queue, receipt, delay, &why)
+            .await
+    {
+        tracing::warn!(queue, message = id, error = %e, "could not delay the retry");
+    }
+    false
+}
+
+/// As the local pollers: a second, doubling per receive, at most a minute.
+fn backoff(receives: u32) -> Duration {
+    Duration::from_secs(1u64 << receives.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}

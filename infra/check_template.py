@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Checks that infra/template.yaml and the code agree.
+
+* every function package (functions/*, but the local runner) has one
+  AWS::Serverless::Function resource building its binary with cargo-lambda;
+* every variable a function requires (REQUIRED_ENV in its src/lib.rs) is set
+  in that resource's environment, to a parameter or to a resource of the
+  right type (tables to AWS::DynamoDB::Table, queue URLs to AWS::SQS::Queue);
+* an SQS-triggered function consumes the queue its QUEUE constant names, and
+  its own queue URL variable points at that same queue;
+* every queue's visibility timeout is at least six times the timeout of the
+  function that consumes it.
+
+Run with the tools' Python (cfn-lint's YAML loader understands !Ref & co):
+    .tools/py-tools/bin/python infra/check_template.py
+"""
+import pathlib
+import re
+import sys
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+template = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))
+resources = template["Resources"]
+parameters = template.get("Parameters", {})
+globals_fn = template.get("Globals", {}).get("Function", {})
+problems = []
+
+QUEUE_VARS = {
+    "resolve": "BEALERT_RESOLVE_QUEUE_URL",
+    "send-sms": "BEALERT_SMS_QUEUE_URL",
+    "send-voice": "BEALERT_VOICE_QUEUE_URL",
+    "send-email": "BEALERT_EMAIL_QUEUE_URL",
+}
+
+
+def target(value):
+    """The parameter or resource a !Ref / !GetAtt value points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            ga = value["Fn::GetAtt"]
+            return ga[0] if isinstance(ga, list) else str(ga).split(".")[0]
+    return None
+
+
+def expected_type(var):
+    if var.endswith("_TABLE"):
+        return "AWS::DynamoDB::Table"
+    if var.endswith("_QUEUE_URL"):
+        return "AWS::SQS::Queue"
+    return None
+
+
+functions = {
+    (res.get("Metadata", {}).get("BuildProperties", {}) or {}).get("Binary"): (name, res)
+    for name, res in resources.items()
+    if res.get("Type") == "AWS::Serverless::Function"
+}
+
+packages = sorted(p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and p.name != "local")
+for pkg in packages:
+    if pkg not in functions:
+        problems.append(f"functions/{pkg} has no AWS::Serverless::Function building binary {pkg}")
+        continue
+    logical, res = functions[pkg]
+    if res.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
+        problems.append(f"{logical}: BuildMethod must be rust-cargolambda")
+    props = res.get("Properties", {})
+    if props.get("CodeUri") != f"../functions/{pkg}":
+        problems.append(f"{logical}: CodeUri should be ../functions/{pkg}")
+    lib = (ROOT / "functions" / pkg / "src" / "lib.rs").read_text()
+    m = re.search(r"REQUIRED_ENV: &\[&str\] = &\[(.*?)\];", lib, re.S)
+    required = re.findall(r'"([A-Z0-9_]+)"', m.group(1)) if m else []
+    if not required:
+        problems.append(f"functions/{pkg}/src/lib.rs declares no REQUIRED_ENV")
+    env = dict(globals_fn.get("Environment", {}).get("Variables", {}))
+    env.update(props.get("Environment", {}).get("Variables", {}))
+    for var in required:
+        if var not in env:
+            problems.append(f"{logical}: requires {var}, which the template does not set")
+            continue
+        t = target(env[var])
+        if t is None:
+            problems.append(f"{logical}: {var} is not a !Ref or !GetAtt")
+        elif t in parameters:
+            continue
+        elif t not in resources:
+            problems.append(f"{logical}: {var} points at {t}, which does not exist")
+        elif expected_type(var) and resources[t]["Type"] != expected_type(var):
+            problems.append(f"{logical}: {var} points at {t}, a {resources[t]['Type']}, not a {expected_type(var)}")
+    q = re.search(r'pub const QUEUE: &str = "([a-z-]+)";', lib)
+    if q:
+        queue_var = QUEUE_VARS[q.group(1)]
+        sqs_events = [e for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
+        consumed = {target(e["Properties"]["Queue"]) for e in sqs_events}
+        own = target(env.get(queue_var))
+        if consumed != {own}:
+            problems.append(f"{logical}: consumes {sorted(consumed)} but {queue_var} points at {own}")
+        for e in sqs_events:
+            p = e["Properties"]
+            if "ReportBatchItemFailures" not in p.get("FunctionResponseTypes", []):
+                problems.append(f"{logical}: its SQS event must report batch item failures")
+            if "MaximumConcurrency" not in p.get("ScalingConfig", {}):
+                problems.append(f"{logical}: its SQS event needs a MaximumConcurrency (the rate limit)")
+        timeout = props.get("Timeout", globals_fn.get("Timeout", 3))
+        for queue in consumed:
+            vis = resources.get(queue, {}).get("Properties", {}).get("VisibilityTimeout", 30)
+            if vis < 6 * timeout:
+                problems.append(f"{queue}: visibility {vis}s is under 6x {logical}'s timeout {timeout}s")
+            if "RedrivePolicy" not in resources.get(queue, {}).get("Properties", {}):
+                problems.append(f"{queue}: no dead-letter queue")
+
+for binary in functions:
+    if binary not in packages:
+        problems.append(f"the template builds binary {binary}, but functions/{binary} does not exist")
+
+if problems:
+    print("template and code disagree:")
+    for p in problems:
+        print(f"  - {p}")
+    sys.exit(1)
+print(f"template and code agree: {len(packages)} functions, their variables, queues and timeouts")

@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     bealert_aws::lambda::init_logs();
-    let app = bealert_aws::lambda::app(api_subscribers::REQUIRED_ENV).await?;
+    let app =
+        bealert_aws::lambda::app(api_subscribers::REQUIRED_ENV, api_subscribers::gateways).await?;
     lambda_http::run(api_subscribers::router(app)).await
 }

@@ -4,6 +4,11 @@ use bealert_app::App;
 use bealert_app::http::{RouteGroup, Router, router_for};
 use std::sync::Arc;
 
+/// This function sends nothing: no gateway (and no messaging SDK) is linked.
+pub fn gateways(_: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
+    bealert_aws::AwsHome::no_gateways()
+}
+
 /// Configuration checked at start-up; infra/template.yaml sets it.
 pub const REQUIRED_ENV: &[&str] = &["BEALERT_SUBSCRIBERS_TABLE", "BEALERT_OPERATORS_TABLE"];
 

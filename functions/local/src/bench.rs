@@ -8,16 +8,21 @@ use crate::scenario;
 use bealert_core::Channel;
 use bealert_core::area::AreaRequest;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Synthetic subscribers to import.
-    #[arg(long, default_value_t = 1_000_000)]
-    subscribers: usize,
-    /// SMS recipients of the alert benchmark.
-    #[arg(long, default_value_t = 100_000)]
-    sms_recipients: u64,
+    /// Synthetic subscribers to import (default 1,000,000 embedded, 100,000 aws).
+    #[arg(long)]
+    subscribers: Option<usize>,
+    /// SMS recipients of the alert benchmark (default 100,000 embedded, 10,000 aws).
+    #[arg(long)]
+    sms_recipients: Option<u64>,
+    /// embedded, or aws: DynamoDB, SQS, SNS at AWS_ENDPOINT_URL* (LocalStack +
+    /// DynamoDB Local: `eval "$(tests/stack.sh env)"`), in fresh bench tables and queues.
+    #[arg(long, value_enum, default_value = "embedded")]
+    backend: crate::Backend,
     /// Runs per preview figure.
     #[arg(long, default_value_t = 15)]
     runs: usize,
@@ -32,7 +37,28 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     (pick(0.0), pick(0.5), pick(0.9))
 }
 
+/// Requests and reads, for the AWS home's cost figures.
+struct Costs {
+    dynamo: Arc<bealert_aws::dynamo::Usage>,
+    queue: Arc<bealert_aws::SqsQueue>,
+}
+
+impl Costs {
+    /// (DynamoDB requests, items read, SQS requests) so far.
+    fn now(&self) -> (u64, u64, u64) {
+        let (r, i) = self.dynamo.snapshot();
+        (r, i, self.queue.requests())
+    }
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let aws = args.backend == crate::Backend::Aws;
+    let subscribers = args
+        .subscribers
+        .unwrap_or(if aws { 100_000 } else { 1_000_000 });
+    let sms_recipients = args
+        .sms_recipients
+        .unwrap_or(if aws { 10_000 } else { 100_000 });
     let tmp = tempfile::Builder::new()
         .prefix("bealert-bench-")
         .tempdir()?;
@@ -41,12 +67,37 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "bealert bench — {} subscribers, {cores} cores, data in {}",
-        args.subscribers,
-        dir.display()
-    );
-    let local = Local::start(&Home::Embedded(dir.clone()), &Tuning::default()).await?;
+    let (local, costs) = if aws {
+        let prefix = format!("bench{}-", std::process::id());
+        let mut settings = bealert_aws::Settings::from_env();
+        settings.tables = bealert_aws::Tables::with_prefix(&prefix);
+        settings.queue_prefix = prefix.clone();
+        settings.queue_urls.clear();
+        let home = bealert_aws::AwsHome::new(&bealert_aws::sdk_config().await, settings);
+        home.setup()
+            .await
+            .map_err(|e| anyhow::anyhow!("setting up the bench tables and queues: {e}"))?;
+        println!(
+            "bealert bench — aws home ({prefix}* tables and queues), {subscribers} subscribers, {cores} cores"
+        );
+        let costs = Costs {
+            dynamo: home.store.usage(),
+            queue: home.queue.clone(),
+        };
+        (
+            Local::with_ports(home.ports(), &Tuning::default(), None),
+            Some(costs),
+        )
+    } else {
+        println!(
+            "bealert bench — {subscribers} subscribers, {cores} cores, data in {}",
+            dir.display()
+        );
+        (
+            Local::start(&Home::Embedded(dir.clone()), &Tuning::default()).await?,
+            None,
+        )
+    };
     let app = local.app.clone();
     let (op, _) = app
         .create_operator(&format!("bench-{}", std::process::id()), "national")
@@ -55,7 +106,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // 1. Import.
     let prep = Instant::now();
-    let n = args.subscribers;
+    let n = subscribers;
     let bodies =
         tokio::task::spawn_blocking(move || scenario::synthetic_bodies(n, 1, 10_000)).await?;
     let bytes: usize = bodies.iter().map(Vec::len).sum();
@@ -75,7 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     // 2. Previews.
-    let areas: Vec<(&str, serde_json::Value, f64)> = vec![
+    let mut areas: Vec<(&str, serde_json::Value, f64)> = vec![
         (
             "5 km circle, Brussels",
             serde_json::json!({"circles": [{"lat": 50.8466, "lon": 4.3528, "radius_km": 5.0}]}),
@@ -92,6 +143,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             1000.0,
         ),
     ];
+    if aws {
+        // The 1,000-vertex polygon adds nothing on the emulators that the circle does not.
+        areas.remove(1);
+    }
     println!();
     for (name, area, goal) in areas {
         let area = serde_json::from_value::<AreaRequest>(area)?
@@ -99,6 +154,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut times = Vec::new();
         let mut last = None;
+        let before = costs.as_ref().map(Costs::now);
         for _ in 0..=args.runs {
             let t = Instant::now();
             let p = app
@@ -115,6 +171,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 "preview: {name:<30} {:>8} recipients, {:>5} cells ({:>5} interior): median {median:>7.1} ms, min {min:.1}, p90 {p90:.1} (goal <= {goal} ms)",
                 p.recipients, p.cells.total, p.cells.interior
             );
+            if let (Some(c), Some((r0, i0, _))) = (&costs, before) {
+                let (r1, i1, _) = c.now();
+                let runs = (args.runs + 1) as f64;
+                println!(
+                    "preview: {name:<30} DynamoDB: {:.0} requests and {:.0} items read per preview = {:.2} items read per recipient",
+                    (r1 - r0) as f64 / runs,
+                    (i1 - i0) as f64 / runs,
+                    (i1 - i0) as f64 / runs / p.recipients.max(1) as f64
+                );
+            }
         }
     }
 
@@ -137,7 +203,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     for _ in 0..14 {
         let mid = (lo + hi) / 2.0;
-        if sms_in(mid).await? >= args.sms_recipients {
+        if sms_in(mid).await? >= sms_recipients {
             hi = mid;
         } else {
             lo = mid;
@@ -152,6 +218,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "channels": ["sms"]
     });
     println!("\nalert: {expected} SMS recipients in a {radius:.2} km circle around Brussels");
+    let before = costs.as_ref().map(Costs::now);
     let t = Instant::now();
     let created = app
         .create_alert(&op, alert.to_string().as_bytes())
@@ -160,6 +227,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let view = scenario::follow(&app, &op, created.id, true, Duration::from_secs(600)).await?;
     let took = t.elapsed().as_secs_f64();
     let sms = view.channels.get(&Channel::Sms).copied();
+    if let (Some(c), Some((r0, i0, q0))) = (&costs, before) {
+        let (r1, i1, q1) = c.now();
+        let k = view.recipients.max(1) as f64 / 1000.0;
+        let sent = sms.map_or(0, |s| s.sent) as f64;
+        println!(
+            "alert: per 1,000 recipients: {:.0} DynamoDB requests, {:.0} SQS requests, {:.0} SNS requests; {:.2} DynamoDB items read per recipient (all steps)",
+            (r1 - r0) as f64 / k,
+            (q1 - q0) as f64 / k,
+            sent / k,
+            (i1 - i0) as f64 / view.recipients.max(1) as f64
+        );
+    }
     let by_lang = scenario::outbox_by_language(&dir.join("outbox").join("sms.jsonl"), created.id)?;
     println!(
         "alert: {} SMS sent, {} failed, creation to state sent in {took:.2} s = {:.0} SMS/s (goal <= 10 s)",

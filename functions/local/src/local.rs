@@ -66,13 +66,21 @@ pub async fn aws_home() -> bealert_aws::AwsHome {
 impl Local {
     /// Starts a home's pollers (the stand-ins for Lambda event source mappings).
     pub async fn start(home: &Home, tuning: &Tuning) -> anyhow::Result<Self> {
-        let (ports, lock) = match home {
+        match home {
             Home::Embedded(dir) => {
                 let (ports, lock) = open_embedded(dir).await?;
-                (ports, Some(lock))
+                Ok(Self::with_ports(ports, tuning, Some(lock)))
             }
-            Home::Aws => (aws_home().await.ports(), None),
-        };
+            Home::Aws => Ok(Self::with_ports(aws_home().await.ports(), tuning, None)),
+        }
+    }
+
+    /// The app and its pollers on ports built elsewhere.
+    pub fn with_ports(
+        ports: bealert_app::ports::Ports,
+        tuning: &Tuning,
+        lock: Option<DataDirLock>,
+    ) -> Self {
         let config = AppConfig {
             rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
             ..AppConfig::default()
@@ -89,12 +97,12 @@ impl Local {
         for c in Channel::ALL {
             spawn(send_queue(c), 2);
         }
-        Ok(Self {
+        Self {
             app,
             shutdown,
             workers,
             _lock: lock,
-        })
+        }
     }
 
     /// Stops the workers after the jobs in hand.

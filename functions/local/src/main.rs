@@ -42,8 +42,8 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum Backend {
     /// SQLite files and outbox gateways in the data directory.
     Embedded,
     /// DynamoDB, SQS, SNS and SES (real AWS or LocalStack).

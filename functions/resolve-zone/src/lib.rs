@@ -7,6 +7,11 @@ use lambda_runtime::LambdaEvent;
 /// The queue this function consumes.
 pub const QUEUE: &str = "resolve";
 
+/// This function sends nothing: no gateway (and no messaging SDK) is linked.
+pub fn gateways(_: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
+    bealert_aws::AwsHome::no_gateways()
+}
+
 /// Configuration checked at start-up; infra/template.yaml sets it.
 pub const REQUIRED_ENV: &[&str] = &[
     "BEALERT_SUBSCRIBERS_TABLE",

@@ -7,6 +7,11 @@ use lambda_runtime::LambdaEvent;
 /// The queue this function consumes.
 pub const QUEUE: &str = "send-voice";
 
+/// The gateways this function sends through (only their SDK clients are linked).
+pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
+    bealert_aws::AwsHome::only(bealert_core::Channel::Voice, home.voice())
+}
+
 /// Configuration checked at start-up; infra/template.yaml sets it.
 pub const REQUIRED_ENV: &[&str] = &[
     "BEALERT_ALERTS_TABLE",

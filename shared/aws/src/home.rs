@@ -131,15 +131,20 @@ impl AwsHome {
         }
     }
 
-    pub fn gateways(&self) -> Gateways {
-        let sms: Arc<dyn Gateway> = Arc::new(LoggedGateway::new(
+    /// SMS through SNS.
+    pub fn sms(&self) -> Arc<dyn Gateway> {
+        Arc::new(LoggedGateway::new(
             SnsSms {
                 client: aws_sdk_sns::Client::new(&self.sdk),
                 sender_id: self.settings.sms_sender_id.clone(),
             },
             self.store.clone(),
-        ));
-        let email: Arc<dyn Gateway> = match &self.settings.email_from {
+        ))
+    }
+
+    /// E-mail through SES, if a sender is configured.
+    pub fn email(&self) -> Arc<dyn Gateway> {
+        match &self.settings.email_from {
             Some(from) => Arc::new(LoggedGateway::new(
                 SesEmail {
                     client: aws_sdk_ses::Client::new(&self.sdk),
@@ -151,8 +156,12 @@ impl AwsHome {
                 what: "e-mail",
                 variable: "BEALERT_EMAIL_FROM",
             }),
-        };
-        let voice: Arc<dyn Gateway> = match &self.settings.voice_origination {
+        }
+    }
+
+    /// Voice calls, if an origination identity is configured.
+    pub fn voice(&self) -> Arc<dyn Gateway> {
+        match &self.settings.voice_origination {
             Some(origination) => Arc::new(LoggedGateway::new(
                 VoiceCalls {
                     client: aws_sdk_pinpointsmsvoicev2::Client::new(&self.sdk),
@@ -164,18 +173,57 @@ impl AwsHome {
                 what: "voice",
                 variable: "BEALERT_VOICE_ORIGINATION",
             }),
+        }
+    }
+
+    /// Gateways for a function that sends on no channel: every send fails.
+    /// A function links only the SDK clients of the gateways it builds.
+    pub fn no_gateways() -> Gateways {
+        let none = |what| -> Arc<dyn Gateway> {
+            Arc::new(Unconfigured {
+                what,
+                variable: "the channel's sender function",
+            })
         };
-        Gateways { sms, voice, email }
+        Gateways {
+            sms: none("SMS"),
+            voice: none("voice"),
+            email: none("e-mail"),
+        }
+    }
+
+    /// One channel's gateway; the others refuse.
+    pub fn only(channel: Channel, gateway: Arc<dyn Gateway>) -> Gateways {
+        let mut g = Self::no_gateways();
+        match channel {
+            Channel::Sms => g.sms = gateway,
+            Channel::Voice => g.voice = gateway,
+            Channel::Email => g.email = gateway,
+        }
+        g
+    }
+
+    /// Every gateway (the local runner).
+    pub fn gateways(&self) -> Gateways {
+        Gateways {
+            sms: self.sms(),
+            voice: self.voice(),
+            email: self.email(),
+        }
     }
 
     pub fn ports(&self) -> Ports {
+        self.ports_with(self.gateways())
+    }
+
+    pub fn ports_with(&self, gateways: Gateways) -> Ports {
         Ports {
             subscribers: self.store.clone(),
             alerts: self.store.clone(),
             deliveries: self.store.clone(),
             operators: self.store.clone(),
             queue: self.queue.clone(),
-            gateways: self.gateways(),
+            gateways,
         }
     }
 

@@ -18,9 +18,15 @@ pub fn init_logs() {
         .init();
 }
 
-/// The app on the AWS home, after checking that `required` variables are set.
-pub async fn app(required: &[&str]) -> Result<Arc<App>, ConfigError> {
+/// The app on the AWS home, after checking that `required` variables are
+/// set, with the gateways `gateways` picks (e.g. `|h| AwsHome::only(Channel::Sms, h.sms())`,
+/// or `|_| AwsHome::no_gateways()`): a function links only the SDK clients it uses.
+pub async fn app(
+    required: &[&str],
+    gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,
+) -> Result<Arc<App>, ConfigError> {
     Settings::require(required)?;
     let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
-    Ok(Arc::new(App::new(home.ports(), AppConfig::default())))
+    let ports = home.ports_with(gateways(&home));
+    Ok(Arc::new(App::new(ports, AppConfig::default())))
 }

@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::{
 use bealert_app::ports::{DeadLetter, JobQueue, QueueError, ReceivedJob};
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// SQS limits: messages per batch and bytes per batch (and per message).
@@ -34,6 +35,7 @@ pub struct SqsQueue {
     client: Client,
     prefix: String,
     urls: RwLock<HashMap<String, String>>,
+    requests: AtomicU64,
 }
 
 impl SqsQueue {
@@ -43,7 +45,17 @@ impl SqsQueue {
             client,
             prefix: prefix.to_string(),
             urls: RwLock::new(HashMap::new()),
+            requests: AtomicU64::new(0),
         }
+    }
+
+    /// Send, receive, delete and visibility requests made so far (for the benchmark).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Queues whose URLs are known (a Lambda's environment); others are looked up by name.
@@ -52,6 +64,7 @@ impl SqsQueue {
             client,
             prefix: prefix.to_string(),
             urls: RwLock::new(urls),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -199,6 +212,7 @@ impl JobQueue for SqsQueue {
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| QueueError(e.to_string()))?;
+                self.count();
                 let out = self
                     .client
                     .send_message_batch()
@@ -232,6 +246,7 @@ impl JobQueue for SqsQueue {
         wait: Duration,
     ) -> Result<Vec<ReceivedJob>, QueueError> {
         let url = self.url(queue).await?;
+        self.count();
         let out = self
             .client
             .receive_message()
@@ -263,6 +278,7 @@ impl JobQueue for SqsQueue {
 
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
         let url = self.url(queue).await?;
+        self.count();
         self.client
             .delete_message()
             .queue_url(url)
@@ -282,6 +298,7 @@ impl JobQueue for SqsQueue {
     ) -> Result<(), QueueError> {
         // SQS keeps no error with a message; the worker logs it.
         let url = self.url(queue).await?;
+        self.count();
         self.client
             .change_message_visibility()
             .queue_url(url)

@@ -1,7 +1,7 @@
 //! api-alerts: the API function for alerts (`POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`).
 
 use bealert_app::App;
-use bealert_app::http::{RouteGroup, Router, router_for};
+use bealert_app::http::Router;
 use std::sync::Arc;
 
 /// This function sends nothing: no gateway (and no messaging SDK) is linked.
@@ -19,5 +19,5 @@ pub const REQUIRED_ENV: &[&str] = &[
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    router_for(app, RouteGroup::Alerts)
+    bealert_app::http::alerts_router(app)
 }

@@ -28,5 +28,5 @@ pub async fn handler(
     app: &App,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    bealert_app::lambda::handle_sqs(app, QUEUE, event).await
+    bealert_app::lambda::handle_sqs(app, QUEUE, App::resolve_job, event).await
 }

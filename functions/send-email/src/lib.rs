@@ -25,5 +25,5 @@ pub async fn handler(
     app: &App,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    bealert_app::lambda::handle_sqs(app, QUEUE, event).await
+    bealert_app::lambda::handle_sqs(app, QUEUE, App::send_job, event).await
 }

@@ -3,23 +3,30 @@
 //! local pollers.
 
 use crate::App;
-use crate::usecases::JobOutcome;
+use crate::usecases::{JobError, JobOutcome};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::BoxFuture;
 use lambda_runtime::LambdaEvent;
 use std::time::Duration;
 
-/// Handles every record of a batch concurrently. A record that cannot be
-/// parsed or fails is reported, so SQS retries it and finally moves it to
-/// the dead-letter queue; one that must wait has its visibility extended
-/// to the wait and is reported too.
+/// A queue's job entry point, e.g. [`App::send_job`] or [`App::resolve_job`].
+pub type JobEntry =
+    for<'a> fn(&'a App, &'a str, &'a str) -> BoxFuture<'a, Result<JobOutcome, JobError>>;
+
+/// Handles every record of a batch concurrently with `entry`. A record that
+/// cannot be parsed or fails is reported, so SQS retries it and finally
+/// moves it to the dead-letter queue; one that must wait has its visibility
+/// extended to the wait and is reported too.
 pub async fn handle_sqs(
     app: &App,
     queue: &str,
+    entry: JobEntry,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = event.payload.records;
     let results =
-        futures::future::join_all(records.iter().map(|r| handle_record(app, queue, r))).await;
+        futures::future::join_all(records.iter().map(|r| handle_record(app, queue, entry, r)))
+            .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = records
         .iter()
@@ -35,14 +42,14 @@ pub async fn handle_sqs(
 }
 
 /// True when the record is done with.
-async fn handle_record(app: &App, queue: &str, r: &SqsMessage) -> bool {
+async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) -> bool {
     let id = r.message_id.as_deref().unwrap_or("?");
     let receives: u32 = r
         .attributes
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    let (delay, why) = match app.handle_job(queue, r.body.as_deref().unwrap_or("")).await {
+    let (delay, why) = match entry(app, queue, r.body.as_deref().unwrap_or("")).await {
         Ok(JobOutcome::Done) => return true,
         Ok(JobOutcome::RetryAfter(delay, why)) => (delay, why),
         Err(e) => {

@@ -6,13 +6,17 @@ use bealert_app::App;
 use bealert_app::usecases::AppConfig;
 use std::sync::Arc;
 
-/// JSON lines on stdout, level from `BEALERT_LOG` (default `info`).
+/// JSON lines on stdout at the level `BEALERT_LOG` names (`error` ..
+/// `trace`; default `info`). A plain level, not a filter expression: no
+/// regular-expression engine in the package.
 pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BEALERT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let level = std::env::var("BEALERT_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_target(false)
         .without_time()
         .init();

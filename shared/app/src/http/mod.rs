@@ -25,49 +25,54 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// This API's own OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
-/// The API's routes, in groups that can be deployed as separate functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteGroup {
-    Subscribers,
-    Alerts,
-    Zones,
-}
-
 /// Every route: what `bealert serve` answers.
 pub fn router(app: Arc<App>) -> Router {
-    routes(
+    finish(
         app,
-        &[
-            RouteGroup::Subscribers,
-            RouteGroup::Alerts,
-            RouteGroup::Zones,
-        ],
+        Router::new()
+            .merge(subscriber_routes())
+            .merge(alert_routes())
+            .merge(zone_routes()),
     )
 }
 
-/// One group's routes (and /healthz): what one API function answers.
-pub fn router_for(app: Arc<App>, group: RouteGroup) -> Router {
-    routes(app, &[group])
+/// The subscriber import route and /healthz: the api-subscribers function.
+pub fn subscribers_router(app: Arc<App>) -> Router {
+    finish(app, subscriber_routes())
 }
 
-fn routes(app: Arc<App>, groups: &[RouteGroup]) -> Router {
-    let mut r = Router::new();
-    if groups.contains(&RouteGroup::Subscribers) {
-        r = r.route(
-            "/v1/subscribers:import",
-            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        );
-    }
-    if groups.contains(&RouteGroup::Alerts) {
-        r = r
-            .route("/v1/alerts", post(create_alert))
-            .route("/v1/alerts/{id}", get(get_alert))
-            .route("/v1/alerts/{id}/deliveries", get(deliveries));
-    }
-    if groups.contains(&RouteGroup::Zones) {
-        r = r.route("/v1/zones:preview", post(preview));
-    }
-    r.route("/healthz", get(health))
+/// The alert routes and /healthz: the api-alerts function.
+pub fn alerts_router(app: Arc<App>) -> Router {
+    finish(app, alert_routes())
+}
+
+/// The zone preview route and /healthz: the api-zones function.
+pub fn zones_router(app: Arc<App>) -> Router {
+    finish(app, zone_routes())
+}
+
+fn subscriber_routes() -> Router<Arc<App>> {
+    Router::new().route(
+        "/v1/subscribers:import",
+        post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+    )
+}
+
+fn alert_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/alerts", post(create_alert))
+        .route("/v1/alerts/{id}", get(get_alert))
+        .route("/v1/alerts/{id}/deliveries", get(deliveries))
+}
+
+fn zone_routes() -> Router<Arc<App>> {
+    Router::new().route("/v1/zones:preview", post(preview))
+}
+
+/// What every router answers besides its routes, and the app state.
+fn finish(app: Arc<App>, routes: Router<Arc<App>>) -> Router {
+    routes
+        .route("/healthz", get(health))
         .route("/openapi.yaml", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,6 +17,7 @@ use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob, send_queue};
 use crate::ports::Ports;
 use crate::rate::ChannelRate;
 use bealert_core::Channel;
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 /// Tunables of the use cases; defaults suit both homes.
@@ -118,22 +119,46 @@ impl App {
     /// Handles one message of one of bealert's queues (see [`crate::jobs`]).
     pub async fn handle_job(&self, queue: &str, body: &str) -> Result<JobOutcome, JobError> {
         if queue == RESOLVE_QUEUE {
+            self.resolve_job(queue, body).await
+        } else {
+            self.send_job(queue, body).await
+        }
+    }
+
+    /// A job of the resolve queue. (Entry points per kind let a function
+    /// link only the code of the jobs it runs.)
+    pub fn resolve_job<'a>(
+        &'a self,
+        _queue: &'a str,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
+        Box::pin(async move {
             let job: ResolveJob =
                 serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
-            return self.handle_resolve(job).await;
-        }
-        let channel = Channel::ALL
-            .into_iter()
-            .find(|c| send_queue(*c) == queue)
-            .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
-        let job: SendJob =
-            serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
-        if job.channel != channel {
-            return Err(JobError::Poison(format!(
-                "a {} job arrived on the {queue} queue",
-                job.channel
-            )));
-        }
-        self.handle_send(job).await
+            self.handle_resolve(job).await
+        })
+    }
+
+    /// A job of a channel's send queue.
+    pub fn send_job<'a>(
+        &'a self,
+        queue: &'a str,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
+        Box::pin(async move {
+            let channel = Channel::ALL
+                .into_iter()
+                .find(|c| send_queue(*c) == queue)
+                .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
+            let job: SendJob =
+                serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            if job.channel != channel {
+                return Err(JobError::Poison(format!(
+                    "a {} job arrived on the {queue} queue",
+                    job.channel
+                )));
+            }
+            self.handle_send(job).await
+        })
     }
 }

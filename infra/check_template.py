@@ -12,7 +12,7 @@
   function that consumes it.
 
 Run with the tools' Python (cfn-lint's YAML loader understands !Ref & co):
-    .tools/py-tools/bin/python infra/check_template.py
+    .tools/lint-tools/bin/python infra/check_template.py
 """
 import pathlib
 import re

@@ -52,7 +52,7 @@ install_localstack() {
   say "installing LocalStack into $venv (with $py)"
   rm -rf "$venv"
   "$py" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${LOCALSTACK_PINS[@]}"
+  "$venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check "${LOCALSTACK_PINS[@]}"
   touch "$venv/.installed-$stamp"
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the seven Lambda packages for arm64 (Graviton), for size, and prints
+# each zip's size. Installs the pinned packaging tools (AWS SAM CLI,
+# cargo-lambda, zig) into .tools/build-tools on first use; put
+# .tools/build-tools/bin on PATH to run `sam build` / `sam deploy` yourself.
+#   infra/build.sh            # target/lambda/<function>/bootstrap.zip
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.tools/build-tools"
+# shellcheck source=infra/pytools.sh
+. "$root/infra/pytools.sh"
+pytools_install "$venv" "aws-sam-cli==1.148.0" "cargo-lambda==1.9.2" "ziglang==0.17.1"
+export PATH="$venv/bin:$PATH"
+rustup target add aarch64-unknown-linux-gnu >/dev/null
+
+cd "$root"
+FUNCTIONS=(api-subscribers api-alerts api-zones resolve-zone send-sms send-voice send-email)
+packages=()
+for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
+# The same flags as CargoLambdaFlags in infra/template.yaml.
+cargo lambda build --release --arm64 --output-format zip \
+  --config 'profile.release.opt-level="s"' --config 'profile.release.lto=true' \
+  --config 'profile.release.codegen-units=1' --config 'profile.release.panic="abort"' \
+  "${packages[@]}"
+echo
+echo "package sizes (arm64 zip):"
+for f in "${FUNCTIONS[@]}"; do
+  z="target/lambda/$f/bootstrap.zip"
+  awk -v n="$(stat -c %s "$z")" -v f="$f" 'BEGIN { printf "  %-16s %8.2f MB\n", f, n / 1000000 }'
+done

@@ -1,21 +1,12 @@
 //! The api-alerts routes on their sample event (events/api-alerts.json), in-process on the embedded home.
 #![allow(clippy::unwrap_used)]
 
-use bealert_embedded::testing::TestHome;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use bealert_embedded::testing::{TestHome, check_refuses_to_start_without_configuration};
 
 const EVENT: &str = include_str!("../../../events/api-alerts.json");
 
 async fn call(home: &TestHome, event: &str) -> (u16, serde_json::Value) {
-    let request = lambda_http::request::from_str(event).unwrap();
-    let response = api_alerts::router(home.app.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    TestHome::call_http(api_alerts::router(home.app.clone()), event).await
 }
 
 #[tokio::test]
@@ -37,15 +28,9 @@ async fn routes_of_other_functions_are_not_served_here() {
 
 #[test]
 fn without_its_configuration_the_function_refuses_to_start_naming_what_is_missing() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_api-alerts"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for var in api_alerts::REQUIRED_ENV {
-        assert!(stderr.contains(var), "{var} not named in: {stderr}");
-    }
-    assert!(stderr.contains("BEALERT_RESOLVE_QUEUE_URL"));
+    check_refuses_to_start_without_configuration(
+        env!("CARGO_BIN_EXE_api-alerts"),
+        api_alerts::REQUIRED_ENV,
+        "BEALERT_RESOLVE_QUEUE_URL",
+    );
 }

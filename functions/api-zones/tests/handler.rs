@@ -1,21 +1,12 @@
 //! The api-zones routes on their sample event (events/api-zones.json), in-process on the embedded home.
 #![allow(clippy::unwrap_used)]
 
-use bealert_embedded::testing::TestHome;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use bealert_embedded::testing::{TestHome, check_refuses_to_start_without_configuration};
 
 const EVENT: &str = include_str!("../../../events/api-zones.json");
 
 async fn call(home: &TestHome, event: &str) -> (u16, serde_json::Value) {
-    let request = lambda_http::request::from_str(event).unwrap();
-    let response = api_zones::router(home.app.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    TestHome::call_http(api_zones::router(home.app.clone()), event).await
 }
 
 #[tokio::test]
@@ -23,18 +14,7 @@ async fn the_sample_request_is_answered() {
     let home = TestHome::new().await;
     let anna = serde_json::json!({"subscribers": [{"language": "nl", "phone": "+32470123456", "channels": ["sms"],
         "addresses": [{"lat": 50.8466, "lon": 4.3528}]}]});
-    let op = home
-        .app
-        .authenticate(Some(&format!(
-            "Bearer {}",
-            bealert_embedded::testing::SAMPLE_KEY
-        )))
-        .await
-        .unwrap();
-    home.app
-        .import_subscribers(&op, anna.to_string().as_bytes())
-        .await
-        .unwrap();
+    home.import(anna).await;
     let (status, body) = call(&home, EVENT).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["recipients"], 1);
@@ -52,15 +32,9 @@ async fn routes_of_other_functions_are_not_served_here() {
 
 #[test]
 fn without_its_configuration_the_function_refuses_to_start_naming_what_is_missing() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_api-zones"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for var in api_zones::REQUIRED_ENV {
-        assert!(stderr.contains(var), "{var} not named in: {stderr}");
-    }
-    assert!(stderr.contains("BEALERT_OPERATORS_TABLE"));
+    check_refuses_to_start_without_configuration(
+        env!("CARGO_BIN_EXE_api-zones"),
+        api_zones::REQUIRED_ENV,
+        "BEALERT_OPERATORS_TABLE",
+    );
 }

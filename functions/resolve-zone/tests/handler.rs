@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
-use bealert_embedded::testing::TestHome;
+use bealert_embedded::testing::{TestHome, check_refuses_to_start_without_configuration};
 use lambda_runtime::{Context, LambdaEvent};
 
 const EVENT: &str = include_str!("../../../events/resolve-zone.json");
@@ -24,18 +24,7 @@ async fn the_sample_plan_and_shard_resolve_group_members_and_queue_the_zone() {
     .await;
     let rescuer = serde_json::json!({"subscribers": [{"external_id": "r1", "language": "nl", "phone": "+32470123456",
         "channels": ["sms"], "addresses": [{"lat": 51.2, "lon": 4.4}], "groups": ["rescuers"]}]});
-    let op = home
-        .app
-        .authenticate(Some(&format!(
-            "Bearer {}",
-            bealert_embedded::testing::SAMPLE_KEY
-        )))
-        .await
-        .unwrap();
-    home.app
-        .import_subscribers(&op, rescuer.to_string().as_bytes())
-        .await
-        .unwrap();
+    home.import(rescuer).await;
 
     let r = resolve_zone::handler(&home.app, LambdaEvent::new(event, Context::default()))
         .await
@@ -69,15 +58,9 @@ async fn the_sample_plan_and_shard_resolve_group_members_and_queue_the_zone() {
 
 #[test]
 fn without_its_configuration_the_function_refuses_to_start_naming_what_is_missing() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resolve-zone"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for var in resolve_zone::REQUIRED_ENV {
-        assert!(stderr.contains(var), "{var} not named in: {stderr}");
-    }
-    assert!(stderr.contains("BEALERT_EMAIL_QUEUE_URL"));
+    check_refuses_to_start_without_configuration(
+        env!("CARGO_BIN_EXE_resolve-zone"),
+        resolve_zone::REQUIRED_ENV,
+        "BEALERT_EMAIL_QUEUE_URL",
+    );
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::Embedded;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bealert_app::App;
 use bealert_app::ports::{AlertRecord, RecipientPlan};
 use bealert_app::usecases::AppConfig;
@@ -100,6 +101,96 @@ impl TestHome {
             .unwrap();
     }
 
+    /// Imports subscribers (an import request body) as the sample operator.
+    pub async fn import(&self, body: serde_json::Value) {
+        let op = self
+            .app
+            .authenticate(Some(&format!("Bearer {SAMPLE_KEY}")))
+            .await
+            .unwrap();
+        self.app
+            .import_subscribers(&op, body.to_string().as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// An API Gateway event (JSON) through a function's router: status and JSON body.
+    pub async fn call_http(router: axum::Router, event: &str) -> (u16, serde_json::Value) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let request = lambda_http::request::from_str(event).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// The contract of a sender function (send-sms, send-voice, send-email) on
+    /// its sample SQS event: the batch is sent once, to `recipients` (the two
+    /// the sample's job names), in their languages; a redelivered batch sends
+    /// nothing again; an unreadable record is a batch item failure.
+    pub async fn check_sender<H>(
+        handler: H,
+        sample_event: &str,
+        channel: Channel,
+        recipients: [(&str, &str, Language); 2],
+    ) where
+        H: AsyncFn(
+            &App,
+            lambda_runtime::LambdaEvent<SqsEvent>,
+        ) -> Result<SqsBatchResponse, lambda_runtime::Error>,
+    {
+        let event = || serde_json::from_str::<SqsEvent>(sample_event).unwrap();
+        let run = async |home: &TestHome, e: SqsEvent| {
+            handler(
+                &home.app,
+                lambda_runtime::LambdaEvent::new(e, lambda_runtime::Context::default()),
+            )
+            .await
+            .unwrap()
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(event().records[0].body.as_deref().unwrap()).unwrap();
+        let alert_id: AlertId = body["alert_id"].as_str().unwrap().parse().unwrap();
+
+        let home = TestHome::new().await;
+        let planned: Vec<(SubscriberId, &str, Language)> = recipients
+            .iter()
+            .map(|(id, to, language)| (id.parse().unwrap(), *to, *language))
+            .collect();
+        home.alert_with(alert_id, channel, &planned).await;
+        let first = run(&home, event()).await;
+        assert!(
+            first.batch_item_failures.is_empty(),
+            "{:?}",
+            first.batch_item_failures
+        );
+        let sent = home.outbox(channel);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        for (_, to, language) in &recipients {
+            assert!(
+                sent.iter()
+                    .any(|l| l["to"] == *to && l["language"] == language.to_string()),
+                "{to} in {language}: {sent:?}"
+            );
+        }
+        let again = run(&home, event()).await;
+        assert!(again.batch_item_failures.is_empty());
+        assert_eq!(
+            home.outbox(channel).len(),
+            2,
+            "a redelivered batch sends nothing again"
+        );
+
+        let home = TestHome::new().await;
+        let mut broken = event();
+        broken.records[0].body = Some("{not json".into());
+        let id = broken.records[0].message_id.clone().unwrap();
+        let r = run(&home, broken).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+        assert_eq!(r.batch_item_failures[0].item_identifier, id);
+    }
+
     /// The lines of one channel's outbox.
     pub fn outbox(&self, channel: Channel) -> Vec<serde_json::Value> {
         std::fs::read_to_string(
@@ -112,5 +203,25 @@ impl TestHome {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+    }
+}
+
+/// A function binary started without its configuration must refuse to start
+/// and name every variable it requires (`required`), `example` among them.
+pub fn check_refuses_to_start_without_configuration(
+    binary: &str,
+    required: &[&str],
+    example: &str,
+) {
+    let out = std::process::Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(required.contains(&example), "{example} not required");
+    for var in required {
+        assert!(stderr.contains(var), "{var} not named in: {stderr}");
     }
 }

@@ -105,8 +105,9 @@ impl Deltas {
 struct Change {
     sub: SubscriberId,
     from: DeliveryStatus,
-    /// Guard: the attempts seen when deciding.
-    attempts: u32,
+    /// Guard: the attempts seen when deciding (None: any, for an outcome
+    /// recorded without reading first; the status guard still holds).
+    attempts: Option<u32>,
     to: DeliveryStatus,
     lease_until: i64,
     bump_attempts: bool,
@@ -124,12 +125,16 @@ impl DynamoStore {
         let mut u = Update::builder()
             .table_name(&self.tables.deliveries)
             .set_key(Some(delivery_key(alert, channel, c.sub)))
-            .condition_expression("st = :from AND att = :att")
             .expression_attribute_values(":from", n(c.from.index()))
-            .expression_attribute_values(":att", n(c.attempts))
             .expression_attribute_values(":to", n(c.to.index()))
             .expression_attribute_values(":lease", n(c.lease_until))
             .expression_attribute_values(":now", n(now));
+        u = match c.attempts {
+            Some(att) => u
+                .condition_expression("st = :from AND att = :att")
+                .expression_attribute_values(":att", n(att)),
+            None => u.condition_expression("st = :from"),
+        };
         let mut set = "SET st = :to, lease = :lease, upd = :now".to_string();
         if c.bump_attempts {
             set.push_str(", att = att + :one");
@@ -412,7 +417,7 @@ impl DeliveryStore for DynamoStore {
                         changes.push(Change {
                             sub: *sub,
                             from,
-                            attempts: att,
+                            attempts: Some(att),
                             to: DeliveryStatus::Sending,
                             lease_until: until,
                             bump_attempts: true,
@@ -455,7 +460,38 @@ impl DeliveryStore for DynamoStore {
         outcomes: &[(SubscriberId, Outcome)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut todo: Vec<(SubscriberId, Outcome)> = outcomes.to_vec();
+        let target = |outcome: &Outcome| match outcome {
+            Outcome::Sent => (DeliveryStatus::Sent, None),
+            Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e.clone())),
+            Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e.clone())),
+        };
+        // A sender records what it claimed: first, without reading, from
+        // `sending` (one write per outcome, no read); whatever that guard
+        // refuses is decided again from a fresh read.
+        let optimistic = outcomes
+            .iter()
+            .map(|(sub, outcome)| {
+                let (to, error) = target(outcome);
+                Change {
+                    sub: *sub,
+                    from: DeliveryStatus::Sending,
+                    attempts: None,
+                    to,
+                    lease_until: 0,
+                    bump_attempts: false,
+                    error,
+                }
+            })
+            .collect();
+        let won = self.apply_changes(alert, channel, optimistic, now).await?;
+        let mut todo: Vec<(SubscriberId, Outcome)> = outcomes
+            .iter()
+            .filter(|(s, _)| !won.contains(s))
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
         for _round in 0..3 {
             let subs: Vec<SubscriberId> = todo.iter().map(|(s, _)| *s).collect();
             let cur = self.current(alert, channel, &subs).await?;
@@ -466,15 +502,11 @@ impl DeliveryStore for DynamoStore {
                 if from.is_final() {
                     continue;
                 }
-                let (to, error) = match outcome {
-                    Outcome::Sent => (DeliveryStatus::Sent, None),
-                    Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e.clone())),
-                    Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e.clone())),
-                };
+                let (to, error) = target(outcome);
                 changes.push(Change {
                     sub: *sub,
                     from,
-                    attempts: get_n(item, "att")?,
+                    attempts: Some(get_n(item, "att")?),
                     to,
                     lease_until: 0,
                     bump_attempts: false,

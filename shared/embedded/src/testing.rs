@@ -37,6 +37,16 @@ impl TestHome {
 
     /// An alert from a request body, with a chosen id and state.
     pub async fn insert_alert(&self, id: AlertId, state: AlertState, request: serde_json::Value) {
+        self.insert_record(id, state, request, None).await;
+    }
+
+    async fn insert_record(
+        &self,
+        id: AlertId,
+        state: AlertState,
+        request: serde_json::Value,
+        shards_total: Option<u32>,
+    ) {
         let spec = serde_json::from_value::<AlertRequest>(request)
             .unwrap()
             .validate()
@@ -48,8 +58,8 @@ impl TestHome {
             state,
             created_at: bealert_app::now_ms(),
             completed_at: None,
-            shards_total: None,
-            shards_done: 0,
+            shards_total,
+            shards_done: shards_total.unwrap_or(0),
         };
         self.app.ports.alerts.insert_alert(&record).await.unwrap();
     }
@@ -61,25 +71,13 @@ impl TestHome {
         channel: Channel,
         recipients: &[(SubscriberId, &str, Language)],
     ) {
-        let spec = serde_json::from_value::<AlertRequest>(serde_json::json!({
+        let request = serde_json::json!({
             "status": "Exercise", "event": "Sample", "severity": "Minor", "urgency": "Future",
             "certainty": "Possible", "messages": {"nl": "Oefening", "fr": "Exercice", "en": "Exercise"},
             "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}
-        }))
-        .unwrap()
-        .validate()
-        .unwrap();
-        let record = AlertRecord {
-            id,
-            operator: "sample".into(),
-            spec,
-            state: AlertState::Sending,
-            created_at: bealert_app::now_ms(),
-            completed_at: None,
-            shards_total: Some(1),
-            shards_done: 1,
-        };
-        self.app.ports.alerts.insert_alert(&record).await.unwrap();
+        });
+        self.insert_record(id, AlertState::Sending, request, Some(1))
+            .await;
         let plans: Vec<RecipientPlan> = recipients
             .iter()
             .map(|(sub, to, language)| RecipientPlan {

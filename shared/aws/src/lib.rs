@@ -23,3 +23,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// Exponential backoff with jitter before retrying the items a batch call
+/// left unprocessed (DynamoDB batch writes and reads, SQS batch sends).
+pub(crate) async fn pause(attempt: u32) {
+    let base = 20u64 << attempt.min(6);
+    let jitter = rand::random::<u64>() % base.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}

@@ -232,7 +232,7 @@ impl JobQueue for SqsQueue {
                     )));
                 }
                 pending.retain(|(id, _)| failed.contains(id));
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                crate::pause(attempt).await;
             }
         }
         Ok(())

@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -184,12 +183,7 @@ where
     }
 }
 
-/// Exponential backoff with jitter for unprocessed batch items.
-async fn pause(attempt: u32) {
-    let base = 20u64 << attempt.min(6);
-    let jitter = rand::random::<u64>() % base.max(1);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-}
+use crate::pause;
 
 const MAX_BATCH_ATTEMPTS: u32 = 10;
 

@@ -48,13 +48,16 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
         .attributes
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(1)
+        .max(1);
     let (delay, why) = match entry(app, queue, r.body.as_deref().unwrap_or("")).await {
         Ok(JobOutcome::Done) => return true,
         Ok(JobOutcome::RetryAfter(delay, why)) => (delay, why),
         Err(e) => {
             tracing::error!(queue, message = id, receives, error = %e, "job failed");
-            (backoff(receives), e.to_string())
+            // As the local pollers: a second, doubling per receive.
+            let delay = crate::usecases::backoff(Duration::from_secs(1), receives - 1);
+            (delay, e.to_string())
         }
     };
     if let Some(receipt) = &r.receipt_handle
@@ -67,9 +70,4 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
         tracing::warn!(queue, message = id, error = %e, "could not delay the retry");
     }
     false
-}
-
-/// As the local pollers: a second, doubling per receive, at most a minute.
-fn backoff(receives: u32) -> Duration {
-    Duration::from_secs(1u64 << receives.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }

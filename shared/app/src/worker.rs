@@ -37,8 +37,7 @@ impl WorkerOptions {
     }
 
     fn backoff(&self, receive_count: u32) -> Duration {
-        let factor = 1u32 << receive_count.saturating_sub(1).min(10);
-        (self.retry_base * factor).min(Duration::from_secs(60))
+        crate::usecases::backoff(self.retry_base, receive_count.saturating_sub(1))
     }
 }
 

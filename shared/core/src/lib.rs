@@ -14,6 +14,7 @@ pub mod ids;
 pub mod language;
 pub mod message;
 pub mod operator;
+pub mod polygon_check;
 pub mod sms;
 pub mod subscriber;
 pub mod zone;

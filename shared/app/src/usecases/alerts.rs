@@ -88,7 +88,11 @@ impl App {
         body: &[u8],
     ) -> Result<AlertCreated, AppError> {
         require_national(operator, "send alerts")?;
-        let spec = parse_body::<AlertRequest>(body)?.validate()?;
+        let request = parse_body::<AlertRequest>(body)?;
+        let spec = self
+            .geometry
+            .run(request.geometry_work(), move || Ok(request.validate()?))
+            .await?;
         let record = AlertRecord {
             id: AlertId::new(),
             operator: operator.name.clone(),

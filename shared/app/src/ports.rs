@@ -25,12 +25,17 @@ pub enum StoreError {
     Permanent(String),
 }
 
-/// The result of storing one subscriber.
+/// What storing one subscriber did (see [`SubscriberStore::upsert_subscribers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Upserted {
-    pub id: SubscriberId,
-    /// False when an existing subscriber with the same `external_id` was replaced.
-    pub created: bool,
+pub enum Upsert {
+    /// No subscriber had this id: one was created.
+    Created,
+    /// The subscriber with this id and the same `external_id` was replaced:
+    /// profile, addresses and groups together.
+    Updated,
+    /// The id belongs to another subscriber (no `external_id`, or another
+    /// one): nothing was written. The app picks another id.
+    IdTaken,
 }
 
 /// One address item: where a subscriber lives and how to reach them.
@@ -47,14 +52,18 @@ pub struct AddressItem {
 
 #[async_trait]
 pub trait SubscriberStore: Send + Sync {
-    /// Stores subscribers with their address and group items, returning the
-    /// id each one got: the proposed id, or one the store derives from the
-    /// `external_id`. A profile whose `external_id` already exists replaces
-    /// that subscriber, keeping its id.
+    /// Stores subscribers with their address and group items, under the ids
+    /// the app chose ([`crate::usecases::identity`]); one answer per entry,
+    /// in order, entries applied in order. An id nobody has is created; an
+    /// id whose subscriber has the same `external_id` is replaced at once
+    /// (no reader, and no concurrent upsert, ever sees the address items of
+    /// two versions); any other id is `IdTaken` and nothing is written.
+    /// The store executes this rule with conditional writes; it never picks
+    /// an id itself.
     async fn upsert_subscribers(
         &self,
-        subscribers: Vec<(SubscriberId, SubscriberProfile)>,
-    ) -> Result<Vec<Upserted>, StoreError>;
+        subscribers: Arc<[(SubscriberId, SubscriberProfile)]>,
+    ) -> Result<Vec<Upsert>, StoreError>;
 
     /// Every address item in these cells (resolution 7).
     async fn addresses_in_cells(

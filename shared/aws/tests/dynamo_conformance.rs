@@ -19,6 +19,16 @@ async fn dynamodb_subscriber_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_subscriber_upserts_race_cleanly() {
+    conformance::subscriber_store_races(&store("races").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_import_of_100k_without_external_ids_keeps_everyone() {
+    conformance::import_keeps_everyone(&store("identity").await, 100_000).await;
+}
+
+#[tokio::test]
 async fn dynamodb_alert_store_conforms() {
     conformance::alert_store(&store("alerts").await).await;
 }
@@ -48,10 +58,10 @@ async fn a_dense_cell_is_read_completely_through_parallel_ranges() {
                 &[(50.8466 + n as f64 * 1e-7, 4.3528)],
                 &[],
             );
-            (SubscriberId::from_random(n + 1), p)
+            (SubscriberId::from_external_id(&format!("d-{n}")), p)
         })
         .collect();
-    store.upsert_subscribers(subs).await.unwrap();
+    store.upsert_subscribers(subs.into()).await.unwrap();
     let cell = bealert_core::zone::cell_of(50.8466, 4.3528);
     let (requests_before, _) = store.usage().snapshot();
     let items = store.addresses_in_cells(&[cell], true).await.unwrap();

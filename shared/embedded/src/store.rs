@@ -226,8 +226,8 @@ fn insert_items(
 impl SubscriberStore for SqliteStore {
     async fn upsert_subscribers(
         &self,
-        subscribers: Vec<(SubscriberId, SubscriberProfile)>,
-    ) -> Result<Vec<Upserted>, StoreError> {
+        subscribers: Arc<[(SubscriberId, SubscriberProfile)]>,
+    ) -> Result<Vec<Upsert>, StoreError> {
         self.db
             .write(move |tx| {
                 let now = now_ms();
@@ -238,23 +238,17 @@ impl SubscriberStore for SqliteStore {
                     "UPDATE subscribers SET language = ?2, channels = ?3, phone = ?4, email = ?5,
                      profile = ?6, updated_at = ?7 WHERE id = ?1",
                 )?;
-                // A new external id (the common case) costs one probe of its index: the insert.
+                // A new subscriber (the common case) costs one probe of each index: the insert.
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO subscribers
                      (id, external_id, language, channels, phone, email, profile, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                     ON CONFLICT (external_id) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                 )?;
-                let mut exists = tx.prepare_cached("SELECT 1 FROM subscribers WHERE id = ?1")?;
-                for (proposed, profile) in subscribers {
-                    let json = serde_json::to_string(&profile).map_err(json_err)?;
-                    // A time-ordered random id is unique in practice; step past a clash.
-                    let mut id = proposed.as_i64();
-                    while exists.exists([id])? {
-                        id = SubscriberId::time_ordered(now, rand::random()).as_i64();
-                    }
+                for (id, profile) in subscribers.iter() {
+                    let json = serde_json::to_string(profile).map_err(json_err)?;
                     let inserted = insert.execute(params![
-                        id,
+                        id.as_i64(),
                         profile.external_id,
                         profile.language.index(),
                         profile.channels.bits(),
@@ -263,31 +257,37 @@ impl SubscriberStore for SqliteStore {
                         json,
                         now
                     ])? == 1;
-                    let (id, created) = if inserted {
-                        (id, true)
-                    } else {
-                        // The external id exists: replace that subscriber, keeping its id.
-                        let (id, old) = find.query_row([&profile.external_id], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                        })?;
-                        let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
-                        delete_items(tx, id, &old)?;
-                        update.execute(params![
-                            id,
-                            profile.language.index(),
-                            profile.channels.bits(),
-                            profile.phone,
-                            profile.email,
-                            json,
-                            now
-                        ])?;
-                        (id, false)
+                    if inserted {
+                        insert_items(tx, id.as_i64(), profile)?;
+                        out.push(Upsert::Created);
+                        continue;
+                    }
+                    // The same external id is stored (under this id, or under the
+                    // random id a data directory from before derived ids gave it):
+                    // replace that subscriber. Anything else holds the id: taken.
+                    let same = match &profile.external_id {
+                        Some(ext) => find
+                            .query_row([ext], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                            .optional()?,
+                        None => None,
                     };
-                    insert_items(tx, id, &profile)?;
-                    out.push(Upserted {
-                        id: subscriber_id(id)?,
-                        created,
-                    });
+                    let Some((stored_id, old)) = same else {
+                        out.push(Upsert::IdTaken);
+                        continue;
+                    };
+                    let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
+                    delete_items(tx, stored_id, &old)?;
+                    update.execute(params![
+                        stored_id,
+                        profile.language.index(),
+                        profile.channels.bits(),
+                        profile.phone,
+                        profile.email,
+                        json,
+                        now
+                    ])?;
+                    insert_items(tx, stored_id, profile)?;
+                    out.push(Upsert::Updated);
                 }
                 Ok(out)
             })

@@ -20,6 +20,18 @@ async fn sqlite_subscriber_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_subscriber_upserts_race_cleanly() {
+    let (_d, s) = store();
+    conformance::subscriber_store_races(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_import_of_100k_without_external_ids_keeps_everyone() {
+    let (_d, s) = store();
+    conformance::import_keeps_everyone(&s, 100_000).await;
+}
+
+#[tokio::test]
 async fn sqlite_alert_store_conforms() {
     let (_d, s) = store();
     conformance::alert_store(&s).await;

@@ -10,7 +10,10 @@ mod store;
 
 pub use gateway::gateway;
 pub use queue::job_queue;
-pub use store::{alert_store, delivery_store, operator_store, subscriber_store};
+pub use store::{
+    alert_store, delivery_store, import_keeps_everyone, operator_store, subscriber_store,
+    subscriber_store_races,
+};
 
 use bealert_core::alert::{AlertRequest, AlertSpec};
 use bealert_core::subscriber::{SubscriberInput, SubscriberProfile};

@@ -16,32 +16,48 @@ fn id(n: u64) -> SubscriberId {
 pub async fn subscriber_store(store: &dyn SubscriberStore) {
     let brussels = (50.8466, 4.3528);
     let ghent = (51.0543, 3.7174);
+    let (anna, bea, carl) = (
+        SubscriberId::from_external_id("ext-1"),
+        id(2),
+        SubscriberId::from_external_id("ext-3"),
+    );
     let stored = store
-        .upsert_subscribers(vec![
-            (
-                id(1),
-                profile(Some("ext-1"), "nl", &[brussels, ghent], &["rescuers"]),
-            ),
-            (id(2), profile(None, "fr", &[brussels], &[])),
-            (
-                id(3),
-                profile(Some("ext-3"), "de", &[ghent], &["rescuers", "volunteers"]),
-            ),
-        ])
+        .upsert_subscribers(
+            vec![
+                (
+                    anna,
+                    profile(Some("ext-1"), "nl", &[brussels, ghent], &["rescuers"]),
+                ),
+                (bea, profile(None, "fr", &[brussels], &[])),
+                (
+                    carl,
+                    profile(Some("ext-3"), "de", &[ghent], &["rescuers", "volunteers"]),
+                ),
+            ]
+            .into(),
+        )
         .await
         .unwrap();
-    assert_eq!(stored.len(), 3);
-    assert!(
-        stored.iter().all(|u| u.created),
+    assert_eq!(
+        stored,
+        vec![Upsert::Created; 3],
         "new subscribers are created"
     );
-    let (anna, bea, carl) = (stored[0].id, stored[1].id, stored[2].id);
-    assert_eq!(
-        bea,
-        id(2),
-        "without an external id, the proposed id is used"
-    );
-    assert!(anna != bea && bea != carl && anna != carl);
+    assert_eq!(store.subscriber_count().await.unwrap(), 3);
+
+    // An id someone has is never overwritten by another subscriber.
+    let taken = store
+        .upsert_subscribers(
+            vec![
+                (bea, profile(None, "en", &[ghent], &[])),
+                (bea, profile(Some("ext-9"), "en", &[ghent], &[])),
+                (anna, profile(Some("ext-other"), "en", &[ghent], &[])),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken, vec![Upsert::IdTaken; 3], "taken ids are refused");
     assert_eq!(store.subscriber_count().await.unwrap(), 3);
 
     let bxl = cell_of(brussels.0, brussels.1);
@@ -90,16 +106,10 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
     // Re-importing an external id replaces that subscriber, keeping its id.
     let liege = (50.6326, 5.5797);
     let again = store
-        .upsert_subscribers(vec![(id(99), profile(Some("ext-1"), "en", &[liege], &[]))])
+        .upsert_subscribers(vec![(anna, profile(Some("ext-1"), "en", &[liege], &[]))].into())
         .await
         .unwrap();
-    assert_eq!(
-        again,
-        vec![Upserted {
-            id: anna,
-            created: false
-        }]
-    );
+    assert_eq!(again, vec![Upsert::Updated]);
     assert_eq!(store.subscriber_count().await.unwrap(), 3);
     let bxl_now = store.addresses_in_cells(&[bxl], false).await.unwrap();
     assert!(
@@ -119,7 +129,7 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
     let dense: Vec<_> = (0..1500u64)
         .map(|n| {
             (
-                id(10_000 + n),
+                SubscriberId::from_external_id(&format!("dense-{n}")),
                 profile(
                     Some(&format!("dense-{n}")),
                     "nl",
@@ -129,7 +139,7 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
             )
         })
         .collect();
-    store.upsert_subscribers(dense).await.unwrap();
+    store.upsert_subscribers(dense.into()).await.unwrap();
     let mut cells = vec![cell_of(50.85, 4.35), bxl];
     cells.dedup();
     let all = store.addresses_in_cells(&cells, false).await.unwrap();
@@ -141,6 +151,135 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
     let distinct: std::collections::HashSet<_> =
         all.iter().map(|i| i.contact.subscriber_id).collect();
     assert_eq!(distinct.len(), all.len(), "no item read twice");
+}
+
+/// Two upserts of one subscriber racing, again and again: the subscriber
+/// always ends with exactly one of the two address sets, never a mix.
+pub async fn subscriber_store_races(store: &dyn SubscriberStore) {
+    let homes = [(50.8466, 4.3528), (51.0543, 3.7174)];
+    let away = [(50.6326, 5.5797), (50.4674, 4.8720), (51.2194, 4.4025)];
+    let cells: Vec<u64> = homes
+        .iter()
+        .chain(&away)
+        .map(|p| cell_of(p.0, p.1))
+        .collect();
+    for round in 0..12 {
+        let ext = format!("race-{round}");
+        let who = SubscriberId::from_external_id(&ext);
+        let a = profile(Some(&ext), "nl", &homes, &["a"]);
+        let b = profile(Some(&ext), "fr", &away, &["b"]);
+        // Round 0 races two creates; later rounds race two updates.
+        if round > 0 {
+            store
+                .upsert_subscribers(vec![(who, profile(Some(&ext), "de", &homes[..1], &[]))].into())
+                .await
+                .unwrap();
+        }
+        let (ra, rb) = futures::join!(
+            store.upsert_subscribers(vec![(who, a)].into()),
+            store.upsert_subscribers(vec![(who, b)].into())
+        );
+        let answers = [ra.unwrap()[0], rb.unwrap()[0]];
+        assert!(
+            answers.iter().all(|u| *u != Upsert::IdTaken),
+            "both upserts of one external id are taken in: {answers:?}"
+        );
+        let items: Vec<AddressItem> = store
+            .addresses_in_cells(&cells, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.contact.subscriber_id == who)
+            .collect();
+        let languages: std::collections::HashSet<Language> =
+            items.iter().map(|i| i.contact.language).collect();
+        let expect = if languages.contains(&Language::Nl) {
+            homes.len()
+        } else {
+            away.len()
+        };
+        assert_eq!(
+            (items.len(), languages.len()),
+            (expect, 1),
+            "round {round}: one version's addresses, not a mix: {items:?}"
+        );
+        let member = |g: &'static str| async move {
+            store
+                .group_members(g)
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.subscriber_id == who)
+        };
+        let (in_a, in_b) = (member("a").await, member("b").await);
+        assert!(
+            in_a != in_b,
+            "round {round}: one version's groups (a: {in_a}, b: {in_b})"
+        );
+    }
+}
+
+/// The identity rule end to end on a store: many entries without an
+/// external id, all proposed in the same millisecond, are all kept, and
+/// the counts the import reports are what the store holds.
+pub async fn import_keeps_everyone(store: &dyn SubscriberStore, entries: usize) {
+    use crate::usecases::identity::{IdGenerator, store_profiles};
+    use bealert_core::subscriber::SubscriberProfile;
+    // A 10 km square in Brussels: a few dozen cells.
+    let profiles: Vec<(usize, SubscriberProfile)> = (0..entries)
+        .map(|i| {
+            let (x, y) = ((i % 317) as f64 / 317.0, (i / 317 % 311) as f64 / 311.0);
+            (
+                i,
+                profile(None, "nl", &[(50.80 + 0.09 * y, 4.30 + 0.14 * x)], &[]),
+            )
+        })
+        .collect();
+    let cells: std::collections::BTreeSet<u64> =
+        profiles.iter().map(|(_, p)| p.addresses[0].cell).collect();
+    let before = store.subscriber_count().await.unwrap();
+    let ids = IdGenerator::default();
+    let stored = store_profiles(store, &ids, profiles).await.unwrap();
+    assert_eq!((stored.created, stored.rejected.len()), (entries, 0));
+    let cells: Vec<u64> = cells.into_iter().collect();
+    let items = store.addresses_in_cells(&cells, false).await.unwrap();
+    let distinct: std::collections::HashSet<SubscriberId> =
+        items.iter().map(|i| i.contact.subscriber_id).collect();
+    assert_eq!(
+        distinct.len(),
+        entries,
+        "every entry is stored as its own subscriber"
+    );
+    assert_eq!(
+        store.subscriber_count().await.unwrap() - before,
+        entries as u64
+    );
+
+    // Another process proposing ids that are taken: each clash is answered
+    // IdTaken, nothing is overwritten, and the import draws other ids.
+    let clashing: Vec<(SubscriberId, SubscriberProfile)> = items
+        .iter()
+        .take(50)
+        .map(|i| {
+            (
+                i.contact.subscriber_id,
+                profile(None, "fr", &[(50.85, 4.35)], &[]),
+            )
+        })
+        .collect();
+    let answers = store.upsert_subscribers(clashing.into()).await.unwrap();
+    assert!(answers.iter().all(|a| *a == Upsert::IdTaken), "{answers:?}");
+    let again: Vec<(usize, SubscriberProfile)> = (0..50)
+        .map(|i| (i, profile(None, "fr", &[(50.85, 4.35)], &[])))
+        .collect();
+    let stored = store_profiles(store, &IdGenerator::default(), again)
+        .await
+        .unwrap();
+    assert_eq!(stored.created, 50);
+    assert_eq!(
+        store.subscriber_count().await.unwrap() - before,
+        entries as u64 + 50
+    );
 }
 
 fn record(id: AlertId) -> AlertRecord {

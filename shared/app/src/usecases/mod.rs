@@ -1,6 +1,7 @@
 //! The use cases, as methods of [`App`]: one module per capability.
 
 mod alerts;
+pub mod identity;
 mod matcher;
 mod operators;
 mod preview;
@@ -39,6 +40,9 @@ pub struct AppConfig {
     pub rates: [Option<u32>; 3],
     /// Subscribers accepted in one import request.
     pub max_import: usize,
+    /// How long validating and covering one zone may take before the
+    /// request is refused (see [`crate::geometry`]).
+    pub geometry_deadline: Duration,
 }
 
 impl Default for AppConfig {
@@ -51,6 +55,7 @@ impl Default for AppConfig {
             retry_base: Duration::from_secs(1),
             rates: [None; 3],
             max_import: 100_000,
+            geometry_deadline: Duration::from_secs(5),
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct App {
     pub ports: Ports,
     pub config: AppConfig,
     rates: [ChannelRate; 3],
+    geometry: crate::geometry::GeometryLane,
+    ids: identity::IdGenerator,
 }
 
 /// What a queue handler asks its worker to do with the message.
@@ -103,10 +110,13 @@ impl From<crate::ports::QueueError> for JobError {
 impl App {
     pub fn new(ports: Ports, config: AppConfig) -> Self {
         let rates = config.rates.map(ChannelRate::new);
+        let geometry = crate::geometry::GeometryLane::new(config.geometry_deadline);
         Self {
             ports,
             config,
             rates,
+            geometry,
+            ids: identity::IdGenerator::default(),
         }
     }
 

@@ -1,10 +1,10 @@
 //! Importing already-verified registrations (`POST /v1/subscribers:import`).
 
 use super::App;
+use super::identity::store_profiles;
 use super::operators::require_national;
 use crate::AppError;
 use crate::error::parse_body;
-use bealert_core::SubscriberId;
 use bealert_core::error::{ValidationErrors, parse_json};
 use bealert_core::operator::Operator;
 use bealert_core::subscriber::{SubscriberInput, SubscriberProfile};
@@ -88,12 +88,9 @@ impl App {
         let started = std::time::Instant::now();
         let verdicts = validate_all(body.subscribers).await?;
         let validated = started.elapsed();
-        let now = crate::now_ms();
         for (index, verdict) in verdicts.into_iter().enumerate() {
             match verdict {
-                Ok(profile) => {
-                    accepted.push((SubscriberId::time_ordered(now, rand::random()), profile))
-                }
+                Ok(profile) => accepted.push((index, profile)),
                 Err(e) => rejected.push(Rejected {
                     index,
                     detail: e.to_string(),
@@ -101,22 +98,20 @@ impl App {
             }
         }
 
-        let stored = if accepted.is_empty() {
-            Vec::new()
-        } else {
-            self.ports.subscribers.upsert_subscribers(accepted).await?
-        };
+        let stored = store_profiles(self.ports.subscribers.as_ref(), &self.ids, accepted).await?;
+        let (created, updated) = (stored.created, stored.updated);
+        rejected.extend(stored.rejected);
+        rejected.sort_by_key(|r| r.index);
         tracing::debug!(
-            entries = stored.len() + rejected.len(),
+            entries = created + updated + rejected.len(),
             validate_ms = validated.as_millis() as u64,
             store_ms = (started.elapsed() - validated).as_millis() as u64,
             "import"
         );
-        let created = stored.iter().filter(|u| u.created).count();
         Ok(ImportReport {
-            imported: stored.len(),
+            imported: created + updated,
             created,
-            updated: stored.len() - created,
+            updated,
             rejected,
         })
     }

@@ -2,14 +2,16 @@
 //! carrying the contact so resolution reads each address once) and one per
 //! group membership.
 
+use super::Tx;
 use super::{DynamoStore, Item, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
-use bealert_app::ports::{AddressItem, StoreError, SubscriberStore, Upserted};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use bealert_app::ports::{AddressItem, StoreError, SubscriberStore, Upsert};
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, Language, SubscriberId};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Cells queried at once.
 const PARALLEL_CELLS: usize = 16;
@@ -61,28 +63,6 @@ pub(crate) fn contact_from(item: &Item, with_contacts: bool) -> Result<Contact, 
         email: with_contacts.then(|| opt_s(item, "email")).flatten(),
         external_id: with_contacts.then(|| opt_s(item, "ext")).flatten(),
     })
-}
-
-fn put(item: Item) -> Result<WriteRequest, StoreError> {
-    Ok(WriteRequest::builder()
-        .put_request(
-            PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| StoreError::Permanent(e.to_string()))?,
-        )
-        .build())
-}
-
-fn delete(k: Item) -> Result<WriteRequest, StoreError> {
-    Ok(WriteRequest::builder()
-        .delete_request(
-            DeleteRequest::builder()
-                .set_key(Some(k))
-                .build()
-                .map_err(|e| StoreError::Permanent(e.to_string()))?,
-        )
-        .build())
 }
 
 /// Every item a profile is stored as, by key.
@@ -218,64 +198,217 @@ impl DynamoStore {
     }
 }
 
+/// Subscribers written at once, each in its own transaction.
+const PARALLEL_UPSERTS: usize = 32;
+/// Re-reads of a subscriber whose profile changed under an upsert.
+const MAX_UPSERT_ROUNDS: u32 = 10;
+
+/// A stored profile and its version (0 for items written before versions).
+struct Stored {
+    version: u64,
+    profile: SubscriberProfile,
+}
+
+fn stored_of(item: &Item) -> Result<Stored, StoreError> {
+    Ok(Stored {
+        version: opt_n(item, "v")?.unwrap_or(0),
+        profile: serde_json::from_str(get_s(item, "profile")?)
+            .map_err(|e| StoreError::Permanent(e.to_string()))?,
+    })
+}
+
+/// The condition a profile put carries: what the upsert read must still hold.
+fn profile_condition(
+    stored: Option<&Stored>,
+) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    match stored {
+        None => ("attribute_not_exists(#pk)", vec![]),
+        Some(old) if old.version == 0 => {
+            ("attribute_exists(#pk) AND attribute_not_exists(#v)", vec![])
+        }
+        Some(old) => ("#v = :v", vec![(":v", n(old.version))]),
+    }
+}
+
+fn tx_put(
+    table: &str,
+    item: Item,
+    condition: Option<(&'static str, Vec<(&'static str, AttributeValue)>)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if let Some((expr, values)) = condition {
+        put = put.condition_expression(expr);
+        for name in ["pk", "v"] {
+            if expr.contains(&format!("#{name}")) {
+                put = put.expression_attribute_names(format!("#{name}"), name);
+            }
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(k, v);
+        }
+    }
+    Ok(TransactWriteItem::builder()
+        .put(
+            put.build()
+                .map_err(|e| StoreError::Permanent(e.to_string()))?,
+        )
+        .build())
+}
+
+impl DynamoStore {
+    /// One subscriber, per the port's rule, in one transaction: the profile
+    /// put is conditioned on the version read, and carries the deletes of
+    /// the old address and group items and the puts of the new ones. A
+    /// concurrent upsert of the same subscriber makes the condition fail;
+    /// this one then re-reads and goes again, so the last to commit leaves
+    /// exactly its own items.
+    async fn upsert_one(
+        &self,
+        id: SubscriberId,
+        profile: &SubscriberProfile,
+        mut stored: Option<Stored>,
+    ) -> Result<Upsert, StoreError> {
+        let table = &self.tables.subscribers;
+        for round in 0..MAX_UPSERT_ROUNDS {
+            if round > 0 {
+                stored = self.read_profile(id).await?;
+            }
+            let same_subscriber = stored.as_ref().map(|old| {
+                profile.external_id.is_some() && old.profile.external_id == profile.external_id
+            });
+            if same_subscriber == Some(false) {
+                return Ok(Upsert::IdTaken);
+            }
+            let version = stored.as_ref().map_or(0, |s| s.version);
+            let mut items = items_of(id, profile)?;
+            items[0].insert("v".into(), n(version + 1));
+            let new_keys: HashSet<(String, String)> = items.iter().map(key_of).collect();
+            let mut actions = Vec::with_capacity(items.len() * 2);
+            let mut items = items.into_iter();
+            if let Some(first) = items.next() {
+                actions.push(tx_put(
+                    table,
+                    first,
+                    Some(profile_condition(stored.as_ref())),
+                )?);
+            }
+            for item in items {
+                actions.push(tx_put(table, item, None)?);
+            }
+            if let Some(old) = &stored {
+                for old_item in items_of(id, &old.profile)? {
+                    let (pk, sk) = key_of(&old_item);
+                    if !new_keys.contains(&(pk.clone(), sk.clone())) {
+                        actions.push(
+                            TransactWriteItem::builder()
+                                .delete(
+                                    Delete::builder()
+                                        .table_name(table)
+                                        .set_key(Some(key(pk, sk)))
+                                        .build()
+                                        .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                                )
+                                .build(),
+                        );
+                    }
+                }
+            }
+            match self.transact(actions).await? {
+                Tx::Committed => {
+                    return Ok(if stored.is_some() {
+                        Upsert::Updated
+                    } else {
+                        Upsert::Created
+                    });
+                }
+                Tx::Cancelled(reasons)
+                    if reasons
+                        .first()
+                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
+                Tx::Cancelled(reasons) => {
+                    return Err(StoreError::Permanent(format!(
+                        "storing subscriber {id} was refused: {:?}",
+                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "subscriber {id} kept changing under {MAX_UPSERT_ROUNDS} upserts; try again"
+        )))
+    }
+
+    async fn read_profile(&self, id: SubscriberId) -> Result<Option<Stored>, StoreError> {
+        self.usage.request();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.subscribers)
+            .set_key(Some(key(profile_pk(id), "P")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        self.usage.read(usize::from(out.item.is_some()));
+        out.item.as_ref().map(stored_of).transpose()
+    }
+}
+
 #[async_trait]
 impl SubscriberStore for DynamoStore {
     async fn upsert_subscribers(
         &self,
-        subscribers: Vec<(SubscriberId, SubscriberProfile)>,
-    ) -> Result<Vec<Upserted>, StoreError> {
-        // An external id always maps to the same subscriber id.
-        let with_ids: Vec<(SubscriberId, SubscriberProfile)> = subscribers
+        subscribers: Arc<[(SubscriberId, SubscriberProfile)]>,
+    ) -> Result<Vec<Upsert>, StoreError> {
+        // What is stored under these ids now: one batch read for all.
+        let ids: HashSet<SubscriberId> = subscribers.iter().map(|(id, _)| *id).collect();
+        let keys: Vec<Item> = ids.iter().map(|id| key(profile_pk(*id), "P")).collect();
+        let mut existing: HashMap<SubscriberId, Stored> = HashMap::new();
+        for item in self.batch_get(&self.tables.subscribers, keys).await? {
+            let id: SubscriberId = get_s(&item, "id")?.parse().map_err(StoreError::Permanent)?;
+            existing.insert(id, stored_of(&item)?);
+        }
+
+        // Entries for one id are applied in order; different ids in parallel.
+        let mut by_id: HashMap<SubscriberId, Vec<usize>> = HashMap::new();
+        for (i, (id, _)) in subscribers.iter().enumerate() {
+            by_id.entry(*id).or_default().push(i);
+        }
+        let groups: Vec<(SubscriberId, Vec<usize>, Option<Stored>)> = by_id
             .into_iter()
-            .map(|(proposed, p)| {
-                let id = p
-                    .external_id
-                    .as_deref()
-                    .map_or(proposed, SubscriberId::from_external_id);
-                (id, p)
+            .map(|(id, idx)| {
+                let stored = existing.remove(&id);
+                (id, idx, stored)
             })
             .collect();
-        let ids: HashSet<SubscriberId> = with_ids.iter().map(|(id, _)| *id).collect();
-        let keys: Vec<Item> = ids.iter().map(|id| key(profile_pk(*id), "P")).collect();
-        let existing: HashMap<SubscriberId, SubscriberProfile> = self
-            .batch_get(&self.tables.subscribers, keys)
-            .await?
-            .iter()
-            .map(|item| {
-                let id: SubscriberId = get_s(item, "id")?.parse().map_err(StoreError::Permanent)?;
-                let p = serde_json::from_str(get_s(item, "profile")?)
-                    .map_err(|e| StoreError::Permanent(e.to_string()))?;
-                Ok((id, p))
-            })
-            .collect::<Result<_, StoreError>>()?;
-
-        // The last profile given for an id wins; items it no longer has are deleted.
-        let mut latest: HashMap<SubscriberId, &SubscriberProfile> = HashMap::new();
-        for (id, p) in &with_ids {
-            latest.insert(*id, p);
-        }
-        let mut writes = Vec::new();
-        for (id, p) in &latest {
-            let new_items = items_of(*id, p)?;
-            let new_keys: HashSet<(String, String)> = new_items.iter().map(key_of).collect();
-            if let Some(old) = existing.get(id) {
-                for old_item in items_of(*id, old)? {
-                    let (pk, sk) = key_of(&old_item);
-                    if !new_keys.contains(&(pk.clone(), sk.clone())) {
-                        writes.push(delete(key(pk, sk))?);
+        let answers: Vec<Vec<(usize, Upsert)>> = futures::stream::iter(groups)
+            .map(|(id, indexes, stored)| {
+                let subscribers = subscribers.clone();
+                async move {
+                    let mut out = Vec::with_capacity(indexes.len());
+                    let mut stored = stored;
+                    for (k, i) in indexes.into_iter().enumerate() {
+                        if k > 0 {
+                            stored = self.read_profile(id).await?;
+                        }
+                        out.push((
+                            i,
+                            self.upsert_one(id, &subscribers[i].1, stored.take())
+                                .await?,
+                        ));
                     }
+                    Ok::<_, StoreError>(out)
                 }
-            }
-            for item in new_items {
-                writes.push(put(item)?);
-            }
+            })
+            .buffer_unordered(PARALLEL_UPSERTS)
+            .try_collect()
+            .await?;
+        let mut result = vec![Upsert::IdTaken; subscribers.len()];
+        for (i, answer) in answers.into_iter().flatten() {
+            result[i] = answer;
         }
-        self.batch_write(&self.tables.subscribers, writes).await?;
 
-        let created = latest
-            .keys()
-            .filter(|id| !existing.contains_key(id))
-            .count();
+        let created = result.iter().filter(|u| **u == Upsert::Created).count();
         if created > 0 {
             self.usage.request();
             self.client
@@ -289,14 +422,7 @@ impl SubscriberStore for DynamoStore {
                 .await
                 .map_err(sdk_err)?;
         }
-        let mut seen = HashSet::new();
-        Ok(with_ids
-            .iter()
-            .map(|(id, _)| Upserted {
-                id: *id,
-                created: !existing.contains_key(id) && seen.insert(*id),
-            })
-            .collect())
+        Ok(result)
     }
 
     async fn addresses_in_cells(

@@ -342,7 +342,12 @@ async fn import_keeps_good_entries_and_reports_bad_ones_by_index() {
         ),
         (Some(0), Some(1))
     );
-    assert_eq!(api.get("/healthz").await.body["subscribers"], 2);
+    let health = api.get("/healthz").await;
+    assert_eq!(
+        health.body,
+        json!({"status": "ok"}),
+        "/healthz reveals nothing about the data"
+    );
     let preview = api
         .post(
             "/v1/zones:preview",
@@ -485,4 +490,48 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
         .get(&format!("/v1/alerts/{id}/deliveries?cursor=zzz"))
         .await;
     assert_eq!(bad_cursor.status, 400);
+}
+
+/// A flood from one address gets 429s with Retry-After before it reaches
+/// storage; an operator on another address is served all the while.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_client_gets_429s_while_an_operator_elsewhere_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "centre", "national");
+    let server = Server::start(
+        dir.path(),
+        &[("BEALERT_CLIENT_RATE", "5"), ("BEALERT_CLIENT_BURST", "10")],
+    );
+    let flood = reqwest::Client::new();
+    let mut limited = 0;
+    for _ in 0..60 {
+        let res = flood
+            .post(format!("{}/v1/zones:preview", server.url))
+            .header("authorization", "Bearer not-a-key")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            limited += 1;
+            assert!(res.headers().get("retry-after").is_some());
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+        }
+    }
+    assert!(
+        limited >= 45,
+        "only {limited} of 60 flood requests were limited"
+    );
+
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let res = elsewhere
+        .get(format!("{}/v1/alerts/{}", server.url, uuid_like()))
+        .header("authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the operator is answered, not limited");
 }

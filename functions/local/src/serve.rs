@@ -2,12 +2,19 @@
 
 use crate::local::{Home, Local, Tuning};
 use anyhow::Context;
+use bealert_app::http;
+use bealert_app::http::limit::ClientLimitConfig;
 use std::io::Write;
 use std::net::SocketAddr;
 
-pub async fn run(listen: SocketAddr, home: Home, tuning: Tuning) -> anyhow::Result<()> {
+pub async fn run(
+    listen: SocketAddr,
+    home: Home,
+    tuning: Tuning,
+    clients: ClientLimitConfig,
+) -> anyhow::Result<()> {
     let local = Local::start(&home, &tuning).await?;
-    let router = bealert_app::http::router(local.app.clone());
+    let router = http::with_client_limits(http::router(local.app.clone()), &clients);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -18,9 +25,12 @@ pub async fn run(listen: SocketAddr, home: Home, tuning: Tuning) -> anyhow::Resu
     // The contract: one line on stdout once requests are accepted.
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopping workers");
     local.stop().await;
     Ok(())

@@ -15,6 +15,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For server errors: the id under which the cause was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Problem {
@@ -25,6 +28,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            request_id: None,
         }
     }
 }
@@ -43,7 +47,19 @@ impl From<AppError> for Problem {
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
+            // The cause stays in the log; the answer carries only its id.
+            let id = uuid::Uuid::now_v7().to_string();
+            tracing::error!(request_id = %id, error = %e, "request failed");
+            let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
+                format!(
+                    "bealert cannot reach its storage or queues right now; try again shortly (request id {id})"
+                )
+            } else {
+                format!("an internal error occurred; quote request id {id} when reporting it")
+            };
+            let mut p = Problem::new(status, detail);
+            p.request_id = Some(id);
+            return p;
         }
         let mut p = Problem::new(status, e.to_string());
         if let AppError::Invalid(v) = e {
@@ -73,5 +89,36 @@ impl IntoResponse for Problem {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         Problem::from(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_carry_a_request_id_and_no_internal_text() {
+        for e in [
+            AppError::Internal("storage error: table bealert-prod-subscribers is gone".into()),
+            AppError::Unavailable("ThrottlingException: arn:aws:dynamodb:eu-west-1:1234".into()),
+        ] {
+            let p = Problem::from(e);
+            let body = serde_json::to_string(&p).unwrap_or_default();
+            assert!(
+                !body.contains("bealert-prod") && !body.contains("arn:aws"),
+                "{body}"
+            );
+            let id = p.request_id.clone().unwrap_or_default();
+            assert!(!id.is_empty() && p.detail.contains(&id), "{body}");
+        }
+    }
+
+    #[test]
+    fn client_errors_keep_their_detail() {
+        let p = Problem::from(AppError::NotFound("no alert has id \"x\"".into()));
+        assert_eq!(
+            (p.status, p.detail.as_str(), p.request_id),
+            (404, "no alert has id \"x\"", None)
+        );
     }
 }

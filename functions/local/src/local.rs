@@ -57,6 +57,7 @@ async fn open_embedded(dir: &Path) -> anyhow::Result<(bealert_app::ports::Ports,
 }
 
 /// The AWS home from the environment; its SDK endpoints come from `AWS_ENDPOINT_URL*`.
+#[cfg(feature = "aws")]
 pub async fn aws_home() -> bealert_aws::AwsHome {
     let settings = bealert_aws::Settings::from_env();
     tracing::info!(tables = ?settings.tables, queues = %settings.queue_prefix, "AWS home");
@@ -71,7 +72,10 @@ impl Local {
                 let (ports, lock) = open_embedded(dir).await?;
                 Ok(Self::with_ports(ports, tuning, Some(lock)))
             }
+            #[cfg(feature = "aws")]
             Home::Aws => Ok(Self::with_ports(aws_home().await.ports(), tuning, None)),
+            #[cfg(not(feature = "aws"))]
+            Home::Aws => crate::no_aws(),
         }
     }
 

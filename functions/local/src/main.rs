@@ -60,6 +60,32 @@ struct ServeArgs {
     backend: Backend,
     #[command(flatten)]
     tuning: local::Tuning,
+    #[command(flatten)]
+    clients: ClientArgs,
+}
+
+/// The per-client request limit of `serve`.
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// Requests per second one client address may make, sustained (429 beyond).
+    #[arg(long, env = "BEALERT_CLIENT_RATE", default_value_t = 100)]
+    client_rate: u32,
+    /// Requests one client may make at once after a quiet spell.
+    #[arg(long, env = "BEALERT_CLIENT_BURST", default_value_t = 200)]
+    client_burst: u32,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable).
+    #[arg(long, env = "BEALERT_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
+}
+
+impl ClientArgs {
+    fn config(&self) -> bealert_app::http::limit::ClientLimitConfig {
+        bealert_app::http::limit::ClientLimitConfig {
+            per_second: self.client_rate,
+            burst: self.client_burst,
+            trusted_proxies: self.trusted_proxy.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -102,8 +128,18 @@ fn init_logs(default: &str) {
         .init();
 }
 
+#[cfg(feature = "aws")]
 async fn aws_sdk_dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&bealert_aws::sdk_config().await)
+}
+
+/// What a build without the AWS home says when asked for it.
+#[cfg(not(feature = "aws"))]
+pub fn no_aws<T>() -> anyhow::Result<T> {
+    anyhow::bail!(
+        "this bealert was built without the AWS home; rebuild with --features aws \
+         (cargo run --release -p bealert --features aws -- ...)"
+    )
 }
 
 #[tokio::main]
@@ -116,18 +152,30 @@ async fn main() -> anyhow::Result<()> {
     });
     match cli.command {
         Command::Serve(args) => {
-            serve::run(args.listen, home(args.backend, args.data_dir), args.tuning).await
+            let clients = args.clients.config();
+            serve::run(
+                args.listen,
+                home(args.backend, args.data_dir),
+                args.tuning,
+                clients,
+            )
+            .await
         }
         Command::Aws {
             command: AwsCommand::Setup,
         } => {
-            let aws = local::aws_home().await;
-            aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "tables {:?} and queues {}* are ready",
-                aws.settings.tables, aws.settings.queue_prefix
-            );
-            Ok(())
+            #[cfg(feature = "aws")]
+            {
+                let aws = local::aws_home().await;
+                aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!(
+                    "tables {:?} and queues {}* are ready",
+                    aws.settings.tables, aws.settings.queue_prefix
+                );
+                Ok(())
+            }
+            #[cfg(not(feature = "aws"))]
+            no_aws()
         }
         Command::Operator {
             command:
@@ -147,10 +195,13 @@ async fn main() -> anyhow::Result<()> {
                         &data_dir.join("store.db"),
                     )?)
                 }
+                #[cfg(feature = "aws")]
                 Backend::Aws => Box::new(bealert_aws::DynamoStore::new(
                     aws_sdk_dynamodb_client().await,
                     bealert_aws::Settings::from_env().tables,
                 )),
+                #[cfg(not(feature = "aws"))]
+                Backend::Aws => return no_aws(),
             };
             let (op, key) =
                 bealert_app::usecases::create_operator(store.as_ref(), &name, &jurisdiction)

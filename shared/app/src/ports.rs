@@ -280,7 +280,21 @@ pub trait JobQueue: Send + Sync {
         delay: Duration,
         error: &str,
     ) -> Result<(), QueueError>;
+    /// A planned wait (another sender holds a lease, a retry backoff, a
+    /// rate limit): the message comes back after `delay` and this receive
+    /// does not count towards the dead-letter limit. `body` is the message's
+    /// own (a queue may re-send it rather than delay it in place).
+    async fn postpone(
+        &self,
+        queue: &str,
+        receipt: &str,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Moves a dead letter back onto its queue, its receive count reset;
+    /// false if there is no such dead letter.
+    async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError>;
 }
 
 /// A message for a gateway.

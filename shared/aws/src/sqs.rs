@@ -352,6 +352,83 @@ impl JobQueue for SqsQueue {
         }
         Ok(out)
     }
+
+    async fn postpone(
+        &self,
+        queue: &str,
+        receipt: &str,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        // SQS counts every receive of a message, whatever its visibility:
+        // a planned wait sends a fresh copy (delayed, at most 15 minutes)
+        // and deletes this one. A crash in between leaves both, which the
+        // delivery claims make harmless.
+        let url = self.url(queue).await?;
+        self.count();
+        self.client
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs_f64().ceil().min(900.0) as i32)
+            .send()
+            .await
+            .map_err(|e| qerr("postponing", e))?;
+        self.delete(queue, receipt).await
+    }
+
+    async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        let dlq = self.dead_letter_url(queue).await?;
+        for _ in 0..20 {
+            self.count();
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&dlq)
+                .max_number_of_messages(MAX_BATCH as i32)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .map_err(|e| qerr("reading dead letters", e))?
+                .messages
+                .unwrap_or_default();
+            if got.is_empty() {
+                return Ok(false);
+            }
+            let mut found = false;
+            for m in got {
+                let receipt = m.receipt_handle.clone().unwrap_or_default();
+                if m.message_id.as_deref() == Some(id) && !found {
+                    found = true;
+                    self.send(queue, &[m.body.clone().unwrap_or_default()])
+                        .await?;
+                    self.count();
+                    self.client
+                        .delete_message()
+                        .queue_url(&dlq)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| qerr("deleting a redriven dead letter", e))?;
+                } else {
+                    // Not this one: visible again at once.
+                    self.count();
+                    self.client
+                        .change_message_visibility()
+                        .queue_url(&dlq)
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .map_err(|e| qerr("releasing a dead letter", e))?;
+                }
+            }
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 #[cfg(test)]

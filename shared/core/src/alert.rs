@@ -57,8 +57,12 @@ pub enum AlertState {
     Resolving,
     /// Every recipient is known; deliveries are under way.
     Sending,
-    /// Every delivery has a final outcome.
+    /// Every delivery has a final outcome and at least one was sent (or
+    /// the zone held nobody to send to).
     Sent,
+    /// Every delivery has a final outcome and none could be sent, or the
+    /// alert could not be resolved at all.
+    Failed,
 }
 
 impl AlertState {
@@ -67,11 +71,17 @@ impl AlertState {
             AlertState::Resolving => "resolving",
             AlertState::Sending => "sending",
             AlertState::Sent => "sent",
+            AlertState::Failed => "failed",
         }
     }
 
+    /// Sent or failed: nothing more will happen to the alert.
+    pub fn is_final(self) -> bool {
+        matches!(self, AlertState::Sent | AlertState::Failed)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Resolving, Self::Sending, Self::Sent]
+        [Self::Resolving, Self::Sending, Self::Sent, Self::Failed]
             .into_iter()
             .find(|x| x.as_str() == s)
     }

@@ -239,6 +239,54 @@ impl JobQueue for SqliteQueue {
             .map_err(qerr)
     }
 
+    async fn postpone(
+        &self,
+        _queue: &str,
+        receipt: &str,
+        _body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let id = parse_receipt(receipt)?;
+        let receipt = receipt.to_string();
+        let at = now_ms() + delay.as_millis() as i64;
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE jobs SET visible_at = ?3, receive_count = max(receive_count - 1, 0)
+                     WHERE id = ?1 AND receipt = ?2",
+                    params![id, receipt, at],
+                )
+            })
+            .await
+            .map(|_| ())
+            .map_err(qerr)
+    }
+
+    async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        let queue = queue.to_string();
+        let moved = self
+            .db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO jobs (queue, body, visible_at, enqueued_at, last_error)
+                     SELECT queue, body, ?3, enqueued_at, last_error FROM dead_letters
+                     WHERE id = ?1 AND queue = ?2",
+                    params![id, queue, now_ms()],
+                )?;
+                tx.execute(
+                    "DELETE FROM dead_letters WHERE id = ?1 AND queue = ?2",
+                    params![id, queue],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+            .map_err(qerr)?;
+        Ok(moved)
+    }
+
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {
         let queue = queue.to_string();
         self.db

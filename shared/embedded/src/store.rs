@@ -470,7 +470,7 @@ impl AlertStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.db
             .write(move |tx| {
-                let completed = (to == AlertState::Sent).then_some(at);
+                let completed = (to.is_final()).then_some(at);
                 tx.execute(
                     "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at)
                      WHERE id = ?1 AND state = ?2",

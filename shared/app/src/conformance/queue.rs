@@ -102,6 +102,29 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
     if let Some(e) = &dead[0].last_error {
         assert_eq!(e, &format!("failure {max_receives}"));
     }
+
+    // A redriven dead letter is back on its queue, its receive count reset.
+    assert!(!q.redrive("conf-poison", "no-such-id").await.unwrap());
+    assert!(q.redrive("conf-poison", &dead[0].id).await.unwrap());
+    assert!(q.dead_letters("conf-poison").await.unwrap().is_empty());
+    let back = receive_one(q, "conf-poison", Duration::from_secs(30)).await;
+    assert_eq!((back.body.as_str(), back.receive_count), ("not json", 1));
+    q.delete("conf-poison", &back.receipt).await.unwrap();
+
+    // Planned waits do not count as receives: postponed twice the limit,
+    // the message is still there, never dead-lettered.
+    q.send("conf-wait", &["waiting".to_string()]).await.unwrap();
+    for _ in 0..max_receives * 2 {
+        let j = receive_one(q, "conf-wait", Duration::from_secs(30)).await;
+        assert_eq!(j.body, "waiting");
+        q.postpone("conf-wait", &j.receipt, &j.body, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let j = receive_one(q, "conf-wait", Duration::from_secs(30)).await;
+    assert_eq!((j.body.as_str(), j.receive_count), ("waiting", 1));
+    q.delete("conf-wait", &j.receipt).await.unwrap();
+    assert!(q.dead_letters("conf-wait").await.unwrap().is_empty());
 }
 
 async fn receive_one(

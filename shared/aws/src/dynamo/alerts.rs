@@ -171,7 +171,7 @@ impl AlertStore for DynamoStore {
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(to.as_str()))
             .return_values(ReturnValue::None);
-        req = if to == AlertState::Sent {
+        req = if to.is_final() {
             req.update_expression("SET #st = :to, completed_at = :at")
                 .expression_attribute_values(":at", n(at))
         } else {

@@ -136,3 +136,87 @@ fn demo_tours_an_alert_and_reports_reach_and_languages() {
         );
     }
 }
+
+/// `bealert dlq list` shows what dead-lettered and why; `dlq redrive` puts it
+/// back on its queue. A build without the AWS home says how to get it.
+#[tokio::test]
+async fn dlq_lists_and_redrives_dead_letters() {
+    use bealert_app::ports::JobQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let q = bealert_embedded::SqliteQueue::open(&dir.path().join("queue.db"), 2).unwrap();
+    q.send("send-sms", &["{\"broken\"".to_string()])
+        .await
+        .unwrap();
+    for n in 0..2 {
+        let j = q
+            .receive(
+                "send-sms",
+                1,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(1),
+            )
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        q.retry_after(
+            "send-sms",
+            &j.receipt,
+            std::time::Duration::ZERO,
+            &format!("unreadable job {n}"),
+        )
+        .await
+        .unwrap();
+    }
+    let none = q
+        .receive(
+            "send-sms",
+            1,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "dead-lettered");
+
+    let out = run(&["dlq", "list"], dir.path());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("send-sms") && stdout.contains("unreadable job 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 dead letters"), "{stdout}");
+
+    let out = run(&["dlq", "redrive", "--queue", "send-sms"], dir.path());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("1 dead letters redriven"), "{stdout}");
+    assert!(q.dead_letters("send-sms").await.unwrap().is_empty());
+    let back = q
+        .receive(
+            "send-sms",
+            1,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "back on its queue");
+
+    let out = run(&["dlq", "list", "--queue", "nope"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no queue \"nope\""));
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn the_aws_home_in_a_build_without_it_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["serve", "--backend", "aws"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rebuild with --features aws"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -137,7 +137,7 @@ async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let view = view.expect("the alert settles despite the failures");
-    let sms = view.channels[&Channel::Sms];
+    let sms = &view.channels[&Channel::Sms];
     assert_eq!((sms.sent, sms.failed, sms.queued), (2, 1, 0));
     assert!(
         flaky.calls.load(Ordering::SeqCst) >= 3,
@@ -156,6 +156,285 @@ async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported(
         lines.lines().count(),
         2,
         "each accepted SMS written once, the refused one never"
+    );
+    stop.cancel();
+}
+
+/// Three subscribers in Brussels who want SMS; returns the operator.
+async fn three_subscribers(app: &App) -> bealert_core::operator::Operator {
+    let (op, _) = app.create_operator("ops", "national").await.unwrap();
+    let sub = |n: u32| {
+        json!({"external_id": format!("s{n}"), "language": "nl", "phone": format!("+3247000000{n}"),
+        "channels": ["sms"], "addresses": [{"lat": 50.85, "lon": 4.35}]})
+    };
+    let body = json!({"subscribers": [sub(1), sub(2), sub(3)]});
+    app.import_subscribers(&op, body.to_string().as_bytes())
+        .await
+        .unwrap();
+    op
+}
+
+fn drill() -> Vec<u8> {
+    json!({"status": "Test", "event": "Failure drill", "severity": "Minor", "urgency": "Future",
+        "certainty": "Possible", "messages": {"nl": "Test"}, "channels": ["sms"],
+        "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}})
+    .to_string()
+    .into_bytes()
+}
+
+/// Polls an alert until it is final; panics if it never is.
+async fn final_view(
+    app: &App,
+    op: &bealert_core::operator::Operator,
+    id: &str,
+) -> bealert_app::usecases::AlertView {
+    for _ in 0..600 {
+        let v = app.alert_view(op, id).await.unwrap();
+        if v.state.is_final() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let v = app.alert_view(op, id).await.unwrap();
+    panic!("alert {id} never finished: {v:?}");
+}
+
+/// Retry backoffs are planned waits: a gateway that throttles more times
+/// than the queue's receive limit no longer dead-letters the job with its
+/// deliveries still queued (the alert used to stay `sending` forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_waits_do_not_use_up_the_receive_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).unwrap();
+    let flaky = Arc::new(FlakyGateway {
+        inner: OutboxGateway::open(&dir.path().join("flaky"), Channel::Sms).unwrap(),
+        flaky: AtomicUsize::new(8),
+        calls: AtomicUsize::new(0),
+    });
+    let mut ports = embedded.ports();
+    ports.gateways = Gateways {
+        sms: flaky.clone(),
+        ..ports.gateways
+    };
+    let config = AppConfig {
+        max_attempts: 12,
+        retry_base: Duration::from_millis(5),
+        ..AppConfig::default()
+    };
+    let app = Arc::new(App::new(ports, config));
+    let stop = common::workers(&app, Duration::from_millis(20));
+    let op = three_subscribers(&app).await;
+    let id = app
+        .create_alert(&op, &drill())
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let view = final_view(&app, &op, &id).await;
+    assert_eq!(view.state, bealert_core::alert::AlertState::Sent);
+    assert_eq!(view.channels[&Channel::Sms].sent, 3);
+    assert!(
+        flaky.calls.load(Ordering::SeqCst) >= 9,
+        "throttled 8 times, then sent"
+    );
+    assert!(
+        app.ports
+            .queue
+            .dead_letters(send_queue(Channel::Sms))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+    stop.cancel();
+}
+
+/// A delivery store whose claims fail while `broken` is set (storage down).
+struct BrokenClaims {
+    inner: Arc<bealert_embedded::SqliteStore>,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl bealert_app::ports::DeliveryStore for BrokenClaims {
+    async fn plan_deliveries(
+        &self,
+        alert: bealert_core::AlertId,
+        shard: u32,
+        recipients: &[bealert_app::ports::RecipientPlan],
+    ) -> Result<Vec<bealert_core::delivery::PlannedDelivery>, bealert_app::ports::StoreError> {
+        self.inner.plan_deliveries(alert, shard, recipients).await
+    }
+    async fn claim(
+        &self,
+        alert: bealert_core::AlertId,
+        channel: Channel,
+        subscribers: &[bealert_core::SubscriberId],
+        now: i64,
+        lease: Duration,
+    ) -> Result<Vec<bealert_app::ports::Claim>, bealert_app::ports::StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(bealert_app::ports::StoreError::Transient(
+                "disk unavailable".into(),
+            ));
+        }
+        self.inner
+            .claim(alert, channel, subscribers, now, lease)
+            .await
+    }
+    async fn record(
+        &self,
+        alert: bealert_core::AlertId,
+        channel: Channel,
+        outcomes: &[(bealert_core::SubscriberId, bealert_app::ports::Outcome)],
+        now: i64,
+    ) -> Result<(), bealert_app::ports::StoreError> {
+        self.inner.record(alert, channel, outcomes, now).await
+    }
+    async fn counts(
+        &self,
+        alert: bealert_core::AlertId,
+    ) -> Result<bealert_app::ports::AlertCounts, bealert_app::ports::StoreError> {
+        self.inner.counts(alert).await
+    }
+    async fn list_deliveries(
+        &self,
+        alert: bealert_core::AlertId,
+        after: Option<(Channel, bealert_core::SubscriberId)>,
+        limit: usize,
+    ) -> Result<Vec<bealert_app::ports::DeliveryRow>, bealert_app::ports::StoreError> {
+        self.inner.list_deliveries(alert, after, limit).await
+    }
+}
+
+/// A send job that keeps failing ends its deliveries as failed, with the
+/// reason, when it dead-letters: the alert reaches `failed` and says why.
+/// Redriven, it sends nothing (its deliveries are final).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_job_fails_its_deliveries_and_the_alert_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).unwrap();
+    let broken = Arc::new(BrokenClaims {
+        inner: embedded.store.clone(),
+        broken: std::sync::atomic::AtomicBool::new(true),
+    });
+    let mut ports = embedded.ports();
+    ports.deliveries = broken.clone();
+    let app = Arc::new(App::new(ports, AppConfig::default()));
+    let stop = common::workers(&app, Duration::from_millis(10));
+    let op = three_subscribers(&app).await;
+    let id = app
+        .create_alert(&op, &drill())
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let view = final_view(&app, &op, &id).await;
+    assert_eq!(view.state, bealert_core::alert::AlertState::Failed);
+    let sms = &view.channels[&Channel::Sms];
+    assert_eq!((sms.sent, sms.failed, sms.queued), (0, 3, 0));
+    let (why, n) = sms.reasons.iter().next().unwrap();
+    assert_eq!(*n, 3);
+    assert!(
+        why.contains("failed 5 times") && why.contains("disk unavailable"),
+        "{why}"
+    );
+
+    // The dead letter is there; redriven with storage back, it sends nothing.
+    let q = send_queue(Channel::Sms);
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = app.ports.queue.dead_letters(q).await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead.len(), 1);
+    broken.broken.store(false, Ordering::SeqCst);
+    assert!(app.ports.queue.redrive(q, &dead[0].id).await.unwrap());
+    for _ in 0..100 {
+        if embedded.queue.depth(q).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        embedded.queue.depth(q).await.unwrap(),
+        0,
+        "the redriven job ran"
+    );
+    assert!(
+        common::outbox(dir.path(), "sms").is_empty(),
+        "and sent nothing"
+    );
+    stop.cancel();
+}
+
+/// The resolve job is enqueued before the alert is stored: a job that
+/// arrives first waits for its alert; one whose alert was never stored
+/// (the process died in between) is dropped, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
+    use bealert_app::jobs::{RESOLVE_QUEUE, ResolveJob};
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).unwrap();
+    let app = Arc::new(App::new(embedded.ports(), AppConfig::default()));
+    let stop = common::workers(&app, Duration::from_millis(10));
+    let op = three_subscribers(&app).await;
+
+    // Never stored, from two minutes ago: dropped.
+    let old = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (bealert_app::now_ms() / 1000 - 120) as u64,
+        0,
+    ));
+    let lost = ResolveJob::Plan {
+        alert_id: bealert_core::AlertId(old),
+    };
+    app.ports
+        .queue
+        .send(RESOLVE_QUEUE, &[serde_json::to_string(&lost).unwrap()])
+        .await
+        .unwrap();
+    // Stored 300 ms after its job: resolved and sent all the same.
+    let id = bealert_core::AlertId::new();
+    let early = ResolveJob::Plan { alert_id: id };
+    app.ports
+        .queue
+        .send(RESOLVE_QUEUE, &[serde_json::to_string(&early).unwrap()])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let spec = serde_json::from_slice::<bealert_core::alert::AlertRequest>(&drill())
+        .unwrap()
+        .validate()
+        .unwrap();
+    app.ports
+        .alerts
+        .insert_alert(&bealert_app::ports::AlertRecord {
+            id,
+            operator: op.name.clone(),
+            spec,
+            state: bealert_core::alert::AlertState::Resolving,
+            created_at: bealert_app::now_ms(),
+            completed_at: None,
+            shards_total: None,
+            shards_done: 0,
+        })
+        .await
+        .unwrap();
+    let view = final_view(&app, &op, &id.to_string()).await;
+    assert_eq!(view.state, bealert_core::alert::AlertState::Sent);
+    assert_eq!(view.channels[&Channel::Sms].sent, 3);
+    assert!(embedded.queue.depth(RESOLVE_QUEUE).await.unwrap() == 0);
+    assert!(
+        app.ports
+            .queue
+            .dead_letters(RESOLVE_QUEUE)
+            .await
+            .unwrap()
+            .is_empty()
     );
     stop.cancel();
 }

@@ -317,7 +317,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let follower = observer.as_ref().unwrap_or(&app);
     let view = scenario::follow(follower, &op, created.id, true, Duration::from_secs(600)).await?;
     let took = t.elapsed().as_secs_f64();
-    let sms = view.channels.get(&Channel::Sms).copied();
+    let sms = view.channels.get(&Channel::Sms);
     if let (Some(c), Some((r0, i0, q0))) = (&costs, before) {
         let (r1, i1, q1) = c.now();
         let k = view.recipients.max(1) as f64 / 1000.0;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod dlq;
 mod local;
 mod scenario;
 mod serve;
@@ -35,6 +36,26 @@ enum Command {
     Aws {
         #[command(subcommand)]
         command: AwsCommand,
+    },
+    /// Dead-lettered jobs: list them, or send them again (never twice).
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+        #[arg(
+            long,
+            env = "BEALERT_DATA_DIR",
+            default_value = "./.bealert",
+            global = true
+        )]
+        data_dir: PathBuf,
+        #[arg(
+            long,
+            env = "BEALERT_BACKEND",
+            value_enum,
+            default_value = "embedded",
+            global = true
+        )]
+        backend: Backend,
     },
     /// A self-contained tour on a temporary data directory.
     Demo(demo::DemoArgs),
@@ -212,6 +233,27 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
             Ok(())
         }
+        Command::Dlq {
+            command,
+            data_dir,
+            backend,
+        } => match backend {
+            // The queue file only: safe beside a running server.
+            Backend::Embedded => {
+                let queue = bealert_embedded::SqliteQueue::open(
+                    &data_dir.join("queue.db"),
+                    bealert_embedded::queue::DEFAULT_MAX_RECEIVES,
+                )?;
+                dlq::run(&queue, command).await
+            }
+            #[cfg(feature = "aws")]
+            Backend::Aws => {
+                let aws = local::aws_home().await;
+                dlq::run(aws.queue.as_ref(), command).await
+            }
+            #[cfg(not(feature = "aws"))]
+            Backend::Aws => no_aws(),
+        },
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }

@@ -50,17 +50,33 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
         .and_then(|c| c.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let (delay, why) = match entry(app, queue, r.body.as_deref().unwrap_or("")).await {
+    let body = r.body.as_deref().unwrap_or("");
+    let receipt = r.receipt_handle.as_deref().unwrap_or("");
+    let (delay, why) = match entry(app, queue, body).await {
         Ok(JobOutcome::Done) => return true,
-        Ok(JobOutcome::RetryAfter(delay, why)) => (delay, why),
+        Ok(JobOutcome::RetryAfter(delay, why)) => {
+            // A planned wait: re-sent with a delay and this copy deleted, so
+            // it does not count towards the dead-letter limit.
+            tracing::debug!(queue, message = id, ?delay, %why, "job postponed");
+            return match app.ports.queue.postpone(queue, receipt, body, delay).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(queue, message = id, error = %e, "could not postpone; retried as a failure");
+                    false
+                }
+            };
+        }
         Err(e) => {
             tracing::error!(queue, message = id, receives, error = %e, "job failed");
+            if receives >= app.config.max_receives {
+                app.dead_letter(queue, body, &e.to_string()).await;
+            }
             // As the local pollers: a second, doubling per receive.
             let delay = crate::usecases::backoff(Duration::from_secs(1), receives - 1);
             (delay, e.to_string())
         }
     };
-    if let Some(receipt) = &r.receipt_handle
+    if !receipt.is_empty()
         && let Err(e) = app
             .ports
             .queue

@@ -71,14 +71,21 @@ async fn process(app: &App, opts: &WorkerOptions, job: ReceivedJob) {
     let result = match app.handle_job(&opts.queue, &job.body).await {
         Ok(JobOutcome::Done) => queue.delete(&opts.queue, &job.receipt).await,
         Ok(JobOutcome::RetryAfter(delay, why)) => {
+            // A planned wait: it does not count towards the dead-letter limit.
             tracing::debug!(queue = %opts.queue, job = %job.id, ?delay, %why, "job postponed");
             queue
-                .retry_after(&opts.queue, &job.receipt, delay, &why)
+                .postpone(&opts.queue, &job.receipt, &job.body, delay)
                 .await
         }
         Err(e) => {
             let delay = opts.backoff(job.receive_count);
             tracing::warn!(queue = %opts.queue, job = %job.id, receives = job.receive_count, ?delay, error = %e, "job failed");
+            if job.receive_count >= app.config.max_receives {
+                // Its last receive: the queue dead-letters it next; its work
+                // ends now, with the reason, so the alert still finishes.
+                app.dead_letter(&opts.queue, &job.body, &e.to_string())
+                    .await;
+            }
             queue
                 .retry_after(&opts.queue, &job.receipt, delay, &e.to_string())
                 .await

@@ -503,10 +503,10 @@ mod tests {
             far[0].as_f64().unwrap() + 1e-5,
             far[1].as_f64().unwrap() + 1e-5
         ]);
-        let e = validate(json!({"geojson": g}))
-            .err()
-            .expect("a crossing ring is refused")
-            .to_string();
+        let Err(e) = validate(json!({"geojson": g})) else {
+            panic!("a crossing ring is refused");
+        };
+        let e = e.to_string();
         assert!(e.contains("self-intersection at ["), "{e}");
     }
 

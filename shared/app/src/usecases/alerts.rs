@@ -36,12 +36,18 @@ pub struct AlertView {
 }
 
 /// Live counts of one channel; `queued` counts every delivery not yet final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelView {
     pub queued: u64,
     pub sent: u64,
     pub failed: u64,
+    /// Once the alert is final: why deliveries failed, with how many each.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, u64>,
 }
+
+/// Deliveries read to tell why a finished alert's deliveries failed.
+const REASON_SCAN: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ResolutionView {
@@ -56,6 +62,16 @@ pub struct DeliveriesPage {
 }
 
 pub const DEFAULT_PAGE: usize = 500;
+
+/// When an alert was created: its id is a UUID v7, time-ordered.
+pub(crate) fn created_ms(id: AlertId) -> i64 {
+    id.0.get_timestamp()
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(0)
+}
 pub const MAX_PAGE: usize = 1000;
 
 fn encode_cursor(channel: Channel, subscriber: SubscriberId) -> String {
@@ -103,12 +119,15 @@ impl App {
             shards_total: None,
             shards_done: 0,
         };
-        self.ports.alerts.insert_alert(&record).await?;
+        // Job first, alert second: if the process dies in between, the job
+        // finds no alert and is dropped, and the client never got a 201.
+        // The other order could leave a stored alert that never resolves.
         let job = serde_json::to_string(&ResolveJob::Plan {
             alert_id: record.id,
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;
         self.ports.queue.send(RESOLVE_QUEUE, &[job]).await?;
+        self.ports.alerts.insert_alert(&record).await?;
         tracing::info!(alert = %record.id, operator = %operator.name, "alert accepted");
         Ok(AlertCreated {
             id: record.id,
@@ -134,7 +153,7 @@ impl App {
     pub async fn alert_view(&self, operator: &Operator, id: &str) -> Result<AlertView, AppError> {
         let alert = self.visible_alert(operator, id).await?;
         let counts = self.ports.deliveries.counts(alert.id).await?;
-        let channels = alert
+        let mut channels: BTreeMap<Channel, ChannelView> = alert
             .spec
             .channels
             .iter()
@@ -146,10 +165,14 @@ impl App {
                         queued: n.pending(),
                         sent: n.sent,
                         failed: n.failed,
+                        reasons: BTreeMap::new(),
                     },
                 )
             })
             .collect();
+        if alert.state.is_final() && channels.values().any(|c| c.failed > 0) {
+            self.failure_reasons(alert.id, &mut channels).await?;
+        }
         Ok(AlertView {
             id: alert.id,
             state: alert.state,
@@ -165,6 +188,40 @@ impl App {
                 shards_total: alert.shards_total,
             },
         })
+    }
+
+    /// Tallies the errors of a finished alert's failed deliveries (the
+    /// first [`REASON_SCAN`] deliveries read).
+    async fn failure_reasons(
+        &self,
+        id: AlertId,
+        channels: &mut BTreeMap<Channel, ChannelView>,
+    ) -> Result<(), AppError> {
+        let mut after = None;
+        let mut read = 0;
+        while read < REASON_SCAN {
+            let page = self
+                .ports
+                .deliveries
+                .list_deliveries(id, after, MAX_PAGE)
+                .await?;
+            read += page.len();
+            for d in &page {
+                if d.status == bealert_core::delivery::DeliveryStatus::Failed
+                    && let Some(c) = channels.get_mut(&d.channel)
+                {
+                    let why = d.error.clone().unwrap_or_else(|| "unknown".into());
+                    *c.reasons.entry(why).or_default() += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == MAX_PAGE => {
+                    after = Some((last.channel, last.subscriber_id))
+                }
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     pub async fn deliveries_page(
@@ -197,7 +254,9 @@ impl App {
         Ok(DeliveriesPage { items, next_cursor })
     }
 
-    /// Marks the alert sent once resolution is over and nothing is pending.
+    /// Ends the alert once resolution is over and nothing is pending:
+    /// `sent` if anything was sent (or nobody was to be reached), `failed`
+    /// if deliveries there were and none went out.
     pub(crate) async fn settle(&self, id: AlertId) -> Result<(), crate::ports::StoreError> {
         let Some(alert) = self.ports.alerts.get_alert(id).await? else {
             return Ok(());
@@ -206,14 +265,23 @@ impl App {
             return Ok(());
         }
         let counts = self.ports.deliveries.counts(id).await?;
-        if counts.pending() == 0
-            && self
-                .ports
-                .alerts
-                .transition(id, AlertState::Sending, AlertState::Sent, now_ms())
-                .await?
+        if counts.pending() > 0 {
+            return Ok(());
+        }
+        let sent: u64 = counts.channels.values().map(|c| c.sent).sum();
+        let failed: u64 = counts.channels.values().map(|c| c.failed).sum();
+        let to = if sent == 0 && failed > 0 {
+            AlertState::Failed
+        } else {
+            AlertState::Sent
+        };
+        if self
+            .ports
+            .alerts
+            .transition(id, AlertState::Sending, to, now_ms())
+            .await?
         {
-            tracing::info!(alert = %id, recipients = counts.recipients, "alert sent");
+            tracing::info!(alert = %id, recipients = counts.recipients, sent, failed, state = to.as_str(), "alert finished");
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The use cases, as methods of [`App`]: one module per capability.
 
 mod alerts;
+mod dead_letters;
 pub mod identity;
 mod matcher;
 mod operators;
@@ -40,6 +41,10 @@ pub struct AppConfig {
     pub rates: [Option<u32>; 3],
     /// Subscribers accepted in one import request.
     pub max_import: usize,
+    /// Receives after which a queue dead-letters a failing job (SQS
+    /// `maxReceiveCount`; the template and the SQLite queue use 5). On its
+    /// last receive a failing job's work is ended with the reason.
+    pub max_receives: u32,
     /// How long validating and covering one zone may take before the
     /// request is refused (see [`crate::geometry`]).
     pub geometry_deadline: Duration,
@@ -55,6 +60,7 @@ impl Default for AppConfig {
             retry_base: Duration::from_secs(1),
             rates: [None; 3],
             max_import: 100_000,
+            max_receives: 5,
             geometry_deadline: Duration::from_secs(5),
         }
     }

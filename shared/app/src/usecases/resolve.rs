@@ -20,6 +20,8 @@ use bealert_core::zone::{CoveredCell, Zone};
 use bealert_core::{AlertId, Channel, SubscriberId};
 use std::collections::{BTreeMap, HashMap};
 
+/// How long a Plan job waits for its alert to be stored.
+const ALERT_STORE_WAIT_MS: i64 = 60_000;
 /// Recipients planned per store call within a shard.
 const PLAN_CHUNK: usize = 5_000;
 /// Messages per queue send call (SQS takes at most 10).
@@ -70,7 +72,29 @@ impl App {
     }
 
     async fn plan_resolution(&self, id: AlertId) -> Result<JobOutcome, JobError> {
-        let alert = self.job_alert(id).await?;
+        // The Plan job is enqueued before the alert is stored (so a crash
+        // between the two can never leave a stored alert without its job):
+        // a job whose alert is not there yet waits for it, a while.
+        let mut found = self.ports.alerts.get_alert(id).await?;
+        for _ in 0..20 {
+            // Usually a matter of a millisecond: look again before postponing.
+            if found.is_some() || now_ms() - super::alerts::created_ms(id) > 1_000 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            found = self.ports.alerts.get_alert(id).await?;
+        }
+        let Some(alert) = found else {
+            let age = now_ms() - super::alerts::created_ms(id);
+            if age < ALERT_STORE_WAIT_MS {
+                return Ok(JobOutcome::RetryAfter(
+                    std::time::Duration::from_millis(20),
+                    "the alert is not stored yet".into(),
+                ));
+            }
+            tracing::warn!(alert = %id, age_ms = age, "a plan job for an alert that was never stored; dropped");
+            return Ok(JobOutcome::Done);
+        };
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }
@@ -124,7 +148,7 @@ impl App {
         groups: &[String],
     ) -> Result<JobOutcome, JobError> {
         let alert = self.job_alert(id).await?;
-        if alert.state == AlertState::Sent {
+        if alert.state.is_final() {
             return Ok(JobOutcome::Done);
         }
 
@@ -166,15 +190,7 @@ impl App {
             self.enqueue_sends(id, pending).await?;
         }
 
-        let (done, total) = self.ports.alerts.complete_shard(id, shard).await?;
-        if total.is_some_and(|t| done >= t) {
-            self.ports
-                .alerts
-                .transition(id, AlertState::Resolving, AlertState::Sending, now_ms())
-                .await?;
-            tracing::info!(alert = %id, "resolution complete");
-            self.settle(id).await?;
-        }
+        self.finish_shard(id, shard).await?;
         Ok(JobOutcome::Done)
     }
 

@@ -5,7 +5,7 @@
 //! queue message, a crashed sender or two senders racing never send twice.
 
 use super::{App, JobError, JobOutcome};
-use crate::jobs::SendJob;
+use crate::jobs::{SendJob, send_queue};
 use crate::now_ms;
 use crate::ports::{Claim, GatewayError, OutboundMessage, Outcome, Sent};
 use bealert_core::SubscriberId;
@@ -13,13 +13,71 @@ use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
 use std::time::Duration;
 
+/// What one chunk of a send job left to wait for.
+#[derive(Default)]
+struct Waits {
+    /// The longest retry backoff a delivery asked for, and why.
+    retry: Option<(Duration, String)>,
+    /// When the latest lease held by another sender ends.
+    busy_until: Option<i64>,
+}
+
 impl App {
     pub(crate) async fn handle_send(&self, job: SendJob) -> Result<JobOutcome, JobError> {
         let id = job.alert_id;
         let channel = job.channel;
         let alert = self.job_alert(id).await?;
 
-        let ids: Vec<SubscriberId> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
+        // Under a rate limit a big batch takes long: send it a second's
+        // worth at a time, and once half the lease is used, hand the rest
+        // back to the queue as a new job instead of outliving the claims
+        // (and the message's visibility).
+        let rate = self.config.rates[usize::from(channel.index())].filter(|r| *r > 0);
+        let chunk = rate.map_or(job.deliveries.len(), |r| r as usize).max(1);
+        let budget = self.config.lease / 2;
+        let started = std::time::Instant::now();
+        let mut waits = Waits::default();
+        for (k, items) in job.deliveries.chunks(chunk).enumerate() {
+            if k > 0 && started.elapsed() >= budget {
+                let rest = SendJob {
+                    alert_id: id,
+                    channel,
+                    deliveries: job.deliveries[k * chunk..].to_vec(),
+                };
+                let body =
+                    serde_json::to_string(&rest).map_err(|e| JobError::Failed(e.to_string()))?;
+                self.ports.queue.send(send_queue(channel), &[body]).await?;
+                tracing::debug!(alert = %id, %channel, left = rest.deliveries.len(), "rate budget used; the rest re-enqueued");
+                break;
+            }
+            self.send_chunk(&alert.spec, id, channel, items, &mut waits)
+                .await?;
+        }
+        self.settle(id).await?;
+
+        if let Some((delay, why)) = waits.retry {
+            return Ok(JobOutcome::RetryAfter(delay, why));
+        }
+        if let Some(until) = waits.busy_until {
+            let wait = Duration::from_millis(u64::try_from(until - now_ms()).unwrap_or(0).max(100));
+            return Ok(JobOutcome::RetryAfter(
+                wait,
+                "another sender holds some of these deliveries".into(),
+            ));
+        }
+        Ok(JobOutcome::Done)
+    }
+
+    /// Claims, renders, sends and records one chunk of a send job.
+    async fn send_chunk(
+        &self,
+        spec: &bealert_core::alert::AlertSpec,
+        id: bealert_core::AlertId,
+        channel: bealert_core::Channel,
+        items: &[crate::jobs::SendItem],
+        waits: &mut Waits,
+    ) -> Result<(), JobError> {
+        let ids: Vec<SubscriberId> = items.iter().map(|d| d.subscriber_id).collect();
         let now = now_ms();
         let claims = self
             .ports
@@ -27,13 +85,12 @@ impl App {
             .claim(id, channel, &ids, now, self.config.lease)
             .await?;
 
-        let mut busy_until: Option<i64> = None;
         let mut messages = Vec::new();
         let mut attempts = Vec::new();
         let mut outcomes: Vec<(SubscriberId, Outcome)> = Vec::new();
-        for (item, claim) in job.deliveries.iter().zip(claims) {
+        for (item, claim) in items.iter().zip(claims) {
             match claim {
-                Claim::Claimed { attempt } => match render(&alert.spec, channel, item.language) {
+                Claim::Claimed { attempt } => match render(spec, channel, item.language) {
                     Some(r) => {
                         messages.push(OutboundMessage {
                             key: idempotency_key(id, channel, item.subscriber_id),
@@ -53,7 +110,7 @@ impl App {
                     )),
                 },
                 Claim::Busy { until } => {
-                    busy_until = Some(busy_until.map_or(until, |b| b.max(until)))
+                    waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)))
                 }
                 Claim::Done => {}
                 Claim::Unknown => {
@@ -62,7 +119,6 @@ impl App {
             }
         }
 
-        let mut retry: Option<(Duration, String)> = None;
         if !messages.is_empty() {
             self.rates[usize::from(channel.index())]
                 .acquire(messages.len())
@@ -77,8 +133,8 @@ impl App {
                     }
                     Err(GatewayError::Retryable(e)) => {
                         let delay = super::backoff(self.config.retry_base, attempt);
-                        if retry.as_ref().is_none_or(|(d, _)| delay > *d) {
-                            retry = Some((delay, e.clone()));
+                        if waits.retry.as_ref().is_none_or(|(d, _)| delay > *d) {
+                            waits.retry = Some((delay, e.clone()));
                         }
                         Outcome::Retry(e)
                     }
@@ -92,18 +148,6 @@ impl App {
                 .record(id, channel, &outcomes, now_ms())
                 .await?;
         }
-        self.settle(id).await?;
-
-        if let Some((delay, why)) = retry {
-            return Ok(JobOutcome::RetryAfter(delay, why));
-        }
-        if let Some(until) = busy_until {
-            let wait = Duration::from_millis(u64::try_from(until - now_ms()).unwrap_or(0).max(100));
-            return Ok(JobOutcome::RetryAfter(
-                wait,
-                "another sender holds some of these deliveries".into(),
-            ));
-        }
-        Ok(JobOutcome::Done)
+        Ok(())
     }
 }

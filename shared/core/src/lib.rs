@@ -8,6 +8,7 @@ pub mod alert;
 pub mod area;
 pub mod cap;
 pub mod channel;
+pub mod containment;
 pub mod delivery;
 pub mod error;
 pub mod ids;

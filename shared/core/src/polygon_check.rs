@@ -4,12 +4,13 @@
 //! `geo`'s `Validation` compares every pair of segments of a ring (O(n²)):
 //! 5 s for a real 22,000-vertex canton. Here the candidate pairs come from
 //! `geo`'s sweep line (`Intersections`: only segments whose x-ranges overlap
-//! are compared), and the hole checks use monotone-polygon point location.
+//! are compared), and the hole checks use indexed point location ([`IndexedPolygons`]).
 //! The verdicts follow `geo`'s rules, which the tests pin against it.
 
+use crate::containment::IndexedPolygons;
 use geo::algorithm::sweep::{Cross, Intersections};
 use geo::line_intersection::LineIntersection;
-use geo::{BoundingRect, Coord, Intersects, Line, LineString, MonotonicPolygons, Polygon, Rect};
+use geo::{BoundingRect, Coord, Intersects, Line, LineString, Polygon, Rect};
 
 /// One segment of one ring, for the sweep.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +93,7 @@ fn judge(a: &Segment, b: &Segment, x: &LineIntersection<f64>) -> Option<String> 
 }
 
 /// A ring's bounding box and the ring indexed for point location.
-type IndexedRing = (Rect<f64>, MonotonicPolygons<f64>);
+type IndexedRing = (Rect<f64>, IndexedPolygons);
 
 /// A ring as a polygon without holes, indexed for point location.
 fn indexed(ring: &[[f64; 2]]) -> IndexedRing {
@@ -101,16 +102,16 @@ fn indexed(ring: &[[f64; 2]]) -> IndexedRing {
     let rect = poly
         .bounding_rect()
         .unwrap_or_else(|| Rect::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 0.0, y: 0.0 }));
-    (rect, MonotonicPolygons::from(poly))
+    (rect, IndexedPolygons::new(std::slice::from_ref(&poly)))
 }
 
 /// Whether every vertex of `ring` is inside `other` or on its boundary.
 /// With no crossing rings, that says whether `ring` lies inside `other`.
 fn inside(ring: &[[f64; 2]], other: &IndexedRing) -> bool {
-    let (rect, mono) = other;
+    let (rect, index) = other;
     ring.iter().all(|p| {
         let c = Coord { x: p[0], y: p[1] };
-        rect.intersects(&c) && mono.intersects(&c)
+        rect.intersects(&c) && index.covers(c)
     })
 }
 

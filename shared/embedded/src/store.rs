@@ -1,6 +1,10 @@
 //! The SQLite store: subscribers, alerts, deliveries and operators in one
 //! file, laid out by access pattern like the DynamoDB tables.
 //!
+//! * `subscribers`: rows append in arrival order (the implicit rowid); the
+//!   subscriber id, a hash of the external id and so random, is a small
+//!   unique index beside them rather than the table's key, so 300-byte rows
+//!   are not inserted at random places;
 //! * `addresses`: one narrow row per address, clustered by H3 res-7 cell,
 //!   with what a preview counts (language, channels); resolution joins the
 //!   contact from `subscribers` (SQLite joins are cheap; DynamoDB's layout
@@ -27,7 +31,7 @@ use std::time::Duration;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS subscribers (
-    id INTEGER PRIMARY KEY,
+    id INTEGER NOT NULL UNIQUE,
     external_id TEXT UNIQUE,
     language INTEGER NOT NULL,
     channels INTEGER NOT NULL,

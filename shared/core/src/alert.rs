@@ -27,9 +27,17 @@ pub struct AlertRequest {
     pub urgency: Urgency,
     pub certainty: Certainty,
     pub messages: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub area: Option<AreaRequest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub channels: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
@@ -100,8 +108,9 @@ impl AlertRequest {
     pub fn validate(self) -> Result<AlertSpec, ValidationErrors> {
         let mut errors = Collector::default();
 
+        // Lengths count what was sent (as the OpenAPI document's maxLength does).
         let event = self.event.trim().to_string();
-        if event.is_empty() || event.chars().count() > 200 {
+        if event.is_empty() || self.event.chars().count() > 200 {
             errors.push(
                 "event",
                 "describe the event in 1 to 200 characters, e.g. \"Chemical leak\"",
@@ -134,10 +143,11 @@ impl AlertRequest {
                 );
                 continue;
             };
+            let sent = text;
             let text = text.trim();
             if text.is_empty() {
                 errors.push(path, "the text is empty");
-            } else if text.chars().count() > MAX_TEXT_CHARS {
+            } else if sent.chars().count() > MAX_TEXT_CHARS {
                 errors.push(
                     path,
                     format!("the text is longer than {MAX_TEXT_CHARS} characters"),

@@ -106,3 +106,14 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
         ValidationErrors::single(path, e.into_inner().to_string())
     })
 }
+
+/// For optional fields: absent is `None`, but an explicit `null` is read as
+/// the field's type would read it (so `"channels": null` is refused, as the
+/// OpenAPI document says, instead of meaning "absent").
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}

@@ -286,10 +286,22 @@ impl bealert_app::ports::DeliveryStore for BrokenClaims {
         &self,
         alert: bealert_core::AlertId,
         channel: Channel,
-        outcomes: &[(bealert_core::SubscriberId, bealert_app::ports::Outcome)],
+        outcomes: &[bealert_app::ports::Recorded],
+        now: i64,
+    ) -> Result<Vec<bool>, bealert_app::ports::StoreError> {
+        self.inner.record(alert, channel, outcomes, now).await
+    }
+    async fn fail_unsent(
+        &self,
+        alert: bealert_core::AlertId,
+        channel: Channel,
+        subscribers: &[bealert_core::SubscriberId],
+        reason: &str,
         now: i64,
     ) -> Result<(), bealert_app::ports::StoreError> {
-        self.inner.record(alert, channel, outcomes, now).await
+        self.inner
+            .fail_unsent(alert, channel, subscribers, reason, now)
+            .await
     }
     async fn counts(
         &self,

@@ -126,7 +126,8 @@ pub struct RecipientPlan {
 /// What claiming one delivery found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// Yours, under a lease; `attempt` counts from 1.
+    /// Yours, under a lease; `attempt` counts from 1 and is the claim's
+    /// fencing token: an outcome is recorded only with the current one.
     Claimed { attempt: u32 },
     /// Already sent or failed: nothing to do.
     Done,
@@ -134,6 +135,21 @@ pub enum Claim {
     Busy { until: i64 },
     /// No such delivery was planned.
     Unknown,
+}
+
+impl Claim {
+    /// The claim rule, for every store: a final delivery is done, one under
+    /// an unexpired lease is busy, anything else is claimed with the next
+    /// attempt (the store writes it only if the row is still as read).
+    pub fn decide(status: DeliveryStatus, lease_until: i64, attempts: u32, now: i64) -> Claim {
+        match status {
+            DeliveryStatus::Sent | DeliveryStatus::Failed => Claim::Done,
+            DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
+            DeliveryStatus::Queued | DeliveryStatus::Sending => Claim::Claimed {
+                attempt: attempts + 1,
+            },
+        }
+    }
 }
 
 /// The outcome of one delivery attempt.
@@ -144,6 +160,22 @@ pub enum Outcome {
     /// Release the claim so a later attempt can take it.
     Retry(String),
 }
+
+impl Outcome {
+    /// What an outcome does to a delivery, for every store: its new status
+    /// and the error kept with it.
+    pub fn status(&self) -> (DeliveryStatus, Option<&str>) {
+        match self {
+            Outcome::Sent => (DeliveryStatus::Sent, None),
+            Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e)),
+            Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e)),
+        }
+    }
+}
+
+/// One outcome to record: the subscriber, the attempt (fencing token) of
+/// the claim it was sent under, and what happened.
+pub type Recorded = (SubscriberId, u32, Outcome);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelCounts {
@@ -207,12 +239,26 @@ pub trait DeliveryStore: Send + Sync {
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError>;
 
-    /// Records outcomes of claimed deliveries.
+    /// Records outcomes of claimed deliveries: each only if the delivery is
+    /// still `sending` under that very attempt (a sender whose lease
+    /// expired and was taken over records nothing over the new owner's).
+    /// One answer per outcome, in order: true if it was recorded.
     async fn record(
         &self,
         alert: AlertId,
         channel: Channel,
-        outcomes: &[(SubscriberId, Outcome)],
+        outcomes: &[Recorded],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// Fails deliveries nobody is sending (queued, or under an expired
+    /// lease) with `reason`: the end of a dead-lettered job's work.
+    async fn fail_unsent(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        reason: &str,
         now: i64,
     ) -> Result<(), StoreError>;
 
@@ -309,6 +355,19 @@ pub struct OutboundMessage {
     pub language: Language,
     pub subject: Option<String>,
     pub text: String,
+    /// Unix ms after which the message must not be handed over: the claim
+    /// it is sent under may then belong to another sender. A gateway
+    /// answers a later message `Retryable` without sending it.
+    pub not_after: i64,
+}
+
+impl OutboundMessage {
+    /// What a gateway answers for a message whose claim may have run out.
+    pub fn too_late(&self, now_ms: i64) -> Option<GatewayError> {
+        (now_ms > self.not_after).then(|| {
+            GatewayError::Retryable("not sent: the claim's lease ran out before its turn".into())
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -258,27 +258,26 @@ impl<T: Transmit> Gateway for LoggedGateway<T> {
                 )
             })
             .collect();
-        let results: Vec<Result<Sent, GatewayError>> = futures::stream::iter(work)
+        // Each key is logged as soon as its message is sent, not after the
+        // batch: what remains between a send and its log entry is one
+        // message's round trip (a crash there can repeat that one message).
+        futures::stream::iter(work)
             .map(|(m, skip)| async move {
                 if skip {
-                    Ok(Sent::AlreadySent)
-                } else {
-                    self.transmit.transmit(&m).await.map(|()| Sent::Accepted)
+                    return Ok(Sent::AlreadySent);
                 }
+                if let Some(late) = m.too_late(bealert_app::now_ms()) {
+                    return Err(late);
+                }
+                self.transmit.transmit(&m).await?;
+                if let Err(e) = self.log.mark_sent(std::slice::from_ref(&m.key)).await {
+                    // Sent, but not logged: a retry before the delivery is recorded may repeat it.
+                    tracing::warn!(error = %e, key = %m.key, "could not log a sent key");
+                }
+                Ok(Sent::Accepted)
             })
             .buffered(PARALLEL_SENDS)
             .collect()
-            .await;
-        let newly: Vec<String> = messages
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| matches!(r, Ok(Sent::Accepted)))
-            .map(|(m, _)| m.key.clone())
-            .collect();
-        if let Err(e) = self.log.mark_sent(&newly).await {
-            // Sent, but not logged: a retry before the delivery is recorded may repeat them.
-            tracing::warn!(error = %e, count = newly.len(), "could not log sent keys");
-        }
-        results
+            .await
     }
 }

@@ -5,6 +5,7 @@ use crate::{AwsHome, ConfigError, Settings};
 use bealert_app::App;
 use bealert_app::usecases::AppConfig;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// JSON lines on stdout at the level `BEALERT_LOG` names (`error` ..
 /// `trace`; default `info`). A plain level, not a filter expression: no
@@ -32,5 +33,18 @@ pub async fn app(
     Settings::require(required)?;
     let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
     let ports = home.ports_with(gateways(&home));
-    Ok(Arc::new(App::new(ports, AppConfig::default())))
+    Ok(Arc::new(App::new(ports, lambda_config())))
+}
+
+/// The functions' timeout in infra/template.yaml.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A claim's lease outlives the function that took it: a sender killed at
+/// its timeout is dead before anyone else can claim its deliveries, and it
+/// stops handing messages over a fifth of the lease before the end.
+pub fn lambda_config() -> AppConfig {
+    AppConfig {
+        lease: FUNCTION_TIMEOUT * 2,
+        ..AppConfig::default()
+    }
 }

@@ -44,6 +44,7 @@ fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
         language: Language::Fr,
         subject: Some("bealert: Inondation".into()),
         text: text.into(),
+        not_after: i64::MAX,
     }
 }
 

@@ -121,6 +121,10 @@ impl Gateway for OutboxGateway {
                 results.push(Ok(Sent::AlreadySent));
                 continue;
             }
+            if let Some(late) = m.too_late(bealert_app::now_ms()) {
+                results.push(Err(late));
+                continue;
+            }
             let line = OutboxLine {
                 alert_id: m.alert_id,
                 channel: m.channel,

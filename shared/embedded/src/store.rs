@@ -625,10 +625,10 @@ impl DeliveryStore for SqliteStore {
                         .optional()?;
                     let claim = match row {
                         None => Claim::Unknown,
-                        Some((st, lease_until, attempts)) => match status_of(st)? {
-                            DeliveryStatus::Sent | DeliveryStatus::Failed => Claim::Done,
-                            DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
-                            was => {
+                        Some((st, lease_until, attempts)) => {
+                            let was = status_of(st)?;
+                            let claim = Claim::decide(was, lease_until, attempts, now);
+                            if let Claim::Claimed { .. } = claim {
                                 take.execute(params![
                                     key,
                                     channel.index(),
@@ -640,9 +640,9 @@ impl DeliveryStore for SqliteStore {
                                 if was == DeliveryStatus::Queued {
                                     moved += 1;
                                 }
-                                Claim::Claimed { attempt: attempts + 1 }
                             }
-                        },
+                            claim
+                        }
                     };
                     out.push(claim);
                 }
@@ -663,40 +663,94 @@ impl DeliveryStore for SqliteStore {
         &self,
         alert: AlertId,
         channel: Channel,
-        outcomes: &[(SubscriberId, Outcome)],
+        outcomes: &[Recorded],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<bool>, StoreError> {
         let outcomes = outcomes.to_vec();
         self.db
             .write(move |tx| {
                 let key = alert.to_string();
+                // Fenced: only the sender holding the current attempt records.
+                let mut set = tx.prepare_cached(
+                    "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3
+                       AND status = ?7 AND attempts = ?8",
+                )?;
+                let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
+                let mut applied = Vec::with_capacity(outcomes.len());
+                for (s, attempt, outcome) in outcomes {
+                    let (to, error) = outcome.status();
+                    let n = set.execute(params![
+                        key,
+                        channel.index(),
+                        s.as_i64(),
+                        to.index(),
+                        error,
+                        now,
+                        DeliveryStatus::Sending.index(),
+                        attempt
+                    ])?;
+                    if n == 1 {
+                        *deltas.entry(DeliveryStatus::Sending).or_default() -= 1;
+                        *deltas.entry(to).or_default() += 1;
+                    }
+                    applied.push(n == 1);
+                }
+                bump(tx, &key, channel, &deltas)?;
+                Ok(applied)
+            })
+            .await
+    }
+
+    async fn fail_unsent(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let subscribers = subscribers.to_vec();
+        let reason = reason.to_string();
+        self.db
+            .write(move |tx| {
+                let key = alert.to_string();
                 let mut get = tx.prepare_cached(
-                    "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "SELECT status, lease_until FROM deliveries
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut set = tx.prepare_cached(
                     "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
-                for (s, outcome) in outcomes {
-                    let Some(was) = get
-                        .query_row(params![key, channel.index(), s.as_i64()], |r| r.get::<_, u8>(0))
+                for s in subscribers {
+                    let Some((st, lease_until)) = get
+                        .query_row(params![key, channel.index(), s.as_i64()], |r| {
+                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?))
+                        })
                         .optional()?
                     else {
                         continue;
                     };
-                    let was = status_of(was)?;
-                    if was.is_final() {
-                        continue;
+                    let was = status_of(st)?;
+                    // Nobody is sending it: queued, or its lease ran out.
+                    if matches!(
+                        Claim::decide(was, lease_until, 0, now),
+                        Claim::Claimed { .. }
+                    ) {
+                        let failed = DeliveryStatus::Failed;
+                        set.execute(params![
+                            key,
+                            channel.index(),
+                            s.as_i64(),
+                            failed.index(),
+                            reason,
+                            now
+                        ])?;
+                        *deltas.entry(was).or_default() -= 1;
+                        *deltas.entry(failed).or_default() += 1;
                     }
-                    let (to, error) = match outcome {
-                        Outcome::Sent => (DeliveryStatus::Sent, None),
-                        Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e)),
-                        Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e)),
-                    };
-                    set.execute(params![key, channel.index(), s.as_i64(), to.index(), error, now])?;
-                    *deltas.entry(was).or_default() -= 1;
-                    *deltas.entry(to).or_default() += 1;
                 }
                 bump(tx, &key, channel, &deltas)
             })

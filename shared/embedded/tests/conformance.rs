@@ -79,3 +79,17 @@ async fn outbox_cuts_a_torn_last_line_and_keeps_the_rest() {
     assert_eq!(gw.sent_count(), 3);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_racing_senders_send_every_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = bealert_embedded::Embedded::open(dir.path()).unwrap();
+    conformance::racing_senders(
+        embedded.ports(),
+        10_000,
+        100,
+        std::time::Duration::from_millis(150),
+        (40, 220),
+    )
+    .await;
+}

@@ -15,6 +15,7 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
         language: Language::Nl,
         subject: None,
         text: "Sluit ramen en deuren".into(),
+        not_after: i64::MAX,
     }
 }
 
@@ -38,5 +39,20 @@ pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
         after,
         vec![Ok(Sent::AlreadySent), Ok(Sent::AlreadySent)],
         "even after a restart"
+    );
+
+    // A message whose claim may have run out is not sent, and says so.
+    let mut late = message(alert, 4);
+    late.not_after = 0;
+    let answer = reopened.send(&[late.clone()]).await;
+    assert!(
+        matches!(answer[0], Err(crate::ports::GatewayError::Retryable(_))),
+        "{answer:?}"
+    );
+    late.not_after = i64::MAX;
+    assert_eq!(
+        reopened.send(&[late]).await,
+        vec![Ok(Sent::Accepted)],
+        "it was not sent before"
     );
 }

@@ -436,15 +436,33 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         2
     );
 
-    store
+    // Fencing: r2's first claim (attempt 1) was taken over by attempt 2;
+    // its late outcome is not recorded over the new owner's.
+    assert_eq!(
+        store
+            .record(a, Channel::Sms, &[(r2, 1, Outcome::Sent)], now + 2050)
+            .await
+            .unwrap(),
+        vec![false],
+        "an outcome under a taken-over claim is refused"
+    );
+    assert_eq!(
+        store.counts(a).await.unwrap().channels[&Channel::Sms].sending,
+        2
+    );
+    let recorded = store
         .record(
             a,
             Channel::Sms,
-            &[(r1, Outcome::Sent), (r2, Outcome::Retry("busy".into()))],
+            &[
+                (r1, 1, Outcome::Sent),
+                (r2, 2, Outcome::Retry("busy".into())),
+            ],
             now + 2100,
         )
         .await
         .unwrap();
+    assert_eq!(recorded, vec![true, true]);
     let c = store.counts(a).await.unwrap().channels[&Channel::Sms];
     assert_eq!((c.queued, c.sending, c.sent, c.failed), (2, 0, 1, 0));
     assert_eq!(
@@ -467,20 +485,23 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .record(
             a,
             Channel::Sms,
-            &[(r2, Outcome::Failed("invalid number".into()))],
+            &[(r2, 3, Outcome::Failed("invalid number".into()))],
             now + 3100,
         )
         .await
         .unwrap();
-    store
-        .record(
-            a,
-            Channel::Sms,
-            &[(r1, Outcome::Failed("late".into()))],
-            now + 3200,
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .record(
+                a,
+                Channel::Sms,
+                &[(r1, 1, Outcome::Failed("late".into()))],
+                now + 3200
+            )
+            .await
+            .unwrap(),
+        vec![false]
+    );
     let c = store.counts(a).await.unwrap().channels[&Channel::Sms];
     assert_eq!(
         (c.queued, c.sent, c.failed),
@@ -490,6 +511,32 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
     assert_eq!(
         store.counts(AlertId::new()).await.unwrap(),
         AlertCounts::default()
+    );
+
+    // A dead-lettered job fails what nobody is sending, nothing else.
+    let r1_email = store
+        .claim(a, Channel::Email, &[r1], now + 4000, lease)
+        .await
+        .unwrap();
+    assert_eq!(r1_email, vec![Claim::Claimed { attempt: 1 }]);
+    store
+        .fail_unsent(a, Channel::Email, &[r1], "dead-lettered", now + 4100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.counts(a).await.unwrap().channels[&Channel::Email].sending,
+        1,
+        "a live lease is left alone"
+    );
+    store
+        .fail_unsent(a, Channel::Email, &[r1], "dead-lettered", now + 6000)
+        .await
+        .unwrap();
+    let e = store.counts(a).await.unwrap().channels[&Channel::Email];
+    assert_eq!(
+        (e.queued, e.sending, e.failed),
+        (0, 0, 1),
+        "an expired one is failed"
     );
 
     // Listing pages through (channel, bucket, subscriber) order.

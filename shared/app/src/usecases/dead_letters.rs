@@ -8,7 +8,6 @@
 use super::App;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob};
 use crate::now_ms;
-use crate::ports::Outcome;
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
 
@@ -37,16 +36,12 @@ impl App {
             "not sent: its job failed {} times ({why})",
             self.config.max_receives
         );
-        let outcomes: Vec<_> = job
-            .deliveries
-            .iter()
-            .map(|d| (d.subscriber_id, Outcome::Failed(reason.clone())))
-            .collect();
+        let subscribers: Vec<_> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
         self.ports
             .deliveries
-            .record(job.alert_id, job.channel, &outcomes, now_ms())
+            .fail_unsent(job.alert_id, job.channel, &subscribers, &reason, now_ms())
             .await?;
-        tracing::error!(alert = %job.alert_id, channel = %job.channel, deliveries = outcomes.len(), %why, "send job dead-lettered; its deliveries failed");
+        tracing::error!(alert = %job.alert_id, channel = %job.channel, deliveries = subscribers.len(), %why, "send job dead-lettered; its unsent deliveries failed");
         self.settle(job.alert_id).await
     }
 

@@ -7,7 +7,7 @@
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{SendJob, send_queue};
 use crate::now_ms;
-use crate::ports::{Claim, GatewayError, OutboundMessage, Outcome, Sent};
+use crate::ports::{Claim, GatewayError, OutboundMessage, Outcome, Recorded, Sent};
 use bealert_core::SubscriberId;
 use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
@@ -85,9 +85,13 @@ impl App {
             .claim(id, channel, &ids, now, self.config.lease)
             .await?;
 
+        // A fifth of the lease is kept free: no message leaves after that,
+        // so a sender taking the claim over never overlaps this one's sends.
+        let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let not_after = now.saturating_add(lease_ms - lease_ms / 5);
         let mut messages = Vec::new();
         let mut attempts = Vec::new();
-        let mut outcomes: Vec<(SubscriberId, Outcome)> = Vec::new();
+        let mut outcomes: Vec<Recorded> = Vec::new();
         for (item, claim) in items.iter().zip(claims) {
             match claim {
                 Claim::Claimed { attempt } => match render(spec, channel, item.language) {
@@ -101,11 +105,13 @@ impl App {
                             language: r.language,
                             subject: r.subject,
                             text: r.text,
+                            not_after,
                         });
                         attempts.push(attempt);
                     }
                     None => outcomes.push((
                         item.subscriber_id,
+                        attempt,
                         Outcome::Failed("the alert has no text".into()),
                     )),
                 },
@@ -123,6 +129,17 @@ impl App {
             self.rates[usize::from(channel.index())]
                 .acquire(messages.len())
                 .await;
+            // Never send under a lease that may have run out: another sender
+            // may own these deliveries by now. Leave them to it (or to this
+            // job's next turn); record nothing.
+            if now_ms() > not_after {
+                tracing::warn!(alert = %id, %channel, messages = messages.len(), "lease nearly over before sending; left for the next claim");
+                let until = now.saturating_add(lease_ms);
+                waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)));
+                messages.clear();
+            }
+        }
+        if !messages.is_empty() {
             let results = self.ports.gateways.get(channel).send(&messages).await;
             for ((msg, attempt), result) in messages.iter().zip(attempts).zip(results) {
                 let outcome = match result {
@@ -139,14 +156,19 @@ impl App {
                         Outcome::Retry(e)
                     }
                 };
-                outcomes.push((msg.subscriber_id, outcome));
+                outcomes.push((msg.subscriber_id, attempt, outcome));
             }
         }
         if !outcomes.is_empty() {
-            self.ports
+            let recorded = self
+                .ports
                 .deliveries
                 .record(id, channel, &outcomes, now_ms())
                 .await?;
+            let stale = recorded.iter().filter(|r| !**r).count();
+            if stale > 0 {
+                tracing::warn!(alert = %id, %channel, stale, "outcomes not recorded: their claims had been taken over");
+            }
         }
         Ok(())
     }

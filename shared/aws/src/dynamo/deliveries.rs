@@ -11,12 +11,12 @@ use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, opt_s, s, sdk_er
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{
-    AlertCounts, ChannelCounts, Claim, DeliveryRow, DeliveryStore, Outcome, RecipientPlan,
+    AlertCounts, ChannelCounts, Claim, DeliveryRow, DeliveryStore, RecipientPlan, Recorded,
     StoreError,
 };
 use bealert_core::delivery::{DELIVERY_BUCKETS, DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// DynamoDB's limit of actions per transaction.
@@ -405,24 +405,22 @@ impl DeliveryStore for DynamoStore {
                 let st = status_of(item)?;
                 let att: u32 = get_n(item, "att")?;
                 let lease_until: i64 = get_n(item, "lease")?;
-                match st {
-                    DeliveryStatus::Sent | DeliveryStatus::Failed => {
-                        answers.insert(*sub, Claim::Done);
-                    }
-                    DeliveryStatus::Sending if lease_until > now => {
-                        answers.insert(*sub, Claim::Busy { until: lease_until });
-                    }
-                    from => {
-                        attempts.insert(*sub, att + 1);
+                match Claim::decide(st, lease_until, att, now) {
+                    Claim::Claimed { attempt } => {
+                        attempts.insert(*sub, attempt);
+                        // Written only if the row is still as read.
                         changes.push(Change {
                             sub: *sub,
-                            from,
+                            from: st,
                             attempts: Some(att),
                             to: DeliveryStatus::Sending,
                             lease_until: until,
                             bump_attempts: true,
                             error: None,
                         });
+                    }
+                    other => {
+                        answers.insert(*sub, other);
                     }
                 }
             }
@@ -457,73 +455,68 @@ impl DeliveryStore for DynamoStore {
         &self,
         alert: AlertId,
         channel: Channel,
-        outcomes: &[(SubscriberId, Outcome)],
+        outcomes: &[Recorded],
         now: i64,
-    ) -> Result<(), StoreError> {
-        let target = |outcome: &Outcome| match outcome {
-            Outcome::Sent => (DeliveryStatus::Sent, None),
-            Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e.clone())),
-            Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e.clone())),
-        };
-        // A sender records what it claimed: first, without reading, from
-        // `sending` (one write per outcome, no read); whatever that guard
-        // refuses is decided again from a fresh read.
-        let optimistic = outcomes
+    ) -> Result<Vec<bool>, StoreError> {
+        // Fenced and without a read: from `sending` under the claim's own
+        // attempt. What the condition refuses was taken over (or is final):
+        // it is not recorded, and not decided again.
+        let changes = outcomes
             .iter()
-            .map(|(sub, outcome)| {
-                let (to, error) = target(outcome);
+            .map(|(sub, attempt, outcome)| {
+                let (to, error) = outcome.status();
                 Change {
                     sub: *sub,
                     from: DeliveryStatus::Sending,
-                    attempts: None,
+                    attempts: Some(*attempt),
                     to,
                     lease_until: 0,
                     bump_attempts: false,
-                    error,
+                    error: error.map(str::to_string),
                 }
             })
             .collect();
-        let won = self.apply_changes(alert, channel, optimistic, now).await?;
-        let mut todo: Vec<(SubscriberId, Outcome)> = outcomes
-            .iter()
-            .filter(|(s, _)| !won.contains(s))
-            .cloned()
+        let won: HashSet<SubscriberId> = self
+            .apply_changes(alert, channel, changes, now)
+            .await?
+            .into_iter()
             .collect();
-        if todo.is_empty() {
-            return Ok(());
-        }
-        for _round in 0..3 {
-            let subs: Vec<SubscriberId> = todo.iter().map(|(s, _)| *s).collect();
-            let cur = self.current(alert, channel, &subs).await?;
-            let mut changes = Vec::new();
-            for (sub, outcome) in &todo {
-                let Some(item) = cur.get(sub) else { continue };
-                let from = status_of(item)?;
-                if from.is_final() {
-                    continue;
-                }
-                let (to, error) = target(outcome);
+        Ok(outcomes.iter().map(|(s, _, _)| won.contains(s)).collect())
+    }
+
+    async fn fail_unsent(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        subscribers: &[SubscriberId],
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let cur = self.current(alert, channel, subscribers).await?;
+        let mut changes = Vec::new();
+        for sub in subscribers {
+            let Some(item) = cur.get(sub) else { continue };
+            let st = status_of(item)?;
+            let att: u32 = get_n(item, "att")?;
+            let lease_until: i64 = get_n(item, "lease")?;
+            // Nobody is sending it: queued, or its lease ran out.
+            if matches!(
+                Claim::decide(st, lease_until, att, now),
+                Claim::Claimed { .. }
+            ) {
                 changes.push(Change {
                     sub: *sub,
-                    from,
-                    attempts: Some(get_n(item, "att")?),
-                    to,
+                    from: st,
+                    attempts: Some(att),
+                    to: DeliveryStatus::Failed,
                     lease_until: 0,
                     bump_attempts: false,
-                    error,
+                    error: Some(reason.to_string()),
                 });
             }
-            let wanted: Vec<SubscriberId> = changes.iter().map(|c| c.sub).collect();
-            let won = self.apply_changes(alert, channel, changes, now).await?;
-            todo.retain(|(s, _)| wanted.contains(s) && !won.contains(s));
-            if todo.is_empty() {
-                return Ok(());
-            }
         }
-        Err(StoreError::Transient(format!(
-            "{} outcomes could not be recorded (contention)",
-            todo.len()
-        )))
+        self.apply_changes(alert, channel, changes, now).await?;
+        Ok(())
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {

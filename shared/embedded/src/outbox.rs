@@ -1,16 +1,18 @@
 //! Outbox gateways: each "sent" message is one JSON line in
 //! `<data dir>/outbox/<channel>.jsonl` (api.md), never twice for one key.
 //!
-//! The file is the gateway's memory: on open it is read back to learn every
-//! key already sent, and a torn last line (a crash mid-write) is cut off, as
-//! that message was never completely sent.
+//! The file is the record of what was sent; `<channel>.keys.db` (SQLite)
+//! indexes its keys up to a byte offset, so memory stays flat however many
+//! messages went out and a restart reads only the lines after that offset
+//! (those written just before a crash). A torn last line (a crash
+//! mid-write) is cut off, as that message was never completely sent.
 
 use crate::OpenError;
 use async_trait::async_trait;
 use bealert_app::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -34,12 +36,52 @@ pub struct OutboxLine {
 struct State {
     file: File,
     len: u64,
-    keys: HashSet<String>,
+    index: Connection,
 }
 
 pub struct OutboxGateway {
     path: PathBuf,
     state: Mutex<State>,
+}
+
+const INDEX_SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), offset INTEGER NOT NULL);
+";
+
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> OpenError + '_ {
+    move |e| OpenError::Db {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Adds the keys of complete lines to the index and moves its offset.
+fn index_lines(index: &mut Connection, lines: &[u8], offset: u64) -> rusqlite::Result<()> {
+    let tx = index.transaction()?;
+    {
+        let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO sent (key) VALUES (?1)")?;
+        for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            #[derive(Deserialize)]
+            struct KeyOnly {
+                key: String,
+            }
+            match serde_json::from_slice::<KeyOnly>(line) {
+                Ok(l) => {
+                    insert.execute([l.key])?;
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable outbox line"),
+            }
+        }
+        tx.execute(
+            "INSERT INTO indexed (id, offset) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET offset = excluded.offset",
+            [offset as i64],
+        )?;
+    }
+    tx.commit()
 }
 
 impl OutboxGateway {
@@ -50,6 +92,11 @@ impl OutboxGateway {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(format!("{channel}.jsonl"));
+        let index_path = dir.join(format!("{channel}.keys.db"));
+        let mut index = Connection::open(&index_path).map_err(db_err(&index_path))?;
+        index
+            .execute_batch(INDEX_SCHEMA)
+            .map_err(db_err(&index_path))?;
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -57,38 +104,33 @@ impl OutboxGateway {
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
-        let mut content = Vec::new();
-        file.read_to_end(&mut content).map_err(io(&path))?;
-        let complete = content
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1);
-        if complete < content.len() {
-            tracing::warn!(path = %path.display(), bytes = content.len() - complete, "cutting a torn last line");
-            file.set_len(complete as u64).map_err(io(&path))?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        let indexed: u64 = index
+            .query_row("SELECT offset FROM indexed WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map_err(db_err(&index_path))?
+            .map_or(0, |o| o.max(0) as u64);
+        // A file shorter than the index says was replaced: index it anew.
+        let from = if indexed <= len { indexed } else { 0 };
+        file.seek(SeekFrom::Start(from)).map_err(io(&path))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(io(&path))?;
+        let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < tail.len() {
+            tracing::warn!(path = %path.display(), bytes = tail.len() - complete, "cutting a torn last line");
+            file.set_len(from + complete as u64).map_err(io(&path))?;
         }
-        let mut keys = HashSet::new();
-        for line in content[..complete]
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            match serde_json::from_slice::<OutboxLine>(line) {
-                Ok(l) => {
-                    keys.insert(l.key);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "unreadable outbox line")
-                }
-            }
-        }
-        file.seek(SeekFrom::Start(complete as u64))
-            .map_err(io(&path))?;
+        let end = from + complete as u64;
+        index_lines(&mut index, &tail[..complete], end).map_err(db_err(&index_path))?;
+        file.seek(SeekFrom::Start(end)).map_err(io(&path))?;
         Ok(Self {
             path,
             state: Mutex::new(State {
                 file,
-                len: complete as u64,
-                keys,
+                len: end,
+                index,
             }),
         })
     }
@@ -99,8 +141,23 @@ impl OutboxGateway {
 
     /// How many messages this outbox holds.
     pub fn sent_count(&self) -> usize {
-        self.state.lock().map(|s| s.keys.len()).unwrap_or(0)
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.index
+                    .query_row("SELECT count(*) FROM sent", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .map_or(0, |n| n as usize)
     }
+}
+
+/// Whether the index holds a key.
+fn known(index: &Connection, key: &str) -> rusqlite::Result<bool> {
+    index
+        .prepare_cached("SELECT 1 FROM sent WHERE key = ?1")?
+        .exists([key])
 }
 
 #[async_trait]
@@ -117,7 +174,14 @@ impl Gateway for OutboxGateway {
         let mut fresh: Vec<&str> = Vec::new();
         let mut results = Vec::with_capacity(messages.len());
         for m in messages {
-            if state.keys.contains(&m.key) || fresh.contains(&m.key.as_str()) {
+            let seen = match known(&state.index, &m.key) {
+                Ok(seen) => seen,
+                Err(e) => {
+                    results.push(Err(GatewayError::Retryable(format!("outbox index: {e}"))));
+                    continue;
+                }
+            };
+            if seen || fresh.contains(&m.key.as_str()) {
                 results.push(Ok(Sent::AlreadySent));
                 continue;
             }
@@ -164,8 +228,11 @@ impl Gateway for OutboxGateway {
                 .collect();
         }
         state.len += buf.len() as u64;
-        for k in fresh {
-            state.keys.insert(k.to_string());
+        // Written, then indexed: a crash in between is healed on the next
+        // open, which indexes the lines past the offset.
+        let end = state.len;
+        if let Err(e) = index_lines(&mut state.index, &buf, end) {
+            tracing::warn!(error = %e, "outbox index not updated; the next open catches up");
         }
         results
     }

@@ -25,7 +25,23 @@ pub struct Tuning {
     /// E-mails per second; unlimited if unset.
     #[arg(long, env = "BEALERT_EMAIL_RATE")]
     pub email_rate: Option<u32>,
+    /// Days that recipients' contact data (deliveries, dead letters,
+    /// archived outbox files) is kept (embedded home; DynamoDB items carry a TTL).
+    #[arg(long, env = "BEALERT_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+    /// Hours after which the live outbox file moves to outbox/archive/.
+    #[arg(long, env = "BEALERT_OUTBOX_ROTATE_HOURS", default_value_t = 24)]
+    pub outbox_rotate_hours: u32,
 }
+
+impl Tuning {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
+}
+
+/// How often the embedded home sweeps expired personal data.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where the ports live.
 pub enum Home {
@@ -43,7 +59,7 @@ pub struct Local {
 }
 
 /// Opens a data directory exclusively and resumes a crashed run's work.
-async fn open_embedded(dir: &Path) -> anyhow::Result<(bealert_app::ports::Ports, DataDirLock)> {
+async fn open_embedded(dir: &Path) -> anyhow::Result<(Arc<Embedded>, DataDirLock)> {
     let lock = DataDirLock::acquire(dir)?;
     let embedded = Embedded::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (jobs, leases) = embedded
@@ -53,7 +69,7 @@ async fn open_embedded(dir: &Path) -> anyhow::Result<(bealert_app::ports::Ports,
     if jobs + leases > 0 {
         tracing::info!(jobs, leases, "resumed work left by a previous run");
     }
-    Ok((embedded.ports(), lock))
+    Ok((Arc::new(embedded), lock))
 }
 
 /// The AWS home from the environment; its SDK endpoints come from `AWS_ENDPOINT_URL*`.
@@ -64,13 +80,45 @@ pub async fn aws_home() -> bealert_aws::AwsHome {
     bealert_aws::AwsHome::new(&bealert_aws::sdk_config().await, settings)
 }
 
+/// Sweeps expired personal data at start and every hour (see `Embedded::sweep`).
+async fn sweeper(
+    embedded: Arc<Embedded>,
+    retention: Duration,
+    rotate_after: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match embedded
+            .sweep(bealert_app::now_ms(), retention, rotate_after)
+            .await
+        {
+            Ok(s) if s != bealert_embedded::Swept::default() => {
+                tracing::info!(?s, "expired personal data swept")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; next hour again"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+    }
+}
+
 impl Local {
     /// Starts a home's pollers (the stand-ins for Lambda event source mappings).
     pub async fn start(home: &Home, tuning: &Tuning) -> anyhow::Result<Self> {
         match home {
             Home::Embedded(dir) => {
-                let (ports, lock) = open_embedded(dir).await?;
-                Ok(Self::with_ports(ports, tuning, Some(lock)))
+                let (embedded, lock) = open_embedded(dir).await?;
+                let mut local = Self::with_ports(embedded.ports(), tuning, Some(lock));
+                local.workers.spawn(sweeper(
+                    embedded,
+                    tuning.retention(),
+                    Duration::from_secs(u64::from(tuning.outbox_rotate_hours) * 3600),
+                    local.shutdown.clone(),
+                ));
+                Ok(local)
             }
             #[cfg(feature = "aws")]
             Home::Aws => Ok(Self::with_ports(aws_home().await.ports(), tuning, None)),

@@ -34,6 +34,9 @@ pub struct Settings {
     pub sms_sender_id: Option<String>,
     pub email_from: Option<String>,
     pub voice_origination: Option<String>,
+    /// Days deliveries (recipients' contact data) are kept: their DynamoDB
+    /// TTL (`BEALERT_RETENTION_DAYS`, default 90).
+    pub retention_days: u32,
 }
 
 /// The queue URL variable of each bealert queue.
@@ -69,6 +72,9 @@ impl Settings {
             sms_sender_id: var("BEALERT_SMS_SENDER_ID"),
             email_from: var("BEALERT_EMAIL_FROM"),
             voice_origination: var("BEALERT_VOICE_ORIGINATION"),
+            retention_days: var("BEALERT_RETENTION_DAYS")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(90),
         }
     }
 
@@ -114,10 +120,12 @@ pub struct AwsHome {
 impl AwsHome {
     /// Clients from the SDK configuration (region, credentials, endpoints).
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            settings.tables.clone(),
-        ));
+        let store = Arc::new(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.tables.clone())
+                .with_retention(Duration::from_secs(
+                    u64::from(settings.retention_days) * 86_400,
+                )),
+        );
         let queue = Arc::new(SqsQueue::with_urls(
             aws_sdk_sqs::Client::new(sdk),
             &settings.queue_prefix,

@@ -75,3 +75,47 @@ async fn a_dense_cell_is_read_completely_through_parallel_ranges() {
         "the dense cell took several (parallel) queries"
     );
 }
+
+/// Delivery items carry recipients' contact data: they expire (DynamoDB
+/// TTL `expires_at`) after the retention.
+#[tokio::test]
+async fn planned_deliveries_expire_after_the_retention() {
+    use bealert_app::ports::{DeliveryStore, RecipientPlan};
+    use bealert_core::delivery::PlannedDelivery;
+    use bealert_core::{AlertId, Channel, Language, SubscriberId};
+    let store = store("ttl")
+        .await
+        .with_retention(std::time::Duration::from_secs(7 * 86_400));
+    let (alert, sub) = (AlertId::new(), SubscriberId::from_random(5));
+    store
+        .plan_deliveries(
+            alert,
+            0,
+            &[RecipientPlan {
+                subscriber_id: sub,
+                external_id: None,
+                deliveries: vec![PlannedDelivery {
+                    subscriber_id: sub,
+                    channel: Channel::Sms,
+                    to: "+32470000005".into(),
+                    language: Language::Fr,
+                }],
+            }],
+        )
+        .await
+        .unwrap();
+    let items = testkit::dynamodb()
+        .scan()
+        .table_name(&store.tables().deliveries)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let now = bealert_app::now_ms() / 1000;
+    assert!(!items.is_empty());
+    for item in items {
+        let at: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        assert!((at - (now + 7 * 86_400)).abs() < 120, "expires_at {at}");
+    }
+}

@@ -87,6 +87,32 @@ impl Embedded {
         }
     }
 
+    /// Personal data does not live forever: deliveries of alerts older
+    /// than `retention`, dead letters and archived outbox files older than
+    /// it are deleted; live outbox files older than `rotate_after` move to
+    /// `outbox/archive/`. The local runner calls this hourly.
+    pub async fn sweep(
+        &self,
+        now_ms: i64,
+        retention: std::time::Duration,
+        rotate_after: std::time::Duration,
+    ) -> Result<Swept, bealert_app::ports::StoreError> {
+        let cutoff = now_ms - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let mut swept = Swept {
+            deliveries: self.store.expire_deliveries(cutoff).await?,
+            dead_letters: self.queue.expire_dead_letters(cutoff).await?,
+            ..Swept::default()
+        };
+        let io = |e: std::io::Error| bealert_app::ports::StoreError::Transient(e.to_string());
+        for outbox in &self.outbox {
+            if outbox.rotate(now_ms, rotate_after).map_err(io)?.is_some() {
+                swept.rotated += 1;
+            }
+            swept.archives_deleted += outbox.expire(cutoff).map_err(io)?;
+        }
+        Ok(swept)
+    }
+
     /// After a crash, nobody else holds this directory's work: make in-flight
     /// jobs visible and delivery leases free at once instead of waiting for
     /// their timeouts. Only call it while holding the [`DataDirLock`].
@@ -98,6 +124,15 @@ impl Embedded {
         let leases = self.store.release_leases().await?;
         Ok((jobs, leases))
     }
+}
+
+/// What one [`Embedded::sweep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub deliveries: u64,
+    pub dead_letters: u64,
+    pub rotated: usize,
+    pub archives_deleted: usize,
 }
 
 /// An exclusive lock on a data directory, held by the one process serving it.

@@ -41,14 +41,20 @@ struct State {
 
 pub struct OutboxGateway {
     path: PathBuf,
+    channel: Channel,
     state: Mutex<State>,
 }
 
 const INDEX_SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_at ON sent (at);
+CREATE TABLE IF NOT EXISTS indexed (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    offset INTEGER NOT NULL,
+    live_since INTEGER NOT NULL
+);
 ";
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> OpenError + '_ {
@@ -62,7 +68,9 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> OpenError + '_ {
 fn index_lines(index: &mut Connection, lines: &[u8], offset: u64) -> rusqlite::Result<()> {
     let tx = index.transaction()?;
     {
-        let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO sent (key) VALUES (?1)")?;
+        let now = bealert_app::now_ms();
+        let mut insert =
+            tx.prepare_cached("INSERT OR IGNORE INTO sent (key, at) VALUES (?1, ?2)")?;
         for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             #[derive(Deserialize)]
             struct KeyOnly {
@@ -70,15 +78,15 @@ fn index_lines(index: &mut Connection, lines: &[u8], offset: u64) -> rusqlite::R
             }
             match serde_json::from_slice::<KeyOnly>(line) {
                 Ok(l) => {
-                    insert.execute([l.key])?;
+                    insert.execute(rusqlite::params![l.key, now])?;
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable outbox line"),
             }
         }
         tx.execute(
-            "INSERT INTO indexed (id, offset) VALUES (1, ?1)
+            "INSERT INTO indexed (id, offset, live_since) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET offset = excluded.offset",
-            [offset as i64],
+            [offset as i64, now],
         )?;
     }
     tx.commit()
@@ -127,6 +135,7 @@ impl OutboxGateway {
         file.seek(SeekFrom::Start(end)).map_err(io(&path))?;
         Ok(Self {
             path,
+            channel,
             state: Mutex::new(State {
                 file,
                 len: end,
@@ -137,6 +146,88 @@ impl OutboxGateway {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `outbox/archive/`, where rotated files wait for their expiry.
+    fn archive_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from("archive"), |d| d.join("archive"))
+    }
+
+    /// Moves the live file to `archive/<channel>-<now ms>.jsonl` once its
+    /// first line is `older_than` old, and starts a new live file. Keys
+    /// stay indexed until they expire, so nothing archived is sent again.
+    pub fn rotate(
+        &self,
+        now_ms: i64,
+        older_than: std::time::Duration,
+    ) -> std::io::Result<Option<PathBuf>> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
+        let since: i64 = state
+            .index
+            .query_row("SELECT live_since FROM indexed WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(std::io::Error::other)?
+            .unwrap_or(now_ms);
+        let age = now_ms - since;
+        if state.len == 0 || age < i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX) {
+            return Ok(None);
+        }
+        let archive = self.archive_dir();
+        std::fs::create_dir_all(&archive)?;
+        let to = archive.join(format!("{}-{now_ms}.jsonl", self.channel));
+        state.file.sync_all()?;
+        std::fs::rename(&self.path, &to)?;
+        state.file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&self.path)?;
+        state.len = 0;
+        state
+            .index
+            .execute(
+                "UPDATE indexed SET offset = 0, live_since = ?1 WHERE id = 1",
+                [now_ms],
+            )
+            .map_err(std::io::Error::other)?;
+        Ok(Some(to))
+    }
+
+    /// Deletes archived files rotated before `cutoff_ms` and forgets keys
+    /// indexed before it. Returns the files deleted.
+    pub fn expire(&self, cutoff_ms: i64) -> std::io::Result<usize> {
+        let prefix = format!("{}-", self.channel);
+        let mut deleted = 0;
+        if let Ok(entries) = std::fs::read_dir(self.archive_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let rotated_at = name
+                    .strip_prefix(&prefix)
+                    .and_then(|r| r.strip_suffix(".jsonl"))
+                    .and_then(|t| t.parse::<i64>().ok());
+                if rotated_at.is_some_and(|t| t < cutoff_ms) {
+                    std::fs::remove_file(entry.path())?;
+                    deleted += 1;
+                }
+            }
+        }
+        let state = self
+            .state
+            .lock()
+            .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
+        state
+            .index
+            .execute("DELETE FROM sent WHERE at < ?1", [cutoff_ms])
+            .map_err(std::io::Error::other)?;
+        Ok(deleted)
     }
 
     /// How many messages this outbox holds.

@@ -89,6 +89,17 @@ impl SqliteQueue {
             .await
     }
 
+    /// Deletes dead letters (job bodies carry phone numbers and e-mail
+    /// addresses) dead before `cutoff_ms`. Returns how many.
+    pub async fn expire_dead_letters(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM dead_letters WHERE dead_at < ?1", [cutoff_ms])
+                    .map(|n| n as u64)
+            })
+            .await
+    }
+
     /// Messages per queue, visible or not (for progress and tests).
     pub async fn depth(&self, queue: &str) -> Result<u64, StoreError> {
         let queue = queue.to_string();

@@ -127,6 +127,28 @@ impl SqliteStore {
     }
 
     /// Frees every delivery lease (crash recovery; see `Embedded::recover`).
+    /// Deletes the deliveries (recipients' contact data) of alerts created
+    /// before `cutoff_ms`; counts and alerts stay. Returns rows deleted.
+    pub async fn expire_deliveries(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.db
+            .write(move |tx| {
+                let old: Vec<String> = tx
+                    .prepare_cached("SELECT id FROM alerts WHERE created_at < ?1")?
+                    .query_map([cutoff_ms], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut deleted = 0u64;
+                let mut del = tx.prepare_cached("DELETE FROM deliveries WHERE alert_id = ?1")?;
+                let mut owners =
+                    tx.prepare_cached("DELETE FROM alert_recipients WHERE alert_id = ?1")?;
+                for id in old {
+                    deleted += del.execute([&id])? as u64;
+                    owners.execute([&id])?;
+                }
+                Ok(deleted)
+            })
+            .await
+    }
+
     pub async fn release_leases(&self) -> Result<u64, StoreError> {
         self.db
             .write(|tx| {

@@ -242,8 +242,10 @@ impl DynamoStore {
         r: &RecipientPlan,
         now: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let expires_at = n(self.expires_at(now));
         let mut owner = recipient_key(alert, r.subscriber_id);
         owner.insert("shard".into(), n(shard));
+        owner.insert("expires_at".into(), expires_at.clone());
         let mut actions = vec![
             TransactWriteItem::builder()
                 .put(built(
@@ -263,6 +265,7 @@ impl DynamoStore {
             item.insert("att".into(), n(0));
             item.insert("lease".into(), n(0));
             item.insert("upd".into(), n(now));
+            item.insert("expires_at".into(), expires_at.clone());
             if let Some(x) = &r.external_id {
                 item.insert("ext".into(), s(x));
             }

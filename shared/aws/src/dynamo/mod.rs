@@ -77,6 +77,9 @@ pub struct DynamoStore {
     client: Client,
     tables: Tables,
     usage: Arc<Usage>,
+    /// How long delivery items (with recipients' contact data) live: their
+    /// `expires_at` TTL attribute.
+    retention: std::time::Duration,
 }
 
 impl DynamoStore {
@@ -85,7 +88,19 @@ impl DynamoStore {
             client,
             tables,
             usage: Arc::new(Usage::default()),
+            retention: std::time::Duration::from_secs(90 * 86_400),
         }
+    }
+
+    /// Delivery items expire (DynamoDB TTL) this long after they are planned.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The `expires_at` (Unix seconds) of an item written at `now_ms`.
+    pub(crate) fn expires_at(&self, now_ms: i64) -> i64 {
+        now_ms / 1000 + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2)
     }
 
     pub fn usage(&self) -> Arc<Usage> {

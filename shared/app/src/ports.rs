@@ -97,6 +97,12 @@ pub struct AlertRecord {
 pub trait AlertStore: Send + Sync {
     async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError>;
     async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError>;
+    /// The alert for those who need no geometry (senders, live views,
+    /// settling): a store that keeps a large area apart may leave
+    /// `spec.area` empty here and read one small item.
+    async fn get_alert_head(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+        self.get_alert(id).await
+    }
     /// Records the number of resolution shards; the first call wins.
     async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError>;
     /// Marks one shard resolved (idempotent) and returns `(done, total)`.

@@ -141,7 +141,7 @@ impl App {
         let alert = self
             .ports
             .alerts
-            .get_alert(id)
+            .get_alert_head(id)
             .await?
             .ok_or_else(not_found)?;
         if !operator.jurisdiction.is_national() && alert.operator != operator.name {
@@ -258,7 +258,7 @@ impl App {
     /// `sent` if anything was sent (or nobody was to be reached), `failed`
     /// if deliveries there were and none went out.
     pub(crate) async fn settle(&self, id: AlertId) -> Result<(), crate::ports::StoreError> {
-        let Some(alert) = self.ports.alerts.get_alert(id).await? else {
+        let Some(alert) = self.ports.alerts.get_alert_head(id).await? else {
             return Ok(());
         };
         if alert.state != AlertState::Sending {

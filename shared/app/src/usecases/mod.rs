@@ -139,6 +139,18 @@ impl App {
             .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))
     }
 
+    /// [`Self::job_alert`] without the area's geometry, for senders.
+    async fn job_alert_head(
+        &self,
+        id: bealert_core::AlertId,
+    ) -> Result<crate::ports::AlertRecord, JobError> {
+        self.ports
+            .alerts
+            .get_alert_head(id)
+            .await?
+            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))
+    }
+
     /// Handles one message of one of bealert's queues (see [`crate::jobs`]).
     pub async fn handle_job(&self, queue: &str, body: &str) -> Result<JobOutcome, JobError> {
         if queue == RESOLVE_QUEUE {

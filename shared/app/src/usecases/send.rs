@@ -26,7 +26,7 @@ impl App {
     pub(crate) async fn handle_send(&self, job: SendJob) -> Result<JobOutcome, JobError> {
         let id = job.alert_id;
         let channel = job.channel;
-        let alert = self.job_alert(id).await?;
+        let alert = self.job_alert_head(id).await?;
 
         // Under a rate limit a big batch takes long: send it a second's
         // worth at a time, and once half the lease is used, hand the rest

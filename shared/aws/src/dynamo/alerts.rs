@@ -16,6 +16,16 @@ fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Permanent(e.to_string()))
 }
 
+/// Bytes of area JSON per item: DynamoDB items hold at most 400 KB, the
+/// API accepts 1 MiB bodies.
+const AREA_CHUNK: usize = 300 * 1024;
+
+fn area_sk(n: usize) -> String {
+    format!("AREA#{n:04}")
+}
+
+/// The record from its META item; `spec.area` is empty when the area is
+/// kept in chunk items (see [`AlertStore::get_alert_head`]).
 fn record_from(item: &Item) -> Result<AlertRecord, StoreError> {
     let state = get_s(item, "state")?;
     Ok(AlertRecord {
@@ -32,50 +42,25 @@ fn record_from(item: &Item) -> Result<AlertRecord, StoreError> {
     })
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &SdkError<E, R>,
-) -> bool {
-    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+/// Splits a string into pieces of at most `max` bytes, on char boundaries.
+fn chunk_str(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        out.push(head);
+        rest = tail;
+    }
+    out
 }
 
-#[async_trait]
-impl AlertStore for DynamoStore {
-    async fn insert_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
-        let mut item = key(alert_pk(a.id), "META");
-        item.insert("id".into(), s(a.id.to_string()));
-        item.insert("operator".into(), s(&a.operator));
-        item.insert(
-            "spec".into(),
-            s(serde_json::to_string(&a.spec).map_err(|e| StoreError::Permanent(e.to_string()))?),
-        );
-        item.insert("state".into(), s(a.state.as_str()));
-        item.insert("created_at".into(), n(a.created_at));
-        item.insert("shards_done".into(), n(a.shards_done));
-        if let Some(t) = a.shards_total {
-            item.insert("shards_total".into(), n(t));
-        }
-        if let Some(t) = a.completed_at {
-            item.insert("completed_at".into(), n(t));
-        }
-        self.usage.request();
-        self.client
-            .put_item()
-            .table_name(&self.tables.alerts)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| {
-                if is_condition_failure(&e) {
-                    StoreError::Conflict(format!("alert {} exists", a.id))
-                } else {
-                    sdk_err(e)
-                }
-            })?;
-        Ok(())
-    }
-
-    async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+impl DynamoStore {
+    /// The META item: the record without the area, and the area's chunk count.
+    async fn alert_head(&self, id: AlertId) -> Result<Option<(AlertRecord, usize)>, StoreError> {
         self.usage.request();
         let out = self
             .client
@@ -86,7 +71,119 @@ impl AlertStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        out.item.as_ref().map(record_from).transpose()
+        self.usage.read(usize::from(out.item.is_some()));
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let chunks: usize = opt_n(&item, "area_chunks")?.unwrap_or(0);
+                Ok(Some((record_from(&item)?, chunks)))
+            }
+        }
+    }
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &SdkError<E, R>,
+) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+#[async_trait]
+impl AlertStore for DynamoStore {
+    /// The META item holds the alert with its spec minus the area's
+    /// geometry; the area's JSON follows in `AREA#nnnn` chunk items, all
+    /// written in one transaction. Any zone the API accepts fits.
+    async fn insert_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
+        let area = serde_json::to_string(&a.spec.area)
+            .map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let mut head_spec = a.spec.clone();
+        head_spec.area = Default::default();
+        let chunks: Vec<&str> = if a.spec.area.is_empty() {
+            Vec::new()
+        } else {
+            chunk_str(&area, AREA_CHUNK)
+        };
+        let mut item = key(alert_pk(a.id), "META");
+        item.insert("id".into(), s(a.id.to_string()));
+        item.insert("operator".into(), s(&a.operator));
+        item.insert(
+            "spec".into(),
+            s(serde_json::to_string(&head_spec)
+                .map_err(|e| StoreError::Permanent(e.to_string()))?),
+        );
+        item.insert("area_chunks".into(), n(chunks.len()));
+        item.insert("state".into(), s(a.state.as_str()));
+        item.insert("created_at".into(), n(a.created_at));
+        item.insert("shards_done".into(), n(a.shards_done));
+        if let Some(t) = a.shards_total {
+            item.insert("shards_total".into(), n(t));
+        }
+        if let Some(t) = a.completed_at {
+            item.insert("completed_at".into(), n(t));
+        }
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.tables.alerts)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut part = key(alert_pk(a.id), area_sk(i));
+            part.insert("area".into(), s(*chunk));
+            actions.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.tables.alerts)
+                            .set_item(Some(part))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(()),
+            Tx::Cancelled(_) => Err(StoreError::Conflict(format!("alert {} exists", a.id))),
+        }
+    }
+
+    async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+        let Some((mut record, chunks)) = self.alert_head(id).await? else {
+            return Ok(None);
+        };
+        if chunks > 0 {
+            let parts = self
+                .query_all(
+                    &self.tables.alerts,
+                    &alert_pk(id),
+                    Some((area_sk(0), area_sk(9999))),
+                    None,
+                    None,
+                )
+                .await?;
+            if parts.len() != chunks {
+                return Err(StoreError::Transient(format!(
+                    "alert {id}: {} of {chunks} area items read",
+                    parts.len()
+                )));
+            }
+            let mut json = String::new();
+            for p in &parts {
+                json.push_str(get_s(p, "area")?);
+            }
+            record.spec.area =
+                serde_json::from_str(&json).map_err(|e| StoreError::Permanent(e.to_string()))?;
+        }
+        Ok(Some(record))
+    }
+
+    async fn get_alert_head(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+        Ok(self.alert_head(id).await?.map(|(record, _)| record))
     }
 
     async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError> {

@@ -523,9 +523,27 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
-        let items = self
-            .query_all(&self.tables.alerts, &alert_pk(alert), None, None, None)
+        // The counter items only, not the alert's spec and area beside them.
+        let pk = alert_pk(alert);
+        let mut items = self
+            .query_all(
+                &self.tables.alerts,
+                &pk,
+                Some(("C#".into(), "C#~".into())),
+                None,
+                None,
+            )
             .await?;
+        items.extend(
+            self.query_all(
+                &self.tables.alerts,
+                &pk,
+                Some(("REACH#".into(), "REACH#~".into())),
+                None,
+                None,
+            )
+            .await?,
+        );
         let mut out = AlertCounts::default();
         for item in &items {
             let sk = get_s(item, "sk")?;

@@ -33,7 +33,7 @@ impl Gateway for FlakyGateway {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.flaky.load(Ordering::SeqCst) > 0 {
             self.flaky.fetch_sub(1, Ordering::SeqCst);
-            return vec![Err(GatewayError::Retryable("throttled".into())); messages.len()];
+            return vec![Err(GatewayError::Throttled("slow down".into())); messages.len()];
         }
         let mut out = Vec::new();
         for m in messages {
@@ -199,8 +199,9 @@ async fn final_view(
     panic!("alert {id} never finished: {v:?}");
 }
 
-/// Retry backoffs are planned waits: a gateway that throttles more times
-/// than the queue's receive limit no longer dead-letters the job with its
+/// Retry backoffs are planned waits, and a provider's throttling uses up no
+/// attempts: a gateway that throttles more times than the queue's receive
+/// limit (and the attempt limit) no longer dead-letters the job with its
 /// deliveries still queued (the alert used to stay `sending` forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_waits_do_not_use_up_the_receive_limit() {
@@ -216,8 +217,10 @@ async fn planned_waits_do_not_use_up_the_receive_limit() {
         sms: flaky.clone(),
         ..ports.gateways
     };
+    // Throttling does not use up attempts either: 8 throttled answers with
+    // 3 attempts allowed still end with every SMS sent.
     let config = AppConfig {
-        max_attempts: 12,
+        max_attempts: 3,
         retry_base: Duration::from_millis(5),
         ..AppConfig::default()
     };

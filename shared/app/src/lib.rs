@@ -11,7 +11,7 @@ pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod ports;
-mod rate;
+pub mod rate;
 pub mod usecases;
 pub mod worker;
 

@@ -387,6 +387,10 @@ pub enum Sent {
 pub enum GatewayError {
     #[error("temporary failure: {0}")]
     Retryable(String),
+    /// The provider asks to slow down: retried with backoff, and not counted
+    /// against the delivery's attempts (only a far larger cap applies).
+    #[error("throttled: {0}")]
+    Throttled(String),
     #[error("refused: {0}")]
     Permanent(String),
 }
@@ -395,6 +399,24 @@ pub enum GatewayError {
 pub trait Gateway: Send + Sync {
     /// Sends messages; one result per message, in order.
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>>;
+}
+
+/// A channel's send budget, shared by every sender of the channel (all
+/// Lambda instances, or every worker of a process): at most the channel's
+/// rate of messages per second. The rule is [`crate::rate::take_tokens`].
+#[async_trait]
+pub trait SendBudget: Send + Sync {
+    /// The channel's messages per second; `None` is unlimited.
+    fn rate(&self, channel: Channel) -> Option<u32>;
+    /// Takes up to `n` messages' worth at `now_ms`; returns how many were
+    /// granted (0 when the budget is spent for now).
+    async fn take(
+        &self,
+        channel: Channel,
+        n: u32,
+        priority: crate::rate::Priority,
+        now_ms: i64,
+    ) -> Result<u32, StoreError>;
 }
 
 /// One gateway per channel.

@@ -62,7 +62,14 @@ where
                 _ => err.to_string(),
             };
             let status = se.raw().status().as_u16();
-            if err.retryable_error_kind().is_some()
+            let throttled = matches!(
+                err.retryable_error_kind(),
+                Some(aws_smithy_types::retry::ErrorKind::ThrottlingError)
+            ) || status == 429
+                || code.is_some_and(|c| c.contains("Throttl") || c == "TooManyRequestsException");
+            if throttled {
+                GatewayError::Throttled(msg)
+            } else if err.retryable_error_kind().is_some()
                 || retryable_code(code)
                 || status == 429
                 || status >= 500

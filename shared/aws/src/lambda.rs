@@ -33,7 +33,11 @@ pub async fn app(
     Settings::require(required)?;
     let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
     let ports = home.ports_with(gateways(&home));
-    Ok(Arc::new(App::new(ports, lambda_config())))
+    let config = lambda_config();
+    let budget = crate::dynamo::budget::DynamoBudget::new(home.store.clone(), config.rates);
+    Ok(Arc::new(
+        App::new(ports, config).with_budget(Arc::new(budget)),
+    ))
 }
 
 /// The functions' timeout in infra/template.yaml.
@@ -42,9 +46,24 @@ pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// A claim's lease outlives the function that took it: a sender killed at
 /// its timeout is dead before anyone else can claim its deliveries, and it
 /// stops handing messages over a fifth of the lease before the end.
+///
+/// Each channel's messages per second come from `BEALERT_SMS_RATE`,
+/// `BEALERT_VOICE_RATE`, `BEALERT_EMAIL_RATE` (unset or 0: unlimited) and
+/// are enforced across every instance by a bucket in DynamoDB.
 pub fn lambda_config() -> AppConfig {
+    let rate = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|r| *r > 0)
+    };
     AppConfig {
         lease: FUNCTION_TIMEOUT * 2,
+        rates: [
+            rate("BEALERT_SMS_RATE"),
+            rate("BEALERT_VOICE_RATE"),
+            rate("BEALERT_EMAIL_RATE"),
+        ],
         ..AppConfig::default()
     }
 }

@@ -119,3 +119,10 @@ async fn planned_deliveries_expire_after_the_retention() {
         assert!((at - (now + 7 * 86_400)).abs() < 120, "expires_at {at}");
     }
 }
+
+#[tokio::test]
+async fn dynamodb_send_budget_conforms() {
+    let store = std::sync::Arc::new(store("budget").await);
+    let budget = bealert_aws::dynamo::budget::DynamoBudget::new(store, [Some(10), None, Some(0)]);
+    conformance::send_budget(&budget).await;
+}

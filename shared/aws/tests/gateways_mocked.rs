@@ -83,7 +83,7 @@ async fn throttled_sms_is_retryable_and_a_bad_number_is_not() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, GatewayError::Retryable(ref m) if m.contains("Throttling")),
+        matches!(e, GatewayError::Throttled(ref m) if m.contains("Throttling")),
         "{e:?}"
     );
     let e = sms
@@ -187,5 +187,5 @@ async fn voice_calls_read_the_text_in_a_voice_of_its_language() {
         .transmit(&message(Channel::Voice, "+32470000010", Language::Nl))
         .await
         .unwrap_err();
-    assert!(matches!(e, GatewayError::Retryable(_)), "{e:?}");
+    assert!(matches!(e, GatewayError::Throttled(_)), "{e:?}");
 }

@@ -131,3 +131,9 @@ async fn outbox_restarts_read_only_the_unindexed_tail() {
         3
     );
 }
+
+#[tokio::test]
+async fn local_send_budget_conforms() {
+    let budget = bealert_app::rate::LocalBudget::new([Some(10), None, Some(0)]);
+    conformance::send_budget(&budget).await;
+}

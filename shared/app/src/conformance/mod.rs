@@ -4,11 +4,13 @@
 //! the first broken promise, naming it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod gateway;
 mod queue;
 mod race;
 mod store;
 
+pub use budget::send_budget;
 pub use gateway::gateway;
 pub use queue::job_queue;
 pub use race::racing_senders;

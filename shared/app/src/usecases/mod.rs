@@ -17,9 +17,10 @@ pub use subscribers::{ImportReport, Rejected};
 
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob, send_queue};
 use crate::ports::Ports;
-use crate::rate::ChannelRate;
+use crate::ports::SendBudget;
 use bealert_core::Channel;
 use futures::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Tunables of the use cases; defaults suit both homes.
@@ -70,7 +71,7 @@ impl Default for AppConfig {
 pub struct App {
     pub ports: Ports,
     pub config: AppConfig,
-    rates: [ChannelRate; 3],
+    budget: Arc<dyn SendBudget>,
     geometry: crate::geometry::GeometryLane,
     ids: identity::IdGenerator,
 }
@@ -115,15 +116,22 @@ impl From<crate::ports::QueueError> for JobError {
 
 impl App {
     pub fn new(ports: Ports, config: AppConfig) -> Self {
-        let rates = config.rates.map(ChannelRate::new);
+        let budget = Arc::new(crate::rate::LocalBudget::new(config.rates));
         let geometry = crate::geometry::GeometryLane::new(config.geometry_deadline);
         Self {
             ports,
             config,
-            rates,
+            budget,
             geometry,
             ids: identity::IdGenerator::default(),
         }
+    }
+
+    /// Replaces the in-process send budget with a shared one (the AWS home's
+    /// DynamoDB buckets, shared by every Lambda instance).
+    pub fn with_budget(mut self, budget: Arc<dyn SendBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The alert a job is about; a job for an unknown alert fails (and, after

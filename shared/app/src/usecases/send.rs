@@ -13,6 +13,10 @@ use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
 use std::time::Duration;
 
+/// A throttled provider does not use up a delivery's attempts; only this
+/// many times the attempt limit of other failures ends it.
+const THROTTLED_FACTOR: u32 = 20;
+
 /// What one chunk of a send job left to wait for.
 #[derive(Default)]
 struct Waits {
@@ -32,7 +36,7 @@ impl App {
         // worth at a time, and once half the lease is used, hand the rest
         // back to the queue as a new job instead of outliving the claims
         // (and the message's visibility).
-        let rate = self.config.rates[usize::from(channel.index())].filter(|r| *r > 0);
+        let rate = self.budget.rate(channel);
         let chunk = rate.map_or(job.deliveries.len(), |r| r as usize).max(1);
         let budget = self.config.lease / 2;
         let started = std::time::Instant::now();
@@ -126,9 +130,24 @@ impl App {
         }
 
         if !messages.is_empty() {
-            self.rates[usize::from(channel.index())]
-                .acquire(messages.len())
-                .await;
+            // The channel's shared budget: wait for a token per message.
+            let priority = crate::rate::Priority::of(spec.status);
+            let wanted = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+            let mut granted = 0;
+            let pause = Duration::from_millis(
+                self.budget
+                    .rate(channel)
+                    .map_or(20, |r| (1000 / u64::from(r.max(1))).clamp(5, 200)),
+            );
+            while granted < wanted {
+                granted += self
+                    .budget
+                    .take(channel, wanted - granted, priority, now_ms())
+                    .await?;
+                if granted < wanted {
+                    tokio::time::sleep(pause).await;
+                }
+            }
             // Never send under a lease that may have run out: another sender
             // may own these deliveries by now. Leave them to it (or to this
             // job's next turn); record nothing.
@@ -148,7 +167,12 @@ impl App {
                     Err(GatewayError::Retryable(e)) if attempt >= self.config.max_attempts => {
                         Outcome::Failed(format!("gave up after {attempt} attempts: {e}"))
                     }
-                    Err(GatewayError::Retryable(e)) => {
+                    Err(GatewayError::Throttled(e))
+                        if attempt >= self.config.max_attempts.saturating_mul(THROTTLED_FACTOR) =>
+                    {
+                        Outcome::Failed(format!("gave up after {attempt} attempts, throttled: {e}"))
+                    }
+                    Err(GatewayError::Retryable(e) | GatewayError::Throttled(e)) => {
                         let delay = super::backoff(self.config.retry_base, attempt);
                         if waits.retry.as_ref().is_none_or(|(d, _)| delay > *d) {
                             waits.retry = Some((delay, e.clone()));

@@ -12,6 +12,7 @@
 //! parallel ranges of their bucket prefix.
 
 mod alerts;
+pub mod budget;
 mod deliveries;
 mod operators;
 pub mod schema;

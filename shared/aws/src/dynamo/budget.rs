@@ -1,0 +1,101 @@
+//! The channels' send budgets in DynamoDB: one bucket item per channel
+//! (`RATE#<channel>`/`RATE` in the alerts table), shared by every Lambda
+//! instance. The bucket rule is the app's (`take_tokens`); this executes it
+//! with a conditional write on the time the bucket was read at.
+
+use super::{DynamoStore, Item, get_n, key, n, opt_n, sdk_err};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use bealert_app::ports::{SendBudget, StoreError};
+use bealert_app::rate::{Bucket, Priority, take_tokens};
+use bealert_core::Channel;
+use std::sync::Arc;
+
+/// Tries before a contended bucket answers "nothing for now".
+const ROUNDS: u32 = 5;
+
+pub struct DynamoBudget {
+    store: Arc<DynamoStore>,
+    rates: [Option<u32>; 3],
+}
+
+impl DynamoBudget {
+    pub fn new(store: Arc<DynamoStore>, rates: [Option<u32>; 3]) -> Self {
+        Self { store, rates }
+    }
+}
+
+fn bucket_key(channel: Channel) -> Item {
+    key(format!("RATE#{channel}"), "RATE")
+}
+
+#[async_trait]
+impl SendBudget for DynamoBudget {
+    fn rate(&self, channel: Channel) -> Option<u32> {
+        self.rates[usize::from(channel.index())].filter(|r| *r > 0)
+    }
+
+    async fn take(
+        &self,
+        channel: Channel,
+        n_wanted: u32,
+        priority: Priority,
+        now_ms: i64,
+    ) -> Result<u32, StoreError> {
+        let Some(rate) = self.rate(channel) else {
+            return Ok(n_wanted);
+        };
+        let s = &self.store;
+        for _ in 0..ROUNDS {
+            s.usage.request();
+            let got = s
+                .client
+                .get_item()
+                .table_name(&s.tables.alerts)
+                .set_key(Some(bucket_key(channel)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            let stored = match &got.item {
+                Some(item) => Some(Bucket {
+                    tokens: get_n(item, "tokens")?,
+                    at_ms: get_n(item, "at")?,
+                }),
+                None => None,
+            };
+            let version: Option<i64> = match &got.item {
+                Some(item) => opt_n(item, "v")?,
+                None => None,
+            };
+            let (after, granted) = take_tokens(stored, rate, n_wanted, priority, now_ms);
+            if granted == 0 {
+                return Ok(0);
+            }
+            let mut item = bucket_key(channel);
+            item.insert("tokens".into(), n(after.tokens));
+            item.insert("at".into(), n(after.at_ms));
+            item.insert("v".into(), n(version.unwrap_or(0) + 1));
+            let put = s
+                .client
+                .put_item()
+                .table_name(&s.tables.alerts)
+                .set_item(Some(item));
+            let put = match version {
+                Some(v) => put
+                    .condition_expression("v = :v")
+                    .expression_attribute_values(":v", n(v)),
+                None => put.condition_expression("attribute_not_exists(pk)"),
+            };
+            s.usage.request();
+            match put.send().await {
+                Ok(_) => return Ok(granted),
+                Err(SdkError::ServiceError(e))
+                    if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e.err())
+                        == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(sdk_err(e)),
+            }
+        }
+        Ok(0)
+    }
+}

@@ -47,26 +47,37 @@ impl Gateway for FlakyGateway {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let embedded = Embedded::open(dir.path()).unwrap();
-    let flaky = Arc::new(FlakyGateway {
-        inner: OutboxGateway::open(&dir.path().join("flaky"), Channel::Sms).unwrap(),
-        flaky: AtomicUsize::new(2),
+/// The embedded home in `dir` with its SMS gateway behind a [`FlakyGateway`]
+/// that throttles `flaky` times.
+fn flaky_app(
+    dir: &std::path::Path,
+    flaky: usize,
+    max_attempts: u32,
+    retry_base: Duration,
+) -> (Arc<App>, Arc<FlakyGateway>) {
+    let embedded = Embedded::open(dir).unwrap();
+    let gateway = Arc::new(FlakyGateway {
+        inner: OutboxGateway::open(&dir.join("flaky"), Channel::Sms).unwrap(),
+        flaky: AtomicUsize::new(flaky),
         calls: AtomicUsize::new(0),
     });
     let mut ports = embedded.ports();
     ports.gateways = Gateways {
-        sms: flaky.clone(),
+        sms: gateway.clone(),
         ..ports.gateways
     };
     let config = AppConfig {
-        max_attempts: 4,
-        retry_base: Duration::from_millis(20),
+        max_attempts,
+        retry_base,
         ..AppConfig::default()
     };
-    let app = Arc::new(App::new(ports, config));
+    (Arc::new(App::new(ports, config)), gateway)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, flaky) = flaky_app(dir.path(), 2, 4, Duration::from_millis(20));
     let stop = common::workers(&app, Duration::from_millis(20));
     let (op, _) = app.create_operator("ops", "national").await.unwrap();
 
@@ -182,6 +193,25 @@ fn drill() -> Vec<u8> {
     .into_bytes()
 }
 
+/// Three subscribers, a drill to them, and its final view.
+async fn drill_to_the_end(
+    app: &App,
+) -> (
+    bealert_core::operator::Operator,
+    String,
+    bealert_app::usecases::AlertView,
+) {
+    let op = three_subscribers(app).await;
+    let id = app
+        .create_alert(&op, &drill())
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let view = final_view(app, &op, &id).await;
+    (op, id, view)
+}
+
 /// Polls an alert until it is final; panics if it never is.
 async fn final_view(
     app: &App,
@@ -206,34 +236,11 @@ async fn final_view(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_waits_do_not_use_up_the_receive_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let embedded = Embedded::open(dir.path()).unwrap();
-    let flaky = Arc::new(FlakyGateway {
-        inner: OutboxGateway::open(&dir.path().join("flaky"), Channel::Sms).unwrap(),
-        flaky: AtomicUsize::new(8),
-        calls: AtomicUsize::new(0),
-    });
-    let mut ports = embedded.ports();
-    ports.gateways = Gateways {
-        sms: flaky.clone(),
-        ..ports.gateways
-    };
     // Throttling does not use up attempts either: 8 throttled answers with
     // 3 attempts allowed still end with every SMS sent.
-    let config = AppConfig {
-        max_attempts: 3,
-        retry_base: Duration::from_millis(5),
-        ..AppConfig::default()
-    };
-    let app = Arc::new(App::new(ports, config));
+    let (app, flaky) = flaky_app(dir.path(), 8, 3, Duration::from_millis(5));
     let stop = common::workers(&app, Duration::from_millis(20));
-    let op = three_subscribers(&app).await;
-    let id = app
-        .create_alert(&op, &drill())
-        .await
-        .unwrap()
-        .id
-        .to_string();
-    let view = final_view(&app, &op, &id).await;
+    let (_, _, view) = drill_to_the_end(&app).await;
     assert_eq!(view.state, bealert_core::alert::AlertState::Sent);
     assert_eq!(view.channels[&Channel::Sms].sent, 3);
     assert!(
@@ -337,14 +344,7 @@ async fn a_dead_lettered_job_fails_its_deliveries_and_the_alert_finishes() {
     ports.deliveries = broken.clone();
     let app = Arc::new(App::new(ports, AppConfig::default()));
     let stop = common::workers(&app, Duration::from_millis(10));
-    let op = three_subscribers(&app).await;
-    let id = app
-        .create_alert(&op, &drill())
-        .await
-        .unwrap()
-        .id
-        .to_string();
-    let view = final_view(&app, &op, &id).await;
+    let (_, _, view) = drill_to_the_end(&app).await;
     assert_eq!(view.state, bealert_core::alert::AlertState::Failed);
     let sms = &view.channels[&Channel::Sms];
     assert_eq!((sms.sent, sms.failed, sms.queued), (0, 3, 0));

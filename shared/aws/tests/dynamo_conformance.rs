@@ -126,3 +126,52 @@ async fn dynamodb_send_budget_conforms() {
     let budget = bealert_aws::dynamo::budget::DynamoBudget::new(store, [Some(10), None, Some(0)]);
     conformance::send_budget(&budget).await;
 }
+
+/// An alert's counters are spread over partitions of their own (no hot
+/// partition while thousands of claims are recorded), and live counts
+/// read them in one batch request.
+#[tokio::test]
+async fn counters_live_in_partitions_of_their_own() {
+    use bealert_app::ports::{DeliveryStore, RecipientPlan};
+    use bealert_core::delivery::PlannedDelivery;
+    use bealert_core::{AlertId, Channel, Language, SubscriberId};
+    let store = store("counters").await;
+    let alert = AlertId::new();
+    let plans: Vec<RecipientPlan> = (0..64u64)
+        .map(|i| {
+            let sub = SubscriberId::from_random(100 + i);
+            RecipientPlan {
+                subscriber_id: sub,
+                external_id: None,
+                deliveries: vec![PlannedDelivery {
+                    subscriber_id: sub,
+                    channel: Channel::Sms,
+                    to: format!("+324700000{i:02}"),
+                    language: Language::Nl,
+                }],
+            }
+        })
+        .collect();
+    store.plan_deliveries(alert, 0, &plans).await.unwrap();
+    let items = testkit::dynamodb()
+        .scan()
+        .table_name(&store.tables().alerts)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let pks: std::collections::HashSet<String> = items
+        .iter()
+        .map(|i| i["pk"].as_s().unwrap().clone())
+        .filter(|pk| pk.starts_with(&format!("A#{alert}#C#sms#")))
+        .collect();
+    assert!(pks.len() > 8, "SMS counters in {} partitions", pks.len());
+    let (requests, _) = store.usage().snapshot();
+    let counts = store.counts(alert).await.unwrap();
+    assert_eq!(
+        (counts.recipients, counts.channels[&Channel::Sms].queued),
+        (64, 64)
+    );
+    assert_eq!(store.usage().snapshot().0 - requests, 1, "one batch read");
+}

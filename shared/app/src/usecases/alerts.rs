@@ -257,13 +257,9 @@ impl App {
     /// Ends the alert once resolution is over and nothing is pending:
     /// `sent` if anything was sent (or nobody was to be reached), `failed`
     /// if deliveries there were and none went out.
+    /// The alert itself is not read: the transition is conditional on the
+    /// alert being `sending`, so a job reads the alert once (its head).
     pub(crate) async fn settle(&self, id: AlertId) -> Result<(), crate::ports::StoreError> {
-        let Some(alert) = self.ports.alerts.get_alert_head(id).await? else {
-            return Ok(());
-        };
-        if alert.state != AlertState::Sending {
-            return Ok(());
-        }
         let counts = self.ports.deliveries.counts(id).await?;
         if counts.pending() > 0 {
             return Ok(());

@@ -38,6 +38,13 @@ fn counter_sk(channel: Channel, b: u8) -> String {
     format!("C#{channel}#{b:02}")
 }
 
+/// A counter item in a partition of its own (`A#<alert>#C#sms#05`/`N`):
+/// concurrent senders of one alert write to 64 partitions, not one, and
+/// live counts read exactly the counters (one batch read).
+fn counter_key(alert: AlertId, name: &str) -> Item {
+    key(format!("{}#{name}", alert_pk(alert)), "N")
+}
+
 fn column(st: DeliveryStatus) -> &'static str {
     match st {
         DeliveryStatus::Queued => "q",
@@ -82,7 +89,7 @@ impl Deltas {
             }
             let mut u = Update::builder()
                 .table_name(&store.tables.alerts)
-                .set_key(Some(key(alert_pk(alert), sk.clone())));
+                .set_key(Some(counter_key(alert, sk)));
             let mut expr = Vec::new();
             for (i, (col, d)) in cols.iter().enumerate() {
                 u = u
@@ -523,36 +530,25 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
-        // The counter items only, not the alert's spec and area beside them.
-        let pk = alert_pk(alert);
-        let mut items = self
-            .query_all(
-                &self.tables.alerts,
-                &pk,
-                Some(("C#".into(), "C#~".into())),
-                None,
-                None,
-            )
-            .await?;
-        items.extend(
-            self.query_all(
-                &self.tables.alerts,
-                &pk,
-                Some(("REACH#".into(), "REACH#~".into())),
-                None,
-                None,
-            )
-            .await?,
-        );
+        // Every counter an alert can have, in one batch read.
+        let mut names: Vec<String> = (0..DELIVERY_BUCKETS)
+            .map(|b| format!("REACH#{b:02}"))
+            .collect();
+        for channel in Channel::ALL {
+            names.extend((0..DELIVERY_BUCKETS).map(|b| counter_sk(channel, b)));
+        }
+        let keys = names.iter().map(|n| counter_key(alert, n)).collect();
+        let items = self.batch_get(&self.tables.alerts, keys).await?;
+        let prefix = format!("{}#", alert_pk(alert));
         let mut out = AlertCounts::default();
         for item in &items {
-            let sk = get_s(item, "sk")?;
-            if sk.starts_with("REACH#") {
+            let name = get_s(item, "pk")?.strip_prefix(&prefix).unwrap_or("");
+            if name.starts_with("REACH#") {
                 out.recipients += opt_n::<i64>(item, "n")?.unwrap_or(0).max(0) as u64;
-            } else if let Some(rest) = sk.strip_prefix("C#") {
+            } else if let Some(rest) = name.strip_prefix("C#") {
                 let code = rest.split('#').next().unwrap_or("");
                 let channel = Channel::from_code(code)
-                    .ok_or_else(|| StoreError::Permanent(format!("bad counter {sk}")))?;
+                    .ok_or_else(|| StoreError::Permanent(format!("bad counter {name}")))?;
                 let c = out
                     .channels
                     .entry(channel)

@@ -3,12 +3,13 @@
 //! | table | items (pk / sk) |
 //! | --- | --- |
 //! | subscribers | `S#<id>`/`P` profile; `C#<cell>`/`<bucket>#<id>#<n>` one per address with the contact; `G#<group>`/`<id>` members with the contact; `COUNT`/`COUNT` |
-//! | alerts | `A#<id>`/`META`; `A#<id>`/`SHARD#<n>` resolved shards; `A#<id>`/`C#<channel>#<bucket>` and `A#<id>`/`REACH#<bucket>` counters |
+//! | alerts | `A#<id>`/`META` (the spec without the area's geometry); `A#<id>`/`AREA#<n>` the area's JSON in chunks; `A#<id>`/`SHARD#<n>` resolved shards; counters each in a partition of its own: `A#<id>#C#<channel>#<bucket>`/`N`, `A#<id>#REACH#<bucket>`/`N`; `RATE#<channel>`/`RATE` a channel's send bucket |
 //! | deliveries | `D#<alert>#<channel>#<bucket>`/`<id>` one per delivery (the exactly-once claim); `R#<alert>#<bucket>`/`<id>` which shard owns a recipient |
 //! | operators | `K#<key hash>`/`K`, `N#<name>`/`N` |
 //!
-//! Counters are spread over buckets and updated in the same transaction as
-//! the deliveries they count; a dense cell's address items can be read in
+//! Counters are spread over buckets, each its own partition, and updated in
+//! the same transaction as the deliveries they count (live counts read them
+//! in one batch); a dense cell's address items can be read in
 //! parallel ranges of their bucket prefix.
 
 mod alerts;

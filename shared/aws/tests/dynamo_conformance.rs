@@ -80,8 +80,7 @@ async fn a_dense_cell_is_read_completely_through_parallel_ranges() {
 /// TTL `expires_at`) after the retention.
 #[tokio::test]
 async fn planned_deliveries_expire_after_the_retention() {
-    use bealert_app::ports::{DeliveryStore, RecipientPlan};
-    use bealert_core::delivery::PlannedDelivery;
+    use bealert_app::ports::DeliveryStore;
     use bealert_core::{AlertId, Channel, Language, SubscriberId};
     let store = store("ttl")
         .await
@@ -91,16 +90,11 @@ async fn planned_deliveries_expire_after_the_retention() {
         .plan_deliveries(
             alert,
             0,
-            &[RecipientPlan {
-                subscriber_id: sub,
-                external_id: None,
-                deliveries: vec![PlannedDelivery {
-                    subscriber_id: sub,
-                    channel: Channel::Sms,
-                    to: "+32470000005".into(),
-                    language: Language::Fr,
-                }],
-            }],
+            &[conformance::plan(
+                sub,
+                &[(Channel::Sms, "+32470000005")],
+                Language::Fr,
+            )],
         )
         .await
         .unwrap();
@@ -132,24 +126,18 @@ async fn dynamodb_send_budget_conforms() {
 /// read them in one batch request.
 #[tokio::test]
 async fn counters_live_in_partitions_of_their_own() {
-    use bealert_app::ports::{DeliveryStore, RecipientPlan};
-    use bealert_core::delivery::PlannedDelivery;
+    use bealert_app::ports::DeliveryStore;
     use bealert_core::{AlertId, Channel, Language, SubscriberId};
     let store = store("counters").await;
     let alert = AlertId::new();
-    let plans: Vec<RecipientPlan> = (0..64u64)
+    let plans: Vec<_> = (0..64u64)
         .map(|i| {
             let sub = SubscriberId::from_random(100 + i);
-            RecipientPlan {
-                subscriber_id: sub,
-                external_id: None,
-                deliveries: vec![PlannedDelivery {
-                    subscriber_id: sub,
-                    channel: Channel::Sms,
-                    to: format!("+324700000{i:02}"),
-                    language: Language::Nl,
-                }],
-            }
+            conformance::plan(
+                sub,
+                &[(Channel::Sms, &format!("+324700000{i:02}"))],
+                Language::Nl,
+            )
         })
         .collect();
     store.plan_deliveries(alert, 0, &plans).await.unwrap();

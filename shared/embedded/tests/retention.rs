@@ -4,11 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use bealert_app::conformance;
-use bealert_app::ports::{
-    AlertRecord, AlertStore, Gateway, JobQueue, OutboundMessage, RecipientPlan, Sent,
-};
+use bealert_app::ports::{AlertRecord, AlertStore, Gateway, JobQueue, OutboundMessage, Sent};
 use bealert_core::alert::AlertState;
-use bealert_core::delivery::PlannedDelivery;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use bealert_embedded::Embedded;
 use std::time::Duration;
@@ -36,16 +33,11 @@ async fn alert_with_delivery(e: &Embedded, created_at: i64, n: u64) -> AlertId {
         e.store.as_ref(),
         id,
         0,
-        &[RecipientPlan {
-            subscriber_id: sub,
-            external_id: Some("x".into()),
-            deliveries: vec![PlannedDelivery {
-                subscriber_id: sub,
-                channel: Channel::Sms,
-                to: "+32470000001".into(),
-                language: Language::Nl,
-            }],
-        }],
+        &[conformance::plan(
+            sub,
+            &[(Channel::Sms, "+32470000001")],
+            Language::Nl,
+        )],
     )
     .await
     .unwrap();

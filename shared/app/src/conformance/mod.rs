@@ -15,7 +15,7 @@ pub use gateway::gateway;
 pub use queue::job_queue;
 pub use race::racing_senders;
 pub use store::{
-    alert_store, delivery_store, import_keeps_everyone, operator_store, subscriber_store,
+    alert_store, delivery_store, import_keeps_everyone, operator_store, plan, subscriber_store,
     subscriber_store_races,
 };
 

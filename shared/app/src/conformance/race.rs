@@ -9,7 +9,6 @@ use crate::ports::{
 use crate::usecases::{App, AppConfig, JobOutcome};
 use async_trait::async_trait;
 use bealert_core::alert::AlertState;
-use bealert_core::delivery::PlannedDelivery;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -99,16 +98,11 @@ pub async fn racing_senders(
     let plans: Vec<RecipientPlan> = (0..n as u64)
         .map(|i| {
             let sub = SubscriberId::from_random(1_000_000 + i);
-            RecipientPlan {
-                subscriber_id: sub,
-                external_id: None,
-                deliveries: vec![PlannedDelivery {
-                    subscriber_id: sub,
-                    channel: Channel::Sms,
-                    to: format!("+32470{i:06}"),
-                    language: Language::Nl,
-                }],
-            }
+            super::plan(
+                sub,
+                &[(Channel::Sms, &format!("+32470{i:06}"))],
+                Language::Nl,
+            )
         })
         .collect();
     let mut jobs = Vec::new();

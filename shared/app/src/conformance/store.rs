@@ -376,7 +376,8 @@ pub async fn alert_store(store: &dyn AlertStore) {
     assert_eq!(done.completed_at, Some(7));
 }
 
-fn plan(sub: SubscriberId, channels: &[(Channel, &str)], language: Language) -> RecipientPlan {
+/// A recipient found by resolution, with a delivery per `(channel, to)`.
+pub fn plan(sub: SubscriberId, channels: &[(Channel, &str)], language: Language) -> RecipientPlan {
     RecipientPlan {
         subscriber_id: sub,
         external_id: Some(format!("x-{sub}")),

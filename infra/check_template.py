@@ -9,7 +9,11 @@
 * an SQS-triggered function consumes the queue its QUEUE constant names, and
   its own queue URL variable points at that same queue;
 * every queue's visibility timeout is at least six times the timeout of the
-  function that consumes it.
+  function that consumes it;
+* API functions route without the REST API's stage in the path
+  (AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH), every API they serve carries a WAF
+  web ACL (the per-client flood rules), and method settings name real paths
+  in CloudFormation's ~1 encoding.
 
 Run with the tools' Python (cfn-lint's YAML loader understands !Ref & co):
     .tools/lint-tools/bin/python infra/check_template.py
@@ -112,6 +116,43 @@ for pkg in packages:
                 problems.append(f"{queue}: visibility {vis}s is under 6x {logical}'s timeout {timeout}s")
             if "RedrivePolicy" not in resources.get(queue, {}).get("Properties", {}):
                 problems.append(f"{queue}: no dead-letter queue")
+
+def api_refs(props):
+    """The REST APIs a function's Api events attach it to."""
+    return {target(e["Properties"].get("RestApiId")) for e in props.get("Events", {}).values() if e.get("Type") == "Api"}
+
+
+served = {}
+for logical, res in resources.items():
+    if res.get("Type") != "AWS::Serverless::Function":
+        continue
+    props = res.get("Properties", {})
+    for api in api_refs(props):
+        served.setdefault(api, set()).update(
+            e["Properties"]["Path"] for e in props["Events"].values() if e.get("Type") == "Api")
+        env = dict(globals_fn.get("Environment", {}).get("Variables", {}))
+        env.update(props.get("Environment", {}).get("Variables", {}))
+        if str(env.get("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "")).lower() != "true":
+            problems.append(f"{logical}: behind a REST API stage it needs AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true, or no route matches")
+    if any(e.get("Type") == "HttpApi" for e in props.get("Events", {}).values()):
+        problems.append(f"{logical}: an HttpApi event - HTTP APIs cannot carry the WAF web ACL")
+
+for api, paths in served.items():
+    if resources.get(api, {}).get("Type") != "AWS::Serverless::Api":
+        problems.append(f"{api}: functions attach to it, but it is not an AWS::Serverless::Api")
+        continue
+    associations = [r for r in resources.values() if r.get("Type") == "AWS::WAFv2::WebACLAssociation"
+                    and f"/restapis/${{{api}}}/stages/" in str(r["Properties"].get("ResourceArn"))]
+    if not associations:
+        problems.append(f"{api}: no AWS::WAFv2::WebACLAssociation on its stage (per-client flood rules)")
+    for setting in resources[api]["Properties"].get("MethodSettings", []):
+        path = setting["ResourcePath"]
+        if path == "/*":
+            continue
+        decoded = path[1:].replace("~1", "/")
+        if "/" in path[1:] or decoded not in paths:
+            problems.append(f"{api}: MethodSettings path {path} is not a served path in ~1 encoding ({sorted(paths)})")
+
 
 for binary in functions:
     if binary not in packages:

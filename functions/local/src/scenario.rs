@@ -151,7 +151,7 @@ pub fn outbox_by_language(
         let Ok(l) = serde_json::from_str::<bealert_embedded::outbox::OutboxLine>(&line) else {
             continue;
         };
-        if l.alert_id != alert {
+        if l.kind.alert_id() != Some(alert) {
             continue;
         }
         let t = out.entry(l.language).or_default();

@@ -349,14 +349,37 @@ pub trait JobQueue: Send + Sync {
     async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError>;
 }
 
+/// What a message is for. Alerts name their alert and recipient; a
+/// verification code goes to a contact that belongs to nobody yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MessageKind {
+    Alert {
+        alert_id: AlertId,
+        subscriber_id: SubscriberId,
+    },
+    Verification,
+}
+
+impl MessageKind {
+    /// The alert this message belongs to, if it is an alert.
+    pub fn alert_id(&self) -> Option<AlertId> {
+        match self {
+            MessageKind::Alert { alert_id, .. } => Some(*alert_id),
+            MessageKind::Verification => None,
+        }
+    }
+}
+
 /// A message for a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OutboundMessage {
-    /// `alert:channel:subscriber`; a gateway never sends one key twice.
+    /// Unique per message (`alert:channel:subscriber` for alerts); a
+    /// gateway never sends one key twice.
     pub key: String,
-    pub alert_id: AlertId,
+    #[serde(flatten)]
+    pub kind: MessageKind,
     pub channel: Channel,
-    pub subscriber_id: SubscriberId,
     pub to: String,
     pub language: Language,
     pub subject: Option<String>,

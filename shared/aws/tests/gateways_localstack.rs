@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bealert_app::conformance;
-use bealert_app::ports::{Gateway, OutboundMessage, Sent};
+use bealert_app::ports::{Gateway, MessageKind, OutboundMessage, Sent};
 use bealert_aws::dynamo::schema::create_tables;
 use bealert_aws::gateways::{LoggedGateway, SesEmail, SnsSms};
 use bealert_aws::{DynamoStore, Tables, testkit};
@@ -37,9 +37,11 @@ fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
     let sub = SubscriberId::from_random(rand::random());
     OutboundMessage {
         key: bealert_core::delivery::idempotency_key(alert, channel, sub),
-        alert_id: alert,
+        kind: MessageKind::Alert {
+            alert_id: alert,
+            subscriber_id: sub,
+        },
         channel,
-        subscriber_id: sub,
         to: to.into(),
         language: Language::Fr,
         subject: Some("bealert: Inondation".into()),

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use bealert_app::ports::{GatewayError, OutboundMessage};
+use bealert_app::ports::{GatewayError, MessageKind, OutboundMessage};
 use bealert_aws::gateways::{SesEmail, SnsSms, Transmit, VoiceCalls, voice_for};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 
@@ -12,9 +12,11 @@ fn message(channel: Channel, to: &str, language: Language) -> OutboundMessage {
     let alert = AlertId::new();
     OutboundMessage {
         key: bealert_core::delivery::idempotency_key(alert, channel, sub),
-        alert_id: alert,
+        kind: MessageKind::Alert {
+            alert_id: alert,
+            subscriber_id: sub,
+        },
         channel,
-        subscriber_id: sub,
         to: to.into(),
         language,
         subject: Some("bealert: Chemical leak".into()),

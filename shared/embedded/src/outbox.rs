@@ -9,8 +9,8 @@
 
 use crate::OpenError;
 use async_trait::async_trait;
-use bealert_app::ports::{Gateway, GatewayError, OutboundMessage, Sent};
-use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use bealert_app::ports::{Gateway, GatewayError, MessageKind, OutboundMessage, Sent};
+use bealert_core::{Channel, Language};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -21,7 +21,10 @@ use std::sync::Mutex;
 /// One line of the outbox: api.md's fields first, then ours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxLine {
-    pub alert_id: AlertId,
+    /// `"kind": "alert"` with `alert_id` and `subscriber_id`, or
+    /// `"kind": "verification"` (a code in `text`, no alert).
+    #[serde(flatten)]
+    pub kind: MessageKind,
     pub channel: Channel,
     pub to: String,
     pub language: Language,
@@ -29,7 +32,6 @@ pub struct OutboxLine {
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    pub subscriber_id: SubscriberId,
     pub key: String,
 }
 
@@ -281,14 +283,13 @@ impl Gateway for OutboxGateway {
                 continue;
             }
             let line = OutboxLine {
-                alert_id: m.alert_id,
+                kind: m.kind,
                 channel: m.channel,
                 to: m.to.clone(),
                 language: m.language,
                 text: m.text.clone(),
                 at: at.clone(),
                 subject: m.subject.clone(),
-                subscriber_id: m.subscriber_id,
                 key: m.key.clone(),
             };
             match serde_json::to_writer(&mut buf, &line) {

@@ -137,3 +137,50 @@ async fn local_send_budget_conforms() {
     let budget = bealert_app::rate::LocalBudget::new([Some(10), None, Some(0)]);
     conformance::send_budget(&budget).await;
 }
+
+/// api.md's outbox lines: an alert names its alert and recipient
+/// (`"kind": "alert"`); a verification code has `"kind": "verification"`,
+/// no `alert_id`, and the code in `text`.
+#[tokio::test]
+async fn outbox_lines_say_what_kind_of_message_they_carry() {
+    use bealert_app::ports::{MessageKind, OutboundMessage, Sent};
+    use bealert_core::{AlertId, Language, SubscriberId};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = OutboxGateway::open(dir.path(), Channel::Sms).unwrap();
+    let alert = AlertId::new();
+    let message = |key: &str, kind, text: &str| OutboundMessage {
+        key: key.into(),
+        kind,
+        channel: Channel::Sms,
+        to: "+32470000001".into(),
+        language: Language::Fr,
+        subject: None,
+        text: text.into(),
+        not_after: i64::MAX,
+    };
+    let sent = gw
+        .send(&[
+            message(
+                "a",
+                MessageKind::Alert {
+                    alert_id: alert,
+                    subscriber_id: SubscriberId::from_random(1),
+                },
+                "Fermez portes et fenêtres",
+            ),
+            message("v", MessageKind::Verification, "bealert: code 123456"),
+        ])
+        .await;
+    assert_eq!(sent, vec![Ok(Sent::Accepted), Ok(Sent::Accepted)]);
+    let text = std::fs::read_to_string(dir.path().join("sms.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["kind"], "alert");
+    assert_eq!(lines[0]["alert_id"], alert.to_string());
+    assert_eq!(lines[1]["kind"], "verification");
+    assert!(lines[1].get("alert_id").is_none(), "{}", lines[1]);
+    assert!(lines[1].get("subscriber_id").is_none(), "{}", lines[1]);
+    assert_eq!(lines[1]["text"], "bealert: code 123456");
+}

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use bealert_app::conformance;
-use bealert_app::ports::{AlertRecord, AlertStore, Gateway, JobQueue, OutboundMessage, Sent};
+use bealert_app::ports::{
+    AlertRecord, AlertStore, Gateway, JobQueue, MessageKind, OutboundMessage, Sent,
+};
 use bealert_core::alert::AlertState;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use bealert_embedded::Embedded;
@@ -98,9 +100,11 @@ async fn expired_personal_data_is_swept_and_the_outbox_rotates() {
     let sms = &e.outbox[0];
     let message = OutboundMessage {
         key: "k1".into(),
-        alert_id: recent,
+        kind: MessageKind::Alert {
+            alert_id: recent,
+            subscriber_id: SubscriberId::from_random(2),
+        },
         channel: Channel::Sms,
-        subscriber_id: SubscriberId::from_random(2),
         to: "+32470000001".into(),
         language: Language::Nl,
         subject: None,

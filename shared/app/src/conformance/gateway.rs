@@ -1,6 +1,6 @@
 //! Conformance of the gateway port: at most one send per idempotency key.
 
-use crate::ports::{Gateway, OutboundMessage, Sent};
+use crate::ports::{Gateway, MessageKind, OutboundMessage, Sent};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::sync::Arc;
 
@@ -8,9 +8,11 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
     let subscriber = SubscriberId::from_random(n);
     OutboundMessage {
         key: bealert_core::delivery::idempotency_key(alert, Channel::Sms, subscriber),
-        alert_id: alert,
+        kind: MessageKind::Alert {
+            alert_id: alert,
+            subscriber_id: subscriber,
+        },
         channel: Channel::Sms,
-        subscriber_id: subscriber,
         to: format!("+3247000{n:04}"),
         language: Language::Nl,
         subject: None,

@@ -7,7 +7,7 @@
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{SendJob, send_queue};
 use crate::now_ms;
-use crate::ports::{Claim, GatewayError, OutboundMessage, Outcome, Recorded, Sent};
+use crate::ports::{Claim, GatewayError, MessageKind, OutboundMessage, Outcome, Recorded, Sent};
 use bealert_core::SubscriberId;
 use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
@@ -102,9 +102,11 @@ impl App {
                     Some(r) => {
                         messages.push(OutboundMessage {
                             key: idempotency_key(id, channel, item.subscriber_id),
-                            alert_id: id,
+                            kind: MessageKind::Alert {
+                                alert_id: id,
+                                subscriber_id: item.subscriber_id,
+                            },
                             channel,
-                            subscriber_id: item.subscriber_id,
                             to: item.to.clone(),
                             language: r.language,
                             subject: r.subject,
@@ -180,7 +182,10 @@ impl App {
                         Outcome::Retry(e)
                     }
                 };
-                outcomes.push((msg.subscriber_id, attempt, outcome));
+                let MessageKind::Alert { subscriber_id, .. } = msg.kind else {
+                    continue;
+                };
+                outcomes.push((subscriber_id, attempt, outcome));
             }
         }
         if !outcomes.is_empty() {

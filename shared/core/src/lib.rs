@@ -16,6 +16,7 @@ pub mod language;
 pub mod message;
 pub mod operator;
 pub mod polygon_check;
+pub mod signup;
 pub mod sms;
 pub mod subscriber;
 pub mod zone;

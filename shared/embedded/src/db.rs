@@ -62,6 +62,15 @@ impl Db {
         }))
     }
 
+    /// Applies more schema (another port's tables in the same file).
+    pub fn apply(&self, schema: &str) -> Result<(), OpenError> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute_batch(schema).map_err(|e| OpenError::Db {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// Runs `f` in one write transaction on a blocking thread.
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where

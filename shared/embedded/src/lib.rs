@@ -7,17 +7,21 @@
 //! line with a record of every idempotency key it holds.
 
 mod db;
+pub mod gazetteer;
 pub mod outbox;
 pub mod queue;
+pub mod registrations;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use gazetteer::Gazetteer;
 pub use outbox::OutboxGateway;
 pub use queue::SqliteQueue;
+pub use registrations::SqliteRegistrations;
 pub use store::SqliteStore;
 
-use bealert_app::ports::{Gateways, Ports};
+use bealert_app::ports::{Gateways, Ports, SignupPorts};
 use bealert_core::Channel;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,9 @@ pub enum OpenError {
 /// The embedded home: every port on files in one data directory.
 pub struct Embedded {
     pub store: Arc<SqliteStore>,
+    /// Citizens' registrations and signup counters (in `store.db`).
+    pub registrations: Arc<SqliteRegistrations>,
+    pub gazetteer: Arc<Gazetteer>,
     pub queue: Arc<SqliteQueue>,
     pub outbox: [Arc<OutboxGateway>; 3],
     pub dir: PathBuf,
@@ -53,6 +60,7 @@ impl Embedded {
             source,
         })?;
         let store = Arc::new(SqliteStore::open(&dir.join("store.db"))?);
+        let registrations = Arc::new(SqliteRegistrations::beside(&store)?);
         let queue = Arc::new(SqliteQueue::open(
             &dir.join("queue.db"),
             queue::DEFAULT_MAX_RECEIVES,
@@ -66,6 +74,8 @@ impl Embedded {
         ];
         Ok(Self {
             store,
+            registrations,
+            gazetteer: Arc::new(Gazetteer::belgium()),
             queue,
             outbox,
             dir: dir.to_path_buf(),
@@ -87,6 +97,15 @@ impl Embedded {
         }
     }
 
+    /// The signup's ports: registrations, counters, the offline gazetteer.
+    pub fn signup_ports(&self) -> SignupPorts {
+        SignupPorts {
+            registrations: self.registrations.clone(),
+            counters: self.registrations.clone(),
+            geocoder: self.gazetteer.clone(),
+        }
+    }
+
     /// Personal data does not live forever: deliveries of alerts older
     /// than `retention`, dead letters and archived outbox files older than
     /// it are deleted; live outbox files older than `rotate_after` move to
@@ -103,6 +122,10 @@ impl Embedded {
             dead_letters: self.queue.expire_dead_letters(cutoff).await?,
             ..Swept::default()
         };
+        // Signup counters matter for a day at most.
+        self.registrations
+            .expire_counters(now_ms - 2 * 24 * 3_600_000)
+            .await?;
         let io = |e: std::io::Error| bealert_app::ports::StoreError::Transient(e.to_string());
         for outbox in &self.outbox {
             if outbox.rotate(now_ms, rotate_after).map_err(io)?.is_some() {

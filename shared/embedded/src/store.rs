@@ -126,6 +126,11 @@ impl SqliteStore {
         })
     }
 
+    /// The same file's connections, for the ports kept beside this one.
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
     /// Frees every delivery lease (crash recovery; see `Embedded::recover`).
     /// Deletes the deliveries (recipients' contact data) of alerts created
     /// before `cutoff_ms`; counts and alerts stay. Returns rows deleted.
@@ -376,6 +381,24 @@ impl SubscriberStore for SqliteStore {
                 )?;
                 let rows = stmt.query_map([group], |r| contact_at(r, 0))?;
                 rows.collect()
+            })
+            .await
+    }
+
+    async fn remove_subscriber(&self, id: SubscriberId) -> Result<bool, StoreError> {
+        self.db
+            .write(move |tx| {
+                let old: Option<String> = tx
+                    .prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
+                    .query_row([id.as_i64()], |r| r.get(0))
+                    .optional()?;
+                let Some(old) = old else {
+                    return Ok(false);
+                };
+                let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
+                delete_items(tx, id.as_i64(), &old)?;
+                tx.execute("DELETE FROM subscribers WHERE id = ?1", [id.as_i64()])?;
+                Ok(true)
             })
             .await
     }

@@ -184,3 +184,17 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
     assert!(lines[1].get("subscriber_id").is_none(), "{}", lines[1]);
     assert_eq!(lines[1]["text"], "bealert: code 123456");
 }
+
+#[tokio::test]
+async fn sqlite_registration_store_conforms() {
+    let (_d, s) = store();
+    let r = bealert_embedded::SqliteRegistrations::beside(&s).unwrap();
+    conformance::registration_store(&r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_counters_conform() {
+    let (_d, s) = store();
+    let r = Arc::new(bealert_embedded::SqliteRegistrations::beside(&s).unwrap());
+    conformance::counters(r).await;
+}

@@ -8,12 +8,14 @@ mod budget;
 mod gateway;
 mod queue;
 mod race;
+mod signup;
 mod store;
 
 pub use budget::send_budget;
 pub use gateway::gateway;
 pub use queue::job_queue;
 pub use race::racing_senders;
+pub use signup::{counters, registration_store};
 pub use store::{
     alert_store, delivery_store, import_keeps_everyone, operator_store, plan, subscriber_store,
     subscriber_store_races,

@@ -125,6 +125,30 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
     let rescuers = store.group_members("rescuers").await.unwrap();
     assert_eq!(rescuers.len(), 1, "old group membership removed");
 
+    // Removing a subscriber takes its address and group items with it.
+    assert!(store.remove_subscriber(carl).await.unwrap());
+    assert!(
+        !store.remove_subscriber(carl).await.unwrap(),
+        "gone already"
+    );
+    assert_eq!(store.subscriber_count().await.unwrap(), 2);
+    let gh = store
+        .addresses_in_cells(&[cell_of(ghent.0, ghent.1)], true)
+        .await
+        .unwrap();
+    assert!(gh.iter().all(|i| i.contact.subscriber_id != carl), "{gh:?}");
+    assert!(store.group_members("rescuers").await.unwrap().is_empty());
+    assert!(store.group_members("volunteers").await.unwrap().is_empty());
+    // ... and the id can be stored again.
+    let back = store
+        .upsert_subscribers(
+            vec![(carl, profile(Some("ext-3"), "de", &[ghent], &["rescuers"]))].into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back, vec![Upsert::Created]);
+    assert_eq!(store.group_members("rescuers").await.unwrap().len(), 1);
+
     // A dense cell is read completely.
     let dense: Vec<_> = (0..1500u64)
         .map(|n| {

@@ -471,6 +471,62 @@ impl SubscriberStore for DynamoStore {
         .collect()
     }
 
+    /// One transaction: the profile delete, conditioned on the version
+    /// read, with the deletes of its address and group items; a concurrent
+    /// upsert makes it read again.
+    async fn remove_subscriber(&self, id: SubscriberId) -> Result<bool, StoreError> {
+        let table = &self.tables.subscribers;
+        for _ in 0..MAX_UPSERT_ROUNDS {
+            let Some(stored) = self.read_profile(id).await? else {
+                return Ok(false);
+            };
+            let mut actions = Vec::new();
+            for (i, item) in items_of(id, &stored.profile)?.iter().enumerate() {
+                let (pk, sk) = key_of(item);
+                let mut delete = Delete::builder()
+                    .table_name(table)
+                    .set_key(Some(key(pk, sk)));
+                if i == 0 {
+                    let (expr, values) = profile_condition(Some(&stored));
+                    delete = delete
+                        .condition_expression(expr)
+                        .expression_attribute_names("#pk", "pk");
+                    if expr.contains("#v") {
+                        delete = delete.expression_attribute_names("#v", "v");
+                    }
+                    for (k, v) in values {
+                        delete = delete.expression_attribute_values(k, v);
+                    }
+                }
+                actions.push(
+                    TransactWriteItem::builder()
+                        .delete(
+                            delete
+                                .build()
+                                .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                        )
+                        .build(),
+                );
+            }
+            match self.transact(actions).await? {
+                Tx::Committed => return Ok(true),
+                Tx::Cancelled(reasons)
+                    if reasons
+                        .first()
+                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
+                Tx::Cancelled(reasons) => {
+                    return Err(StoreError::Permanent(format!(
+                        "removing subscriber {id} was refused: {:?}",
+                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "subscriber {id} kept changing while being removed; try again"
+        )))
+    }
+
     async fn subscriber_count(&self) -> Result<u64, StoreError> {
         self.usage.request();
         let out = self

@@ -1,0 +1,75 @@
+//! Conformance of the signup ports: registrations (versioned replace) and
+//! counters (windows that add up under concurrent bumps).
+
+use crate::ports::{Counters, RegistrationStore};
+use bealert_core::signup::Registration;
+use std::sync::Arc;
+
+fn registration(id: &str) -> Registration {
+    Registration::new(
+        id.into(),
+        super::profile(None, "fr", &[(50.0, 5.7)], &[]),
+        1_800_000_000_000,
+    )
+}
+
+pub async fn registration_store(store: &dyn RegistrationStore) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let r = registration(&id);
+    assert_eq!(store.get_registration(&id).await.unwrap(), None);
+    store.insert_registration(&r).await.unwrap();
+    assert!(
+        store.insert_registration(&r).await.is_err(),
+        "an id is registered once"
+    );
+    assert_eq!(
+        store.get_registration(&id).await.unwrap().as_ref(),
+        Some(&r)
+    );
+
+    // A replace succeeds over the version read, and only once.
+    let mut next = r.clone();
+    next.version += 1;
+    next.paused = true;
+    assert!(store.replace_registration(&next).await.unwrap());
+    assert!(
+        !store.replace_registration(&next).await.unwrap(),
+        "a second writer over the same version loses"
+    );
+    let mut stale = r.clone();
+    stale.version += 1;
+    stale.profile.groups = vec!["stale".into()];
+    assert!(!store.replace_registration(&stale).await.unwrap());
+    assert_eq!(store.get_registration(&id).await.unwrap(), Some(next));
+
+    assert!(store.delete_registration(&id).await.unwrap());
+    assert!(!store.delete_registration(&id).await.unwrap());
+    assert_eq!(store.get_registration(&id).await.unwrap(), None);
+}
+
+pub async fn counters(counters: Arc<dyn Counters>) {
+    let key = format!("conformance:{}", uuid::Uuid::now_v7());
+    let hour = 3_600_000;
+    let t0 = 1_800_000_000_000 - 1_800_000_000_000 % hour;
+    assert_eq!(counters.count(&key, hour, t0).await.unwrap(), 0);
+    // 40 concurrent bumps all count.
+    let bumps = (0..40).map(|_| {
+        let (c, k) = (counters.clone(), key.clone());
+        tokio::spawn(async move { c.bump(&k, 1, hour, t0 + 10).await.unwrap() })
+    });
+    let mut seen: Vec<u64> = Vec::new();
+    for b in bumps {
+        seen.push(b.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=40).collect::<Vec<u64>>(),
+        "each bump sees its own count"
+    );
+    assert_eq!(counters.count(&key, hour, t0 + hour - 1).await.unwrap(), 40);
+    assert_eq!(counters.bump(&key, 5, hour, t0 + 20).await.unwrap(), 45);
+    // The next window starts from zero.
+    assert_eq!(counters.count(&key, hour, t0 + hour).await.unwrap(), 0);
+    assert_eq!(counters.bump(&key, 1, hour, t0 + hour).await.unwrap(), 1);
+}

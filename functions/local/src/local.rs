@@ -3,7 +3,9 @@
 use anyhow::Context;
 use bealert_app::App;
 use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
+use bealert_app::ports::SignupPorts;
 use bealert_app::usecases::AppConfig;
+use bealert_app::usecases::signup::SignupConfig;
 use bealert_app::worker::{self, WorkerOptions};
 use bealert_core::Channel;
 use bealert_embedded::{DataDirLock, Embedded};
@@ -111,7 +113,12 @@ impl Local {
         match home {
             Home::Embedded(dir) => {
                 let (embedded, lock) = open_embedded(dir).await?;
-                let mut local = Self::with_ports(embedded.ports(), tuning, Some(lock));
+                let signup = (
+                    embedded.signup_ports(),
+                    SignupConfig::with_secret(embedded.signup_secret()?),
+                );
+                let mut local =
+                    Self::with_signup(embedded.ports(), Some(signup), tuning, Some(lock));
                 local.workers.spawn(sweeper(
                     embedded,
                     tuning.retention(),
@@ -121,15 +128,21 @@ impl Local {
                 Ok(local)
             }
             #[cfg(feature = "aws")]
-            Home::Aws => Ok(Self::with_ports(aws_home().await.ports(), tuning, None)),
-            #[cfg(not(feature = "aws"))]
+            Home::Aws => Ok(Self::with_signup(
+                aws_home().await.ports(),
+                None,
+                tuning,
+                None,
+            )),
             Home::Aws => crate::no_aws(),
         }
     }
 
-    /// The app and its pollers on ports built elsewhere.
-    pub fn with_ports(
+    /// The app and its pollers on ports built elsewhere, with the public
+    /// signup if its ports are given.
+    pub fn with_signup(
         ports: bealert_app::ports::Ports,
+        signup: Option<(SignupPorts, SignupConfig)>,
         tuning: &Tuning,
         lock: Option<DataDirLock>,
     ) -> Self {
@@ -137,7 +150,11 @@ impl Local {
             rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
             ..AppConfig::default()
         };
-        let app = Arc::new(App::new(ports, config));
+        let mut app = App::new(ports, config);
+        if let Some((ports, config)) = signup {
+            app = app.with_signup(ports, config);
+        }
+        let app = Arc::new(app);
         let shutdown = CancellationToken::new();
         let mut workers = JoinSet::new();
         let mut spawn = |queue: &str, concurrency: usize| {

@@ -21,6 +21,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A limit of the caller's (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency is down; try again (503).
     #[error("{0}")]
     Unavailable(String),

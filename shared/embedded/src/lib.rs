@@ -106,6 +106,34 @@ impl Embedded {
         }
     }
 
+    /// The signup's key (code hashes, form and link tokens): 32 random
+    /// bytes in `secret.key`, made on first use, readable by the owner only.
+    pub fn signup_secret(&self) -> Result<Vec<u8>, OpenError> {
+        let path = self.dir.join("secret.key");
+        let io = |source| OpenError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(key) if key.len() == 32 => return Ok(key),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let key: [u8; 32] = rand::random();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(io)?;
+        std::io::Write::write_all(&mut file, &key).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(key.to_vec())
+    }
+
     /// Personal data does not live forever: deliveries of alerts older
     /// than `retention`, dead letters and archived outbox files older than
     /// it are deleted; live outbox files older than `rotate_after` move to

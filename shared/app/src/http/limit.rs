@@ -84,11 +84,16 @@ impl ClientLimits {
     }
 }
 
+/// The client address the limit was applied to (the peer, or the
+/// forwarded address a trusted proxy gave), for handlers that count per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
 /// The middleware: requests without a known peer (Lambda behind API
 /// Gateway, whose own throttling applies) pass.
 pub async fn limit_clients(
     State(limits): State<Arc<ClientLimits>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let peer = request
@@ -108,6 +113,7 @@ pub async fn limit_clients(
             }
             return res;
         }
+        request.extensions_mut().insert(ClientIp(client));
     }
     next.run(request).await
 }

@@ -3,6 +3,8 @@
 
 mod extract;
 pub mod limit;
+mod page;
+mod page_text;
 pub mod problem;
 
 use crate::App;
@@ -32,9 +34,24 @@ pub fn router(app: Arc<App>) -> Router {
         app,
         Router::new()
             .merge(subscriber_routes())
+            .merge(signup_routes())
             .merge(alert_routes())
             .merge(zone_routes()),
     )
+}
+
+/// The public signup (JSON and the page): the api-signup function.
+pub fn signup_router(app: Arc<App>) -> Router {
+    finish(app, signup_routes())
+}
+
+fn signup_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/subscribers", post(signup))
+        .route("/v1/subscribers/{action}", post(registration_action))
+        .route("/v1/signup/challenge", get(signup_challenge))
+        .route("/v1/signup/stats", get(signup_stats))
+        .merge(page::routes())
 }
 
 /// Adds the per-client request limit ([`limit`]); serve the router with
@@ -159,6 +176,72 @@ async fn preview(
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
     Ok(Json(app.preview(&op, &body).await?))
+}
+
+/// The client address the per-client limit saw, if the server knows it.
+fn client_ip(client: Option<axum::Extension<limit::ClientIp>>) -> Option<std::net::IpAddr> {
+    client.map(|axum::Extension(limit::ClientIp(ip))| ip)
+}
+
+async fn signup(
+    State(app): State<Arc<App>>,
+    client: Option<axum::Extension<limit::ClientIp>>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let view = app.start_signup(&body, client_ip(client)).await?;
+    let location = format!("/v1/subscribers/{}", view.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactCode {
+    contact: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// `POST /v1/subscribers/{id}:verify` and `{id}:resend`.
+async fn registration_action(
+    State(app): State<Arc<App>>,
+    Path(action): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let body: ContactCode = crate::error::parse_body(&body)?;
+    let view = match action.rsplit_once(':') {
+        Some((id, "verify")) => {
+            let code = body.code.unwrap_or_default();
+            app.verify_contact(id, &body.contact, &code).await?
+        }
+        Some((id, "resend")) => app.resend_code(id, &body.contact).await?,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "there is no action {action:?}; use /v1/subscribers/{{id}}:verify or :resend"
+                ),
+            ));
+        }
+    };
+    Ok(Json(view))
+}
+
+async fn signup_challenge(State(app): State<Arc<App>>) -> Answer<impl IntoResponse> {
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(app.signup_challenge()?),
+    ))
+}
+
+async fn signup_stats(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.signup_stats(&op).await?))
 }
 
 /// Liveness: answers without touching storage and says nothing about it.

@@ -8,6 +8,7 @@ mod operators;
 mod preview;
 mod resolve;
 mod send;
+pub mod signup;
 mod subscribers;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
@@ -74,6 +75,7 @@ pub struct App {
     budget: Arc<dyn SendBudget>,
     geometry: crate::geometry::GeometryLane,
     ids: identity::IdGenerator,
+    signup: Option<signup::Signup>,
 }
 
 /// What a queue handler asks its worker to do with the message.
@@ -124,6 +126,7 @@ impl App {
             budget,
             geometry,
             ids: identity::IdGenerator::default(),
+            signup: None,
         }
     }
 

@@ -1,0 +1,369 @@
+//! The public signup through the real `bealert serve`: codes in the outbox,
+//! verification, abuse limits, and the next alert reaching a verified citizen.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bealert_app::usecases::signup::solve_pow;
+use common::{Api, Server, alert_body, operator, outbox};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const BASTOGNE: (f64, f64) = (50.0035, 5.7184);
+
+/// A citizen's JSON signup, with a solved proof of work.
+async fn signup_body(api: &Api, phone: &str, email: Option<&str>, channels: &[&str]) -> Value {
+    let c = api.get("/v1/signup/challenge").await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let challenge = c.body["challenge"].as_str().unwrap().to_string();
+    let nonce = solve_pow(&challenge, c.body["bits"].as_u64().unwrap() as u32);
+    json!({
+        "language": "fr", "phone": phone, "email": email, "channels": channels,
+        "addresses": [{"label": "home", "lat": BASTOGNE.0, "lon": BASTOGNE.1}],
+        "consent": true,
+        "proof_of_work": {"challenge": challenge, "nonce": nonce}
+    })
+}
+
+/// The last verification code sent to `to` (read from the outbox).
+fn code_for(dir: &std::path::Path, channel: &str, to: &str) -> String {
+    let line = outbox(dir, channel)
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "verification" && l["to"] == to)
+        .unwrap_or_else(|| panic!("no code to {to} in the {channel} outbox"));
+    assert!(line.get("alert_id").is_none(), "{line}");
+    line["text"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizen_signs_up_verifies_and_receives_the_next_alert_only_where_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+    let zone = json!({"circles": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1, "radius_km": 3}]});
+
+    let body = signup_body(
+        &api,
+        "+32470111222",
+        Some("marie@example.be"),
+        &["sms", "email"],
+    )
+    .await;
+    let started = api.post("/v1/subscribers", &body).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    assert_eq!(started.body["state"], "pending");
+    assert_eq!(started.body["codes_sent"], json!(["phone", "email"]));
+    let id = started.body["id"].as_str().unwrap().to_string();
+
+    // Pending: nobody to reach yet.
+    let preview = api.post("/v1/zones:preview", &json!({"area": zone})).await;
+    assert_eq!(
+        preview.body["recipients"], 0,
+        "a pending registration is never resolved"
+    );
+
+    // A wrong code counts; the right one turns the SMS channel on.
+    let wrong = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "phone", "code": "000000"}),
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(
+        wrong.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4 tries left"),
+        "{}",
+        wrong.body
+    );
+    let sms_code = code_for(dir.path(), "sms", "+32470111222");
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "phone", "code": sms_code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["state"], "active");
+    assert_eq!(ok.body["unverified"], json!(["email"]));
+
+    let preview = api.post("/v1/zones:preview", &json!({"area": zone})).await;
+    assert_eq!(preview.body["recipients"], 1, "{}", preview.body);
+    assert_eq!(
+        preview.body["by_channel"],
+        json!({"sms": 1}),
+        "the unverified e-mail is not a channel"
+    );
+
+    let created = api.post("/v1/alerts", &alert_body(zone.clone())).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let alert_id = created.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&alert_id, Duration::from_secs(30)).await;
+    let alerts: Vec<Value> = outbox(dir.path(), "sms")
+        .into_iter()
+        .filter(|l| l["kind"] == "alert" && l["alert_id"] == alert_id.as_str())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["to"], "+32470111222");
+    assert_eq!(alerts[0]["language"], "fr");
+    assert!(
+        outbox(dir.path(), "email")
+            .iter()
+            .all(|l| l["kind"] != "alert"),
+        "nothing but the code goes to an unverified e-mail"
+    );
+
+    // Verifying the e-mail later adds the channel.
+    let email_code = code_for(dir.path(), "email", "marie@example.be");
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "email", "code": email_code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let preview = api.post("/v1/zones:preview", &json!({"area": zone})).await;
+    assert_eq!(
+        preview.body["by_channel"],
+        json!({"sms": 1, "email": 1}),
+        "{}",
+        preview.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_wrong_codes_lock_the_code_and_a_new_one_can_be_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, "");
+    let body = json!({
+        "language": "nl", "email": "jan@example.be", "channels": ["email"],
+        "addresses": [{"lat": 51.05, "lon": 3.72}], "consent": true
+    });
+    let started = api.post("/v1/subscribers", &body).await;
+    assert_eq!(
+        started.status, 201,
+        "an e-mail signup needs no proof of work: {}",
+        started.body
+    );
+    let id = started.body["id"].as_str().unwrap().to_string();
+    let right = code_for(dir.path(), "email", "jan@example.be");
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    let verify = |code: String| {
+        let api = &api;
+        let id = id.clone();
+        async move {
+            api.post(
+                &format!("/v1/subscribers/{id}:verify"),
+                &json!({"contact": "email", "code": code}),
+            )
+            .await
+        }
+    };
+    for left in (1..5).rev() {
+        let a = verify(wrong.to_string()).await;
+        assert_eq!(a.status, 422, "{}", a.body);
+        assert!(
+            a.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} tries left")),
+            "{}",
+            a.body
+        );
+    }
+    let locked = verify(wrong.to_string()).await;
+    assert_eq!(locked.status, 409, "{}", locked.body);
+    let still = verify(right.clone()).await;
+    assert_eq!(
+        still.status, 409,
+        "the right code is refused once locked: {}",
+        still.body
+    );
+
+    // A new code needs a minute's wait...
+    let soon = api
+        .post(
+            &format!("/v1/subscribers/{id}:resend"),
+            &json!({"contact": "email"}),
+        )
+        .await;
+    assert_eq!(soon.status, 200, "{}", soon.body);
+    assert!(
+        soon.body["not_sent"]["email"]
+            .as_str()
+            .unwrap()
+            .contains("ask again in"),
+        "{}",
+        soon.body
+    );
+    assert_eq!(outbox(dir.path(), "email").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sms_pumping_is_refused_by_country_proof_of_work_and_number_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+
+    // A premium-rate country: refused before anything is stored or sent.
+    let body = signup_body(&api, "+2348031234567", None, &["sms"]).await;
+    let refused = api.post("/v1/subscribers", &body).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("+32"),
+        "{}",
+        refused.body
+    );
+
+    // No proof of work, or one used twice: refused.
+    let mut body = signup_body(&api, "+32470999001", None, &["sms"]).await;
+    let pow = body["proof_of_work"].take();
+    body.as_object_mut().unwrap().remove("proof_of_work");
+    let refused = api.post("/v1/subscribers", &body).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body["errors"][0]["path"], "proof_of_work",
+        "{}",
+        refused.body
+    );
+    body["proof_of_work"] = pow;
+    assert_eq!(api.post("/v1/subscribers", &body).await.status, 201);
+    let again = api.post("/v1/subscribers", &body).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{}",
+        again.body
+    );
+
+    // One number gets at most 5 codes a day, however many registrations ask.
+    for _ in 0..6 {
+        let body = signup_body(&api, "+32470999002", None, &["sms"]).await;
+        assert_eq!(api.post("/v1/subscribers", &body).await.status, 201);
+    }
+    let to_number = outbox(dir.path(), "sms")
+        .iter()
+        .filter(|l| l["to"] == "+32470999002")
+        .count();
+    assert_eq!(to_number, 5);
+
+    let stats = api.get("/v1/signup/stats").await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    assert_eq!(stats.body["counters"]["refused_country"], 1);
+    assert_eq!(stats.body["counters"]["refused_number"], 1);
+    assert_eq!(stats.body["counters"]["codes_sent_sms"], 6);
+    assert_eq!(stats.body["counters"]["signups"], 7);
+    let anonymous = Api::new(&server.url, "").get("/v1/signup/stats").await;
+    assert_eq!(anonymous.status, 401, "operators only: {}", anonymous.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_speaks_the_citizens_language_and_shows_script_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    for (accept, lang, title) in [
+        ("nl-BE,nl;q=0.9", "nl", "Inschrijven voor bealert"),
+        ("fr-BE,fr;q=0.9", "fr", "S&#39;inscrire à bealert"),
+        ("de-DE", "de", "Bei bealert anmelden"),
+        ("es-ES,en;q=0.5", "en", "Sign up for bealert"),
+    ] {
+        let res = client
+            .get(format!("{}/", server.url))
+            .header("accept-language", accept)
+            .send()
+            .await
+            .unwrap();
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{lang}");
+        assert!(html.contains(title), "{lang}: {title}");
+        for token in [
+            "autocomplete=\"tel\"",
+            "autocomplete=\"email\"",
+            "postal-code",
+            "address-level2",
+            "street-address",
+        ] {
+            assert!(html.contains(token), "{lang}: {token}");
+        }
+    }
+
+    // Script typed in fields comes back as text, with the error next to its field.
+    let page = client
+        .get(format!("{}/?lang=en", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let form = [
+        ("lang", "en"),
+        ("csrf", csrf),
+        ("phone", "<script>alert(1)</script>"),
+        ("a0_town", "<img src=x onerror=alert(1)>"),
+        ("sms", "on"),
+    ];
+    let res = client
+        .post(format!("{}/signup", server.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("<script>alert"),
+        "script must not come back as markup"
+    );
+    assert!(!html.contains("<img src=x"), "markup must not come back");
+    assert!(html.contains("&#60;script&#62;alert(1)"), "shown as text");
+    assert!(
+        html.contains("id=\"phone-error\""),
+        "the error sits next to its field"
+    );
+    assert!(html.contains("aria-invalid=\"true\""));
+    assert!(html.contains("Tick the consent box"));
+
+    // A post from another site is refused.
+    let res = client
+        .post(format!("{}/signup", server.url))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("lang", "en"), ("csrf", csrf), ("phone", "+32470123456")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("This form has expired"));
+}

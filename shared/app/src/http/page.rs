@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bealert_core::Language;
-use bealert_core::signup::{ContactKind, RegistrationState};
+use bealert_core::signup::ContactKind;
 use bealert_core::subscriber::{AddressInput, normalise_email, normalise_phone};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -595,12 +595,7 @@ async fn code_or_done(
         .registration_contacts(&view.id)
         .await
         .unwrap_or_default();
-    if view.unverified.is_empty()
-        || (error.is_none()
-            && view.state == RegistrationState::Active
-            && view.codes_sent.is_empty()
-            && !view.verified.is_empty())
-    {
+    if view.unverified.is_empty() {
         let channels = registration
             .1
             .iter()
@@ -712,7 +707,11 @@ async fn verify(
                 AppError::Invalid(v) => match v.0.first().map(|f| f.message.as_str()) {
                     Some(m) if m.contains("tries left") => {
                         let n: String = m.chars().filter(char::is_ascii_digit).collect();
-                        format!("{} ({})", t.err_code, t.tries_left.replace("{n}", &n))
+                        format!(
+                            "{} ({}).",
+                            t.err_code.trim_end_matches('.'),
+                            t.tries_left.replace("{n}", &n)
+                        )
                     }
                     _ => t.err_code.to_string(),
                 },

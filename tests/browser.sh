@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The signup page in a real browser: Debian's Chromium driven by
+# playwright-core, checked by axe-core (tests/browser/signup.mjs).
+# Installs what it needs: the chromium package (apt-get, as root or with
+# sudo) and the pinned npm packages (tests/browser/package-lock.json).
+# Screenshots of every language and state go to target/test-artifacts/signup/.
+#
+#   tests/browser.sh [BEALERT_BINARY]     (default: target/debug/bealert)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${1:-$root/target/debug/bealert}"
+say() { printf 'browser: %s\n' "$*" >&2; }
+
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
+  say "installing Debian's chromium"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+command -v node >/dev/null || { say "needs Node.js (node, npm) on PATH"; exit 1; }
+cd "$root/tests/browser"
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.package-lock.json; then
+  say "installing playwright-core and axe-core (npm ci)"
+  npm ci --no-audit --no-fund --silent
+fi
+[ -x "$bin" ] || { say "no bealert binary at $bin; build it first (cargo build -p bealert)"; exit 1; }
+
+data="$(mktemp -d)"
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$data"; }
+trap cleanup EXIT
+key="$("$bin" operator create --name browser-test --jurisdiction national --data-dir "$data" | tail -n 1)"
+"$bin" serve --listen 127.0.0.1:0 --data-dir "$data" >"$data/serve.out" 2>"$data/serve.log" &
+server=$!
+for _ in $(seq 1 100); do
+  url="$(sed -n 's/^listening on //p' "$data/serve.out" | head -n 1)"
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "${url:-}" ] || { say "bealert serve did not start"; cat "$data/serve.log" >&2; exit 1; }
+artifacts="$root/target/test-artifacts/signup"
+rm -rf "$artifacts"
+CHROMIUM="$chromium" node signup.mjs "$url" "$data" "$key" "$artifacts"
+say "screenshots in $artifacts"

@@ -313,6 +313,14 @@ impl bealert_app::ports::DeliveryStore for BrokenClaims {
             .fail_unsent(alert, channel, subscribers, reason, now)
             .await
     }
+    async fn forget_subscriber(
+        &self,
+        subscriber: bealert_core::SubscriberId,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, bealert_app::ports::StoreError> {
+        self.inner.forget_subscriber(subscriber, reason, now).await
+    }
     async fn counts(
         &self,
         alert: bealert_core::AlertId,

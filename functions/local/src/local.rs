@@ -134,6 +134,7 @@ impl Local {
                 tuning,
                 None,
             )),
+            #[cfg(not(feature = "aws"))]
             Home::Aws => crate::no_aws(),
         }
     }

@@ -274,6 +274,16 @@ pub trait DeliveryStore: Send + Sync {
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError>;
 
+    /// A deleted subscriber: every delivery of theirs loses its contact
+    /// (`to` emptied, external id dropped), and one not yet sent fails with
+    /// `reason`, so no sender reaches them any more. Returns deliveries changed.
+    async fn forget_subscriber(
+        &self,
+        subscriber: SubscriberId,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Deliveries ordered by (channel, [`bealert_core::delivery::bucket`],
     /// subscriber), after the delivery with the given key.
     async fn list_deliveries(
@@ -351,6 +361,12 @@ pub trait JobQueue: Send + Sync {
     /// Moves a dead letter back onto its queue, its receive count reset;
     /// false if there is no such dead letter.
     async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError>;
+    /// Removes a deleted subscriber's entries (which carry their contact)
+    /// from send jobs and dead letters; returns the jobs changed. A queue
+    /// that cannot edit its messages (SQS) answers 0: its messages expire
+    /// with the queue's retention, and their deliveries are already final
+    /// ([`DeliveryStore::forget_subscriber`]), so nothing is sent.
+    async fn forget_subscriber(&self, subscriber: SubscriberId) -> Result<u64, QueueError>;
 }
 
 /// What a message is for. Alerts name their alert and recipient; a
@@ -363,6 +379,8 @@ pub enum MessageKind {
         subscriber_id: SubscriberId,
     },
     Verification,
+    /// A self-service link, sent on request to a verified contact.
+    SelfService,
 }
 
 impl MessageKind {
@@ -370,7 +388,7 @@ impl MessageKind {
     pub fn alert_id(&self) -> Option<AlertId> {
         match self {
             MessageKind::Alert { alert_id, .. } => Some(*alert_id),
-            MessageKind::Verification => None,
+            MessageKind::Verification | MessageKind::SelfService => None,
         }
     }
 }
@@ -496,6 +514,8 @@ pub trait RegistrationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes it; false if there was none.
     async fn delete_registration(&self, id: &str) -> Result<bool, StoreError>;
+    /// The registrations listing `key` among their `lookup_keys`.
+    async fn registrations_by_key(&self, key: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// Counts of events in fixed windows (signups per number, per prefix, per

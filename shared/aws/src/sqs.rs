@@ -8,6 +8,7 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use bealert_app::ports::{DeadLetter, JobQueue, QueueError, ReceivedJob};
+use bealert_core::SubscriberId;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -375,6 +376,14 @@ impl JobQueue for SqsQueue {
             .await
             .map_err(|e| qerr("postponing", e))?;
         self.delete(queue, receipt).await
+    }
+
+    /// SQS cannot edit or search its messages: a deleted subscriber's
+    /// entries stay in queued send jobs until consumed (their deliveries
+    /// are final by then, so nothing is sent) and in dead-letter queues
+    /// until their retention ends.
+    async fn forget_subscriber(&self, _subscriber: SubscriberId) -> Result<u64, QueueError> {
+        Ok(0)
     }
 
     async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError> {

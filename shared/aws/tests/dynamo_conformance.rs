@@ -39,6 +39,11 @@ async fn dynamodb_delivery_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_forgets_a_deleted_subscriber() {
+    conformance::forget_subscriber(&store("forget").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_operator_store_conforms() {
     conformance::operator_store(&store("operators").await).await;
 }

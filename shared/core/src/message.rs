@@ -70,6 +70,37 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
     Some(rendered)
 }
 
+/// A verification code's message, in the citizen's language.
+pub fn verification(channel: Channel, language: Language, code: &str) -> Rendered {
+    let (text, subject) = match language {
+        Language::Nl => (
+            format!("Uw bealert-code is {code}. Geldig 10 minuten. Deel hem met niemand."),
+            "Uw bealert-code",
+        ),
+        Language::Fr => (
+            format!(
+                "Votre code bealert est {code}. Valable 10 minutes. Ne le partagez avec personne."
+            ),
+            "Votre code bealert",
+        ),
+        Language::De => (
+            format!(
+                "Ihr bealert-Code lautet {code}. Gültig 10 Minuten. Geben Sie ihn niemandem weiter."
+            ),
+            "Ihr bealert-Code",
+        ),
+        Language::En => (
+            format!("Your bealert code is {code}. Valid for 10 minutes. Never share it."),
+            "Your bealert code",
+        ),
+    };
+    Rendered {
+        language,
+        subject: (channel == Channel::Email).then(|| subject.to_string()),
+        text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,36 +130,5 @@ mod tests {
         let de = msgs(&[(Language::De, "de")]);
         assert_eq!(de.pick(Language::Fr), Some((Language::De, "de")));
         assert_eq!(Messages::default().pick(Language::Fr), None);
-    }
-}
-
-/// A verification code's message, in the citizen's language.
-pub fn verification(channel: Channel, language: Language, code: &str) -> Rendered {
-    let (text, subject) = match language {
-        Language::Nl => (
-            format!("Uw bealert-code is {code}. Geldig 10 minuten. Deel hem met niemand."),
-            "Uw bealert-code",
-        ),
-        Language::Fr => (
-            format!(
-                "Votre code bealert est {code}. Valable 10 minutes. Ne le partagez avec personne."
-            ),
-            "Votre code bealert",
-        ),
-        Language::De => (
-            format!(
-                "Ihr bealert-Code lautet {code}. Gültig 10 Minuten. Geben Sie ihn niemandem weiter."
-            ),
-            "Ihr bealert-Code",
-        ),
-        Language::En => (
-            format!("Your bealert code is {code}. Valid for 10 minutes. Never share it."),
-            "Your bealert code",
-        ),
-    };
-    Rendered {
-        language,
-        subject: (channel == Channel::Email).then(|| subject.to_string()),
-        text,
     }
 }

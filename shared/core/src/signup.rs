@@ -189,6 +189,10 @@ pub struct Registration {
     pub created_at: i64,
     /// Bumped by every write; a write succeeds only over the version read.
     pub version: u64,
+    /// Keyed hashes of its contacts (set by the app): how a citizen who
+    /// asks for a self-service link is found without storing a plain index.
+    #[serde(default)]
+    pub lookup_keys: Vec<String>,
 }
 
 /// Where a registration stands.
@@ -221,6 +225,7 @@ impl Registration {
             paused: false,
             created_at: now,
             version: 0,
+            lookup_keys: Vec::new(),
         }
     }
 

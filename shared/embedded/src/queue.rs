@@ -5,6 +5,7 @@ use crate::OpenError;
 use crate::db::Db;
 use async_trait::async_trait;
 use bealert_app::ports::{DeadLetter, JobQueue, QueueError, ReceivedJob, StoreError};
+use bealert_core::SubscriberId;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::path::Path;
@@ -270,6 +271,46 @@ impl JobQueue for SqliteQueue {
             })
             .await
             .map(|_| ())
+            .map_err(qerr)
+    }
+
+    /// Rewrites the send jobs and dead letters that carry this
+    /// subscriber (their bodies hold the contact): the subscriber's entries
+    /// go; a job left with none is deleted.
+    async fn forget_subscriber(&self, subscriber: SubscriberId) -> Result<u64, QueueError> {
+        let needle = format!("%\"subscriber_id\":\"{subscriber}\"%");
+        let hex = subscriber.to_string();
+        self.db
+            .write(move |tx| {
+                let mut changed = 0u64;
+                for table in ["jobs", "dead_letters"] {
+                    let rows: Vec<(i64, String)> = tx
+                        .prepare(&format!("SELECT id, body FROM {table} WHERE body LIKE ?1"))?
+                        .query_map([&needle], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    for (id, body) in rows {
+                        let Ok(mut job) = serde_json::from_str::<serde_json::Value>(&body) else {
+                            continue;
+                        };
+                        let Some(items) = job.get_mut("deliveries").and_then(|d| d.as_array_mut())
+                        else {
+                            continue;
+                        };
+                        items.retain(|d| d["subscriber_id"].as_str() != Some(hex.as_str()));
+                        if items.is_empty() {
+                            tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+                        } else {
+                            tx.execute(
+                                &format!("UPDATE {table} SET body = ?2 WHERE id = ?1"),
+                                params![id, job.to_string()],
+                            )?;
+                        }
+                        changed += 1;
+                    }
+                }
+                Ok(changed)
+            })
+            .await
             .map_err(qerr)
     }
 

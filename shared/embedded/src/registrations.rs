@@ -17,6 +17,12 @@ CREATE TABLE IF NOT EXISTS registrations (
     body TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS registration_keys (
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS registration_keys_by_id ON registration_keys (id);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT NOT NULL,
     window_start INTEGER NOT NULL,
@@ -51,6 +57,16 @@ impl SqliteRegistrations {
     }
 }
 
+fn index_keys(tx: &rusqlite::Transaction<'_>, id: &str, keys: &[String]) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM registration_keys WHERE id = ?1", [id])?;
+    let mut put =
+        tx.prepare_cached("INSERT OR IGNORE INTO registration_keys (key, id) VALUES (?1, ?2)")?;
+    for k in keys {
+        put.execute(params![k, id])?;
+    }
+    Ok(())
+}
+
 fn to_json(r: &Registration) -> Result<String, StoreError> {
     serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))
 }
@@ -63,13 +79,14 @@ fn corrupt(e: serde_json::Error) -> rusqlite::Error {
 impl RegistrationStore for SqliteRegistrations {
     async fn insert_registration(&self, r: &Registration) -> Result<(), StoreError> {
         let (id, version, body, at) = (r.id.clone(), r.version as i64, to_json(r)?, r.created_at);
+        let keys = r.lookup_keys.clone();
         self.db
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO registrations (id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, version, body, at],
                 )?;
-                Ok(())
+                index_keys(tx, &id, &keys)
             })
             .await
     }
@@ -90,12 +107,16 @@ impl RegistrationStore for SqliteRegistrations {
 
     async fn replace_registration(&self, r: &Registration) -> Result<bool, StoreError> {
         let (id, version, body) = (r.id.clone(), r.version as i64, to_json(r)?);
+        let keys = r.lookup_keys.clone();
         self.db
             .write(move |tx| {
                 let n = tx.execute(
                     "UPDATE registrations SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?2 - 1",
                     params![id, version, body],
                 )?;
+                if n == 1 {
+                    index_keys(tx, &id, &keys)?;
+                }
                 Ok(n == 1)
             })
             .await
@@ -104,7 +125,21 @@ impl RegistrationStore for SqliteRegistrations {
     async fn delete_registration(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.db
-            .write(move |tx| Ok(tx.execute("DELETE FROM registrations WHERE id = ?1", [id])? == 1))
+            .write(move |tx| {
+                tx.execute("DELETE FROM registration_keys WHERE id = ?1", [&id])?;
+                Ok(tx.execute("DELETE FROM registrations WHERE id = ?1", [&id])? == 1)
+            })
+            .await
+    }
+
+    async fn registrations_by_key(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let key = key.to_string();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached("SELECT id FROM registration_keys WHERE key = ?1")?
+                    .query_map([key], |r| r.get(0))?
+                    .collect()
+            })
             .await
     }
 }

@@ -747,6 +747,42 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
+    async fn forget_subscriber(
+        &self,
+        subscriber: SubscriberId,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let id = subscriber.as_i64();
+        let pairs: Vec<(String, u8)> = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT alert_id, channel FROM deliveries WHERE subscriber_id = ?1",
+                )?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+            })
+            .await?;
+        for (alert, channel) in &pairs {
+            let (Ok(alert), Some(channel)) =
+                (alert.parse::<AlertId>(), Channel::from_index(*channel))
+            else {
+                continue;
+            };
+            self.fail_unsent(alert, channel, &[subscriber], reason, now)
+                .await?;
+        }
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE deliveries SET recipient = '', external_id = NULL WHERE subscriber_id = ?1",
+                    [id],
+                )? as u64)
+            })
+            .await
+    }
+
     async fn fail_unsent(
         &self,
         alert: AlertId,

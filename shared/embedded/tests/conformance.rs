@@ -44,6 +44,12 @@ async fn sqlite_delivery_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_forgets_a_deleted_subscriber() {
+    let (_d, s) = store();
+    conformance::forget_subscriber(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_operator_store_conforms() {
     let (_d, s) = store();
     conformance::operator_store(&s).await;
@@ -197,4 +203,63 @@ async fn sqlite_counters_conform() {
     let (_d, s) = store();
     let r = Arc::new(bealert_embedded::SqliteRegistrations::beside(&s).unwrap());
     conformance::counters(r).await;
+}
+
+/// A deleted subscriber's entries leave the queued send jobs and dead
+/// letters (their bodies carry the contact); a job left empty goes.
+#[tokio::test]
+async fn sqlite_queue_forgets_a_deleted_subscriber() {
+    use bealert_app::ports::JobQueue;
+    use bealert_core::SubscriberId;
+    let dir = tempfile::tempdir().unwrap();
+    let q = SqliteQueue::open(&dir.path().join("queue.db"), 1).unwrap();
+    let (gone, kept) = (SubscriberId::from_random(7), SubscriberId::from_random(8));
+    let item = |s: SubscriberId, to: &str| serde_json::json!({"subscriber_id": s.to_string(), "to": to, "language": "nl"});
+    let alert = bealert_core::AlertId::new().to_string();
+    let both = serde_json::json!({"alert_id": alert, "channel": "sms", "deliveries": [item(gone, "+32470555001"), item(kept, "+32470555002")]});
+    let alone = serde_json::json!({"alert_id": alert, "channel": "sms", "deliveries": [item(gone, "+32470555001")]});
+    q.send("send-sms", &[both.to_string(), alone.to_string()])
+        .await
+        .unwrap();
+    // One more job, dead-lettered after its one allowed receive.
+    q.send("send-email", &[alone.to_string()]).await.unwrap();
+    let got = q
+        .receive(
+            "send-email",
+            1,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let _ = q
+        .receive(
+            "send-email",
+            1,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.dead_letters("send-email").await.unwrap().len(), 1);
+
+    assert_eq!(q.forget_subscriber(gone).await.unwrap(), 3);
+    let left = q
+        .receive(
+            "send-sms",
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        left.len(),
+        1,
+        "the job with only the deleted subscriber is gone"
+    );
+    assert!(!left[0].body.contains("+32470555001"), "{}", left[0].body);
+    assert!(left[0].body.contains("+32470555002"));
+    assert!(q.dead_letters("send-email").await.unwrap().is_empty());
 }

@@ -40,9 +40,49 @@ pub async fn registration_store(store: &dyn RegistrationStore) {
     stale.version += 1;
     stale.profile.groups = vec!["stale".into()];
     assert!(!store.replace_registration(&stale).await.unwrap());
-    assert_eq!(store.get_registration(&id).await.unwrap(), Some(next));
+    assert_eq!(
+        store.get_registration(&id).await.unwrap(),
+        Some(next.clone())
+    );
+
+    // Lookup keys find it, follow its replacements, and go with it.
+    let mut keyed = store.get_registration(&id).await.unwrap().unwrap();
+    keyed.version += 1;
+    keyed.lookup_keys = vec![format!("k1-{id}"), format!("k2-{id}")];
+    assert!(store.replace_registration(&keyed).await.unwrap());
+    assert_eq!(
+        store
+            .registrations_by_key(&format!("k2-{id}"))
+            .await
+            .unwrap(),
+        vec![id.clone()]
+    );
+    keyed.version += 1;
+    keyed.lookup_keys = vec![format!("k3-{id}")];
+    assert!(store.replace_registration(&keyed).await.unwrap());
+    assert!(
+        store
+            .registrations_by_key(&format!("k2-{id}"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .registrations_by_key(&format!("k3-{id}"))
+            .await
+            .unwrap(),
+        vec![id.clone()]
+    );
 
     assert!(store.delete_registration(&id).await.unwrap());
+    assert!(
+        store
+            .registrations_by_key(&format!("k3-{id}"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!store.delete_registration(&id).await.unwrap());
     assert_eq!(store.get_registration(&id).await.unwrap(), None);
 }

@@ -657,3 +657,81 @@ pub async fn operator_store(store: &dyn OperatorStore) {
         None
     );
 }
+
+/// A deleted subscriber's deliveries lose their contact; unsent ones fail
+/// (no sender can reach them); sent ones keep their status; others are
+/// untouched.
+pub async fn forget_subscriber(store: &dyn DeliveryStore) {
+    let (a, b) = (AlertId::new(), AlertId::new());
+    let gone = SubscriberId::from_random(rand::random());
+    let kept = SubscriberId::from_random(rand::random());
+    let now = crate::now_ms();
+    store
+        .plan_deliveries(
+            a,
+            0,
+            &[
+                plan(
+                    gone,
+                    &[
+                        (Channel::Sms, "+32470555001"),
+                        (Channel::Email, "gone@example.be"),
+                    ],
+                    Language::Nl,
+                ),
+                plan(kept, &[(Channel::Sms, "+32470555002")], Language::Fr),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .plan_deliveries(
+            b,
+            0,
+            &[plan(gone, &[(Channel::Sms, "+32470555001")], Language::Nl)],
+        )
+        .await
+        .unwrap();
+    // The SMS of alert b was sent already.
+    let claim = store
+        .claim(b, Channel::Sms, &[gone], now, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claim, vec![Claim::Claimed { attempt: 1 }]);
+    store
+        .record(b, Channel::Sms, &[(gone, 1, Outcome::Sent)], now)
+        .await
+        .unwrap();
+
+    let changed = store
+        .forget_subscriber(gone, "the subscriber deleted their registration", now)
+        .await
+        .unwrap();
+    assert_eq!(changed, 3, "three deliveries carried the contact");
+    let rows = store.list_deliveries(a, None, 100).await.unwrap();
+    for row in &rows {
+        if row.subscriber_id == gone {
+            assert_eq!(row.to, "", "{row:?}");
+            assert_eq!(row.external_id, None, "{row:?}");
+            assert_eq!(row.status, DeliveryStatus::Failed, "{row:?}");
+        } else {
+            assert_eq!(row.to, "+32470555002");
+            assert_eq!(row.status, DeliveryStatus::Queued);
+        }
+    }
+    let counts = store.counts(a).await.unwrap();
+    assert_eq!(counts.channels[&Channel::Sms].queued, 1);
+    assert_eq!(counts.channels[&Channel::Sms].failed, 1);
+    assert_eq!(counts.channels[&Channel::Email].failed, 1);
+    let sent = store.list_deliveries(b, None, 10).await.unwrap();
+    assert_eq!(
+        (sent[0].status, sent[0].to.as_str()),
+        (DeliveryStatus::Sent, "")
+    );
+    // A sender holding the old job finds nothing to send.
+    let again = store
+        .claim(a, Channel::Sms, &[gone], now + 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![Claim::Done]);
+}

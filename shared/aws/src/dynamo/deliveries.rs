@@ -494,6 +494,68 @@ impl DeliveryStore for DynamoStore {
         Ok(outcomes.iter().map(|(s, _, _)| won.contains(s)).collect())
     }
 
+    /// Deliveries are keyed by alert: a subscriber's are found by a Scan
+    /// of the deliveries table (filtered on the sort key). Deletions are
+    /// rare; the Scan reads the whole table, which the retention TTL bounds.
+    async fn forget_subscriber(
+        &self,
+        subscriber: SubscriberId,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let table = &self.tables.deliveries;
+        let mut start = None;
+        let mut found: Vec<(AlertId, Channel, Item)> = Vec::new();
+        loop {
+            self.usage.request();
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .filter_expression("#sk = :sub AND begins_with(#pk, :d)")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":sub", s(subscriber.to_string()))
+                .expression_attribute_values(":d", s("D#"))
+                .projection_expression("#pk, #sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in page.items.unwrap_or_default() {
+                let pk = get_s(&item, "pk")?.to_string();
+                let mut parts = pk.split('#').skip(1);
+                let alert = parts.next().and_then(|a| a.parse::<AlertId>().ok());
+                let channel = parts.next().and_then(Channel::from_code);
+                if let (Some(alert), Some(channel)) = (alert, channel) {
+                    found.push((alert, channel, item));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        for (alert, channel, item) in &found {
+            self.fail_unsent(*alert, *channel, &[subscriber], reason, now)
+                .await?;
+            self.usage.request();
+            self.client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(item.clone()))
+                .update_expression("SET #to = :empty REMOVE #ext")
+                .condition_expression("attribute_exists(#to)")
+                .expression_attribute_names("#to", "to")
+                .expression_attribute_names("#ext", "ext")
+                .expression_attribute_values(":empty", s(""))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(found.len() as u64)
+    }
+
     async fn fail_unsent(
         &self,
         alert: AlertId,

@@ -5,7 +5,7 @@
 use super::Tx;
 use super::{DynamoStore, Item, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use bealert_app::ports::{AddressItem, StoreError, SubscriberStore, Upsert};
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, Language, SubscriberId};
@@ -488,9 +488,10 @@ impl SubscriberStore for DynamoStore {
                     .set_key(Some(key(pk, sk)));
                 if i == 0 {
                     let (expr, values) = profile_condition(Some(&stored));
-                    delete = delete
-                        .condition_expression(expr)
-                        .expression_attribute_names("#pk", "pk");
+                    delete = delete.condition_expression(expr);
+                    if expr.contains("#pk") {
+                        delete = delete.expression_attribute_names("#pk", "pk");
+                    }
                     if expr.contains("#v") {
                         delete = delete.expression_attribute_names("#v", "v");
                     }
@@ -508,6 +509,21 @@ impl SubscriberStore for DynamoStore {
                         .build(),
                 );
             }
+            // The count goes down in the same transaction.
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(table)
+                            .set_key(Some(key("COUNT", "COUNT")))
+                            .update_expression("ADD #n :c")
+                            .expression_attribute_names("#n", "n")
+                            .expression_attribute_values(":c", n(-1))
+                            .build()
+                            .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                    )
+                    .build(),
+            );
             match self.transact(actions).await? {
                 Tx::Committed => return Ok(true),
                 Tx::Cancelled(reasons)

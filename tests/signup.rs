@@ -367,3 +367,232 @@ async fn the_page_speaks_the_citizens_language_and_shows_script_as_text() {
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("This form has expired"));
 }
+
+/// Every file of the data directory but the outbox (the providers' side,
+/// under its own retention rule) that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "outbox") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_link_a_citizen_edits_pauses_exports_and_deletes_leaving_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+    let client = reqwest::Client::new();
+    let phone = "+32470123987";
+    let zone = json!({"circles": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1, "radius_km": 3}]});
+
+    let body = signup_body(&api, phone, None, &["sms"]).await;
+    let id = api.post("/v1/subscribers", &body).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = code_for(dir.path(), "sms", phone);
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "phone", "code": code}),
+        )
+        .await;
+    assert_eq!(ok.body["state"], "active");
+    // The citizen's alert: a delivery (and its contact) is kept.
+    let first = api.post("/v1/alerts", &alert_body(zone.clone())).await;
+    api.wait_sent(first.body["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+
+    // A link goes only to a verified contact; the answer never says who is registered.
+    let asked = api
+        .post("/v1/signup/link", &json!({"contact": phone}))
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let stranger = api
+        .post("/v1/signup/link", &json!({"contact": "+32470000404"}))
+        .await;
+    assert_eq!((stranger.status, &stranger.body), (202, &asked.body));
+    let line = outbox(dir.path(), "sms")
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "self_service")
+        .expect("a link was sent");
+    assert_eq!(line["to"], phone);
+    let text = line["text"].as_str().unwrap();
+    let link = &text[text.find("http").unwrap()..];
+    assert!(link.starts_with(&server.url), "{link}");
+    let path = link.trim_start_matches(&server.url).to_string();
+
+    // The page, the export.
+    let page = client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(phone),
+        "the manage page shows the registration"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let export_path = path.replacen('?', "/export?", 1);
+    let export: Value = client
+        .get(format!("{}{export_path}", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["phone"]["value"], phone);
+    assert_eq!(export["phone"]["verified"], true);
+    assert_eq!(export["addresses"][0]["label"], "home");
+    let forged = client
+        .get(format!(
+            "{}{}",
+            server.url,
+            export_path.replace("sig=", "sig=0")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "a changed signature is refused");
+
+    // Edit: add an address by postal code (Gent); pause; resume.
+    let post = |form: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let url = format!("{}{path}", server.url);
+        async move { client.post(url).form(&form).send().await.unwrap() }
+    };
+    let ghent = json!({"circles": [{"lat": 51.0543, "lon": 3.7174, "radius_km": 3}]});
+    let saved = post(vec![
+        ("lang", "en".into()),
+        ("csrf", csrf.clone()),
+        ("action", "save".into()),
+        ("language", "fr".into()),
+        ("sms", "on".into()),
+        ("k0_label", "home".into()),
+        ("k0_lat", BASTOGNE.0.to_string()),
+        ("k0_lon", BASTOGNE.1.to_string()),
+        ("new_label", "work".into()),
+        ("new_postal", "9000".into()),
+    ])
+    .await;
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    assert_eq!(
+        api.post("/v1/zones:preview", &json!({"area": ghent}))
+            .await
+            .body["recipients"],
+        1
+    );
+    let paused = post(vec![
+        ("lang", "en".into()),
+        ("csrf", csrf.clone()),
+        ("action", "pause".into()),
+    ])
+    .await;
+    assert!(paused.text().await.unwrap().contains("paused"));
+    assert_eq!(
+        api.post("/v1/zones:preview", &json!({"area": zone}))
+            .await
+            .body["recipients"],
+        0,
+        "paused: skipped"
+    );
+    post(vec![
+        ("lang", "en".into()),
+        ("csrf", csrf.clone()),
+        ("action", "resume".into()),
+    ])
+    .await;
+    assert_eq!(
+        api.post("/v1/zones:preview", &json!({"area": zone}))
+            .await
+            .body["recipients"],
+        1
+    );
+
+    // Delete: everything goes, and the page says what.
+    assert!(!files_containing(dir.path(), phone).is_empty(), "the search finds the number while it is kept");
+    let unconfirmed = post(vec![
+        ("lang", "en".into()),
+        ("csrf", csrf.clone()),
+        ("action", "delete".into()),
+    ])
+    .await;
+    assert_eq!(
+        unconfirmed.status(),
+        422,
+        "deletion asks for its confirmation"
+    );
+    let deleted = post(vec![
+        ("lang", "en".into()),
+        ("csrf", csrf.clone()),
+        ("action", "delete".into()),
+        ("confirm", "on".into()),
+    ])
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        deleted.contains("Your registration is deleted"),
+        "{deleted}"
+    );
+    assert!(
+        deleted.contains("addresses: 2") && deleted.contains("deliveries: 1"),
+        "{deleted}"
+    );
+    assert_eq!(
+        api.post("/v1/zones:preview", &json!({"area": zone}))
+            .await
+            .body["recipients"],
+        0
+    );
+    assert_eq!(
+        client.get(link).send().await.unwrap().status(),
+        403,
+        "the link is dead"
+    );
+    let rows = api
+        .get(&format!(
+            "/v1/alerts/{}/deliveries",
+            first.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(rows.body["items"][0]["to"], "", "{}", rows.body);
+
+    // Nothing of the number is left in store.db or queue.db (WAL included).
+    let pid = server.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let mut server = server;
+    server.child.wait().unwrap();
+    assert_eq!(files_containing(dir.path(), phone), Vec::<String>::new());
+    assert_eq!(
+        files_containing(dir.path(), &phone[1..]),
+        Vec::<String>::new()
+    );
+}

@@ -34,6 +34,10 @@ pub struct Tuning {
     /// Hours after which the live outbox file moves to outbox/archive/.
     #[arg(long, env = "BEALERT_OUTBOX_ROTATE_HOURS", default_value_t = 24)]
     pub outbox_rotate_hours: u32,
+    /// The address citizens reach the signup page at (self-service links
+    /// point there); `serve` uses its own listening address if unset.
+    #[arg(long, env = "BEALERT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Tuning {
@@ -113,10 +117,11 @@ impl Local {
         match home {
             Home::Embedded(dir) => {
                 let (embedded, lock) = open_embedded(dir).await?;
-                let signup = (
-                    embedded.signup_ports(),
-                    SignupConfig::with_secret(embedded.signup_secret()?),
-                );
+                let mut config = SignupConfig::with_secret(embedded.signup_secret()?);
+                if let Some(url) = &tuning.public_url {
+                    config.public_url = url.trim_end_matches('/').to_string();
+                }
+                let signup = (embedded.signup_ports(), config);
                 let mut local =
                     Self::with_signup(embedded.ports(), Some(signup), tuning, Some(lock));
                 local.workers.spawn(sweeper(

@@ -10,15 +10,18 @@ use std::net::SocketAddr;
 pub async fn run(
     listen: SocketAddr,
     home: Home,
-    tuning: Tuning,
+    mut tuning: Tuning,
     clients: ClientLimitConfig,
 ) -> anyhow::Result<()> {
-    let local = Local::start(&home, &tuning).await?;
-    let router = http::with_client_limits(http::router(local.app.clone()), &clients);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    tuning
+        .public_url
+        .get_or_insert_with(|| format!("http://{addr}"));
+    let local = Local::start(&home, &tuning).await?;
+    let router = http::with_client_limits(http::router(local.app.clone()), &clients);
     if let Home::Embedded(dir) = &home {
         tracing::info!(data_dir = %dir.display(), "serving");
     }

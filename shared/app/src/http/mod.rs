@@ -3,6 +3,7 @@
 
 mod extract;
 pub mod limit;
+mod manage_page;
 mod page;
 mod page_text;
 pub mod problem;
@@ -51,6 +52,7 @@ fn signup_routes() -> Router<Arc<App>> {
         .route("/v1/subscribers/{action}", post(registration_action))
         .route("/v1/signup/challenge", get(signup_challenge))
         .route("/v1/signup/stats", get(signup_stats))
+        .route("/v1/signup/link", post(signup_link))
         .merge(page::routes())
 }
 
@@ -228,6 +230,30 @@ async fn registration_action(
         }
     };
     Ok(Json(view))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    contact: String,
+}
+
+/// Sends a self-service link to a verified contact; the same answer
+/// whether or not the contact is registered.
+async fn signup_link(
+    State(app): State<Arc<App>>,
+    client: Option<axum::Extension<limit::ClientIp>>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let body: LinkRequest = crate::error::parse_body(&body)?;
+    app.request_manage_link(&body.contact, client_ip(client))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            serde_json::json!({"status": "if this contact is registered and verified, a link was sent to it"}),
+        ),
+    ))
 }
 
 async fn signup_challenge(State(app): State<Arc<App>>) -> Answer<impl IntoResponse> {

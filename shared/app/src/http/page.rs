@@ -40,6 +40,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/signup", post(submit))
         .route("/signup/confirm", post(confirm))
         .route("/signup/verify", post(verify))
+        .merge(super::manage_page::routes())
         .route(
             "/static/signup.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),
@@ -63,7 +64,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// An HTML answer with the page's security headers.
-fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+pub(super) fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     let Ok(body) = body else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,7 +95,7 @@ fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     res
 }
 
-type Fields = HashMap<String, String>;
+pub(super) type Fields = HashMap<String, String>;
 
 struct AddrView {
     i: usize,
@@ -177,14 +178,18 @@ struct DonePage {
     pending: Vec<&'static str>,
 }
 
-const LANGUAGES: [(&str, &str); 4] = [
+pub(super) const LANGUAGES: [(&str, &str); 4] = [
     ("nl", "Nederlands"),
     ("fr", "Français"),
     ("de", "Deutsch"),
     ("en", "English"),
 ];
 
-fn page_language(fields: Option<&Fields>, query: Option<&str>, headers: &HeaderMap) -> Language {
+pub(super) fn page_language(
+    fields: Option<&Fields>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Language {
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
@@ -192,7 +197,7 @@ fn page_language(fields: Option<&Fields>, query: Option<&str>, headers: &HeaderM
     negotiate(from_form.or(query), accept)
 }
 
-fn csrf_token(app: &App) -> String {
+pub(super) fn csrf_token(app: &App) -> String {
     let issued = crate::now_ms().to_string();
     match app.signup() {
         Ok(s) => format!("{issued}.{}", s.token("csrf", &issued)),
@@ -201,7 +206,7 @@ fn csrf_token(app: &App) -> String {
 }
 
 /// A post from this site's own page, with a fresh token.
-fn check_origin(app: &App, headers: &HeaderMap, fields: &Fields) -> bool {
+pub(super) fn check_origin(app: &App, headers: &HeaderMap, fields: &Fields) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| s != "same-origin" && s != "none") {
         return false;
@@ -292,7 +297,7 @@ async fn form_page(
     form_response(&app, t, &values, Vec::new(), &BTreeMap::new())
 }
 
-fn limits_ok(fields: &Fields) -> bool {
+pub(super) fn limits_ok(fields: &Fields) -> bool {
     fields.len() <= 64 && fields.iter().all(|(k, v)| k.len() <= 32 && v.len() <= 512)
 }
 

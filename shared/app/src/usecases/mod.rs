@@ -7,6 +7,7 @@ mod matcher;
 mod operators;
 mod preview;
 mod resolve;
+pub mod self_service;
 mod send;
 pub mod signup;
 mod subscribers;

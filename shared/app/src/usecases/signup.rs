@@ -45,6 +45,8 @@ pub struct SignupConfig {
     /// The key of code hashes, challenges and tokens (32 random bytes,
     /// kept by the home: a file in the data directory, a secret on AWS).
     pub secret: Vec<u8>,
+    /// Where citizens reach the page (self-service links point there).
+    pub public_url: String,
 }
 
 impl SignupConfig {
@@ -56,6 +58,7 @@ impl SignupConfig {
             per_prefix_per_hour: 200,
             pow_bits: 16,
             secret,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -385,7 +388,8 @@ impl App {
         }
         if let Some(ip) = client
             && s.limit(
-                format!("signup:client:{ip}"),
+                // Keyed hashes, not addresses or numbers, in the counters.
+                format!("signup:client:{}", s.token("client", &ip.to_string())),
                 HOUR_MS,
                 s.config.per_client_per_hour,
                 now,
@@ -400,7 +404,12 @@ impl App {
         }
 
         let id = uuid::Uuid::now_v7().to_string();
-        let registration = Registration::new(id, profile, now);
+        let mut registration = Registration::new(id, profile, now);
+        registration.lookup_keys = [&registration.profile.phone, &registration.profile.email]
+            .into_iter()
+            .flatten()
+            .map(|c| s.contact_key(c))
+            .collect();
         s.ports
             .registrations
             .insert_registration(&registration)
@@ -450,7 +459,7 @@ impl App {
             if kind == ContactKind::Phone {
                 let number = contact.value.clone();
                 if s.limit(
-                    format!("signup:number:{number}"),
+                    format!("signup:number:{}", s.contact_key(&number)),
                     DAY_MS,
                     s.config.per_number_per_day,
                     now,
@@ -685,7 +694,7 @@ impl App {
 
     /// Stores what alerts may see of a registration (idempotent): its
     /// reachable profile, or nothing (removed) while pending or paused.
-    async fn project(&self, registration: &Registration) -> Result<(), AppError> {
+    pub(super) async fn project(&self, registration: &Registration) -> Result<(), AppError> {
         match registration.reachable() {
             Some(profile) => {
                 let answer = self

@@ -8,7 +8,9 @@
 // page state (WCAG 2.1 A/AA rules) must find zero violations; screenshots
 // go to ARTIFACTS_DIR. Then a wrong code, a page at 200 % zoom, keyboard
 // use, the script's location button, a page without JavaScript, and the
-// next alert reaching the citizens who signed up. Exits 1 on any failure.
+// next alert reaching the citizens who signed up; then self-service: a link
+// asked on the page, read from the outbox, an address added, pause, resume,
+// delete. Exits 1 on any failure.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
@@ -182,8 +184,8 @@ try {
     await page.getByLabel("SMS", { exact: true }).check();
     await page.getByLabel(/Ich bin einverstanden/).check();
     await page.getByRole("button", { name: "Weiter" }).focus();
-    await page.keyboard.press("Enter");
-    await page.waitForLoadState();
+    await Promise.all([page.waitForURL("**/signup"), page.keyboard.press("Enter")]);
+    await page.waitForSelector("ol.places");
     await shot(page, "de-8-device-point");
     check(await page.getByText("Standort Ihres Geräts.").isVisible(), "the device's point is shown as such");
     await axe(page, "de confirmation at 200 %");
@@ -233,6 +235,48 @@ try {
     }
     const line = outbox("sms").find((l) => l.kind === "alert" && l.to === phones.de);
     check(line && line.text.startsWith("ÜBUNG"), "in the citizen's own language");
+  }
+  console.log("self-service: link, edit, pause, resume, delete:");
+  {
+    const context = await browser.newContext({ locale: "en-GB", bypassCSP: true });
+    const page = await context.newPage();
+    page.on("request", (r) => { if (!r.url().startsWith(url)) thirdParty.push(r.url()); });
+    await page.goto(`${url}/`);
+    await page.getByRole("link", { name: "Manage my registration" }).click();
+    await axe(page, "en link request");
+    await page.getByLabel("Mobile number or e-mail address").fill(phones.en);
+    await page.getByRole("button", { name: "Send the link" }).click();
+    check(await page.getByText("it received a link").isVisible(), "the link is said to be sent, without saying who is registered");
+    let line;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = outbox("sms").reverse().find((l) => l.kind === "self_service" && l.to === phones.en);
+      if (!line) await new Promise((r) => setTimeout(r, 100));
+    }
+    check(Boolean(line), "a link went to the verified phone");
+    const link = line.text.slice(line.text.indexOf("http"));
+    await page.goto(link);
+    check((await page.textContent("#state")).includes("active"), "the link opens the registration");
+    await axe(page, "en manage");
+    await shot(page, "en-8-manage");
+    await page.locator("#new-postal").fill("9000");
+    await page.locator("#new-label").fill("work");
+    await page.getByRole("button", { name: "Save" }).click();
+    check(await page.getByText("Saved.").isVisible(), "an address is added");
+    check((await page.locator(".places li").count()) === 2, "two addresses now");
+    await page.getByRole("button", { name: "Pause" }).click();
+    check((await page.textContent("#state")).includes("paused"), "paused");
+    await axe(page, "en manage, paused");
+    await page.getByRole("button", { name: "Resume" }).click();
+    check((await page.textContent("#state")).includes("active"), "resumed");
+    await page.getByLabel(/I want to delete my registration/).check();
+    await page.getByRole("button", { name: "Delete my registration" }).click();
+    check((await page.textContent("h1")).includes("Your registration is deleted"), "deleted, and the page says what");
+    check((await page.textContent("#report")).includes("addresses: 2"), "the report counts the addresses");
+    await axe(page, "en deleted");
+    await shot(page, "en-9-deleted");
+    await page.goto(link);
+    check((await page.textContent("body")).includes("This link is not valid or has expired"), "the link no longer opens anything");
+    await context.close();
   }
   check(thirdParty.length === 0, `no third-party requests (${thirdParty.join(", ")})`);
 } catch (e) {

@@ -40,13 +40,20 @@ QUEUE_VARS = {
 
 
 def target(value):
-    """The parameter or resource a !Ref / !GetAtt value points at."""
+    """The parameter or resource a value points at: !Ref, !GetAtt, a !Sub
+    naming one resource (a Secrets Manager dynamic reference), or an !If
+    whose first branch does."""
     if isinstance(value, dict):
         if "Ref" in value:
             return value["Ref"]
         if "Fn::GetAtt" in value:
             ga = value["Fn::GetAtt"]
             return ga[0] if isinstance(ga, list) else str(ga).split(".")[0]
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            names = [n for n in re.findall(r"\$\{([A-Za-z0-9]+)\}", value["Fn::Sub"]) if not n.startswith("AWS")]
+            return names[0] if len(names) == 1 else None
+        if "Fn::If" in value:
+            return target(value["Fn::If"][1])
     return None
 
 
@@ -55,6 +62,10 @@ def expected_type(var):
         return "AWS::DynamoDB::Table"
     if var.endswith("_QUEUE_URL"):
         return "AWS::SQS::Queue"
+    if var.endswith("_SECRET"):
+        return "AWS::SecretsManager::Secret"
+    if var.endswith("_PLACE_INDEX"):
+        return "AWS::Location::PlaceIndex"
     return None
 
 

@@ -533,7 +533,10 @@ async fn with_a_link_a_citizen_edits_pauses_exports_and_deletes_leaving_no_trace
     );
 
     // Delete: everything goes, and the page says what.
-    assert!(!files_containing(dir.path(), phone).is_empty(), "the search finds the number while it is kept");
+    assert!(
+        !files_containing(dir.path(), phone).is_empty(),
+        "the search finds the number while it is kept"
+    );
     let unconfirmed = post(vec![
         ("lang", "en".into()),
         ("csrf", csrf.clone()),

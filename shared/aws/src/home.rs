@@ -3,7 +3,7 @@
 //! | variable | default | |
 //! | --- | --- | --- |
 //! | `BEALERT_TABLE_PREFIX` | `bealert-` | tables are `<prefix>subscribers`, `alerts`, `deliveries`, `operators` |
-//! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
+//! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE`, `_REGISTRATIONS_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
 //! | `BEALERT_QUEUE_PREFIX` | `bealert-` | queues are `<prefix>resolve`, `send-sms`, `send-voice`, `send-email`, each with a `-dlq` |
 //! | `BEALERT_RESOLVE_QUEUE_URL`, `_SMS_QUEUE_URL`, `_VOICE_QUEUE_URL`, `_EMAIL_QUEUE_URL` | looked up by name | explicit URLs |
 //! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
@@ -37,6 +37,13 @@ pub struct Settings {
     /// Days deliveries (recipients' contact data) are kept: their DynamoDB
     /// TTL (`BEALERT_RETENTION_DAYS`, default 90).
     pub retention_days: u32,
+    /// The Amazon Location place index of the signup's geocoder.
+    pub place_index: Option<String>,
+    /// The signup's key (`BEALERT_SIGNUP_SECRET`, at least 32 characters;
+    /// the template generates one in Secrets Manager).
+    pub signup_secret: Option<String>,
+    /// Where citizens reach the signup page (`BEALERT_PUBLIC_URL`).
+    pub public_url: Option<String>,
 }
 
 /// The queue URL variable of each bealert queue.
@@ -60,6 +67,7 @@ impl Settings {
             alerts: var("BEALERT_ALERTS_TABLE").unwrap_or(defaults.alerts),
             deliveries: var("BEALERT_DELIVERIES_TABLE").unwrap_or(defaults.deliveries),
             operators: var("BEALERT_OPERATORS_TABLE").unwrap_or(defaults.operators),
+            registrations: var("BEALERT_REGISTRATIONS_TABLE").unwrap_or(defaults.registrations),
         };
         let queue_urls = QUEUE_URL_VARS
             .iter()
@@ -75,6 +83,9 @@ impl Settings {
             retention_days: var("BEALERT_RETENTION_DAYS")
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(90),
+            place_index: var("BEALERT_PLACE_INDEX"),
+            signup_secret: var("BEALERT_SIGNUP_SECRET"),
+            public_url: var("BEALERT_PUBLIC_URL"),
         }
     }
 
@@ -182,6 +193,44 @@ impl AwsHome {
                 variable: "BEALERT_VOICE_ORIGINATION",
             }),
         }
+    }
+
+    /// The signup's ports and rules: registrations and counters in
+    /// DynamoDB, Amazon Location for addresses.
+    pub fn signup(
+        &self,
+    ) -> Result<
+        (
+            bealert_app::ports::SignupPorts,
+            bealert_app::usecases::signup::SignupConfig,
+        ),
+        ConfigError,
+    > {
+        let secret = self
+            .settings
+            .signup_secret
+            .clone()
+            .filter(|s| s.len() >= 32)
+            .ok_or_else(|| {
+                ConfigError("set BEALERT_SIGNUP_SECRET to at least 32 characters".into())
+            })?;
+        let index = self.settings.place_index.clone().ok_or_else(|| {
+            ConfigError("set BEALERT_PLACE_INDEX (an Amazon Location place index)".into())
+        })?;
+        let mut config =
+            bealert_app::usecases::signup::SignupConfig::with_secret(secret.into_bytes());
+        if let Some(url) = &self.settings.public_url {
+            config.public_url = url.trim_end_matches('/').to_string();
+        }
+        let ports = bealert_app::ports::SignupPorts {
+            registrations: self.store.clone(),
+            counters: self.store.clone(),
+            geocoder: Arc::new(crate::location::LocationGeocoder {
+                client: aws_sdk_location::Client::new(&self.sdk),
+                index,
+            }),
+        };
+        Ok((ports, config))
     }
 
     /// Gateways for a function that sends on no channel: every send fails.

@@ -40,6 +40,20 @@ pub async fn app(
     ))
 }
 
+/// [`app`] with the public signup (the api-signup function).
+pub async fn signup_app(
+    required: &[&str],
+    gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,
+) -> Result<Arc<App>, ConfigError> {
+    Settings::require(required)?;
+    let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
+    let (signup_ports, signup) = home.signup()?;
+    let ports = home.ports_with(gateways(&home));
+    Ok(Arc::new(
+        App::new(ports, lambda_config()).with_signup(signup_ports, signup),
+    ))
+}
+
 /// The functions' timeout in infra/template.yaml.
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -10,6 +10,7 @@ pub mod dynamo;
 pub mod gateways;
 pub mod home;
 pub mod lambda;
+pub mod location;
 pub mod sqs;
 pub mod testkit;
 

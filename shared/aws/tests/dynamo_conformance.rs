@@ -168,3 +168,13 @@ async fn counters_live_in_partitions_of_their_own() {
     );
     assert_eq!(store.usage().snapshot().0 - requests, 1, "one batch read");
 }
+
+#[tokio::test]
+async fn dynamodb_registration_store_conforms() {
+    conformance::registration_store(&store("registrations").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_counters_conform() {
+    conformance::counters(std::sync::Arc::new(store("counters").await)).await;
+}

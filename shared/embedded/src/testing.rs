@@ -25,7 +25,12 @@ impl TestHome {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let embedded = Embedded::open(dir.path()).expect("an embedded home");
-        let app = Arc::new(App::new(embedded.ports(), AppConfig::default()));
+        // The public signup too, on the embedded ports (a fixed test key).
+        let signup = bealert_app::usecases::signup::SignupConfig::with_secret(vec![7; 32]);
+        let app = Arc::new(
+            App::new(embedded.ports(), AppConfig::default())
+                .with_signup(embedded.signup_ports(), signup),
+        );
         let op = Operator {
             name: "sample".into(),
             jurisdiction: Jurisdiction::National,

@@ -16,6 +16,7 @@ mod alerts;
 pub mod budget;
 mod deliveries;
 mod operators;
+mod registrations;
 pub mod schema;
 mod subscribers;
 
@@ -38,6 +39,8 @@ pub struct Tables {
     pub alerts: String,
     pub deliveries: String,
     pub operators: String,
+    /// Citizens' own registrations and the signup counters.
+    pub registrations: String,
 }
 
 impl Tables {
@@ -46,6 +49,7 @@ impl Tables {
             subscribers: format!("{prefix}subscribers"),
             alerts: format!("{prefix}alerts"),
             deliveries: format!("{prefix}deliveries"),
+            registrations: format!("{prefix}registrations"),
             operators: format!("{prefix}operators"),
         }
     }

@@ -21,6 +21,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Strin
         &tables.alerts,
         &tables.deliveries,
         &tables.operators,
+        &tables.registrations,
     ];
     for name in names.into_iter().filter(|n| !existing.contains(n)) {
         create(client, name).await?;

@@ -1,0 +1,239 @@
+//! Citizens' registrations and the signup counters, in a table of their
+//! own (the functions that resolve zones cannot read it).
+//!
+//! * `REG#<id>` / `R`: the registration (JSON), its version `v` and its
+//!   lookup keys `k`;
+//! * `KEY#<lookup key>` / `<id>`: the index of lookup keys, written in the
+//!   same transaction as the registration;
+//! * `CNT#<key>#<window start>` / `N`: a counter, with a TTL a day after
+//!   its window.
+
+use super::{DynamoStore, Item, Tx, get_s, key, n, opt_n, s, sdk_err};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use bealert_app::ports::{Counters, RegistrationStore, StoreError};
+use bealert_core::signup::Registration;
+use std::collections::BTreeSet;
+
+fn reg_key(id: &str) -> Item {
+    key(format!("REG#{id}"), "R")
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Permanent(e.to_string()))
+}
+
+fn item_of(r: &Registration) -> Result<Item, StoreError> {
+    let mut item = reg_key(&r.id);
+    item.insert(
+        "body".into(),
+        s(serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?),
+    );
+    item.insert("v".into(), n(r.version));
+    if !r.lookup_keys.is_empty() {
+        item.insert("k".into(), AttributeValue::Ss(r.lookup_keys.clone()));
+    }
+    Ok(item)
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<(&str, Option<u64>)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut p = Put::builder().table_name(table).set_item(Some(item));
+    if let Some((expr, version)) = condition {
+        p = p.condition_expression(expr);
+        if expr.contains("#pk") {
+            p = p.expression_attribute_names("#pk", "pk");
+        }
+        if let Some(v) = version {
+            p = p
+                .expression_attribute_names("#v", "v")
+                .expression_attribute_values(":v", n(v));
+        }
+    }
+    Ok(TransactWriteItem::builder().put(built(p.build())?).build())
+}
+
+fn delete(table: &str, k: Item) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .delete(built(
+            Delete::builder().table_name(table).set_key(Some(k)).build(),
+        )?)
+        .build())
+}
+
+fn index_item(lookup: &str, id: &str) -> Item {
+    key(format!("KEY#{lookup}"), id)
+}
+
+impl DynamoStore {
+    async fn stored_keys(&self, id: &str) -> Result<Option<(u64, BTreeSet<String>)>, StoreError> {
+        self.usage.request();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.registrations)
+            .set_key(Some(reg_key(id)))
+            .projection_expression("v, k")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let keys = match item.get("k") {
+            Some(AttributeValue::Ss(k)) => k.iter().cloned().collect(),
+            _ => BTreeSet::new(),
+        };
+        Ok(Some((opt_n(&item, "v")?.unwrap_or(0), keys)))
+    }
+}
+
+#[async_trait]
+impl RegistrationStore for DynamoStore {
+    async fn insert_registration(&self, r: &Registration) -> Result<(), StoreError> {
+        let table = &self.tables.registrations;
+        let mut actions = vec![put(
+            table,
+            item_of(r)?,
+            Some(("attribute_not_exists(#pk)", None)),
+        )?];
+        for k in &r.lookup_keys {
+            actions.push(put(table, index_item(k, &r.id), None)?);
+        }
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(()),
+            Tx::Cancelled(_) => Err(StoreError::Conflict(format!(
+                "registration {} exists",
+                r.id
+            ))),
+        }
+    }
+
+    async fn get_registration(&self, id: &str) -> Result<Option<Registration>, StoreError> {
+        self.usage.request();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.registrations)
+            .set_key(Some(reg_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item
+            .as_ref()
+            .map(|i| {
+                serde_json::from_str(get_s(i, "body")?)
+                    .map_err(|e| StoreError::Permanent(e.to_string()))
+            })
+            .transpose()
+    }
+
+    async fn replace_registration(&self, r: &Registration) -> Result<bool, StoreError> {
+        let table = &self.tables.registrations;
+        let Some((version, old_keys)) = self.stored_keys(&r.id).await? else {
+            return Ok(false);
+        };
+        if version + 1 != r.version {
+            return Ok(false);
+        }
+        let new_keys: BTreeSet<String> = r.lookup_keys.iter().cloned().collect();
+        let mut actions = vec![put(table, item_of(r)?, Some(("#v = :v", Some(version))))?];
+        for k in new_keys.difference(&old_keys) {
+            actions.push(put(table, index_item(k, &r.id), None)?);
+        }
+        for k in old_keys.difference(&new_keys) {
+            actions.push(delete(table, index_item(k, &r.id))?);
+        }
+        Ok(matches!(self.transact(actions).await?, Tx::Committed))
+    }
+
+    async fn delete_registration(&self, id: &str) -> Result<bool, StoreError> {
+        let table = &self.tables.registrations;
+        let Some((_, keys)) = self.stored_keys(id).await? else {
+            return Ok(false);
+        };
+        let mut actions = vec![delete(table, reg_key(id))?];
+        for k in &keys {
+            actions.push(delete(table, index_item(k, id))?);
+        }
+        Ok(matches!(self.transact(actions).await?, Tx::Committed))
+    }
+
+    async fn registrations_by_key(&self, lookup: &str) -> Result<Vec<String>, StoreError> {
+        let items = self
+            .query_all(
+                &self.tables.registrations,
+                &format!("KEY#{lookup}"),
+                None,
+                None,
+                None,
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| get_s(i, "sk").map(str::to_string))
+            .collect()
+    }
+}
+
+fn counter_key(name: &str, window_ms: i64, now_ms: i64) -> (Item, i64) {
+    let start = now_ms - now_ms.rem_euclid(window_ms.max(1));
+    (key(format!("CNT#{name}#{start}"), "N"), start)
+}
+
+#[async_trait]
+impl Counters for DynamoStore {
+    async fn bump(
+        &self,
+        name: &str,
+        by: u64,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let (k, start) = counter_key(name, window_ms, now_ms);
+        // Gone a day after its window (DynamoDB TTL, seconds).
+        let expires = (start + window_ms) / 1000 + 86_400;
+        self.usage.request();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.registrations)
+            .set_key(Some(k))
+            .update_expression("ADD #n :by SET expires_at = :exp")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":by", n(by))
+            .expression_attribute_values(":exp", n(expires))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let attrs = out.attributes.unwrap_or_default();
+        Ok(opt_n(&attrs, "n")?.unwrap_or(by))
+    }
+
+    async fn count(&self, name: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let (k, _) = counter_key(name, window_ms, now_ms);
+        self.usage.request();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.registrations)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out
+            .item
+            .as_ref()
+            .map(|i| opt_n(i, "n"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    }
+}

@@ -599,3 +599,86 @@ async fn with_a_link_a_citizen_edits_pauses_exports_and_deletes_leaving_no_trace
         Vec::<String>::new()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invitation_code_puts_a_citizen_in_a_group_alerted_wherever_they_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let governor = operator(dir.path(), "governor", "province:10000");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+
+    let made = api
+        .post(
+            "/v1/groups/rescuers/invitations",
+            &json!({"uses": 2, "valid_days": 30}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let code = made.body["code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 14, "{code}");
+    let refused = Api::new(&server.url, &governor)
+        .post(
+            "/v1/groups/rescuers/invitations",
+            &json!({"uses": 2, "valid_days": 30}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let bad = api
+        .post(
+            "/v1/groups/Rescuers!/invitations",
+            &json!({"uses": 0, "valid_days": 400}),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(
+        bad.body["errors"].as_array().unwrap().len(),
+        3,
+        "{}",
+        bad.body
+    );
+
+    // Two citizens join with it (lower case, no dashes, still the code); a third cannot.
+    let join = |email: &str, code: String| {
+        json!({"language": "en", "email": email, "channels": ["email"],
+               "addresses": [{"lat": 51.05, "lon": 3.72}], "consent": true, "invitation": code})
+    };
+    let first = api
+        .post("/v1/subscribers", &join("r1@example.be", code.clone()))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let loose = code.replace('-', "").to_lowercase();
+    assert_eq!(
+        api.post("/v1/subscribers", &join("r2@example.be", loose))
+            .await
+            .status,
+        201
+    );
+    let third = api
+        .post("/v1/subscribers", &join("r3@example.be", code.clone()))
+        .await;
+    assert_eq!(third.status, 422, "{}", third.body);
+    assert_eq!(third.body["errors"][0]["path"], "invitation");
+
+    // Verified, the rescuer is alerted as a member of the group, far from Ghent.
+    let id = first.body["id"].as_str().unwrap();
+    let c = code_for(dir.path(), "email", "r1@example.be");
+    api.post(
+        &format!("/v1/subscribers/{id}:verify"),
+        &json!({"contact": "email", "code": c}),
+    )
+    .await;
+    let mut alert = alert_body(json!({}));
+    alert.as_object_mut().unwrap().remove("area");
+    alert["groups"] = json!(["rescuers"]);
+    let created = api.post("/v1/alerts", &alert).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let alert_id = created.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&alert_id, Duration::from_secs(30)).await;
+    let got: Vec<Value> = outbox(dir.path(), "email")
+        .into_iter()
+        .filter(|l| l["kind"] == "alert" && l["alert_id"] == alert_id.as_str())
+        .collect();
+    assert_eq!(got.len(), 1, "only the verified member: {got:?}");
+    assert_eq!(got[0]["to"], "r1@example.be");
+}

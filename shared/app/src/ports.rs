@@ -516,6 +516,14 @@ pub trait RegistrationStore: Send + Sync {
     async fn delete_registration(&self, id: &str) -> Result<bool, StoreError>;
     /// The registrations listing `key` among their `lookup_keys`.
     async fn registrations_by_key(&self, key: &str) -> Result<Vec<String>, StoreError>;
+    /// Stores a group invitation; `Conflict` if its key exists.
+    async fn insert_invitation(
+        &self,
+        invitation: &bealert_core::signup::Invitation,
+    ) -> Result<(), StoreError>;
+    /// Uses an invitation once, atomically: its group if it exists, has not
+    /// expired at `now` and has a use left (one is taken); `None` otherwise.
+    async fn use_invitation(&self, key: &str, now: i64) -> Result<Option<String>, StoreError>;
 }
 
 /// Counts of events in fixed windows (signups per number, per prefix, per

@@ -178,3 +178,8 @@ async fn dynamodb_registration_store_conforms() {
 async fn dynamodb_counters_conform() {
     conformance::counters(std::sync::Arc::new(store("counters").await)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_invitations_conform() {
+    conformance::invitations(std::sync::Arc::new(store("invitations").await)).await;
+}

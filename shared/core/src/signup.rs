@@ -303,6 +303,18 @@ impl Registration {
     }
 }
 
+/// A code that lets citizens join a group (rescuers, crisis staff...) at
+/// signup: made by a national operator, with an expiry and a number of uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The keyed hash of the code (the code itself is shown once).
+    pub key: String,
+    pub group: String,
+    pub expires_at: i64,
+    pub uses_left: u32,
+    pub created_by: String,
+}
+
 /// The phone-number prefix signups are counted by (country code and the
 /// operator's range: `+32470` of `+32470123456`), against SMS pumping
 /// that walks through a range.

@@ -23,6 +23,13 @@ CREATE TABLE IF NOT EXISTS registration_keys (
     PRIMARY KEY (key, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS registration_keys_by_id ON registration_keys (id);
+CREATE TABLE IF NOT EXISTS invitations (
+    key TEXT PRIMARY KEY,
+    grp TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    uses_left INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT NOT NULL,
     window_start INTEGER NOT NULL,
@@ -128,6 +135,37 @@ impl RegistrationStore for SqliteRegistrations {
             .write(move |tx| {
                 tx.execute("DELETE FROM registration_keys WHERE id = ?1", [&id])?;
                 Ok(tx.execute("DELETE FROM registrations WHERE id = ?1", [&id])? == 1)
+            })
+            .await
+    }
+
+    async fn insert_invitation(
+        &self,
+        i: &bealert_core::signup::Invitation,
+    ) -> Result<(), StoreError> {
+        let i = i.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO invitations (key, grp, expires_at, uses_left, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![i.key, i.group, i.expires_at, i.uses_left, i.created_by],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn use_invitation(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.db
+            .write(move |tx| {
+                tx.query_row(
+                    "UPDATE invitations SET uses_left = uses_left - 1
+                     WHERE key = ?1 AND uses_left > 0 AND expires_at >= ?2 RETURNING grp",
+                    params![key, now],
+                    |r| r.get(0),
+                )
+                .optional()
             })
             .await
     }

@@ -263,3 +263,10 @@ async fn sqlite_queue_forgets_a_deleted_subscriber() {
     assert!(left[0].body.contains("+32470555002"));
     assert!(q.dead_letters("send-email").await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_invitations_conform() {
+    let (_d, s) = store();
+    let r = Arc::new(bealert_embedded::SqliteRegistrations::beside(&s).unwrap());
+    conformance::invitations(r).await;
+}

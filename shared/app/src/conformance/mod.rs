@@ -15,7 +15,7 @@ pub use budget::send_budget;
 pub use gateway::gateway;
 pub use queue::job_queue;
 pub use race::racing_senders;
-pub use signup::{counters, registration_store};
+pub use signup::{counters, invitations, registration_store};
 pub use store::{
     alert_store, delivery_store, forget_subscriber, import_keeps_everyone, operator_store, plan,
     subscriber_store, subscriber_store_races,

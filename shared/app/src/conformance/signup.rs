@@ -87,6 +87,57 @@ pub async fn registration_store(store: &dyn RegistrationStore) {
     assert_eq!(store.get_registration(&id).await.unwrap(), None);
 }
 
+/// An invitation is used at most its number of times, even by racing
+/// signups, and never after it expires.
+pub async fn invitations(store: Arc<dyn RegistrationStore>) {
+    use bealert_core::signup::Invitation;
+    let now = 1_800_000_000_000;
+    let k = format!("inv-{}", uuid::Uuid::now_v7());
+    let invitation = Invitation {
+        key: k.clone(),
+        group: "rescuers".into(),
+        expires_at: now + 1000,
+        uses_left: 3,
+        created_by: "national".into(),
+    };
+    store.insert_invitation(&invitation).await.unwrap();
+    assert!(
+        store.insert_invitation(&invitation).await.is_err(),
+        "a key is made once"
+    );
+    let tries = (0..10).map(|_| {
+        let (s, k) = (store.clone(), k.clone());
+        tokio::spawn(async move { s.use_invitation(&k, now).await.unwrap() })
+    });
+    let mut groups = Vec::new();
+    for t in tries {
+        groups.extend(t.await.unwrap());
+    }
+    assert_eq!(
+        groups,
+        vec!["rescuers".to_string(); 3],
+        "three uses, not more"
+    );
+    assert_eq!(
+        store.use_invitation("no-such-code", now).await.unwrap(),
+        None
+    );
+    let late = Invitation {
+        key: format!("{k}-late"),
+        ..invitation
+    };
+    store.insert_invitation(&late).await.unwrap();
+    assert_eq!(
+        store.use_invitation(&late.key, now + 1001).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.use_invitation(&late.key, now + 1000).await.unwrap(),
+        Some("rescuers".into())
+    );
+}
+
 pub async fn counters(counters: Arc<dyn Counters>) {
     let key = format!("conformance:{}", uuid::Uuid::now_v7());
     let hour = 3_600_000;

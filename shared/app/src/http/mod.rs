@@ -53,6 +53,7 @@ fn signup_routes() -> Router<Arc<App>> {
         .route("/v1/signup/challenge", get(signup_challenge))
         .route("/v1/signup/stats", get(signup_stats))
         .route("/v1/signup/link", post(signup_link))
+        .route("/v1/groups/{name}/invitations", post(create_invitation))
         .merge(page::routes())
 }
 
@@ -253,6 +254,18 @@ async fn signup_link(
         Json(
             serde_json::json!({"status": "if this contact is registered and verified, a link was sent to it"}),
         ),
+    ))
+}
+
+async fn create_invitation(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(name): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.create_invitation(&op, &name, &body).await?),
     ))
 }
 

@@ -535,6 +535,7 @@ fn request_from(fields: &Fields, t: &Texts) -> SignupRequest {
         addresses,
         consent: on("consent"),
         proof_of_work,
+        invitation: get("invitation"),
     }
 }
 
@@ -572,6 +573,9 @@ async fn confirm(
         Err(e) => {
             tracing::info!(error = %e, "signup page: refused");
             let error = match &e {
+                AppError::Invalid(v) if v.0.iter().any(|f| f.path == "invitation") => {
+                    ("invitation".to_string(), t.err_invitation)
+                }
                 AppError::Invalid(v) if v.0.iter().any(|f| f.path == "phone") => {
                     ("phone".to_string(), t.err_phone_country)
                 }

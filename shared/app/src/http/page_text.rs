@@ -69,6 +69,10 @@ pub struct Texts {
     pub err_expired_form: &'static str,
     pub err_other: &'static str,
     pub err_too_many: &'static str,
+    pub groups_legend: &'static str,
+    pub invitation: &'static str,
+    pub invitation_hint: &'static str,
+    pub err_invitation: &'static str,
     pub manage_link_text: &'static str,
     pub manage_title: &'static str,
     pub manage_intro: &'static str,
@@ -182,6 +186,10 @@ pub const NL: Texts = Texts {
     remove_address: "Dit adres verwijderen",
     new_address: "Nieuw adres",
     err_link: "Deze link is ongeldig of verlopen. Vraag een nieuwe link.",
+    groups_legend: "Hulpdiensten en vrijwilligers",
+    invitation: "Uitnodigingscode (niet verplicht)",
+    invitation_hint: "Voor hulpverleners, vrijwilligers en crisispersoneel: de code die u kreeg.",
+    err_invitation: "Deze uitnodigingscode is onbekend, opgebruikt of verlopen.",
 };
 
 pub const FR: Texts = Texts {
@@ -272,6 +280,10 @@ pub const FR: Texts = Texts {
     remove_address: "Supprimer cette adresse",
     new_address: "Nouvelle adresse",
     err_link: "Ce lien n'est pas valable ou a expiré. Demandez un nouveau lien.",
+    groups_legend: "Secours et bénévoles",
+    invitation: "Code d'invitation (facultatif)",
+    invitation_hint: "Pour les secouristes, bénévoles et le personnel de crise : le code reçu.",
+    err_invitation: "Ce code d'invitation est inconnu, épuisé ou expiré.",
 };
 
 pub const DE: Texts = Texts {
@@ -362,6 +374,10 @@ pub const DE: Texts = Texts {
     remove_address: "Diese Adresse entfernen",
     new_address: "Neue Adresse",
     err_link: "Dieser Link ist ungültig oder abgelaufen. Fordern Sie einen neuen an.",
+    groups_legend: "Rettungskräfte und Freiwillige",
+    invitation: "Einladungscode (freiwillig)",
+    invitation_hint: "Für Rettungskräfte, Freiwillige und Krisenpersonal: der erhaltene Code.",
+    err_invitation: "Dieser Einladungscode ist unbekannt, aufgebraucht oder abgelaufen.",
 };
 
 pub const EN: Texts = Texts {
@@ -452,6 +468,10 @@ pub const EN: Texts = Texts {
     remove_address: "Remove this address",
     new_address: "New address",
     err_link: "This link is not valid or has expired. Ask for a new link.",
+    groups_legend: "Rescuers and volunteers",
+    invitation: "Invitation code (optional)",
+    invitation_hint: "For rescuers, volunteers and crisis staff: the code you were given.",
+    err_invitation: "This invitation code is unknown, used up or expired.",
 };
 
 pub fn texts(language: Language) -> &'static Texts {

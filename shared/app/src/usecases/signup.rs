@@ -86,6 +86,9 @@ pub struct SignupRequest {
     /// `GET /v1/signup/challenge`.
     #[serde(default)]
     pub proof_of_work: Option<ProofOfWork>,
+    /// A group invitation code (`POST /v1/groups/{name}/invitations`).
+    #[serde(default)]
+    pub invitation: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +159,16 @@ impl Signup {
             kind.as_str().as_bytes(),
             code.as_bytes(),
         ]))
+    }
+
+    /// The keyed hash an invitation code is stored under (case and dashes ignored).
+    pub fn invitation_key(&self, code: &str) -> String {
+        let plain: String = code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        self.token("invitation", &plain)
     }
 
     /// A token for `purpose` and `subject`, checkable later (forms, links).
@@ -252,7 +265,71 @@ fn too_many(detail: impl Into<String>) -> AppError {
     AppError::TooManyRequests(detail.into())
 }
 
+/// `POST /v1/groups/{name}/invitations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    /// How many citizens may join with it (1 to 10,000).
+    pub uses: u32,
+    /// Days it stays valid (1 to 365).
+    pub valid_days: u32,
+}
+
+/// A new invitation: the code is shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationCreated {
+    pub group: String,
+    pub code: String,
+    pub expires_at: String,
+    pub uses: u32,
+}
+
+/// Letters and digits that cannot be mistaken for one another.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
 impl App {
+    /// Creates an invitation to `group` (national operators).
+    pub async fn create_invitation(
+        &self,
+        operator: &bealert_core::operator::Operator,
+        group: &str,
+        body: &[u8],
+    ) -> Result<InvitationCreated, AppError> {
+        super::operators::require_national(operator, "invite citizens to groups")?;
+        let s = self.signup()?;
+        let request: InvitationRequest = parse_body(body)?;
+        let mut errors = Collector::default();
+        if let Err(m) = bealert_core::subscriber::validate_group(group) {
+            errors.push("name", m);
+        }
+        if !(1..=10_000).contains(&request.uses) {
+            errors.push("uses", "give 1 to 10,000 uses");
+        }
+        if !(1..=365).contains(&request.valid_days) {
+            errors.push("valid_days", "give 1 to 365 days");
+        }
+        errors.finish(())?;
+        let raw: String = (0..12)
+            .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
+            .collect();
+        let code = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
+        let expires_at = crate::now_ms() + i64::from(request.valid_days) * DAY_MS;
+        let invitation = bealert_core::signup::Invitation {
+            key: s.invitation_key(&code),
+            group: group.to_string(),
+            expires_at,
+            uses_left: request.uses,
+            created_by: operator.name.clone(),
+        };
+        s.ports.registrations.insert_invitation(&invitation).await?;
+        Ok(InvitationCreated {
+            group: group.to_string(),
+            code,
+            expires_at: crate::format_ms(expires_at),
+            uses: request.uses,
+        })
+    }
+
     /// Adds the public signup (its ports and rules).
     pub fn with_signup(mut self, ports: SignupPorts, config: SignupConfig) -> Self {
         self.signup = Some(Signup { ports, config });
@@ -403,6 +480,24 @@ impl App {
             )));
         }
 
+        let mut profile = profile;
+        if let Some(code) = request
+            .invitation
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            let key = s.invitation_key(code);
+            match s.ports.registrations.use_invitation(&key, now).await? {
+                Some(group) => profile.groups = vec![group],
+                None => {
+                    return Err(AppError::Invalid(ValidationErrors::single(
+                        "invitation",
+                        "this invitation code is unknown, used up or expired; ask whoever gave it for a new one",
+                    )));
+                }
+            }
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let mut registration = Registration::new(id, profile, now);
         registration.lookup_keys = [&registration.profile.phone, &registration.profile.email]

@@ -164,6 +164,65 @@ impl RegistrationStore for DynamoStore {
         Ok(matches!(self.transact(actions).await?, Tx::Committed))
     }
 
+    async fn insert_invitation(
+        &self,
+        i: &bealert_core::signup::Invitation,
+    ) -> Result<(), StoreError> {
+        let mut item = key(format!("INV#{}", i.key), "I");
+        item.insert("grp".into(), s(&i.group));
+        item.insert("exp".into(), n(i.expires_at));
+        item.insert("left".into(), n(i.uses_left));
+        item.insert("by".into(), s(&i.created_by));
+        // Gone a day after it expires (TTL, seconds).
+        item.insert("expires_at".into(), n(i.expires_at / 1000 + 86_400));
+        self.usage.request();
+        self.client
+            .put_item()
+            .table_name(&self.tables.registrations)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn use_invitation(&self, k: &str, now: i64) -> Result<Option<String>, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        self.usage.request();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.registrations)
+            .set_key(Some(key(format!("INV#{k}"), "I")))
+            .update_expression("ADD #left :minus")
+            .condition_expression("attribute_exists(pk) AND #left > :zero AND #exp >= :now")
+            .expression_attribute_names("#left", "left")
+            .expression_attribute_names("#exp", "exp")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o
+                .attributes
+                .as_ref()
+                .and_then(|a| get_s(a, "grp").ok())
+                .map(str::to_string)),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     async fn registrations_by_key(&self, lookup: &str) -> Result<Vec<String>, StoreError> {
         let items = self
             .query_all(

@@ -29,6 +29,12 @@ pub struct BenchArgs {
     /// Data directory (default: a temporary one, deleted afterwards).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Verified signups through the page's form endpoints (embedded; 0 skips).
+    #[arg(long, default_value_t = 3000)]
+    signups: usize,
+    /// Signups in flight at once.
+    #[arg(long, default_value_t = 32)]
+    signup_concurrency: usize,
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -344,6 +350,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             scenario::ms_between(&view.created_at, &t.first_at),
             scenario::ms_between(&view.created_at, &t.last_at)
         );
+    }
+    if !aws && args.signups > 0 {
+        crate::bench_signup::run(app.clone(), &dir, args.signups, args.signup_concurrency).await?;
     }
     local.stop().await;
     Ok(())

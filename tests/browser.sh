@@ -29,7 +29,15 @@ fi
 
 data="$(mktemp -d)"
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$data"; }
+# The server finishes the jobs in hand on SIGTERM; one that does not stop in
+# 10 s is killed, so no server outlives the run.
+cleanup() {
+  if [ -n "$server" ] && kill "$server" 2>/dev/null; then
+    for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server" 2>/dev/null || true
+  fi
+  rm -rf "$data"
+}
 trap cleanup EXIT
 key="$("$bin" operator create --name browser-test --jurisdiction national --data-dir "$data" | tail -n 1)"
 "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" >"$data/serve.out" 2>"$data/serve.log" &

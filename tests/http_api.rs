@@ -140,6 +140,21 @@ async fn bad_inputs_get_problem_details_that_say_what_to_fix() {
             422,
             "greater than 0",
         ),
+        // Found by schemathesis: accepted, then covered for an hour.
+        post(
+            "a circle across the 180th meridian near the South Pole",
+            "/v1/alerts",
+            alert(circle(-88.6, -150.9, 87.8)),
+            422,
+            "180th meridian",
+        ),
+        post(
+            "a circle reaching the North Pole (preview)",
+            "/v1/zones:preview",
+            serde_json::json!({"area": circle(89.99999999999999, -19.3, 94.8)}).to_string().into_bytes(),
+            422,
+            "pole",
+        ),
         post(
             "channels given as null (the OpenAPI document says an array)",
             "/v1/alerts",

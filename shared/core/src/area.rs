@@ -219,11 +219,22 @@ impl AreaRequest {
                     ),
                 );
             }
-            area.circles.push(Circle {
+            let circle = Circle {
                 lat: c.lat,
                 lon: c.lon,
                 radius_km: c.radius_km,
-            });
+            };
+            let valid = c.lat.is_finite()
+                && (-90.0..=90.0).contains(&c.lat)
+                && c.lon.is_finite()
+                && (-180.0..=180.0).contains(&c.lon)
+                && c.radius_km.is_finite()
+                && c.radius_km > 0.0
+                && c.radius_km <= MAX_RADIUS_KM;
+            if valid && let Some(why) = crate::zone::circle_unsupported(&circle) {
+                errors.push(&cpath, format!("this circle {why}"));
+            }
+            area.circles.push(circle);
         }
 
         errors.finish(area)
@@ -376,6 +387,32 @@ mod tests {
             [4.3, 50.9],
             [4.3, 50.8]
         ]])
+    }
+
+    #[test]
+    fn circles_that_cross_the_180th_meridian_or_reach_a_pole_are_refused() {
+        // Found by schemathesis: such a circle was accepted, and covering it
+        // (read as spanning the world the other way) ran for an hour.
+        for (lat, lon, r) in [
+            (-88.6, -150.9, 87.8),
+            (2.0, 179.99, 15.0),
+            (89.99999999999999, -19.3, 94.8),
+            (-90.0, 0.0, 1.0),
+        ] {
+            let req: AreaRequest = serde_json::from_value(
+                json!({"circles": [{"lat": lat, "lon": lon, "radius_km": r}]}),
+            )
+            .unwrap();
+            let err = req.validate("area").unwrap_err().to_string();
+            assert!(
+                err.contains("area.circles[0]")
+                    && (err.contains("180th meridian") || err.contains("pole")),
+                "{lat} {lon} {r}: {err}"
+            );
+        }
+        let fine: AreaRequest =
+            serde_json::from_value(json!({"circles": [{"lat": 83.77, "lon": -156.7, "radius_km": 249.0}, {"lat": 50.85, "lon": 4.35, "radius_km": 2.5}]})).unwrap();
+        assert!(fine.validate("area").is_ok());
     }
 
     #[test]

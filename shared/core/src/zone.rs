@@ -180,10 +180,21 @@ impl Zone {
 
     fn estimated_cells(&self) -> usize {
         let cell_area_km2 = CELL_RESOLUTION.area_km2();
+        // The disk's area, or the tiler's own estimate for the polygon
+        // drawn around it if larger (a guard should a shape ever be read
+        // as wrapping the globe).
         let circles: f64 = self
             .circles
             .iter()
-            .map(|c| std::f64::consts::PI * c.radius_km * c.radius_km / cell_area_km2)
+            .map(|c| {
+                let disk = std::f64::consts::PI * c.radius_km * c.radius_km / cell_area_km2;
+                let mut t = tiler();
+                let hint = match t.add(circumscribed_polygon(c)) {
+                    Ok(()) => t.coverage_size_hint() as f64,
+                    Err(_) => 0.0,
+                };
+                disk.max(hint)
+            })
             .sum();
         let polygons: usize = self
             .raw_polygons
@@ -327,9 +338,33 @@ fn circle_contains(c: &Circle, lat: f64, lon: f64) -> bool {
 
 /// A polygon that contains the circle with a margin: vertices on a larger
 /// geodesic circle so that even the chords stay outside the true circle.
-fn circumscribed_polygon(c: &Circle) -> Polygon<f64> {
+/// Why a circle cannot be covered: the polygon around it must stay on one
+/// side of the 180th meridian and away from the poles (longitudes are then
+/// ordered; h3o's tiler is run without its transmeridian heuristic).
+pub(crate) fn circle_unsupported(c: &Circle) -> Option<&'static str> {
+    let centre = Point::new(c.lon, c.lat);
+    let reach = circumscribed_radius_m(c);
+    let pole = |lat: f64| Geodesic.distance(centre, Point::new(c.lon, lat)) <= reach;
+    if pole(90.0) || pole(-90.0) {
+        return Some("reaches a pole; bealert covers zones away from the poles");
+    }
+    let ring = circumscribed_polygon(c);
+    let crosses = ring
+        .exterior()
+        .lines()
+        .any(|l| (l.start.x - l.end.x).abs() > 180.0);
+    crosses.then_some(
+        "crosses the 180th meridian; split it in two circles or draw polygons on each side",
+    )
+}
+
+fn circumscribed_radius_m(c: &Circle) -> f64 {
     let half_step = std::f64::consts::PI / CIRCLE_SEGMENTS as f64;
-    let r = (c.radius_m() * 1.002 + 50.0) / half_step.cos();
+    (c.radius_m() * 1.002 + 50.0) / half_step.cos()
+}
+
+fn circumscribed_polygon(c: &Circle) -> Polygon<f64> {
+    let r = circumscribed_radius_m(c);
     let centre = Point::new(c.lon, c.lat);
     let mut ring: Vec<(f64, f64)> = (0..CIRCLE_SEGMENTS)
         .map(|i| {

@@ -11,6 +11,9 @@ use crate::subscriber::SubscriberProfile;
 use crate::{Channel, ChannelSet, SubscriberId};
 use serde::{Deserialize, Serialize};
 
+/// How long a registration with no verified contact is kept.
+pub const PENDING_TTL_MS: i64 = 7 * 24 * 3_600_000;
+
 /// How long a code stays valid.
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Wrong tries after which a code is locked (a new one must be sent).
@@ -278,6 +281,15 @@ impl Registration {
         }
     }
 
+    /// When a registration nobody verified is deleted (its contacts may be
+    /// someone else's, typed by a bot); `None` once a contact is verified.
+    pub fn expires_at(&self) -> Option<i64> {
+        let verified = [ContactKind::Phone, ContactKind::Email]
+            .into_iter()
+            .any(|k| self.contact(k).is_some_and(|c| c.verified));
+        (!verified).then_some(self.created_at + PENDING_TTL_MS)
+    }
+
     /// What resolution may see: the profile with its verified channels
     /// only (and only their contacts), or nothing while pending or paused.
     pub fn reachable(&self) -> Option<SubscriberProfile> {
@@ -355,6 +367,11 @@ mod tests {
         let mut r = Registration::new("r1".into(), profile(&[Channel::Sms, Channel::Email]), 0);
         assert_eq!(r.state(), RegistrationState::Pending);
         assert_eq!(r.reachable(), None);
+        assert_eq!(
+            r.expires_at(),
+            Some(PENDING_TTL_MS),
+            "a pending one expires"
+        );
         assert_eq!(r.unverified(), vec![ContactKind::Phone, ContactKind::Email]);
         r.email.as_mut().unwrap().issue("h".into(), 0);
         assert_eq!(r.email.as_mut().unwrap().check("h", 1), CodeCheck::Verified);
@@ -365,6 +382,7 @@ mod tests {
         );
         assert_eq!(seen.phone, None, "an unverified phone is never handed out");
         assert_eq!(seen.external_id.as_deref(), Some("signup:r1"));
+        assert_eq!(r.expires_at(), None, "kept once a contact is verified");
         r.paused = true;
         assert_eq!(r.state(), RegistrationState::Paused);
         assert_eq!(r.reachable(), None);

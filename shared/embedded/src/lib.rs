@@ -150,10 +150,12 @@ impl Embedded {
             dead_letters: self.queue.expire_dead_letters(cutoff).await?,
             ..Swept::default()
         };
-        // Signup counters matter for a day at most.
+        // Signup counters matter for a day at most; registrations nobody
+        // verified go after a week.
         self.registrations
             .expire_counters(now_ms - 2 * 24 * 3_600_000)
             .await?;
+        swept.pending_registrations = self.registrations.expire_pending(now_ms).await?;
         let io = |e: std::io::Error| bealert_app::ports::StoreError::Transient(e.to_string());
         for outbox in &self.outbox {
             if outbox.rotate(now_ms, rotate_after).map_err(io)?.is_some() {
@@ -181,6 +183,7 @@ impl Embedded {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
     pub deliveries: u64,
+    pub pending_registrations: u64,
     pub dead_letters: u64,
     pub rotated: usize,
     pub archives_deleted: usize,

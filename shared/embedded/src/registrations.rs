@@ -15,7 +15,9 @@ CREATE TABLE IF NOT EXISTS registrations (
     id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     body TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- Registration::expires_at: set while no contact is verified.
+    expires_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS registration_keys (
     key TEXT NOT NULL,
@@ -54,6 +56,24 @@ impl SqliteRegistrations {
         Self::on(store.db().clone())
     }
 
+    /// Deletes registrations whose `expires_at` (pending ones) has passed,
+    /// with their index entries; returns how many.
+    pub async fn expire_pending(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM registration_keys WHERE id IN
+                     (SELECT id FROM registrations WHERE expires_at IS NOT NULL AND expires_at < ?1)",
+                    [now_ms],
+                )?;
+                Ok(tx.execute(
+                    "DELETE FROM registrations WHERE expires_at IS NOT NULL AND expires_at < ?1",
+                    [now_ms],
+                )? as u64)
+            })
+            .await
+    }
+
     /// Deletes counter windows that ended before `cutoff_ms`.
     pub async fn expire_counters(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.db
@@ -86,12 +106,12 @@ fn corrupt(e: serde_json::Error) -> rusqlite::Error {
 impl RegistrationStore for SqliteRegistrations {
     async fn insert_registration(&self, r: &Registration) -> Result<(), StoreError> {
         let (id, version, body, at) = (r.id.clone(), r.version as i64, to_json(r)?, r.created_at);
-        let keys = r.lookup_keys.clone();
+        let (keys, expires) = (r.lookup_keys.clone(), r.expires_at());
         self.db
             .write(move |tx| {
                 tx.execute(
-                    "INSERT INTO registrations (id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, version, body, at],
+                    "INSERT INTO registrations (id, version, body, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, version, body, at, expires],
                 )?;
                 index_keys(tx, &id, &keys)
             })
@@ -114,12 +134,12 @@ impl RegistrationStore for SqliteRegistrations {
 
     async fn replace_registration(&self, r: &Registration) -> Result<bool, StoreError> {
         let (id, version, body) = (r.id.clone(), r.version as i64, to_json(r)?);
-        let keys = r.lookup_keys.clone();
+        let (keys, expires) = (r.lookup_keys.clone(), r.expires_at());
         self.db
             .write(move |tx| {
                 let n = tx.execute(
-                    "UPDATE registrations SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?2 - 1",
-                    params![id, version, body],
+                    "UPDATE registrations SET version = ?2, body = ?3, expires_at = ?4 WHERE id = ?1 AND version = ?2 - 1",
+                    params![id, version, body, expires],
                 )?;
                 if n == 1 {
                     index_keys(tx, &id, &keys)?;

@@ -162,3 +162,56 @@ async fn expired_personal_data_is_swept_and_the_outbox_rotates() {
     );
     assert_eq!(sms.sent_count(), 0, "its keys are forgotten too");
 }
+
+/// A registration nobody verified (its contact may be someone else's, typed
+/// by a bot) is deleted after a week; a verified one stays.
+#[tokio::test]
+async fn registrations_nobody_verified_are_swept_after_a_week() {
+    use bealert_app::ports::RegistrationStore;
+    use bealert_core::signup::Registration;
+    let dir = tempfile::tempdir().unwrap();
+    let e = Embedded::open(dir.path()).unwrap();
+    let now = bealert_app::now_ms();
+    let profile = bealert_app::conformance::profile(None, "nl", &[(51.05, 3.72)], &[]);
+    let mut pending = Registration::new("pending".into(), profile.clone(), now);
+    pending.lookup_keys = vec!["k-pending".into()];
+    let mut verified = Registration::new("verified".into(), profile, now);
+    verified.phone.as_mut().unwrap().verified = true;
+    e.registrations.insert_registration(&pending).await.unwrap();
+    e.registrations
+        .insert_registration(&verified)
+        .await
+        .unwrap();
+    let day = Duration::from_secs(86_400);
+    let swept = e
+        .sweep(now + 6 * DAY, Duration::from_secs(90 * 86_400), day)
+        .await
+        .unwrap();
+    assert_eq!(swept.pending_registrations, 0, "kept for a week");
+    let swept = e
+        .sweep(now + 8 * DAY, Duration::from_secs(90 * 86_400), day)
+        .await
+        .unwrap();
+    assert_eq!(swept.pending_registrations, 1);
+    assert!(
+        e.registrations
+            .get_registration("pending")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        e.registrations
+            .registrations_by_key("k-pending")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        e.registrations
+            .get_registration("verified")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

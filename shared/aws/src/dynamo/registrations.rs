@@ -30,6 +30,11 @@ fn item_of(r: &Registration) -> Result<Item, StoreError> {
         s(serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?),
     );
     item.insert("v".into(), n(r.version));
+    // DynamoDB's TTL deletes a registration nobody verified (seconds);
+    // a put without it (once verified) keeps the item.
+    if let Some(at) = r.expires_at() {
+        item.insert("expires_at".into(), n(at / 1000));
+    }
     if !r.lookup_keys.is_empty() {
         item.insert("k".into(), AttributeValue::Ss(r.lookup_keys.clone()));
     }

@@ -9,6 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${1:-$root/target/debug/bealert}"
+case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 say() { printf 'browser: %s\n' "$*" >&2; }
 
 chromium="${CHROMIUM:-/usr/bin/chromium}"

@@ -8,9 +8,9 @@
 // page state (WCAG 2.1 A/AA rules) must find zero violations; screenshots
 // go to ARTIFACTS_DIR. Then a wrong code, a page at 200 % zoom, keyboard
 // use, the script's location button, a page without JavaScript, and the
-// next alert reaching the citizens who signed up; then self-service: a link
-// asked on the page, read from the outbox, an address added, pause, resume,
-// delete. Exits 1 on any failure.
+// next alert reaching the citizens who signed up; then self-service in
+// English and Dutch: a link asked on the page, read from the outbox, an
+// address added, pause, resume, delete. Exits 1 on any failure.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
@@ -208,6 +208,21 @@ try {
     await page.locator("#code-email").fill(await codeFor("email", "no-script@example.be"));
     await page.getByRole("button", { name: "Bevestigen", exact: true }).click();
     check((await page.textContent("h1")).includes("U bent ingeschreven"), "no script: signed up by e-mail");
+    // A phone without the script's proof of work: the server waits instead.
+    await page.goto(`${url}/`);
+    await page.getByLabel("Gsm-nummer", { exact: true }).fill("+32470555199");
+    await page.getByLabel("SMS", { exact: true }).check();
+    await page.locator("#a0-postal").fill("9000");
+    await page.getByLabel(/Ik ga ermee akkoord/).check();
+    await page.getByRole("button", { name: "Verder" }).click();
+    const started = Date.now();
+    await page.getByRole("button", { name: "Bevestigen en code sturen" }).click();
+    await page.waitForSelector("#code-phone");
+    const waited = Date.now() - started;
+    check(waited >= 5000, `no script: a phone code after the server's wait (${waited} ms)`);
+    await page.locator("#code-phone").fill(await codeFor("sms", "+32470555199"));
+    await page.getByRole("button", { name: "Bevestigen", exact: true }).click();
+    check((await page.textContent("h1")).includes("U bent ingeschreven"), "no script: signed up by phone");
     await context.close();
   }
 
@@ -236,46 +251,50 @@ try {
     const line = outbox("sms").find((l) => l.kind === "alert" && l.to === phones.de);
     check(line && line.text.startsWith("ÜBUNG"), "in the citizen's own language");
   }
-  console.log("self-service: link, edit, pause, resume, delete:");
-  {
-    const context = await browser.newContext({ locale: "en-GB", bypassCSP: true });
+  const manageWords = {
+    en: { link: "Manage my registration", contact: "Mobile number or e-mail address", send: "Send the link", sent: "it received a link", active: "active", paused: "paused", save: "Save", saved: "Saved.", pause: "Pause", resume: "Resume", confirm: /I want to delete my registration/, del: "Delete my registration", deleted: "Your registration is deleted", dead: "This link is not valid or has expired" },
+    nl: { link: "Inschrijving beheren", contact: "Gsm-nummer of e-mailadres", send: "Link sturen", sent: "kreeg het een link", active: "actief", paused: "gepauzeerd", save: "Opslaan", saved: "Opgeslagen.", pause: "Pauzeren", resume: "Hervatten", confirm: /Ik wil mijn inschrijving/, del: "Inschrijving verwijderen", deleted: "Uw inschrijving is verwijderd", dead: "Deze link is ongeldig of verlopen" },
+  };
+  for (const [lang, m] of Object.entries(manageWords)) {
+    console.log(`self-service (${lang}): link, edit, pause, resume, delete:`);
+    const context = await browser.newContext({ locale: locales[lang], bypassCSP: true });
     const page = await context.newPage();
     page.on("request", (r) => { if (!r.url().startsWith(url)) thirdParty.push(r.url()); });
     await page.goto(`${url}/`);
-    await page.getByRole("link", { name: "Manage my registration" }).click();
-    await axe(page, "en link request");
-    await page.getByLabel("Mobile number or e-mail address").fill(phones.en);
-    await page.getByRole("button", { name: "Send the link" }).click();
-    check(await page.getByText("it received a link").isVisible(), "the link is said to be sent, without saying who is registered");
+    await page.getByRole("link", { name: m.link }).click();
+    await axe(page, `${lang} link request`);
+    await page.getByLabel(m.contact).fill(phones[lang]);
+    await page.getByRole("button", { name: m.send }).click();
+    check(await page.getByText(m.sent).isVisible(), "the link is said to be sent, without saying who is registered");
     let line;
     for (let i = 0; i < 50 && !line; i++) {
-      line = outbox("sms").reverse().find((l) => l.kind === "self_service" && l.to === phones.en);
+      line = outbox("sms").reverse().find((l) => l.kind === "self_service" && l.to === phones[lang]);
       if (!line) await new Promise((r) => setTimeout(r, 100));
     }
     check(Boolean(line), "a link went to the verified phone");
     const link = line.text.slice(line.text.indexOf("http"));
     await page.goto(link);
-    check((await page.textContent("#state")).includes("active"), "the link opens the registration");
-    await axe(page, "en manage");
-    await shot(page, "en-8-manage");
+    check((await page.textContent("#state")).includes(m.active), "the link opens the registration");
+    await axe(page, `${lang} manage`);
+    await shot(page, `${lang}-8-manage`);
     await page.locator("#new-postal").fill("9000");
     await page.locator("#new-label").fill("work");
-    await page.getByRole("button", { name: "Save" }).click();
-    check(await page.getByText("Saved.").isVisible(), "an address is added");
+    await page.getByRole("button", { name: m.save }).click();
+    check(await page.getByText(m.saved).isVisible(), "an address is added");
     check((await page.locator(".places li").count()) === 2, "two addresses now");
-    await page.getByRole("button", { name: "Pause" }).click();
-    check((await page.textContent("#state")).includes("paused"), "paused");
-    await axe(page, "en manage, paused");
-    await page.getByRole("button", { name: "Resume" }).click();
-    check((await page.textContent("#state")).includes("active"), "resumed");
-    await page.getByLabel(/I want to delete my registration/).check();
-    await page.getByRole("button", { name: "Delete my registration" }).click();
-    check((await page.textContent("h1")).includes("Your registration is deleted"), "deleted, and the page says what");
+    await page.getByRole("button", { name: m.pause }).click();
+    check((await page.textContent("#state")).includes(m.paused), "paused");
+    await axe(page, `${lang} manage, paused`);
+    await page.getByRole("button", { name: m.resume }).click();
+    check((await page.textContent("#state")).includes(m.active), "resumed");
+    await page.getByLabel(m.confirm).check();
+    await page.getByRole("button", { name: m.del }).click();
+    check((await page.textContent("h1")).includes(m.deleted), "deleted, and the page says what");
     check((await page.textContent("#report")).includes("addresses: 2"), "the report counts the addresses");
-    await axe(page, "en deleted");
-    await shot(page, "en-9-deleted");
+    await axe(page, `${lang} deleted`);
+    await shot(page, `${lang}-9-deleted`);
     await page.goto(link);
-    check((await page.textContent("body")).includes("This link is not valid or has expired"), "the link no longer opens anything");
+    check((await page.textContent("body")).includes(m.dead), "the link no longer opens anything");
     await context.close();
   }
   check(thirdParty.length === 0, `no third-party requests (${thirdParty.join(", ")})`);

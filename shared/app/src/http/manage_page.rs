@@ -271,16 +271,7 @@ async fn edit_from(
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let mut channels = Vec::new();
-    for (field, name) in [
-        ("sms", "sms"),
-        ("voice", "voice"),
-        ("email_channel", "email"),
-    ] {
-        if on(field) {
-            channels.push(name.to_string());
-        }
-    }
+    let channels = super::page::channels_from(fields);
     let mut addresses: Vec<AddressInput> = (0..view.addresses.len())
         .filter(|i| !on(&format!("k{i}_remove")))
         .filter_map(|i| {

@@ -297,6 +297,32 @@ async fn form_page(
     form_response(&app, t, &values, Vec::new(), &BTreeMap::new())
 }
 
+/// A fresh, empty form that says the last one expired (or came from elsewhere).
+fn expired_form(app: &App, t: &'static Texts) -> Response {
+    let mut values = Fields::new();
+    values.insert("language".into(), t.lang.into());
+    form_response(
+        app,
+        t,
+        &values,
+        vec![("summary".into(), t.err_expired_form)],
+        &BTreeMap::new(),
+    )
+}
+
+/// The channels ticked on a form (checkboxes `sms`, `voice`, `email_channel`).
+pub(super) fn channels_from(fields: &Fields) -> Vec<String> {
+    [
+        ("sms", "sms"),
+        ("voice", "voice"),
+        ("email_channel", "email"),
+    ]
+    .into_iter()
+    .filter(|(field, _)| fields.get(*field).is_some_and(|v| v == "on"))
+    .map(|(_, name)| name.to_string())
+    .collect()
+}
+
 pub(super) fn limits_ok(fields: &Fields) -> bool {
     fields.len() <= 64 && fields.iter().all(|(k, v)| k.len() <= 32 && v.len() <= 512)
 }
@@ -425,15 +451,7 @@ async fn submit(
 ) -> Response {
     let t = texts(page_language(Some(&fields), None, &headers));
     if !limits_ok(&fields) || !check_origin(&app, &headers, &fields) {
-        let mut values = Fields::new();
-        values.insert("language".into(), t.lang.into());
-        return form_response(
-            &app,
-            t,
-            &values,
-            vec![("summary".into(), t.err_expired_form)],
-            &BTreeMap::new(),
-        );
+        return expired_form(&app, t);
     }
     if fields.contains_key("edit") {
         let kept: Fields = fields
@@ -502,16 +520,7 @@ fn request_from(fields: &Fields, t: &Texts) -> SignupRequest {
             .filter(|v| !v.is_empty())
     };
     let on = |k: &str| fields.get(k).is_some_and(|v| v == "on");
-    let mut channels = Vec::new();
-    for (field, name) in [
-        ("sms", "sms"),
-        ("voice", "voice"),
-        ("email_channel", "email"),
-    ] {
-        if on(field) {
-            channels.push(name.to_string());
-        }
-    }
+    let channels = channels_from(fields);
     let addresses = (0..MAX_ADDRESSES)
         .filter_map(|i| {
             let lat = get(&format!("g{i}_lat"))?.parse().ok()?;
@@ -547,15 +556,7 @@ async fn confirm(
 ) -> Response {
     let t = texts(page_language(Some(&fields), None, &headers));
     if !limits_ok(&fields) || !check_origin(&app, &headers, &fields) {
-        let mut values = Fields::new();
-        values.insert("language".into(), t.lang.into());
-        return form_response(
-            &app,
-            t,
-            &values,
-            vec![("summary".into(), t.err_expired_form)],
-            &BTreeMap::new(),
-        );
+        return expired_form(&app, t);
     }
     let request = request_from(&fields, t);
     let with_pow = request.proof_of_work.is_some();
@@ -689,15 +690,7 @@ async fn verify(
         )
     });
     if !limits_ok(&fields) || !token_ok || !check_origin_loose(&headers) {
-        let mut values = Fields::new();
-        values.insert("language".into(), t.lang.into());
-        return form_response(
-            &app,
-            t,
-            &values,
-            vec![("summary".into(), t.err_expired_form)],
-            &BTreeMap::new(),
-        );
+        return expired_form(&app, t);
     }
     let contact = fields.get("contact").cloned().unwrap_or_default();
     let result = if fields.contains_key("show") {

@@ -217,6 +217,27 @@ pub(crate) enum Tx {
 }
 
 impl DynamoStore {
+    /// The number `n` of a counter item (0 if there is none), read consistently.
+    pub(crate) async fn read_count(&self, table: &str, k: Item) -> Result<u64, StoreError> {
+        self.usage.request();
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out
+            .item
+            .as_ref()
+            .map(|i| opt_n(i, "n"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    }
+
     /// Writes (puts and deletes) in batches of 25, several batches at once,
     /// retrying unprocessed items with backoff.
     pub(crate) async fn batch_write(

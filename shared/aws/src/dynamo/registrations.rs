@@ -282,22 +282,6 @@ impl Counters for DynamoStore {
 
     async fn count(&self, name: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         let (k, _) = counter_key(name, window_ms, now_ms);
-        self.usage.request();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.registrations)
-            .set_key(Some(k))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(out
-            .item
-            .as_ref()
-            .map(|i| opt_n(i, "n"))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0))
+        self.read_count(&self.tables.registrations, k).await
     }
 }

@@ -544,22 +544,7 @@ impl SubscriberStore for DynamoStore {
     }
 
     async fn subscriber_count(&self) -> Result<u64, StoreError> {
-        self.usage.request();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.subscribers)
-            .set_key(Some(key("COUNT", "COUNT")))
-            .consistent_read(true)
-            .send()
+        self.read_count(&self.tables.subscribers, key("COUNT", "COUNT"))
             .await
-            .map_err(sdk_err)?;
-        Ok(out
-            .item
-            .as_ref()
-            .map(|i| opt_n(i, "n"))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0))
     }
 }

@@ -14,7 +14,10 @@ examples="${SCHEMATHESIS_EXAMPLES:-40}"
 say() { printf 'schemathesis: %s\n' "$*" >&2; }
 
 find_python() {
-  for p in python3.13 python3.12 python3 "$HOME"/.pyenv/versions/3.13.*/bin/python3 "$HOME"/.pyenv/versions/3.12.*/bin/python3; do
+  # Newest first: CPython 3.11 before 3.11.9 can fail ast.parse under threads
+  # ("AST constructor recursion depth mismatch", gh-106905), which hypothesis
+  # calls while describing strategies.
+  for p in "$HOME"/.pyenv/versions/3.13.*/bin/python3 "$HOME"/.pyenv/versions/3.12.*/bin/python3 python3.13 python3.12 python3; do
     if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
       command -v "$p"; return 0
     fi
@@ -22,7 +25,7 @@ find_python() {
   return 1
 }
 
-stamp="$venv/.installed-$(printf '%s' "$pin" | sha1sum | cut -c1-12)"
+stamp="$venv/.installed-$(printf '%s|py-newest-first' "$pin" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   py="$(find_python)" || { say "needs Python >= 3.10"; exit 1; }
   say "installing $pin into $venv"
@@ -63,4 +66,4 @@ cd "$root/tests"   # schemathesis.toml
 BEALERT_KEY="$key" "$venv/bin/schemathesis" run "$url/openapi.yaml" --url "$url" \
   -H "Authorization: Bearer $key" \
   --checks all --phases examples,coverage,fuzzing,stateful \
-  --max-examples "$examples" --workers 2 --seed 1 --no-color
+  --max-examples "$examples" --workers 1 --seed 1 --no-color

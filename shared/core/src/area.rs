@@ -93,7 +93,10 @@ impl Area {
 
     /// The polygons as `geo` values.
     pub fn geo_polygons(&self) -> Vec<Polygon<f64>> {
-        self.polygons.iter().map(|rings| to_geo(rings)).collect()
+        self.polygons
+            .iter()
+            .map(|rings| rings_to_polygon(rings))
+            .collect()
     }
 
     /// The reference definition of "inside", straight from the geometry:
@@ -117,7 +120,8 @@ impl Area {
     }
 }
 
-fn to_geo(rings: &[Vec<[f64; 2]>]) -> Polygon<f64> {
+/// Rings of `[lon, lat]` (exterior first) as a `geo` polygon.
+pub fn rings_to_polygon(rings: &[Vec<[f64; 2]>]) -> Polygon<f64> {
     let ring =
         |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
     let mut it = rings.iter();

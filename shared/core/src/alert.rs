@@ -1,9 +1,11 @@
 //! Alerts: the request an operator sends, its validation, and its life cycle.
 
 use crate::area::{Area, AreaRequest};
+use crate::broadcast::{BroadcastMode, BroadcastRequest, BroadcastSpec, cb_problem};
 use crate::cap::{Certainty, Severity, Status, Urgency};
 use crate::channel::parse_channels;
 use crate::error::{Collector, ValidationErrors};
+use crate::estimate::Estimate;
 use crate::message::{Messages, render};
 use crate::sms::{SmsEncoding, analyse, first_non_gsm};
 use crate::subscriber::validate_group;
@@ -41,6 +43,13 @@ pub struct AlertRequest {
     pub channels: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Alert-SMS: every phone in the zone, through the mobile networks.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
+    pub broadcast: Option<BroadcastRequest>,
 }
 
 /// A validated alert.
@@ -55,6 +64,11 @@ pub struct AlertSpec {
     pub area: Area,
     pub channels: ChannelSet,
     pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<BroadcastSpec>,
+    /// The Alert-SMS estimate when the alert was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
 }
 
 /// Where an alert is in its life.
@@ -120,8 +134,8 @@ impl AlertRequest {
         let channels = match &self.channels {
             None => ChannelSet::ALL,
             Some(names) => {
-                if names.is_empty() {
-                    errors.push("channels", "choose at least one of sms, voice, email, or leave channels out for all three");
+                if names.is_empty() && self.broadcast.is_none() {
+                    errors.push("channels", "choose at least one of sms, voice, email, or leave channels out for all three (an empty list needs a broadcast)");
                 }
                 parse_channels("channels", names, &mut errors)
             }
@@ -186,6 +200,32 @@ impl AlertRequest {
             }
         }
 
+        let broadcast = self.broadcast.as_ref().map(|b| {
+            if !area_given {
+                errors.push(
+                    "broadcast",
+                    "a broadcast reaches the phones in an area: give an area too",
+                );
+            }
+            if let Some(names) = &b.networks {
+                if names.is_empty() {
+                    errors.push(
+                        "broadcast.networks",
+                        "name at least one network, or leave networks out for every network",
+                    );
+                }
+                for (i, n) in names.iter().enumerate() {
+                    if let Err(msg) = crate::network::validate_network_name(n) {
+                        errors.push(format!("broadcast.networks[{i}]"), msg);
+                    }
+                }
+            }
+            BroadcastSpec {
+                networks: b.networks.clone().unwrap_or_default(),
+                mode: b.mode,
+            }
+        });
+
         let spec = AlertSpec {
             status: self.status,
             event,
@@ -196,9 +236,15 @@ impl AlertRequest {
             area,
             channels,
             groups: self.groups,
+            broadcast,
+            estimate: None,
         };
 
-        if spec.channels.contains(Channel::Sms) {
+        let lbsms = spec
+            .broadcast
+            .as_ref()
+            .is_some_and(|b| b.mode == BroadcastMode::Lbsms);
+        if spec.channels.contains(Channel::Sms) || lbsms {
             for lang in spec.messages.0.keys() {
                 if let Some(r) = render(&spec, Channel::Sms, *lang) {
                     let info = analyse(&r.text);
@@ -217,6 +263,22 @@ impl AlertRequest {
                             ),
                         );
                     }
+                }
+            }
+        }
+        if spec
+            .broadcast
+            .as_ref()
+            .is_some_and(|b| b.mode == BroadcastMode::CellBroadcast)
+        {
+            for lang in spec.messages.0.keys() {
+                if let Some(r) = render(&spec, Channel::Sms, *lang)
+                    && let Some(why) = cb_problem(&r.text)
+                {
+                    errors.push(
+                        format!("messages.{lang}"),
+                        format!("the {lang} text: {why}"),
+                    );
                 }
             }
         }
@@ -297,5 +359,47 @@ mod tests {
         v["messages"]["fr"] = json!("ê".repeat(500));
         let e = request(v).unwrap_err().to_string();
         assert!(e.contains("messages.fr") && e.contains("UCS-2"), "{e}");
+    }
+
+    #[test]
+    fn a_broadcast_only_alert_and_its_limits() {
+        let mut v = base();
+        v["channels"] = json!([]);
+        assert!(
+            request(v.clone())
+                .unwrap_err()
+                .to_string()
+                .starts_with("channels:")
+        );
+        v["broadcast"] = json!({"mode": "cell_broadcast"});
+        let spec = request(v.clone()).unwrap();
+        assert!(spec.channels.is_empty());
+        assert_eq!(
+            spec.broadcast.as_ref().unwrap().networks,
+            Vec::<String>::new()
+        );
+        v["broadcast"] = json!({"mode": "lbsms", "networks": ["proximus", "Bad Name"]});
+        let e = request(v.clone()).unwrap_err().to_string();
+        assert!(e.contains("broadcast.networks[1]"), "{e}");
+        // Cell broadcast: 15 pages of 93 characters at most, per language.
+        v["broadcast"] = json!({"mode": "cell_broadcast"});
+        v["messages"]["fr"] = json!("a".repeat(1400));
+        let e = request(v.clone()).unwrap_err();
+        assert_eq!(e.0[0].path, "messages.fr");
+        assert!(
+            e.0[0].message.contains("the fr text") && e.0[0].message.contains("1395 characters"),
+            "{e}"
+        );
+        // A broadcast needs an area.
+        let mut g = base();
+        g.as_object_mut().unwrap().remove("area");
+        g["groups"] = json!(["rescuers"]);
+        g["broadcast"] = json!({"mode": "lbsms"});
+        assert!(
+            request(g)
+                .unwrap_err()
+                .to_string()
+                .starts_with("broadcast:")
+        );
     }
 }

@@ -282,8 +282,45 @@ fn cross(p: Coord<f64>, q: Coord<f64>, sp: f64, sq: f64) -> Coord<f64> {
     }
 }
 
+/// One network's part of an [`Estimate`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkEstimate {
+    /// People present: devices present ÷ devices per person.
+    pub estimated_present: f64,
+    /// Σ active_devices × shared area ÷ cell area.
+    pub present_devices: f64,
+    /// Active devices on every cell a cell-based send would use.
+    pub reach_devices: u64,
+    /// How many cells those are.
+    pub cells: usize,
+    /// Their area outside the zone, and the people estimated there.
+    pub overshoot_km2: f64,
+    pub overshoot_people: f64,
+    /// When the network last replaced its cells (RFC 3339), and whether
+    /// that is older than the configured age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+    pub stale: bool,
+}
+
+/// `POST /v1/zones:estimate`: who is in a zone, by the networks' cells.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Estimate {
+    /// People present, summed over networks (each device counted on its network).
+    pub estimated_present: f64,
+    pub reach_devices: u64,
+    /// The union of every network's overshoot, and the people there.
+    pub overshoot_km2: f64,
+    pub overshoot_people: f64,
+    /// The calibration the people figures used.
+    pub devices_per_person: f64,
+    /// Some network's cells are older than the configured age.
+    pub stale: bool,
+    pub networks: std::collections::BTreeMap<String, NetworkEstimate>,
+}
+
 /// One network's figures for one zone (devices, before any calibration).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetworkFigures {
     /// Σ active_devices × shared area ÷ cell area.
     pub present_devices: f64,
@@ -295,11 +332,20 @@ pub struct NetworkFigures {
     pub overshoot_km2: f64,
     /// Their devices outside the zone: Σ active_devices × outside share.
     pub overshoot_devices: f64,
+    /// The selected cells' part outside the zone.
+    pub overshoot: MultiPolygon<f64>,
 }
 
 /// The estimate for one network's cells (see the module doc).
 pub fn estimate(cells: &[Arc<PreparedCell>], zone: &ZoneShape) -> NetworkFigures {
-    let mut f = NetworkFigures::default();
+    let mut f = NetworkFigures {
+        present_devices: 0.0,
+        reach_devices: 0,
+        selected: Vec::new(),
+        overshoot_km2: 0.0,
+        overshoot_devices: 0.0,
+        overshoot: MultiPolygon::new(vec![]),
+    };
     let mut border: Vec<Polygon<f64>> = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         let shared = zone.shared_area(cell);
@@ -317,7 +363,8 @@ pub fn estimate(cells: &[Arc<PreparedCell>], zone: &ZoneShape) -> NetworkFigures
     }
     if !border.is_empty() {
         let union = geo::unary_union(&border);
-        f.overshoot_km2 = union.difference(zone.shape()).geodesic_area_unsigned() / 1e6;
+        f.overshoot = union.difference(zone.shape());
+        f.overshoot_km2 = f.overshoot.geodesic_area_unsigned() / 1e6;
     }
     f
 }
@@ -511,7 +558,8 @@ mod tests {
         assert_eq!(f.reach_devices, 10_000);
         assert!((f.present_devices - 10_000.0).abs() < 1e-6);
         let far = ZoneShape::new(&area_of(vec![rect_rings(5.0, 49.0, 5.1, 49.1)]));
-        assert_eq!(estimate(&grid(), &far), NetworkFigures::default());
+        let f = estimate(&grid(), &far);
+        assert_eq!((f.reach_devices, f.selected.len()), (0, 0));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod area;
+pub mod broadcast;
 pub mod cap;
 pub mod channel;
 pub mod containment;

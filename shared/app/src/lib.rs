@@ -10,6 +10,8 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod netsim;
+pub mod network_http;
 pub mod ports;
 pub mod rate;
 pub mod usecases;

@@ -1,0 +1,167 @@
+//! A mobile network's alerting API over HTTP with JSON: the production
+//! adapter of [`NetworkGateway`], configured per network with a base URL
+//! and a bearer token.
+//!
+//! * `POST {base}/broadcasts` with a [`BroadcastMessage`] → 200 and a
+//!   [`NetworkReport`]; the network answers a repeated `key` with the
+//!   report it already has (nothing is sent twice).
+//! * `POST {base}/broadcasts/{key}/follow-ups` with a [`FollowUpMessage`]
+//!   (same audience as the message `key`) → 200 and a report.
+//!
+//! 429 is a throttle, 408 and 5xx and a broken connection are temporary,
+//! any other 4xx is a refusal (its `error` text kept as the reason).
+
+use crate::ports::{BroadcastMessage, FollowUpMessage, GatewayError, NetworkGateway};
+use async_trait::async_trait;
+use bealert_core::broadcast::NetworkReport;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct HttpNetworkGateway {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl HttpNetworkGateway {
+    /// `base` without a trailing slash (`https://lbsms.example.net/v1`).
+    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "network gateway URL {base:?} must start with http:// or https://"
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    async fn post<T: serde::Serialize + Sync>(
+        &self,
+        url: String,
+        body: &T,
+    ) -> Result<NetworkReport, GatewayError> {
+        let mut req = self.client.post(&url).json(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| GatewayError::Retryable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp
+                .json::<NetworkReport>()
+                .await
+                .map_err(|e| GatewayError::Retryable(format!("{url}: unreadable report: {e}")));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let why = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        let why = format!("{url} answered {}: {why}", status.as_u16());
+        Err(match status.as_u16() {
+            429 => GatewayError::Throttled(why),
+            408 | 500.. => GatewayError::Retryable(why),
+            _ => GatewayError::Permanent(why),
+        })
+    }
+}
+
+#[async_trait]
+impl NetworkGateway for HttpNetworkGateway {
+    async fn broadcast(&self, m: &BroadcastMessage) -> Result<NetworkReport, GatewayError> {
+        if let Some(e) = m.too_late(crate::now_ms()) {
+            return Err(e);
+        }
+        self.post(format!("{}/broadcasts", self.base), m).await
+    }
+
+    async fn follow_up(&self, m: &FollowUpMessage) -> Result<NetworkReport, GatewayError> {
+        self.post(
+            format!("{}/broadcasts/{}/follow-ups", self.base, m.references),
+            m,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netsim::NetworkSimulator;
+    use crate::ports::BroadcastCell;
+    use bealert_core::AlertId;
+    use bealert_core::broadcast::BroadcastMode;
+
+    #[tokio::test]
+    async fn the_http_adapter_speaks_to_a_network_api_and_maps_its_errors() {
+        let sim = NetworkSimulator::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = crate::netsim::router(sim.clone());
+        tokio::spawn(async move { axum::serve(listener, server).await });
+        let gw = HttpNetworkGateway::new(
+            &format!("http://{addr}/"),
+            Some("t0ken".into()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let m = BroadcastMessage {
+            key: "a1:network:proximus".into(),
+            alert_id: AlertId::new(),
+            network: "proximus".into(),
+            mode: BroadcastMode::CellBroadcast,
+            cells: vec![BroadcastCell {
+                cell_id: "c1".into(),
+                active_devices: 42,
+            }],
+            texts: [(bealert_core::Language::Nl, "Sluit ramen".to_string())].into(),
+            message_identifier: 4371,
+            additional_language_identifier: 4384,
+            repetition_period_s: 60,
+            not_after: i64::MAX,
+        };
+        let r = gw.broadcast(&m).await.unwrap();
+        assert_eq!((r.cells, r.requested, r.delivered), (1, 42, 42));
+        assert_eq!(sim.report(&m.key), Some(r));
+        let f = FollowUpMessage {
+            key: "a2:network:proximus".into(),
+            references: m.key.clone(),
+            network: "proximus".into(),
+            texts: Default::default(),
+            message_identifier: 4371,
+        };
+        assert_eq!(gw.follow_up(&f).await.unwrap().requested, 42);
+        sim.set("proximus", "down".parse().unwrap());
+        let m2 = BroadcastMessage {
+            key: "other".into(),
+            ..m.clone()
+        };
+        assert!(matches!(
+            gw.broadcast(&m2).await,
+            Err(GatewayError::Retryable(_))
+        ));
+        sim.set("proximus", "refuse".parse().unwrap());
+        match gw.broadcast(&m2).await {
+            Err(GatewayError::Permanent(why)) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Nobody listening: temporary.
+        let gone =
+            HttpNetworkGateway::new("http://127.0.0.1:9", None, Duration::from_secs(2)).unwrap();
+        assert!(matches!(
+            gone.broadcast(&m2).await,
+            Err(GatewayError::Retryable(_))
+        ));
+        assert!(HttpNetworkGateway::new("ftp://x", None, Duration::from_secs(1)).is_err());
+    }
+}

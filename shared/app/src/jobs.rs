@@ -16,14 +16,27 @@ pub fn send_queue(channel: Channel) -> &'static str {
     }
 }
 
+/// The queue of Alert-SMS: one job per alert and network, so one network
+/// failing or slow holds only its own jobs.
+pub const BROADCAST_QUEUE: &str = "broadcast";
+
 /// Every queue, for workers and dead-letter checks.
-pub fn all_queues() -> [&'static str; 4] {
+pub fn all_queues() -> [&'static str; 5] {
     [
         RESOLVE_QUEUE,
         send_queue(Channel::Sms),
         send_queue(Channel::Voice),
         send_queue(Channel::Email),
+        BROADCAST_QUEUE,
     ]
+}
+
+/// One network's part of one alert, on the broadcast queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastJob {
+    pub alert_id: AlertId,
+    pub network: String,
 }
 
 /// A job on the resolve queue.

@@ -14,6 +14,7 @@
 use crate::ports::{BroadcastMessage, FollowUpMessage, GatewayError, NetworkGateway};
 use async_trait::async_trait;
 use bealert_core::broadcast::NetworkReport;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -92,6 +93,43 @@ impl NetworkGateway for HttpNetworkGateway {
         )
         .await
     }
+}
+
+/// Each network's gateway: an HTTP one where configured, otherwise the
+/// fallback (the simulator in the embedded home).
+pub struct GatewayRoutes {
+    pub http: std::collections::HashMap<String, Arc<dyn NetworkGateway>>,
+    pub fallback: Arc<dyn crate::ports::NetworkGateways>,
+}
+
+impl crate::ports::NetworkGateways for GatewayRoutes {
+    fn gateway(&self, network: &str) -> Arc<dyn NetworkGateway> {
+        self.http
+            .get(network)
+            .cloned()
+            .unwrap_or_else(|| self.fallback.gateway(network))
+    }
+}
+
+/// Parses `NAME=URL` (a network's gateway), the token taken from the
+/// environment variable `BEALERT_NETWORK_TOKEN_<NAME>` if set.
+pub fn parse_gateway(
+    spec: &str,
+    timeout: Duration,
+) -> Result<(String, HttpNetworkGateway), String> {
+    let (name, url) = spec.split_once('=').ok_or_else(|| {
+        format!("network gateway {spec:?}: write NAME=URL, e.g. proximus=https://lbsms.example/v1")
+    })?;
+    bealert_core::network::validate_network_name(name)?;
+    let var = format!(
+        "BEALERT_NETWORK_TOKEN_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    );
+    let token = std::env::var(var).ok().filter(|t| !t.is_empty());
+    Ok((
+        name.to_string(),
+        HttpNetworkGateway::new(url, token, timeout)?,
+    ))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod db;
 pub mod gazetteer;
+pub mod networks;
 pub mod outbox;
 pub mod queue;
 pub mod registrations;
@@ -16,12 +17,13 @@ pub mod store;
 pub mod testing;
 
 pub use gazetteer::Gazetteer;
+pub use networks::SqliteNetworks;
 pub use outbox::OutboxGateway;
 pub use queue::SqliteQueue;
 pub use registrations::SqliteRegistrations;
 pub use store::SqliteStore;
 
-use bealert_app::ports::{Gateways, Ports, SignupPorts};
+use bealert_app::ports::{BroadcastPorts, Gateways, Ports, SignupPorts};
 use bealert_core::Channel;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,10 @@ pub struct Embedded {
     /// Citizens' registrations and signup counters (in `store.db`).
     pub registrations: Arc<SqliteRegistrations>,
     pub gazetteer: Arc<Gazetteer>,
+    /// Mobile networks, their cells and deliveries (in `store.db`).
+    pub networks: Arc<SqliteNetworks>,
+    /// The simulated networks every network uses unless given a gateway URL.
+    pub simulator: bealert_app::netsim::NetworkSimulator,
     pub queue: Arc<SqliteQueue>,
     pub outbox: [Arc<OutboxGateway>; 3],
     pub dir: PathBuf,
@@ -61,6 +67,7 @@ impl Embedded {
         })?;
         let store = Arc::new(SqliteStore::open(&dir.join("store.db"))?);
         let registrations = Arc::new(SqliteRegistrations::beside(&store)?);
+        let networks = Arc::new(SqliteNetworks::beside(&store)?);
         let queue = Arc::new(SqliteQueue::open(
             &dir.join("queue.db"),
             queue::DEFAULT_MAX_RECEIVES,
@@ -76,6 +83,8 @@ impl Embedded {
             store,
             registrations,
             gazetteer: Arc::new(Gazetteer::belgium()),
+            networks,
+            simulator: bealert_app::netsim::NetworkSimulator::new(),
             queue,
             outbox,
             dir: dir.to_path_buf(),
@@ -103,6 +112,20 @@ impl Embedded {
             registrations: self.registrations.clone(),
             counters: self.registrations.clone(),
             geocoder: self.gazetteer.clone(),
+        }
+    }
+
+    /// Alert-SMS: networks and target deliveries in `store.db`; every
+    /// network is reached through `gateways` (the simulator unless a
+    /// network was given an HTTP gateway).
+    pub fn broadcast_ports(
+        &self,
+        gateways: Arc<dyn bealert_app::ports::NetworkGateways>,
+    ) -> BroadcastPorts {
+        BroadcastPorts {
+            networks: self.networks.clone(),
+            targets: self.networks.clone(),
+            gateways,
         }
     }
 

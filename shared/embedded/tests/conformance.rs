@@ -192,6 +192,20 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
 }
 
 #[tokio::test]
+async fn sqlite_network_store_conforms() {
+    let (_d, s) = store();
+    let n = bealert_embedded::SqliteNetworks::beside(&s).unwrap();
+    conformance::network_store(&n).await;
+}
+
+#[tokio::test]
+async fn sqlite_target_store_conforms() {
+    let (_d, s) = store();
+    let n = bealert_embedded::SqliteNetworks::beside(&s).unwrap();
+    conformance::target_store(&n).await;
+}
+
+#[tokio::test]
 async fn sqlite_registration_store_conforms() {
     let (_d, s) = store();
     let r = bealert_embedded::SqliteRegistrations::beside(&s).unwrap();

@@ -6,6 +6,7 @@
 
 mod budget;
 mod gateway;
+mod networks;
 mod queue;
 mod race;
 mod signup;
@@ -13,6 +14,7 @@ mod store;
 
 pub use budget::send_budget;
 pub use gateway::gateway;
+pub use networks::{network_store, target_store};
 pub use queue::job_queue;
 pub use race::racing_senders;
 pub use signup::{counters, invitations, registration_store};

@@ -35,7 +35,7 @@ impl FromRequest<Arc<App>> for JsonBytes {
             {
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "the body is larger than this route accepts (1 MiB; imports 64 MiB): send less per request",
+                    "the body is larger than this route accepts (1 MiB; imports 64 MiB; network cells 128 MiB): send less per request",
                 )
             }
             other => Problem::new(other.status(), format!("could not read the body: {other}")),

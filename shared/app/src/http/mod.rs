@@ -23,8 +23,10 @@ use std::sync::Arc;
 
 /// Bodies larger than this get a 413 ...
 pub const BODY_LIMIT: usize = 1024 * 1024;
-/// ... except imports, which may carry many subscribers.
+/// ... except imports, which may carry many subscribers ...
 pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// ... and a network's cells (10,000 cells with footprints are ~5 MB).
+pub const CELLS_BODY_LIMIT: usize = 128 * 1024 * 1024;
 
 /// This API's own OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -37,8 +39,23 @@ pub fn router(app: Arc<App>) -> Router {
             .merge(subscriber_routes())
             .merge(signup_routes())
             .merge(alert_routes())
-            .merge(zone_routes()),
+            .merge(zone_routes())
+            .merge(network_routes()),
     )
+}
+
+/// Networks and their cells: the api-networks function.
+pub fn networks_router(app: Arc<App>) -> Router {
+    finish(app, network_routes())
+}
+
+fn network_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/networks", get(list_networks))
+        .route(
+            "/v1/networks/{name}/cells",
+            axum::routing::put(replace_cells).layer(DefaultBodyLimit::max(CELLS_BODY_LIMIT)),
+        )
 }
 
 /// The public signup (JSON and the page): the api-signup function.
@@ -96,7 +113,9 @@ fn alert_routes() -> Router<Arc<App>> {
 }
 
 fn zone_routes() -> Router<Arc<App>> {
-    Router::new().route("/v1/zones:preview", post(preview))
+    Router::new()
+        .route("/v1/zones:preview", post(preview))
+        .route("/v1/zones:estimate", post(estimate))
 }
 
 /// What every router answers besides its routes, and the app state.
@@ -118,6 +137,35 @@ async fn import(
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
     Ok(Json(app.import_subscribers(&op, &body).await?))
+}
+
+async fn list_networks(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(
+        serde_json::json!({"items": app.list_networks(&op).await?}),
+    ))
+}
+
+async fn replace_cells(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    Ok(Json(app.replace_cells(auth, &name, body).await?))
+}
+
+async fn estimate(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.estimate_zone(&op, &body).await?))
 }
 
 async fn create_alert(

@@ -9,6 +9,8 @@ use crate::{AppError, format_ms, now_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::Status;
+use bealert_core::delivery::DeliveryStatus;
+use bealert_core::estimate::Estimate;
 use bealert_core::operator::Operator;
 use bealert_core::{AlertId, Channel, SubscriberId};
 use serde::Serialize;
@@ -32,7 +34,30 @@ pub struct AlertView {
     pub completed_at: Option<String>,
     pub recipients: u64,
     pub channels: BTreeMap<Channel, ChannelView>,
+    /// Alert-SMS: each network's part (its delivery is keyed per network,
+    /// not per subscriber, and is not listed in `/deliveries`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, NetworkDeliveryView>,
+    /// The Alert-SMS estimate the alert was accepted with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
     pub resolution: ResolutionView,
+}
+
+/// One network's part of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkDeliveryView {
+    pub state: DeliveryStatus,
+    pub cells: u64,
+    /// Active devices on the selected cells.
+    pub requested: u64,
+    pub accepted: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub overshoot_km2: f64,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Live counts of one channel; `queued` counts every delivery not yet final.
@@ -105,10 +130,11 @@ impl App {
     ) -> Result<AlertCreated, AppError> {
         require_national(operator, "send alerts")?;
         let request = parse_body::<AlertRequest>(body)?;
-        let spec = self
+        let mut spec = self
             .geometry
             .run(request.geometry_work(), move || Ok(request.validate()?))
             .await?;
+        self.prepare_broadcast(&mut spec).await?;
         let record = AlertRecord {
             id: AlertId::new(),
             operator: operator.name.clone(),
@@ -173,6 +199,28 @@ impl App {
         if alert.state.is_final() && channels.values().any(|c| c.failed > 0) {
             self.failure_reasons(alert.id, &mut channels).await?;
         }
+        let networks = self
+            .target_rows(alert.id)
+            .await?
+            .into_iter()
+            .map(|t| {
+                let r = t.report.unwrap_or_default();
+                (
+                    t.target.name().to_string(),
+                    NetworkDeliveryView {
+                        state: t.status,
+                        cells: r.cells,
+                        requested: r.requested,
+                        accepted: r.accepted,
+                        delivered: r.delivered,
+                        failed: r.failed,
+                        overshoot_km2: r.overshoot_km2,
+                        attempts: t.attempts,
+                        error: t.error,
+                    },
+                )
+            })
+            .collect();
         Ok(AlertView {
             id: alert.id,
             state: alert.state,
@@ -183,6 +231,8 @@ impl App {
             completed_at: alert.completed_at.map(format_ms),
             recipients: counts.recipients,
             channels,
+            networks,
+            estimate: alert.spec.estimate,
             resolution: ResolutionView {
                 shards_done: alert.shards_done,
                 shards_total: alert.shards_total,
@@ -264,8 +314,15 @@ impl App {
         if counts.pending() > 0 {
             return Ok(());
         }
-        let sent: u64 = counts.channels.values().map(|c| c.sent).sum();
-        let failed: u64 = counts.channels.values().map(|c| c.failed).sum();
+        let targets = self.target_rows(id).await?;
+        if targets.iter().any(|t| !t.status.is_final()) {
+            return Ok(());
+        }
+        let count = |s| targets.iter().filter(|t| t.status == s).count() as u64;
+        let sent: u64 =
+            counts.channels.values().map(|c| c.sent).sum::<u64>() + count(DeliveryStatus::Sent);
+        let failed: u64 =
+            counts.channels.values().map(|c| c.failed).sum::<u64>() + count(DeliveryStatus::Failed);
         let to = if sent == 0 && failed > 0 {
             AlertState::Failed
         } else {

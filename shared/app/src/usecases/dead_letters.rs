@@ -20,6 +20,11 @@ impl App {
                 Ok(job) => self.dead_resolve(job, why).await,
                 Err(_) => Ok(()),
             }
+        } else if queue == crate::jobs::BROADCAST_QUEUE {
+            match serde_json::from_str::<crate::jobs::BroadcastJob>(body) {
+                Ok(job) => self.dead_broadcast(job, why).await,
+                Err(_) => Ok(()),
+            }
         } else {
             match serde_json::from_str::<SendJob>(body) {
                 Ok(job) => self.dead_send(job, why).await,

@@ -1,9 +1,11 @@
 //! The use cases, as methods of [`App`]: one module per capability.
 
 mod alerts;
+mod broadcast;
 mod dead_letters;
 pub mod identity;
 mod matcher;
+pub mod networks;
 mod operators;
 mod preview;
 mod resolve;
@@ -77,6 +79,14 @@ pub struct App {
     geometry: crate::geometry::GeometryLane,
     ids: identity::IdGenerator,
     signup: Option<signup::Signup>,
+    broadcast: Option<BroadcastState>,
+}
+
+/// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
+struct BroadcastState {
+    ports: crate::ports::BroadcastPorts,
+    config: networks::BroadcastConfig,
+    cells: networks::CellCache,
 }
 
 /// What a queue handler asks its worker to do with the message.
@@ -128,7 +138,22 @@ impl App {
             geometry,
             ids: identity::IdGenerator::default(),
             signup: None,
+            broadcast: None,
         }
+    }
+
+    /// Sets up Alert-SMS: networks, their cells and gateways.
+    pub fn with_broadcast(
+        mut self,
+        ports: crate::ports::BroadcastPorts,
+        config: networks::BroadcastConfig,
+    ) -> Self {
+        self.broadcast = Some(BroadcastState {
+            ports,
+            config,
+            cells: networks::CellCache::default(),
+        });
+        self
     }
 
     /// Replaces the in-process send budget with a shared one (the AWS home's
@@ -167,6 +192,8 @@ impl App {
     pub async fn handle_job(&self, queue: &str, body: &str) -> Result<JobOutcome, JobError> {
         if queue == RESOLVE_QUEUE {
             self.resolve_job(queue, body).await
+        } else if queue == crate::jobs::BROADCAST_QUEUE {
+            self.broadcast_job(body).await
         } else {
             self.send_job(queue, body).await
         }
@@ -183,6 +210,18 @@ impl App {
             let job: ResolveJob =
                 serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
             self.handle_resolve(job).await
+        })
+    }
+
+    /// A job of the broadcast queue (one network's part of an alert).
+    pub fn broadcast_job<'a>(
+        &'a self,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
+        Box::pin(async move {
+            let job: crate::jobs::BroadcastJob =
+                serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            self.handle_broadcast(job).await
         })
     }
 

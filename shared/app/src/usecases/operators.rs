@@ -53,22 +53,7 @@ impl App {
 
     /// Finds the operator of an `Authorization: Bearer <key>` header.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Operator, AppError> {
-        let header = authorization.ok_or_else(|| {
-            AppError::Unauthorized(
-                "this route needs an operator key: send the header Authorization: Bearer <key>"
-                    .into(),
-            )
-        })?;
-        let key = header
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, k)| k.trim())
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthorized(
-                    "the Authorization header must read: Bearer <operator key>".into(),
-                )
-            })?;
+        let key = bearer(authorization, "operator key")?;
         self.ports
             .operators
             .operator_by_key_hash(&hash_key(key))
@@ -80,6 +65,31 @@ impl App {
                 )
             })
     }
+}
+
+/// The key of an `Authorization: Bearer <key>` header; `what` names the
+/// kind of key the route needs.
+pub(crate) fn bearer<'a>(authorization: Option<&'a str>, what: &str) -> Result<&'a str, AppError> {
+    let header = authorization.ok_or_else(|| {
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        AppError::Unauthorized(format!(
+            "this route needs {article} {what}: send the header Authorization: Bearer <key>"
+        ))
+    })?;
+    header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, k)| k.trim())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            AppError::Unauthorized(format!(
+                "the Authorization header must read: Bearer <{what}>"
+            ))
+        })
 }
 
 /// Refuses operators whose jurisdiction cannot be checked yet.

@@ -28,6 +28,10 @@ pub struct Preview {
     pub by_channel: BTreeMap<Channel, u64>,
     pub by_language: BTreeMap<Language, u64>,
     pub cells: CellStats,
+    /// Alert-SMS: the `zones:estimate` answer for the same zone, when
+    /// networks have uploaded cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<bealert_core::estimate::Estimate>,
     pub elapsed_ms: f64,
 }
 
@@ -71,11 +75,21 @@ impl App {
             );
         }
         let request = body.area;
-        let (zone, covering) = self
+        let (area, zone, covering) = self
             .geometry
-            .run(request.work(), move || cover(&request.validate("area")?))
+            .run(request.work(), move || {
+                let area = request.validate("area")?;
+                let (zone, covering) = cover(&area)?;
+                Ok((area, zone, covering))
+            })
             .await?;
-        self.count_recipients(zone, covering, started).await
+        let (mut preview, estimate) = tokio::try_join!(
+            self.count_recipients(zone, covering, started),
+            self.estimate_area(area)
+        )?;
+        preview.estimate = estimate;
+        preview.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(preview)
     }
 
     /// Previews an already validated area (benchmarks and tests).
@@ -134,6 +148,7 @@ impl App {
                 total: covering.cells.len(),
                 interior: covering.interior_count(),
             },
+            estimate: None,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
     }

@@ -98,6 +98,8 @@ impl App {
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }
+        // The networks first: they start while the zone is being resolved.
+        self.plan_broadcast(&alert).await?;
         let mut shards: Vec<ResolveJob> = Vec::new();
         if !alert.spec.area.is_empty() {
             let (_, covering) = zone_and_covering(alert.spec.area.clone())

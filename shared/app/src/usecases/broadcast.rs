@@ -1,0 +1,337 @@
+//! Alert-SMS in the alert flow: each network named by an alert gets one
+//! delivery (keyed per alert and network) and one job on the broadcast
+//! queue, so a network that fails or is slow holds only its own job; the
+//! registered channels have queues of their own and never wait for it.
+
+use super::networks::EstimateZone;
+use super::{App, JobError, JobOutcome};
+use crate::jobs::{BROADCAST_QUEUE, BroadcastJob};
+use crate::ports::{AlertRecord, BroadcastCell, BroadcastMessage, Claim, GatewayError, Outcome};
+use crate::{AppError, now_ms};
+use bealert_core::alert::AlertSpec;
+use bealert_core::broadcast::{NetworkReport, Target, message_identifier};
+use bealert_core::message::render;
+use bealert_core::{AlertId, Channel, ValidationErrors};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl App {
+    /// At creation: names the networks of a broadcast (every network with
+    /// cells when the request named none), refuses unknown ones, and keeps
+    /// the Alert-SMS estimate with the alert.
+    pub(crate) async fn prepare_broadcast(&self, spec: &mut AlertSpec) -> Result<(), AppError> {
+        if let Some(b) = spec.broadcast.as_mut() {
+            let ports = self.broadcast_ports()?;
+            let known = ports.networks.networks().await?;
+            let ready: Vec<String> = known
+                .iter()
+                .filter(|n| n.cells > 0)
+                .map(|n| n.name.clone())
+                .collect();
+            if b.networks.is_empty() {
+                if ready.is_empty() {
+                    return Err(ValidationErrors::single(
+                        "broadcast",
+                        "no mobile network has uploaded its cells yet, so nobody can be reached by broadcast; \
+                         leave broadcast out, or have the networks upload their cells",
+                    )
+                    .into());
+                }
+                b.networks = ready;
+            } else {
+                let mut errors = Vec::new();
+                for (i, name) in b.networks.iter().enumerate() {
+                    let path = format!("broadcast.networks[{i}]");
+                    match known.iter().find(|n| &n.name == name) {
+                        None => errors.push(bealert_core::FieldError {
+                            path,
+                            message: format!(
+                                "unknown network {name:?}; known: {}",
+                                if known.is_empty() {
+                                    "none yet (`bealert network create`)".to_string()
+                                } else {
+                                    known
+                                        .iter()
+                                        .map(|n| n.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                }
+                            ),
+                        }),
+                        Some(n) if n.cells == 0 => errors.push(bealert_core::FieldError {
+                            path,
+                            message: format!("network {name:?} has not uploaded its cells yet"),
+                        }),
+                        Some(_) => {}
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(ValidationErrors(errors).into());
+                }
+                b.networks.sort();
+                b.networks.dedup();
+            }
+        }
+        if !spec.area.is_empty() {
+            spec.estimate = self.estimate_area(spec.area.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Plans one delivery per network and hands each to the broadcast queue
+    /// (again on a retried plan: a claim lets only one through).
+    pub(crate) async fn plan_broadcast(&self, alert: &AlertRecord) -> Result<(), JobError> {
+        let Some(b) = &alert.spec.broadcast else {
+            return Ok(());
+        };
+        let ports = self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        let targets: Vec<Target> = b
+            .networks
+            .iter()
+            .map(|n| Target::Network(n.clone()))
+            .collect();
+        ports
+            .targets
+            .plan_targets(alert.id, &targets, now_ms())
+            .await?;
+        let bodies: Vec<String> = b
+            .networks
+            .iter()
+            .map(|n| {
+                serde_json::to_string(&BroadcastJob {
+                    alert_id: alert.id,
+                    network: n.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        for chunk in bodies.chunks(10) {
+            self.ports.queue.send(BROADCAST_QUEUE, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// One network's part of one alert.
+    pub(crate) async fn handle_broadcast(&self, job: BroadcastJob) -> Result<JobOutcome, JobError> {
+        let ports = self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .clone();
+        let config = self.broadcast_config();
+        let alert = self.job_alert(job.alert_id).await?;
+        if alert.state.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let target = Target::Network(job.network.clone());
+        // The lease outlasts a request to the network, with room to record.
+        let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
+        let now = now_ms();
+        let attempt = match ports
+            .targets
+            .claim_target(alert.id, &target, now, lease)
+            .await?
+        {
+            Claim::Done | Claim::Unknown => return Ok(JobOutcome::Done),
+            Claim::Busy { until } => {
+                return Ok(JobOutcome::RetryAfter(
+                    Duration::from_millis((until - now).max(10) as u64),
+                    format!("{target} is being sent by another worker"),
+                ));
+            }
+            Claim::Claimed { attempt } => attempt,
+        };
+
+        let area = alert.spec.area.clone();
+        let zone = Arc::new(
+            tokio::task::spawn_blocking(move || EstimateZone::new(&area))
+                .await
+                .map_err(|e| JobError::Failed(format!("zone task failed: {e}")))?,
+        );
+        let selection = self
+            .select_cells(&zone, Some(&job.network))
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .into_iter()
+            .next();
+        let (cells, overshoot_km2) = match &selection {
+            Some(s) => (
+                s.figures
+                    .selected
+                    .iter()
+                    .map(|&i| BroadcastCell {
+                        cell_id: s.cells[i].cell_id.clone(),
+                        active_devices: s.cells[i].active_devices,
+                    })
+                    .collect::<Vec<_>>(),
+                s.figures.overshoot_km2,
+            ),
+            None => (Vec::new(), 0.0),
+        };
+
+        let outcome = if cells.is_empty() {
+            // No cell of this network meets the zone: nobody to reach.
+            Ok(NetworkReport::default())
+        } else {
+            let message = broadcast_message(
+                &alert,
+                &job.network,
+                cells,
+                &config,
+                now + lease.as_millis() as i64 - 2_000,
+            );
+            let gateway = ports.gateways.gateway(&job.network);
+            match tokio::time::timeout(config.gateway_timeout, gateway.broadcast(&message)).await {
+                Ok(r) => r,
+                // A timeout is not a refusal: the network may have sent it;
+                // the retry carries the same key, which it never sends twice.
+                Err(_) => Err(GatewayError::Retryable(format!(
+                    "{} did not answer within {:?}",
+                    job.network, config.gateway_timeout
+                ))),
+            }
+        };
+        let now = now_ms();
+        let (recorded, retry) = match outcome {
+            Ok(mut report) => {
+                report.overshoot_km2 = overshoot_km2;
+                (
+                    ports
+                        .targets
+                        .record_target(
+                            alert.id,
+                            &target,
+                            attempt,
+                            &Outcome::Sent,
+                            Some(&report),
+                            now,
+                        )
+                        .await?,
+                    None,
+                )
+            }
+            Err(GatewayError::Permanent(e)) => (
+                ports
+                    .targets
+                    .record_target(alert.id, &target, attempt, &Outcome::Failed(e), None, now)
+                    .await?,
+                None,
+            ),
+            Err(e) if attempt >= config.max_attempts => {
+                let why = format!("gave up after {attempt} attempts: {e}");
+                (
+                    ports
+                        .targets
+                        .record_target(alert.id, &target, attempt, &Outcome::Failed(why), None, now)
+                        .await?,
+                    None,
+                )
+            }
+            Err(e) => {
+                let why = e.to_string();
+                ports
+                    .targets
+                    .record_target(
+                        alert.id,
+                        &target,
+                        attempt,
+                        &Outcome::Retry(why.clone()),
+                        None,
+                        now,
+                    )
+                    .await?;
+                (
+                    true,
+                    Some((super::backoff(config.retry_base, attempt - 1), why)),
+                )
+            }
+        };
+        if !recorded {
+            tracing::warn!(alert = %alert.id, %target, attempt, "the claim was taken over; outcome not recorded");
+        }
+        if let Some((delay, why)) = retry {
+            tracing::warn!(alert = %alert.id, %target, attempt, ?delay, %why, "network failed; retrying");
+            return Ok(JobOutcome::RetryAfter(delay, why));
+        }
+        self.settle(alert.id).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// A dead-lettered broadcast job: its network is declared failed.
+    pub(crate) async fn dead_broadcast(
+        &self,
+        job: BroadcastJob,
+        why: &str,
+    ) -> Result<(), crate::ports::StoreError> {
+        let Ok(ports) = self.broadcast_ports() else {
+            return Ok(());
+        };
+        let target = Target::Network(job.network.clone());
+        let reason = format!(
+            "not sent: its job failed {} times ({why})",
+            self.config.max_receives
+        );
+        ports
+            .targets
+            .fail_target(job.alert_id, &target, &reason, now_ms())
+            .await?;
+        tracing::error!(alert = %job.alert_id, %target, %why, "broadcast job dead-lettered; the network is marked failed");
+        self.settle(job.alert_id).await
+    }
+
+    /// Every target delivery of an alert (none when Alert-SMS is not set up).
+    pub(crate) async fn target_rows(
+        &self,
+        id: AlertId,
+    ) -> Result<Vec<crate::ports::TargetRow>, crate::ports::StoreError> {
+        match &self.broadcast {
+            Some(b) => b.ports.targets.targets(id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The message one network gets: the texts as the SMS channel renders
+/// them (exercise markers included), the EU-Alert identifiers.
+fn broadcast_message(
+    alert: &AlertRecord,
+    network: &str,
+    cells: Vec<BroadcastCell>,
+    config: &super::networks::BroadcastConfig,
+    not_after: i64,
+) -> BroadcastMessage {
+    let spec = &alert.spec;
+    let texts: BTreeMap<_, _> = spec
+        .messages
+        .0
+        .keys()
+        .filter_map(|l| render(spec, Channel::Sms, *l).map(|r| (*l, r.text)))
+        .collect();
+    let id = |additional| {
+        message_identifier(
+            spec.status,
+            spec.severity,
+            spec.urgency,
+            spec.certainty,
+            additional,
+        )
+    };
+    BroadcastMessage {
+        key: format!("{}:{}", alert.id, Target::Network(network.to_string())),
+        alert_id: alert.id,
+        network: network.to_string(),
+        mode: spec
+            .broadcast
+            .as_ref()
+            .map(|b| b.mode)
+            .unwrap_or(bealert_core::broadcast::BroadcastMode::Lbsms),
+        cells,
+        texts,
+        message_identifier: id(false),
+        additional_language_identifier: id(true),
+        repetition_period_s: config.repetition_period_s,
+        not_after,
+    }
+}

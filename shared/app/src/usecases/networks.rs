@@ -1,0 +1,447 @@
+//! Mobile networks (Alert-SMS): creating them, their cells
+//! (`PUT /v1/networks/{name}/cells`), and the population estimate
+//! (`POST /v1/zones:estimate`).
+
+use super::App;
+use super::operators::{generate_key, require_national};
+use crate::error::parse_body;
+use crate::ports::{IndexedCell, Network, NetworkInfo, NetworkStore, StoreError};
+use crate::{AppError, format_ms, now_ms};
+use bealert_core::ValidationErrors;
+use bealert_core::area::{Area, AreaRequest};
+use bealert_core::estimate::{
+    Estimate, NetworkEstimate, NetworkFigures, PreparedCell, ZoneShape, estimate,
+};
+use bealert_core::network::{cover_index_cells, parse_cells, validate_network_name};
+use bealert_core::operator::{Operator, hash_key};
+use geo::{GeodesicArea, MultiPolygon};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Tunables of Alert-SMS.
+#[derive(Debug, Clone)]
+pub struct BroadcastConfig {
+    /// Active devices per person present (SIM cards, tablets, watches): the
+    /// people figures are devices divided by this.
+    pub devices_per_person: f64,
+    /// Cells older than this are flagged `stale` in every answer using them.
+    pub stale_after: Duration,
+    /// How long one request to a network may take.
+    pub gateway_timeout: Duration,
+    /// Attempts per network before it is declared failed.
+    pub max_attempts: u32,
+    /// First wait before retrying a network; doubles per attempt.
+    pub retry_base: Duration,
+    /// Cell broadcast: seconds between repetitions.
+    pub repetition_period_s: u32,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        Self {
+            devices_per_person: 1.2,
+            stale_after: Duration::from_secs(7 * 24 * 3600),
+            gateway_timeout: Duration::from_secs(10),
+            max_attempts: 5,
+            retry_base: Duration::from_secs(1),
+            repetition_period_s: 60,
+        }
+    }
+}
+
+/// Creates a network; returns it with its key (shown once, stored hashed).
+pub async fn create_network(
+    networks: &dyn NetworkStore,
+    name: &str,
+) -> Result<(Network, String), AppError> {
+    validate_network_name(name).map_err(AppError::BadRequest)?;
+    let key = generate_key();
+    let network = Network {
+        name: name.to_string(),
+        key_hash: hash_key(&key),
+        created_at: now_ms(),
+    };
+    networks
+        .insert_network(&network)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                AppError::Conflict(format!("a network named {name:?} already exists"))
+            }
+            other => other.into(),
+        })?;
+    Ok((network, key))
+}
+
+/// `PUT /v1/networks/{name}/cells`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellsReplaced {
+    pub network: String,
+    pub cells: u64,
+    pub active_devices: u64,
+    /// Footprints bealert derived as Voronoi regions (clipped to Belgium)
+    /// because the feature gave only the site's position.
+    pub derived_footprints: u64,
+    pub refreshed_at: String,
+    pub elapsed_ms: f64,
+}
+
+/// `GET /v1/networks`'s items.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkView {
+    pub name: String,
+    pub cells: u64,
+    pub active_devices: u64,
+    pub derived_footprints: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+    pub stale: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstimateBody {
+    area: AreaRequest,
+}
+
+/// Prepared cells, cached per network version and index cell: a zone
+/// reads from the store only the index cells no earlier zone read.
+#[derive(Default)]
+pub(crate) struct CellCache {
+    networks: Mutex<HashMap<String, Arc<CachedNetwork>>>,
+}
+
+struct CachedNetwork {
+    version: u64,
+    by_parent: Mutex<HashMap<u64, Vec<Arc<PreparedCell>>>>,
+}
+
+/// A zone ready for estimates, with its index cells.
+pub(crate) struct EstimateZone {
+    pub shape: ZoneShape,
+    pub parents: Vec<u64>,
+}
+
+impl EstimateZone {
+    pub(crate) fn new(area: &Area) -> Self {
+        let shape = ZoneShape::new(area);
+        let parents = cover_index_cells(shape.shape());
+        Self { shape, parents }
+    }
+}
+
+/// One network's cells for a zone, and its figures.
+pub(crate) struct NetworkSelection {
+    pub info: NetworkInfo,
+    pub cells: Vec<Arc<PreparedCell>>,
+    pub figures: NetworkFigures,
+}
+
+impl App {
+    pub(crate) fn broadcast_ports(&self) -> Result<&crate::ports::BroadcastPorts, AppError> {
+        self.broadcast.as_ref().map(|b| &b.ports).ok_or_else(|| {
+            AppError::Unavailable("Alert-SMS (mobile networks) is not set up in this home".into())
+        })
+    }
+
+    pub(crate) fn broadcast_config(&self) -> BroadcastConfig {
+        self.broadcast
+            .as_ref()
+            .map(|b| b.config.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn create_network(&self, name: &str) -> Result<(Network, String), AppError> {
+        create_network(self.broadcast_ports()?.networks.as_ref(), name).await
+    }
+
+    /// The network behind a Bearer key, which must be `name`'s own.
+    async fn network_for(
+        &self,
+        authorization: Option<&str>,
+        name: &str,
+    ) -> Result<Network, AppError> {
+        let ports = self.broadcast_ports()?;
+        let key = super::operators::bearer(authorization, "network key")?;
+        let hash = hash_key(key);
+        match ports.networks.network_by_key_hash(&hash).await? {
+            Some(n) if n.name == name => Ok(n),
+            Some(n) => Err(AppError::Forbidden(format!(
+                "this key belongs to network {:?}; it can only replace that network's cells",
+                n.name
+            ))),
+            None if self.ports.operators.operator_by_key_hash(&hash).await?.is_some() => {
+                Err(AppError::Forbidden(
+                    "an operator key cannot upload cells: use the network's own key \
+                     (`bealert network create` prints it)"
+                        .into(),
+                ))
+            }
+            None => Err(AppError::Unauthorized(
+                "this network key is not known: check it, or create the network with `bealert network create`"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Replaces a network's cells with an uploaded FeatureCollection.
+    pub async fn replace_cells(
+        &self,
+        authorization: Option<&str>,
+        name: &str,
+        body: axum::body::Bytes,
+    ) -> Result<CellsReplaced, AppError> {
+        let started = Instant::now();
+        let network = self.network_for(authorization, name).await?;
+        let cells: Vec<IndexedCell> = tokio::task::spawn_blocking(move || {
+            let upload = parse_cells(&body)?;
+            Ok::<_, ValidationErrors>(
+                upload
+                    .cells
+                    .into_iter()
+                    .map(|record| IndexedCell {
+                        parents: record.parents(),
+                        record,
+                    })
+                    .collect(),
+            )
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("cells task failed: {e}")))??;
+        let at = now_ms();
+        let info = self
+            .broadcast_ports()?
+            .networks
+            .replace_cells(&network.name, cells.into(), at)
+            .await?;
+        tracing::info!(network = %info.name, cells = info.cells, devices = info.active_devices, "cells replaced");
+        Ok(CellsReplaced {
+            network: info.name,
+            cells: info.cells,
+            active_devices: info.active_devices,
+            derived_footprints: info.derived,
+            refreshed_at: format_ms(at),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    fn is_stale(&self, info: &NetworkInfo, now: i64) -> bool {
+        let age = self.broadcast_config().stale_after.as_millis() as i64;
+        info.refreshed_at.is_none_or(|at| now - at > age)
+    }
+
+    /// `GET /v1/networks`: every network and how fresh its cells are.
+    pub async fn list_networks(&self, operator: &Operator) -> Result<Vec<NetworkView>, AppError> {
+        require_national(operator, "list networks")?;
+        let now = now_ms();
+        Ok(self
+            .broadcast_ports()?
+            .networks
+            .networks()
+            .await?
+            .into_iter()
+            .map(|n| NetworkView {
+                stale: self.is_stale(&n, now),
+                refreshed_at: n.refreshed_at.map(format_ms),
+                name: n.name,
+                cells: n.cells,
+                active_devices: n.active_devices,
+                derived_footprints: n.derived,
+            })
+            .collect())
+    }
+
+    /// `POST /v1/zones:estimate`.
+    pub async fn estimate_zone(
+        &self,
+        operator: &Operator,
+        body: &[u8],
+    ) -> Result<Estimate, AppError> {
+        require_national(operator, "estimate zones")?;
+        self.broadcast_ports()?;
+        let body: EstimateBody = parse_body(body)?;
+        if body.area.is_empty() {
+            return Err(
+                ValidationErrors::single("area", "give geojson, circles or geocodes").into(),
+            );
+        }
+        let request = body.area;
+        let area = self
+            .geometry
+            .run(request.work(), move || Ok(request.validate("area")?))
+            .await?;
+        Ok(self
+            .estimate_area(area)
+            .await?
+            .unwrap_or_else(|| self.empty_estimate()))
+    }
+
+    fn empty_estimate(&self) -> Estimate {
+        Estimate {
+            estimated_present: 0.0,
+            reach_devices: 0,
+            overshoot_km2: 0.0,
+            overshoot_people: 0.0,
+            devices_per_person: self.broadcast_config().devices_per_person,
+            stale: false,
+            networks: BTreeMap::new(),
+        }
+    }
+
+    /// The estimate for a validated area; `None` when Alert-SMS is not set
+    /// up here or no network has cells.
+    pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {
+        if self.broadcast.is_none() {
+            return Ok(None);
+        }
+        let zone = Arc::new(
+            tokio::task::spawn_blocking(move || EstimateZone::new(&area))
+                .await
+                .map_err(|e| AppError::Internal(format!("zone task failed: {e}")))?,
+        );
+        let selections = self.select_cells(&zone, None).await?;
+        if selections.is_empty() {
+            return Ok(None);
+        }
+        let config = self.broadcast_config();
+        let dpp = config.devices_per_person;
+        let now = now_ms();
+        let mut out = self.empty_estimate();
+        let mut overshoots: Vec<geo::Polygon<f64>> = Vec::new();
+        for s in selections {
+            let f = &s.figures;
+            let stale = self.is_stale(&s.info, now);
+            out.stale |= stale;
+            out.estimated_present += f.present_devices / dpp;
+            out.reach_devices += f.reach_devices;
+            out.overshoot_people += f.overshoot_devices / dpp;
+            overshoots.extend(f.overshoot.0.iter().cloned());
+            out.networks.insert(
+                s.info.name.clone(),
+                NetworkEstimate {
+                    estimated_present: f.present_devices / dpp,
+                    present_devices: f.present_devices,
+                    reach_devices: f.reach_devices,
+                    cells: f.selected.len(),
+                    overshoot_km2: f.overshoot_km2,
+                    overshoot_people: f.overshoot_devices / dpp,
+                    refreshed_at: s.info.refreshed_at.map(format_ms),
+                    stale,
+                },
+            );
+        }
+        out.overshoot_km2 = match overshoots.len() {
+            0 => 0.0,
+            _ => tokio::task::spawn_blocking(move || {
+                let union: MultiPolygon<f64> = geo::unary_union(&overshoots);
+                union.geodesic_area_unsigned() / 1e6
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("overshoot task failed: {e}")))?,
+        };
+        Ok(Some(out))
+    }
+
+    /// Each network's (or only `only`'s) cells for a zone, with figures;
+    /// networks without cells are left out.
+    pub(crate) async fn select_cells(
+        &self,
+        zone: &Arc<EstimateZone>,
+        only: Option<&str>,
+    ) -> Result<Vec<NetworkSelection>, AppError> {
+        let ports = self.broadcast_ports()?;
+        let infos: Vec<NetworkInfo> = ports
+            .networks
+            .networks()
+            .await?
+            .into_iter()
+            .filter(|n| n.cells > 0 && only.is_none_or(|o| o == n.name))
+            .collect();
+        let mut out = Vec::with_capacity(infos.len());
+        for info in infos {
+            let cells = self.cells_for(&info, &zone.parents).await?;
+            let z = zone.clone();
+            let c = cells.clone();
+            let figures = tokio::task::spawn_blocking(move || estimate(&c, &z.shape))
+                .await
+                .map_err(|e| AppError::Internal(format!("estimate task failed: {e}")))?;
+            out.push(NetworkSelection {
+                info,
+                cells,
+                figures,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The network's cells under these index cells, each once (cached).
+    async fn cells_for(
+        &self,
+        info: &NetworkInfo,
+        parents: &[u64],
+    ) -> Result<Vec<Arc<PreparedCell>>, AppError> {
+        let ports = self.broadcast_ports()?;
+        let cache = &self.broadcast.as_ref().expect("checked above").cells;
+        let net = {
+            let mut map = cache.networks.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = map.entry(info.name.clone()).or_insert_with(|| {
+                Arc::new(CachedNetwork {
+                    version: info.version,
+                    by_parent: Mutex::new(HashMap::new()),
+                })
+            });
+            if entry.version != info.version {
+                *entry = Arc::new(CachedNetwork {
+                    version: info.version,
+                    by_parent: Mutex::new(HashMap::new()),
+                });
+            }
+            entry.clone()
+        };
+        let missing: Vec<u64> = {
+            let have = net.by_parent.lock().unwrap_or_else(|e| e.into_inner());
+            parents
+                .iter()
+                .copied()
+                .filter(|p| !have.contains_key(p))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let found = ports.networks.cells_in(&info.name, &missing).await?;
+            let prepared: Vec<(Vec<u64>, Arc<PreparedCell>)> =
+                tokio::task::spawn_blocking(move || {
+                    found
+                        .into_iter()
+                        .map(|c| (c.parents, Arc::new(PreparedCell::new(&c.record))))
+                        .collect()
+                })
+                .await
+                .map_err(|e| AppError::Internal(format!("cells task failed: {e}")))?;
+            let wanted: std::collections::HashSet<u64> = missing.iter().copied().collect();
+            let mut have = net.by_parent.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &missing {
+                have.entry(*p).or_default();
+            }
+            for (ps, cell) in prepared {
+                for p in ps {
+                    if wanted.contains(&p) {
+                        have.entry(p).or_default().push(cell.clone());
+                    }
+                }
+            }
+        }
+        let have = net.by_parent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for p in parents {
+            for c in have.get(p).into_iter().flatten() {
+                if seen.insert(c.cell_id.as_str()) {
+                    out.push(c.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}

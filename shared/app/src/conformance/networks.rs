@@ -108,7 +108,10 @@ pub async fn target_store(store: &dyn TargetStore) {
     let c1 = store.claim_target(alert, &p, 10, lease).await.unwrap();
     assert_eq!(c1, Claim::Claimed { attempt: 1 });
     // Planned again (a retried plan): the claimed delivery is kept.
-    store.plan_targets(alert, &[p.clone()], 20).await.unwrap();
+    store
+        .plan_targets(alert, std::slice::from_ref(&p), 20)
+        .await
+        .unwrap();
     assert!(matches!(
         store.claim_target(alert, &p, 20, lease).await.unwrap(),
         Claim::Busy { .. }

@@ -81,7 +81,7 @@ async fn aws_bench(
         (r, i, queue.requests())
     }));
     Ok((
-        Local::with_signup(home.ports(), None, &Tuning::default(), None),
+        Local::with_ports(home.ports(), None, None, &Tuning::default(), None),
         Some(costs),
         Some(Arc::new(bealert_app::App::new(
             observer.ports_with(bealert_aws::AwsHome::no_gateways()),

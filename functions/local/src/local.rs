@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use bealert_app::App;
-use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
-use bealert_app::ports::SignupPorts;
+use bealert_app::jobs::{BROADCAST_QUEUE, RESOLVE_QUEUE, send_queue};
+use bealert_app::netsim::NetworkSimulator;
+use bealert_app::ports::{BroadcastPorts, SignupPorts};
 use bealert_app::usecases::AppConfig;
+use bealert_app::usecases::networks::BroadcastConfig;
 use bealert_app::usecases::signup::SignupConfig;
 use bealert_app::worker::{self, WorkerOptions};
 use bealert_core::Channel;
@@ -38,11 +40,82 @@ pub struct Tuning {
     /// point there); `serve` uses its own listening address if unset.
     #[arg(long, env = "BEALERT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Alert-SMS: active devices per person present; the estimate's people
+    /// figures are devices divided by it.
+    #[arg(long, env = "BEALERT_DEVICES_PER_PERSON", default_value_t = 1.2)]
+    pub devices_per_person: f64,
+    /// Alert-SMS: a network's cells older than this are flagged stale.
+    #[arg(long, env = "BEALERT_CELLS_STALE_AFTER_HOURS", default_value_t = 168)]
+    pub cells_stale_after_hours: u64,
+    /// Alert-SMS: a network's HTTP gateway, NAME=URL (repeatable; its token
+    /// from BEALERT_NETWORK_TOKEN_<NAME>). Other networks use the simulator.
+    #[arg(long, env = "BEALERT_NETWORK_GATEWAY", value_delimiter = ',')]
+    pub network_gateway: Vec<String>,
+    /// Alert-SMS simulator: how a network behaves, NAME=BEHAVIOUR with
+    /// healthy, slow:MS, down, fail:N, refuse, drop:SHARE (joined by +).
+    #[arg(long, env = "BEALERT_NETWORK_SIM", value_delimiter = ',')]
+    pub network_sim: Vec<String>,
+    /// Alert-SMS: seconds a network may take to answer.
+    #[arg(long, env = "BEALERT_NETWORK_TIMEOUT_SECS", default_value_t = 10)]
+    pub network_timeout_secs: u64,
+    /// Alert-SMS: first wait before retrying a network, doubling per attempt.
+    #[arg(long, env = "BEALERT_NETWORK_RETRY_MS", default_value_t = 1000)]
+    pub network_retry_ms: u64,
 }
 
 impl Tuning {
     pub fn retention(&self) -> Duration {
         Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
+
+    /// Alert-SMS's settings; refuses a bad gateway or behaviour.
+    pub fn broadcast_config(&self) -> anyhow::Result<BroadcastConfig> {
+        if !(self.devices_per_person.is_finite() && self.devices_per_person > 0.0) {
+            anyhow::bail!(
+                "--devices-per-person must be a positive number (got {})",
+                self.devices_per_person
+            );
+        }
+        Ok(BroadcastConfig {
+            devices_per_person: self.devices_per_person,
+            stale_after: Duration::from_secs(self.cells_stale_after_hours * 3600),
+            gateway_timeout: Duration::from_secs(self.network_timeout_secs.max(1)),
+            retry_base: Duration::from_millis(self.network_retry_ms.max(1)),
+            ..BroadcastConfig::default()
+        })
+    }
+
+    /// Each network's gateway: HTTP where configured, else `simulator`
+    /// (set to behave as `--network-sim` says).
+    pub fn network_gateways(
+        &self,
+        simulator: &NetworkSimulator,
+    ) -> anyhow::Result<Arc<dyn bealert_app::ports::NetworkGateways>> {
+        for spec in &self.network_sim {
+            let (name, behaviour) = spec.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--network-sim {spec:?}: write NAME=BEHAVIOUR, e.g. orange=slow:5000"
+                )
+            })?;
+            simulator.set(
+                name,
+                behaviour.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            );
+        }
+        let timeout = Duration::from_secs(self.network_timeout_secs.max(1));
+        let mut http = std::collections::HashMap::new();
+        for spec in &self.network_gateway {
+            let (name, gw) = bealert_app::network_http::parse_gateway(spec, timeout)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            http.insert(
+                name,
+                Arc::new(gw) as Arc<dyn bealert_app::ports::NetworkGateway>,
+            );
+        }
+        Ok(Arc::new(bealert_app::network_http::GatewayRoutes {
+            http,
+            fallback: Arc::new(simulator.clone()),
+        }))
     }
 }
 
@@ -122,8 +195,17 @@ impl Local {
                     config.public_url = url.trim_end_matches('/').to_string();
                 }
                 let signup = (embedded.signup_ports(), config);
-                let mut local =
-                    Self::with_signup(embedded.ports(), Some(signup), tuning, Some(lock));
+                let broadcast = (
+                    embedded.broadcast_ports(tuning.network_gateways(&embedded.simulator)?),
+                    tuning.broadcast_config()?,
+                );
+                let mut local = Self::with_ports(
+                    embedded.ports(),
+                    Some(signup),
+                    Some(broadcast),
+                    tuning,
+                    Some(lock),
+                );
                 local.workers.spawn(sweeper(
                     embedded,
                     tuning.retention(),
@@ -133,8 +215,9 @@ impl Local {
                 Ok(local)
             }
             #[cfg(feature = "aws")]
-            Home::Aws => Ok(Self::with_signup(
+            Home::Aws => Ok(Self::with_ports(
                 aws_home().await.ports(),
+                None,
                 None,
                 tuning,
                 None,
@@ -145,10 +228,11 @@ impl Local {
     }
 
     /// The app and its pollers on ports built elsewhere, with the public
-    /// signup if its ports are given.
-    pub fn with_signup(
+    /// signup and Alert-SMS if their ports are given.
+    pub fn with_ports(
         ports: bealert_app::ports::Ports,
         signup: Option<(SignupPorts, SignupConfig)>,
+        broadcast: Option<(BroadcastPorts, BroadcastConfig)>,
         tuning: &Tuning,
         lock: Option<DataDirLock>,
     ) -> Self {
@@ -159,6 +243,9 @@ impl Local {
         let mut app = App::new(ports, config);
         if let Some((ports, config)) = signup {
             app = app.with_signup(ports, config);
+        }
+        if let Some((ports, config)) = broadcast {
+            app = app.with_broadcast(ports, config);
         }
         let app = Arc::new(app);
         let shutdown = CancellationToken::new();
@@ -172,6 +259,8 @@ impl Local {
         for c in Channel::ALL {
             spawn(send_queue(c), 2);
         }
+        // One job per alert and network: a slow network holds one slot.
+        spawn(BROADCAST_QUEUE, 8);
         Self {
             app,
             shutdown,

@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Manage mobile networks (Alert-SMS), which upload their own cells.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
     /// Create the AWS home's tables and queues (LocalStack, development).
     Aws {
         #[command(subcommand)]
@@ -126,6 +131,21 @@ enum OperatorCommand {
         /// national, province:<NIS code> or municipality:<NIS code>
         #[arg(long)]
         jurisdiction: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Create a network; its API key (for PUT /v1/networks/NAME/cells) is
+    /// printed alone on the last line.
+    Create {
+        /// proximus, orange, base, …: lowercase letters, digits, hyphens.
+        #[arg(long)]
+        name: String,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -231,6 +251,38 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created operator {:?} ({})", op.name, op.jurisdiction);
             println!("its API key follows; it is shown only now:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::Network {
+            command:
+                NetworkCommand::Create {
+                    name,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            // Only the network store: safe beside a running server.
+            let store: Box<dyn bealert_app::ports::NetworkStore> = match backend {
+                Backend::Embedded => {
+                    std::fs::create_dir_all(&data_dir)
+                        .with_context(|| format!("creating {}", data_dir.display()))?;
+                    let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
+                    Box::new(bealert_embedded::SqliteNetworks::beside(&store)?)
+                }
+                Backend::Aws => anyhow::bail!(
+                    "networks are not in the AWS home yet: use the embedded home (--backend embedded)"
+                ),
+            };
+            let (network, key) =
+                bealert_app::usecases::networks::create_network(store.as_ref(), &name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created network {:?}", network.name);
+            println!(
+                "it uploads its cells with PUT /v1/networks/{}/cells and this key, shown only now:",
+                network.name
+            );
             println!("{key}");
             Ok(())
         }

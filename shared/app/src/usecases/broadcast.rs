@@ -171,6 +171,13 @@ impl App {
             None => (Vec::new(), 0.0),
         };
 
+        // What was asked of the network, kept even when it fails.
+        let planned = NetworkReport {
+            cells: cells.len() as u64,
+            requested: cells.iter().map(|c| c.active_devices).sum(),
+            overshoot_km2,
+            ..NetworkReport::default()
+        };
         let outcome = if cells.is_empty() {
             // No cell of this network meets the zone: nobody to reach.
             Ok(NetworkReport::default())
@@ -197,6 +204,7 @@ impl App {
         let (recorded, retry) = match outcome {
             Ok(mut report) => {
                 report.overshoot_km2 = overshoot_km2;
+                report.cells = planned.cells;
                 (
                     ports
                         .targets
@@ -215,7 +223,14 @@ impl App {
             Err(GatewayError::Permanent(e)) => (
                 ports
                     .targets
-                    .record_target(alert.id, &target, attempt, &Outcome::Failed(e), None, now)
+                    .record_target(
+                        alert.id,
+                        &target,
+                        attempt,
+                        &Outcome::Failed(e),
+                        Some(&planned),
+                        now,
+                    )
                     .await?,
                 None,
             ),
@@ -224,7 +239,14 @@ impl App {
                 (
                     ports
                         .targets
-                        .record_target(alert.id, &target, attempt, &Outcome::Failed(why), None, now)
+                        .record_target(
+                            alert.id,
+                            &target,
+                            attempt,
+                            &Outcome::Failed(why),
+                            Some(&planned),
+                            now,
+                        )
                         .await?,
                     None,
                 )

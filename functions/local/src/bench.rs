@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// Signups in flight at once.
     #[arg(long, default_value_t = 32)]
     signup_concurrency: usize,
+    /// Cells per synthetic network of the Alert-SMS figures (embedded; 0 skips).
+    #[arg(long, default_value_t = 10_000)]
+    network_cells: usize,
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -350,6 +353,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             scenario::ms_between(&view.created_at, &t.first_at),
             scenario::ms_between(&view.created_at, &t.last_at)
         );
+    }
+    if !aws && args.network_cells > 0 {
+        crate::bench_alert_sms::run(app.clone(), &op, args.network_cells, args.runs).await?;
     }
     if !aws && args.signups > 0 {
         crate::bench_signup::run(app.clone(), &dir, args.signups, args.signup_concurrency).await?;

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Knobs of the local runner, from flags or environment.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Tuning {
     /// SMS per second (the aggregator's contract); unlimited if unset.
     #[arg(long, env = "BEALERT_SMS_RATE")]
@@ -61,6 +61,26 @@ pub struct Tuning {
     /// Alert-SMS: first wait before retrying a network, doubling per attempt.
     #[arg(long, env = "BEALERT_NETWORK_RETRY_MS", default_value_t = 1000)]
     pub network_retry_ms: u64,
+}
+
+impl Default for Tuning {
+    /// The flags' own defaults.
+    fn default() -> Self {
+        Self {
+            sms_rate: None,
+            voice_rate: None,
+            email_rate: None,
+            retention_days: 90,
+            outbox_rotate_hours: 24,
+            public_url: None,
+            devices_per_person: 1.2,
+            cells_stale_after_hours: 168,
+            network_gateway: Vec::new(),
+            network_sim: Vec::new(),
+            network_timeout_secs: 10,
+            network_retry_ms: 1000,
+        }
+    }
 }
 
 impl Tuning {

@@ -1,6 +1,7 @@
 //! `bealert`: the command line and the local runner (api.md).
 
 mod bench;
+mod bench_alert_sms;
 mod bench_signup;
 mod demo;
 mod dlq;

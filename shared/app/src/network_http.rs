@@ -32,6 +32,12 @@ impl HttpNetworkGateway {
                 "network gateway URL {base:?} must start with http:// or https://"
             ));
         }
+        if base.starts_with("https://") && !cfg!(feature = "network-tls") {
+            return Err(format!(
+                "network gateway URL {base:?} needs TLS, which this build leaves out: \
+                 build with --features aws (or bealert-app's network-tls)"
+            ));
+        }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -300,6 +300,27 @@ pub fn wobbly_polygon(
     serde_json::json!({"type": "Polygon", "coordinates": [ring]})
 }
 
+/// A synthetic mobile network: `n` distinct cell sites placed where people
+/// live (dense in cities, sparse in the country), each with 100 to 850
+/// active devices, as a GeoJSON FeatureCollection of Points.
+pub fn network_sites(seed: u64, n: usize) -> serde_json::Value {
+    let mut pop = Population::new(seed);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut seen = std::collections::HashSet::new();
+    let mut features = Vec::with_capacity(n);
+    while features.len() < n {
+        let (lat, lon) = pop.point();
+        // Sites at least ~10 m apart.
+        if !seen.insert(((lat * 1e4).round() as i64, (lon * 1e4).round() as i64)) {
+            continue;
+        }
+        features.push(serde_json::json!({"type": "Feature",
+            "properties": {"cell_id": format!("s{seed}-{}", features.len()), "active_devices": rng.random_range(100..=850)},
+            "geometry": {"type": "Point", "coordinates": [lon, lat]}}));
+    }
+    serde_json::json!({"type": "FeatureCollection", "features": features})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

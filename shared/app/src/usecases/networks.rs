@@ -14,7 +14,7 @@ use bealert_core::estimate::{
 };
 use bealert_core::network::{cover_index_cells, parse_cells, validate_network_name};
 use bealert_core::operator::{Operator, hash_key};
-use geo::{GeodesicArea, MultiPolygon};
+use geo::MultiPolygon;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -125,9 +125,19 @@ pub(crate) struct EstimateZone {
 }
 
 impl EstimateZone {
+    /// The index cells are those of each part's bounding box: a few more
+    /// than the shape's own, read from the cache, and a long border costs
+    /// nothing to tile.
     pub(crate) fn new(area: &Area) -> Self {
         let shape = ZoneShape::new(area);
-        let parents = cover_index_cells(shape.shape());
+        let boxes = MultiPolygon::new(
+            shape
+                .shape()
+                .iter()
+                .filter_map(|p| geo::BoundingRect::bounding_rect(p).map(|r| r.to_polygon()))
+                .collect(),
+        );
+        let parents = cover_index_cells(&boxes);
         Self { shape, parents }
     }
 }
@@ -296,10 +306,16 @@ impl App {
         if self.broadcast.is_none() {
             return Ok(None);
         }
+        let started = Instant::now();
         let zone = Arc::new(
             tokio::task::spawn_blocking(move || EstimateZone::new(&area))
                 .await
                 .map_err(|e| AppError::Internal(format!("zone task failed: {e}")))?,
+        );
+        tracing::debug!(
+            parents = zone.parents.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "estimate zone prepared"
         );
         let selections = self.select_cells(&zone, None).await?;
         if selections.is_empty() {
@@ -309,7 +325,8 @@ impl App {
         let dpp = config.devices_per_person;
         let now = now_ms();
         let mut out = self.empty_estimate();
-        let mut overshoots: Vec<geo::Polygon<f64>> = Vec::new();
+        let mut border: Vec<Arc<PreparedCell>> = Vec::new();
+        let single = selections.len() == 1;
         for s in selections {
             let f = &s.figures;
             let stale = self.is_stale(&s.info, now);
@@ -317,7 +334,10 @@ impl App {
             out.estimated_present += f.present_devices / dpp;
             out.reach_devices += f.reach_devices;
             out.overshoot_people += f.overshoot_devices / dpp;
-            overshoots.extend(f.overshoot.0.iter().cloned());
+            border.extend(f.border.iter().map(|&i| s.cells[i].clone()));
+            if single {
+                out.overshoot_km2 = f.overshoot_km2;
+            }
             out.networks.insert(
                 s.info.name.clone(),
                 NetworkEstimate {
@@ -332,15 +352,20 @@ impl App {
                 },
             );
         }
-        out.overshoot_km2 = match overshoots.len() {
-            0 => 0.0,
-            _ => tokio::task::spawn_blocking(move || {
-                let union: MultiPolygon<f64> = geo::unary_union(&overshoots);
-                union.geodesic_area_unsigned() / 1e6
+        let union_started = Instant::now();
+        if !single && !border.is_empty() {
+            // Networks overlap one another: their cells' union, less the zone.
+            let z = zone.clone();
+            out.overshoot_km2 = tokio::task::spawn_blocking(move || {
+                bealert_core::estimate::overshoot_km2(border.iter().map(|c| c.as_ref()), &z.shape)
             })
             .await
-            .map_err(|e| AppError::Internal(format!("overshoot task failed: {e}")))?,
-        };
+            .map_err(|e| AppError::Internal(format!("overshoot task failed: {e}")))?;
+        }
+        tracing::debug!(
+            ms = union_started.elapsed().as_secs_f64() * 1000.0,
+            "total overshoot"
+        );
         Ok(Some(out))
     }
 
@@ -359,20 +384,33 @@ impl App {
             .into_iter()
             .filter(|n| n.cells > 0 && only.is_none_or(|o| o == n.name))
             .collect();
-        let mut out = Vec::with_capacity(infos.len());
+        // Cells first (store reads, cached), then every network's figures
+        // at once on the blocking pool.
+        let mut work = Vec::with_capacity(infos.len());
         for info in infos {
             let cells = self.cells_for(&info, &zone.parents).await?;
-            let z = zone.clone();
-            let c = cells.clone();
-            let figures = tokio::task::spawn_blocking(move || estimate(&c, &z.shape))
-                .await
-                .map_err(|e| AppError::Internal(format!("estimate task failed: {e}")))?;
-            out.push(NetworkSelection {
-                info,
-                cells,
-                figures,
-            });
+            work.push((info, cells));
         }
+        let started = Instant::now();
+        let tasks = work.into_iter().map(|(info, cells)| {
+            let z = zone.clone();
+            tokio::task::spawn_blocking(move || {
+                let figures = estimate(&cells, &z.shape);
+                NetworkSelection {
+                    info,
+                    cells,
+                    figures,
+                }
+            })
+        });
+        let out = futures::future::try_join_all(tasks)
+            .await
+            .map_err(|e| AppError::Internal(format!("estimate task failed: {e}")))?;
+        tracing::debug!(
+            networks = out.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "network figures"
+        );
         Ok(out)
     }
 

@@ -44,6 +44,16 @@ async fn dynamodb_forgets_a_deleted_subscriber() {
 }
 
 #[tokio::test]
+async fn dynamodb_network_store_conforms() {
+    conformance::network_store(&store("networks").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_target_store_conforms() {
+    conformance::target_store(&store("targets").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_operator_store_conforms() {
     conformance::operator_store(&store("operators").await).await;
 }

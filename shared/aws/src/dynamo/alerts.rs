@@ -82,7 +82,7 @@ impl DynamoStore {
     }
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+pub(crate) fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     e: &SdkError<E, R>,
 ) -> bool {
     matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))

@@ -6,6 +6,7 @@
 //! | alerts | `A#<id>`/`META` (the spec without the area's geometry); `A#<id>`/`AREA#<n>` the area's JSON in chunks; `A#<id>`/`SHARD#<n>` resolved shards; counters each in a partition of its own: `A#<id>#C#<channel>#<bucket>`/`N`, `A#<id>#REACH#<bucket>`/`N`; `RATE#<channel>`/`RATE` a channel's send bucket |
 //! | deliveries | `D#<alert>#<channel>#<bucket>`/`<id>` one per delivery (the exactly-once claim); `R#<alert>#<bucket>`/`<id>` which shard owns a recipient |
 //! | operators | `K#<key hash>`/`K`, `N#<name>`/`N` |
+//! | networks | `NETS`/`<name>` a network, `NETKEY#<key hash>`/`K`, `CELL#<name>#<version>#<index cell>`/`<cell id>` (see `networks.rs`); deliveries to networks are `T#<alert>`/`network:<name>` in the deliveries table |
 //!
 //! Counters are spread over buckets, each its own partition, and updated in
 //! the same transaction as the deliveries they count (live counts read them
@@ -15,6 +16,7 @@
 mod alerts;
 pub mod budget;
 mod deliveries;
+mod networks;
 mod operators;
 mod registrations;
 pub mod schema;
@@ -41,6 +43,8 @@ pub struct Tables {
     pub operators: String,
     /// Citizens' own registrations and the signup counters.
     pub registrations: String,
+    /// Mobile networks and their cells (Alert-SMS).
+    pub networks: String,
 }
 
 impl Tables {
@@ -51,6 +55,7 @@ impl Tables {
             deliveries: format!("{prefix}deliveries"),
             registrations: format!("{prefix}registrations"),
             operators: format!("{prefix}operators"),
+            networks: format!("{prefix}networks"),
         }
     }
 }

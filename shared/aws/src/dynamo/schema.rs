@@ -22,6 +22,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Strin
         &tables.deliveries,
         &tables.operators,
         &tables.registrations,
+        &tables.networks,
     ];
     for name in names.into_iter().filter(|n| !existing.contains(n)) {
         create(client, name).await?;

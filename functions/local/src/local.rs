@@ -235,13 +235,22 @@ impl Local {
                 Ok(local)
             }
             #[cfg(feature = "aws")]
-            Home::Aws => Ok(Self::with_ports(
-                aws_home().await.ports(),
-                None,
-                None,
-                tuning,
-                None,
-            )),
+            Home::Aws => {
+                let aws = aws_home().await;
+                // Networks without --network-gateway use the simulator here.
+                let simulator = NetworkSimulator::new();
+                let broadcast = (
+                    aws.broadcast_ports(tuning.network_gateways(&simulator)?),
+                    tuning.broadcast_config()?,
+                );
+                Ok(Self::with_ports(
+                    aws.ports(),
+                    None,
+                    Some(broadcast),
+                    tuning,
+                    None,
+                ))
+            }
             #[cfg(not(feature = "aws"))]
             Home::Aws => crate::no_aws(),
         }

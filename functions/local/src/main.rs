@@ -271,9 +271,13 @@ async fn main() -> anyhow::Result<()> {
                     let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
                     Box::new(bealert_embedded::SqliteNetworks::beside(&store)?)
                 }
-                Backend::Aws => anyhow::bail!(
-                    "networks are not in the AWS home yet: use the embedded home (--backend embedded)"
-                ),
+                #[cfg(feature = "aws")]
+                Backend::Aws => Box::new(bealert_aws::DynamoStore::new(
+                    aws_sdk_dynamodb_client().await,
+                    bealert_aws::Settings::from_env().tables,
+                )),
+                #[cfg(not(feature = "aws"))]
+                Backend::Aws => return no_aws(),
             };
             let (network, key) =
                 bealert_app::usecases::networks::create_network(store.as_ref(), &name)

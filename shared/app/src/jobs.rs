@@ -111,5 +111,9 @@ mod tests {
             let job: SendJob = serde_json::from_str(&bodies(event)[0]).unwrap();
             assert_eq!(job.channel, channel);
         }
+        let job: BroadcastJob =
+            serde_json::from_str(&bodies(include_str!("../../../events/send-broadcast.json"))[0])
+                .unwrap();
+        assert_eq!(job.network, "proximus");
     }
 }

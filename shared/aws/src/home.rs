@@ -14,7 +14,7 @@ use crate::gateways::{LoggedGateway, SesEmail, SnsSms, VoiceCalls};
 use crate::{DynamoStore, SqsQueue, Tables};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
+use bealert_app::jobs::{BROADCAST_QUEUE, RESOLVE_QUEUE, all_queues};
 use bealert_app::ports::{Gateway, GatewayError, Gateways, OutboundMessage, Ports, Sent};
 use bealert_core::Channel;
 use std::collections::HashMap;
@@ -47,11 +47,12 @@ pub struct Settings {
 }
 
 /// The queue URL variable of each bealert queue.
-pub const QUEUE_URL_VARS: [(&str, &str); 4] = [
+pub const QUEUE_URL_VARS: [(&str, &str); 5] = [
     (RESOLVE_QUEUE, "BEALERT_RESOLVE_QUEUE_URL"),
     ("send-sms", "BEALERT_SMS_QUEUE_URL"),
     ("send-voice", "BEALERT_VOICE_QUEUE_URL"),
     ("send-email", "BEALERT_EMAIL_QUEUE_URL"),
+    (BROADCAST_QUEUE, "BEALERT_BROADCAST_QUEUE_URL"),
 ];
 
 fn var(name: &str) -> Option<String> {
@@ -103,6 +104,57 @@ impl Settings {
             )))
         }
     }
+}
+
+/// A network without a configured gateway: every broadcast fails, saying how to configure one.
+struct UnconfiguredNetwork;
+
+#[async_trait]
+impl bealert_app::ports::NetworkGateway for UnconfiguredNetwork {
+    async fn broadcast(
+        &self,
+        m: &bealert_app::ports::BroadcastMessage,
+    ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError> {
+        Err(GatewayError::Permanent(format!(
+            "no gateway is configured for network {:?}: add {}=URL to BEALERT_NETWORK_GATEWAYS",
+            m.network, m.network
+        )))
+    }
+
+    async fn follow_up(
+        &self,
+        m: &bealert_app::ports::FollowUpMessage,
+    ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError> {
+        Err(GatewayError::Permanent(format!(
+            "no gateway is configured for network {:?}: add {}=URL to BEALERT_NETWORK_GATEWAYS",
+            m.network, m.network
+        )))
+    }
+}
+
+impl bealert_app::ports::NetworkGateways for UnconfiguredNetwork {
+    fn gateway(&self, _network: &str) -> Arc<dyn bealert_app::ports::NetworkGateway> {
+        Arc::new(UnconfiguredNetwork)
+    }
+}
+
+/// Alert-SMS's settings from `BEALERT_DEVICES_PER_PERSON`,
+/// `BEALERT_CELLS_STALE_AFTER_HOURS`, `BEALERT_NETWORK_TIMEOUT_SECS`.
+pub fn broadcast_config_from_env() -> bealert_app::usecases::networks::BroadcastConfig {
+    let mut c = bealert_app::usecases::networks::BroadcastConfig::default();
+    if let Some(d) = var("BEALERT_DEVICES_PER_PERSON")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+    {
+        c.devices_per_person = d;
+    }
+    if let Some(h) = var("BEALERT_CELLS_STALE_AFTER_HOURS").and_then(|v| v.parse::<u64>().ok()) {
+        c.stale_after = Duration::from_secs(h * 3600);
+    }
+    if let Some(t) = var("BEALERT_NETWORK_TIMEOUT_SECS").and_then(|v| v.parse::<u64>().ok()) {
+        c.gateway_timeout = Duration::from_secs(t.max(1));
+    }
+    c
 }
 
 /// A gateway whose service is not configured: every send fails, saying why.
@@ -234,6 +286,45 @@ impl AwsHome {
         Ok((ports, config))
     }
 
+    /// Alert-SMS on DynamoDB, with these network gateways.
+    pub fn broadcast_ports(
+        &self,
+        gateways: Arc<dyn bealert_app::ports::NetworkGateways>,
+    ) -> bealert_app::ports::BroadcastPorts {
+        bealert_app::ports::BroadcastPorts {
+            networks: self.store.clone(),
+            targets: self.store.clone(),
+            gateways,
+        }
+    }
+
+    /// Each network's HTTP gateway from `BEALERT_NETWORK_GATEWAYS`
+    /// (`proximus=https://…,orange=https://…`; tokens from
+    /// `BEALERT_NETWORK_TOKEN_<NAME>`); a network without one fails its
+    /// broadcasts, saying so.
+    pub fn network_gateways_from_env(
+        timeout: Duration,
+    ) -> Result<Arc<dyn bealert_app::ports::NetworkGateways>, ConfigError> {
+        let mut http = HashMap::new();
+        for spec in var("BEALERT_NETWORK_GATEWAYS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (name, gw) = bealert_app::network_http::parse_gateway(spec, timeout)
+                .map_err(|e| ConfigError(format!("BEALERT_NETWORK_GATEWAYS: {e}")))?;
+            http.insert(
+                name,
+                Arc::new(gw) as Arc<dyn bealert_app::ports::NetworkGateway>,
+            );
+        }
+        Ok(Arc::new(bealert_app::network_http::GatewayRoutes {
+            http,
+            fallback: Arc::new(UnconfiguredNetwork),
+        }))
+    }
+
     /// Gateways for a function that sends on no channel: every send fails.
     /// A function links only the SDK clients of the gateways it builds.
     pub fn no_gateways() -> Gateways {
@@ -293,12 +384,7 @@ impl AwsHome {
             &self.settings.tables,
         )
         .await?;
-        for q in [
-            RESOLVE_QUEUE,
-            send_queue(Channel::Sms),
-            send_queue(Channel::Voice),
-            send_queue(Channel::Email),
-        ] {
+        for q in all_queues() {
             self.queue
                 .create(q, 5, Duration::from_secs(180))
                 .await

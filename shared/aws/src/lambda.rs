@@ -35,8 +35,14 @@ pub async fn app(
     let ports = home.ports_with(gateways(&home));
     let config = lambda_config();
     let budget = crate::dynamo::budget::DynamoBudget::new(home.store.clone(), config.rates);
+    // Alert-SMS: every function may meet it (an alert's networks, its
+    // estimate, a job settling an alert that waits for a network).
+    let broadcast = crate::home::broadcast_config_from_env();
+    let networks = AwsHome::network_gateways_from_env(broadcast.gateway_timeout)?;
     Ok(Arc::new(
-        App::new(ports, config).with_budget(Arc::new(budget)),
+        App::new(ports, config)
+            .with_budget(Arc::new(budget))
+            .with_broadcast(home.broadcast_ports(networks), broadcast),
     ))
 }
 

@@ -71,6 +71,16 @@ impl SqliteNetworks {
     }
 }
 
+impl SqliteNetworks {
+    /// Plans one network's delivery of an alert (handler tests).
+    #[cfg(feature = "testing")]
+    pub async fn plan_targets_for_test(&self, alert: AlertId, network: &str) {
+        TargetStore::plan_targets(self, alert, &[Target::Network(network.into())], 0)
+            .await
+            .expect("planned");
+    }
+}
+
 fn json_err(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }

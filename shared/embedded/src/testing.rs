@@ -27,9 +27,15 @@ impl TestHome {
         let embedded = Embedded::open(dir.path()).expect("an embedded home");
         // The public signup too, on the embedded ports (a fixed test key).
         let signup = bealert_app::usecases::signup::SignupConfig::with_secret(vec![7; 32]);
+        // Alert-SMS too, every network simulated.
+        let networks = embedded.broadcast_ports(Arc::new(embedded.simulator.clone()));
         let app = Arc::new(
             App::new(embedded.ports(), AppConfig::default())
-                .with_signup(embedded.signup_ports(), signup),
+                .with_signup(embedded.signup_ports(), signup)
+                .with_broadcast(
+                    networks,
+                    bealert_app::usecases::networks::BroadcastConfig::default(),
+                ),
         );
         let op = Operator {
             name: "sample".into(),
@@ -102,6 +108,49 @@ impl TestHome {
             .plan_deliveries(id, 0, &plans)
             .await
             .unwrap();
+    }
+
+    /// A network with a 3 × 3 grid of 0.01° cells around Brussels (100
+    /// active devices each); returns its key.
+    pub async fn network_with_cells(&self, name: &str) -> String {
+        let (_, key) = self.app.create_network(name).await.unwrap();
+        let mut features = Vec::new();
+        for i in 0..3 {
+            for j in 0..3 {
+                let (x, y) = (4.34 + 0.01 * f64::from(i), 50.84 + 0.01 * f64::from(j));
+                features.push(serde_json::json!({"type": "Feature",
+                    "properties": {"cell_id": format!("{i}-{j}"), "active_devices": 100},
+                    "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]]}}));
+            }
+        }
+        let body = serde_json::json!({"type": "FeatureCollection", "features": features});
+        self.app
+            .replace_cells(
+                Some(&format!("Bearer {key}")),
+                name,
+                body.to_string().into(),
+            )
+            .await
+            .unwrap();
+        key
+    }
+
+    /// An alert with this id, resolved and broadcast through `network`
+    /// (the sample event's job), its delivery to the network planned.
+    pub async fn broadcast_alert(&self, id: AlertId, network: &str) {
+        let request = serde_json::json!({
+            "status": "Exercise", "event": "Sample", "severity": "Minor", "urgency": "Future",
+            "certainty": "Possible", "messages": {"nl": "Oefening", "fr": "Exercice"},
+            "area": {"circles": [{"lat": 50.855, "lon": 4.355, "radius_km": 0.5}]},
+            "channels": [], "broadcast": {"mode": "lbsms", "networks": [network]}
+        });
+        self.insert_record(id, AlertState::Sending, request, Some(1))
+            .await;
+        self.embedded
+            .networks
+            .as_ref()
+            .plan_targets_for_test(id, network)
+            .await;
     }
 
     /// Imports subscribers (an import request body) as the sample operator.

@@ -193,7 +193,7 @@ impl App {
         if queue == RESOLVE_QUEUE {
             self.resolve_job(queue, body).await
         } else if queue == crate::jobs::BROADCAST_QUEUE {
-            self.broadcast_job(body).await
+            self.broadcast_job(queue, body).await
         } else {
             self.send_job(queue, body).await
         }
@@ -216,6 +216,7 @@ impl App {
     /// A job of the broadcast queue (one network's part of an alert).
     pub fn broadcast_job<'a>(
         &'a self,
+        _queue: &'a str,
         body: &'a str,
     ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
         Box::pin(async move {

@@ -365,7 +365,9 @@ impl TargetStore for DynamoStore {
                 .update_item()
                 .table_name(&self.tables.deliveries)
                 .set_key(Some(target_key(alert, target)))
-                .update_expression("SET #st = :sending, lease_until = :until, attempts = :a, updated_at = :now")
+                .update_expression(
+                    "SET #st = :sending, lease_until = :until, attempts = :a, updated_at = :now",
+                )
                 .condition_expression("#st = :was AND attempts = :read")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":sending", n(DeliveryStatus::Sending.index()))

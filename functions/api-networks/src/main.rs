@@ -1,0 +1,8 @@
+//! api-networks: Lambda entry point (API Gateway REST API).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    bealert_aws::lambda::init_logs();
+    let app = bealert_aws::lambda::app(api_networks::REQUIRED_ENV, api_networks::gateways).await?;
+    lambda_http::run(api_networks::router(app)).await
+}

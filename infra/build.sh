@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the eight Lambda packages for arm64 (Graviton), for size, and prints
+# Builds the ten Lambda packages for arm64 (Graviton), for size, and prints
 # each zip's size. Installs the pinned packaging tools (AWS SAM CLI,
 # cargo-lambda, zig) into .tools/build-tools on first use; put
 # .tools/build-tools/bin on PATH to run `sam build` / `sam deploy` yourself.
@@ -14,7 +14,7 @@ export PATH="$venv/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 cd "$root"
-FUNCTIONS=(api-subscribers api-alerts api-zones api-signup resolve-zone send-sms send-voice send-email)
+FUNCTIONS=(api-subscribers api-alerts api-zones api-signup api-networks resolve-zone send-sms send-voice send-email send-broadcast)
 packages=()
 for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 # The same flags as CargoLambdaFlags in infra/template.yaml.

@@ -36,6 +36,7 @@ QUEUE_VARS = {
     "send-sms": "BEALERT_SMS_QUEUE_URL",
     "send-voice": "BEALERT_VOICE_QUEUE_URL",
     "send-email": "BEALERT_EMAIL_QUEUE_URL",
+    "broadcast": "BEALERT_BROADCAST_QUEUE_URL",
 }
 
 

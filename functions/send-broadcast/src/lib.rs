@@ -7,7 +7,7 @@ use bealert_app::App;
 use lambda_runtime::LambdaEvent;
 
 /// The queue this function consumes.
-pub const QUEUE: &str = bealert_app::jobs::BROADCAST_QUEUE;
+pub const QUEUE: &str = "broadcast";
 
 /// This function sends on no registered channel: only network gateways
 /// (HTTP, from BEALERT_NETWORK_GATEWAYS) are used.

@@ -59,6 +59,11 @@ async fn the_sample_job_reaches_its_network_once_and_settles_the_alert() {
 }
 
 #[test]
+fn it_consumes_the_apps_broadcast_queue() {
+    assert_eq!(send_broadcast::QUEUE, bealert_app::jobs::BROADCAST_QUEUE);
+}
+
+#[test]
 fn without_its_configuration_the_function_refuses_to_start_naming_what_is_missing() {
     check_refuses_to_start_without_configuration(
         env!("CARGO_BIN_EXE_send-broadcast"),

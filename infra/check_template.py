@@ -67,6 +67,8 @@ def expected_type(var):
         return "AWS::SecretsManager::Secret"
     if var.endswith("_PLACE_INDEX"):
         return "AWS::Location::PlaceIndex"
+    if var.endswith("_BUCKET"):
+        return "AWS::S3::Bucket"
     return None
 
 

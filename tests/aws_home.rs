@@ -173,3 +173,125 @@ async fn an_alert_through_the_aws_home_reaches_everyone_once_in_their_language()
     assert_eq!(again.len(), 6, "a redelivered job sent nothing new");
     drop(server);
 }
+
+/// Alert-SMS in the AWS home: a network created with `--backend aws`
+/// uploads its cells through a presigned S3 upload, an operator estimates a
+/// zone, and an alert goes out through the (simulated) network.
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_sms_through_the_aws_home_with_a_presigned_upload() {
+    testkit::require_stack().await;
+    let prefix = testkit::unique_prefix("asms");
+    let mut env = env(&prefix);
+    env.push((
+        "BEALERT_UPLOADS_BUCKET",
+        format!("{}uploads", prefix.trim_end_matches('-')),
+    ));
+    cli(&["aws", "setup"], &env);
+    let last = |out: String| out.lines().last().unwrap().to_string();
+    let key = last(cli(
+        &[
+            "operator",
+            "create",
+            "--name",
+            "centre",
+            "--jurisdiction",
+            "national",
+        ],
+        &env,
+    ));
+    let net = last(cli(&["network", "create", "--name", "proximus"], &env));
+    let dir = tempfile::tempdir().unwrap();
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(dir.path(), &env_ref);
+    let api = Api::new(&server.url, &key);
+
+    // A 30 × 30 grid of 0.005° cells, 50 devices each.
+    let mut features = Vec::new();
+    for i in 0..30 {
+        for j in 0..30 {
+            let (x, y) = (4.30 + 0.005 * f64::from(i), 50.80 + 0.005 * f64::from(j));
+            features.push(json!({"type": "Feature", "properties": {"cell_id": format!("{i}-{j}"), "active_devices": 50},
+                "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.005, y], [x + 0.005, y + 0.005], [x, y + 0.005], [x, y]]]}}));
+        }
+    }
+    let file = json!({"type": "FeatureCollection", "features": features}).to_string();
+    let ticket = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/networks/proximus/cells:upload",
+            None,
+            Some(&net),
+            None,
+        )
+        .await;
+    assert_eq!(ticket.status, 200, "{}", ticket.body);
+    let put = reqwest::Client::new()
+        .put(ticket.body["upload_url"].as_str().unwrap())
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{:?}", put.text().await);
+    let load = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/networks/proximus/cells:load",
+            Some(
+                json!({"upload_id": ticket.body["upload_id"]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Some(&net),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(load.status, 200, "{}", load.body);
+    assert_eq!(load.body["cells"], 900);
+    // The file is gone once loaded: a second load finds nothing.
+    let again = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/networks/proximus/cells:load",
+            Some(
+                json!({"upload_id": ticket.body["upload_id"]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Some(&net),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(again.status, 404, "{}", again.body);
+
+    // 4 × 6 cells of 50 inside, exactly.
+    let zone = json!({"geojson": {"type": "Polygon", "coordinates": [[[4.32, 50.83], [4.34, 50.83], [4.34, 50.86], [4.32, 50.86], [4.32, 50.83]]]}});
+    let e = api.post("/v1/zones:estimate", &json!({"area": zone})).await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    assert_eq!(
+        e.body["networks"]["proximus"]["reach_devices"], 1200,
+        "{}",
+        e.body
+    );
+
+    let mut alert = common::alert_body(zone);
+    alert["channels"] = json!([]);
+    alert["broadcast"] = json!({"mode": "cell_broadcast"});
+    let created = api.post("/v1/alerts", &alert).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let v = api
+        .wait_sent(
+            created.body["id"].as_str().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await;
+    let p = &v["networks"]["proximus"];
+    assert_eq!(
+        (
+            p["state"].as_str(),
+            p["requested"].as_u64(),
+            p["delivered"].as_u64()
+        ),
+        (Some("sent"), Some(1200), Some(1200)),
+        "{v}"
+    );
+}

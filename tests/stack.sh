@@ -105,7 +105,7 @@ up() {
   else
     say "starting LocalStack on 127.0.0.1:$LOCALSTACK_PORT"
     rm -rf "$tools/localstack-volume"
-    SERVICES=sqs,sns,ses,events,scheduler,iam,sts,cloudformation \
+    SERVICES=sqs,sns,ses,s3,events,scheduler,iam,sts,cloudformation \
       GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" \
       LOCALSTACK_VOLUME_DIR="$tools/localstack-volume" \
       DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \

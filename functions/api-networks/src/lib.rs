@@ -13,7 +13,11 @@ pub fn gateways(_: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
 }
 
 /// Configuration checked at start-up; infra/template.yaml sets it.
-pub const REQUIRED_ENV: &[&str] = &["BEALERT_NETWORKS_TABLE", "BEALERT_OPERATORS_TABLE"];
+pub const REQUIRED_ENV: &[&str] = &[
+    "BEALERT_NETWORKS_TABLE",
+    "BEALERT_OPERATORS_TABLE",
+    "BEALERT_UPLOADS_BUCKET",
+];
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {

@@ -672,12 +672,34 @@ pub trait NetworkGateways: Send + Sync {
     fn gateway(&self, network: &str) -> Arc<dyn NetworkGateway>;
 }
 
+/// A presigned upload: where to PUT a file, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedUpload {
+    pub url: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Files too large for a request (a network's cells over Lambda's 6 MB
+/// payload): the client uploads them straight to the store with a
+/// presigned URL, then asks for them to be loaded. S3 in the AWS home; the
+/// embedded home takes the files in the request itself.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn presign_put(&self, key: &str, valid: Duration) -> Result<PresignedUpload, StoreError>;
+    /// The uploaded file, if there is one under `key`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
 /// The ports of Alert-SMS.
 #[derive(Clone)]
 pub struct BroadcastPorts {
     pub networks: Arc<dyn NetworkStore>,
     pub targets: Arc<dyn TargetStore>,
     pub gateways: Arc<dyn NetworkGateways>,
+    /// Presigned uploads of large cell files, where the home has them.
+    pub uploads: Option<Arc<dyn UploadStore>>,
 }
 
 /// Citizens' own registrations (the signup page), apart from subscribers:

@@ -9,6 +9,8 @@
 //! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
 //! | `BEALERT_EMAIL_FROM` | none | verified SES sender; without it e-mail deliveries fail, saying so |
 //! | `BEALERT_VOICE_ORIGINATION` | none | phone number or pool that calls; without it voice deliveries fail, saying so |
+//! | `BEALERT_UPLOADS_BUCKET` | none | S3 bucket of presigned uploads (networks' cell files over 6 MB); without it `cells:upload` says to PUT the file directly |
+//! | `BEALERT_NETWORK_GATEWAYS` | none | each network's alerting API, `NAME=URL,...` (Lambda functions; `serve` has `--network-gateway` and simulates the rest) |
 
 use crate::gateways::{LoggedGateway, SesEmail, SnsSms, VoiceCalls};
 use crate::{DynamoStore, SqsQueue, Tables};
@@ -44,6 +46,8 @@ pub struct Settings {
     pub signup_secret: Option<String>,
     /// Where citizens reach the signup page (`BEALERT_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// The S3 bucket of presigned uploads (networks' cell files over 6 MB).
+    pub uploads_bucket: Option<String>,
 }
 
 /// The queue URL variable of each bealert queue.
@@ -88,6 +92,7 @@ impl Settings {
             place_index: var("BEALERT_PLACE_INDEX"),
             signup_secret: var("BEALERT_SIGNUP_SECRET"),
             public_url: var("BEALERT_PUBLIC_URL"),
+            uploads_bucket: var("BEALERT_UPLOADS_BUCKET"),
         }
     }
 
@@ -295,6 +300,10 @@ impl AwsHome {
             networks: self.store.clone(),
             targets: self.store.clone(),
             gateways,
+            uploads: self.settings.uploads_bucket.as_ref().map(|bucket| {
+                Arc::new(crate::uploads::S3Uploads::new(&self.sdk, bucket))
+                    as Arc<dyn bealert_app::ports::UploadStore>
+            }),
         }
     }
 
@@ -389,6 +398,11 @@ impl AwsHome {
                 .create(q, 5, Duration::from_secs(180))
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        if let Some(bucket) = &self.settings.uploads_bucket {
+            crate::uploads::S3Uploads::new(&self.sdk, bucket)
+                .create_bucket()
+                .await?;
         }
         if let Some(from) = &self.settings.email_from {
             aws_sdk_ses::Client::new(&self.sdk)

@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod location;
 pub mod sqs;
 pub mod testkit;
+pub mod uploads;
 
 pub use dynamo::{DynamoStore, Tables};
 pub use home::{AwsHome, ConfigError, Settings};

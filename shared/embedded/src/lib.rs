@@ -126,6 +126,8 @@ impl Embedded {
             networks: self.networks.clone(),
             targets: self.networks.clone(),
             gateways,
+            // Files come in the request itself (up to 128 MiB).
+            uploads: None,
         }
     }
 

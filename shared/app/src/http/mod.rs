@@ -56,6 +56,7 @@ fn network_routes() -> Router<Arc<App>> {
             "/v1/networks/{name}/cells",
             axum::routing::put(replace_cells).layer(DefaultBodyLimit::max(CELLS_BODY_LIMIT)),
         )
+        .route("/v1/networks/{name}/{action}", post(network_action))
 }
 
 /// The public signup (JSON and the page): the api-signup function.
@@ -158,6 +159,27 @@ async fn replace_cells(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     Ok(Json(app.replace_cells(auth, &name, body).await?))
+}
+
+/// `cells:upload` and `cells:load` (the presigned upload of a large file).
+async fn network_action(
+    State(app): State<Arc<App>>,
+    Path((name, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer<axum::response::Response> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match action.as_str() {
+        "cells:upload" => Ok(Json(app.cells_upload(auth, &name).await?).into_response()),
+        "cells:load" => {
+            Ok(Json(app.load_uploaded_cells(auth, &name, &body).await?).into_response())
+        }
+        _ => Err(Problem::from(crate::AppError::NotFound(format!(
+            "no route POST /v1/networks/{name}/{action}; use cells:upload or cells:load"
+        )))),
+    }
 }
 
 async fn estimate(

@@ -88,6 +88,21 @@ pub struct CellsReplaced {
     pub elapsed_ms: f64,
 }
 
+/// `POST /v1/networks/{name}/cells:upload`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellsUpload {
+    pub upload_id: String,
+    pub method: &'static str,
+    pub upload_url: String,
+    pub expires_at: String,
+    /// Where to ask for the uploaded file to be loaded.
+    pub then: String,
+}
+
+fn upload_key(network: &str, id: &str) -> String {
+    format!("cells/{network}/{id}.geojson")
+}
+
 /// `GET /v1/networks`'s items.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetworkView {
@@ -205,6 +220,86 @@ impl App {
     ) -> Result<CellsReplaced, AppError> {
         let started = Instant::now();
         let network = self.network_for(authorization, name).await?;
+        self.load_cells(&network, body, started).await
+    }
+
+    /// `POST /v1/networks/{name}/cells:upload`: where to PUT a cell file too
+    /// large for a request (the AWS home's presigned S3 upload).
+    pub async fn cells_upload(
+        &self,
+        authorization: Option<&str>,
+        name: &str,
+    ) -> Result<CellsUpload, AppError> {
+        let network = self.network_for(authorization, name).await?;
+        let uploads = self.uploads()?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let valid = Duration::from_secs(15 * 60);
+        let up = uploads
+            .presign_put(&upload_key(&network.name, &id), valid)
+            .await?;
+        Ok(CellsUpload {
+            upload_id: id,
+            method: "PUT",
+            upload_url: up.url,
+            expires_at: format_ms(up.expires_at),
+            then: format!("/v1/networks/{}/cells:load", network.name),
+        })
+    }
+
+    /// `POST /v1/networks/{name}/cells:load` (`{"upload_id": …}`): replaces
+    /// the network's cells with the file it uploaded, then deletes the file.
+    pub async fn load_uploaded_cells(
+        &self,
+        authorization: Option<&str>,
+        name: &str,
+        body: &[u8],
+    ) -> Result<CellsReplaced, AppError> {
+        let started = Instant::now();
+        let network = self.network_for(authorization, name).await?;
+        let uploads = self.uploads()?;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Load {
+            upload_id: String,
+        }
+        let load: Load = parse_body(body)?;
+        if uuid::Uuid::parse_str(&load.upload_id).is_err() {
+            return Err(ValidationErrors::single(
+                "upload_id",
+                "give the upload_id that cells:upload answered",
+            )
+            .into());
+        }
+        let key = upload_key(&network.name, &load.upload_id);
+        let file = uploads.get(&key).await?.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "nothing was uploaded under {:?} (or it expired): PUT the file to the upload_url first",
+                load.upload_id
+            ))
+        })?;
+        let answer = self.load_cells(&network, file.into(), started).await?;
+        if let Err(e) = uploads.delete(&key).await {
+            tracing::warn!(%key, error = %e, "uploaded cells not deleted");
+        }
+        Ok(answer)
+    }
+
+    fn uploads(&self) -> Result<&Arc<dyn crate::ports::UploadStore>, AppError> {
+        self.broadcast_ports()?.uploads.as_ref().ok_or_else(|| {
+            AppError::BadRequest(
+                "this home takes cell files in the request itself: PUT the FeatureCollection to \
+                 /v1/networks/{name}/cells (up to 128 MiB)"
+                    .into(),
+            )
+        })
+    }
+
+    async fn load_cells(
+        &self,
+        network: &Network,
+        body: axum::body::Bytes,
+        started: Instant,
+    ) -> Result<CellsReplaced, AppError> {
         let cells: Vec<IndexedCell> = tokio::task::spawn_blocking(move || {
             let upload = parse_cells(&body)?;
             Ok::<_, ValidationErrors>(

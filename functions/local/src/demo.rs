@@ -41,6 +41,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         imp.imported as f64 / imp.elapsed.as_secs_f64()
     );
 
+    println!("\n   Three mobile networks upload their cells (Alert-SMS; simulated networks)");
+    for (i, name) in ["proximus", "orange", "base"].into_iter().enumerate() {
+        let (_, key) = app
+            .create_network(name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sites = bealert_synth::network_sites(700 + i as u64, 3_000).to_string();
+        let r = app
+            .replace_cells(Some(&format!("Bearer {key}")), name, sites.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "   {name}: {} cells, {} active devices, footprints derived from the sites in {:.0} ms",
+            r.cells, r.active_devices, r.elapsed_ms
+        );
+    }
+
     let area = serde_json::json!({"circles": [{"lat": 50.889, "lon": 4.405, "radius_km": 7.0}]});
     println!("\n2. Chemical fire at Haren (Brussels): a 7 km circle. Who would be reached?");
     let preview = app
@@ -56,8 +73,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("   by channel:  {}", fmt_map(&preview.by_channel));
     println!("   by language: {}", fmt_map(&preview.by_language));
+    if let Some(e) = &preview.estimate {
+        println!(
+            "   present in the zone by the networks' cells: about {:.0} people ({} devices on the cells a broadcast uses; {:.1} km² and about {:.0} people outside the zone would get it too)",
+            e.estimated_present, e.reach_devices, e.overshoot_km2, e.overshoot_people
+        );
+    }
 
-    println!("\n3. Sending the alert (an exercise) in nl, fr, de and en, on SMS, voice and e-mail");
+    println!(
+        "\n3. Sending the alert (an exercise) in nl, fr, de and en, on SMS, voice and e-mail, and by cell broadcast"
+    );
     let alert = serde_json::json!({
         "status": "Exercise", "event": "Chemical fire", "severity": "Severe",
         "urgency": "Immediate", "certainty": "Observed",
@@ -67,7 +92,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "de": "Brand in einem Chemiebetrieb in Haren. Bleiben Sie drinnen, schließen Sie Fenster und Türen.",
             "en": "Fire at a chemical plant in Haren. Stay indoors, close windows and doors, turn off ventilation."
         },
-        "area": area
+        "area": area,
+        "broadcast": {"mode": "cell_broadcast"}
     });
     let started = Instant::now();
     let created = app
@@ -84,6 +110,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         took.as_secs_f64()
     );
     let created_at = view.created_at.clone();
+    for (name, n) in &view.networks {
+        println!(
+            "   {name}: {:?} — {} cells, {} devices requested, {} delivered",
+            n.state, n.cells, n.requested, n.delivered
+        );
+    }
 
     println!("\n4. What left, per channel and language (times after the alert was created)");
     for channel in Channel::ALL {

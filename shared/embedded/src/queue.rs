@@ -72,6 +72,20 @@ impl SqliteQueue {
         })
     }
 
+    /// Whether any message of the queue is visible now: a read, so an idle
+    /// queue's pollers never take the writer lock.
+    async fn any_visible(&self, queue: &str) -> Result<bool, StoreError> {
+        let queue = queue.to_string();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND visible_at <= ?2)",
+                )?
+                .query_row(params![queue, now_ms()], |r| r.get(0))
+            })
+            .await
+    }
+
     fn wakeup(&self, queue: &str) -> Arc<Notify> {
         let mut map = self.wakeups.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(queue.to_string()).or_default().clone()
@@ -201,10 +215,13 @@ impl JobQueue for SqliteQueue {
         loop {
             // Register interest before looking, so a send in between is not missed.
             let notified = notify.notified();
-            let jobs = self
-                .take(queue, max.max(1), visibility)
-                .await
-                .map_err(qerr)?;
+            let jobs = if self.any_visible(queue).await.map_err(qerr)? {
+                self.take(queue, max.max(1), visibility)
+                    .await
+                    .map_err(qerr)?
+            } else {
+                Vec::new()
+            };
             let now = Instant::now();
             if !jobs.is_empty() || now >= deadline {
                 return Ok(jobs);

@@ -26,24 +26,41 @@ pub fn init_logs() {
 /// The app on the AWS home, after checking that `required` variables are
 /// set, with the gateways `gateways` picks (e.g. `|h| AwsHome::only(Channel::Sms, h.sms())`,
 /// or `|_| AwsHome::no_gateways()`): a function links only the SDK clients it uses.
+/// Alert-SMS is set up too: any function may meet it (an alert's networks,
+/// its estimate, a job settling an alert that waits for a network).
 pub async fn app(
     required: &[&str],
     gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,
 ) -> Result<Arc<App>, ConfigError> {
+    let (home, app) = base_app(required, gateways).await?;
+    let broadcast = crate::home::broadcast_config_from_env();
+    let networks = AwsHome::network_gateways_from_env(broadcast.gateway_timeout)?;
+    Ok(Arc::new(
+        app.with_broadcast(home.broadcast_ports(networks), broadcast),
+    ))
+}
+
+/// [`app`] without Alert-SMS, for a function that never meets an alert
+/// (api-subscribers' import): its package leaves out the networks' HTTP
+/// and S3 clients.
+pub async fn app_without_alert_sms(
+    required: &[&str],
+    gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,
+) -> Result<Arc<App>, ConfigError> {
+    Ok(Arc::new(base_app(required, gateways).await?.1))
+}
+
+async fn base_app(
+    required: &[&str],
+    gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,
+) -> Result<(AwsHome, App), ConfigError> {
     Settings::require(required)?;
     let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
     let ports = home.ports_with(gateways(&home));
     let config = lambda_config();
     let budget = crate::dynamo::budget::DynamoBudget::new(home.store.clone(), config.rates);
-    // Alert-SMS: every function may meet it (an alert's networks, its
-    // estimate, a job settling an alert that waits for a network).
-    let broadcast = crate::home::broadcast_config_from_env();
-    let networks = AwsHome::network_gateways_from_env(broadcast.gateway_timeout)?;
-    Ok(Arc::new(
-        App::new(ports, config)
-            .with_budget(Arc::new(budget))
-            .with_broadcast(home.broadcast_ports(networks), broadcast),
-    ))
+    let app = App::new(ports, config).with_budget(Arc::new(budget));
+    Ok((home, app))
 }
 
 /// [`app`] with the public signup (the api-signup function).

@@ -5,30 +5,9 @@
 
 mod common;
 
-use common::{Api, BIN, Server, alert_body, operator};
+use common::{Api, Server, alert_body, network, operator};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn network(dir: &Path, name: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["network", "create", "--name", name, "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string()
-}
 
 /// A grid of square cells of `step` degrees from (lon0, lat0), each with
 /// `devices` active devices.

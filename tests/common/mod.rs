@@ -11,22 +11,35 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bealert");
 
 /// Creates an operator through the CLI and returns its key (the last stdout line).
 pub fn operator(dir: &Path, name: &str, jurisdiction: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
+    created(
+        dir,
+        &[
             "operator",
             "create",
             "--name",
             name,
             "--jurisdiction",
             jurisdiction,
-            "--data-dir",
-        ])
+        ],
+    )
+}
+
+/// Creates a mobile network through the CLI and returns its key.
+pub fn network(dir: &Path, name: &str) -> String {
+    created(dir, &["network", "create", "--name", name])
+}
+
+/// Runs a `create` command on the data directory; its last stdout line (the key).
+fn created(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
         .arg(dir)
         .output()
-        .expect("run bealert operator create");
+        .expect("run bealert");
     assert!(
         out.status.success(),
-        "operator create failed: {}",
+        "bealert {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)

@@ -200,76 +200,36 @@ impl App {
                 ))),
             }
         };
-        let now = now_ms();
-        let (recorded, retry) = match outcome {
+        // What the outcome does to the network's delivery; one record call.
+        let (outcome, report, retry) = match outcome {
             Ok(mut report) => {
                 report.overshoot_km2 = overshoot_km2;
                 report.cells = planned.cells;
-                (
-                    ports
-                        .targets
-                        .record_target(
-                            alert.id,
-                            &target,
-                            attempt,
-                            &Outcome::Sent,
-                            Some(&report),
-                            now,
-                        )
-                        .await?,
-                    None,
-                )
+                (Outcome::Sent, Some(report), None)
             }
-            Err(GatewayError::Permanent(e)) => (
-                ports
-                    .targets
-                    .record_target(
-                        alert.id,
-                        &target,
-                        attempt,
-                        &Outcome::Failed(e),
-                        Some(&planned),
-                        now,
-                    )
-                    .await?,
+            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), Some(planned), None),
+            Err(e) if attempt >= config.max_attempts => (
+                Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
+                Some(planned),
                 None,
             ),
-            Err(e) if attempt >= config.max_attempts => {
-                let why = format!("gave up after {attempt} attempts: {e}");
-                (
-                    ports
-                        .targets
-                        .record_target(
-                            alert.id,
-                            &target,
-                            attempt,
-                            &Outcome::Failed(why),
-                            Some(&planned),
-                            now,
-                        )
-                        .await?,
-                    None,
-                )
-            }
             Err(e) => {
                 let why = e.to_string();
-                ports
-                    .targets
-                    .record_target(
-                        alert.id,
-                        &target,
-                        attempt,
-                        &Outcome::Retry(why.clone()),
-                        None,
-                        now,
-                    )
-                    .await?;
-                (
-                    true,
-                    Some((super::backoff(config.retry_base, attempt - 1), why)),
-                )
+                let delay = super::backoff(config.retry_base, attempt - 1);
+                (Outcome::Retry(why.clone()), None, Some((delay, why)))
             }
         };
+        let recorded = ports
+            .targets
+            .record_target(
+                alert.id,
+                &target,
+                attempt,
+                &outcome,
+                report.as_ref(),
+                now_ms(),
+            )
+            .await?;
         if !recorded {
             tracing::warn!(alert = %alert.id, %target, attempt, "the claim was taken over; outcome not recorded");
         }

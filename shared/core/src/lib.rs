@@ -13,6 +13,7 @@ pub mod containment;
 pub mod delivery;
 pub mod error;
 pub mod estimate;
+pub mod geography;
 pub mod ids;
 pub mod language;
 pub mod message;

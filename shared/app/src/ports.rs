@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use bealert_core::alert::{AlertSpec, AlertState};
 use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::geography::{Level, Unit, UnitInfo};
 use bealert_core::operator::Operator;
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
@@ -301,6 +302,27 @@ pub trait OperatorStore: Send + Sync {
     async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
 }
 
+/// Reference geography: administrative units and their boundaries.
+///
+/// A unit is replaced whole: readers see the old boundary or the new one,
+/// never a mix (the DynamoDB home keeps a boundary in several items).
+#[async_trait]
+pub trait GeoStore: Send + Sync {
+    /// Adds units, or replaces those with the same level and code.
+    async fn put_units(&self, units: &[Unit]) -> Result<(), StoreError>;
+    /// One unit's catalogue entry (cheap: no boundary).
+    async fn unit_info(&self, level: Level, code: &str) -> Result<Option<UnitInfo>, StoreError>;
+    /// The units of every level with this code (a NIS code names one).
+    async fn units_by_code(&self, code: &str) -> Result<Vec<UnitInfo>, StoreError>;
+    /// One unit with its boundary.
+    async fn unit(&self, level: Level, code: &str) -> Result<Option<Unit>, StoreError>;
+    /// Every unit, without boundaries, by level then code.
+    async fn units(&self) -> Result<Vec<UnitInfo>, StoreError>;
+    /// The edition of the shipped units last loaded (`None`: never).
+    async fn shipped_edition(&self) -> Result<Option<String>, StoreError>;
+    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError>;
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("queue error: {0}")]
 pub struct QueueError(pub String);
@@ -489,6 +511,8 @@ pub struct Ports {
     pub alerts: Arc<dyn AlertStore>,
     pub deliveries: Arc<dyn DeliveryStore>,
     pub operators: Arc<dyn OperatorStore>,
+    /// Administrative units: geocodes and operators' territories.
+    pub geography: Arc<dyn GeoStore>,
     pub queue: Arc<dyn JobQueue>,
     pub gateways: Gateways,
 }

@@ -3,7 +3,7 @@
 //! | variable | default | |
 //! | --- | --- | --- |
 //! | `BEALERT_TABLE_PREFIX` | `bealert-` | tables are `<prefix>subscribers`, `alerts`, `deliveries`, `operators` |
-//! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE`, `_REGISTRATIONS_TABLE`, `_NETWORKS_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
+//! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE`, `_REGISTRATIONS_TABLE`, `_NETWORKS_TABLE`, `_GEOGRAPHY_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
 //! | `BEALERT_QUEUE_PREFIX` | `bealert-` | queues are `<prefix>resolve`, `send-sms`, `send-voice`, `send-email`, each with a `-dlq` |
 //! | `BEALERT_RESOLVE_QUEUE_URL`, `_SMS_QUEUE_URL`, `_VOICE_QUEUE_URL`, `_EMAIL_QUEUE_URL` | looked up by name | explicit URLs |
 //! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
@@ -74,6 +74,7 @@ impl Settings {
             operators: var("BEALERT_OPERATORS_TABLE").unwrap_or(defaults.operators),
             registrations: var("BEALERT_REGISTRATIONS_TABLE").unwrap_or(defaults.registrations),
             networks: var("BEALERT_NETWORKS_TABLE").unwrap_or(defaults.networks),
+            geography: var("BEALERT_GEOGRAPHY_TABLE").unwrap_or(defaults.geography),
         };
         let queue_urls = QUEUE_URL_VARS
             .iter()
@@ -380,6 +381,7 @@ impl AwsHome {
             alerts: self.store.clone(),
             deliveries: self.store.clone(),
             operators: self.store.clone(),
+            geography: self.store.clone(),
             queue: self.queue.clone(),
             gateways,
         }

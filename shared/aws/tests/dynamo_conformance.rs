@@ -49,6 +49,11 @@ async fn dynamodb_network_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_geo_store_conforms() {
+    conformance::geo_store(std::sync::Arc::new(store("geography").await)).await;
+}
+
+#[tokio::test]
 async fn dynamodb_target_store_conforms() {
     conformance::target_store(&store("targets").await).await;
 }

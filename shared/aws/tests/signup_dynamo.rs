@@ -76,6 +76,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
         alerts: store.clone(),
         deliveries: store.clone(),
         operators: store.clone(),
+        geography: store.clone(),
         queue: Arc::new(SqsQueue::new(testkit::sqs(), "unused-")),
         gateways: Gateways {
             sms: sms.clone(),

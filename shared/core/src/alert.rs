@@ -120,6 +120,14 @@ impl AlertRequest {
     }
 
     pub fn validate(self) -> Result<AlertSpec, ValidationErrors> {
+        self.validate_with(&[])
+    }
+
+    /// [`AlertRequest::validate`], with the area's geocodes resolved by the caller.
+    pub fn validate_with(
+        self,
+        geocodes: &[crate::area::ResolvedGeocode],
+    ) -> Result<AlertSpec, ValidationErrors> {
         let mut errors = Collector::default();
 
         // Lengths count what was sent (as the OpenAPI document's maxLength does).
@@ -172,7 +180,7 @@ impl AlertRequest {
         }
 
         let area = match &self.area {
-            Some(a) => match a.validate("area") {
+            Some(a) => match a.validate_with("area", geocodes) {
                 Ok(area) => area,
                 Err(e) => {
                     errors.extend(e);

@@ -69,9 +69,17 @@ pub struct GeocodeInput {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Area {
     /// Each polygon is its rings: exterior first, then holes; rings are closed.
+    /// Geocodes' boundaries are here too, resolved when the area was validated.
     pub polygons: Vec<Vec<Vec<[f64; 2]>>>,
     pub circles: Vec<Circle>,
+    /// The geocodes the area was given with (their shapes are in `polygons`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geocodes: Vec<GeocodeInput>,
 }
+
+/// A geocode as the reference geography resolved it: its polygons, or why
+/// it names nothing (an unknown code, a boundary not loaded).
+pub type ResolvedGeocode = Result<Vec<Vec<Vec<[f64; 2]>>>, String>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Circle {
@@ -149,16 +157,45 @@ impl AreaRequest {
     }
 
     /// Validates every shape; `path` prefixes error locations (e.g. `area`).
+    /// Geocodes need the reference geography: see [`AreaRequest::validate_with`].
     pub fn validate(&self, path: &str) -> Result<Area, ValidationErrors> {
+        self.validate_with(path, &[])
+    }
+
+    /// Validates every shape, with `geocodes[i]` resolved (by the caller,
+    /// which has the loaded boundaries) into `resolved[i]`.
+    pub fn validate_with(
+        &self,
+        path: &str,
+        resolved: &[ResolvedGeocode],
+    ) -> Result<Area, ValidationErrors> {
         let mut errors = Collector::default();
         let mut area = Area::default();
 
-        if !self.geocodes.is_empty() {
+        if self.geocodes.len() > crate::geography::MAX_GEOCODES {
             errors.push(
                 format!("{path}.geocodes"),
-                "NIS geocodes are not supported yet: municipality boundaries are not loaded. \
-                 Draw the zone with geojson or circles instead",
+                format!(
+                    "{} geocodes is more than the {} accepted; name a larger unit (a province, a region)",
+                    self.geocodes.len(),
+                    crate::geography::MAX_GEOCODES
+                ),
             );
+        } else {
+            for (i, g) in self.geocodes.iter().enumerate() {
+                match resolved.get(i) {
+                    Some(Ok(polygons)) => area.polygons.extend(polygons.iter().cloned()),
+                    Some(Err(why)) => errors.push(format!("{path}.geocodes[{i}]"), why.clone()),
+                    None => errors.push(
+                        format!("{path}.geocodes[{i}]"),
+                        format!(
+                            "geocode {} {:?} was not looked up in the reference geography",
+                            g.name, g.value
+                        ),
+                    ),
+                }
+            }
+            area.geocodes = self.geocodes.clone();
         }
 
         // Limits first: nothing is built for a shape that will be refused.
@@ -492,9 +529,46 @@ mod tests {
     }
 
     #[test]
-    fn geocodes_are_refused_until_boundaries_exist() {
-        let e = first_error(json!({"geocodes": [{"name": "NIS", "value": "21004"}]}));
-        assert!(e.contains("not supported yet"), "{e}");
+    fn geocodes_take_the_shapes_they_were_resolved_to() {
+        let req: AreaRequest = serde_json::from_value(json!({
+            "geocodes": [{"name": "NIS", "value": "21004"}, {"name": "NIS", "value": "99999"}]
+        }))
+        .unwrap();
+        let e = req.validate("area").unwrap_err().to_string();
+        assert!(
+            e.contains("area.geocodes[0]: geocode NIS \"21004\" was not looked up"),
+            "{e}"
+        );
+        let resolved = vec![
+            Ok(vec![vec![vec![
+                [4.3, 50.8],
+                [4.4, 50.8],
+                [4.4, 50.9],
+                [4.3, 50.8],
+            ]]]),
+            Err("no unit has NIS code 99999".to_string()),
+        ];
+        let e = req
+            .validate_with("area", &resolved)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("area.geocodes[1]: no unit has NIS code 99999"),
+            "{e}"
+        );
+        assert!(!e.contains("geocodes[0]"), "{e}");
+        let area = req
+            .validate_with(
+                "area",
+                &resolved[..1]
+                    .iter()
+                    .cloned()
+                    .chain([resolved[0].clone()])
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        assert_eq!(area.polygons.len(), 2);
+        assert_eq!(area.geocodes.len(), 2);
     }
 
     #[test]

@@ -585,7 +585,7 @@ mod tests {
     fn area_of(polygons: Vec<Vec<Vec<[f64; 2]>>>) -> Area {
         Area {
             polygons,
-            circles: vec![],
+            ..Area::default()
         }
     }
 
@@ -718,6 +718,7 @@ mod tests {
                 lon: 4.39,
                 radius_km: 1.2,
             }],
+            ..Area::default()
         };
         let zs = ZoneShape::new(&zone);
         let f = estimate(&cells, &zs);

@@ -8,6 +8,7 @@
 
 mod db;
 pub mod gazetteer;
+pub mod geography;
 pub mod networks;
 pub mod outbox;
 pub mod queue;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod testing;
 
 pub use gazetteer::Gazetteer;
+pub use geography::SqliteGeography;
 pub use networks::SqliteNetworks;
 pub use outbox::OutboxGateway;
 pub use queue::SqliteQueue;
@@ -52,6 +54,8 @@ pub struct Embedded {
     pub gazetteer: Arc<Gazetteer>,
     /// Mobile networks, their cells and deliveries (in `store.db`).
     pub networks: Arc<SqliteNetworks>,
+    /// Administrative units (in `store.db`).
+    pub geography: Arc<SqliteGeography>,
     /// The simulated networks every network uses unless given a gateway URL.
     pub simulator: bealert_app::netsim::NetworkSimulator,
     pub queue: Arc<SqliteQueue>,
@@ -68,6 +72,7 @@ impl Embedded {
         let store = Arc::new(SqliteStore::open(&dir.join("store.db"))?);
         let registrations = Arc::new(SqliteRegistrations::beside(&store)?);
         let networks = Arc::new(SqliteNetworks::beside(&store)?);
+        let geography = Arc::new(SqliteGeography::beside(&store)?);
         let queue = Arc::new(SqliteQueue::open(
             &dir.join("queue.db"),
             queue::DEFAULT_MAX_RECEIVES,
@@ -84,6 +89,7 @@ impl Embedded {
             registrations,
             gazetteer: Arc::new(Gazetteer::belgium()),
             networks,
+            geography,
             simulator: bealert_app::netsim::NetworkSimulator::new(),
             queue,
             outbox,
@@ -97,6 +103,7 @@ impl Embedded {
             alerts: self.store.clone(),
             deliveries: self.store.clone(),
             operators: self.store.clone(),
+            geography: self.geography.clone(),
             queue: self.queue.clone(),
             gateways: Gateways {
                 sms: self.outbox[0].clone(),

@@ -284,3 +284,10 @@ async fn sqlite_invitations_conform() {
     let r = Arc::new(bealert_embedded::SqliteRegistrations::beside(&s).unwrap());
     conformance::invitations(r).await;
 }
+
+#[tokio::test]
+async fn sqlite_geo_store_conforms() {
+    let (_d, s) = store();
+    let g = bealert_embedded::SqliteGeography::beside(&s).unwrap();
+    conformance::geo_store(std::sync::Arc::new(g)).await;
+}

@@ -6,6 +6,7 @@
 
 mod budget;
 mod gateway;
+mod geography;
 mod networks;
 mod queue;
 mod race;
@@ -14,6 +15,7 @@ mod store;
 
 pub use budget::send_budget;
 pub use gateway::gateway;
+pub use geography::geo_store;
 pub use networks::{network_store, target_store};
 pub use queue::job_queue;
 pub use race::racing_senders;

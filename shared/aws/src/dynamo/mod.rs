@@ -6,6 +6,7 @@
 //! | alerts | `A#<id>`/`META` (the spec without the area's geometry); `A#<id>`/`AREA#<n>` the area's JSON in chunks; `A#<id>`/`SHARD#<n>` resolved shards; counters each in a partition of its own: `A#<id>#C#<channel>#<bucket>`/`N`, `A#<id>#REACH#<bucket>`/`N`; `RATE#<channel>`/`RATE` a channel's send bucket |
 //! | deliveries | `D#<alert>#<channel>#<bucket>`/`<id>` one per delivery (the exactly-once claim); `R#<alert>#<bucket>`/`<id>` which shard owns a recipient |
 //! | operators | `K#<key hash>`/`K`, `N#<name>`/`N` |
+//! | geography | `UNITS`/`<code>#<level>` a unit's catalogue entry, `B#<level>#<code>#<version>`/`<n>` its boundary in chunks (see `geography.rs`) |
 //! | networks | `NETS`/`<name>` a network, `NETKEY#<key hash>`/`K`, `CELL#<name>#<version>#<index cell>`/`<cell id>` (see `networks.rs`); deliveries to networks are `T#<alert>`/`network:<name>` in the deliveries table |
 //!
 //! Counters are spread over buckets, each its own partition, and updated in
@@ -16,6 +17,7 @@
 mod alerts;
 pub mod budget;
 mod deliveries;
+mod geography;
 mod networks;
 mod operators;
 mod registrations;
@@ -45,6 +47,8 @@ pub struct Tables {
     pub registrations: String,
     /// Mobile networks and their cells (Alert-SMS).
     pub networks: String,
+    /// Administrative units and their boundaries.
+    pub geography: String,
 }
 
 impl Tables {
@@ -56,6 +60,7 @@ impl Tables {
             registrations: format!("{prefix}registrations"),
             operators: format!("{prefix}operators"),
             networks: format!("{prefix}networks"),
+            geography: format!("{prefix}geography"),
         }
     }
 }

@@ -23,6 +23,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Strin
         &tables.operators,
         &tables.registrations,
         &tables.networks,
+        &tables.geography,
     ];
     for name in names.into_iter().filter(|n| !existing.contains(n)) {
         create(client, name).await?;

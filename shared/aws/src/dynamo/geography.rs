@@ -1,0 +1,233 @@
+//! Administrative units (reference geography) in the geography table:
+//!
+//! | items (pk / sk) | |
+//! | --- | --- |
+//! | `UNITS`/`<code>#<level>` | a unit's catalogue entry (names, bbox, version, chunk count) |
+//! | `B#<level>#<code>#<version>`/`<nnnn>` | its boundary's JSON, in chunks of at most 350 kB |
+//! | `META`/`shipped_edition` | the edition of the shipped units last loaded |
+//!
+//! A boundary can be far larger than one item (400 kB: about 16,000
+//! vertices), so it is kept in chunks under its version. A replacement
+//! writes the new version's chunks, then switches the catalogue entry, then
+//! deletes the old chunks; a reader that meets a version being deleted
+//! reads the catalogue again.
+
+use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk_err};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use bealert_app::ports::{GeoStore, StoreError};
+use bealert_core::geography::{Level, Unit, UnitInfo};
+
+const UNITS: &str = "UNITS";
+/// Bytes of boundary JSON per item (the item limit is 400 kB).
+const CHUNK: usize = 350_000;
+
+fn chunk_pk(level: Level, code: &str, version: &str) -> String {
+    format!("B#{level}#{code}#{version}")
+}
+
+fn catalogue_sk(level: Level, code: &str) -> String {
+    format!("{code}#{level}")
+}
+
+fn bad(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Permanent(format!("a stored unit is damaged: {e}"))
+}
+
+fn info_of(item: &Item) -> Result<(UnitInfo, usize), StoreError> {
+    let info: UnitInfo = serde_json::from_str(get_s(item, "info")?).map_err(bad)?;
+    Ok((info, get_n(item, "chunks")?))
+}
+
+impl DynamoStore {
+    async fn catalogue_item(&self, level: Level, code: &str) -> Result<Option<Item>, StoreError> {
+        self.usage.request();
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.tables.geography)
+            .set_key(Some(key(UNITS, catalogue_sk(level, code))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?
+            .item;
+        self.usage.read(usize::from(item.is_some()));
+        Ok(item)
+    }
+
+    async fn put_unit(&self, unit: &Unit) -> Result<(), StoreError> {
+        let table = self.tables.geography.clone();
+        let info = unit.info();
+        let boundary = serde_json::to_string(&unit.polygons).map_err(bad)?;
+        // The JSON is ASCII (numbers and brackets): any byte is a char boundary.
+        let chunks: Vec<&str> = boundary
+            .as_bytes()
+            .chunks(CHUNK)
+            .map(|c| std::str::from_utf8(c).map_err(bad))
+            .collect::<Result<_, _>>()?;
+        let old = self.catalogue_item(unit.level, &unit.code).await?;
+        let pk = chunk_pk(unit.level, &unit.code, &info.version);
+        let puts = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let mut item = key(pk.clone(), format!("{i:04}"));
+                item.insert("part".into(), s(*part));
+                Ok(WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .map_err(bad)?,
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(&table, puts).await?;
+
+        let mut entry = key(UNITS, catalogue_sk(unit.level, &unit.code));
+        entry.insert("info".into(), s(serde_json::to_string(&info).map_err(bad)?));
+        entry.insert("chunks".into(), n(chunks.len()));
+        self.usage.request();
+        self.client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(entry))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+
+        if let Some(old) = old {
+            let (old_info, old_chunks) = info_of(&old)?;
+            if old_info.version != info.version {
+                let pk = chunk_pk(unit.level, &unit.code, &old_info.version);
+                let deletes = (0..old_chunks)
+                    .map(|i| {
+                        Ok(WriteRequest::builder()
+                            .delete_request(
+                                DeleteRequest::builder()
+                                    .set_key(Some(key(pk.clone(), format!("{i:04}"))))
+                                    .build()
+                                    .map_err(bad)?,
+                            )
+                            .build())
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                self.batch_write(&table, deletes).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GeoStore for DynamoStore {
+    async fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
+        for group in units.chunks(4) {
+            futures::future::try_join_all(group.iter().map(|u| self.put_unit(u))).await?;
+        }
+        Ok(())
+    }
+
+    async fn unit_info(&self, level: Level, code: &str) -> Result<Option<UnitInfo>, StoreError> {
+        self.catalogue_item(level, code)
+            .await?
+            .map(|item| info_of(&item).map(|(info, _)| info))
+            .transpose()
+    }
+
+    async fn units_by_code(&self, code: &str) -> Result<Vec<UnitInfo>, StoreError> {
+        let items = self
+            .query_all(
+                &self.tables.geography,
+                UNITS,
+                Some((format!("{code}#"), format!("{code}#~"))),
+                None,
+                None,
+            )
+            .await?;
+        let mut out: Vec<UnitInfo> = items
+            .iter()
+            .map(|i| info_of(i).map(|(info, _)| info))
+            .collect::<Result<_, _>>()?;
+        out.sort_by_key(|u| u.level);
+        Ok(out)
+    }
+
+    async fn unit(&self, level: Level, code: &str) -> Result<Option<Unit>, StoreError> {
+        for _ in 0..5 {
+            let Some(item) = self.catalogue_item(level, code).await? else {
+                return Ok(None);
+            };
+            let (info, chunks) = info_of(&item)?;
+            let parts = self
+                .query_all(
+                    &self.tables.geography,
+                    &chunk_pk(level, code, &info.version),
+                    None,
+                    None,
+                    None,
+                )
+                .await?;
+            if parts.len() != chunks {
+                // Replaced (and its chunks deleted) between the two reads.
+                continue;
+            }
+            let mut json = String::new();
+            for p in &parts {
+                json.push_str(get_s(p, "part")?);
+            }
+            return Ok(Some(Unit {
+                level,
+                code: code.to_string(),
+                names: info.names,
+                polygons: serde_json::from_str(&json).map_err(bad)?,
+            }));
+        }
+        Err(StoreError::Transient(format!(
+            "{level} {code} kept changing while it was read; try again"
+        )))
+    }
+
+    async fn units(&self) -> Result<Vec<UnitInfo>, StoreError> {
+        let items = self
+            .query_all(&self.tables.geography, UNITS, None, None, None)
+            .await?;
+        let mut out: Vec<UnitInfo> = items
+            .iter()
+            .map(|i| info_of(i).map(|(info, _)| info))
+            .collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
+        Ok(out)
+    }
+
+    async fn shipped_edition(&self) -> Result<Option<String>, StoreError> {
+        self.usage.request();
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.tables.geography)
+            .set_key(Some(key("META", "shipped_edition")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?
+            .item;
+        Ok(item.and_then(|i| super::opt_s(&i, "value")))
+    }
+
+    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError> {
+        let mut item = key("META", "shipped_edition");
+        item.insert("value".into(), s(edition));
+        self.usage.request();
+        self.client
+            .put_item()
+            .table_name(&self.tables.geography)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+}

@@ -87,11 +87,11 @@ async fn bad_inputs_get_problem_details_that_say_what_to_fix() {
         Case {
             key: Some(province.clone()),
             ..post(
-                "province operator",
+                "province operator outside its province",
                 "/v1/alerts",
                 alert(circle(50.85, 4.35, 2.0)),
                 403,
-                "boundaries",
+                "outside it",
             )
         },
         post(
@@ -231,11 +231,11 @@ async fn bad_inputs_get_problem_details_that_say_what_to_fix() {
             "severity",
         ),
         post(
-            "geocodes not yet",
+            "a municipality whose boundary is not loaded",
             "/v1/alerts",
             alert(json!({"geocodes": [{"name": "NIS", "value": "21004"}]})),
             422,
-            "not supported yet",
+            "21004 is a municipality whose boundary is not loaded",
         ),
         post(
             "no area and no groups",

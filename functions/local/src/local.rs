@@ -168,6 +168,19 @@ async fn open_embedded(dir: &Path) -> anyhow::Result<(Arc<Embedded>, DataDirLock
     if jobs + leases > 0 {
         tracing::info!(jobs, leases, "resumed work left by a previous run");
     }
+    let started = std::time::Instant::now();
+    if let Some(r) = embedded
+        .ensure_shipped_units(&|_, _| {})
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the shipped administrative units: {e}"))?
+    {
+        tracing::info!(
+            units = r.units,
+            vertices = r.vertices,
+            seconds = started.elapsed().as_secs_f64(),
+            "loaded Belgium's administrative units (first start)"
+        );
+    }
     Ok((Arc::new(embedded), lock))
 }
 

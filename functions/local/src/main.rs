@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,11 @@ enum Command {
     Operator {
         #[command(subcommand)]
         command: OperatorCommand,
+    },
+    /// Administrative units (reference geography): geocodes and jurisdictions.
+    Geo {
+        #[command(subcommand)]
+        command: GeoCommand,
     },
     /// Manage mobile networks (Alert-SMS), which upload their own cells.
     Network {
@@ -137,6 +143,114 @@ enum OperatorCommand {
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
         backend: Backend,
     },
+    /// Let an operator that is not national alert a group (national
+    /// operators may alert every group).
+    Grant {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// Add or replace administrative units from a GeoJSON FeatureCollection
+    /// whose features carry code, level (region, province, arrondissement,
+    /// canton, municipality) and name_nl/name_fr/name_de.
+    Load {
+        /// The GeoJSON file; leave it out with --shipped.
+        file: Option<PathBuf>,
+        /// Load the units bealert ships (cantons, judicial arrondissements,
+        /// provinces, regions) again; they load by themselves on first start
+        /// and with `aws setup`.
+        #[arg(long, conflicts_with = "file")]
+        shipped: bool,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+    /// List the loaded units: level, code, names, vertices.
+    List {
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+/// The operator and geography stores alone: safe beside a running server.
+/// A new embedded data directory gets the shipped units first.
+async fn operator_stores(
+    backend: Backend,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(
+    Arc<dyn bealert_app::ports::OperatorStore>,
+    Arc<dyn bealert_app::ports::GeoStore>,
+)> {
+    match backend {
+        Backend::Embedded => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
+            let geo = Arc::new(bealert_embedded::SqliteGeography::beside(&store)?);
+            shipped_units(geo.as_ref()).await?;
+            Ok((Arc::new(store), geo))
+        }
+        #[cfg(feature = "aws")]
+        Backend::Aws => {
+            let store = Arc::new(bealert_aws::DynamoStore::new(
+                aws_sdk_dynamodb_client().await,
+                bealert_aws::Settings::from_env().tables,
+            ));
+            Ok((store.clone(), store))
+        }
+        #[cfg(not(feature = "aws"))]
+        Backend::Aws => no_aws(),
+    }
+}
+
+/// A progress bar for loading units.
+fn units_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} units")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Loads the shipped units unless they are there, with a progress bar.
+async fn shipped_units(geo: &dyn bealert_app::ports::GeoStore) -> anyhow::Result<()> {
+    let bar = units_bar();
+    bar.set_message("loading Belgium's administrative units (first use)");
+    let progress = |done: usize, of: usize| {
+        bar.set_length(of as u64);
+        bar.set_position(done as u64);
+    };
+    let loaded = bealert_app::usecases::geography::ensure_shipped_units(
+        geo,
+        bealert_geodata::EDITION,
+        bealert_geodata::belgium_units,
+        &progress,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    if let Some(r) = loaded {
+        eprintln!(
+            "loaded {} administrative units ({} vertices); {}",
+            r.units,
+            r.vertices,
+            bealert_geodata::ATTRIBUTION
+        );
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -229,30 +343,100 @@ async fn main() -> anyhow::Result<()> {
                     backend,
                 },
         } => {
-            // Only the operator store: safe beside a running server.
-            let store: Box<dyn bealert_app::ports::OperatorStore> = match backend {
-                Backend::Embedded => {
-                    std::fs::create_dir_all(&data_dir)
-                        .with_context(|| format!("creating {}", data_dir.display()))?;
-                    Box::new(bealert_embedded::SqliteStore::open(
-                        &data_dir.join("store.db"),
-                    )?)
-                }
-                #[cfg(feature = "aws")]
-                Backend::Aws => Box::new(bealert_aws::DynamoStore::new(
-                    aws_sdk_dynamodb_client().await,
-                    bealert_aws::Settings::from_env().tables,
-                )),
-                #[cfg(not(feature = "aws"))]
-                Backend::Aws => return no_aws(),
-            };
-            let (op, key) =
-                bealert_app::usecases::create_operator(store.as_ref(), &name, &jurisdiction)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (operators, geography) = operator_stores(backend, &data_dir).await?;
+            let (op, key) = bealert_app::usecases::create_operator(
+                operators.as_ref(),
+                geography.as_ref(),
+                &name,
+                &jurisdiction,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created operator {:?} ({})", op.name, op.jurisdiction);
             println!("its API key follows; it is shown only now:");
             println!("{key}");
+            Ok(())
+        }
+        Command::Operator {
+            command:
+                OperatorCommand::Grant {
+                    name,
+                    group,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (operators, _) = operator_stores(backend, &data_dir).await?;
+            bealert_app::usecases::grant_group(operators.as_ref(), &name, &group)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("operator {name:?} may alert group {group:?}");
+            Ok(())
+        }
+        Command::Geo {
+            command:
+                GeoCommand::Load {
+                    file,
+                    shipped,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (_, geography) = operator_stores(backend, &data_dir).await?;
+            let bytes = match (&file, shipped) {
+                (Some(f), _) => {
+                    std::fs::read(f).with_context(|| format!("reading {}", f.display()))?
+                }
+                (None, true) => bealert_geodata::belgium_units(),
+                (None, false) => anyhow::bail!("give a GeoJSON FILE, or --shipped"),
+            };
+            let bar = units_bar();
+            bar.set_message("storing units");
+            let progress = |done: usize, of: usize| {
+                bar.set_length(of as u64);
+                bar.set_position(done as u64);
+            };
+            let report =
+                bealert_app::usecases::geography::load_units(geography.as_ref(), bytes, &progress)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            if shipped {
+                geography
+                    .set_shipped_edition(bealert_geodata::EDITION)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let levels: Vec<String> = report
+                .by_level
+                .iter()
+                .map(|(l, n)| format!("{n} {l}"))
+                .collect();
+            println!(
+                "loaded {} units ({}), {} vertices",
+                report.units,
+                levels.join(", "),
+                report.vertices
+            );
+            Ok(())
+        }
+        Command::Geo {
+            command: GeoCommand::List { data_dir, backend },
+        } => {
+            let (_, geography) = operator_stores(backend, &data_dir).await?;
+            for u in geography
+                .units()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.level,
+                    u.code,
+                    u.names.label(),
+                    u.vertices
+                );
+            }
             Ok(())
         }
         Command::Network {

@@ -300,6 +300,8 @@ pub trait OperatorStore: Send + Sync {
     /// Fails with `Conflict` if the name is taken.
     async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError>;
     async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
+    /// Lets an operator alert a group; `false` when no operator has the name.
+    async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError>;
 }
 
 /// Reference geography: administrative units and their boundaries.

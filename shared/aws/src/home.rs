@@ -185,16 +185,26 @@ pub struct AwsHome {
     pub queue: Arc<SqsQueue>,
     pub settings: Settings,
     sdk: SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl AwsHome {
     /// Clients from the SDK configuration (region, credentials, endpoints).
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
+        Self::with_dynamodb(sdk, aws_sdk_dynamodb::Client::new(sdk), settings)
+    }
+
+    /// As [`AwsHome::new`], with DynamoDB through its own client (DynamoDB
+    /// Local beside LocalStack in tests).
+    pub fn with_dynamodb(
+        sdk: &SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        settings: Settings,
+    ) -> Self {
         let store = Arc::new(
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.tables.clone())
-                .with_retention(Duration::from_secs(
-                    u64::from(settings.retention_days) * 86_400,
-                )),
+            DynamoStore::new(dynamodb.clone(), settings.tables.clone()).with_retention(
+                Duration::from_secs(u64::from(settings.retention_days) * 86_400),
+            ),
         );
         let queue = Arc::new(SqsQueue::with_urls(
             aws_sdk_sqs::Client::new(sdk),
@@ -206,6 +216,7 @@ impl AwsHome {
             queue,
             settings,
             sdk: sdk.clone(),
+            dynamodb,
         }
     }
 
@@ -390,11 +401,7 @@ impl AwsHome {
     /// Creates the tables and queues that do not exist and verifies the
     /// e-mail sender: for LocalStack and development (SAM does it in AWS).
     pub async fn setup(&self) -> Result<(), String> {
-        crate::dynamo::schema::create_tables(
-            &aws_sdk_dynamodb::Client::new(&self.sdk),
-            &self.settings.tables,
-        )
-        .await?;
+        crate::dynamo::schema::create_tables(&self.dynamodb, &self.settings.tables).await?;
         for q in all_queues() {
             self.queue
                 .create(q, 5, Duration::from_secs(180))

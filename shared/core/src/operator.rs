@@ -95,6 +95,10 @@ pub struct Operator {
     pub name: String,
     pub jurisdiction: Jurisdiction,
     pub key_hash: String,
+    /// Groups this operator may alert besides its territory (national
+    /// operators may alert every group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// Prefix of every operator API key, so leaked keys are recognisable.

@@ -113,6 +113,23 @@ impl Embedded {
         }
     }
 
+    /// Loads the administrative units bealert ships (cantons, judicial
+    /// arrondissements, provinces, regions; see `bealert-geodata`) unless
+    /// this edition is there already: a new data directory has them on
+    /// first start. `None`: nothing to do.
+    pub async fn ensure_shipped_units(
+        &self,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Option<bealert_app::usecases::geography::LoadReport>, bealert_app::AppError> {
+        bealert_app::usecases::geography::ensure_shipped_units(
+            self.geography.as_ref(),
+            bealert_geodata::EDITION,
+            bealert_geodata::belgium_units,
+            progress,
+        )
+        .await
+    }
+
     /// The signup's ports: registrations, counters, the offline gazetteer.
     pub fn signup_ports(&self) -> SignupPorts {
         SignupPorts {

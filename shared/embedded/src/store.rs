@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS operators (
     key_hash TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operator_groups (
+    name TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    PRIMARY KEY (name, grp)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY,
     operator TEXT NOT NULL,
@@ -931,9 +936,41 @@ impl OperatorStore for SqliteStore {
                         name: r.get(0)?,
                         jurisdiction: j.parse().map_err(bad_data)?,
                         key_hash: r.get(2)?,
+                        groups: Vec::new(),
                     })
                 })
-                .optional()
+                .optional()?
+                .map(|mut op| {
+                    op.groups = conn
+                        .prepare_cached(
+                            "SELECT grp FROM operator_groups WHERE name = ?1 ORDER BY grp",
+                        )?
+                        .query_map([&op.name], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    Ok(op)
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError> {
+        let (name, group) = (name.to_string(), group.to_string());
+        self.db
+            .write(move |tx| {
+                let exists: Option<String> = tx
+                    .query_row("SELECT name FROM operators WHERE name = ?1", [&name], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO operator_groups (name, grp) VALUES (?1, ?2)",
+                    params![name, group],
+                )?;
+                Ok(true)
             })
             .await
     }

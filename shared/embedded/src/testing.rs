@@ -41,6 +41,7 @@ impl TestHome {
             name: "sample".into(),
             jurisdiction: Jurisdiction::National,
             key_hash: hash_key(SAMPLE_KEY),
+            groups: Vec::new(),
         };
         app.ports.operators.insert_operator(&op).await.unwrap();
         Self { dir, embedded, app }

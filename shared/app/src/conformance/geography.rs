@@ -106,10 +106,16 @@ pub async fn geo_store(store: Arc<dyn GeoStore>) {
         })
     };
     for _ in 0..3 {
-        store.put_units(std::slice::from_ref(&replacement)).await.unwrap();
+        store
+            .put_units(std::slice::from_ref(&replacement))
+            .await
+            .unwrap();
         store.put_units(std::slice::from_ref(&big)).await.unwrap();
     }
-    store.put_units(std::slice::from_ref(&replacement)).await.unwrap();
+    store
+        .put_units(std::slice::from_ref(&replacement))
+        .await
+        .unwrap();
     assert_eq!(reader.await.unwrap(), 40);
     assert_eq!(
         store.unit(Level::Municipality, &nis).await.unwrap(),

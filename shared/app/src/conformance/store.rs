@@ -638,6 +638,7 @@ pub async fn operator_store(store: &dyn OperatorStore) {
         name: "crisis-centre".into(),
         jurisdiction: Jurisdiction::National,
         key_hash: "a".repeat(64),
+        groups: Vec::new(),
     };
     store.insert_operator(&op).await.unwrap();
     let dup = Operator {
@@ -650,11 +651,25 @@ pub async fn operator_store(store: &dyn OperatorStore) {
     ));
     assert_eq!(
         store.operator_by_key_hash(&op.key_hash).await.unwrap(),
-        Some(op)
+        Some(op.clone())
     );
     assert_eq!(
         store.operator_by_key_hash(&"b".repeat(64)).await.unwrap(),
         None
+    );
+
+    // Groups granted show on the operator, each once.
+    for g in ["rescuers", "firefighters", "rescuers"] {
+        assert!(store.grant_group(&op.name, g).await.unwrap());
+    }
+    assert!(!store.grant_group("nobody", "rescuers").await.unwrap());
+    assert_eq!(
+        store
+            .operator_by_key_hash(&op.key_hash)
+            .await
+            .unwrap()
+            .map(|o| o.groups),
+        Some(vec!["firefighters".to_string(), "rescuers".to_string()])
     );
 }
 

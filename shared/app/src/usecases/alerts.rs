@@ -1,7 +1,6 @@
 //! Creating alerts and following them: `POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`.
 
 use super::App;
-use super::operators::require_national;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
 use crate::ports::{AlertRecord, DeliveryRow};
@@ -20,6 +19,10 @@ use std::collections::BTreeMap;
 pub struct AlertCreated {
     pub id: AlertId,
     pub state: AlertState,
+    /// What the sender should know: a postal code approximated by its
+    /// municipalities, a zone where nobody can be.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,19 +124,29 @@ fn decode_cursor(cursor: &str) -> Result<(Channel, SubscriberId), AppError> {
 }
 
 impl App {
-    /// Validates, stores and starts an alert. National operators need no
-    /// approval, so their alerts start resolving at once.
+    /// Validates, stores and starts an alert: its geocodes resolved, its
+    /// zone and groups within the operator's jurisdiction.
     pub async fn create_alert(
         &self,
         operator: &Operator,
         body: &[u8],
     ) -> Result<AlertCreated, AppError> {
-        require_national(operator, "send alerts")?;
         let request = parse_body::<AlertRequest>(body)?;
+        let resolved = match &request.area {
+            Some(area) => Some(self.resolve_geocodes(area).await?),
+            None => None,
+        };
+        let (geocodes, mut warnings) = resolved
+            .map(|r| (r.geocodes, r.warnings))
+            .unwrap_or_default();
         let mut spec = self
             .geometry
-            .run(request.geometry_work(), move || Ok(request.validate()?))
+            .run(request.geometry_work(), move || {
+                Ok(request.validate_with(&geocodes)?)
+            })
             .await?;
+        Self::check_groups(operator, &spec.groups)?;
+        warnings.extend(self.confine(operator, &mut spec.area).await?);
         self.prepare_broadcast(&mut spec).await?;
         let record = AlertRecord {
             id: AlertId::new(),
@@ -158,6 +171,7 @@ impl App {
         Ok(AlertCreated {
             id: record.id,
             state: record.state,
+            warnings,
         })
     }
 
@@ -170,8 +184,18 @@ impl App {
             .get_alert_head(id)
             .await?
             .ok_or_else(not_found)?;
-        if !operator.jurisdiction.is_national() && alert.operator != operator.name {
-            return Err(not_found());
+        // Others' alerts are visible inside the operator's territory only;
+        // the head has no area, so those are read whole.
+        if alert.operator != operator.name && !operator.jurisdiction.is_national() {
+            let whole = self
+                .ports
+                .alerts
+                .get_alert(id)
+                .await?
+                .ok_or_else(not_found)?;
+            if !self.within_territory(operator, &whole.spec.area).await? {
+                return Err(not_found());
+            }
         }
         Ok(alert)
     }

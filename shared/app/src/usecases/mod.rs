@@ -3,6 +3,7 @@
 mod alerts;
 mod broadcast;
 mod dead_letters;
+pub mod geography;
 pub mod identity;
 mod matcher;
 pub mod networks;
@@ -15,7 +16,7 @@ pub mod signup;
 mod subscribers;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
-pub use operators::{create_operator, generate_key};
+pub use operators::{create_operator, generate_key, grant_group};
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};
 
@@ -80,6 +81,7 @@ pub struct App {
     ids: identity::IdGenerator,
     signup: Option<signup::Signup>,
     broadcast: Option<BroadcastState>,
+    units: geography::UnitCache,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -137,6 +139,7 @@ impl App {
             budget,
             geometry,
             ids: identity::IdGenerator::default(),
+            units: geography::UnitCache::default(),
             signup: None,
             broadcast: None,
         }

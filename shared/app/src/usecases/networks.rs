@@ -364,19 +364,10 @@ impl App {
         operator: &Operator,
         body: &[u8],
     ) -> Result<Estimate, AppError> {
-        require_national(operator, "estimate zones")?;
         self.broadcast_ports()?;
         let body: EstimateBody = parse_body(body)?;
-        if body.area.is_empty() {
-            return Err(
-                ValidationErrors::single("area", "give geojson, circles or geocodes").into(),
-            );
-        }
-        let request = body.area;
-        let area = self
-            .geometry
-            .run(request.work(), move || Ok(request.validate("area")?))
-            .await?;
+        let (mut area, _) = self.validated_area(body.area, "area").await?;
+        self.confine(operator, &mut area).await?;
         Ok(self
             .estimate_area(area)
             .await?

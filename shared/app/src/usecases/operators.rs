@@ -2,8 +2,9 @@
 
 use super::App;
 use crate::AppError;
-use crate::ports::OperatorStore;
+use crate::ports::{GeoStore, OperatorStore};
 use base64::Engine;
+use bealert_core::geography::Level;
 use bealert_core::operator::{Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name};
 
 /// A new API key: the prefix and 256 random bits, base64url.
@@ -16,19 +17,40 @@ pub fn generate_key() -> String {
 }
 
 /// Creates an operator; returns it with its key (shown once, stored hashed).
-/// Needs only the operator store, so a CLI can run it beside a live server.
+/// A municipality or province must have its boundary loaded: its alerts are
+/// checked against it. Needs only the operator and geography stores, so a
+/// CLI can run it beside a live server.
 pub async fn create_operator(
     operators: &dyn OperatorStore,
+    geography: &dyn GeoStore,
     name: &str,
     jurisdiction: &str,
 ) -> Result<(Operator, String), AppError> {
     validate_name(name).map_err(AppError::BadRequest)?;
     let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
+    let loaded = match &jurisdiction {
+        Jurisdiction::National => true,
+        Jurisdiction::Province(code) => {
+            geography.unit_info(Level::Province, code).await?.is_some()
+                || geography.unit_info(Level::Region, code).await?.is_some()
+        }
+        Jurisdiction::Municipality(code) => geography
+            .unit_info(Level::Municipality, code)
+            .await?
+            .is_some(),
+    };
+    if !loaded {
+        return Err(AppError::BadRequest(format!(
+            "{jurisdiction}: its boundary is not loaded, so its alerts could not be kept inside it; \
+             load it first with `bealert geo load FILE` (a GeoJSON of units, see the README)"
+        )));
+    }
     let key = generate_key();
     let operator = Operator {
         name: name.to_string(),
         jurisdiction,
         key_hash: hash_key(&key),
+        groups: Vec::new(),
     };
     operators
         .insert_operator(&operator)
@@ -42,13 +64,38 @@ pub async fn create_operator(
     Ok((operator, key))
 }
 
+/// Lets an operator alert a group.
+pub async fn grant_group(
+    operators: &dyn OperatorStore,
+    name: &str,
+    group: &str,
+) -> Result<(), AppError> {
+    bealert_core::subscriber::validate_group(group).map_err(AppError::BadRequest)?;
+    if operators.grant_group(name, group).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("no operator is named {name:?}")))
+    }
+}
+
 impl App {
     pub async fn create_operator(
         &self,
         name: &str,
         jurisdiction: &str,
     ) -> Result<(Operator, String), AppError> {
-        create_operator(self.ports.operators.as_ref(), name, jurisdiction).await
+        create_operator(
+            self.ports.operators.as_ref(),
+            self.ports.geography.as_ref(),
+            name,
+            jurisdiction,
+        )
+        .await
+    }
+
+    /// Lets an operator alert a group (`bealert operator grant`).
+    pub async fn grant_group(&self, name: &str, group: &str) -> Result<(), AppError> {
+        grant_group(self.ports.operators.as_ref(), name, group).await
     }
 
     /// Finds the operator of an `Authorization: Bearer <key>` header.
@@ -92,14 +139,14 @@ pub(crate) fn bearer<'a>(authorization: Option<&'a str>, what: &str) -> Result<&
         })
 }
 
-/// Refuses operators whose jurisdiction cannot be checked yet.
+/// Refuses operators that are not national, for national tasks (imports,
+/// networks, invitations).
 pub(crate) fn require_national(op: &Operator, action: &str) -> Result<(), AppError> {
     if op.jurisdiction.is_national() {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(
-            "only national operators may {action} for now: the boundaries of provinces and \
-             municipalities are not loaded yet, so jurisdiction {} cannot be checked",
+            "only national operators may {action}; your jurisdiction is {}",
             op.jurisdiction
         )))
     }

@@ -2,7 +2,6 @@
 
 use super::App;
 use super::matcher::Matcher;
-use super::operators::require_national;
 use crate::AppError;
 use crate::error::parse_body;
 use bealert_core::area::{Area, AreaRequest};
@@ -32,6 +31,9 @@ pub struct Preview {
     /// networks have uploaded cells.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<bealert_core::estimate::Estimate>,
+    /// What the sender should know (see `AlertCreated::warnings`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub elapsed_ms: f64,
 }
 
@@ -67,27 +69,24 @@ impl App {
     /// covers the whole request, from the parsed body to the answer.
     pub async fn preview(&self, operator: &Operator, body: &[u8]) -> Result<Preview, AppError> {
         let started = Instant::now();
-        require_national(operator, "preview zones")?;
         let body: PreviewBody = parse_body(body)?;
-        if body.area.is_empty() {
-            return Err(
-                ValidationErrors::single("area", "give geojson, circles or geocodes").into(),
-            );
-        }
-        let request = body.area;
-        let (area, zone, covering) = self
-            .geometry
-            .run(request.work(), move || {
-                let area = request.validate("area")?;
-                let (zone, covering) = cover(&area)?;
-                Ok((area, zone, covering))
-            })
-            .await?;
+        let (mut area, mut warnings) = self.validated_area(body.area, "area").await?;
+        warnings.extend(self.confine(operator, &mut area).await?);
+        let covered = area.clone();
+        let work = covered
+            .polygons
+            .iter()
+            .flatten()
+            .map(Vec::len)
+            .sum::<usize>()
+            + covered.circles.len() * 64;
+        let (zone, covering) = self.geometry.run(work, move || cover(&covered)).await?;
         let (mut preview, estimate) = tokio::try_join!(
             self.count_recipients(zone, covering, started),
             self.estimate_area(area)
         )?;
         preview.estimate = estimate;
+        preview.warnings = warnings;
         preview.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(preview)
     }
@@ -149,6 +148,7 @@ impl App {
                 interior: covering.interior_count(),
             },
             estimate: None,
+            warnings: Vec::new(),
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
     }

@@ -51,8 +51,50 @@ impl OperatorStore for DynamoStore {
                         .parse()
                         .map_err(StoreError::Permanent)?,
                     key_hash: key_hash.to_string(),
+                    groups: match item.get("groups") {
+                        Some(aws_sdk_dynamodb::types::AttributeValue::Ss(g)) => {
+                            let mut g = g.clone();
+                            g.sort();
+                            g
+                        }
+                        _ => Vec::new(),
+                    },
                 })
             })
             .transpose()
+    }
+
+    async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError> {
+        self.usage.request();
+        let by_name = self
+            .client
+            .get_item()
+            .table_name(&self.tables.operators)
+            .set_key(Some(key(format!("N#{name}"), "N")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?
+            .item;
+        let Some(by_name) = by_name else {
+            return Ok(false);
+        };
+        let hash = get_s(&by_name, "key_hash")?.to_string();
+        self.usage.request();
+        self.client
+            .update_item()
+            .table_name(&self.tables.operators)
+            .set_key(Some(key(format!("K#{hash}"), "K")))
+            .update_expression("ADD #g :g")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#g", "groups")
+            .expression_attribute_values(
+                ":g",
+                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![group.to_string()]),
+            )
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(true)
     }
 }

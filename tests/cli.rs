@@ -220,3 +220,104 @@ fn the_aws_home_in_a_build_without_it_says_how_to_get_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A municipality unit: a closed ring of `n` vertices around a point.
+fn municipality(code: &str, lat: f64, lon: f64, r: f64, n: usize) -> serde_json::Value {
+    let mut ring: Vec<[f64; 2]> = (0..n)
+        .map(|i| {
+            let a = i as f64 / n as f64 * std::f64::consts::TAU;
+            [lon + r * a.cos(), lat + r * 0.64 * a.sin()]
+        })
+        .collect();
+    ring.push(ring[0]);
+    serde_json::json!({"type": "Feature",
+        "properties": {"code": code, "level": "municipality", "name_nl": format!("Gemeente {code}"), "name_fr": format!("Commune {code}")},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo_load_adds_municipalities_whose_mayors_then_alert_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped units are there on first use.
+    let list = run(&["geo", "list"], dir.path());
+    let list = String::from_utf8(list.stdout).unwrap();
+    for line in [
+        "canton\tbastogne\t",
+        "province\t10000\t",
+        "region\t02000\t",
+        "municipality\t21009\t",
+    ] {
+        assert!(list.contains(line), "{line:?} in\n{list}");
+    }
+    // Brussels (21004) has no boundary yet: no mayor for it.
+    let refused = run(
+        &[
+            "operator",
+            "create",
+            "--name",
+            "mayor",
+            "--jurisdiction",
+            "municipality:21004",
+        ],
+        dir.path(),
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not loaded"));
+
+    // A file with a broken feature loads nothing and names the feature.
+    let file = dir.path().join("municipalities.geojson");
+    let mut broken = municipality("21015", 50.87, 4.37, 0.01, 8);
+    broken["properties"]["level"] = "commune".into();
+    let fc = |features: Vec<serde_json::Value>| {
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
+    };
+    std::fs::write(
+        &file,
+        fc(vec![municipality("21004", 50.85, 4.35, 0.01, 40), broken]),
+    )
+    .unwrap();
+    let bad = run(&["geo", "load", file.to_str().unwrap()], dir.path());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("features[1].properties.level"));
+
+    // Brussels, and a 100,000-vertex municipality: both load.
+    std::fs::write(
+        &file,
+        fc(vec![
+            municipality("21004", 50.85, 4.35, 0.01, 40),
+            municipality("21015", 50.87, 4.38, 0.008, 100_000),
+        ]),
+    )
+    .unwrap();
+    let ok = run(&["geo", "load", file.to_str().unwrap()], dir.path());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .contains("loaded 2 units (2 municipality), 100042 vertices"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let mayor = common::operator(dir.path(), "mayor of Brussels", "municipality:21004");
+    let national = common::operator(dir.path(), "crisis centre", "national");
+
+    let server = Server::start(dir.path(), &[]);
+    let preview = |key: &str, geocode: &str| {
+        let api = common::Api::new(&server.url, key);
+        let body = serde_json::json!({"area": {"geocodes": [{"name": "NIS", "value": geocode}]}});
+        async move { api.post("/v1/zones:preview", &body).await }
+    };
+    assert_eq!(preview(&mayor, "21004").await.status, 200);
+    let other = preview(&mayor, "21009").await;
+    assert_eq!(other.status, 403, "{:?}", other.body);
+    assert!(
+        other.body["detail"].as_str().unwrap().contains("km²"),
+        "{:?}",
+        other.body
+    );
+    let big = preview(&national, "21015").await;
+    assert_eq!(big.status, 200, "{:?}", big.body);
+}

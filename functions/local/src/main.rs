@@ -325,6 +325,8 @@ async fn main() -> anyhow::Result<()> {
             {
                 let aws = local::aws_home().await;
                 aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                // Belgium's administrative units, unless this edition is there.
+                shipped_units(aws.store.as_ref()).await?;
                 println!(
                     "tables {:?} and queues {}* are ready",
                     aws.settings.tables, aws.settings.queue_prefix

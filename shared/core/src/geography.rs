@@ -500,6 +500,95 @@ pub fn zone_shape(area: &Area) -> MultiPolygon<f64> {
     ZoneShape::new(area).shape().clone()
 }
 
+/// Why an operator may not use a zone: the part outside its territory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutsideTerritory {
+    pub territory: String,
+    pub outside: Outside,
+}
+
+impl fmt::Display for OutsideTerritory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "your jurisdiction is {}: this zone reaches {} outside it; draw the zone inside it (borders have a {TOLERANCE_M} m tolerance)",
+            self.territory,
+            self.outside.describe()
+        )
+    }
+}
+
+/// Keeps a validated area inside a territory (`None`: a national
+/// operator): the part more than [`TOLERANCE_M`] outside refuses it; a zone
+/// reaching over by less is cut to the border. Returns warnings for the
+/// sender (a national zone where nobody can be).
+pub fn confine(
+    territory: Option<&Territory>,
+    area: &mut Area,
+) -> Result<Vec<String>, OutsideTerritory> {
+    if area.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(t) = territory else {
+        return Ok(if outside_belgium(area) {
+            vec!["the zone lies wholly outside Belgium: no registered address or network cell can be in it".to_string()]
+        } else {
+            Vec::new()
+        });
+    };
+    let shape = zone_shape(area);
+    if let Some(outside) = t.outside(&shape) {
+        return Err(OutsideTerritory {
+            territory: t.label.clone(),
+            outside,
+        });
+    }
+    if let Some(mut clipped) = t.clip(&shape) {
+        clipped.geocodes = std::mem::take(&mut area.geocodes);
+        *area = clipped;
+    }
+    Ok(Vec::new())
+}
+
+/// Whether no part of the area touches Belgium. Cheap tests answer the
+/// usual cases: a few vertices (or a circle's centre) inside the outline,
+/// or bounding boxes apart; only a zone that hugs the border from outside
+/// is tested shape by shape.
+fn outside_belgium(area: &Area) -> bool {
+    use geo::{BoundingRect, Contains, Intersects, Point};
+    let country = crate::network::belgium();
+    for rings in &area.polygons {
+        let Some(ring) = rings.first() else { continue };
+        let step = (ring.len() / 16).max(1);
+        if ring
+            .iter()
+            .step_by(step)
+            .any(|c| country.contains(&Point::new(c[0], c[1])))
+        {
+            return false;
+        }
+    }
+    if area
+        .circles
+        .iter()
+        .any(|c| country.contains(&Point::new(c.lon, c.lat)))
+    {
+        return false;
+    }
+    let Some(b) = country.bounding_rect() else {
+        return true;
+    };
+    let polygons = area.geo_polygons();
+    let near = |r: Option<geo::Rect<f64>>| r.is_some_and(|r| r.intersects(&b));
+    !(polygons
+        .iter()
+        .any(|p| near(p.bounding_rect()) && p.intersects(country))
+        || area.circles.iter().any(|c| {
+            let p = crate::estimate::circle_polygon(c);
+            near(p.bounding_rect()) && p.intersects(country)
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +676,25 @@ mod tests {
     }
 
     #[test]
+    fn national_zones_wholly_outside_belgium_carry_a_warning() {
+        let mut paris = shape_area(
+            json!(null),
+            json!([{"lat": 48.85, "lon": 2.35, "radius_km": 2.0}]),
+        );
+        assert_eq!(confine(None, &mut paris).unwrap().len(), 1);
+        // Hugging the border from France: its vertices are outside, the shape touches.
+        let mut across = shape_area(square(2.0, 50.6, 0.6), json!([]));
+        assert!(confine(None, &mut across).unwrap().is_empty());
+        let mut lille = shape_area(square(3.0, 50.6, 0.05), json!([]));
+        assert_eq!(confine(None, &mut lille).unwrap().len(), 1);
+        let mut brussels = shape_area(
+            json!(null),
+            json!([{"lat": 50.85, "lon": 4.35, "radius_km": 2.0}]),
+        );
+        assert!(confine(None, &mut brussels).unwrap().is_empty());
+    }
+
+    #[test]
     fn geocodes_read_their_names_and_values() {
         assert_eq!(
             geocode_target("NIS", "21004"),
@@ -624,13 +732,17 @@ mod tests {
         Territory::new(u)
     }
 
-    fn shape(g: serde_json::Value, circles: serde_json::Value) -> MultiPolygon<f64> {
+    fn shape_area(g: serde_json::Value, circles: serde_json::Value) -> Area {
         let mut body = json!({"circles": circles});
         if !g.is_null() {
             body["geojson"] = g;
         }
         let a: AreaRequest = serde_json::from_value(body).unwrap();
-        zone_shape(&a.validate("area").unwrap())
+        a.validate("area").unwrap()
+    }
+
+    fn shape(g: serde_json::Value, circles: serde_json::Value) -> MultiPolygon<f64> {
+        zone_shape(&shape_area(g, circles))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Creating alerts and following them: `POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`.
 
 use super::App;
+use super::geography::forbidden;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
 use crate::ports::{AlertRecord, DeliveryRow};
@@ -10,6 +11,7 @@ use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::Status;
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
+use bealert_core::geography::confine;
 use bealert_core::operator::Operator;
 use bealert_core::{AlertId, Channel, SubscriberId};
 use serde::Serialize;
@@ -136,17 +138,21 @@ impl App {
             Some(area) => Some(self.resolve_geocodes(area).await?),
             None => None,
         };
+        let work = request.geometry_work() + resolved.as_ref().map_or(0, |r| r.vertices());
         let (geocodes, mut warnings) = resolved
             .map(|r| (r.geocodes, r.warnings))
             .unwrap_or_default();
-        let mut spec = self
+        let territory = self.territory(operator).await?;
+        let (mut spec, confined) = self
             .geometry
-            .run(request.geometry_work(), move || {
-                Ok(request.validate_with(&geocodes)?)
+            .run(work, move || {
+                let mut spec = request.validate_with(&geocodes)?;
+                let w = confine(territory.as_deref(), &mut spec.area).map_err(forbidden)?;
+                Ok((spec, w))
             })
             .await?;
+        warnings.extend(confined);
         Self::check_groups(operator, &spec.groups)?;
-        warnings.extend(self.confine(operator, &mut spec.area).await?);
         self.prepare_broadcast(&mut spec).await?;
         let record = AlertRecord {
             id: AlertId::new(),

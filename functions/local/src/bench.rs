@@ -38,6 +38,24 @@ pub struct BenchArgs {
     /// Cells per synthetic network of the Alert-SMS figures (embedded; 0 skips).
     #[arg(long, default_value_t = 10_000)]
     network_cells: usize,
+    /// Also write every imported address as `subscriber,lon,lat` lines to
+    /// this file (for the PostGIS comparison, tests/bench_postgis.sh).
+    #[arg(long)]
+    export_addresses: Option<PathBuf>,
+}
+
+/// Writes the addresses of the subscribers `synthetic_bodies(n, 1, _)`
+/// imports: the same population, drawn again.
+fn export_addresses(path: &std::path::Path, n: usize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (i, s) in bealert_synth::Population::new(1).take(n).enumerate() {
+        for a in &s.addresses {
+            writeln!(out, "{i},{},{}", a.lon, a.lat)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -164,6 +182,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bytes as f64 / 1e6,
         prep.elapsed().as_secs_f64()
     );
+    if let Some(path) = &args.export_addresses {
+        export_addresses(path, n)?;
+        println!("import: addresses written to {} (not timed)", path.display());
+    }
     let imp = scenario::import(&app, &op, bodies, n, true).await?;
     println!(
         "import: {} subscribers in {:.2} s = {:.0} subscribers/s (goal >= 50,000/s); {} rejected",

@@ -15,7 +15,7 @@ use bealert_core::area::Area;
 use bealert_core::geography::{Level, Unit, parse_units};
 use bealert_core::operator::Operator;
 use bealert_core::subscriber::{AddressInput, SubscriberInput};
-use geo::{Destination, Geodesic, InteriorPoint, Point};
+use geo::{Bearing, Destination, Geodesic, InteriorPoint, Point};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -124,8 +124,6 @@ fn citizens() -> Vec<SubscriberInput> {
         })
         .collect()
 }
-
-use geo::Bearing;
 
 struct Home {
     app: Arc<App>,

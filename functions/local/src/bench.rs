@@ -184,7 +184,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     if let Some(path) = &args.export_addresses {
         export_addresses(path, n)?;
-        println!("import: addresses written to {} (not timed)", path.display());
+        println!(
+            "import: addresses written to {} (not timed)",
+            path.display()
+        );
     }
     let imp = scenario::import(&app, &op, bodies, n, true).await?;
     println!(

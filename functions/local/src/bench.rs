@@ -381,6 +381,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let follower = observer.as_ref().unwrap_or(&app);
+    // The first recipients planned: their deliveries stored, their send job
+    // handed to the SMS queue in the same step.
+    let first_queued = loop {
+        let v = follower
+            .alert_view(&op, &created.id.to_string())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if v.channels
+            .values()
+            .any(|c| c.queued + c.sent + c.failed > 0)
+        {
+            break t.elapsed();
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("no recipient was planned within a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    println!(
+        "alert: POST /v1/alerts (national Exercise) to the first recipients queued: {:.0} ms (goal <= 200 ms)",
+        first_queued.as_secs_f64() * 1000.0
+    );
     let view = scenario::follow(follower, &op, created.id, true, Duration::from_secs(600)).await?;
     let took = t.elapsed().as_secs_f64();
     let sms = view.channels.get(&Channel::Sms);

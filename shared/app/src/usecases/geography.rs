@@ -115,6 +115,22 @@ fn is_known_municipality(code: &str) -> bool {
         .contains(code)
 }
 
+/// The unit a jurisdiction names (`None`: national, or not loaded).
+/// Brussels-Capital (04000) is a region that acts as a province.
+pub async fn jurisdiction_unit(
+    geo: &dyn GeoStore,
+    jurisdiction: &Jurisdiction,
+) -> Result<Option<UnitInfo>, crate::ports::StoreError> {
+    match jurisdiction {
+        Jurisdiction::National => Ok(None),
+        Jurisdiction::Province(code) => match geo.unit_info(Level::Province, code).await? {
+            Some(u) => Ok(Some(u)),
+            None => geo.unit_info(Level::Region, code).await,
+        },
+        Jurisdiction::Municipality(code) => geo.unit_info(Level::Municipality, code).await,
+    }
+}
+
 /// The 403 of a zone outside the operator's territory.
 pub(crate) fn forbidden(e: OutsideTerritory) -> AppError {
     AppError::Forbidden(e.to_string())
@@ -262,15 +278,14 @@ impl App {
         &self,
         operator: &Operator,
     ) -> Result<Option<Arc<Territory>>, AppError> {
-        let found = match &operator.jurisdiction {
-            Jurisdiction::National => return Ok(None),
-            // Brussels-Capital (04000) is a region that acts as a province.
-            Jurisdiction::Province(code) => match self.unit_at(Level::Province, code).await? {
-                Some(u) => Some(u),
-                None => self.unit_at(Level::Region, code).await?,
-            },
-            Jurisdiction::Municipality(code) => self.unit_at(Level::Municipality, code).await?,
-        };
+        if operator.jurisdiction.is_national() {
+            return Ok(None);
+        }
+        let found =
+            match jurisdiction_unit(self.ports.geography.as_ref(), &operator.jurisdiction).await? {
+                Some(info) => self.unit(info).await?,
+                None => None,
+            };
         let Some(unit) = found else {
             return Err(AppError::Forbidden(format!(
                 "the boundary of your jurisdiction {} is not loaded, so no zone can be checked against it; \

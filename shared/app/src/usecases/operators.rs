@@ -4,7 +4,6 @@ use super::App;
 use crate::AppError;
 use crate::ports::{GeoStore, OperatorStore};
 use base64::Engine;
-use bealert_core::geography::Level;
 use bealert_core::operator::{Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name};
 
 /// A new API key: the prefix and 256 random bits, base64url.
@@ -28,17 +27,10 @@ pub async fn create_operator(
 ) -> Result<(Operator, String), AppError> {
     validate_name(name).map_err(AppError::BadRequest)?;
     let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
-    let loaded = match &jurisdiction {
-        Jurisdiction::National => true,
-        Jurisdiction::Province(code) => {
-            geography.unit_info(Level::Province, code).await?.is_some()
-                || geography.unit_info(Level::Region, code).await?.is_some()
-        }
-        Jurisdiction::Municipality(code) => geography
-            .unit_info(Level::Municipality, code)
+    let loaded = jurisdiction.is_national()
+        || super::geography::jurisdiction_unit(geography, &jurisdiction)
             .await?
-            .is_some(),
-    };
+            .is_some();
     if !loaded {
         return Err(AppError::BadRequest(format!(
             "{jurisdiction}: its boundary is not loaded, so its alerts could not be kept inside it; \

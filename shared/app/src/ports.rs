@@ -39,6 +39,21 @@ pub enum Upsert {
     IdTaken,
 }
 
+/// A page of [`SubscriberStore::subscriber_page`].
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberPage {
+    pub subscribers: Vec<(SubscriberId, SubscriberProfile)>,
+    pub cursor: Option<String>,
+}
+
+/// The parts a unit's address items are kept in, read in parallel.
+pub const UNIT_PARTS: u32 = 16;
+
+/// The part of a unit a subscriber's address items are kept in.
+pub fn unit_part(id: SubscriberId) -> u32 {
+    ((id.as_i64() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as u32
+}
+
 /// One address item: where a subscriber lives and how to reach them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressItem {
@@ -77,6 +92,32 @@ pub trait SubscriberStore: Send + Sync {
     async fn group_members(&self, group: &str) -> Result<Vec<Contact>, StoreError>;
 
     async fn subscriber_count(&self) -> Result<u64, StoreError>;
+
+    /// Every address item recorded in a unit (`level:code`, see
+    /// [`Address::units`](bealert_core::subscriber::Address::units)) whose
+    /// subscriber is in `part` of [`UNIT_PARTS`] ([`unit_part`]): a key
+    /// lookup, no geometry, read in parallel parts.
+    async fn addresses_in_unit(
+        &self,
+        unit: &str,
+        part: u32,
+        with_contacts: bool,
+    ) -> Result<Vec<AddressItem>, StoreError>;
+
+    /// One page of the stored subscribers, for work over all of them (the
+    /// backfill of address units): `cursor` is `None` for the first page
+    /// and the previous answer's cursor after; `None` back: the last page.
+    async fn subscriber_page(&self, cursor: Option<String>) -> Result<SubscriberPage, StoreError>;
+
+    /// Stores `new` for a subscriber only if what is stored is still
+    /// `expected` (address units brought up to date without undoing a
+    /// change made meanwhile); false if it changed or is gone.
+    async fn replace_if_unchanged(
+        &self,
+        id: SubscriberId,
+        expected: &SubscriberProfile,
+        new: &SubscriberProfile,
+    ) -> Result<bool, StoreError>;
 
     /// Removes a subscriber with all its address and group items at once
     /// (a paused or deleted registration); false if there was none.
@@ -323,6 +364,17 @@ pub trait GeoStore: Send + Sync {
     /// The edition of the shipped units last loaded (`None`: never).
     async fn shipped_edition(&self) -> Result<Option<String>, StoreError>;
     async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError>;
+    /// The version of a unit that every stored address's units were last
+    /// brought up to date against (`None`: never): only while it is the
+    /// unit's current version may its addresses be read by key.
+    async fn indexed_version(&self, level: Level, code: &str)
+    -> Result<Option<String>, StoreError>;
+    async fn set_indexed_version(
+        &self,
+        level: Level,
+        code: &str,
+        version: &str,
+    ) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

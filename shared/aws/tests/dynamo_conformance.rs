@@ -19,6 +19,11 @@ async fn dynamodb_subscriber_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_address_units_are_read_by_key() {
+    conformance::address_units(&store("units").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_subscriber_upserts_race_cleanly() {
     conformance::subscriber_store_races(&store("races").await).await;
 }

@@ -75,6 +75,19 @@ pub struct Area {
     /// The geocodes the area was given with (their shapes are in `polygons`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub geocodes: Vec<GeocodeInput>,
+    /// Set when the area is exactly these units, whole (only geocodes,
+    /// nothing cut off): while they keep these versions and the addresses'
+    /// units are up to date, their registrants are found by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<AreaUnit>,
+}
+
+/// A unit an area is made of, at the version it was resolved from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaUnit {
+    pub level: crate::geography::Level,
+    pub code: String,
+    pub version: String,
 }
 
 /// A geocode as the reference geography resolved it: its polygons, or why

@@ -65,6 +65,11 @@ impl Level {
     ];
 }
 
+/// How an address records a unit it falls in: `level:code`.
+pub fn unit_key(level: Level, code: &str) -> String {
+    format!("{level}:{code}")
+}
+
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

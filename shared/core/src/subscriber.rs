@@ -57,6 +57,11 @@ pub struct Address {
     pub lat: f64,
     pub lon: f64,
     pub cell: u64,
+    /// The administrative units the point falls in (`level:code`, see
+    /// [`crate::geography::unit_key`]), recorded at registration and
+    /// brought up to date when units are loaded; empty before any are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
 }
 
 /// What a sender needs to reach a subscriber, stored beside every address
@@ -206,6 +211,7 @@ impl SubscriberInput {
                     lat: a.lat,
                     lon: a.lon,
                     cell: cell_of(a.lat, a.lon),
+                    units: Vec::new(),
                 });
             }
         }

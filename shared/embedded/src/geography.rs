@@ -145,22 +145,50 @@ impl GeoStore for SqliteGeography {
     }
 
     async fn shipped_edition(&self) -> Result<Option<String>, StoreError> {
+        self.meta("shipped_edition".into()).await
+    }
+
+    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError> {
+        self.set_meta("shipped_edition".into(), edition.into())
+            .await
+    }
+
+    async fn indexed_version(
+        &self,
+        level: Level,
+        code: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.meta(format!("indexed#{level}#{code}")).await
+    }
+
+    async fn set_indexed_version(
+        &self,
+        level: Level,
+        code: &str,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        self.set_meta(format!("indexed#{level}#{code}"), version.into())
+            .await
+    }
+}
+
+impl SqliteGeography {
+    async fn meta(&self, key: String) -> Result<Option<String>, StoreError> {
         self.db
-            .read(|conn| {
-                conn.prepare_cached("SELECT value FROM geo_meta WHERE key = 'shipped_edition'")?
-                    .query_row([], |r| r.get(0))
+            .read(move |conn| {
+                conn.prepare_cached("SELECT value FROM geo_meta WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
                     .optional()
             })
             .await
     }
 
-    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError> {
-        let edition = edition.to_string();
+    async fn set_meta(&self, key: String, value: String) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
                 tx.execute(
-                    "INSERT OR REPLACE INTO geo_meta (key, value) VALUES ('shipped_edition', ?1)",
-                    [edition],
+                    "INSERT OR REPLACE INTO geo_meta (key, value) VALUES (?1, ?2)",
+                    [key, value],
                 )?;
                 Ok(())
             })

@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS addresses (
     channels INTEGER NOT NULL,
     PRIMARY KEY (cell, subscriber_id, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS address_units (
+    unit TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    subscriber_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
+    PRIMARY KEY (unit, part, subscriber_id, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memberships (
     grp TEXT NOT NULL,
     subscriber_id INTEGER NOT NULL,
@@ -205,6 +213,9 @@ fn contact_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Contact> {
     })
 }
 
+/// Subscribers per [`SubscriberStore::subscriber_page`].
+const SUBSCRIBER_PAGE: usize = 1_000;
+
 fn json_err(e: serde_json::Error) -> rusqlite::Error {
     bad_data(e.to_string())
 }
@@ -217,8 +228,15 @@ fn delete_items(
 ) -> rusqlite::Result<()> {
     let mut del_addr =
         tx.prepare_cached("DELETE FROM addresses WHERE cell = ?1 AND subscriber_id = ?2")?;
+    let mut del_unit = tx.prepare_cached(
+        "DELETE FROM address_units WHERE unit = ?1 AND part = ?2 AND subscriber_id = ?3",
+    )?;
+    let part = SubscriberId::from_i64(id).map_or(0, unit_part);
     for a in &old.addresses {
         del_addr.execute(params![a.cell as i64, id])?;
+        for u in &a.units {
+            del_unit.execute(params![u, part, id])?;
+        }
     }
     let mut del_group =
         tx.prepare_cached("DELETE FROM memberships WHERE grp = ?1 AND subscriber_id = ?2")?;
@@ -238,7 +256,15 @@ fn insert_items(
          (cell, subscriber_id, idx, lat, lon, address_count, language, channels)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let mut unit = tx.prepare_cached(
+        "INSERT OR IGNORE INTO address_units (unit, part, subscriber_id, idx, cell)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let part = SubscriberId::from_i64(id).map_or(0, unit_part);
     for (i, a) in p.addresses.iter().enumerate() {
+        for u in &a.units {
+            unit.execute(params![u, part, id, i as i64, a.cell as i64])?;
+        }
         addr.execute(params![
             a.cell as i64,
             id,
@@ -372,6 +398,113 @@ impl SubscriberStore for SqliteStore {
                     }
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    async fn addresses_in_unit(
+        &self,
+        unit: &str,
+        part: u32,
+        with_contacts: bool,
+    ) -> Result<Vec<AddressItem>, StoreError> {
+        let unit = unit.to_string();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT a.cell, a.lat, a.lon, a.address_count,
+                            s.id, s.language, s.channels, s.phone, s.email, s.external_id
+                     FROM address_units u
+                     JOIN addresses a ON a.cell = u.cell AND a.subscriber_id = u.subscriber_id AND a.idx = u.idx
+                     JOIN subscribers s ON s.id = u.subscriber_id
+                     WHERE u.unit = ?1 AND u.part = ?2",
+                )?;
+                let rows = stmt.query_map(params![unit, part], |row| {
+                    let mut contact = contact_at(row, 4)?;
+                    if !with_contacts {
+                        contact.phone = None;
+                        contact.email = None;
+                        contact.external_id = None;
+                    }
+                    Ok(AddressItem {
+                        cell: row.get::<_, i64>(0)? as u64,
+                        lat: row.get(1)?,
+                        lon: row.get(2)?,
+                        address_count: row.get(3)?,
+                        contact,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn subscriber_page(&self, cursor: Option<String>) -> Result<SubscriberPage, StoreError> {
+        let after: i64 = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::Permanent(format!("bad subscriber cursor {c:?}")))?,
+        };
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, profile FROM subscribers WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![after, SUBSCRIBER_PAGE as i64], |r| {
+                    let profile: SubscriberProfile =
+                        serde_json::from_str(&r.get::<_, String>(1)?).map_err(json_err)?;
+                    Ok((subscriber_id(r.get(0)?)?, profile))
+                })?;
+                let subscribers: Vec<(SubscriberId, SubscriberProfile)> =
+                    rows.collect::<rusqlite::Result<_>>()?;
+                let cursor = (subscribers.len() == SUBSCRIBER_PAGE)
+                    .then(|| subscribers.last().map(|(id, _)| id.as_i64().to_string()))
+                    .flatten();
+                Ok(SubscriberPage {
+                    subscribers,
+                    cursor,
+                })
+            })
+            .await
+    }
+
+    async fn replace_if_unchanged(
+        &self,
+        id: SubscriberId,
+        expected: &SubscriberProfile,
+        new: &SubscriberProfile,
+    ) -> Result<bool, StoreError> {
+        let (expected, new) = (expected.clone(), new.clone());
+        self.db
+            .write(move |tx| {
+                let old: Option<String> = tx
+                    .prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
+                    .query_row([id.as_i64()], |r| r.get(0))
+                    .optional()?;
+                let Some(old) = old else {
+                    return Ok(false);
+                };
+                let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
+                if old != expected {
+                    return Ok(false);
+                }
+                delete_items(tx, id.as_i64(), &old)?;
+                tx.prepare_cached(
+                    "UPDATE subscribers SET language = ?2, channels = ?3, phone = ?4, email = ?5,
+                     profile = ?6, updated_at = ?7 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id.as_i64(),
+                    new.language.index(),
+                    new.channels.bits(),
+                    new.phone,
+                    new.email,
+                    serde_json::to_string(&new).map_err(json_err)?,
+                    now_ms()
+                ])?;
+                insert_items(tx, id.as_i64(), &new)?;
+                Ok(true)
             })
             .await
     }

@@ -20,6 +20,12 @@ async fn sqlite_subscriber_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_address_units_are_read_by_key() {
+    let (_d, s) = store();
+    conformance::address_units(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_subscriber_upserts_race_cleanly() {
     let (_d, s) = store();
     conformance::subscriber_store_races(&s).await;

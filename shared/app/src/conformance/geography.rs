@@ -135,4 +135,35 @@ pub async fn geo_store(store: Arc<dyn GeoStore>) {
         store.shipped_edition().await.unwrap(),
         Some(format!("test-{tag}"))
     );
+
+    // The version addresses were brought up to date against, per unit.
+    assert_eq!(
+        store
+            .indexed_version(Level::Municipality, &nis)
+            .await
+            .unwrap(),
+        None
+    );
+    let v = replacement.info().version;
+    store
+        .set_indexed_version(Level::Municipality, &nis, &v)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .indexed_version(Level::Municipality, &nis)
+            .await
+            .unwrap(),
+        Some(v)
+    );
+    assert_eq!(
+        store.indexed_version(Level::Canton, &nis).await.unwrap(),
+        None,
+        "kept per level and code"
+    );
+    assert_eq!(
+        store.shipped_edition().await.unwrap(),
+        Some(format!("test-{tag}")),
+        "apart from the edition"
+    );
 }

@@ -750,3 +750,154 @@ pub async fn forget_subscriber(store: &dyn DeliveryStore) {
         .unwrap();
     assert_eq!(again, vec![Claim::Done]);
 }
+
+/// The units an address is recorded in: read by key and part, moved with
+/// the address, replaced only over what was read, gone with the subscriber;
+/// and every subscriber read once by paging.
+pub async fn address_units(store: &dyn SubscriberStore) {
+    let with_units = |mut p: bealert_core::subscriber::SubscriberProfile, units: &[&[&str]]| {
+        for (a, u) in p.addresses.iter_mut().zip(units) {
+            a.units = u.iter().map(|s| s.to_string()).collect();
+        }
+        p
+    };
+    let in_unit = async |unit: &str, with_contacts: bool| {
+        let mut out = Vec::new();
+        for part in 0..UNIT_PARTS {
+            for item in store
+                .addresses_in_unit(unit, part, with_contacts)
+                .await
+                .unwrap()
+            {
+                assert_eq!(
+                    unit_part(item.contact.subscriber_id),
+                    part,
+                    "an item is kept in its subscriber's part"
+                );
+                out.push(item);
+            }
+        }
+        out.sort_by_key(|i| (i.contact.subscriber_id, i.lat.to_bits()));
+        out
+    };
+    let (brussels, ghent) = ((50.8466, 4.3528), (51.0543, 3.7174));
+    let (anna, bea) = (SubscriberId::from_external_id("u-1"), id(77));
+    let anna_p = with_units(
+        profile(Some("u-1"), "nl", &[brussels, ghent], &["rescuers"]),
+        &[&["region:04000", "canton:brussel-1"], &["province:40000"]],
+    );
+    let bea_p = with_units(profile(None, "fr", &[brussels], &[]), &[&["region:04000"]]);
+    store
+        .upsert_subscribers(vec![(anna, anna_p.clone()), (bea, bea_p.clone())].into())
+        .await
+        .unwrap();
+
+    let region = in_unit("region:04000", true).await;
+    assert_eq!(region.len(), 2, "{region:?}");
+    let a = region
+        .iter()
+        .find(|i| i.contact.subscriber_id == anna)
+        .unwrap();
+    assert_eq!((a.lat, a.lon, a.address_count), (brussels.0, brussels.1, 2));
+    assert_eq!(a.cell, cell_of(brussels.0, brussels.1));
+    assert_eq!(a.contact.phone.as_deref(), Some("+32470123456"));
+    assert_eq!(a.contact.external_id.as_deref(), Some("u-1"));
+    let bare = in_unit("region:04000", false).await;
+    assert!(
+        bare.iter()
+            .all(|i| i.contact.phone.is_none() && i.contact.email.is_none())
+    );
+    assert_eq!(in_unit("province:40000", false).await.len(), 1);
+    assert!(in_unit("province:10000", false).await.is_empty());
+
+    // Units brought up to date only over the profile read.
+    let moved = with_units(anna_p.clone(), &[&["region:04000"], &["province:30000"]]);
+    assert!(
+        !store
+            .replace_if_unchanged(anna, &bea_p, &moved)
+            .await
+            .unwrap(),
+        "a profile that is not the one read is left alone"
+    );
+    assert_eq!(in_unit("canton:brussel-1", false).await.len(), 1);
+    assert!(
+        store
+            .replace_if_unchanged(anna, &anna_p, &moved)
+            .await
+            .unwrap()
+    );
+    assert!(
+        in_unit("canton:brussel-1", false).await.is_empty(),
+        "old unit left"
+    );
+    assert!(in_unit("province:40000", false).await.is_empty());
+    assert_eq!(in_unit("province:30000", false).await.len(), 1);
+    assert_eq!(in_unit("region:04000", false).await.len(), 2);
+    assert!(
+        !store
+            .replace_if_unchanged(id(999), &anna_p, &moved)
+            .await
+            .unwrap(),
+        "nobody stored under that id"
+    );
+
+    // An upsert moves the unit items with the addresses; removal takes them.
+    let bea_moved = with_units(profile(None, "fr", &[ghent], &[]), &[&["province:40000"]]);
+    store
+        .upsert_subscribers(vec![(bea, bea_p.clone())].into())
+        .await
+        .unwrap(); // same id, no external id: taken, nothing changes
+    assert_eq!(in_unit("region:04000", false).await.len(), 2);
+    let anna_again = with_units(
+        profile(Some("u-1"), "nl", &[ghent], &[]),
+        &[&["province:40000"]],
+    );
+    store
+        .upsert_subscribers(vec![(anna, anna_again)].into())
+        .await
+        .unwrap();
+    assert_eq!(in_unit("region:04000", false).await.len(), 1);
+    assert!(in_unit("province:30000", false).await.is_empty());
+    assert_eq!(in_unit("province:40000", false).await.len(), 1);
+    assert!(store.remove_subscriber(bea).await.unwrap());
+    assert!(in_unit("region:04000", false).await.is_empty());
+    let _ = bea_moved;
+
+    // Paging reads every subscriber exactly once.
+    let many: Vec<_> = (0..1_100u64)
+        .map(|n| {
+            let ext = format!("page-{n}");
+            (
+                SubscriberId::from_external_id(&ext),
+                with_units(
+                    profile(Some(&ext), "de", &[(50.5 + n as f64 * 1e-4, 5.0)], &[]),
+                    &[&["region:03000", "province:60000", "canton:liege-1"]],
+                ),
+            )
+        })
+        .collect();
+    store.upsert_subscribers(many.into()).await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = store.subscriber_page(cursor).await.unwrap();
+        pages += 1;
+        for (who, p) in page.subscribers {
+            assert!(seen.insert(who), "{who} read twice");
+            if let Some(ext) = &p.external_id
+                && ext.starts_with("page-")
+            {
+                assert_eq!(p.addresses[0].units.len(), 3, "units kept in the profile");
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 1_000, "paging never ends");
+    }
+    assert_eq!(seen.len() as u64, store.subscriber_count().await.unwrap());
+    assert!(seen.contains(&anna));
+    assert_eq!(in_unit("canton:liege-1", false).await.len(), 1_100);
+}

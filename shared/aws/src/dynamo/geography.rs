@@ -5,6 +5,7 @@
 //! | `UNITS`/`<code>#<level>` | a unit's catalogue entry (names, bbox, version, chunk count) |
 //! | `B#<level>#<code>#<version>`/`<nnnn>` | its boundary's JSON, in chunks of at most 350 kB |
 //! | `META`/`shipped_edition` | the edition of the shipped units last loaded |
+//! | `META`/`indexed#<level>#<code>` | the unit version addresses' units were last brought up to date against |
 //!
 //! A boundary can be far larger than one item (400 kB: about 16,000
 //! vertices), so it is kept in chunks under its version. A replacement
@@ -203,12 +204,40 @@ impl GeoStore for DynamoStore {
     }
 
     async fn shipped_edition(&self) -> Result<Option<String>, StoreError> {
+        self.geo_meta("shipped_edition").await
+    }
+
+    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError> {
+        self.set_geo_meta("shipped_edition", edition).await
+    }
+
+    async fn indexed_version(
+        &self,
+        level: Level,
+        code: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.geo_meta(&format!("indexed#{level}#{code}")).await
+    }
+
+    async fn set_indexed_version(
+        &self,
+        level: Level,
+        code: &str,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        self.set_geo_meta(&format!("indexed#{level}#{code}"), version)
+            .await
+    }
+}
+
+impl DynamoStore {
+    async fn geo_meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.usage.request();
         let item = self
             .client
             .get_item()
             .table_name(&self.tables.geography)
-            .set_key(Some(key("META", "shipped_edition")))
+            .set_key(Some(key("META", name)))
             .consistent_read(true)
             .send()
             .await
@@ -217,9 +246,9 @@ impl GeoStore for DynamoStore {
         Ok(item.and_then(|i| super::opt_s(&i, "value")))
     }
 
-    async fn set_shipped_edition(&self, edition: &str) -> Result<(), StoreError> {
-        let mut item = key("META", "shipped_edition");
-        item.insert("value".into(), s(edition));
+    async fn set_geo_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut item = key("META", name);
+        item.insert("value".into(), s(value));
         self.usage.request();
         self.client
             .put_item()

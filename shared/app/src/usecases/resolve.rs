@@ -12,9 +12,11 @@ use super::preview::zone_and_covering;
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendItem, SendJob, send_queue};
 use crate::now_ms;
-use crate::ports::RecipientPlan;
+use crate::ports::{RecipientPlan, UNIT_PARTS};
 use bealert_core::alert::{AlertSpec, AlertState};
+use bealert_core::area::Area;
 use bealert_core::delivery::PlannedDelivery;
+use bealert_core::geography::unit_key;
 use bealert_core::subscriber::Contact;
 use bealert_core::zone::{CoveredCell, Zone};
 use bealert_core::{AlertId, Channel, SubscriberId};
@@ -51,6 +53,13 @@ pub(crate) fn plan_for(spec: &AlertSpec, contact: &Contact) -> Option<RecipientP
     })
 }
 
+/// Where a shard finds its registrants.
+enum Source {
+    Cells(Vec<CoveredCell>),
+    /// A unit's recorded registrants, one part.
+    Unit(String, u32),
+}
+
 /// A deterministic shuffle key: batches mix places and languages.
 fn mix(id: SubscriberId) -> u64 {
     (id.as_i64() as u64)
@@ -67,7 +76,15 @@ impl App {
                 shard,
                 cells,
                 groups,
-            } => self.resolve_shard(alert_id, shard, &cells, &groups).await,
+                unit,
+                part,
+            } => {
+                let source = match unit {
+                    Some(unit) => Source::Unit(unit, part),
+                    None => Source::Cells(cells),
+                };
+                self.resolve_shard(alert_id, shard, &source, &groups).await
+            }
         }
     }
 
@@ -101,7 +118,22 @@ impl App {
         // The networks first: they start while the zone is being resolved.
         self.plan_broadcast(&alert).await?;
         let mut shards: Vec<ResolveJob> = Vec::new();
-        if !alert.spec.area.is_empty() {
+        if let Some(units) = self.units_by_key(&alert.spec.area).await? {
+            // Exactly whole units, indexed at their current versions: their
+            // registrants are read by key, each unit in parallel parts.
+            for unit in units {
+                for part in 0..UNIT_PARTS {
+                    shards.push(ResolveJob::Shard {
+                        alert_id: id,
+                        shard: shards.len() as u32,
+                        cells: Vec::new(),
+                        groups: Vec::new(),
+                        unit: Some(unit.clone()),
+                        part,
+                    });
+                }
+            }
+        } else if !alert.spec.area.is_empty() {
             let (_, covering) = zone_and_covering(alert.spec.area.clone())
                 .await
                 .map_err(|e| JobError::Failed(e.to_string()))?;
@@ -115,6 +147,8 @@ impl App {
                     shard: shards.len() as u32,
                     cells,
                     groups: Vec::new(),
+                    unit: None,
+                    part: 0,
                 });
             }
         }
@@ -124,6 +158,8 @@ impl App {
                 shard: shards.len() as u32,
                 cells: Vec::new(),
                 groups: alert.spec.groups.clone(),
+                unit: None,
+                part: 0,
             });
         }
         self.ports
@@ -146,7 +182,7 @@ impl App {
         &self,
         id: AlertId,
         shard: u32,
-        cells: &[CoveredCell],
+        source: &Source,
         groups: &[String],
     ) -> Result<JobOutcome, JobError> {
         let alert = self.job_alert(id).await?;
@@ -155,7 +191,21 @@ impl App {
         }
 
         let mut found: HashMap<SubscriberId, Contact> = HashMap::new();
-        if !cells.is_empty() {
+        if let Source::Unit(unit, part) = source {
+            for item in self
+                .ports
+                .subscribers
+                .addresses_in_unit(unit, *part, true)
+                .await?
+            {
+                found
+                    .entry(item.contact.subscriber_id)
+                    .or_insert(item.contact);
+            }
+        }
+        if let Source::Cells(cells) = source
+            && !cells.is_empty()
+        {
             let zone = Zone::new(&alert.spec.area);
             let matcher = Matcher::new(&zone, cells);
             let ids: Vec<u64> = cells.iter().map(|c| c.cell).collect();
@@ -194,6 +244,29 @@ impl App {
 
         self.finish_shard(id, shard).await?;
         Ok(JobOutcome::Done)
+    }
+
+    /// The units (`level:code`) an area is exactly, when every one is
+    /// still at the version the alert was resolved with and the stored
+    /// addresses' units are up to date with it; `None`: use the geometry.
+    async fn units_by_key(&self, area: &Area) -> Result<Option<Vec<String>>, JobError> {
+        if area.units.is_empty() || !area.circles.is_empty() {
+            return Ok(None);
+        }
+        let geo = &self.ports.geography;
+        let mut out = Vec::with_capacity(area.units.len());
+        for u in &area.units {
+            let current = geo.unit_info(u.level, &u.code).await?;
+            let indexed = geo.indexed_version(u.level, &u.code).await?;
+            if current.map(|i| i.version).as_ref() != Some(&u.version)
+                || indexed.as_ref() != Some(&u.version)
+            {
+                tracing::info!(unit = %unit_key(u.level, &u.code), "unit changed or not indexed: resolving by geometry");
+                return Ok(None);
+            }
+            out.push(unit_key(u.level, &u.code));
+        }
+        Ok(Some(out))
     }
 
     async fn enqueue_sends(

@@ -792,6 +792,12 @@ impl App {
     pub(super) async fn project(&self, registration: &Registration) -> Result<(), AppError> {
         match registration.reachable() {
             Some(profile) => {
+                let profile = self
+                    .label_profiles(vec![(0, profile)])
+                    .await?
+                    .pop()
+                    .map(|(_, p)| p)
+                    .ok_or_else(|| AppError::Internal("labelling lost the profile".into()))?;
                 let answer = self
                     .ports
                     .subscribers

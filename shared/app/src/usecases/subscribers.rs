@@ -98,6 +98,7 @@ impl App {
             }
         }
 
+        let accepted = self.label_profiles(accepted).await?;
         let stored = store_profiles(self.ports.subscribers.as_ref(), &self.ids, accepted).await?;
         let (created, updated) = (stored.created, stored.updated);
         rejected.extend(stored.rejected);

@@ -434,6 +434,56 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             scenario::ms_between(&view.created_at, &t.last_at)
         );
     }
+
+    // 4. A province by NIS code: its registrants read by key (addresses
+    // record their units), and the same province with a 10 m circle inside
+    // it, which is no longer whole units and so goes by geometry.
+    println!();
+    for (how, area) in [
+        (
+            "by key",
+            serde_json::json!({"geocodes": [{"name": "NIS", "value": "10000"}]}),
+        ),
+        (
+            "by geometry",
+            serde_json::json!({"geocodes": [{"name": "NIS", "value": "10000"}],
+                "circles": [{"lat": 51.2194, "lon": 4.4025, "radius_km": 0.01}]}),
+        ),
+    ] {
+        let alert = serde_json::json!({
+            "status": "Exercise", "event": "Benchmark", "severity": "Severe", "urgency": "Immediate", "certainty": "Observed",
+            "messages": {"nl": "Oefening.", "fr": "Exercice.", "de": "Ubung.", "en": "Exercise."},
+            "area": area, "channels": ["sms"]
+        });
+        let before = costs.as_ref().map(Costs::now);
+        let t = Instant::now();
+        let created = app
+            .create_alert(&op, alert.to_string().as_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let view =
+            scenario::follow(follower, &op, created.id, true, Duration::from_secs(600)).await?;
+        let took = t.elapsed().as_secs_f64();
+        let shards = app
+            .ports
+            .alerts
+            .get_alert(created.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .and_then(|a| a.shards_total)
+            .unwrap_or(0);
+        let items = match (&costs, before) {
+            (Some(c), Some((_, i0, _))) => format!(
+                ", {:.2} DynamoDB items read per recipient",
+                (c.now().1 - i0) as f64 / view.recipients.max(1) as f64
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "alert: province Antwerpen (NIS 10000) {how}: {} recipients, {shards} shards, creation to sent in {took:.2} s{items}",
+            view.recipients
+        );
+    }
     if !aws && args.network_cells > 0 {
         crate::bench_alert_sms::run(app.clone(), &op, args.network_cells, args.runs).await?;
     }

@@ -96,22 +96,54 @@ pub(crate) struct CachedUnit {
     pub info: UnitInfo,
     pub unit: Unit,
     territory: OnceLock<Arc<Territory>>,
-    zone: OnceLock<Arc<Zone>>,
+    zone: OnceLock<Arc<UnitZone>>,
 }
 
 /// Units ready for point tests: which ones an address falls in, by the
-/// same test resolution makes ([`Zone::contains`]), so a unit's recorded
-/// registrants are exactly those its zone would find.
+/// test resolution makes (the unit's covering: interior cells whole,
+/// boundary cells by [`Zone::contains`]), so a unit's recorded registrants
+/// are exactly those its zone would find.
 pub struct Locator {
-    units: Vec<(UnitInfo, Arc<Zone>)>,
+    units: Vec<(UnitInfo, Arc<UnitZone>)>,
+}
+
+/// A unit's zone and its cells (interior or boundary); no cells when the
+/// unit is too large to cover, then every point is tested.
+pub(crate) struct UnitZone {
+    zone: Zone,
+    cells: Option<HashMap<u64, bool>>,
+}
+
+impl UnitZone {
+    pub(crate) fn new(unit: &Unit) -> Self {
+        let zone = Zone::new(&unit.area());
+        let cells = zone
+            .covering()
+            .ok()
+            .map(|c| c.cells.iter().map(|c| (c.cell, c.interior)).collect());
+        Self { zone, cells }
+    }
+
+    fn contains(&self, lat: f64, lon: f64, cell: u64) -> bool {
+        match &self.cells {
+            Some(cells) => match cells.get(&cell) {
+                Some(true) => true,
+                Some(false) => self.zone.contains(lat, lon),
+                None => false,
+            },
+            None => self.zone.contains(lat, lon),
+        }
+    }
 }
 
 impl Locator {
-    /// The units (`level:code`) a point falls in.
-    pub fn units_at(&self, lat: f64, lon: f64) -> Vec<String> {
+    /// The units (`level:code`) a point (in H3 cell `cell`) falls in.
+    pub fn units_at(&self, lat: f64, lon: f64, cell: u64) -> Vec<String> {
         self.units
             .iter()
-            .filter(|(info, zone)| bbox_holds(&info.bbox, (lat, lon)) && zone.contains(lat, lon))
+            .filter(|(info, zone)| {
+                bbox_holds(&info.bbox, (lat, lon)) && zone.contains(lat, lon, cell)
+            })
             .map(|(info, _)| unit_key(info.level, &info.code))
             .collect()
     }
@@ -120,7 +152,7 @@ impl Locator {
     pub fn label(&self, profile: &SubscriberProfile) -> SubscriberProfile {
         let mut out = profile.clone();
         for a in &mut out.addresses {
-            a.units = self.units_at(a.lat, a.lon);
+            a.units = self.units_at(a.lat, a.lon, a.cell);
         }
         out
     }
@@ -166,7 +198,7 @@ pub async fn index_addresses(
                     Arc::new(Locator {
                         units: units
                             .into_iter()
-                            .map(|u| (u.info(), Arc::new(Zone::new(&u.area()))))
+                            .map(|u| (u.info(), Arc::new(UnitZone::new(&u))))
                             .collect(),
                     })
                 })
@@ -335,7 +367,7 @@ impl App {
                 None => {
                     let u = unit.clone();
                     let built =
-                        tokio::task::spawn_blocking(move || Arc::new(Zone::new(&u.unit.area())))
+                        tokio::task::spawn_blocking(move || Arc::new(UnitZone::new(&u.unit)))
                             .await
                             .map_err(|e| AppError::Internal(format!("zone task failed: {e}")))?;
                     unit.zone.get_or_init(|| built).clone()

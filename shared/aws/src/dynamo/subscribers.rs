@@ -312,7 +312,7 @@ fn replace_actions(
         }
     }
     if actions.len() > MAX_TX_ACTIONS {
-        return Err(StoreError::Permanent(format!(
+        return Err(StoreError::Conflict(format!(
             "subscriber {id}: this change rewrites {} items at once (addresses, their units and groups all changed), \
              more than the {MAX_TX_ACTIONS} one transaction holds; make it in two steps",
             actions.len()

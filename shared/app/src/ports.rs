@@ -93,10 +93,12 @@ pub trait SubscriberStore: Send + Sync {
 
     async fn subscriber_count(&self) -> Result<u64, StoreError>;
 
-    /// Every address item recorded in a unit (`level:code`, see
-    /// [`Address::units`](bealert_core::subscriber::Address::units)) whose
-    /// subscriber is in `part` of [`UNIT_PARTS`] ([`unit_part`]): a key
-    /// lookup, no geometry, read in parallel parts.
+    /// The address items recorded in a unit (`level:code`, see
+    /// [`Address::units`](bealert_core::subscriber::Address::units)) that
+    /// the store keeps in `part` of [`UNIT_PARTS`]: a key lookup, no
+    /// geometry. Every item is in exactly one part, the store's choice
+    /// (DynamoDB spreads them by [`unit_part`] to read in parallel; SQLite
+    /// keeps a unit whole in part 0).
     async fn addresses_in_unit(
         &self,
         unit: &str,

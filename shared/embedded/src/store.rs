@@ -52,13 +52,16 @@ CREATE TABLE IF NOT EXISTS addresses (
     channels INTEGER NOT NULL,
     PRIMARY KEY (cell, subscriber_id, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS address_units (
-    unit TEXT NOT NULL,
-    part INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS unit_keys (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS unit_members (
+    unit_id INTEGER NOT NULL,
     subscriber_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
     cell INTEGER NOT NULL,
-    PRIMARY KEY (unit, part, subscriber_id, idx)
+    PRIMARY KEY (unit_id, subscriber_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memberships (
     grp TEXT NOT NULL,
@@ -229,13 +232,13 @@ fn delete_items(
     let mut del_addr =
         tx.prepare_cached("DELETE FROM addresses WHERE cell = ?1 AND subscriber_id = ?2")?;
     let mut del_unit = tx.prepare_cached(
-        "DELETE FROM address_units WHERE unit = ?1 AND part = ?2 AND subscriber_id = ?3",
+        "DELETE FROM unit_members WHERE unit_id = (SELECT id FROM unit_keys WHERE key = ?1)
+         AND subscriber_id = ?2",
     )?;
-    let part = SubscriberId::from_i64(id).map_or(0, unit_part);
     for a in &old.addresses {
         del_addr.execute(params![a.cell as i64, id])?;
         for u in &a.units {
-            del_unit.execute(params![u, part, id])?;
+            del_unit.execute(params![u, id])?;
         }
     }
     let mut del_group =
@@ -257,13 +260,22 @@ fn insert_items(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut unit = tx.prepare_cached(
-        "INSERT OR IGNORE INTO address_units (unit, part, subscriber_id, idx, cell)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO unit_members (unit_id, subscriber_id, idx, cell)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let part = SubscriberId::from_i64(id).map_or(0, unit_part);
+    let mut unit_id = tx.prepare_cached("SELECT id FROM unit_keys WHERE key = ?1")?;
+    let mut new_unit = tx.prepare_cached("INSERT INTO unit_keys (key) VALUES (?1)")?;
     for (i, a) in p.addresses.iter().enumerate() {
         for u in &a.units {
-            unit.execute(params![u, part, id, i as i64, a.cell as i64])?;
+            // Units are kept by a small integer: compact keys, fast inserts.
+            let uid: i64 = match unit_id.query_row([u], |r| r.get(0)).optional()? {
+                Some(uid) => uid,
+                None => {
+                    new_unit.execute([u])?;
+                    tx.last_insert_rowid()
+                }
+            };
+            unit.execute(params![uid, id, i as i64, a.cell as i64])?;
         }
         addr.execute(params![
             a.cell as i64,
@@ -408,18 +420,25 @@ impl SubscriberStore for SqliteStore {
         part: u32,
         with_contacts: bool,
     ) -> Result<Vec<AddressItem>, StoreError> {
+        // One process reads SQLite: a unit is kept whole, in part 0 (in
+        // key order by unit and subscriber, so an import appends to each
+        // unit's end instead of dirtying a page per unit and part).
+        if part != 0 {
+            return Ok(Vec::new());
+        }
         let unit = unit.to_string();
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT a.cell, a.lat, a.lon, a.address_count,
                             s.id, s.language, s.channels, s.phone, s.email, s.external_id
-                     FROM address_units u
+                     FROM unit_keys k
+                     JOIN unit_members u ON u.unit_id = k.id
                      JOIN addresses a ON a.cell = u.cell AND a.subscriber_id = u.subscriber_id AND a.idx = u.idx
                      JOIN subscribers s ON s.id = u.subscriber_id
-                     WHERE u.unit = ?1 AND u.part = ?2",
+                     WHERE k.key = ?1",
                 )?;
-                let rows = stmt.query_map(params![unit, part], |row| {
+                let rows = stmt.query_map(params![unit], |row| {
                     let mut contact = contact_at(row, 4)?;
                     if !with_contacts {
                         contact.phone = None;

@@ -99,6 +99,7 @@ impl App {
         }
 
         let accepted = self.label_profiles(accepted).await?;
+        let labelled = started.elapsed();
         let stored = store_profiles(self.ports.subscribers.as_ref(), &self.ids, accepted).await?;
         let (created, updated) = (stored.created, stored.updated);
         rejected.extend(stored.rejected);
@@ -106,7 +107,8 @@ impl App {
         tracing::debug!(
             entries = created + updated + rejected.len(),
             validate_ms = validated.as_millis() as u64,
-            store_ms = (started.elapsed() - validated).as_millis() as u64,
+            label_ms = (labelled - validated).as_millis() as u64,
+            store_ms = (started.elapsed() - labelled).as_millis() as u64,
             "import"
         );
         Ok(ImportReport {

@@ -542,6 +542,8 @@ impl SubscriberStore for DynamoStore {
             .client
             .scan()
             .table_name(&self.tables.subscribers)
+            // What was written before the scan is seen (the backfill's rule).
+            .consistent_read(true)
             .filter_expression("#sk = :p")
             .expression_attribute_names("#sk", "sk")
             .expression_attribute_values(":p", s("P"))

@@ -223,6 +223,18 @@ fn json_err(e: serde_json::Error) -> rusqlite::Error {
     bad_data(e.to_string())
 }
 
+/// The profile stored under an id.
+fn stored_profile(
+    tx: &rusqlite::Transaction<'_>,
+    id: SubscriberId,
+) -> rusqlite::Result<Option<SubscriberProfile>> {
+    tx.prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
+        .query_row([id.as_i64()], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|json| serde_json::from_str(&json).map_err(json_err))
+        .transpose()
+}
+
 /// Removes the address and membership rows a stored profile produced.
 fn delete_items(
     tx: &rusqlite::Transaction<'_>,
@@ -497,14 +509,9 @@ impl SubscriberStore for SqliteStore {
         let (expected, new) = (expected.clone(), new.clone());
         self.db
             .write(move |tx| {
-                let old: Option<String> = tx
-                    .prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
-                    .query_row([id.as_i64()], |r| r.get(0))
-                    .optional()?;
-                let Some(old) = old else {
+                let Some(old) = stored_profile(tx, id)? else {
                     return Ok(false);
                 };
-                let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
                 if old != expected {
                     return Ok(false);
                 }
@@ -545,14 +552,9 @@ impl SubscriberStore for SqliteStore {
     async fn remove_subscriber(&self, id: SubscriberId) -> Result<bool, StoreError> {
         self.db
             .write(move |tx| {
-                let old: Option<String> = tx
-                    .prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
-                    .query_row([id.as_i64()], |r| r.get(0))
-                    .optional()?;
-                let Some(old) = old else {
+                let Some(old) = stored_profile(tx, id)? else {
                     return Ok(false);
                 };
-                let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
                 delete_items(tx, id.as_i64(), &old)?;
                 tx.execute("DELETE FROM subscribers WHERE id = ?1", [id.as_i64()])?;
                 Ok(true)

@@ -269,6 +269,25 @@ fn tx_put(
         .build())
 }
 
+/// A subscriber's transaction: true if it committed, false if the
+/// version condition failed (read again and retry), an error otherwise.
+fn committed(tx: Tx, id: SubscriberId, doing: &str) -> Result<bool, StoreError> {
+    match tx {
+        Tx::Committed => Ok(true),
+        Tx::Cancelled(reasons)
+            if reasons
+                .first()
+                .is_some_and(|(code, _)| code == "ConditionalCheckFailed") =>
+        {
+            Ok(false)
+        }
+        Tx::Cancelled(reasons) => Err(StoreError::Permanent(format!(
+            "{doing} subscriber {id} was refused: {:?}",
+            reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
+        ))),
+    }
+}
+
 /// DynamoDB's limit on the actions of one transaction.
 const MAX_TX_ACTIONS: usize = 100;
 
@@ -346,24 +365,12 @@ impl DynamoStore {
                 return Ok(Upsert::IdTaken);
             }
             let actions = replace_actions(table, id, profile, stored.as_ref())?;
-            match self.transact(actions).await? {
-                Tx::Committed => {
-                    return Ok(if stored.is_some() {
-                        Upsert::Updated
-                    } else {
-                        Upsert::Created
-                    });
-                }
-                Tx::Cancelled(reasons)
-                    if reasons
-                        .first()
-                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
-                Tx::Cancelled(reasons) => {
-                    return Err(StoreError::Permanent(format!(
-                        "storing subscriber {id} was refused: {:?}",
-                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
-                    )));
-                }
+            if committed(self.transact(actions).await?, id, "storing")? {
+                return Ok(if stored.is_some() {
+                    Upsert::Updated
+                } else {
+                    Upsert::Created
+                });
             }
         }
         Err(StoreError::Transient(format!(
@@ -583,21 +590,11 @@ impl SubscriberStore for DynamoStore {
             }
             // The version read is the condition: a change meanwhile makes
             // it fail, and the next read sees that change.
-            match self
+            let tx = self
                 .transact(replace_actions(table, id, new, Some(&stored))?)
-                .await?
-            {
-                Tx::Committed => return Ok(true),
-                Tx::Cancelled(reasons)
-                    if reasons
-                        .first()
-                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
-                Tx::Cancelled(reasons) => {
-                    return Err(StoreError::Permanent(format!(
-                        "updating subscriber {id} was refused: {:?}",
-                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
-                    )));
-                }
+                .await?;
+            if committed(tx, id, "updating")? {
+                return Ok(true);
             }
         }
         Err(StoreError::Transient(format!(
@@ -672,18 +669,8 @@ impl SubscriberStore for DynamoStore {
                     )
                     .build(),
             );
-            match self.transact(actions).await? {
-                Tx::Committed => return Ok(true),
-                Tx::Cancelled(reasons)
-                    if reasons
-                        .first()
-                        .is_some_and(|(code, _)| code == "ConditionalCheckFailed") => {}
-                Tx::Cancelled(reasons) => {
-                    return Err(StoreError::Permanent(format!(
-                        "removing subscriber {id} was refused: {:?}",
-                        reasons.iter().map(|(c, _)| c).collect::<Vec<_>>()
-                    )));
-                }
+            if committed(self.transact(actions).await?, id, "removing")? {
+                return Ok(true);
             }
         }
         Err(StoreError::Transient(format!(

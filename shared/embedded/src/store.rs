@@ -56,13 +56,13 @@ CREATE TABLE IF NOT EXISTS unit_keys (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS unit_members (
+CREATE TABLE IF NOT EXISTS unit_rows (
     unit_id INTEGER NOT NULL,
     subscriber_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
-    cell INTEGER NOT NULL,
-    PRIMARY KEY (unit_id, subscriber_id, idx)
-) WITHOUT ROWID;
+    cell INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unit_rows_by_unit ON unit_rows (unit_id);
 CREATE TABLE IF NOT EXISTS memberships (
     grp TEXT NOT NULL,
     subscriber_id INTEGER NOT NULL,
@@ -137,9 +137,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Ok(Self {
-            db: Db::open(path, SCHEMA)?,
-        })
+        let db = Db::open(path, SCHEMA)?;
+        // Each address points at its first unit row (added after the
+        // table was first shipped).
+        match db.apply("ALTER TABLE addresses ADD COLUMN unit_first INTEGER;") {
+            Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
+            other => other?,
+        }
+        Ok(Self { db })
     }
 
     /// The same file's connections, for the ports kept beside this one.
@@ -243,15 +248,21 @@ fn delete_items(
 ) -> rusqlite::Result<()> {
     let mut del_addr =
         tx.prepare_cached("DELETE FROM addresses WHERE cell = ?1 AND subscriber_id = ?2")?;
-    let mut del_unit = tx.prepare_cached(
-        "DELETE FROM unit_members WHERE unit_id = (SELECT id FROM unit_keys WHERE key = ?1)
-         AND subscriber_id = ?2",
+    let mut first_unit = tx.prepare_cached(
+        "SELECT unit_first FROM addresses WHERE cell = ?1 AND subscriber_id = ?2 AND idx = ?3",
     )?;
+    let mut del_units = tx.prepare_cached("DELETE FROM unit_rows WHERE rowid BETWEEN ?1 AND ?2")?;
+    for (i, a) in old.addresses.iter().enumerate() {
+        let first: Option<i64> = first_unit
+            .query_row(params![a.cell as i64, id, i as i64], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if let Some(first) = first {
+            del_units.execute(params![first, first + a.units.len() as i64 - 1])?;
+        }
+    }
     for a in &old.addresses {
         del_addr.execute(params![a.cell as i64, id])?;
-        for u in &a.units {
-            del_unit.execute(params![u, id])?;
-        }
     }
     let mut del_group =
         tx.prepare_cached("DELETE FROM memberships WHERE grp = ?1 AND subscriber_id = ?2")?;
@@ -268,16 +279,18 @@ fn insert_items(
 ) -> rusqlite::Result<()> {
     let mut addr = tx.prepare_cached(
         "INSERT INTO addresses
-         (cell, subscriber_id, idx, lat, lon, address_count, language, channels)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         (cell, subscriber_id, idx, lat, lon, address_count, language, channels, unit_first)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
+    // An address's unit rows are consecutive rows, appended (an index on
+    // the unit finds them; the address keeps the first to delete them).
     let mut unit = tx.prepare_cached(
-        "INSERT OR IGNORE INTO unit_members (unit_id, subscriber_id, idx, cell)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO unit_rows (unit_id, subscriber_id, idx, cell) VALUES (?1, ?2, ?3, ?4)",
     )?;
     let mut unit_id = tx.prepare_cached("SELECT id FROM unit_keys WHERE key = ?1")?;
     let mut new_unit = tx.prepare_cached("INSERT INTO unit_keys (key) VALUES (?1)")?;
     for (i, a) in p.addresses.iter().enumerate() {
+        let mut unit_first = None;
         for u in &a.units {
             // Units are kept by a small integer: compact keys, fast inserts.
             let uid: i64 = match unit_id.query_row([u], |r| r.get(0)).optional()? {
@@ -288,6 +301,7 @@ fn insert_items(
                 }
             };
             unit.execute(params![uid, id, i as i64, a.cell as i64])?;
+            unit_first.get_or_insert(tx.last_insert_rowid());
         }
         addr.execute(params![
             a.cell as i64,
@@ -297,7 +311,8 @@ fn insert_items(
             a.lon,
             p.addresses.len() as i64,
             p.language.index(),
-            p.channels.bits()
+            p.channels.bits(),
+            unit_first
         ])?;
     }
     let mut group = tx
@@ -445,7 +460,7 @@ impl SubscriberStore for SqliteStore {
                     "SELECT a.cell, a.lat, a.lon, a.address_count,
                             s.id, s.language, s.channels, s.phone, s.email, s.external_id
                      FROM unit_keys k
-                     JOIN unit_members u ON u.unit_id = k.id
+                     JOIN unit_rows u ON u.unit_id = k.id
                      JOIN addresses a ON a.cell = u.cell AND a.subscriber_id = u.subscriber_id AND a.idx = u.idx
                      JOIN subscribers s ON s.id = u.subscriber_id
                      WHERE k.key = ?1",

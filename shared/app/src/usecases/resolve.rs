@@ -2,7 +2,8 @@
 //!
 //! `Plan` covers the zone with H3 cells and splits them into shards (by
 //! striding, so every shard holds a sample of the whole zone and of its
-//! languages); each `Shard` reads its cells once, keeps the addresses in the
+//! languages); each `Shard` reads its cells once (one cell first, then twice
+//! as many each time, planning as it reads), keeps the addresses in the
 //! zone, adds group members, plans one delivery per recipient and channel,
 //! and hands them to the channel queues in batches — while other shards are
 //! still resolving, so the first messages leave within moments.
@@ -20,7 +21,7 @@ use bealert_core::geography::unit_key;
 use bealert_core::subscriber::Contact;
 use bealert_core::zone::{CoveredCell, Zone};
 use bealert_core::{AlertId, Channel, SubscriberId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 /// How long a Plan job waits for its alert to be stored.
 const ALERT_STORE_WAIT_MS: i64 = 60_000;
@@ -190,47 +191,70 @@ impl App {
             return Ok(JobOutcome::Done);
         }
 
-        let mut found: HashMap<SubscriberId, Contact> = HashMap::new();
+        // Planned as they are read: the first cell's recipients are queued
+        // while the rest of the shard is still being read. A subscriber with
+        // several addresses in the shard is planned once (the store keeps
+        // each recipient to one shard of the alert).
+        let mut seen: HashSet<SubscriberId> = HashSet::new();
         if let Source::Unit(unit, part) = source {
-            for item in self
+            let items = self
                 .ports
                 .subscribers
                 .addresses_in_unit(unit, *part, true)
-                .await?
-            {
-                found
-                    .entry(item.contact.subscriber_id)
-                    .or_insert(item.contact);
-            }
+                .await?;
+            let contacts = items.into_iter().map(|i| i.contact);
+            self.plan_contacts(id, &alert.spec, shard, &mut seen, contacts)
+                .await?;
         }
         if let Source::Cells(cells) = source
             && !cells.is_empty()
         {
             let zone = Zone::new(&alert.spec.area);
-            let matcher = Matcher::new(&zone, cells);
-            let ids: Vec<u64> = cells.iter().map(|c| c.cell).collect();
-            let items = self
-                .ports
-                .subscribers
-                .addresses_in_cells(&ids, true)
-                .await?;
-            for item in items {
-                if matcher.matches(&item) {
-                    found
-                        .entry(item.contact.subscriber_id)
-                        .or_insert(item.contact);
-                }
+            let mut rest = &cells[..];
+            let mut take = 1;
+            while !rest.is_empty() {
+                let (now, later) = rest.split_at(take.min(rest.len()));
+                rest = later;
+                take *= 2;
+                let matcher = Matcher::new(&zone, now);
+                let ids: Vec<u64> = now.iter().map(|c| c.cell).collect();
+                let items = self
+                    .ports
+                    .subscribers
+                    .addresses_in_cells(&ids, true)
+                    .await?;
+                let contacts = items
+                    .into_iter()
+                    .filter(|item| matcher.matches(item))
+                    .map(|i| i.contact);
+                self.plan_contacts(id, &alert.spec, shard, &mut seen, contacts)
+                    .await?;
             }
         }
         for group in groups {
-            for contact in self.ports.subscribers.group_members(group).await? {
-                found.entry(contact.subscriber_id).or_insert(contact);
-            }
+            let members = self.ports.subscribers.group_members(group).await?;
+            self.plan_contacts(id, &alert.spec, shard, &mut seen, members)
+                .await?;
         }
 
-        let mut plans: Vec<RecipientPlan> = found
-            .values()
-            .filter_map(|c| plan_for(&alert.spec, c))
+        self.finish_shard(id, shard).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// Plans the deliveries of the contacts not seen yet in this shard and
+    /// hands them to the channel queues.
+    async fn plan_contacts(
+        &self,
+        id: AlertId,
+        spec: &AlertSpec,
+        shard: u32,
+        seen: &mut HashSet<SubscriberId>,
+        contacts: impl IntoIterator<Item = Contact>,
+    ) -> Result<(), JobError> {
+        let mut plans: Vec<RecipientPlan> = contacts
+            .into_iter()
+            .filter(|c| seen.insert(c.subscriber_id))
+            .filter_map(|c| plan_for(spec, &c))
             .collect();
         plans.sort_unstable_by_key(|p| mix(p.subscriber_id));
         for chunk in plans.chunks(PLAN_CHUNK) {
@@ -241,9 +265,7 @@ impl App {
                 .await?;
             self.enqueue_sends(id, pending).await?;
         }
-
-        self.finish_shard(id, shard).await?;
-        Ok(JobOutcome::Done)
+        Ok(())
     }
 
     /// The units (`level:code`) an area is exactly, when every one is

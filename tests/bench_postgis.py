@@ -91,6 +91,8 @@ def main():
     ).stdout
     ours = {}
     for line in out.splitlines():
+        if line.startswith(("import:", "preview:")):
+            print(f"  bealert {line}", flush=True)
         m = re.match(r"preview: (.+?)\s+(\d+) recipients,.*median\s+([\d.]+) ms", line)
         if m:
             ours[m.group(1).strip()] = (int(m.group(2)), float(m.group(3)))

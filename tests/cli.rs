@@ -70,6 +70,126 @@ fn operator_create_prints_the_key_alone_on_the_last_line_and_stores_only_its_has
     assert!(String::from_utf8_lossy(&bad.stderr).contains("10000 (Antwerpen)"));
 }
 
+fn last_line(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    stdout.lines().last().unwrap().to_string()
+}
+
+/// Four-eyes needs people, not shared keys: each person of an operator has
+/// keys of their own, and a rotated or revoked key is refused by a running
+/// server at its next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_have_keys_of_their_own_that_rotate_and_revoke_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let create = [
+        "operator",
+        "create",
+        "--name",
+        "crisis centre",
+        "--jurisdiction",
+        "national",
+        "--user",
+        "ann",
+    ];
+    let out = run(&create, p);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"ann\""));
+    let ann = last_line(&out);
+    let server = Server::start(p, &[]);
+    let preview =
+        serde_json::json!({"area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1.0}]}});
+    let status = |key: String| {
+        let (url, body) = (server.url.clone(), preview.clone());
+        async move {
+            common::Api::new(&url, &key)
+                .post("/v1/zones:preview", &body)
+                .await
+                .status
+        }
+    };
+    assert_eq!(status(ann.clone()).await, 200);
+
+    let bob = last_line(&run(
+        &[
+            "user",
+            "create",
+            "--operator",
+            "crisis centre",
+            "--name",
+            "bob",
+        ],
+        p,
+    ));
+    assert_ne!(bob, ann);
+    assert_eq!(status(bob.clone()).await, 200);
+    let again = run(
+        &[
+            "user",
+            "create",
+            "--operator",
+            "crisis centre",
+            "--name",
+            "bob",
+        ],
+        p,
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has a person named"));
+    let nobody = run(
+        &["user", "create", "--operator", "nobody", "--name", "bob"],
+        p,
+    );
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no operator is named"));
+
+    // Rotation: Bob's old key is refused at once, the new one works.
+    let bob2 = last_line(&run(
+        &[
+            "key",
+            "rotate",
+            "--operator",
+            "crisis centre",
+            "--user",
+            "bob",
+        ],
+        p,
+    ));
+    assert_eq!(status(bob.clone()).await, 401);
+    assert_eq!(status(bob2.clone()).await, 200);
+
+    // Revoking one key, then every key of a person; others are untouched.
+    assert!(run(&["key", "revoke", "--key", &bob2], p).status.success());
+    assert_eq!(status(bob2.clone()).await, 401);
+    assert_eq!(status(ann.clone()).await, 200);
+    let twice = run(&["key", "revoke", "--key", &bob2], p);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("no person has this key"));
+    let out = run(
+        &[
+            "key",
+            "revoke",
+            "--operator",
+            "crisis centre",
+            "--user",
+            "ann",
+        ],
+        p,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked 1 key"));
+    let answer = common::Api::new(&server.url, &ann)
+        .post("/v1/zones:preview", &preview)
+        .await;
+    assert_eq!(answer.status, 401);
+    assert!(
+        answer.body.to_string().contains("revoked"),
+        "{}",
+        answer.body
+    );
+}
+
 #[test]
 fn serve_refuses_a_data_dir_another_server_uses() {
     let dir = tempfile::tempdir().unwrap();

@@ -35,6 +35,17 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// The people of an operator, each with keys of their own.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// A person's API keys: rotate (a new key, the old ones refused at
+    /// once) or revoke.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Administrative units (reference geography): geocodes and jurisdictions.
     Geo {
         #[command(subcommand)]
@@ -131,13 +142,18 @@ enum AwsCommand {
 
 #[derive(Subcommand)]
 enum OperatorCommand {
-    /// Create an operator; its API key is printed alone on the last line.
+    /// Create an operator and its first person; that person's API key is
+    /// printed alone on the last line.
     Create {
         #[arg(long)]
         name: String,
         /// national, province:<NIS code> or municipality:<NIS code>
         #[arg(long)]
         jurisdiction: String,
+        /// The first person's name (default: the operator's name); add
+        /// others with `bealert user create`.
+        #[arg(long)]
+        user: Option<String>,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -150,6 +166,54 @@ enum OperatorCommand {
         name: String,
         #[arg(long)]
         group: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a person to an operator; their API key is printed alone on the
+    /// last line.
+    Create {
+        #[arg(long)]
+        operator: String,
+        /// The person's name (unique within the operator).
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Give a person a new key and revoke their old ones, in one step; the
+    /// new key is printed alone on the last line.
+    Rotate {
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+    /// Revoke a key (--key), or every key of a person (--operator and
+    /// --user): refused from the next request on.
+    Revoke {
+        /// The key itself (e.g. a leaked one).
+        #[arg(long, conflicts_with_all = ["operator", "user"], required_unless_present = "operator")]
+        key: Option<String>,
+        #[arg(long, requires = "user")]
+        operator: Option<String>,
+        #[arg(long, requires = "operator")]
+        user: Option<String>,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -348,6 +412,7 @@ async fn main() -> anyhow::Result<()> {
                 OperatorCommand::Create {
                     name,
                     jurisdiction,
+                    user,
                     data_dir,
                     backend,
                 },
@@ -358,12 +423,86 @@ async fn main() -> anyhow::Result<()> {
                 geography.as_ref(),
                 &name,
                 &jurisdiction,
+                user.as_deref(),
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created operator {:?} ({})", op.name, op.jurisdiction);
-            println!("its API key follows; it is shown only now:");
+            println!(
+                "the API key of its first person, {:?}, follows; it is shown only now:",
+                op.user
+            );
             println!("{key}");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    operator,
+                    name,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            let key = bealert_app::usecases::create_user(operators.as_ref(), &operator, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("added {name:?} to operator {operator:?}");
+            println!("their API key follows; it is shown only now:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::Key {
+            command:
+                KeyCommand::Rotate {
+                    operator,
+                    user,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            let (revoked, key) =
+                bealert_app::usecases::replace_keys(operators.as_ref(), &operator, &user, false)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("revoked {revoked} key(s) of {user:?} ({operator:?})");
+            println!("the new key follows; it is shown only now:");
+            println!("{}", key.unwrap_or_default());
+            Ok(())
+        }
+        Command::Key {
+            command:
+                KeyCommand::Revoke {
+                    key,
+                    operator,
+                    user,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            match (key, operator, user) {
+                (Some(key), _, _) => {
+                    bealert_app::usecases::revoke_key(operators.as_ref(), &key)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("revoked the key; it is refused from now on");
+                }
+                (None, Some(operator), Some(user)) => {
+                    let (revoked, _) = bealert_app::usecases::replace_keys(
+                        operators.as_ref(),
+                        &operator,
+                        &user,
+                        true,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("revoked {revoked} key(s) of {user:?} ({operator:?})");
+                }
+                _ => anyhow::bail!("give --key KEY, or --operator NAME and --user PERSON"),
+            }
             Ok(())
         }
         Command::Operator {

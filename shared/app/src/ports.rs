@@ -340,8 +340,30 @@ pub trait DeliveryStore: Send + Sync {
 
 #[async_trait]
 pub trait OperatorStore: Send + Sync {
-    /// Fails with `Conflict` if the name is taken.
-    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+    /// Stores an operator with its first person (`operator.user`) and that
+    /// person's key, all or nothing. Fails with `Conflict` if the name is taken.
+    async fn insert_operator(&self, operator: &Operator, key_hash: &str) -> Result<(), StoreError>;
+    /// Adds a person to an operator with their first key; `false` when no
+    /// operator has the name, `Conflict` when the person exists.
+    async fn insert_user(
+        &self,
+        operator: &str,
+        user: &str,
+        key_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every key of a person and, given one, adds a new key in the
+    /// same step. `None` when the operator has no such person; otherwise
+    /// how many keys were revoked.
+    async fn replace_keys(
+        &self,
+        operator: &str,
+        user: &str,
+        new_key_hash: Option<&str>,
+    ) -> Result<Option<usize>, StoreError>;
+    /// Revokes one key: refused from the next request on. `false` when no
+    /// key has the hash.
+    async fn revoke_key(&self, key_hash: &str) -> Result<bool, StoreError>;
+    /// The operator and the person a key belongs to.
     async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
     /// Lets an operator alert a group; `false` when no operator has the name.
     async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError>;

@@ -203,3 +203,53 @@ async fn dynamodb_counters_conform() {
 async fn dynamodb_invitations_conform() {
     conformance::invitations(std::sync::Arc::new(store("invitations").await)).await;
 }
+
+/// An operator stored before people had keys of their own (one key item
+/// carrying name, jurisdiction and groups): its key still authenticates, as
+/// the operator's first person, and keeps its groups.
+#[tokio::test]
+async fn dynamodb_operators_with_one_key_still_authenticate() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use bealert_app::ports::OperatorStore;
+    testkit::require_stack().await;
+    let client = testkit::dynamodb();
+    let tables = Tables::with_prefix(&testkit::unique_prefix("legacy-operators"));
+    create_tables(&client, &tables).await.unwrap();
+    let put = |pk: &str, sk: &str, attrs: Vec<(&str, A)>| {
+        let mut req = client
+            .put_item()
+            .table_name(&tables.operators)
+            .item("pk", A::S(pk.into()))
+            .item("sk", A::S(sk.into()));
+        for (k, v) in attrs {
+            req = req.item(k, v);
+        }
+        req.send()
+    };
+    put(
+        "K#old-hash",
+        "K",
+        vec![
+            ("name", A::S("gent".into())),
+            ("jurisdiction", A::S("national".into())),
+            ("groups", A::Ss(vec!["rescuers".into()])),
+        ],
+    )
+    .await
+    .unwrap();
+    put("N#gent", "N", vec![("key_hash", A::S("old-hash".into()))])
+        .await
+        .unwrap();
+    let store = DynamoStore::new(client.clone(), tables.clone());
+    let op = store
+        .operator_by_key_hash("old-hash")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (op.name.as_str(), op.user.as_str(), op.groups.clone()),
+        ("gent", "gent", vec!["rescuers".to_string()])
+    );
+    assert!(store.revoke_key("old-hash").await.unwrap());
+    assert_eq!(store.operator_by_key_hash("old-hash").await.unwrap(), None);
+}

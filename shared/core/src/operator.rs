@@ -89,12 +89,17 @@ impl fmt::Display for Jurisdiction {
     }
 }
 
-/// An operator as stored: never the key itself, only its hash.
+/// An operator (an authority) as one of its people acts for it: every
+/// person has keys of their own (only their hashes are stored), so two
+/// people of one authority are told apart (four-eyes, the audit log) and a
+/// key is revoked without touching the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operator {
     pub name: String,
     pub jurisdiction: Jurisdiction,
-    pub key_hash: String,
+    /// The person whose key was used (an operator's first person is named
+    /// as the operator unless told otherwise).
+    pub user: String,
     /// Groups this operator may alert besides its territory (national
     /// operators may alert every group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -112,6 +117,15 @@ pub fn hash_key(key: &str) -> String {
 
 /// Checks an operator name: 1–64 characters, letters, digits, space, `-_.`.
 pub fn validate_name(name: &str) -> Result<(), String> {
+    check_name(name, "an operator name")
+}
+
+/// Checks a person's name within an operator (the same characters).
+pub fn validate_user(name: &str) -> Result<(), String> {
+    check_name(name, "a person's name")
+}
+
+fn check_name(name: &str, what: &str) -> Result<(), String> {
     let ok = !name.trim().is_empty()
         && name.chars().count() <= 64
         && name
@@ -121,7 +135,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{name:?} is not an operator name: use 1 to 64 letters, digits, spaces, '-', '_' or '.'"
+            "{name:?} is not {what}: use 1 to 64 letters, digits, spaces, '-', '_' or '.'"
         ))
     }
 }

@@ -71,9 +71,21 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE TABLE IF NOT EXISTS operators (
     name TEXT PRIMARY KEY,
     jurisdiction TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operator_users (
+    operator TEXT NOT NULL,
+    user TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (operator, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS operator_keys (
+    key_hash TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    user TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operator_keys_by_user ON operator_keys (operator, user);
 CREATE TABLE IF NOT EXISTS operator_groups (
     name TEXT NOT NULL,
     grp TEXT NOT NULL,
@@ -143,6 +155,26 @@ impl SqliteStore {
         match db.apply("ALTER TABLE addresses ADD COLUMN unit_first INTEGER;") {
             Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
             other => other?,
+        }
+        // Operators kept one key each before people had keys of their own:
+        // the key becomes its operator's first person's, named as the operator.
+        if db.apply("SELECT key_hash FROM operators LIMIT 0;").is_ok() {
+            db.apply(
+                "BEGIN;
+                 INSERT OR IGNORE INTO operator_users (operator, user, created_at)
+                     SELECT name, name, created_at FROM operators;
+                 INSERT OR IGNORE INTO operator_keys (key_hash, operator, user, created_at)
+                     SELECT key_hash, name, name, created_at FROM operators;
+                 CREATE TABLE operators_people (
+                     name TEXT PRIMARY KEY,
+                     jurisdiction TEXT NOT NULL,
+                     created_at INTEGER NOT NULL
+                 );
+                 INSERT INTO operators_people SELECT name, jurisdiction, created_at FROM operators;
+                 DROP TABLE operators;
+                 ALTER TABLE operators_people RENAME TO operators;
+                 COMMIT;",
+            )?;
         }
         Ok(Self { db })
     }
@@ -1077,17 +1109,102 @@ impl DeliveryStore for SqliteStore {
     }
 }
 
+fn operator_exists(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM operators WHERE name = ?1")?
+        .exists([name])
+}
+
+/// A person of an operator and their first key (a taken name or key
+/// violates a unique key: `Conflict`).
+fn add_person(
+    tx: &rusqlite::Transaction<'_>,
+    operator: &str,
+    user: &str,
+    key_hash: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO operator_users (operator, user, created_at) VALUES (?1, ?2, ?3)",
+        params![operator, user, now],
+    )?;
+    tx.execute(
+        "INSERT INTO operator_keys (key_hash, operator, user, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![key_hash, operator, user, now],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl OperatorStore for SqliteStore {
-    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError> {
-        let op = operator.clone();
+    async fn insert_operator(&self, operator: &Operator, key_hash: &str) -> Result<(), StoreError> {
+        let (op, hash) = (operator.clone(), key_hash.to_string());
         self.db
             .write(move |tx| {
+                let now = now_ms();
                 tx.execute(
-                    "INSERT INTO operators (name, jurisdiction, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![op.name, op.jurisdiction.to_string(), op.key_hash, now_ms()],
-                )
-                .map(|_| ())
+                    "INSERT INTO operators (name, jurisdiction, created_at) VALUES (?1, ?2, ?3)",
+                    params![op.name, op.jurisdiction.to_string(), now],
+                )?;
+                add_person(tx, &op.name, &op.user, &hash, now)
+            })
+            .await
+    }
+
+    async fn insert_user(
+        &self,
+        operator: &str,
+        user: &str,
+        key_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let (operator, user, hash) = (operator.to_string(), user.to_string(), key_hash.to_string());
+        self.db
+            .write(move |tx| {
+                if !operator_exists(tx, &operator)? {
+                    return Ok(false);
+                }
+                add_person(tx, &operator, &user, &hash, now_ms())?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn replace_keys(
+        &self,
+        operator: &str,
+        user: &str,
+        new_key_hash: Option<&str>,
+    ) -> Result<Option<usize>, StoreError> {
+        let (operator, user) = (operator.to_string(), user.to_string());
+        let new = new_key_hash.map(str::to_string);
+        self.db
+            .write(move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM operator_users WHERE operator = ?1 AND user = ?2")?
+                    .exists(params![operator, user])?;
+                if !exists {
+                    return Ok(None);
+                }
+                let revoked = tx.execute(
+                    "DELETE FROM operator_keys WHERE operator = ?1 AND user = ?2",
+                    params![operator, user],
+                )?;
+                if let Some(hash) = new {
+                    tx.execute(
+                        "INSERT INTO operator_keys (key_hash, operator, user, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![hash, operator, user, now_ms()],
+                    )?;
+                }
+                Ok(Some(revoked))
+            })
+            .await
+    }
+
+    async fn revoke_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        let hash = key_hash.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM operator_keys WHERE key_hash = ?1", [hash])
+                    .map(|n| n > 0)
             })
             .await
     }
@@ -1097,14 +1214,15 @@ impl OperatorStore for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT name, jurisdiction, key_hash FROM operators WHERE key_hash = ?1",
+                    "SELECT o.name, o.jurisdiction, k.user FROM operator_keys k
+                     JOIN operators o ON o.name = k.operator WHERE k.key_hash = ?1",
                 )?
                 .query_row([hash], |r| {
                     let j: String = r.get(1)?;
                     Ok(Operator {
                         name: r.get(0)?,
                         jurisdiction: j.parse().map_err(bad_data)?,
-                        key_hash: r.get(2)?,
+                        user: r.get(2)?,
                         groups: Vec::new(),
                     })
                 })
@@ -1127,12 +1245,7 @@ impl OperatorStore for SqliteStore {
         let (name, group) = (name.to_string(), group.to_string());
         self.db
             .write(move |tx| {
-                let exists: Option<String> = tx
-                    .query_row("SELECT name FROM operators WHERE name = ?1", [&name], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if exists.is_none() {
+                if !operator_exists(tx, &name)? {
                     return Ok(false);
                 }
                 tx.execute(

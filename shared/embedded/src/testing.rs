@@ -40,10 +40,14 @@ impl TestHome {
         let op = Operator {
             name: "sample".into(),
             jurisdiction: Jurisdiction::National,
-            key_hash: hash_key(SAMPLE_KEY),
+            user: "sample".into(),
             groups: Vec::new(),
         };
-        app.ports.operators.insert_operator(&op).await.unwrap();
+        app.ports
+            .operators
+            .insert_operator(&op, &hash_key(SAMPLE_KEY))
+            .await
+            .unwrap();
         Self { dir, embedded, app }
     }
 

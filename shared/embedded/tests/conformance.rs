@@ -61,6 +61,42 @@ async fn sqlite_operator_store_conforms() {
     conformance::operator_store(&s).await;
 }
 
+/// A data directory from before people had keys of their own: the
+/// operator's one key keeps working, as its first person's (named as the
+/// operator), and that person's keys can be rotated.
+#[tokio::test]
+async fn sqlite_operators_with_one_key_become_operators_with_people() {
+    use bealert_app::ports::OperatorStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE operators (name TEXT PRIMARY KEY, jurisdiction TEXT NOT NULL,
+                 key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+             INSERT INTO operators VALUES ('gent', 'national', 'old-hash', 1);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let op = s.operator_by_key_hash("old-hash").await.unwrap().unwrap();
+    assert_eq!((op.name.as_str(), op.user.as_str()), ("gent", "gent"));
+    assert!(s.grant_group("gent", "rescuers").await.unwrap());
+    assert_eq!(
+        s.replace_keys("gent", "gent", Some("new-hash"))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(s.operator_by_key_hash("old-hash").await.unwrap(), None);
+    let op = s.operator_by_key_hash("new-hash").await.unwrap().unwrap();
+    assert_eq!(op.groups, vec!["rescuers".to_string()]);
+    drop(s);
+    // Opening it again changes nothing.
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(s.operator_by_key_hash("new-hash").await.unwrap().is_some());
+}
+
 #[tokio::test]
 async fn sqlite_queue_conforms() {
     let dir = tempfile::tempdir().unwrap();

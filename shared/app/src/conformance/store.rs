@@ -634,43 +634,113 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
 }
 
 pub async fn operator_store(store: &dyn OperatorStore) {
+    let (ka, kb, kc, kd) = (
+        "a".repeat(64),
+        "b".repeat(64),
+        "c".repeat(64),
+        "d".repeat(64),
+    );
     let op = Operator {
         name: "crisis-centre".into(),
         jurisdiction: Jurisdiction::National,
-        key_hash: "a".repeat(64),
+        user: "ann".into(),
         groups: Vec::new(),
     };
-    store.insert_operator(&op).await.unwrap();
+    store.insert_operator(&op, &ka).await.unwrap();
     let dup = Operator {
-        key_hash: "b".repeat(64),
+        user: "bob".into(),
         ..op.clone()
     };
     assert!(matches!(
-        store.insert_operator(&dup).await,
+        store.insert_operator(&dup, &kb).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.operator_by_key_hash(&op.key_hash).await.unwrap(),
+        store.operator_by_key_hash(&ka).await.unwrap(),
         Some(op.clone())
     );
-    assert_eq!(
-        store.operator_by_key_hash(&"b".repeat(64)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.operator_by_key_hash(&kb).await.unwrap(), None);
 
-    // Groups granted show on the operator, each once.
+    // Groups granted show on the operator, each once, whoever's key is used.
     for g in ["rescuers", "firefighters", "rescuers"] {
         assert!(store.grant_group(&op.name, g).await.unwrap());
     }
     assert!(!store.grant_group("nobody", "rescuers").await.unwrap());
+    let groups = vec!["firefighters".to_string(), "rescuers".to_string()];
     assert_eq!(
         store
-            .operator_by_key_hash(&op.key_hash)
+            .operator_by_key_hash(&ka)
             .await
             .unwrap()
             .map(|o| o.groups),
-        Some(vec!["firefighters".to_string(), "rescuers".to_string()])
+        Some(groups.clone())
     );
+
+    // A second person has a key of their own; the same person twice, or a
+    // person of an operator that does not exist, is refused.
+    assert!(store.insert_user(&op.name, "bob", &kb).await.unwrap());
+    assert!(matches!(
+        store.insert_user(&op.name, "bob", &kc).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(!store.insert_user("nobody", "bob", &kc).await.unwrap());
+    let bob = store.operator_by_key_hash(&kb).await.unwrap().unwrap();
+    assert_eq!(
+        (bob.name.as_str(), bob.user.as_str(), bob.groups.clone()),
+        ("crisis-centre", "bob", groups.clone())
+    );
+    assert_eq!(store.operator_by_key_hash(&kc).await.unwrap(), None);
+
+    // Rotation: the old key is refused at once, the new one works; Ann's
+    // key is untouched.
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "bob", Some(&kc))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.operator_by_key_hash(&kb).await.unwrap(), None);
+    assert_eq!(
+        store
+            .operator_by_key_hash(&kc)
+            .await
+            .unwrap()
+            .map(|o| o.user),
+        Some("bob".to_string())
+    );
+    assert!(store.operator_by_key_hash(&ka).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "carol", Some(&kd))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.operator_by_key_hash(&kd).await.unwrap(), None);
+
+    // Revoking one key, then every key of a person.
+    assert!(store.revoke_key(&kc).await.unwrap());
+    assert!(!store.revoke_key(&kc).await.unwrap());
+    assert_eq!(store.operator_by_key_hash(&kc).await.unwrap(), None);
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "bob", Some(&kd))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store.replace_keys(&op.name, "bob", None).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.operator_by_key_hash(&kd).await.unwrap(), None);
+    assert!(store.operator_by_key_hash(&ka).await.unwrap().is_some());
+    // A key hash is never reused for another person.
+    assert!(matches!(
+        store.insert_user(&op.name, "dave", &ka).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 /// A deleted subscriber's deliveries lose their contact; unsent ones fail

@@ -16,7 +16,9 @@ pub mod signup;
 mod subscribers;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
-pub use operators::{create_operator, generate_key, grant_group};
+pub use operators::{
+    create_operator, create_user, generate_key, grant_group, replace_keys, revoke_key,
+};
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};
 

@@ -4,7 +4,9 @@ use super::App;
 use crate::AppError;
 use crate::ports::{GeoStore, OperatorStore};
 use base64::Engine;
-use bealert_core::operator::{Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name};
+use bealert_core::operator::{
+    Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name, validate_user,
+};
 
 /// A new API key: the prefix and 256 random bits, base64url.
 pub fn generate_key() -> String {
@@ -15,7 +17,8 @@ pub fn generate_key() -> String {
     )
 }
 
-/// Creates an operator; returns it with its key (shown once, stored hashed).
+/// Creates an operator with its first person (`user`, or named as the
+/// operator); returns it with that person's key (shown once, stored hashed).
 /// A municipality or province must have its boundary loaded: its alerts are
 /// checked against it. Needs only the operator and geography stores, so a
 /// CLI can run it beside a live server.
@@ -24,8 +27,11 @@ pub async fn create_operator(
     geography: &dyn GeoStore,
     name: &str,
     jurisdiction: &str,
+    user: Option<&str>,
 ) -> Result<(Operator, String), AppError> {
     validate_name(name).map_err(AppError::BadRequest)?;
+    let user = user.unwrap_or(name);
+    validate_user(user).map_err(AppError::BadRequest)?;
     let jurisdiction: Jurisdiction = jurisdiction.parse().map_err(AppError::BadRequest)?;
     let loaded = jurisdiction.is_national()
         || super::geography::jurisdiction_unit(geography, &jurisdiction)
@@ -41,11 +47,11 @@ pub async fn create_operator(
     let operator = Operator {
         name: name.to_string(),
         jurisdiction,
-        key_hash: hash_key(&key),
+        user: user.to_string(),
         groups: Vec::new(),
     };
     operators
-        .insert_operator(&operator)
+        .insert_operator(&operator, &hash_key(&key))
         .await
         .map_err(|e| match e {
             crate::ports::StoreError::Conflict(_) => {
@@ -54,6 +60,58 @@ pub async fn create_operator(
             other => other.into(),
         })?;
     Ok((operator, key))
+}
+
+/// Adds a person to an operator; returns their key (shown once).
+pub async fn create_user(
+    operators: &dyn OperatorStore,
+    operator: &str,
+    user: &str,
+) -> Result<String, AppError> {
+    validate_user(user).map_err(AppError::BadRequest)?;
+    let key = generate_key();
+    match operators.insert_user(operator, user, &hash_key(&key)).await {
+        Ok(true) => Ok(key),
+        Ok(false) => Err(AppError::NotFound(format!(
+            "no operator is named {operator:?}; create it with `bealert operator create`"
+        ))),
+        Err(crate::ports::StoreError::Conflict(_)) => Err(AppError::Conflict(format!(
+            "{operator:?} already has a person named {user:?}; rotate their key with `bealert key rotate`"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Revokes every key of a person and gives them a new one (returned,
+/// shown once) in the same step; `revoke_only` gives none.
+pub async fn replace_keys(
+    operators: &dyn OperatorStore,
+    operator: &str,
+    user: &str,
+    revoke_only: bool,
+) -> Result<(usize, Option<String>), AppError> {
+    let key = (!revoke_only).then(generate_key);
+    let hash = key.as_deref().map(hash_key);
+    match operators
+        .replace_keys(operator, user, hash.as_deref())
+        .await?
+    {
+        Some(revoked) => Ok((revoked, key)),
+        None => Err(AppError::NotFound(format!(
+            "{operator:?} has no person named {user:?} (or no operator has that name)"
+        ))),
+    }
+}
+
+/// Revokes the key given: refused from the next request on.
+pub async fn revoke_key(operators: &dyn OperatorStore, key: &str) -> Result<(), AppError> {
+    if operators.revoke_key(&hash_key(key.trim())).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(
+            "no person has this key (already revoked, or mistyped)".into(),
+        ))
+    }
 }
 
 /// Lets an operator alert a group.
@@ -81,6 +139,7 @@ impl App {
             self.ports.geography.as_ref(),
             name,
             jurisdiction,
+            None,
         )
         .await
     }
@@ -99,7 +158,8 @@ impl App {
             .await?
             .ok_or_else(|| {
                 AppError::Unauthorized(
-                    "this operator key is not known: check it, or create one with `bealert operator create`"
+                    "this operator key is not known or was revoked: check it, or get one with \
+                     `bealert operator create`, `bealert user create` or `bealert key rotate`"
                         .into(),
                 )
             })

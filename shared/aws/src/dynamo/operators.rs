@@ -1,29 +1,89 @@
-//! Operator items: one by key hash (for authentication), one by name (unique).
+//! Operator items: one per operator by name (`N#<name>`: jurisdiction,
+//! groups), one per person (`P#<operator>#<user>`: their key hashes) and one
+//! per key (`K#<hash>`: whose it is), written together in transactions.
+//!
+//! Before people had keys of their own, an operator had one key whose item
+//! carried the operator's name, jurisdiction and groups; such a key still
+//! authenticates, as the operator's first person (named as the operator).
 
-use super::{DynamoStore, Tx, get_s, key, s, sdk_err};
+use super::{DynamoStore, Item, Tx, get_s, key, opt_s, s, sdk_err};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use bealert_app::ports::{OperatorStore, StoreError};
 use bealert_core::operator::Operator;
 
-#[async_trait]
-impl OperatorStore for DynamoStore {
-    async fn insert_operator(&self, op: &Operator) -> Result<(), StoreError> {
-        let mut by_key = key(format!("K#{}", op.key_hash), "K");
-        by_key.insert("name".into(), s(&op.name));
-        by_key.insert("jurisdiction".into(), s(op.jurisdiction.to_string()));
-        let mut by_name = key(format!("N#{}", op.name), "N");
-        by_name.insert("key_hash".into(), s(&op.key_hash));
-        let put = |item| {
+fn person_key(operator: &str, user: &str) -> Item {
+    key(format!("P#{operator}#{user}"), "P")
+}
+
+fn string_set(item: &Item, k: &str) -> Vec<String> {
+    match item.get(k) {
+        Some(AttributeValue::Ss(v)) => {
+            let mut v = v.clone();
+            v.sort();
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Permanent(e.to_string()))
+}
+
+impl DynamoStore {
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = built(
             Put::builder()
                 .table_name(&self.tables.operators)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(|e| StoreError::Permanent(e.to_string()))
-        };
-        match self.transact(vec![put(by_key)?, put(by_name)?]).await? {
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn key_item(&self, hash: &str, operator: &str, user: &str) -> Item {
+        let mut item = key(format!("K#{hash}"), "K");
+        item.insert("operator".into(), s(operator));
+        item.insert("user".into(), s(user));
+        item
+    }
+
+    fn person_item(&self, operator: &str, user: &str, hash: &str) -> Item {
+        let mut item = person_key(operator, user);
+        item.insert("keys".into(), AttributeValue::Ss(vec![hash.to_string()]));
+        item
+    }
+
+    async fn get_operator_item(&self, k: Item) -> Result<Option<Item>, StoreError> {
+        self.usage.request();
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.tables.operators)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?
+            .item)
+    }
+}
+
+#[async_trait]
+impl OperatorStore for DynamoStore {
+    async fn insert_operator(&self, op: &Operator, key_hash: &str) -> Result<(), StoreError> {
+        let mut by_name = key(format!("N#{}", op.name), "N");
+        by_name.insert("jurisdiction".into(), s(op.jurisdiction.to_string()));
+        let actions = vec![
+            self.put_new(by_name)?,
+            self.put_new(self.person_item(&op.name, &op.user, key_hash))?,
+            self.put_new(self.key_item(key_hash, &op.name, &op.user))?,
+        ];
+        match self.transact(actions).await? {
             Tx::Committed => Ok(()),
             Tx::Cancelled(_) => Err(StoreError::Conflict(format!(
                 "operator {:?} exists",
@@ -32,69 +92,173 @@ impl OperatorStore for DynamoStore {
         }
     }
 
-    async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
-        self.usage.request();
-        let out = self
-            .client
-            .get_item()
+    async fn insert_user(
+        &self,
+        operator: &str,
+        user: &str,
+        key_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let check = built(
+            ConditionCheck::builder()
+                .table_name(&self.tables.operators)
+                .set_key(Some(key(format!("N#{operator}"), "N")))
+                .condition_expression("attribute_exists(pk)")
+                .build(),
+        )?;
+        let actions = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            self.put_new(self.person_item(operator, user, key_hash))?,
+            self.put_new(self.key_item(key_hash, operator, user))?,
+        ];
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(true),
+            Tx::Cancelled(reasons) if reasons.first().is_some_and(|(r, _)| r != "None") => {
+                Ok(false)
+            }
+            Tx::Cancelled(_) => Err(StoreError::Conflict(format!(
+                "{operator:?} already has a person named {user:?}, or the key is taken"
+            ))),
+        }
+    }
+
+    async fn replace_keys(
+        &self,
+        operator: &str,
+        user: &str,
+        new_key_hash: Option<&str>,
+    ) -> Result<Option<usize>, StoreError> {
+        let Some(person) = self.get_operator_item(person_key(operator, user)).await? else {
+            return Ok(None);
+        };
+        let old = string_set(&person, "keys");
+        let mut actions = Vec::with_capacity(old.len() + 2);
+        for hash in &old {
+            let delete = built(
+                Delete::builder()
+                    .table_name(&self.tables.operators)
+                    .set_key(Some(key(format!("K#{hash}"), "K")))
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        // The person's key set is replaced only if it is still the one read.
+        let mut update = Update::builder()
             .table_name(&self.tables.operators)
-            .set_key(Some(key(format!("K#{key_hash}"), "K")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.item
-            .map(|item| {
-                Ok(Operator {
-                    name: get_s(&item, "name")?.to_string(),
-                    jurisdiction: get_s(&item, "jurisdiction")?
-                        .parse()
-                        .map_err(StoreError::Permanent)?,
-                    key_hash: key_hash.to_string(),
-                    groups: match item.get("groups") {
-                        Some(aws_sdk_dynamodb::types::AttributeValue::Ss(g)) => {
-                            let mut g = g.clone();
-                            g.sort();
-                            g
-                        }
-                        _ => Vec::new(),
-                    },
-                })
-            })
-            .transpose()
+            .set_key(Some(person_key(operator, user)));
+        update = match new_key_hash {
+            Some(hash) => update
+                .update_expression("SET #k = :new")
+                .expression_attribute_values(":new", AttributeValue::Ss(vec![hash.to_string()])),
+            None => update.update_expression("REMOVE #k"),
+        };
+        update = if old.is_empty() {
+            update.condition_expression("attribute_exists(pk) AND attribute_not_exists(#k)")
+        } else {
+            update
+                .condition_expression("#k = :old")
+                .expression_attribute_values(":old", AttributeValue::Ss(old.clone()))
+        };
+        let update = built(update.expression_attribute_names("#k", "keys").build())?;
+        actions.push(TransactWriteItem::builder().update(update).build());
+        if let Some(hash) = new_key_hash {
+            actions.push(self.put_new(self.key_item(hash, operator, user))?);
+        }
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(Some(old.len())),
+            Tx::Cancelled(_) => Err(StoreError::Conflict(format!(
+                "the keys of {user:?} of {operator:?} changed meanwhile (or the new key is taken); try again"
+            ))),
+        }
+    }
+
+    async fn revoke_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        let by_key = key(format!("K#{key_hash}"), "K");
+        let Some(item) = self.get_operator_item(by_key.clone()).await? else {
+            return Ok(false);
+        };
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.tables.operators)
+                .set_key(Some(by_key))
+                .condition_expression("attribute_exists(pk)")
+                .build(),
+        )?;
+        let mut actions = vec![TransactWriteItem::builder().delete(delete).build()];
+        if let (Some(operator), Some(user)) = (opt_s(&item, "operator"), opt_s(&item, "user")) {
+            let update = built(
+                Update::builder()
+                    .table_name(&self.tables.operators)
+                    .set_key(Some(person_key(&operator, &user)))
+                    .update_expression("DELETE #k :h")
+                    .expression_attribute_names("#k", "keys")
+                    .expression_attribute_values(
+                        ":h",
+                        AttributeValue::Ss(vec![key_hash.to_string()]),
+                    )
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(true),
+            // Revoked meanwhile by someone else.
+            Tx::Cancelled(_) => Ok(false),
+        }
+    }
+
+    async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
+        let Some(by_key) = self
+            .get_operator_item(key(format!("K#{key_hash}"), "K"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        // A key from before people had keys names the operator as `name`.
+        let name = match opt_s(&by_key, "operator") {
+            Some(name) => name,
+            None => get_s(&by_key, "name")?.to_string(),
+        };
+        let user = opt_s(&by_key, "user").unwrap_or_else(|| name.clone());
+        let Some(by_name) = self
+            .get_operator_item(key(format!("N#{name}"), "N"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut groups = string_set(&by_name, "groups");
+        groups.extend(string_set(&by_key, "groups"));
+        groups.sort();
+        groups.dedup();
+        // (and its jurisdiction on the key item).
+        let jurisdiction = match by_name.get("jurisdiction") {
+            Some(_) => get_s(&by_name, "jurisdiction")?,
+            None => get_s(&by_key, "jurisdiction")?,
+        };
+        Ok(Some(Operator {
+            jurisdiction: jurisdiction.parse().map_err(StoreError::Permanent)?,
+            name,
+            user,
+            groups,
+        }))
     }
 
     async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError> {
-        self.usage.request();
-        let by_name = self
-            .client
-            .get_item()
-            .table_name(&self.tables.operators)
-            .set_key(Some(key(format!("N#{name}"), "N")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?
-            .item;
-        let Some(by_name) = by_name else {
-            return Ok(false);
-        };
-        let hash = get_s(&by_name, "key_hash")?.to_string();
-        self.usage.request();
-        self.client
-            .update_item()
-            .table_name(&self.tables.operators)
-            .set_key(Some(key(format!("K#{hash}"), "K")))
-            .update_expression("ADD #g :g")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#g", "groups")
-            .expression_attribute_values(
-                ":g",
-                aws_sdk_dynamodb::types::AttributeValue::Ss(vec![group.to_string()]),
-            )
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(true)
+        let update = built(
+            Update::builder()
+                .table_name(&self.tables.operators)
+                .set_key(Some(key(format!("N#{name}"), "N")))
+                .update_expression("ADD #g :g")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#g", "groups")
+                .expression_attribute_values(":g", AttributeValue::Ss(vec![group.to_string()]))
+                .build(),
+        )?;
+        match self
+            .transact(vec![TransactWriteItem::builder().update(update).build()])
+            .await?
+        {
+            Tx::Committed => Ok(true),
+            Tx::Cancelled(_) => Ok(false),
+        }
     }
 }

@@ -71,10 +71,14 @@ pub struct AlertSpec {
     pub estimate: Option<Estimate>,
 }
 
-/// Where an alert is in its life.
+/// Where an alert is in its life (see [`crate::lifecycle`] for the moves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
+    /// Prepared, not yet handed over: nothing is sent.
+    Draft,
+    /// Waiting for a second person's approval: nothing is sent.
+    AwaitingApproval,
     /// Accepted; its zone is being turned into recipients.
     Resolving,
     /// Every recipient is known; deliveries are under way.
@@ -85,27 +89,53 @@ pub enum AlertState {
     /// Every delivery has a final outcome and none could be sent, or the
     /// alert could not be resolved at all.
     Failed,
+    /// Rejected by an approver, or cancelled: nothing more is sent.
+    Cancelled,
+    /// Its approval wait or its `expires` passed: nothing more is sent.
+    Expired,
 }
 
 impl AlertState {
+    pub const ALL: [AlertState; 8] = [
+        AlertState::Draft,
+        AlertState::AwaitingApproval,
+        AlertState::Resolving,
+        AlertState::Sending,
+        AlertState::Sent,
+        AlertState::Failed,
+        AlertState::Cancelled,
+        AlertState::Expired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            AlertState::Draft => "draft",
+            AlertState::AwaitingApproval => "awaiting_approval",
             AlertState::Resolving => "resolving",
             AlertState::Sending => "sending",
             AlertState::Sent => "sent",
             AlertState::Failed => "failed",
+            AlertState::Cancelled => "cancelled",
+            AlertState::Expired => "expired",
         }
     }
 
-    /// Sent or failed: nothing more will happen to the alert.
+    /// Sent, failed, cancelled or expired: nothing more will happen to the
+    /// alert.
     pub fn is_final(self) -> bool {
-        matches!(self, AlertState::Sent | AlertState::Failed)
+        matches!(
+            self,
+            AlertState::Sent | AlertState::Failed | AlertState::Cancelled | AlertState::Expired
+        )
+    }
+
+    /// Whether anything of the alert may be sent now.
+    pub fn may_send(self) -> bool {
+        matches!(self, AlertState::Resolving | AlertState::Sending)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Resolving, Self::Sending, Self::Sent, Self::Failed]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod estimate;
 pub mod geography;
 pub mod ids;
 pub mod language;
+pub mod lifecycle;
 pub mod message;
 pub mod network;
 pub mod operator;

@@ -1,0 +1,255 @@
+//! The alert lifecycle's rules: which alerts need a second person, and
+//! which action may move an alert from which state to which.
+//!
+//! ```text
+//! draft ──submit──▶ awaiting_approval ──approve──▶ resolving ─▶ sending ─▶ sent | failed
+//!   │                  │        │                    │            │
+//!   └──submit (no approval needed)──────────────────▶│            │
+//!                      │        └─reject/cancel─▶ cancelled ◀─cancel┘
+//!                      └─expire─▶ expired    (resolving and sending expire too)
+//! ```
+
+use crate::alert::AlertState;
+use crate::cap::Status;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which alerts need a second person's approval before anything is sent
+/// (`--approval`, `BEALERT_APPROVAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalPolicy {
+    /// `Actual` alerts need approval; exercises and tests do not (default).
+    #[default]
+    Actual,
+    /// Every alert needs approval.
+    All,
+    /// No alert needs approval.
+    None,
+}
+
+impl ApprovalPolicy {
+    pub fn requires_approval(self, status: Status) -> bool {
+        match self {
+            ApprovalPolicy::Actual => status == Status::Actual,
+            ApprovalPolicy::All => true,
+            ApprovalPolicy::None => false,
+        }
+    }
+}
+
+impl FromStr for ApprovalPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "actual" => Ok(ApprovalPolicy::Actual),
+            "all" => Ok(ApprovalPolicy::All),
+            "none" => Ok(ApprovalPolicy::None),
+            _ => Err(format!(
+                "{s:?} is not an approval policy; use actual (Actual alerts need a second person), all or none"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ApprovalPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApprovalPolicy::Actual => "actual",
+            ApprovalPolicy::All => "all",
+            ApprovalPolicy::None => "none",
+        })
+    }
+}
+
+/// What a person (or the clock) does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A draft is handed over: to approval, or straight to sending.
+    Submit {
+        needs_approval: bool,
+    },
+    Approve,
+    Reject,
+    /// Stops whatever is still to be sent.
+    Cancel,
+    /// Its approval wait, or its CAP `expires`, passed.
+    Expire,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Submit { .. } => "submit",
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Cancel => "cancel",
+            Action::Expire => "expire",
+        }
+    }
+}
+
+/// Why an action does not apply to an alert in its state (a 409).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAllowed {
+    pub action: Action,
+    pub state: AlertState,
+}
+
+impl fmt::Display for NotAllowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.state {
+            AlertState::Draft => "it is a draft: submit it first",
+            AlertState::AwaitingApproval => "it is awaiting approval",
+            AlertState::Resolving | AlertState::Sending => "it is already being sent",
+            AlertState::Sent => "it has been sent",
+            AlertState::Failed => "it failed",
+            AlertState::Cancelled => "it was cancelled",
+            AlertState::Expired => "it expired",
+        };
+        write!(
+            f,
+            "this alert cannot be {}: {why} (state {})",
+            match self.action {
+                Action::Submit { .. } => "submitted",
+                Action::Approve => "approved",
+                Action::Reject => "rejected",
+                Action::Cancel => "cancelled",
+                Action::Expire => "expired",
+            },
+            self.state.as_str()
+        )
+    }
+}
+
+/// The state an action moves an alert to, or why it may not.
+pub fn next(state: AlertState, action: Action) -> Result<AlertState, NotAllowed> {
+    use AlertState::*;
+    let to = match (state, action) {
+        (Draft, Action::Submit { needs_approval }) => {
+            if needs_approval {
+                AwaitingApproval
+            } else {
+                Resolving
+            }
+        }
+        (AwaitingApproval, Action::Approve) => Resolving,
+        (AwaitingApproval, Action::Reject) => Cancelled,
+        (Draft | AwaitingApproval | Resolving | Sending, Action::Cancel) => Cancelled,
+        (AwaitingApproval | Resolving | Sending, Action::Expire) => Expired,
+        _ => return Err(NotAllowed { action, state }),
+    };
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AlertState::*;
+
+    const ALL: [AlertState; 8] = AlertState::ALL;
+
+    #[test]
+    fn the_policy_decides_who_needs_a_second_person() {
+        let p: ApprovalPolicy = "actual".parse().unwrap();
+        assert_eq!(p, ApprovalPolicy::default());
+        assert!(p.requires_approval(Status::Actual));
+        assert!(!p.requires_approval(Status::Exercise));
+        assert!(!p.requires_approval(Status::Test));
+        assert!(ApprovalPolicy::All.requires_approval(Status::Test));
+        assert!(!ApprovalPolicy::None.requires_approval(Status::Actual));
+        let e = "sometimes".parse::<ApprovalPolicy>().unwrap_err();
+        assert!(e.contains("actual") && e.contains("none"), "{e}");
+        for p in [
+            ApprovalPolicy::Actual,
+            ApprovalPolicy::All,
+            ApprovalPolicy::None,
+        ] {
+            assert_eq!(p.to_string().parse::<ApprovalPolicy>().unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn nothing_leaves_a_final_state() {
+        for state in ALL.into_iter().filter(|s| s.is_final()) {
+            for action in [
+                Action::Submit {
+                    needs_approval: false,
+                },
+                Action::Approve,
+                Action::Reject,
+                Action::Cancel,
+                Action::Expire,
+            ] {
+                let e = next(state, action).unwrap_err();
+                assert!(e.to_string().contains(state.as_str()), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_alert_awaiting_approval_is_approved_or_rejected() {
+        for state in ALL {
+            let approved = next(state, Action::Approve);
+            let rejected = next(state, Action::Reject);
+            if state == AwaitingApproval {
+                assert_eq!(approved, Ok(Resolving));
+                assert_eq!(rejected, Ok(Cancelled));
+            } else {
+                assert!(approved.is_err() && rejected.is_err(), "{state:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_cancel_stops_anything_not_yet_final_and_needs_no_approval() {
+        for state in ALL {
+            match next(state, Action::Cancel) {
+                Ok(to) => {
+                    assert!(!state.is_final());
+                    assert_eq!(to, Cancelled);
+                }
+                Err(e) => {
+                    assert!(state.is_final(), "{state:?}");
+                    assert!(e.to_string().starts_with("this alert cannot be cancelled"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_draft_goes_to_approval_only_when_the_policy_says_so() {
+        assert_eq!(
+            next(
+                Draft,
+                Action::Submit {
+                    needs_approval: true
+                }
+            ),
+            Ok(AwaitingApproval)
+        );
+        assert_eq!(
+            next(
+                Draft,
+                Action::Submit {
+                    needs_approval: false
+                }
+            ),
+            Ok(Resolving)
+        );
+        assert!(next(Draft, Action::Approve).is_err());
+        assert!(next(Draft, Action::Expire).is_err());
+        assert_eq!(next(Sending, Action::Expire), Ok(Expired));
+    }
+
+    #[test]
+    fn states_print_and_parse_back_in_snake_case() {
+        for state in ALL {
+            assert_eq!(AlertState::parse(state.as_str()), Some(state));
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::Value::String(state.as_str().into())
+            );
+        }
+        assert_eq!(AwaitingApproval.as_str(), "awaiting_approval");
+    }
+}

@@ -435,16 +435,24 @@ async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
         .unwrap();
     app.ports
         .alerts
-        .insert_alert(&bealert_app::ports::AlertRecord {
-            id,
-            operator: op.name.clone(),
-            spec,
-            state: bealert_core::alert::AlertState::Resolving,
-            created_at: bealert_app::now_ms(),
-            completed_at: None,
-            shards_total: None,
-            shards_done: 0,
-        })
+        .insert_alert(
+            &bealert_app::ports::AlertRecord {
+                id,
+                operator: op.name.clone(),
+                spec,
+                state: bealert_core::alert::AlertState::Resolving,
+                created_at: bealert_app::now_ms(),
+                completed_at: None,
+                shards_total: None,
+                shards_done: 0,
+            },
+            &bealert_app::ports::AuditEntry::system(
+                "create",
+                None,
+                bealert_core::alert::AlertState::Resolving,
+                bealert_app::now_ms(),
+            ),
+        )
         .await
         .unwrap();
     let view = final_view(&app, &op, &id.to_string()).await;

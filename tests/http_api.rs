@@ -458,6 +458,34 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
     let id = created.body["id"].as_str().unwrap().to_string();
     let done = api.wait_sent(&id, Duration::from_secs(30)).await;
     assert_eq!(done["recipients"], 4);
+
+    // Every move is in the audit log: who, from which client, from which
+    // state to which; bealert's own steps are its own.
+    let audit = api.get(&format!("/v1/alerts/{id}/audit")).await;
+    assert_eq!(audit.status, 200, "{:?}", audit.body);
+    let items = audit.body["items"].as_array().unwrap();
+    let steps: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["user"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("create", "centre", "resolving"),
+            ("sending", "bealert", "sending"),
+            ("sent", "bealert", "sent")
+        ]
+    );
+    assert!(items[0]["client"].as_str().unwrap().starts_with("http "));
+    assert_eq!(items[0]["operator"], "centre");
+    assert!(items[0].get("from").is_none() && items[2]["from"] == "sending");
+    assert_eq!(api.get("/v1/alerts/not-an-alert/audit").await.status, 404);
     assert_eq!(
         done["channels"]["sms"],
         json!({"queued": 0, "sent": 3, "failed": 0})

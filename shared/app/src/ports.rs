@@ -141,9 +141,56 @@ pub struct AlertRecord {
     pub shards_done: u32,
 }
 
+/// One line of an alert's audit log: who moved it, when, from which
+/// client, from which state to which, and what changed. Entries are only
+/// ever appended, in the same step as the change they record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The operator acting, or [`SYSTEM`] for bealert's own steps.
+    pub operator: String,
+    /// The person acting (see `bealert user create`).
+    pub user: String,
+    /// Where the request came from: `http <address> <user agent>`, `cli`,
+    /// `worker`, `schedule`.
+    pub client: String,
+    /// What was done: create, approve, reject, cancel, expire, sending, sent, failed.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<AlertState>,
+    pub to: AlertState,
+    /// What changed, in words (e.g. the reason of a rejection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The actor of bealert's own steps in the audit log.
+pub const SYSTEM: &str = "bealert";
+
+impl AuditEntry {
+    /// A step bealert takes by itself (resolution done, every delivery final).
+    pub fn system(action: &str, from: Option<AlertState>, to: AlertState, at: i64) -> Self {
+        AuditEntry {
+            at,
+            operator: SYSTEM.into(),
+            user: SYSTEM.into(),
+            client: "worker".into(),
+            action: action.into(),
+            from,
+            to,
+            detail: None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError>;
+    /// Stores a new alert and the audit entry of its creation, together.
+    async fn insert_alert(&self, alert: &AlertRecord, entry: &AuditEntry)
+    -> Result<(), StoreError>;
+    /// An alert's audit log, oldest first.
+    async fn audit(&self, id: AlertId) -> Result<Vec<AuditEntry>, StoreError>;
     async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError>;
     /// The alert for those who need no geometry (senders, live views,
     /// settling): a store that keeps a large area apart may leave
@@ -159,13 +206,15 @@ pub trait AlertStore: Send + Sync {
         id: AlertId,
         shard: u32,
     ) -> Result<(u32, Option<u32>), StoreError>;
-    /// Moves the alert to `to` if it is still in `from`; false if it was not.
+    /// Moves the alert to `to` if it is still in `from`, and appends the
+    /// audit entry in the same step (`entry.at` is the time of the move);
+    /// false, and nothing written, if it was not.
     async fn transition(
         &self,
         id: AlertId,
         from: AlertState,
         to: AlertState,
-        at: i64,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }
 

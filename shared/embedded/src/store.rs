@@ -101,6 +101,16 @@ CREATE TABLE IF NOT EXISTS alerts (
     shards_total INTEGER,
     shards_done INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS alert_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL,
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_audit_by_alert ON alert_audit (alert_id, seq);
+CREATE TRIGGER IF NOT EXISTS alert_audit_no_update BEFORE UPDATE ON alert_audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS alert_audit_no_delete BEFORE DELETE ON alert_audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS alert_shards (
     alert_id TEXT NOT NULL,
     shard INTEGER NOT NULL,
@@ -639,10 +649,15 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
 
 #[async_trait]
 impl AlertStore for SqliteStore {
-    async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError> {
+    async fn insert_alert(
+        &self,
+        alert: &AlertRecord,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let a = alert.clone();
         let spec =
             serde_json::to_string(&a.spec).map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let entry = audit_json(entry)?;
         self.db
             .write(move |tx| {
                 tx.execute(
@@ -658,10 +673,28 @@ impl AlertStore for SqliteStore {
                         a.shards_total,
                         a.shards_done
                     ],
-                )
-                .map(|_| ())
+                )?;
+                append_audit(tx, a.id, &entry)
             })
             .await
+    }
+
+    async fn audit(&self, id: AlertId) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<String> = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT entry FROM alert_audit WHERE alert_id = ?1 ORDER BY seq",
+                )?
+                .query_map([id.to_string()], |r| r.get(0))?
+                .collect()
+            })
+            .await?;
+        rows.iter()
+            .map(|json| {
+                serde_json::from_str(json).map_err(|e| StoreError::Permanent(e.to_string()))
+            })
+            .collect()
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
@@ -721,20 +754,35 @@ impl AlertStore for SqliteStore {
         id: AlertId,
         from: AlertState,
         to: AlertState,
-        at: i64,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
+        let at = entry.at;
+        let entry = audit_json(entry)?;
         self.db
             .write(move |tx| {
                 let completed = (to.is_final()).then_some(at);
-                tx.execute(
+                let moved = tx.execute(
                     "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at)
                      WHERE id = ?1 AND state = ?2",
                     params![id.to_string(), from.as_str(), to.as_str(), completed],
-                )
-                .map(|n| n == 1)
+                )? == 1;
+                if moved {
+                    append_audit(tx, id, &entry)?;
+                }
+                Ok(moved)
             })
             .await
     }
+}
+
+fn audit_json(entry: &AuditEntry) -> Result<String, StoreError> {
+    serde_json::to_string(entry).map_err(|e| StoreError::Permanent(e.to_string()))
+}
+
+fn append_audit(tx: &rusqlite::Transaction<'_>, id: AlertId, entry: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO alert_audit (alert_id, entry) VALUES (?1, ?2)")?
+        .execute(params![id.to_string(), entry])
+        .map(|_| ())
 }
 
 /// Column names of `alert_counters`, by delivery status.

@@ -77,7 +77,14 @@ impl TestHome {
             shards_total,
             shards_done: shards_total.unwrap_or(0),
         };
-        self.app.ports.alerts.insert_alert(&record).await.unwrap();
+        let entry =
+            bealert_app::ports::AuditEntry::system("create", None, record.state, record.created_at);
+        self.app
+            .ports
+            .alerts
+            .insert_alert(&record, &entry)
+            .await
+            .unwrap();
     }
 
     /// An alert with this id, being sent, with these deliveries planned on `channel`.

@@ -18,16 +18,19 @@ async fn alert_with_delivery(e: &Embedded, created_at: i64, n: u64) -> AlertId {
     let id = AlertId::new();
     e.store
         .as_ref()
-        .insert_alert(&AlertRecord {
-            id,
-            operator: "t".into(),
-            spec: conformance::alert_spec(),
-            state: AlertState::Sent,
-            created_at,
-            completed_at: None,
-            shards_total: Some(1),
-            shards_done: 1,
-        })
+        .insert_alert(
+            &AlertRecord {
+                id,
+                operator: "t".into(),
+                spec: conformance::alert_spec(),
+                state: AlertState::Sent,
+                created_at,
+                completed_at: None,
+                shards_total: Some(1),
+                shards_done: 1,
+            },
+            &bealert_app::ports::AuditEntry::system("create", None, AlertState::Sent, created_at),
+        )
         .await
         .unwrap();
     let sub = SubscriberId::from_random(n);

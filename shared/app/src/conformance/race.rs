@@ -83,16 +83,19 @@ pub async fn racing_senders(
     spec.channels = [Channel::Sms].into_iter().collect();
     ports
         .alerts
-        .insert_alert(&AlertRecord {
-            id,
-            operator: "race".into(),
-            spec,
-            state: AlertState::Sending,
-            created_at: crate::now_ms(),
-            completed_at: None,
-            shards_total: Some(1),
-            shards_done: 1,
-        })
+        .insert_alert(
+            &AlertRecord {
+                id,
+                operator: "race".into(),
+                spec,
+                state: AlertState::Sending,
+                created_at: crate::now_ms(),
+                completed_at: None,
+                shards_total: Some(1),
+                shards_done: 1,
+            },
+            &crate::ports::AuditEntry::system("create", None, AlertState::Sending, 0),
+        )
         .await
         .unwrap();
     let plans: Vec<RecipientPlan> = (0..n as u64)

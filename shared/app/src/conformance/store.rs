@@ -343,12 +343,32 @@ fn large_record(id: AlertId) -> AlertRecord {
 
 pub async fn alert_store(store: &dyn AlertStore) {
     let a = AlertId::new();
-    store.insert_alert(&record(a)).await.unwrap();
+    let created = AuditEntry {
+        at: 1,
+        operator: "crisis-centre".into(),
+        user: "ann".into(),
+        client: "http 127.0.0.1 curl/8.5".into(),
+        action: "create".into(),
+        from: None,
+        to: AlertState::Resolving,
+        detail: Some("Actual alert".into()),
+    };
+    store.insert_alert(&record(a), &created).await.unwrap();
     assert_eq!(store.get_alert(a).await.unwrap(), Some(record(a)));
+    assert!(
+        store.insert_alert(&record(a), &created).await.is_err(),
+        "an alert is stored once"
+    );
 
     // Any zone the API accepts is stored whole; the head may leave it out.
     let big = AlertId::new();
-    store.insert_alert(&large_record(big)).await.unwrap();
+    store
+        .insert_alert(
+            &large_record(big),
+            &AuditEntry::system("create", None, AlertState::Resolving, 1),
+        )
+        .await
+        .unwrap();
     let back = store.get_alert(big).await.unwrap().unwrap();
     assert!(
         back == large_record(big),
@@ -376,28 +396,42 @@ pub async fn alert_store(store: &dyn AlertStore) {
     assert_eq!(store.complete_shard(a, 2).await.unwrap(), (2, Some(3)));
     assert_eq!(store.complete_shard(a, 1).await.unwrap(), (3, Some(3)));
 
+    let step = |action: &str, from, to, at| AuditEntry::system(action, Some(from), to, at);
+    let sending = step("sending", AlertState::Resolving, AlertState::Sending, 5);
     assert!(
         store
-            .transition(a, AlertState::Resolving, AlertState::Sending, 5)
+            .transition(a, AlertState::Resolving, AlertState::Sending, &sending)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .transition(a, AlertState::Resolving, AlertState::Sending, 6)
+            .transition(
+                a,
+                AlertState::Resolving,
+                AlertState::Sending,
+                &step("sending", AlertState::Resolving, AlertState::Sending, 6)
+            )
             .await
             .unwrap(),
         "only from the expected state"
     );
+    let sent = step("sent", AlertState::Sending, AlertState::Sent, 7);
     assert!(
         store
-            .transition(a, AlertState::Sending, AlertState::Sent, 7)
+            .transition(a, AlertState::Sending, AlertState::Sent, &sent)
             .await
             .unwrap()
     );
     let done = store.get_alert(a).await.unwrap().unwrap();
     assert_eq!(done.state, AlertState::Sent);
     assert_eq!(done.completed_at, Some(7));
+
+    // The audit log: the creation and every move that happened, oldest
+    // first; the refused move left no line.
+    assert_eq!(store.audit(a).await.unwrap(), vec![created, sending, sent]);
+    assert_eq!(store.audit(big).await.unwrap().len(), 1);
+    assert_eq!(store.audit(AlertId::new()).await.unwrap(), vec![]);
 }
 
 /// A recipient found by resolution, with a delivery per `(channel, to)`.

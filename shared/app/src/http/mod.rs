@@ -111,6 +111,7 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/alerts", post(create_alert))
         .route("/v1/alerts/{id}", get(get_alert))
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
+        .route("/v1/alerts/{id}/audit", get(audit))
 }
 
 fn zone_routes() -> Router<Arc<App>> {
@@ -190,12 +191,39 @@ async fn estimate(
     Ok(Json(app.estimate_zone(&op, &body).await?))
 }
 
+/// Who sent a request, for the audit log: `http <forwarded address or
+/// -> <user agent>` (each part cut to 120 characters).
+fn client_of(headers: &axum::http::HeaderMap) -> String {
+    let part = |name: &str, first_of_list: bool| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                if first_of_list {
+                    v.split(',').next().unwrap_or(v).trim()
+                } else {
+                    v.trim()
+                }
+            })
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| "-".to_string(), |v| v.chars().take(120).collect())
+    };
+    format!(
+        "http {} {}",
+        part("x-forwarded-for", true),
+        part("user-agent", false)
+    )
+}
+
 async fn create_alert(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
+    headers: axum::http::HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    let created = app.create_alert(&op, &body).await?;
+    let created = app
+        .create_alert_from(&op, &body, &client_of(&headers))
+        .await?;
     let location = format!("/v1/alerts/{}", created.id);
     Ok((
         StatusCode::CREATED,
@@ -210,6 +238,14 @@ async fn get_alert(
     Path(id): Path<String>,
 ) -> Answer<impl IntoResponse> {
     Ok(Json(app.alert_view(&op, &id).await?))
+}
+
+async fn audit(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.alert_audit(&op, &id).await?))
 }
 
 async fn deliveries(

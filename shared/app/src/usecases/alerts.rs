@@ -4,7 +4,7 @@ use super::App;
 use super::geography::confine_area;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
-use crate::ports::{AlertRecord, DeliveryRow};
+use crate::ports::{AlertRecord, AuditEntry, DeliveryRow};
 use crate::{AppError, format_ms, now_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
@@ -24,6 +24,28 @@ pub struct AlertCreated {
     /// municipalities, a zone where nobody can be.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// `GET /v1/alerts/{id}/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditView {
+    pub items: Vec<AuditLine>,
+}
+
+/// One audit entry as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditLine {
+    /// UTC, RFC 3339.
+    pub at: String,
+    pub operator: String,
+    pub user: String,
+    pub client: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<AlertState>,
+    pub to: AlertState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,6 +154,17 @@ impl App {
         operator: &Operator,
         body: &[u8],
     ) -> Result<AlertCreated, AppError> {
+        self.create_alert_from(operator, body, "api").await
+    }
+
+    /// [`Self::create_alert`], naming the client in the audit log (e.g.
+    /// `http 203.0.113.5 curl/8.5`).
+    pub async fn create_alert_from(
+        &self,
+        operator: &Operator,
+        body: &[u8],
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
         let request = parse_body::<AlertRequest>(body)?;
         let resolved = match &request.area {
             Some(area) => Some(self.resolve_geocodes(area).await?),
@@ -180,7 +213,17 @@ impl App {
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;
         self.ports.queue.send(RESOLVE_QUEUE, &[job]).await?;
-        self.ports.alerts.insert_alert(&record).await?;
+        let entry = AuditEntry {
+            at: record.created_at,
+            operator: operator.name.clone(),
+            user: operator.user.clone(),
+            client: client.into(),
+            action: "create".into(),
+            from: None,
+            to: record.state,
+            detail: Some(format!("{:?} alert", record.spec.status)),
+        };
+        self.ports.alerts.insert_alert(&record, &entry).await?;
         tracing::info!(alert = %record.id, operator = %operator.name, "alert accepted");
         Ok(AlertCreated {
             id: record.id,
@@ -212,6 +255,30 @@ impl App {
             }
         }
         Ok(alert)
+    }
+
+    /// `GET /v1/alerts/{id}/audit`: the alert's audit log, oldest first,
+    /// for whoever may see the alert.
+    pub async fn alert_audit(&self, operator: &Operator, id: &str) -> Result<AuditView, AppError> {
+        let alert = self.visible_alert(operator, id).await?;
+        let items = self
+            .ports
+            .alerts
+            .audit(alert.id)
+            .await?
+            .into_iter()
+            .map(|e| AuditLine {
+                at: crate::format_ms(e.at),
+                operator: e.operator,
+                user: e.user,
+                client: e.client,
+                action: e.action,
+                from: e.from,
+                to: e.to,
+                detail: e.detail,
+            })
+            .collect();
+        Ok(AuditView { items })
     }
 
     pub async fn alert_view(&self, operator: &Operator, id: &str) -> Result<AlertView, AppError> {
@@ -369,7 +436,12 @@ impl App {
         if self
             .ports
             .alerts
-            .transition(id, AlertState::Sending, to, now_ms())
+            .transition(
+                id,
+                AlertState::Sending,
+                to,
+                &AuditEntry::system(to.as_str(), Some(AlertState::Sending), to, now_ms()),
+            )
             .await?
         {
             tracing::info!(alert = %id, recipients = counts.recipients, sent, failed, state = to.as_str(), "alert finished");

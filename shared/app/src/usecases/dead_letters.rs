@@ -8,6 +8,7 @@
 use super::App;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob};
 use crate::now_ms;
+use crate::ports::AuditEntry;
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
 
@@ -64,7 +65,15 @@ impl App {
                         alert_id,
                         AlertState::Resolving,
                         AlertState::Failed,
-                        now_ms(),
+                        &AuditEntry {
+                            detail: Some(format!("its zone could not be resolved: {why}")),
+                            ..AuditEntry::system(
+                                "failed",
+                                Some(AlertState::Resolving),
+                                AlertState::Failed,
+                                now_ms(),
+                            )
+                        },
                     )
                     .await?;
                 Ok(())
@@ -88,7 +97,17 @@ impl App {
         if total.is_some_and(|t| done >= t) {
             self.ports
                 .alerts
-                .transition(id, AlertState::Resolving, AlertState::Sending, now_ms())
+                .transition(
+                    id,
+                    AlertState::Resolving,
+                    AlertState::Sending,
+                    &AuditEntry::system(
+                        "sending",
+                        Some(AlertState::Resolving),
+                        AlertState::Sending,
+                        now_ms(),
+                    ),
+                )
                 .await?;
             tracing::info!(alert = %id, "resolution complete");
             self.settle(id).await?;

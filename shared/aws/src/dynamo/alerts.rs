@@ -3,8 +3,8 @@
 use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
-use bealert_app::ports::{AlertRecord, AlertStore, StoreError};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use bealert_app::ports::{AlertRecord, AlertStore, AuditEntry, StoreError};
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
 
@@ -43,6 +43,32 @@ fn record_from(item: &Item) -> Result<AlertRecord, StoreError> {
 }
 
 /// Splits a string into pieces of at most `max` bytes, on char boundaries.
+/// Audit entries sort by time under their alert; the suffix keeps two
+/// entries of one millisecond apart.
+fn audit_sk(at: i64) -> String {
+    format!("AUDIT#{at:013}#{:016x}", rand::random::<u64>())
+}
+
+impl DynamoStore {
+    /// The put of one audit entry: a new item, never overwritten.
+    fn audit_put(&self, id: AlertId, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(alert_pk(id), audit_sk(entry.at));
+        item.insert(
+            "entry".into(),
+            s(serde_json::to_string(entry).map_err(|e| StoreError::Permanent(e.to_string()))?),
+        );
+        Ok(TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.tables.alerts)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?)
+            .build())
+    }
+}
+
 fn chunk_str(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
@@ -93,7 +119,7 @@ impl AlertStore for DynamoStore {
     /// The META item holds the alert with its spec minus the area's
     /// geometry; the area's JSON follows in `AREA#nnnn` chunk items, all
     /// written in one transaction. Any zone the API accepts fits.
-    async fn insert_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
+    async fn insert_alert(&self, a: &AlertRecord, entry: &AuditEntry) -> Result<(), StoreError> {
         let area = serde_json::to_string(&a.spec.area)
             .map_err(|e| StoreError::Permanent(e.to_string()))?;
         let mut head_spec = a.spec.clone();
@@ -146,10 +172,30 @@ impl AlertStore for DynamoStore {
                     .build(),
             );
         }
+        actions.push(self.audit_put(a.id, entry)?);
         match self.transact(actions).await? {
             Tx::Committed => Ok(()),
             Tx::Cancelled(_) => Err(StoreError::Conflict(format!("alert {} exists", a.id))),
         }
+    }
+
+    async fn audit(&self, id: AlertId) -> Result<Vec<AuditEntry>, StoreError> {
+        let items = self
+            .query_all(
+                &self.tables.alerts,
+                &alert_pk(id),
+                Some(("AUDIT#".into(), "AUDIT$".into())),
+                None,
+                None,
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                serde_json::from_str(get_s(item, "entry")?)
+                    .map_err(|e| StoreError::Permanent(e.to_string()))
+            })
+            .collect()
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
@@ -256,29 +302,31 @@ impl AlertStore for DynamoStore {
         id: AlertId,
         from: AlertState,
         to: AlertState,
-        at: i64,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut req = self
-            .client
-            .update_item()
+        let mut update = Update::builder()
             .table_name(&self.tables.alerts)
             .set_key(Some(key(alert_pk(id), "META")))
             .condition_expression("#st = :from")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":from", s(from.as_str()))
-            .expression_attribute_values(":to", s(to.as_str()))
-            .return_values(ReturnValue::None);
-        req = if to.is_final() {
-            req.update_expression("SET #st = :to, completed_at = :at")
-                .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":to", s(to.as_str()));
+        update = if to.is_final() {
+            update
+                .update_expression("SET #st = :to, completed_at = :at")
+                .expression_attribute_values(":at", n(entry.at))
         } else {
-            req.update_expression("SET #st = :to")
+            update.update_expression("SET #st = :to")
         };
-        self.usage.request();
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err(e)),
+        let actions = vec![
+            TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build(),
+            self.audit_put(id, entry)?,
+        ];
+        match self.transact(actions).await? {
+            Tx::Committed => Ok(true),
+            Tx::Cancelled(_) => Ok(false),
         }
     }
 }

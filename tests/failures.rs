@@ -414,6 +414,7 @@ async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
     ));
     let lost = ResolveJob::Plan {
         alert_id: bealert_core::AlertId(old),
+        approved_at: None,
     };
     app.ports
         .queue
@@ -422,7 +423,10 @@ async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
         .unwrap();
     // Stored 300 ms after its job: resolved and sent all the same.
     let id = bealert_core::AlertId::new();
-    let early = ResolveJob::Plan { alert_id: id };
+    let early = ResolveJob::Plan {
+        alert_id: id,
+        approved_at: None,
+    };
     app.ports
         .queue
         .send(RESOLVE_QUEUE, &[serde_json::to_string(&early).unwrap()])

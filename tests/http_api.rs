@@ -565,6 +565,159 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
 
 /// A flood from one address gets 429s with Retry-After before it reaches
 /// storage; an operator on another address is served all the while.
+/// Four-eyes: an `Actual` alert waits, sending nothing, until another
+/// person with jurisdiction over its zone approves it; a rejection cancels
+/// it; exercises go at once (the default policy, `actual`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_actual_alert_waits_for_another_person_to_approve_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let bea = common::created(
+        p,
+        &["user", "create", "--operator", "centre", "--name", "bea"],
+    );
+    let antwerp = operator(p, "antwerpen", "province:10000");
+    let server = Server::start(p, &[("BEALERT_APPROVAL", "actual")]);
+    let (api, bea_api, antwerp_api) = (
+        Api::new(&server.url, &ann),
+        Api::new(&server.url, &bea),
+        Api::new(&server.url, &antwerp),
+    );
+    let here = (50.850, 4.350);
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms"], &[here], &[], 1),
+        sub("bert", "fr", &["sms"], &[here], &[], 2),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        2
+    );
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+    let actual = alert_body(area.clone());
+
+    let created = api.post("/v1/alerts", &actual).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["state"], "awaiting_approval");
+    let id = created.body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        outbox(p, "sms").is_empty(),
+        "nothing leaves before approval"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/alerts/{id}")).await.body["state"],
+        "awaiting_approval"
+    );
+
+    // Not by the person who wrote it, not from outside the zone's
+    // jurisdiction, not an action that does not exist.
+    let own = api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(own.status, 403, "{:?}", own.body);
+    assert!(
+        own.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another person")
+    );
+    let outside = antwerp_api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(outside.status, 403, "{:?}", outside.body);
+    assert!(
+        outside.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may not approve"),
+        "{:?}",
+        outside.body
+    );
+    let odd = bea_api
+        .post(&format!("/v1/alerts/{id}:launch"), &json!({}))
+        .await;
+    assert_eq!(odd.status, 404);
+
+    let approved = bea_api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    assert_eq!(approved.body["state"], "resolving");
+    let done = api.wait_sent(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["channels"]["sms"]["sent"], 2);
+    let again = bea_api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be approved")
+    );
+    let audit = api.get(&format!("/v1/alerts/{id}/audit")).await.body;
+    let steps: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["user"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expect = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, u)| (a.to_string(), u.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        steps,
+        expect(&[
+            ("create", "centre"),
+            ("approve", "bea"),
+            ("sending", "bealert"),
+            ("sent", "bealert")
+        ])
+    );
+
+    // A rejection cancels an alert before anything is sent.
+    let second = api.post("/v1/alerts", &actual).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rejected = bea_api
+        .post(
+            &format!("/v1/alerts/{second}:reject"),
+            &json!({"reason": "wrong zone"}),
+        )
+        .await;
+    assert_eq!(rejected.status, 200, "{:?}", rejected.body);
+    assert_eq!(rejected.body["state"], "cancelled");
+    let audit = api.get(&format!("/v1/alerts/{second}/audit")).await.body;
+    assert_eq!(audit["items"][1]["detail"], "wrong zone");
+    assert_eq!(audit["items"][1]["to"], "cancelled");
+    let late = bea_api
+        .post(&format!("/v1/alerts/{second}:approve"), &json!({}))
+        .await;
+    assert_eq!(late.status, 409);
+
+    // An exercise goes at once.
+    let mut exercise = alert_body(area);
+    exercise["status"] = json!("Exercise");
+    let exercise = api.post("/v1/alerts", &exercise).await;
+    assert_eq!(exercise.body["state"], "resolving");
+    let id3 = exercise.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&id3, Duration::from_secs(30)).await;
+    assert_eq!(
+        outbox(p, "sms").len(),
+        4,
+        "the approved alert and the exercise; not the rejected one"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flooding_client_gets_429s_while_an_operator_elsewhere_is_served() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,7 +30,7 @@ pub fn network(dir: &Path, name: &str) -> String {
 }
 
 /// Runs a `create` command on the data directory; its last stdout line (the key).
-fn created(dir: &Path, args: &[&str]) -> String {
+pub fn created(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
         .arg("--data-dir")
@@ -57,7 +57,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bealert serve` on a free port and waits for its `listening on` line.
+    /// Starts `bealert serve` on a free port and waits for its `listening on`
+    /// line; with `BEALERT_APPROVAL=none` unless `env` sets it.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let log = std::fs::File::create(dir.join(format!("serve-{}.log", std::process::id()))).ok();
         let mut cmd = Command::new(BIN);
@@ -65,6 +66,9 @@ impl Server {
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(log.map_or(Stdio::null(), Stdio::from));
+        // Tests of delivery have one person per operator: their servers
+        // need no second one unless a test sets BEALERT_APPROVAL itself.
+        cmd.env("BEALERT_APPROVAL", "none");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -203,6 +207,7 @@ pub fn outbox(dir: &Path, channel: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An `Actual` alert (test servers send it at once: see [`Server::start`]).
 pub fn alert_body(area: Value) -> Value {
     serde_json::json!({
         "status": "Actual", "event": "Chemical leak", "severity": "Severe",

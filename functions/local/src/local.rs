@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 /// Knobs of the local runner, from flags or environment.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Tuning {
+    /// Which alerts wait for a second person's approval: actual (Actual
+    /// alerts; exercises and tests go at once), all, or none.
+    #[arg(long, env = "BEALERT_APPROVAL", default_value = "actual")]
+    pub approval: bealert_core::lifecycle::ApprovalPolicy,
     /// SMS per second (the aggregator's contract); unlimited if unset.
     #[arg(long, env = "BEALERT_SMS_RATE")]
     pub sms_rate: Option<u32>,
@@ -67,6 +71,7 @@ impl Default for Tuning {
     /// The flags' own defaults.
     fn default() -> Self {
         Self {
+            approval: bealert_core::lifecycle::ApprovalPolicy::default(),
             sms_rate: None,
             voice_rate: None,
             email_rate: None,
@@ -279,6 +284,7 @@ impl Local {
         lock: Option<DataDirLock>,
     ) -> Self {
         let config = AppConfig {
+            approval: tuning.approval,
             rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
             ..AppConfig::default()
         };

@@ -44,7 +44,14 @@ pub struct BroadcastJob {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ResolveJob {
     /// Cover the zone and split it into shards.
-    Plan { alert_id: AlertId },
+    Plan {
+        alert_id: AlertId,
+        /// When an approval handed the alert over (Unix ms): a plan job
+        /// that finds the alert still awaiting approval waits for the move
+        /// that follows it, a while.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approved_at: Option<i64>,
+    },
     /// Find the recipients of some cells (and/or groups) and plan their deliveries.
     Shard {
         alert_id: AlertId,

@@ -94,7 +94,16 @@ pub fn lambda_config() -> AppConfig {
             .and_then(|v| v.trim().parse::<u32>().ok())
             .filter(|r| *r > 0)
     };
+    // An unreadable policy holds every alert (the safe side) and says so.
+    let approval = match std::env::var("BEALERT_APPROVAL") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "BEALERT_APPROVAL: every alert waits for approval");
+            bealert_core::lifecycle::ApprovalPolicy::All
+        }),
+        _ => bealert_core::lifecycle::ApprovalPolicy::default(),
+    };
     AppConfig {
+        approval,
         lease: FUNCTION_TIMEOUT * 2,
         rates: [
             rate("BEALERT_SMS_RATE"),

@@ -154,7 +154,7 @@ pub fn rings_to_polygon(rings: &[Vec<[f64; 2]>]) -> Polygon<f64> {
 }
 
 /// Points a circle costs when covered (its tiling polygon has 64 vertices).
-const CIRCLE_WORK: usize = 64;
+pub const CIRCLE_WORK: usize = 64;
 
 impl AreaRequest {
     pub fn is_empty(&self) -> bool {

@@ -109,7 +109,7 @@ fn subscriber_routes() -> Router<Arc<App>> {
 fn alert_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/alerts", post(create_alert))
-        .route("/v1/alerts/{id}", get(get_alert))
+        .route("/v1/alerts/{id}", get(get_alert).post(alert_action))
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
 }
@@ -238,6 +238,30 @@ async fn get_alert(
     Path(id): Path<String>,
 ) -> Answer<impl IntoResponse> {
     Ok(Json(app.alert_view(&op, &id).await?))
+}
+
+/// `POST /v1/alerts/{id}:<verb>` (the path segment carries the verb).
+async fn alert_action(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(target): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer<impl IntoResponse> {
+    let client = client_of(&headers);
+    let done = match target.rsplit_once(':') {
+        Some((id, "approve")) => app.approve_alert(&op, id, &client).await?,
+        Some((id, "reject")) => app.reject_alert(&op, id, &body, &client).await?,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "{target:?} is not an action on an alert; use /v1/alerts/<id>:approve or :reject"
+                ),
+            ));
+        }
+    };
+    Ok(Json(done))
 }
 
 async fn audit(

@@ -11,6 +11,7 @@ use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::Status;
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
+use bealert_core::lifecycle::{self, Action};
 use bealert_core::operator::Operator;
 use bealert_core::{AlertId, Channel, SubscriberId};
 use serde::Serialize;
@@ -195,11 +196,17 @@ impl App {
         warnings.extend(confined);
         Self::check_groups(operator, &spec.groups)?;
         self.prepare_broadcast(&mut spec).await?;
+        // Four-eyes: an alert the policy holds waits for another person.
+        let held = self.config.approval.requires_approval(spec.status);
         let record = AlertRecord {
             id: AlertId::new(),
             operator: operator.name.clone(),
             spec,
-            state: AlertState::Resolving,
+            state: if held {
+                AlertState::AwaitingApproval
+            } else {
+                AlertState::Resolving
+            },
             created_at: now_ms(),
             completed_at: None,
             shards_total: None,
@@ -208,11 +215,9 @@ impl App {
         // Job first, alert second: if the process dies in between, the job
         // finds no alert and is dropped, and the client never got a 201.
         // The other order could leave a stored alert that never resolves.
-        let job = serde_json::to_string(&ResolveJob::Plan {
-            alert_id: record.id,
-        })
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-        self.ports.queue.send(RESOLVE_QUEUE, &[job]).await?;
+        if !held {
+            self.enqueue_plan(record.id, None).await?;
+        }
         let entry = AuditEntry {
             at: record.created_at,
             operator: operator.name.clone(),
@@ -229,6 +234,167 @@ impl App {
             id: record.id,
             state: record.state,
             warnings,
+        })
+    }
+
+    async fn enqueue_plan(&self, id: AlertId, approved_at: Option<i64>) -> Result<(), AppError> {
+        let job = serde_json::to_string(&ResolveJob::Plan {
+            alert_id: id,
+            approved_at,
+        })
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        self.ports.queue.send(RESOLVE_QUEUE, &[job]).await?;
+        Ok(())
+    }
+
+    /// `POST /v1/alerts/{id}:approve`: another person than the one who
+    /// created it, with jurisdiction over the whole zone and its groups,
+    /// lets an alert awaiting approval go.
+    pub async fn approve_alert(
+        &self,
+        operator: &Operator,
+        id: &str,
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
+        let alert = self
+            .alert_for_decision(operator, id, Action::Approve)
+            .await?;
+        // Job first, move second (as at creation): a plan job that finds
+        // the alert still awaiting approval waits for the move.
+        self.enqueue_plan(alert.id, Some(now_ms())).await?;
+        self.decide(operator, &alert, Action::Approve, client, None)
+            .await
+    }
+
+    /// `POST /v1/alerts/{id}:reject` (body `{"reason": "..."}`, optional):
+    /// the alert is cancelled before anything was sent.
+    pub async fn reject_alert(
+        &self,
+        operator: &Operator,
+        id: &str,
+        body: &[u8],
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Rejection {
+            #[serde(default)]
+            reason: Option<String>,
+        }
+        let reason = if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            parse_body::<Rejection>(body)?.reason
+        };
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+            return Err(AppError::BadRequest(
+                "reason: at most 1000 characters".into(),
+            ));
+        }
+        let alert = self
+            .alert_for_decision(operator, id, Action::Reject)
+            .await?;
+        self.decide(operator, &alert, Action::Reject, client, reason)
+            .await
+    }
+
+    /// The alert a person may approve or reject: visible to them, awaiting
+    /// approval, created by someone else, inside their jurisdiction.
+    async fn alert_for_decision(
+        &self,
+        operator: &Operator,
+        id: &str,
+        action: Action,
+    ) -> Result<AlertRecord, AppError> {
+        // Not `visible_alert`: a person outside the zone's jurisdiction is
+        // told so (403), not that the alert does not exist.
+        let not_found = || AppError::NotFound(format!("no alert has id {id:?}"));
+        let alert_id: AlertId = id.parse().map_err(|_| not_found())?;
+        let alert = self
+            .ports
+            .alerts
+            .get_alert_head(alert_id)
+            .await?
+            .ok_or_else(not_found)?;
+        lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
+        let created = self.ports.alerts.audit(alert.id).await?;
+        let creator = created.iter().find(|e| e.action == "create");
+        if creator.is_some_and(|c| c.operator == operator.name && c.user == operator.user) {
+            return Err(AppError::Forbidden(format!(
+                "{} created this alert: another person must {} it (four-eyes); \
+                 add people with `bealert user create`",
+                operator.user,
+                action.as_str()
+            )));
+        }
+        let whole = self
+            .ports
+            .alerts
+            .get_alert(alert.id)
+            .await?
+            .ok_or_else(not_found)?;
+        let territory = self.territory(operator).await?;
+        let mut area = whole.spec.area.clone();
+        let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
+            + area.circles.len() * bealert_core::area::CIRCLE_WORK;
+        self.geometry
+            .run(work, move || {
+                bealert_core::geography::confine(territory.as_deref(), &mut area)
+                    .map(|_| ())
+                    .map_err(|e| {
+                        AppError::Forbidden(format!("you may not {} it: {e}", action.as_str()))
+                    })
+            })
+            .await?;
+        Self::check_groups(operator, &whole.spec.groups)?;
+        Ok(whole)
+    }
+
+    async fn decide(
+        &self,
+        operator: &Operator,
+        alert: &AlertRecord,
+        action: Action,
+        client: &str,
+        detail: Option<String>,
+    ) -> Result<AlertCreated, AppError> {
+        let to =
+            lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
+        let entry = AuditEntry {
+            at: now_ms(),
+            operator: operator.name.clone(),
+            user: operator.user.clone(),
+            client: client.into(),
+            action: action.as_str().into(),
+            from: Some(alert.state),
+            to,
+            detail,
+        };
+        if !self
+            .ports
+            .alerts
+            .transition(alert.id, alert.state, to, &entry)
+            .await?
+        {
+            let now = self
+                .ports
+                .alerts
+                .get_alert_head(alert.id)
+                .await?
+                .map_or(alert.state, |a| a.state);
+            return Err(AppError::Conflict(
+                lifecycle::next(now, action)
+                    .err()
+                    .map_or("the alert changed meanwhile; look again".into(), |e| {
+                        e.to_string()
+                    }),
+            ));
+        }
+        tracing::info!(alert = %alert.id, operator = %operator.name, user = %operator.user, action = action.as_str(), "alert {}", to.as_str());
+        Ok(AlertCreated {
+            id: alert.id,
+            state: to,
+            warnings: Vec::new(),
         })
     }
 

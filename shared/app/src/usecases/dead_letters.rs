@@ -57,7 +57,7 @@ impl App {
         why: &str,
     ) -> Result<(), crate::ports::StoreError> {
         match job {
-            ResolveJob::Plan { alert_id } => {
+            ResolveJob::Plan { alert_id, .. } => {
                 tracing::error!(alert = %alert_id, %why, "the alert's zone could not be resolved; the alert failed");
                 self.ports
                     .alerts

@@ -56,6 +56,8 @@ pub struct AppConfig {
     /// How long validating and covering one zone may take before the
     /// request is refused (see [`crate::geometry`]).
     pub geometry_deadline: Duration,
+    /// Which alerts wait for a second person (four-eyes).
+    pub approval: bealert_core::lifecycle::ApprovalPolicy,
 }
 
 impl Default for AppConfig {
@@ -70,6 +72,7 @@ impl Default for AppConfig {
             max_import: 100_000,
             max_receives: 5,
             geometry_deadline: Duration::from_secs(5),
+            approval: bealert_core::lifecycle::ApprovalPolicy::default(),
         }
     }
 }

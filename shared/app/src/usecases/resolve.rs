@@ -71,7 +71,10 @@ fn mix(id: SubscriberId) -> u64 {
 impl App {
     pub(crate) async fn handle_resolve(&self, job: ResolveJob) -> Result<JobOutcome, JobError> {
         match job {
-            ResolveJob::Plan { alert_id } => self.plan_resolution(alert_id).await,
+            ResolveJob::Plan {
+                alert_id,
+                approved_at,
+            } => self.plan_resolution(alert_id, approved_at).await,
             ResolveJob::Shard {
                 alert_id,
                 shard,
@@ -89,7 +92,11 @@ impl App {
         }
     }
 
-    async fn plan_resolution(&self, id: AlertId) -> Result<JobOutcome, JobError> {
+    async fn plan_resolution(
+        &self,
+        id: AlertId,
+        approved_at: Option<i64>,
+    ) -> Result<JobOutcome, JobError> {
         // The Plan job is enqueued before the alert is stored (so a crash
         // between the two can never leave a stored alert without its job):
         // a job whose alert is not there yet waits for it, a while.
@@ -113,6 +120,14 @@ impl App {
             tracing::warn!(alert = %id, age_ms = age, "a plan job for an alert that was never stored; dropped");
             return Ok(JobOutcome::Done);
         };
+        if alert.state == AlertState::AwaitingApproval
+            && approved_at.is_some_and(|at| now_ms() - at < ALERT_STORE_WAIT_MS)
+        {
+            return Ok(JobOutcome::RetryAfter(
+                std::time::Duration::from_millis(20),
+                "the approval is being recorded".into(),
+            ));
+        }
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }

@@ -1,7 +1,7 @@
 //! The AWS home end to end: `bealert serve --backend aws` on LocalStack and
 //! DynamoDB Local. An alert's SMS and e-mails are read back from LocalStack,
 //! once each, in each recipient's language; a redelivered send job sends
-//! nothing again.
+//! nothing again; four-eyes and people's keys work there too.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -40,6 +40,25 @@ fn cli(args: &[&str], env: &[(&str, String)]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The key a CLI command prints alone on its last line.
+fn cli_key(args: &[&str], env: &[(&str, String)]) -> String {
+    cli(args, env).lines().last().unwrap().to_string()
+}
+
+/// A national operator "centre"; `extra` adds flags (e.g. its first person).
+fn national_centre(env: &[(&str, String)], extra: &[&str]) -> String {
+    let mut args = vec![
+        "operator",
+        "create",
+        "--name",
+        "centre",
+        "--jurisdiction",
+        "national",
+    ];
+    args.extend_from_slice(extra);
+    cli_key(&args, env)
+}
+
 fn sms_to(sent: &Value, phones: &[String]) -> Vec<Value> {
     sent["sms_messages"]
         .as_object()
@@ -60,21 +79,7 @@ async fn an_alert_through_the_aws_home_reaches_everyone_once_in_their_language()
     let prefix = testkit::unique_prefix("e2e");
     let env = env(&prefix);
     cli(&["aws", "setup"], &env);
-    let key = cli(
-        &[
-            "operator",
-            "create",
-            "--name",
-            "centre",
-            "--jurisdiction",
-            "national",
-        ],
-        &env,
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .to_string();
+    let key = national_centre(&env, &[]);
     let dir = tempfile::tempdir().unwrap();
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = Server::start(dir.path(), &env_ref);
@@ -187,19 +192,8 @@ async fn alert_sms_through_the_aws_home_with_a_presigned_upload() {
         format!("{}uploads", prefix.trim_end_matches('-')),
     ));
     cli(&["aws", "setup"], &env);
-    let last = |out: String| out.lines().last().unwrap().to_string();
-    let key = last(cli(
-        &[
-            "operator",
-            "create",
-            "--name",
-            "centre",
-            "--jurisdiction",
-            "national",
-        ],
-        &env,
-    ));
-    let net = last(cli(&["network", "create", "--name", "proximus"], &env));
+    let key = national_centre(&env, &[]);
+    let net = cli_key(&["network", "create", "--name", "proximus"], &env);
     let dir = tempfile::tempdir().unwrap();
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = Server::start(dir.path(), &env_ref);
@@ -293,5 +287,87 @@ async fn alert_sms_through_the_aws_home_with_a_presigned_upload() {
         ),
         (Some("sent"), Some(1200), Some(1200)),
         "{v}"
+    );
+}
+
+/// Four-eyes in the AWS home: people's own keys in DynamoDB, an `Actual`
+/// alert held until another person approves it, every move in the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_actual_alert_waits_for_a_second_person_in_the_aws_home() {
+    testkit::require_stack().await;
+    let prefix = testkit::unique_prefix("fe");
+    let env = env(&prefix);
+    cli(&["aws", "setup"], &env);
+    let ann = national_centre(&env, &["--user", "ann"]);
+    let bob = cli_key(
+        &["user", "create", "--operator", "centre", "--name", "bob"],
+        &env,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env_ref.push(("BEALERT_APPROVAL", "actual"));
+    let server = Server::start(dir.path(), &env_ref);
+    let (api, bob_api) = (Api::new(&server.url, &ann), Api::new(&server.url, &bob));
+    let base = 5_000_000 + u64::from(rand::random::<u16>()) * 10;
+    let phone = bealert_synth::phone(base);
+    let imported = api
+        .post(
+            "/v1/subscribers:import",
+            &json!({"subscribers": [{"external_id": format!("{prefix}x"), "language": "fr",
+                "phone": phone, "channels": ["sms"], "addresses": [{"lat": 50.4674, "lon": 4.8720}]}]}),
+        )
+        .await;
+    assert_eq!(imported.body["imported"], 1, "{:?}", imported.body);
+
+    let zone = json!({"circles": [{"lat": 50.47, "lon": 4.872, "radius_km": 2}]});
+    let created = api.post("/v1/alerts", &common::alert_body(zone)).await;
+    assert_eq!(
+        created.body["state"], "awaiting_approval",
+        "{:?}",
+        created.body
+    );
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let own = api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(own.status, 403, "{:?}", own.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = api.get(&format!("/v1/alerts/{id}")).await.body;
+    assert_eq!(held["state"], "awaiting_approval", "{held:?}");
+    assert_eq!(
+        held["recipients"], 0,
+        "nothing planned before approval: {held:?}"
+    );
+
+    let approved = bob_api
+        .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+        .await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    let done = api.wait_sent(&id, Duration::from_secs(120)).await;
+    assert_eq!(done["channels"]["sms"]["sent"], 1);
+    let sent = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    assert_eq!(sms_to(&sent, std::slice::from_ref(&phone)).len(), 1);
+    let audit = api.get(&format!("/v1/alerts/{id}/audit")).await.body;
+    let steps: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["create", "approve", "sending", "sent"]);
+    assert_eq!(audit["items"][1]["user"], "bob");
+
+    // Bob's key rotated: refused at once.
+    let bob2 = cli_key(
+        &["key", "rotate", "--operator", "centre", "--user", "bob"],
+        &env,
+    );
+    assert_eq!(bob_api.get(&format!("/v1/alerts/{id}")).await.status, 401);
+    assert_eq!(
+        Api::new(&server.url, &bob2)
+            .get(&format!("/v1/alerts/{id}"))
+            .await
+            .status,
+        200
     );
 }

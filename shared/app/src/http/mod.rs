@@ -109,7 +109,7 @@ fn subscriber_routes() -> Router<Arc<App>> {
 fn alert_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/alerts", post(create_alert))
-        .route("/v1/alerts/{id}", get(get_alert).post(alert_action))
+        .route("/v1/alerts/{id}", axum::routing::any(alert_resource))
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
 }
@@ -232,27 +232,43 @@ async fn create_alert(
     ))
 }
 
-async fn get_alert(
+/// `/v1/alerts/{id}` (GET) and `/v1/alerts/{id}:<verb>` (POST) share one
+/// path segment, which the router cannot split: the method is checked here
+/// (405 with the right `Allow`) before the key is.
+async fn alert_resource(
     State(app): State<Arc<App>>,
-    Authed(op): Authed,
-    Path(id): Path<String>,
-) -> Answer<impl IntoResponse> {
-    Ok(Json(app.alert_view(&op, &id).await?))
-}
-
-/// `POST /v1/alerts/{id}:<verb>` (the path segment carries the verb).
-async fn alert_action(
-    State(app): State<Arc<App>>,
-    Authed(op): Authed,
+    method: Method,
     Path(target): Path<String>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> Answer<impl IntoResponse> {
+) -> Result<axum::response::Response, Problem> {
+    let verb = target.rsplit_once(':');
+    let allowed = if verb.is_some() { "POST" } else { "GET,HEAD" };
+    let fits = match verb {
+        Some(_) => method == Method::POST,
+        None => method == Method::GET || method == Method::HEAD,
+    };
+    if !fits {
+        let mut refused = Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("/v1/alerts/{target} does not accept {method}; see /openapi.yaml"),
+        )
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+        return Ok(refused);
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let op = app.authenticate(authorization).await?;
     let client = client_of(&headers);
-    let done = match target.rsplit_once(':') {
+    let done = match verb {
+        None => return Ok(Json(app.alert_view(&op, &target).await?).into_response()),
         Some((id, "approve")) => app.approve_alert(&op, id, &client).await?,
         Some((id, "reject")) => app.reject_alert(&op, id, &body, &client).await?,
-        _ => {
+        Some(_) => {
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
                 format!(
@@ -261,7 +277,7 @@ async fn alert_action(
             ));
         }
     };
-    Ok(Json(done))
+    Ok(Json(done).into_response())
 }
 
 async fn audit(

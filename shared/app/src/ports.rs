@@ -246,7 +246,9 @@ impl Claim {
     /// attempt (the store writes it only if the row is still as read).
     pub fn decide(status: DeliveryStatus, lease_until: i64, attempts: u32, now: i64) -> Claim {
         match status {
-            DeliveryStatus::Sent | DeliveryStatus::Failed => Claim::Done,
+            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Cancelled => {
+                Claim::Done
+            }
             DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
             DeliveryStatus::Queued | DeliveryStatus::Sending => Claim::Claimed {
                 attempt: attempts + 1,
@@ -286,6 +288,7 @@ pub struct ChannelCounts {
     pub sending: u64,
     pub sent: u64,
     pub failed: u64,
+    pub cancelled: u64,
 }
 
 impl ChannelCounts {
@@ -956,4 +959,24 @@ pub struct SignupPorts {
     pub registrations: Arc<dyn RegistrationStore>,
     pub counters: Arc<dyn Counters>,
     pub geocoder: Arc<dyn Geocoder>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_sender_claims_a_final_delivery_cancelled_included() {
+        for status in [
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Cancelled,
+        ] {
+            assert_eq!(Claim::decide(status, 0, 1, 10), Claim::Done, "{status:?}");
+        }
+        assert_eq!(
+            Claim::decide(DeliveryStatus::Queued, 0, 1, 10),
+            Claim::Claimed { attempt: 2 }
+        );
+    }
 }

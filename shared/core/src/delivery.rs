@@ -14,11 +14,16 @@ pub enum DeliveryStatus {
     Sent,
     /// Given up: the gateway refused it for good, or retries ran out.
     Failed,
+    /// Stopped before it was sent: its alert was cancelled or expired.
+    Cancelled,
 }
 
 impl DeliveryStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, DeliveryStatus::Sent | DeliveryStatus::Failed)
+        matches!(
+            self,
+            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Cancelled
+        )
     }
 
     pub fn index(self) -> u8 {
@@ -26,9 +31,15 @@ impl DeliveryStatus {
     }
 
     pub fn from_index(i: u8) -> Option<Self> {
-        [Self::Queued, Self::Sending, Self::Sent, Self::Failed]
-            .get(usize::from(i))
-            .copied()
+        [
+            Self::Queued,
+            Self::Sending,
+            Self::Sent,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .get(usize::from(i))
+        .copied()
     }
 }
 
@@ -73,5 +84,27 @@ mod tests {
             )))] += 1;
         }
         assert!(counts.iter().all(|c| (700..1300).contains(c)), "{counts:?}");
+    }
+
+    #[test]
+    fn a_cancelled_delivery_is_final_and_keeps_its_stored_index() {
+        // Stored indexes never move: new statuses go at the end.
+        let all = [
+            (DeliveryStatus::Queued, 0, false),
+            (DeliveryStatus::Sending, 1, false),
+            (DeliveryStatus::Sent, 2, true),
+            (DeliveryStatus::Failed, 3, true),
+            (DeliveryStatus::Cancelled, 4, true),
+        ];
+        for (status, index, is_final) in all {
+            assert_eq!(status.index(), index);
+            assert_eq!(DeliveryStatus::from_index(index), Some(status));
+            assert_eq!(status.is_final(), is_final, "{status:?}");
+        }
+        assert_eq!(DeliveryStatus::from_index(5), None);
+        assert_eq!(
+            serde_json::to_value(DeliveryStatus::Cancelled).unwrap(),
+            "cancelled"
+        );
     }
 }

@@ -149,6 +149,7 @@ CREATE TABLE IF NOT EXISTS alert_counters (
     sending INTEGER NOT NULL DEFAULT 0,
     sent INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0,
+    cancelled INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (alert_id, channel)
 ) WITHOUT ROWID;
 ";
@@ -163,6 +164,14 @@ impl SqliteStore {
         // Each address points at its first unit row (added after the
         // table was first shipped).
         match db.apply("ALTER TABLE addresses ADD COLUMN unit_first INTEGER;") {
+            Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
+            other => other?,
+        }
+        // Deliveries stopped by a cancel are counted (added after the table
+        // was first shipped).
+        match db
+            .apply("ALTER TABLE alert_counters ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;")
+        {
             Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
             other => other?,
         }
@@ -792,6 +801,7 @@ fn counter_column(s: DeliveryStatus) -> &'static str {
         DeliveryStatus::Sending => "sending",
         DeliveryStatus::Sent => "sent",
         DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Cancelled => "cancelled",
     }
 }
 
@@ -1103,7 +1113,7 @@ impl DeliveryStore for SqliteStore {
                     .optional()?
                     .unwrap_or(0) as u64;
                 let mut stmt = conn.prepare_cached(
-                    "SELECT channel, queued, sending, sent, failed FROM alert_counters WHERE alert_id = ?1",
+                    "SELECT channel, queued, sending, sent, failed, cancelled FROM alert_counters WHERE alert_id = ?1",
                 )?;
                 let mut channels = BTreeMap::new();
                 let mut rows = stmt.query([&key])?;
@@ -1116,6 +1126,7 @@ impl DeliveryStore for SqliteStore {
                             sending: n(2)?,
                             sent: n(3)?,
                             failed: n(4)?,
+                            cancelled: n(5)?,
                         },
                     );
                 }

@@ -97,6 +97,42 @@ async fn sqlite_operators_with_one_key_become_operators_with_people() {
     assert!(s.operator_by_key_hash("new-hash").await.unwrap().is_some());
 }
 
+/// A data directory whose alert counters predate cancelled deliveries:
+/// the column is added on open and counts read as before.
+#[tokio::test]
+async fn sqlite_alert_counters_gain_a_cancelled_column() {
+    use bealert_app::ports::DeliveryStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE alert_counters (alert_id TEXT NOT NULL, channel INTEGER NOT NULL,
+                 queued INTEGER NOT NULL DEFAULT 0, sending INTEGER NOT NULL DEFAULT 0,
+                 sent INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+                 PRIMARY KEY (alert_id, channel)) WITHOUT ROWID;
+             INSERT INTO alert_counters (alert_id, channel, sent) VALUES ('a', 0, 7);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    let id: bealert_core::AlertId = "01a22862-2a69-7303-a527-b8abd96a7b00".parse().unwrap();
+    // The old row's alert id is not a valid one; a fresh alert counts zero.
+    let counts = s.counts(id).await.unwrap();
+    assert_eq!(counts.channels.len(), 0);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (sent, cancelled): (i64, i64) = c
+        .query_row(
+            "SELECT sent, cancelled FROM alert_counters WHERE alert_id = 'a'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((sent, cancelled), (7, 0));
+}
+
 #[tokio::test]
 async fn sqlite_queue_conforms() {
     let dir = tempfile::tempdir().unwrap();

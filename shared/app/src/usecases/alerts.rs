@@ -87,12 +87,19 @@ pub struct NetworkDeliveryView {
     pub error: Option<String>,
 }
 
+fn none_cancelled(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Live counts of one channel; `queued` counts every delivery not yet final.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelView {
     pub queued: u64,
     pub sent: u64,
     pub failed: u64,
+    /// Stopped before they were sent (the alert was cancelled or expired).
+    #[serde(skip_serializing_if = "none_cancelled")]
+    pub cancelled: u64,
     /// Once the alert is final: why deliveries failed, with how many each.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, u64>,
@@ -462,6 +469,7 @@ impl App {
                         queued: n.pending(),
                         sent: n.sent,
                         failed: n.failed,
+                        cancelled: n.cancelled,
                         reasons: BTreeMap::new(),
                     },
                 )

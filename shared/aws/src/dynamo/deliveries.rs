@@ -51,6 +51,7 @@ fn column(st: DeliveryStatus) -> &'static str {
         DeliveryStatus::Sending => "sg",
         DeliveryStatus::Sent => "ok",
         DeliveryStatus::Failed => "f",
+        DeliveryStatus::Cancelled => "cx",
     }
 }
 
@@ -620,6 +621,7 @@ impl DeliveryStore for DynamoStore {
                 c.sending += get("sg")?;
                 c.sent += get("ok")?;
                 c.failed += get("f")?;
+                c.cancelled += get("cx")?;
             }
         }
         Ok(out)

@@ -320,7 +320,7 @@ impl App {
         let alert = self
             .ports
             .alerts
-            .get_alert_head(alert_id)
+            .get_alert(alert_id)
             .await?
             .ok_or_else(not_found)?;
         lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
@@ -334,14 +334,8 @@ impl App {
                 action.as_str()
             )));
         }
-        let whole = self
-            .ports
-            .alerts
-            .get_alert(alert.id)
-            .await?
-            .ok_or_else(not_found)?;
         let territory = self.territory(operator).await?;
-        let mut area = whole.spec.area.clone();
+        let mut area = alert.spec.area.clone();
         let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
             + area.circles.len() * bealert_core::area::CIRCLE_WORK;
         self.geometry
@@ -353,8 +347,8 @@ impl App {
                     })
             })
             .await?;
-        Self::check_groups(operator, &whole.spec.groups)?;
-        Ok(whole)
+        Self::check_groups(operator, &alert.spec.groups)?;
+        Ok(alert)
     }
 
     async fn decide(

@@ -1,6 +1,6 @@
 //! Alert items: the record, resolved-shard markers, state transitions.
 
-use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_n, get_s, key, n, opt_n, put_new, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -10,10 +10,6 @@ use bealert_core::alert::AlertState;
 
 pub(crate) fn alert_pk(id: AlertId) -> String {
     format!("A#{id}")
-}
-
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Permanent(e.to_string()))
 }
 
 /// Bytes of area JSON per item: DynamoDB items hold at most 400 KB, the
@@ -57,15 +53,7 @@ impl DynamoStore {
             "entry".into(),
             s(serde_json::to_string(entry).map_err(|e| StoreError::Permanent(e.to_string()))?),
         );
-        Ok(TransactWriteItem::builder()
-            .put(built(
-                Put::builder()
-                    .table_name(&self.tables.alerts)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )?)
-            .build())
+        put_new(&self.tables.alerts, item)
     }
 }
 
@@ -147,17 +135,7 @@ impl AlertStore for DynamoStore {
         if let Some(t) = a.completed_at {
             item.insert("completed_at".into(), n(t));
         }
-        let mut actions = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.tables.alerts)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-        ];
+        let mut actions = vec![put_new(&self.tables.alerts, item)?];
         for (i, chunk) in chunks.iter().enumerate() {
             let mut part = key(alert_pk(a.id), area_sk(i));
             part.insert("area".into(), s(*chunk));

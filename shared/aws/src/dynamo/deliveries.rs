@@ -7,7 +7,7 @@
 //! transaction, re-reading what changed.
 
 use super::alerts::alert_pk;
-use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{
@@ -58,10 +58,6 @@ fn column(st: DeliveryStatus) -> &'static str {
 fn status_of(item: &Item) -> Result<DeliveryStatus, StoreError> {
     let v: u8 = get_n(item, "st")?;
     DeliveryStatus::from_index(v).ok_or_else(|| StoreError::Permanent(format!("bad status {v}")))
-}
-
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Permanent(e.to_string()))
 }
 
 /// Counter deltas of one transaction, keyed by counter item sort key.

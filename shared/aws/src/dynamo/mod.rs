@@ -176,6 +176,23 @@ pub(crate) fn opt_n<T: FromStr>(item: &Item, k: &str) -> Result<Option<T>, Store
     }
 }
 
+/// A request builder's result as a store error (a missing required field).
+pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Permanent(e.to_string()))
+}
+
+/// A transaction's put of an item that must be new (never overwrites).
+pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = built(
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
 /// Maps an SDK error: throttling and transport trouble are transient.
 pub fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where

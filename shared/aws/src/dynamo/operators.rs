@@ -6,11 +6,9 @@
 //! carried the operator's name, jurisdiction and groups; such a key still
 //! authenticates, as the operator's first person (named as the operator).
 
-use super::{DynamoStore, Item, Tx, get_s, key, opt_s, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_s, key, opt_s, put_new, s, sdk_err};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use bealert_app::ports::{OperatorStore, StoreError};
 use bealert_core::operator::Operator;
 
@@ -29,22 +27,7 @@ fn string_set(item: &Item, k: &str) -> Vec<String> {
     }
 }
 
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Permanent(e.to_string()))
-}
-
 impl DynamoStore {
-    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.tables.operators)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     fn key_item(&self, hash: &str, operator: &str, user: &str) -> Item {
         let mut item = key(format!("K#{hash}"), "K");
         item.insert("operator".into(), s(operator));
@@ -79,9 +62,15 @@ impl OperatorStore for DynamoStore {
         let mut by_name = key(format!("N#{}", op.name), "N");
         by_name.insert("jurisdiction".into(), s(op.jurisdiction.to_string()));
         let actions = vec![
-            self.put_new(by_name)?,
-            self.put_new(self.person_item(&op.name, &op.user, key_hash))?,
-            self.put_new(self.key_item(key_hash, &op.name, &op.user))?,
+            put_new(&self.tables.operators, by_name)?,
+            put_new(
+                &self.tables.operators,
+                self.person_item(&op.name, &op.user, key_hash),
+            )?,
+            put_new(
+                &self.tables.operators,
+                self.key_item(key_hash, &op.name, &op.user),
+            )?,
         ];
         match self.transact(actions).await? {
             Tx::Committed => Ok(()),
@@ -107,8 +96,14 @@ impl OperatorStore for DynamoStore {
         )?;
         let actions = vec![
             TransactWriteItem::builder().condition_check(check).build(),
-            self.put_new(self.person_item(operator, user, key_hash))?,
-            self.put_new(self.key_item(key_hash, operator, user))?,
+            put_new(
+                &self.tables.operators,
+                self.person_item(operator, user, key_hash),
+            )?,
+            put_new(
+                &self.tables.operators,
+                self.key_item(key_hash, operator, user),
+            )?,
         ];
         match self.transact(actions).await? {
             Tx::Committed => Ok(true),
@@ -161,7 +156,10 @@ impl OperatorStore for DynamoStore {
         let update = built(update.expression_attribute_names("#k", "keys").build())?;
         actions.push(TransactWriteItem::builder().update(update).build());
         if let Some(hash) = new_key_hash {
-            actions.push(self.put_new(self.key_item(hash, operator, user))?);
+            actions.push(put_new(
+                &self.tables.operators,
+                self.key_item(hash, operator, user),
+            )?);
         }
         match self.transact(actions).await? {
             Tx::Committed => Ok(Some(old.len())),

@@ -8,7 +8,7 @@
 //! * `CNT#<key>#<window start>` / `N`: a counter, with a TTL a day after
 //!   its window.
 
-use super::{DynamoStore, Item, Tx, get_s, key, n, opt_n, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_s, key, n, opt_n, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use bealert_app::ports::{Counters, RegistrationStore, StoreError};
@@ -17,10 +17,6 @@ use std::collections::BTreeSet;
 
 fn reg_key(id: &str) -> Item {
     key(format!("REG#{id}"), "R")
-}
-
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Permanent(e.to_string()))
 }
 
 fn item_of(r: &Registration) -> Result<Item, StoreError> {

@@ -301,16 +301,18 @@ impl bealert_app::ports::DeliveryStore for BrokenClaims {
     ) -> Result<Vec<bool>, bealert_app::ports::StoreError> {
         self.inner.record(alert, channel, outcomes, now).await
     }
-    async fn fail_unsent(
+    async fn stop_unsent(
         &self,
         alert: bealert_core::AlertId,
         channel: Channel,
         subscribers: &[bealert_core::SubscriberId],
+        to: bealert_core::delivery::DeliveryStatus,
         reason: &str,
         now: i64,
-    ) -> Result<(), bealert_app::ports::StoreError> {
+    ) -> Result<Vec<Option<bealert_core::delivery::DeliveryStatus>>, bealert_app::ports::StoreError>
+    {
         self.inner
-            .fail_unsent(alert, channel, subscribers, reason, now)
+            .stop_unsent(alert, channel, subscribers, to, reason, now)
             .await
     }
     async fn forget_subscriber(

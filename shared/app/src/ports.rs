@@ -357,16 +357,21 @@ pub trait DeliveryStore: Send + Sync {
         now: i64,
     ) -> Result<Vec<bool>, StoreError>;
 
-    /// Fails deliveries nobody is sending (queued, or under an expired
-    /// lease) with `reason`: the end of a dead-lettered job's work.
-    async fn fail_unsent(
+    /// Stops deliveries nobody is sending (queued, or under an expired
+    /// lease): `to` is [`DeliveryStatus::Failed`] (the end of a
+    /// dead-lettered job's work) or [`DeliveryStatus::Cancelled`] (the
+    /// alert was cancelled), with `reason` kept as the error. One answer
+    /// per subscriber, in order: the delivery's status after the call
+    /// (`sending` while a live lease holds it), `None` if it was never planned.
+    async fn stop_unsent(
         &self,
         alert: AlertId,
         channel: Channel,
         subscribers: &[SubscriberId],
+        to: DeliveryStatus,
         reason: &str,
         now: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<Option<DeliveryStatus>>, StoreError>;
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError>;
 

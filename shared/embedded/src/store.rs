@@ -1034,8 +1034,15 @@ impl DeliveryStore for SqliteStore {
             else {
                 continue;
             };
-            self.fail_unsent(alert, channel, &[subscriber], reason, now)
-                .await?;
+            self.stop_unsent(
+                alert,
+                channel,
+                &[subscriber],
+                DeliveryStatus::Failed,
+                reason,
+                now,
+            )
+            .await?;
         }
         self.db
             .write(move |tx| {
@@ -1047,14 +1054,15 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn fail_unsent(
+    async fn stop_unsent(
         &self,
         alert: AlertId,
         channel: Channel,
         subscribers: &[SubscriberId],
+        to: DeliveryStatus,
         reason: &str,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Option<DeliveryStatus>>, StoreError> {
         let subscribers = subscribers.to_vec();
         let reason = reason.to_string();
         self.db
@@ -1069,6 +1077,7 @@ impl DeliveryStore for SqliteStore {
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
+                let mut after = Vec::with_capacity(subscribers.len());
                 for s in subscribers {
                     let Some((st, lease_until)) = get
                         .query_row(params![key, channel.index(), s.as_i64()], |r| {
@@ -1076,6 +1085,7 @@ impl DeliveryStore for SqliteStore {
                         })
                         .optional()?
                     else {
+                        after.push(None);
                         continue;
                     };
                     let was = status_of(st)?;
@@ -1084,20 +1094,23 @@ impl DeliveryStore for SqliteStore {
                         Claim::decide(was, lease_until, 0, now),
                         Claim::Claimed { .. }
                     ) {
-                        let failed = DeliveryStatus::Failed;
                         set.execute(params![
                             key,
                             channel.index(),
                             s.as_i64(),
-                            failed.index(),
+                            to.index(),
                             reason,
                             now
                         ])?;
                         *deltas.entry(was).or_default() -= 1;
-                        *deltas.entry(failed).or_default() += 1;
+                        *deltas.entry(to).or_default() += 1;
+                        after.push(Some(to));
+                    } else {
+                        after.push(Some(was));
                     }
                 }
-                bump(tx, &key, channel, &deltas)
+                bump(tx, &key, channel, &deltas)?;
+                Ok(after)
             })
             .await
     }

@@ -613,19 +613,35 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .await
         .unwrap();
     assert_eq!(r1_email, vec![Claim::Claimed { attempt: 1 }]);
-    store
-        .fail_unsent(a, Channel::Email, &[r1], "dead-lettered", now + 4100)
+    let after = store
+        .stop_unsent(
+            a,
+            Channel::Email,
+            &[r1, SubscriberId::from_random(999_999)],
+            DeliveryStatus::Failed,
+            "dead-lettered",
+            now + 4100,
+        )
         .await
         .unwrap();
+    assert_eq!(after, vec![Some(DeliveryStatus::Sending), None]);
     assert_eq!(
         store.counts(a).await.unwrap().channels[&Channel::Email].sending,
         1,
         "a live lease is left alone"
     );
-    store
-        .fail_unsent(a, Channel::Email, &[r1], "dead-lettered", now + 6000)
+    let after = store
+        .stop_unsent(
+            a,
+            Channel::Email,
+            &[r1],
+            DeliveryStatus::Failed,
+            "dead-lettered",
+            now + 6000,
+        )
         .await
         .unwrap();
+    assert_eq!(after, vec![Some(DeliveryStatus::Failed)]);
     let e = store.counts(a).await.unwrap().channels[&Channel::Email];
     assert_eq!(
         (e.queued, e.sending, e.failed),
@@ -664,6 +680,37 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
     assert_eq!(
         r2row.external_id.as_deref(),
         Some(format!("x-{r2}").as_str())
+    );
+
+    // A cancelled alert: what nobody is sending stops as cancelled, is
+    // counted so, and no sender can claim it afterwards.
+    let before = store.counts(a).await.unwrap().channels[&Channel::Sms];
+    assert_eq!(before.queued, 1, "r3 is still queued");
+    let after = store
+        .stop_unsent(
+            a,
+            Channel::Sms,
+            &[r3, r2],
+            DeliveryStatus::Cancelled,
+            "the alert was cancelled",
+            now + 7000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        vec![Some(DeliveryStatus::Cancelled), Some(DeliveryStatus::Failed)],
+        "a final delivery stays as it was"
+    );
+    let c = store.counts(a).await.unwrap().channels[&Channel::Sms];
+    assert_eq!((c.queued, c.cancelled, c.failed), (0, 1, before.failed));
+    assert_eq!(
+        store
+            .claim(a, Channel::Sms, &[r3], now + 8000, lease)
+            .await
+            .unwrap(),
+        vec![Claim::Done],
+        "a cancelled delivery is never claimed"
     );
 }
 

@@ -11,6 +11,7 @@ use crate::now_ms;
 use crate::ports::AuditEntry;
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
+use bealert_core::delivery::DeliveryStatus;
 
 impl App {
     /// Called on a failing job's last receive; never fails itself (what it
@@ -45,7 +46,14 @@ impl App {
         let subscribers: Vec<_> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
         self.ports
             .deliveries
-            .fail_unsent(job.alert_id, job.channel, &subscribers, &reason, now_ms())
+            .stop_unsent(
+                job.alert_id,
+                job.channel,
+                &subscribers,
+                DeliveryStatus::Failed,
+                &reason,
+                now_ms(),
+            )
             .await?;
         tracing::error!(alert = %job.alert_id, channel = %job.channel, deliveries = subscribers.len(), %why, "send job dead-lettered; its unsent deliveries failed");
         self.settle(job.alert_id).await

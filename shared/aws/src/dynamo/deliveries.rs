@@ -534,8 +534,15 @@ impl DeliveryStore for DynamoStore {
             }
         }
         for (alert, channel, item) in &found {
-            self.fail_unsent(*alert, *channel, &[subscriber], reason, now)
-                .await?;
+            self.stop_unsent(
+                *alert,
+                *channel,
+                &[subscriber],
+                DeliveryStatus::Failed,
+                reason,
+                now,
+            )
+            .await?;
             self.usage.request();
             self.client
                 .update_item()
@@ -553,21 +560,24 @@ impl DeliveryStore for DynamoStore {
         Ok(found.len() as u64)
     }
 
-    async fn fail_unsent(
+    async fn stop_unsent(
         &self,
         alert: AlertId,
         channel: Channel,
         subscribers: &[SubscriberId],
+        to: DeliveryStatus,
         reason: &str,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Option<DeliveryStatus>>, StoreError> {
         let cur = self.current(alert, channel, subscribers).await?;
+        let mut after: HashMap<SubscriberId, DeliveryStatus> = HashMap::new();
         let mut changes = Vec::new();
         for sub in subscribers {
             let Some(item) = cur.get(sub) else { continue };
             let st = status_of(item)?;
             let att: u32 = get_n(item, "att")?;
             let lease_until: i64 = get_n(item, "lease")?;
+            after.insert(*sub, st);
             // Nobody is sending it: queued, or its lease ran out.
             if matches!(
                 Claim::decide(st, lease_until, att, now),
@@ -577,15 +587,29 @@ impl DeliveryStore for DynamoStore {
                     sub: *sub,
                     from: st,
                     attempts: Some(att),
-                    to: DeliveryStatus::Failed,
+                    to,
                     lease_until: 0,
                     bump_attempts: false,
                     error: Some(reason.to_string()),
                 });
             }
         }
-        self.apply_changes(alert, channel, changes, now).await?;
-        Ok(())
+        let tried: Vec<SubscriberId> = changes.iter().map(|c| c.sub).collect();
+        let committed = self.apply_changes(alert, channel, changes, now).await?;
+        for sub in &committed {
+            after.insert(*sub, to);
+        }
+        // A change that lost a race: the delivery moved meanwhile; say where to.
+        let moved: Vec<SubscriberId> = tried
+            .into_iter()
+            .filter(|s| !committed.contains(s))
+            .collect();
+        if !moved.is_empty() {
+            for (sub, item) in self.current(alert, channel, &moved).await? {
+                after.insert(sub, status_of(&item)?);
+            }
+        }
+        Ok(subscribers.iter().map(|s| after.get(s).copied()).collect())
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {

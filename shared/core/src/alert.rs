@@ -2,10 +2,11 @@
 
 use crate::area::{Area, AreaRequest};
 use crate::broadcast::{BroadcastMode, BroadcastRequest, BroadcastSpec, cb_problem};
-use crate::cap::{Certainty, Severity, Status, Urgency};
+use crate::cap::{Certainty, MsgType, Severity, Status, Urgency};
 use crate::channel::parse_channels;
 use crate::error::{Collector, ValidationErrors};
 use crate::estimate::Estimate;
+use crate::lifecycle::FollowUp;
 use crate::message::{Messages, render};
 use crate::sms::{SmsEncoding, analyse, first_non_gsm};
 use crate::subscriber::validate_group;
@@ -69,6 +70,15 @@ pub struct AlertSpec {
     /// The Alert-SMS estimate when the alert was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
+    /// CAP `msgType`: `Update` and `Cancel` follow up [`Self::references`].
+    #[serde(default, skip_serializing_if = "MsgType::is_alert")]
+    pub msg_type: MsgType,
+    /// CAP `references`: the alert this one updates, cancels or clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<crate::AlertId>,
+    /// CAP `responseType` `AllClear`: the danger is over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_clear: bool,
 }
 
 /// Where an alert is in its life (see [`crate::lifecycle`] for the moves).
@@ -179,35 +189,7 @@ impl AlertRequest {
             }
         };
 
-        let mut messages = Messages::default();
-        if self.messages.is_empty() {
-            errors.push(
-                "messages",
-                "give the text in at least one of nl, fr, de, en",
-            );
-        }
-        for (code, text) in &self.messages {
-            let path = format!("messages.{code}");
-            let Some(lang) = Language::from_code(code) else {
-                errors.push(
-                    path,
-                    format!("unknown language {code:?}; {}", Language::EXPECTED),
-                );
-                continue;
-            };
-            let sent = text;
-            let text = text.trim();
-            if text.is_empty() {
-                errors.push(path, "the text is empty");
-            } else if sent.chars().count() > MAX_TEXT_CHARS {
-                errors.push(
-                    path,
-                    format!("the text is longer than {MAX_TEXT_CHARS} characters"),
-                );
-            } else {
-                messages.0.insert(lang, text.to_string());
-            }
-        }
+        let messages = parse_messages(&self.messages, true, &mut errors);
 
         let area = match &self.area {
             Some(a) => match a.validate_with("area", geocodes) {
@@ -276,50 +258,132 @@ impl AlertRequest {
             groups: self.groups,
             broadcast,
             estimate: None,
+            msg_type: MsgType::Alert,
+            references: None,
+            all_clear: false,
         };
 
-        let lbsms = spec
-            .broadcast
-            .as_ref()
-            .is_some_and(|b| b.mode == BroadcastMode::Lbsms);
-        if spec.channels.contains(Channel::Sms) || lbsms {
-            for lang in spec.messages.0.keys() {
-                if let Some(r) = render(&spec, Channel::Sms, *lang) {
-                    let info = analyse(&r.text);
-                    if info.segments > MAX_SMS_SEGMENTS {
-                        let why = match (info.encoding, first_non_gsm(&r.text)) {
-                            (SmsEncoding::Ucs2, Some(c)) => format!(
-                                " (it is sent as UCS-2, 67 characters a part, because of {c:?})"
-                            ),
-                            _ => String::new(),
-                        };
-                        errors.push(
+        check_texts(&spec, &mut errors);
+        errors.finish(spec)
+    }
+}
+
+/// The texts of a request by language, each checked (`required`: at least one).
+fn parse_messages(
+    given: &BTreeMap<String, String>,
+    required: bool,
+    errors: &mut Collector,
+) -> Messages {
+    let mut messages = Messages::default();
+    if required && given.is_empty() {
+        errors.push(
+            "messages",
+            "give the text in at least one of nl, fr, de, en",
+        );
+    }
+    for (code, text) in given {
+        let path = format!("messages.{code}");
+        let Some(lang) = Language::from_code(code) else {
+            errors.push(
+                path,
+                format!("unknown language {code:?}; {}", Language::EXPECTED),
+            );
+            continue;
+        };
+        let sent = text;
+        let text = text.trim();
+        if text.is_empty() {
+            errors.push(path, "the text is empty");
+        } else if sent.chars().count() > MAX_TEXT_CHARS {
+            errors.push(
+                path,
+                format!("the text is longer than {MAX_TEXT_CHARS} characters"),
+            );
+        } else {
+            messages.0.insert(lang, text.to_string());
+        }
+    }
+
+    messages
+}
+
+/// What every channel can carry: SMS segments, cell-broadcast pages.
+fn check_texts(spec: &AlertSpec, errors: &mut Collector) {
+    let lbsms = spec
+        .broadcast
+        .as_ref()
+        .is_some_and(|b| b.mode == BroadcastMode::Lbsms);
+    if spec.channels.contains(Channel::Sms) || lbsms {
+        for lang in spec.messages.0.keys() {
+            if let Some(r) = render(&spec, Channel::Sms, *lang) {
+                let info = analyse(&r.text);
+                if info.segments > MAX_SMS_SEGMENTS {
+                    let why = match (info.encoding, first_non_gsm(&r.text)) {
+                        (SmsEncoding::Ucs2, Some(c)) => format!(
+                            " (it is sent as UCS-2, 67 characters a part, because of {c:?})"
+                        ),
+                        _ => String::new(),
+                    };
+                    errors.push(
                             format!("messages.{lang}"),
                             format!(
                                 "the SMS needs {} segments{why}; at most {MAX_SMS_SEGMENTS} are sent: shorten the text",
                                 info.segments
                             ),
                         );
-                    }
                 }
             }
         }
-        if spec
-            .broadcast
-            .as_ref()
-            .is_some_and(|b| b.mode == BroadcastMode::CellBroadcast)
-        {
-            for lang in spec.messages.0.keys() {
-                if let Some(r) = render(&spec, Channel::Sms, *lang)
-                    && let Some(why) = cb_problem(&r.text)
-                {
-                    errors.push(
-                        format!("messages.{lang}"),
-                        format!("the {lang} text: {why}"),
-                    );
-                }
+    }
+    if spec
+        .broadcast
+        .as_ref()
+        .is_some_and(|b| b.mode == BroadcastMode::CellBroadcast)
+    {
+        for lang in spec.messages.0.keys() {
+            if let Some(r) = render(&spec, Channel::Sms, *lang)
+                && let Some(why) = cb_problem(&r.text)
+            {
+                errors.push(
+                    format!("messages.{lang}"),
+                    format!("the {lang} text: {why}"),
+                );
             }
         }
+    }
+}
+
+impl AlertSpec {
+    /// The alert that follows this one up (`:update`, `:cancel`,
+    /// `:all_clear`): the same status, event, zone, channels and networks,
+    /// `msgType` and `references` set, and in each language the text given
+    /// or else the default one naming this alert's event and Belgian time
+    /// (`sent_at`, Unix ms).
+    pub fn follow_up(
+        &self,
+        original: crate::AlertId,
+        kind: FollowUp,
+        given: &BTreeMap<String, String>,
+        sent_at: i64,
+    ) -> Result<AlertSpec, ValidationErrors> {
+        let mut errors = Collector::default();
+        let given = parse_messages(given, false, &mut errors);
+        let at = crate::cap::brussels_short(sent_at);
+        let mut messages = Messages(
+            Language::ALL
+                .into_iter()
+                .map(|l| (l, kind.default_text(l, &self.event, &at)))
+                .collect(),
+        );
+        messages.0.extend(given.0);
+        let spec = AlertSpec {
+            messages,
+            msg_type: kind.msg_type(),
+            references: Some(original),
+            all_clear: kind == FollowUp::AllClear,
+            ..self.clone()
+        };
+        check_texts(&spec, &mut errors);
         errors.finish(spec)
     }
 }
@@ -439,5 +503,44 @@ mod tests {
                 .to_string()
                 .starts_with("broadcast:")
         );
+    }
+
+    #[test]
+    fn a_follow_up_speaks_every_language_and_fits_an_sms() {
+        let long_event = "é".repeat(200);
+        let original: AlertSpec = serde_json::from_value::<AlertRequest>(serde_json::json!({
+            "status": "Exercise", "event": long_event, "severity": "Severe",
+            "urgency": "Immediate", "certainty": "Observed",
+            "messages": {"nl": "Brand", "fr": "Incendie"},
+            "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}
+        }))
+        .unwrap()
+        .validate()
+        .unwrap();
+        let id = crate::AlertId::new();
+        for kind in FollowUp::ALL {
+            let f = original
+                .follow_up(id, kind, &BTreeMap::new(), 1_795_942_800_000)
+                .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
+            assert_eq!(f.references, Some(id));
+            assert_eq!(f.msg_type, kind.msg_type());
+            assert_eq!(f.all_clear, kind == FollowUp::AllClear);
+            assert_eq!(f.status, Status::Exercise, "an exercise stays one");
+            assert_eq!(f.messages.0.len(), 4, "{kind:?}: a text in every language");
+            for text in f.messages.0.values() {
+                assert!(text.contains("29/11/2026 10:00"), "{text}");
+            }
+        }
+        let given = BTreeMap::from([("fr".to_string(), "Fausse alerte.".to_string())]);
+        let f = original
+            .follow_up(id, FollowUp::Cancel, &given, 0)
+            .unwrap();
+        assert_eq!(f.messages.0[&Language::Fr], "Fausse alerte.");
+        assert!(f.messages.0[&Language::Nl].starts_with("INGETROKKEN"));
+        let bad = BTreeMap::from([("xx".to_string(), "?".to_string())]);
+        let e = original
+            .follow_up(id, FollowUp::Cancel, &bad, 0)
+            .unwrap_err();
+        assert_eq!(e.0[0].path, "messages.xx");
     }
 }

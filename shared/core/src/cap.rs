@@ -53,3 +53,67 @@ impl Status {
         }
     }
 }
+
+/// `<msgType>`: a new alert, or an update or cancel of an earlier one
+/// (named in `references`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum MsgType {
+    #[default]
+    Alert,
+    Update,
+    Cancel,
+}
+
+impl MsgType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsgType::Alert => "Alert",
+            MsgType::Update => "Update",
+            MsgType::Cancel => "Cancel",
+        }
+    }
+
+    pub fn is_alert(&self) -> bool {
+        *self == MsgType::Alert
+    }
+}
+
+/// Belgian local time (Europe/Brussels) of a Unix-ms instant, as
+/// `2026-11-29T10:00:00+01:00` (CAP's form: an offset, never `Z`).
+pub fn brussels_rfc3339(ms: i64) -> String {
+    brussels(ms)
+        .map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .unwrap_or_default()
+}
+
+/// The same instant as a person reads it in a message: `29/11/2026 10:00`.
+pub fn brussels_short(ms: i64) -> String {
+    brussels(ms)
+        .map(|z| z.strftime("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn brussels(ms: i64) -> Option<jiff::ZonedDateTime> {
+    let tz = jiff::tz::TimeZone::get("Europe/Brussels").ok()?;
+    Some(jiff::Timestamp::from_millisecond(ms).ok()?.to_zoned_datetime(tz))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn brussels_time_has_its_offset_in_winter_and_summer() {
+        // 2026-11-29T09:00:00Z: winter time, +01:00.
+        assert_eq!(
+            brussels_rfc3339(1_795_942_800_000),
+            "2026-11-29T10:00:00+01:00"
+        );
+        // 2026-07-01T08:00:00Z: summer time, +02:00.
+        assert_eq!(
+            brussels_rfc3339(1_782_892_800_000),
+            "2026-07-01T10:00:00+02:00"
+        );
+        assert_eq!(brussels_short(1_795_942_800_000), "29/11/2026 10:00");
+    }
+}

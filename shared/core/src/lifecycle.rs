@@ -9,8 +9,9 @@
 //!                      └─expire─▶ expired    (resolving and sending expire too)
 //! ```
 
+use crate::Language;
 use crate::alert::AlertState;
-use crate::cap::Status;
+use crate::cap::{MsgType, Status};
 use std::fmt;
 use std::str::FromStr;
 
@@ -58,6 +59,97 @@ impl fmt::Display for ApprovalPolicy {
             ApprovalPolicy::All => "all",
             ApprovalPolicy::None => "none",
         })
+    }
+}
+
+/// A new alert that follows an earlier one up and goes to the audience
+/// it reached: `POST /v1/alerts/{id}:update`, `:cancel`, `:all_clear`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FollowUp {
+    Update,
+    Cancel,
+    AllClear,
+}
+
+impl FollowUp {
+    pub const ALL: [FollowUp; 3] = [FollowUp::Update, FollowUp::Cancel, FollowUp::AllClear];
+
+    /// The action's name in the API (`:<verb>`) and the audit log.
+    pub fn verb(self) -> &'static str {
+        match self {
+            FollowUp::Update => "update",
+            FollowUp::Cancel => "cancel",
+            FollowUp::AllClear => "all_clear",
+        }
+    }
+
+    pub fn from_verb(verb: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.verb() == verb)
+    }
+
+    /// CAP `msgType` of the new alert (an all-clear is an Update whose
+    /// `responseType` is AllClear).
+    pub fn msg_type(self) -> MsgType {
+        match self {
+            FollowUp::Cancel => MsgType::Cancel,
+            FollowUp::Update | FollowUp::AllClear => MsgType::Update,
+        }
+    }
+
+    /// A cancel stops what the original has not sent yet (and needs no
+    /// second person: stopping is always allowed); an update or an
+    /// all-clear waits until the original is done, so nobody gets it
+    /// before the original.
+    pub fn stops_original(self) -> bool {
+        self == FollowUp::Cancel
+    }
+
+    pub fn needs_approval(self, policy: ApprovalPolicy, status: Status) -> bool {
+        self != FollowUp::Cancel && policy.requires_approval(status)
+    }
+
+    /// The text sent when the operator gives none for a language: names
+    /// the original's event and its Belgian local time.
+    pub fn default_text(self, language: Language, event: &str, at: &str) -> String {
+        use Language::*;
+        match (self, language) {
+            (FollowUp::Cancel, Nl) => format!(
+                "INGETROKKEN: het alarm \"{event}\" van {at} is ingetrokken. Er is geen gevaar; volg de instructies ervan niet meer op."
+            ),
+            (FollowUp::Cancel, Fr) => format!(
+                "ANNULÉ : l'alerte « {event} » du {at} est annulée. Il n'y a pas de danger ; ne suivez plus ses consignes."
+            ),
+            (FollowUp::Cancel, De) => format!(
+                "AUFGEHOBEN: Die Warnung „{event}“ vom {at} ist aufgehoben. Es besteht keine Gefahr; befolgen Sie ihre Anweisungen nicht mehr."
+            ),
+            (FollowUp::Cancel, En) => format!(
+                "CANCELLED: the alert \"{event}\" of {at} is cancelled. There is no danger; disregard its instructions."
+            ),
+            (FollowUp::AllClear, Nl) => format!(
+                "EINDE ALARM: het gevaar van \"{event}\" (alarm van {at}) is voorbij. U kunt uw gewone activiteiten hervatten."
+            ),
+            (FollowUp::AllClear, Fr) => format!(
+                "FIN D'ALERTE : le danger « {event} » (alerte du {at}) est passé. Vous pouvez reprendre vos activités normales."
+            ),
+            (FollowUp::AllClear, De) => format!(
+                "ENTWARNUNG: Die Gefahr „{event}“ (Warnung vom {at}) ist vorbei. Sie können Ihre gewohnten Tätigkeiten wieder aufnehmen."
+            ),
+            (FollowUp::AllClear, En) => format!(
+                "ALL CLEAR: the danger of \"{event}\" (alert of {at}) is over. You may resume normal activities."
+            ),
+            (FollowUp::Update, Nl) => format!(
+                "UPDATE: het alarm \"{event}\" van {at} blijft van kracht. Volg de instructies verder op."
+            ),
+            (FollowUp::Update, Fr) => format!(
+                "MISE À JOUR : l'alerte « {event} » du {at} reste en vigueur. Continuez à suivre les consignes."
+            ),
+            (FollowUp::Update, De) => format!(
+                "AKTUALISIERUNG: Die Warnung „{event}“ vom {at} bleibt in Kraft. Befolgen Sie weiter die Anweisungen."
+            ),
+            (FollowUp::Update, En) => format!(
+                "UPDATE: the alert \"{event}\" of {at} remains in force. Keep following its instructions."
+            ),
+        }
     }
 }
 

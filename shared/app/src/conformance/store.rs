@@ -488,6 +488,25 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         "a re-run of a shard gets its own pending deliveries back"
     );
 
+    // The same shard may add a recipient's deliveries on another call
+    // (a follow-up plans a channel at a time); the recipient counts once.
+    let b = AlertId::new();
+    let sms_only = plan(r1, &[(Channel::Sms, "+32470000001")], Language::Nl);
+    let email_only = plan(r1, &[(Channel::Email, "r1@example.be")], Language::Nl);
+    store.plan_deliveries(b, 0, &[sms_only]).await.unwrap();
+    let added = store.plan_deliveries(b, 0, &[email_only]).await.unwrap();
+    assert_eq!(added.len(), 1, "the e-mail delivery is added");
+    assert_eq!(added[0].channel, Channel::Email);
+    let bc = store.counts(b).await.unwrap();
+    assert_eq!(bc.recipients, 1);
+    assert_eq!(
+        (
+            bc.channels[&Channel::Sms].queued,
+            bc.channels[&Channel::Email].queued
+        ),
+        (1, 1)
+    );
+
     let counts = store.counts(a).await.unwrap();
     assert_eq!(counts.recipients, 3, "each recipient counted once");
     assert_eq!(counts.channels[&Channel::Sms].queued, 3);
@@ -699,7 +718,10 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .unwrap();
     assert_eq!(
         after,
-        vec![Some(DeliveryStatus::Cancelled), Some(DeliveryStatus::Failed)],
+        vec![
+            Some(DeliveryStatus::Cancelled),
+            Some(DeliveryStatus::Failed)
+        ],
         "a final delivery stays as it was"
     );
     let c = store.counts(a).await.unwrap().channels[&Channel::Sms];

@@ -329,12 +329,45 @@ impl DynamoStore {
             return Ok(Vec::new());
         }
         let mut pending = Vec::new();
+        let mut missing = Vec::new();
         for d in &r.deliveries {
             let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
-            if let Some(item) = cur.get(&d.subscriber_id)
-                && !status_of(item)?.is_final()
-            {
-                pending.push(d.clone());
+            match cur.get(&d.subscriber_id) {
+                Some(item) if status_of(item)?.is_final() => {}
+                Some(_) => pending.push(d.clone()),
+                None => missing.push(d.clone()),
+            }
+        }
+        // Deliveries this shard plans for its recipient on a later call
+        // (another channel): added beside the ones it has, as SQLite does.
+        if !missing.is_empty() {
+            let more = RecipientPlan {
+                deliveries: missing,
+                ..r.clone()
+            };
+            let mut deltas = Deltas::default();
+            for d in &more.deliveries {
+                deltas.add(
+                    counter_sk(d.channel, bucket(d.subscriber_id)),
+                    column(DeliveryStatus::Queued),
+                    1,
+                );
+            }
+            let mut actions = self.plan_actions(alert, shard, &more, now)?;
+            actions.remove(0); // the owner item exists
+            actions.extend(deltas.actions(self, alert)?);
+            if let Tx::Committed = self.transact(actions).await? {
+                pending.extend(more.deliveries);
+            } else {
+                // A concurrent run of this shard added them: take what is open.
+                for d in &more.deliveries {
+                    let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
+                    if let Some(item) = cur.get(&d.subscriber_id)
+                        && !status_of(item)?.is_final()
+                    {
+                        pending.push(d.clone());
+                    }
+                }
             }
         }
         Ok(pending)

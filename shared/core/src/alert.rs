@@ -315,7 +315,7 @@ fn check_texts(spec: &AlertSpec, errors: &mut Collector) {
         .is_some_and(|b| b.mode == BroadcastMode::Lbsms);
     if spec.channels.contains(Channel::Sms) || lbsms {
         for lang in spec.messages.0.keys() {
-            if let Some(r) = render(&spec, Channel::Sms, *lang) {
+            if let Some(r) = render(spec, Channel::Sms, *lang) {
                 let info = analyse(&r.text);
                 if info.segments > MAX_SMS_SEGMENTS {
                     let why = match (info.encoding, first_non_gsm(&r.text)) {
@@ -341,7 +341,7 @@ fn check_texts(spec: &AlertSpec, errors: &mut Collector) {
         .is_some_and(|b| b.mode == BroadcastMode::CellBroadcast)
     {
         for lang in spec.messages.0.keys() {
-            if let Some(r) = render(&spec, Channel::Sms, *lang)
+            if let Some(r) = render(spec, Channel::Sms, *lang)
                 && let Some(why) = cb_problem(&r.text)
             {
                 errors.push(

@@ -759,3 +759,234 @@ async fn a_flooding_client_gets_429s_while_an_operator_elsewhere_is_served() {
         .unwrap();
     assert_eq!(res.status(), 404, "the operator is answered, not limited");
 }
+
+/// Each subscriber's outbox lines of one alert, by outbox position.
+fn positions(lines: &[Value], alert: &str) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let mut out: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, l) in lines.iter().enumerate() {
+        if l["alert_id"] == alert {
+            out.entry(l["subscriber_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(i);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_stops_the_original_and_follows_it_to_everyone_it_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    // 30 SMS a second: the original to 300 people takes ten seconds.
+    let server = Server::start(p, &[("BEALERT_SMS_RATE", "30")]);
+    let api = Api::new(&server.url, &key);
+    let here = (50.850, 4.350);
+    let people: Vec<Value> = (0..300)
+        .map(|i| {
+            let lang = ["nl", "fr", "de", "en"][i % 4];
+            sub(&format!("p{i}"), lang, &["sms"], &[here], &[], i as u32 + 1)
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], 300, "{:?}", imported.body);
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let original = created.body["id"].as_str().unwrap().to_string();
+
+    // Cancel while it is sending.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while outbox(p, "sms").len() < 40 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the original never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel = api
+        .post(
+            &format!("/v1/alerts/{original}:cancel"),
+            &json!({"messages": {"nl": "Vals alarm, er is geen gevaar."}}),
+        )
+        .await;
+    assert_eq!(cancel.status, 201, "{:?}", cancel.body);
+    assert_eq!(
+        cancel.body["state"], "resolving",
+        "a cancel needs no approval"
+    );
+    let cancel_id = cancel.body["id"].as_str().unwrap().to_string();
+    let done = api.wait_sent(&cancel_id, Duration::from_secs(60)).await;
+    assert_eq!(done["msg_type"], "Cancel");
+    assert_eq!(done["references"], original.as_str());
+
+    let view = api.get(&format!("/v1/alerts/{original}")).await.body;
+    assert_eq!(view["state"], "cancelled");
+    let sms = &view["channels"]["sms"];
+    let (sent, cancelled) = (
+        sms["sent"].as_u64().unwrap(),
+        sms["cancelled"].as_u64().unwrap(),
+    );
+    assert!(cancelled > 0, "the cancel stopped nothing: {view}");
+    assert_eq!(sent + cancelled, 300, "{view}");
+    assert_eq!(sms["queued"], 0, "{view}");
+
+    // Whoever got the original got the cancel once, after it; nobody else
+    // got it, and nobody got the original after their cancel.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = outbox(p, "sms");
+    let firsts = positions(&lines, &original);
+    let cancels = positions(&lines, &cancel_id);
+    assert_eq!(firsts.len() as u64, sent);
+    assert_eq!(
+        firsts.keys().collect::<Vec<_>>(),
+        cancels.keys().collect::<Vec<_>>(),
+        "the cancel reaches exactly those the original reached"
+    );
+    for (who, at) in &cancels {
+        assert_eq!(at.len(), 1, "{who} got the cancel {} times", at.len());
+        assert_eq!(firsts[who].len(), 1);
+        assert!(
+            firsts[who][0] < at[0],
+            "{who} got the original after the cancel"
+        );
+    }
+    let texts: std::collections::BTreeMap<String, String> = lines
+        .iter()
+        .filter(|l| l["alert_id"] == cancel_id.as_str())
+        .map(|l| {
+            (
+                l["language"].as_str().unwrap().to_string(),
+                l["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(texts["nl"], "OEFENING - Vals alarm, er is geen gevaar.");
+    assert!(
+        texts["fr"].starts_with("EXERCICE - ANNULÉ"),
+        "{}",
+        texts["fr"]
+    );
+    // German speakers got the original in English (it had no German
+    // text): the cancel follows in the language they were written to.
+    assert!(!texts.contains_key("de"));
+    assert!(
+        texts["en"].starts_with("EXERCISE - CANCELLED"),
+        "{}",
+        texts["en"]
+    );
+
+    // The original's audit names who cancelled it, and by which alert.
+    let audit = api.get(&format!("/v1/alerts/{original}/audit")).await.body;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "cancel")
+        .expect("a cancel entry");
+    assert_eq!(entry["to"], "cancelled");
+    assert_eq!(entry["operator"], "centre");
+    assert_eq!(entry["detail"], format!("cancelled by alert {cancel_id}"));
+
+    // Once is enough; a cancel is not followed up; nor is a cancelled alert updated.
+    let again = api
+        .post(&format!("/v1/alerts/{original}:cancel"), &json!({}))
+        .await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert!(again.body["detail"].as_str().unwrap().contains(&cancel_id));
+    let of_cancel = api
+        .post(&format!("/v1/alerts/{cancel_id}:update"), &json!({}))
+        .await;
+    assert_eq!(of_cancel.status, 409, "{:?}", of_cancel.body);
+    let update = api
+        .post(&format!("/v1/alerts/{original}:update"), &json!({}))
+        .await;
+    assert_eq!(update.status, 409, "{:?}", update.body);
+    let bad = api
+        .post(
+            &format!("/v1/alerts/{cancel_id}:all_clear"),
+            &json!({"messages": {"xx": "?"}}),
+        )
+        .await;
+    assert_eq!(bad.status, 409, "{:?}", bad.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_all_clear_and_an_update_go_to_everyone_the_alert_reached_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &key);
+    let (here, away) = ((50.850, 4.350), (51.2, 4.4));
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms", "email"], &[here], &[], 1),
+        sub("bert", "fr", &["sms"], &[here], &[], 2),
+        sub("carl", "de", &["email"], &[away], &[], 3),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        3
+    );
+    let created = api
+        .post(
+            "/v1/alerts",
+            &alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]})),
+        )
+        .await;
+    let original = created.body["id"].as_str().unwrap().to_string();
+    // Asked at once: each follow-up goes after the original, never before.
+    let update = api
+        .post(
+            &format!("/v1/alerts/{original}:update"),
+            &json!({"messages": {"en": "Still closed: stay inside."}}),
+        )
+        .await;
+    assert_eq!(update.status, 201, "{:?}", update.body);
+    let update_id = update.body["id"].as_str().unwrap().to_string();
+    let clear = api
+        .post(&format!("/v1/alerts/{original}:all_clear"), &json!({}))
+        .await;
+    assert_eq!(clear.status, 201, "{:?}", clear.body);
+    let clear_id = clear.body["id"].as_str().unwrap().to_string();
+    let view = api.wait_sent(&clear_id, Duration::from_secs(30)).await;
+    assert_eq!(view["all_clear"], true);
+    assert_eq!(view["msg_type"], "Update");
+    assert_eq!(view["recipients"], 2, "anna and bert, not carl: {view}");
+    api.wait_sent(&update_id, Duration::from_secs(30)).await;
+
+    for channel in ["sms", "email"] {
+        let lines = outbox(p, channel);
+        let firsts = positions(&lines, &original);
+        for follow_up in [&update_id, &clear_id] {
+            let after = positions(&lines, follow_up);
+            assert_eq!(
+                firsts.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>(),
+                "{channel}: the same audience"
+            );
+            for (who, at) in &after {
+                assert!(
+                    firsts[who][0] < at[0],
+                    "{channel}: {who} got a follow-up first"
+                );
+            }
+        }
+    }
+    let sms = outbox(p, "sms");
+    let bert_clear = sms
+        .iter()
+        .find(|l| l["alert_id"] == clear_id.as_str() && l["language"] == "fr")
+        .unwrap();
+    assert!(
+        bert_clear["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("FIN D'ALERTE"),
+        "{bert_clear}"
+    );
+}

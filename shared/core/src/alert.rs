@@ -532,9 +532,7 @@ mod tests {
             }
         }
         let given = BTreeMap::from([("fr".to_string(), "Fausse alerte.".to_string())]);
-        let f = original
-            .follow_up(id, FollowUp::Cancel, &given, 0)
-            .unwrap();
+        let f = original.follow_up(id, FollowUp::Cancel, &given, 0).unwrap();
         assert_eq!(f.messages.0[&Language::Fr], "Fausse alerte.");
         assert!(f.messages.0[&Language::Nl].starts_with("INGETROKKEN"));
         let bad = BTreeMap::from([("xx".to_string(), "?".to_string())]);

@@ -95,7 +95,11 @@ pub fn brussels_short(ms: i64) -> String {
 
 fn brussels(ms: i64) -> Option<jiff::ZonedDateTime> {
     let tz = jiff::tz::TimeZone::get("Europe/Brussels").ok()?;
-    Some(jiff::Timestamp::from_millisecond(ms).ok()?.to_zoned_datetime(tz))
+    Some(
+        jiff::Timestamp::from_millisecond(ms)
+            .ok()?
+            .to_zoned_datetime(tz),
+    )
 }
 
 #[cfg(test)]

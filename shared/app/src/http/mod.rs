@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use bealert_core::lifecycle::FollowUp;
 use extract::{Authed, JsonBytes};
 use problem::Problem;
 use std::collections::HashMap;
@@ -268,14 +269,28 @@ async fn alert_resource(
         None => return Ok(Json(app.alert_view(&op, &target).await?).into_response()),
         Some((id, "approve")) => app.approve_alert(&op, id, &client).await?,
         Some((id, "reject")) => app.reject_alert(&op, id, &body, &client).await?,
-        Some(_) => {
-            return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "{target:?} is not an action on an alert; use /v1/alerts/<id>:approve or :reject"
-                ),
-            ));
-        }
+        Some((id, verb)) => match FollowUp::from_verb(verb) {
+            // A new alert: 201 and where to follow it.
+            Some(kind) => {
+                let created = app.follow_up_alert(&op, id, kind, &body, &client).await?;
+                let location = format!("/v1/alerts/{}", created.id);
+                return Ok((
+                    StatusCode::CREATED,
+                    [(header::LOCATION, location)],
+                    Json(created),
+                )
+                    .into_response());
+            }
+            None => {
+                return Err(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "{target:?} is not an action on an alert; use /v1/alerts/<id>: followed by \
+                         approve, reject, update, cancel or all_clear"
+                    ),
+                ));
+            }
+        },
     };
     Ok(Json(done).into_response())
 }

@@ -8,7 +8,7 @@ use crate::ports::{AlertRecord, AuditEntry, DeliveryRow};
 use crate::{AppError, format_ms, now_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
-use bealert_core::cap::Status;
+use bealert_core::cap::{MsgType, Status};
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
 use bealert_core::lifecycle::{self, Action};
@@ -54,6 +54,14 @@ pub struct AlertView {
     pub id: AlertId,
     pub state: AlertState,
     pub status: Status,
+    /// CAP `msgType`: `Update` or `Cancel` of [`Self::references`].
+    #[serde(skip_serializing_if = "MsgType::is_alert")]
+    pub msg_type: MsgType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<AlertId>,
+    /// An all-clear: the danger is over.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub all_clear: bool,
     pub event: String,
     pub operator: String,
     pub created_at: String,
@@ -244,7 +252,11 @@ impl App {
         })
     }
 
-    async fn enqueue_plan(&self, id: AlertId, approved_at: Option<i64>) -> Result<(), AppError> {
+    pub(crate) async fn enqueue_plan(
+        &self,
+        id: AlertId,
+        approved_at: Option<i64>,
+    ) -> Result<(), AppError> {
         let job = serde_json::to_string(&ResolveJob::Plan {
             alert_id: id,
             approved_at,
@@ -313,16 +325,7 @@ impl App {
         id: &str,
         action: Action,
     ) -> Result<AlertRecord, AppError> {
-        // Not `visible_alert`: a person outside the zone's jurisdiction is
-        // told so (403), not that the alert does not exist.
-        let not_found = || AppError::NotFound(format!("no alert has id {id:?}"));
-        let alert_id: AlertId = id.parse().map_err(|_| not_found())?;
-        let alert = self
-            .ports
-            .alerts
-            .get_alert(alert_id)
-            .await?
-            .ok_or_else(not_found)?;
+        let alert = self.stored_alert(id).await?;
         lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
         let created = self.ports.alerts.audit(alert.id).await?;
         let creator = created.iter().find(|e| e.action == "create");
@@ -334,6 +337,32 @@ impl App {
                 action.as_str()
             )));
         }
+        self.check_jurisdiction(operator, &alert, action.as_str())
+            .await?;
+        Ok(alert)
+    }
+
+    /// The alert, whole; 404 if there is none.
+    pub(crate) async fn stored_alert(&self, id: &str) -> Result<AlertRecord, AppError> {
+        // Not `visible_alert`: a person outside the zone's jurisdiction is
+        // told so (403), not that the alert does not exist.
+        let not_found = || AppError::NotFound(format!("no alert has id {id:?}"));
+        let alert_id: AlertId = id.parse().map_err(|_| not_found())?;
+        self.ports
+            .alerts
+            .get_alert(alert_id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// 403 unless the person has jurisdiction over the alert's whole zone
+    /// and its groups (`verb` says what they tried).
+    pub(crate) async fn check_jurisdiction(
+        &self,
+        operator: &Operator,
+        alert: &AlertRecord,
+        verb: &'static str,
+    ) -> Result<(), AppError> {
         let territory = self.territory(operator).await?;
         let mut area = alert.spec.area.clone();
         let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
@@ -342,13 +371,10 @@ impl App {
             .run(work, move || {
                 bealert_core::geography::confine(territory.as_deref(), &mut area)
                     .map(|_| ())
-                    .map_err(|e| {
-                        AppError::Forbidden(format!("you may not {} it: {e}", action.as_str()))
-                    })
+                    .map_err(|e| AppError::Forbidden(format!("you may not {verb} it: {e}")))
             })
             .await?;
-        Self::check_groups(operator, &alert.spec.groups)?;
-        Ok(alert)
+        Self::check_groups(operator, &alert.spec.groups)
     }
 
     async fn decide(
@@ -498,6 +524,9 @@ impl App {
             id: alert.id,
             state: alert.state,
             status: alert.spec.status,
+            msg_type: alert.spec.msg_type,
+            references: alert.spec.references,
+            all_clear: alert.spec.all_clear,
             event: alert.spec.event,
             operator: alert.operator,
             created_at: format_ms(alert.created_at),

@@ -6,7 +6,9 @@
 use super::networks::EstimateZone;
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{BROADCAST_QUEUE, BroadcastJob};
-use crate::ports::{AlertRecord, BroadcastCell, BroadcastMessage, Claim, GatewayError, Outcome};
+use crate::ports::{
+    AlertRecord, BroadcastCell, BroadcastMessage, Claim, FollowUpMessage, GatewayError, Outcome,
+};
 use crate::{AppError, now_ms};
 use bealert_core::alert::AlertSpec;
 use bealert_core::broadcast::{NetworkReport, Target, message_identifier};
@@ -82,14 +84,25 @@ impl App {
     /// Plans one delivery per network and hands each to the broadcast queue
     /// (again on a retried plan: a claim lets only one through).
     pub(crate) async fn plan_broadcast(&self, alert: &AlertRecord) -> Result<(), JobError> {
-        let Some(b) = &alert.spec.broadcast else {
+        match &alert.spec.broadcast {
+            Some(b) => self.plan_networks(alert, &b.networks).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::plan_broadcast`] to the networks named.
+    pub(crate) async fn plan_networks(
+        &self,
+        alert: &AlertRecord,
+        networks: &[String],
+    ) -> Result<(), JobError> {
+        if networks.is_empty() {
             return Ok(());
-        };
+        }
         let ports = self
             .broadcast_ports()
             .map_err(|e| JobError::Failed(e.to_string()))?;
-        let targets: Vec<Target> = b
-            .networks
+        let targets: Vec<Target> = networks
             .iter()
             .map(|n| Target::Network(n.clone()))
             .collect();
@@ -97,8 +110,7 @@ impl App {
             .targets
             .plan_targets(alert.id, &targets, now_ms())
             .await?;
-        let bodies: Vec<String> = b
-            .networks
+        let bodies: Vec<String> = networks
             .iter()
             .map(|n| {
                 serde_json::to_string(&BroadcastJob {
@@ -144,67 +156,26 @@ impl App {
             Claim::Claimed { attempt } => attempt,
         };
 
-        let area = alert.spec.area.clone();
-        let zone = Arc::new(
-            tokio::task::spawn_blocking(move || EstimateZone::new(&area))
-                .await
-                .map_err(|e| JobError::Failed(format!("zone task failed: {e}")))?,
-        );
-        let selection = self
-            .select_cells(&zone, Some(&job.network))
-            .await
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .into_iter()
-            .next();
-        let (cells, overshoot_km2) = match &selection {
-            Some(s) => (
-                s.figures
-                    .selected
-                    .iter()
-                    .map(|&i| BroadcastCell {
-                        cell_id: s.cells[i].cell_id.clone(),
-                        active_devices: s.cells[i].active_devices,
-                    })
-                    .collect::<Vec<_>>(),
-                s.figures.overshoot_km2,
+        let deadline = now + lease.as_millis() as i64 - 2_000;
+        let (outcome, planned, overshoot_km2) = match alert.spec.references {
+            Some(original) => (
+                self.network_follow_up(&alert, original, &job.network, &config)
+                    .await,
+                NetworkReport::default(),
+                0.0,
             ),
-            None => (Vec::new(), 0.0),
-        };
-
-        // What was asked of the network, kept even when it fails.
-        let planned = NetworkReport {
-            cells: cells.len() as u64,
-            requested: cells.iter().map(|c| c.active_devices).sum(),
-            overshoot_km2,
-            ..NetworkReport::default()
-        };
-        let outcome = if cells.is_empty() {
-            // No cell of this network meets the zone: nobody to reach.
-            Ok(NetworkReport::default())
-        } else {
-            let message = broadcast_message(
-                &alert,
-                &job.network,
-                cells,
-                &config,
-                now + lease.as_millis() as i64 - 2_000,
-            );
-            let gateway = ports.gateways.gateway(&job.network);
-            match tokio::time::timeout(config.gateway_timeout, gateway.broadcast(&message)).await {
-                Ok(r) => r,
-                // A timeout is not a refusal: the network may have sent it;
-                // the retry carries the same key, which it never sends twice.
-                Err(_) => Err(GatewayError::Retryable(format!(
-                    "{} did not answer within {:?}",
-                    job.network, config.gateway_timeout
-                ))),
+            None => {
+                self.network_broadcast(&alert, &job.network, &config, deadline)
+                    .await?
             }
         };
         // What the outcome does to the network's delivery; one record call.
         let (outcome, report, retry) = match outcome {
             Ok(mut report) => {
                 report.overshoot_km2 = overshoot_km2;
-                report.cells = planned.cells;
+                if planned.cells > 0 {
+                    report.cells = planned.cells;
+                }
                 (Outcome::Sent, Some(report), None)
             }
             Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), Some(planned), None),
@@ -239,6 +210,103 @@ impl App {
         }
         self.settle(alert.id).await?;
         Ok(JobOutcome::Done)
+    }
+
+    /// The network's part of a new alert: the cells it has in the zone,
+    /// the message, the network's answer; what was asked of it; the overshoot.
+    async fn network_broadcast(
+        &self,
+        alert: &AlertRecord,
+        network: &str,
+        config: &super::networks::BroadcastConfig,
+        not_after: i64,
+    ) -> Result<(Result<NetworkReport, GatewayError>, NetworkReport, f64), JobError> {
+        let ports = self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .clone();
+        let area = alert.spec.area.clone();
+        let zone = Arc::new(
+            tokio::task::spawn_blocking(move || EstimateZone::new(&area))
+                .await
+                .map_err(|e| JobError::Failed(format!("zone task failed: {e}")))?,
+        );
+        let selection = self
+            .select_cells(&zone, Some(network))
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .into_iter()
+            .next();
+        let (cells, overshoot_km2) = match &selection {
+            Some(s) => (
+                s.figures
+                    .selected
+                    .iter()
+                    .map(|&i| BroadcastCell {
+                        cell_id: s.cells[i].cell_id.clone(),
+                        active_devices: s.cells[i].active_devices,
+                    })
+                    .collect::<Vec<_>>(),
+                s.figures.overshoot_km2,
+            ),
+            None => (Vec::new(), 0.0),
+        };
+
+        // What was asked of the network, kept even when it fails.
+        let planned = NetworkReport {
+            cells: cells.len() as u64,
+            requested: cells.iter().map(|c| c.active_devices).sum(),
+            overshoot_km2,
+            ..NetworkReport::default()
+        };
+        let outcome = if cells.is_empty() {
+            // No cell of this network meets the zone: nobody to reach.
+            Ok(NetworkReport::default())
+        } else {
+            let message = broadcast_message(alert, network, cells, config, not_after);
+            let gateway = ports.gateways.gateway(network);
+            match tokio::time::timeout(config.gateway_timeout, gateway.broadcast(&message)).await {
+                Ok(r) => r,
+                // A timeout is not a refusal: the network may have sent it;
+                // the retry carries the same key, which it never sends twice.
+                Err(_) => Err(GatewayError::Retryable(format!(
+                    "{} did not answer within {:?}",
+                    network, config.gateway_timeout
+                ))),
+            }
+        };
+        Ok((outcome, planned, overshoot_km2))
+    }
+
+    /// A follow-up (update, cancel, all-clear) to the audience a network
+    /// kept for the original: the network's follow-up method.
+    async fn network_follow_up(
+        &self,
+        alert: &AlertRecord,
+        original: AlertId,
+        network: &str,
+        config: &super::networks::BroadcastConfig,
+    ) -> Result<NetworkReport, GatewayError> {
+        let ports = self
+            .broadcast_ports()
+            .map_err(|e| GatewayError::Permanent(e.to_string()))?;
+        let target = Target::Network(network.to_string());
+        let plain = broadcast_message(alert, network, Vec::new(), config, 0);
+        let message = FollowUpMessage {
+            key: plain.key,
+            references: format!("{original}:{target}"),
+            network: network.to_string(),
+            texts: plain.texts,
+            message_identifier: plain.message_identifier,
+        };
+        let gateway = ports.gateways.gateway(network);
+        match tokio::time::timeout(config.gateway_timeout, gateway.follow_up(&message)).await {
+            Ok(r) => r,
+            Err(_) => Err(GatewayError::Retryable(format!(
+                "{network} did not answer within {:?}",
+                config.gateway_timeout
+            ))),
+        }
     }
 
     /// A dead-lettered broadcast job: its network is declared failed.

@@ -3,6 +3,7 @@
 mod alerts;
 mod broadcast;
 mod dead_letters;
+mod follow_up;
 pub mod geography;
 pub mod identity;
 mod matcher;

@@ -131,6 +131,9 @@ impl App {
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }
+        if let Some(original) = alert.spec.references {
+            return self.resolve_follow_up(&alert, original).await;
+        }
         // The networks first: they start while the zone is being resolved.
         self.plan_broadcast(&alert).await?;
         let mut shards: Vec<ResolveJob> = Vec::new();
@@ -266,6 +269,11 @@ impl App {
         seen: &mut HashSet<SubscriberId>,
         contacts: impl IntoIterator<Item = Contact>,
     ) -> Result<(), JobError> {
+        // A cancelled alert plans nobody more (its senders stop what is planned).
+        let now = self.ports.alerts.get_alert_head(id).await?;
+        if now.is_none_or(|a| !a.state.may_send()) {
+            return Ok(());
+        }
         let mut plans: Vec<RecipientPlan> = contacts
             .into_iter()
             .filter(|c| seen.insert(c.subscriber_id))
@@ -306,7 +314,7 @@ impl App {
         Ok(Some(out))
     }
 
-    async fn enqueue_sends(
+    pub(crate) async fn enqueue_sends(
         &self,
         id: AlertId,
         pending: Vec<PlannedDelivery>,

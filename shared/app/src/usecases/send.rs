@@ -9,6 +9,8 @@ use crate::jobs::{SendJob, send_queue};
 use crate::now_ms;
 use crate::ports::{Claim, GatewayError, MessageKind, OutboundMessage, Outcome, Recorded, Sent};
 use bealert_core::SubscriberId;
+use bealert_core::alert::AlertState;
+use bealert_core::delivery::DeliveryStatus;
 use bealert_core::delivery::idempotency_key;
 use bealert_core::message::render;
 use std::time::Duration;
@@ -26,11 +28,20 @@ struct Waits {
     busy_until: Option<i64>,
 }
 
+/// Why nothing more of an alert in this state may be sent.
+fn stopped(state: AlertState) -> Option<&'static str> {
+    match state {
+        AlertState::Cancelled => Some("the alert was cancelled"),
+        AlertState::Expired => Some("the alert expired"),
+        _ => None,
+    }
+}
+
 impl App {
     pub(crate) async fn handle_send(&self, job: SendJob) -> Result<JobOutcome, JobError> {
         let id = job.alert_id;
         let channel = job.channel;
-        let alert = self.job_alert_head(id).await?;
+        let mut alert = self.job_alert_head(id).await?;
 
         // Under a rate limit a big batch takes long: send it a second's
         // worth at a time, and once half the lease is used, hand the rest
@@ -42,6 +53,23 @@ impl App {
         let started = std::time::Instant::now();
         let mut waits = Waits::default();
         for (k, items) in job.deliveries.chunks(chunk).enumerate() {
+            // A sender looks at the alert before it claims: once it is
+            // cancelled (or expired), nothing more of it leaves.
+            if k > 0 {
+                alert = self.job_alert_head(id).await?;
+            }
+            if let Some(why) = stopped(alert.state) {
+                let rest: Vec<SubscriberId> = job.deliveries[k * chunk..]
+                    .iter()
+                    .map(|d| d.subscriber_id)
+                    .collect();
+                self.ports
+                    .deliveries
+                    .stop_unsent(id, channel, &rest, DeliveryStatus::Cancelled, why, now_ms())
+                    .await?;
+                tracing::info!(alert = %id, %channel, stopped = rest.len(), "{why}: deliveries stopped");
+                break;
+            }
             if k > 0 && started.elapsed() >= budget {
                 let rest = SendJob {
                     alert_id: id,

@@ -1,0 +1,371 @@
+//! Update, cancel, all-clear: a new alert (CAP `msgType` Update or Cancel,
+//! `references` the original) to the audience the original reached.
+//!
+//! A cancel first moves the original to `cancelled`, so no sender claims
+//! any more of it, then walks the original's deliveries: those still
+//! queued are stopped as `cancelled` (nobody gets them), those sent get the
+//! cancel, and those a sender holds right now are watched until they end
+//! (sent: they get the cancel after it). So no recipient gets the original
+//! after their cancel. An update or an all-clear waits until the original
+//! is done, then goes to everyone it reached.
+
+use super::{App, JobError, JobOutcome};
+use crate::error::parse_body;
+use crate::ports::{AlertRecord, AuditEntry, DeliveryRow, RecipientPlan};
+use crate::usecases::AlertCreated;
+use crate::{AppError, now_ms};
+use bealert_core::alert::AlertState;
+use bealert_core::broadcast::Target;
+use bealert_core::cap::MsgType;
+use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
+use bealert_core::lifecycle::{self, Action, FollowUp};
+use bealert_core::operator::Operator;
+use bealert_core::{AlertId, Channel, SubscriberId};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Deliveries of the original read per page.
+const WALK_PAGE: usize = 1000;
+
+/// The audit detail on the original that names its cancel.
+fn cancelled_by(id: AlertId) -> String {
+    format!("cancelled by alert {id}")
+}
+
+impl App {
+    /// `POST /v1/alerts/{id}:update`, `:cancel`, `:all_clear` (body
+    /// `{"messages": {...}}`, optional): the new alert, answered 201.
+    pub async fn follow_up_alert(
+        &self,
+        operator: &Operator,
+        id: &str,
+        kind: FollowUp,
+        body: &[u8],
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            #[serde(default)]
+            messages: BTreeMap<String, String>,
+        }
+        let given = if body.iter().all(u8::is_ascii_whitespace) {
+            BTreeMap::new()
+        } else {
+            parse_body::<Body>(body)?.messages
+        };
+        let original = self.stored_alert(id).await?;
+        self.check_jurisdiction(operator, &original, kind.verb())
+            .await?;
+        if original.spec.msg_type == MsgType::Cancel {
+            return Err(AppError::Conflict(
+                "this alert is itself a cancel: it cannot be followed up".into(),
+            ));
+        }
+        self.may_follow_up(&original, kind).await?;
+        let spec = original
+            .spec
+            .follow_up(original.id, kind, &given, original.created_at)?;
+        let held = kind.needs_approval(self.config.approval, spec.status);
+        let record = AlertRecord {
+            id: AlertId::new(),
+            operator: operator.name.clone(),
+            spec,
+            state: if held {
+                AlertState::AwaitingApproval
+            } else {
+                AlertState::Resolving
+            },
+            created_at: now_ms(),
+            completed_at: None,
+            shards_total: None,
+            shards_done: 0,
+        };
+        let entry = |action: &str, from, to, detail: String| AuditEntry {
+            at: now_ms(),
+            operator: operator.name.clone(),
+            user: operator.user.clone(),
+            client: client.into(),
+            action: action.into(),
+            from,
+            to,
+            detail: Some(detail),
+        };
+        if kind.stops_original() {
+            // First of all: no sender claims anything more of the original.
+            self.stop_original(&original, |from, to| {
+                entry("cancel", Some(from), to, cancelled_by(record.id))
+            })
+            .await?;
+        }
+        // Job first, alert second, as at creation.
+        if !held {
+            self.enqueue_plan(record.id, None).await?;
+        }
+        let created = entry(
+            "create",
+            None,
+            record.state,
+            format!(
+                "{:?} alert, {} of alert {}",
+                record.spec.status,
+                kind.verb(),
+                original.id
+            ),
+        );
+        self.ports.alerts.insert_alert(&record, &created).await?;
+        tracing::info!(alert = %record.id, original = %original.id, operator = %operator.name, action = kind.verb(), "follow-up accepted");
+        Ok(AlertCreated {
+            id: record.id,
+            state: record.state,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Whether the original can be followed up this way (409 why not).
+    async fn may_follow_up(&self, original: &AlertRecord, kind: FollowUp) -> Result<(), AppError> {
+        use AlertState::*;
+        let refuse = |why: &str| {
+            Err(AppError::Conflict(format!(
+                "this alert cannot get {}: {why} (state {})",
+                match kind {
+                    FollowUp::Update => "an update",
+                    FollowUp::Cancel => "a cancel",
+                    FollowUp::AllClear => "an all-clear",
+                },
+                original.state.as_str()
+            )))
+        };
+        match (kind, original.state) {
+            (FollowUp::Cancel, Cancelled) => {
+                // Cancelled before: by a cancel alert that exists (409), or
+                // by one whose creation did not finish (do it again), or
+                // rejected before anything was sent (409).
+                let audit = self.ports.alerts.audit(original.id).await?;
+                let Some(by) = audit
+                    .iter()
+                    .filter(|e| e.action == "cancel")
+                    .find_map(|e| e.detail.as_deref()?.strip_prefix("cancelled by alert "))
+                    .and_then(|id| id.parse::<AlertId>().ok())
+                else {
+                    return refuse("it was rejected or cancelled before anything was sent");
+                };
+                if self.ports.alerts.get_alert_head(by).await?.is_some() {
+                    return refuse(&format!("alert {by} cancelled it already"));
+                }
+                Ok(())
+            }
+            (FollowUp::Cancel, _) => Ok(()),
+            (_, Draft | AwaitingApproval) => {
+                refuse("nothing of it was sent; change or reject it instead")
+            }
+            (_, Cancelled) => refuse("it was cancelled"),
+            (_, Failed) => refuse("nothing of it could be sent"),
+            (_, Resolving | Sending | Sent | Expired) => Ok(()),
+        }
+    }
+
+    /// Moves the original to `cancelled` if it is still going (a few
+    /// tries: a sender may settle it meanwhile); a finished one stays as it is.
+    async fn stop_original(
+        &self,
+        original: &AlertRecord,
+        entry: impl Fn(AlertState, AlertState) -> AuditEntry,
+    ) -> Result<(), AppError> {
+        let mut state = original.state;
+        for _ in 0..5 {
+            let Ok(to) = lifecycle::next(state, Action::Cancel) else {
+                return Ok(());
+            };
+            if self
+                .ports
+                .alerts
+                .transition(original.id, state, to, &entry(state, to))
+                .await?
+            {
+                tracing::info!(alert = %original.id, from = state.as_str(), "alert cancelled");
+                return Ok(());
+            }
+            state = self
+                .ports
+                .alerts
+                .get_alert_head(original.id)
+                .await?
+                .map_or(AlertState::Cancelled, |a| a.state);
+        }
+        Err(AppError::Conflict(
+            "the alert kept changing while it was being cancelled; try again".into(),
+        ))
+    }
+
+    /// The resolution of a follow-up: the original's reached audience.
+    pub(crate) async fn resolve_follow_up(
+        &self,
+        alert: &AlertRecord,
+        original_id: AlertId,
+    ) -> Result<JobOutcome, JobError> {
+        let stops = alert.spec.msg_type == MsgType::Cancel;
+        let Some(original) = self.ports.alerts.get_alert_head(original_id).await? else {
+            return Err(JobError::Failed(format!(
+                "alert {original_id}, which this one follows up, does not exist"
+            )));
+        };
+        if !stops && !original.state.is_final() {
+            return Ok(JobOutcome::RetryAfter(
+                Duration::from_millis(250),
+                "the original is still being sent; the follow-up goes after it".into(),
+            ));
+        }
+        self.ports.alerts.set_shard_count(alert.id, 1).await?;
+        let reason = cancelled_by(alert.id);
+        let mut held: Vec<DeliveryRow> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .ports
+                .deliveries
+                .list_deliveries(original_id, after, WALK_PAGE)
+                .await?;
+            after = page.last().map(|d| (d.channel, d.subscriber_id));
+            let full = page.len() == WALK_PAGE;
+            let (reached, open): (Vec<DeliveryRow>, Vec<DeliveryRow>) = page
+                .into_iter()
+                .filter(|d| !d.status.is_final() || d.status == DeliveryStatus::Sent)
+                .partition(|d| d.status == DeliveryStatus::Sent);
+            let (now_sent, busy) = if stops {
+                self.stop_rows(original_id, open, &reason).await?
+            } else {
+                (Vec::new(), open)
+            };
+            held.extend(busy);
+            self.plan_follow_up(alert, reached.into_iter().chain(now_sent))
+                .await?;
+            if !full {
+                break;
+            }
+        }
+        // Deliveries a sender held when the cancel came: wait for them to
+        // end (at most a lease, after which they can be stopped).
+        let deadline = now_ms() + i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
+        while !held.is_empty() && now_ms() <= deadline + 1_000 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (now_sent, busy) = self
+                .stop_rows(original_id, std::mem::take(&mut held), &reason)
+                .await?;
+            held = busy;
+            self.plan_follow_up(alert, now_sent.into_iter()).await?;
+        }
+        if !held.is_empty() {
+            tracing::warn!(alert = %alert.id, original = %original_id, held = held.len(), "deliveries still held by a sender after a lease; they get no follow-up");
+        }
+        self.follow_up_networks(alert, original_id, stops).await?;
+        self.finish_shard(alert.id, 0).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// Stops the original's open deliveries as cancelled; returns those
+    /// found sent after all, and those a sender still holds.
+    async fn stop_rows(
+        &self,
+        original: AlertId,
+        rows: Vec<DeliveryRow>,
+        reason: &str,
+    ) -> Result<(Vec<DeliveryRow>, Vec<DeliveryRow>), JobError> {
+        let mut by_channel: BTreeMap<Channel, Vec<DeliveryRow>> = BTreeMap::new();
+        for r in rows {
+            by_channel.entry(r.channel).or_default().push(r);
+        }
+        let (mut sent, mut busy) = (Vec::new(), Vec::new());
+        for (channel, rows) in by_channel {
+            let ids: Vec<SubscriberId> = rows.iter().map(|r| r.subscriber_id).collect();
+            let after = self
+                .ports
+                .deliveries
+                .stop_unsent(
+                    original,
+                    channel,
+                    &ids,
+                    DeliveryStatus::Cancelled,
+                    reason,
+                    now_ms(),
+                )
+                .await?;
+            for (row, status) in rows.into_iter().zip(after) {
+                match status {
+                    Some(DeliveryStatus::Sent) => sent.push(row),
+                    Some(DeliveryStatus::Sending | DeliveryStatus::Queued) => busy.push(row),
+                    _ => {}
+                }
+            }
+        }
+        Ok((sent, busy))
+    }
+
+    /// Plans the follow-up to recipients of the original (one shard: 0)
+    /// and hands them to the senders.
+    async fn plan_follow_up(
+        &self,
+        alert: &AlertRecord,
+        rows: impl Iterator<Item = DeliveryRow>,
+    ) -> Result<(), JobError> {
+        let plans: Vec<RecipientPlan> = rows
+            // A subscriber deleted since has no contact left.
+            .filter(|d| !d.to.is_empty())
+            .map(|d| RecipientPlan {
+                subscriber_id: d.subscriber_id,
+                external_id: d.external_id,
+                deliveries: vec![PlannedDelivery {
+                    subscriber_id: d.subscriber_id,
+                    channel: d.channel,
+                    to: d.to,
+                    language: d.language,
+                }],
+            })
+            .collect();
+        if plans.is_empty() {
+            return Ok(());
+        }
+        let pending = self
+            .ports
+            .deliveries
+            .plan_deliveries(alert.id, 0, &plans)
+            .await?;
+        self.enqueue_sends(alert.id, pending).await
+    }
+
+    /// Alert-SMS: every network that took the original gets the follow-up
+    /// for the same audience (a cancel stops one that has not yet).
+    async fn follow_up_networks(
+        &self,
+        alert: &AlertRecord,
+        original: AlertId,
+        stops: bool,
+    ) -> Result<(), JobError> {
+        let Some(b) = self.broadcast.as_ref() else {
+            return Ok(());
+        };
+        let mut rows = b.ports.targets.targets(original).await?;
+        let deadline = now_ms() + 30_000;
+        if stops {
+            for t in rows.iter().filter(|t| t.status == DeliveryStatus::Queued) {
+                b.ports
+                    .targets
+                    .fail_target(original, &t.target, &cancelled_by(alert.id), now_ms())
+                    .await?;
+            }
+            // One being handed over right now: wait for its answer.
+            while rows.iter().any(|t| !t.status.is_final()) && now_ms() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                rows = b.ports.targets.targets(original).await?;
+            }
+        }
+        let networks: Vec<String> = rows
+            .iter()
+            .filter(|t| t.status == DeliveryStatus::Sent)
+            .map(|t| match &t.target {
+                Target::Network(n) => n.clone(),
+            })
+            .collect();
+        self.plan_networks(alert, &networks).await
+    }
+}

@@ -284,6 +284,28 @@ async fn a_failing_network_is_retried_then_failed_and_a_slow_one_delays_no_sms()
     let d = api.get(&format!("/v1/alerts/{id}/deliveries")).await;
     assert_eq!(d.body["items"].as_array().unwrap().len(), 1, "{}", d.body);
     assert_eq!(d.body["items"][0]["channel"], "sms");
+
+    // An all-clear reaches the same audience: the network that took the
+    // original gets it through its follow-up method (its kept cells), the
+    // one that failed gets nothing.
+    let clear = api
+        .post(&format!("/v1/alerts/{id}:all_clear"), &json!({}))
+        .await;
+    assert_eq!(clear.status, 201, "{}", clear.body);
+    let clear_id = clear.body["id"].as_str().unwrap();
+    let c = api.wait_sent(clear_id, Duration::from_secs(20)).await;
+    let p = &c["networks"]["proximus"];
+    assert_eq!(
+        (
+            p["state"].as_str(),
+            p["requested"].as_u64(),
+            p["cells"].as_u64()
+        ),
+        (Some("sent"), Some(1200), Some(12)),
+        "{c}"
+    );
+    assert!(c["networks"].get("orange").is_none(), "{c}");
+    assert_eq!(c["channels"]["sms"]["sent"], 1, "{c}");
 }
 
 #[tokio::test]

@@ -371,3 +371,83 @@ async fn an_actual_alert_waits_for_a_second_person_in_the_aws_home() {
         200
     );
 }
+
+/// A cancel in the AWS home: the original stops at once (its queued
+/// deliveries cancelled in DynamoDB), and each phone it reached gets the
+/// cancel after it, once, through SNS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_stops_an_alert_while_it_sends_in_the_aws_home() {
+    testkit::require_stack().await;
+    let prefix = testkit::unique_prefix("cx");
+    let env = env(&prefix);
+    cli(&["aws", "setup"], &env);
+    let key = national_centre(&env, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // 10 SMS a second: the original to 60 phones takes six seconds.
+    env_ref.push(("BEALERT_SMS_RATE", "10"));
+    let server = Server::start(dir.path(), &env_ref);
+    let api = Api::new(&server.url, &key);
+    let base = 6_000_000 + u64::from(rand::random::<u16>()) * 100;
+    let phones: Vec<String> = (0..60).map(|i| bealert_synth::phone(base + i)).collect();
+    let people: Vec<Value> = phones
+        .iter()
+        .enumerate()
+        .map(|(i, phone)| {
+            json!({"external_id": format!("{prefix}{i}"), "language": "nl",
+            "phone": phone, "channels": ["sms"], "addresses": [{"lat": 50.4674, "lon": 4.8720}]})
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], 60, "{:?}", imported.body);
+    let zone = json!({"circles": [{"lat": 50.47, "lon": 4.872, "radius_km": 2}]});
+    let created = api.post("/v1/alerts", &common::alert_body(zone)).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    loop {
+        let v = api.get(&format!("/v1/alerts/{id}")).await.body;
+        if v["channels"]["sms"]["sent"].as_u64().unwrap_or(0) >= 5 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancel = api
+        .post(&format!("/v1/alerts/{id}:cancel"), &json!({}))
+        .await;
+    assert_eq!(cancel.status, 201, "{:?}", cancel.body);
+    let cancel_id = cancel.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&cancel_id, Duration::from_secs(120)).await;
+    let original = api.get(&format!("/v1/alerts/{id}")).await.body;
+    assert_eq!(original["state"], "cancelled");
+    let sms = &original["channels"]["sms"];
+    let (sent, cancelled) = (
+        sms["sent"].as_u64().unwrap(),
+        sms["cancelled"].as_u64().unwrap(),
+    );
+    assert!(cancelled > 0 && sent + cancelled == 60, "{original}");
+
+    let got = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    let mut reached = 0;
+    for phone in &phones {
+        let texts: Vec<String> = sms_to(&got, std::slice::from_ref(phone))
+            .iter()
+            .map(|m| m["Message"].as_str().unwrap_or("").to_string())
+            .collect();
+        match texts.as_slice() {
+            [] => {}
+            [first, then] => {
+                assert!(first.starts_with("Sluit"), "{phone}: {texts:?}");
+                assert!(then.starts_with("INGETROKKEN"), "{phone}: {texts:?}");
+                reached += 1;
+            }
+            _ => panic!("{phone}: {texts:?}"),
+        }
+    }
+    assert_eq!(
+        reached, sent,
+        "every phone the original reached got the cancel after it"
+    );
+}

@@ -34,8 +34,14 @@ problems = []
 QUEUE_VARS = {
     "resolve": "BEALERT_RESOLVE_QUEUE_URL",
     "send-sms": "BEALERT_SMS_QUEUE_URL",
+    "send-sms-cancel": "BEALERT_SMS_CANCEL_QUEUE_URL",
+    "send-sms-routine": "BEALERT_SMS_ROUTINE_QUEUE_URL",
     "send-voice": "BEALERT_VOICE_QUEUE_URL",
+    "send-voice-cancel": "BEALERT_VOICE_CANCEL_QUEUE_URL",
+    "send-voice-routine": "BEALERT_VOICE_ROUTINE_QUEUE_URL",
     "send-email": "BEALERT_EMAIL_QUEUE_URL",
+    "send-email-cancel": "BEALERT_EMAIL_CANCEL_QUEUE_URL",
+    "send-email-routine": "BEALERT_EMAIL_ROUTINE_QUEUE_URL",
     "broadcast": "BEALERT_BROADCAST_QUEUE_URL",
 }
 
@@ -111,12 +117,14 @@ for pkg in packages:
             problems.append(f"{logical}: {var} points at {t}, a {resources[t]['Type']}, not a {expected_type(var)}")
     q = re.search(r'pub const QUEUE: &str = "([a-z-]+)";', lib)
     if q:
-        queue_var = QUEUE_VARS[q.group(1)]
+        # A send function consumes its channel's queue and its lanes'
+        # (QUEUE-cancel, QUEUE-routine): each lane's variable points at one.
+        names = [n for n in QUEUE_VARS if n == q.group(1) or n.startswith(q.group(1) + "-")]
         sqs_events = [e for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
         consumed = {target(e["Properties"]["Queue"]) for e in sqs_events}
-        own = target(env.get(queue_var))
-        if consumed != {own}:
-            problems.append(f"{logical}: consumes {sorted(consumed)} but {queue_var} points at {own}")
+        own = {target(env.get(QUEUE_VARS[n])) for n in names}
+        if consumed != own:
+            problems.append(f"{logical}: consumes {sorted(map(str, consumed))} but {[QUEUE_VARS[n] for n in names]} point at {sorted(map(str, own))}")
         for e in sqs_events:
             p = e["Properties"]
             if "ReportBatchItemFailures" not in p.get("FunctionResponseTypes", []):

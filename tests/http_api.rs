@@ -990,3 +990,56 @@ async fn an_all_clear_and_an_update_go_to_everyone_the_alert_reached_after_it() 
         "{bert_clear}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_alert_overtakes_an_exercise_still_queued_on_the_same_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    // 30 SMS a second: the exercise to 300 people takes ten seconds.
+    let server = Server::start(p, &[("BEALERT_SMS_RATE", "30")]);
+    let api = Api::new(&server.url, &key);
+    let here = (50.850, 4.350);
+    let mut people: Vec<Value> = (0..300)
+        .map(|i| sub(&format!("p{i}"), "nl", &["sms"], &[here], &[], i as u32 + 1))
+        .collect();
+    people.push(sub("crew", "fr", &["sms"], &[(51.2, 4.4)], &["crew"], 999));
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], 301, "{:?}", imported.body);
+    let mut exercise =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    exercise["status"] = json!("Exercise");
+    let ex = api.post("/v1/alerts", &exercise).await;
+    let ex_id = ex.body["id"].as_str().unwrap().to_string();
+    while outbox(p, "sms").len() < 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut actual = alert_body(json!(null));
+    actual.as_object_mut().unwrap().remove("area");
+    actual["groups"] = json!(["crew"]);
+    let real = api.post("/v1/alerts", &actual).await;
+    assert_eq!(real.status, 201, "{:?}", real.body);
+    let real_id = real.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&real_id, Duration::from_secs(60)).await;
+    let ex_now = api.get(&format!("/v1/alerts/{ex_id}")).await.body;
+    assert!(
+        ex_now["channels"]["sms"]["queued"].as_u64().unwrap() > 0,
+        "the real alert waited for the whole exercise: {ex_now}"
+    );
+    api.wait_sent(&ex_id, Duration::from_secs(60)).await;
+    let lines = outbox(p, "sms");
+    let real_at = lines
+        .iter()
+        .position(|l| l["alert_id"] == real_id.as_str())
+        .unwrap();
+    let ex_last = lines
+        .iter()
+        .rposition(|l| l["alert_id"] == ex_id.as_str())
+        .unwrap();
+    assert!(
+        real_at < ex_last,
+        "the real alert went after the exercise's last SMS"
+    );
+}

@@ -25,9 +25,10 @@ pub enum DlqCommand {
 fn queues(only: Option<&str>) -> anyhow::Result<Vec<&'static str>> {
     let all = all_queues();
     match only {
-        None => Ok(all.to_vec()),
+        None => Ok(all),
         Some(q) => all
-            .into_iter()
+            .iter()
+            .copied()
             .find(|x| *x == q)
             .map(|x| vec![x])
             .ok_or_else(|| anyhow::anyhow!("no queue {q:?}; the queues are {all:?}")),

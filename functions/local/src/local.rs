@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use bealert_app::App;
-use bealert_app::jobs::{BROADCAST_QUEUE, RESOLVE_QUEUE, send_queue};
+use bealert_app::jobs::{BROADCAST_QUEUE, Lane, RESOLVE_QUEUE, send_queue_in};
 use bealert_app::netsim::NetworkSimulator;
 use bealert_app::ports::{BroadcastPorts, SignupPorts};
 use bealert_app::usecases::AppConfig;
@@ -304,8 +304,13 @@ impl Local {
             workers.spawn(worker::run(app.clone(), opts, shutdown.clone()));
         };
         spawn(RESOLVE_QUEUE, 2);
+        // Every lane of every channel has its own pollers: a cancel is
+        // picked up at once, however many messages the alert it cancels
+        // still has queued.
         for c in Channel::ALL {
-            spawn(send_queue(c), 2);
+            for lane in Lane::ALL {
+                spawn(send_queue_in(c, lane), 2);
+            }
         }
         // One job per alert and network: a slow network holds one slot.
         spawn(BROADCAST_QUEUE, 8);

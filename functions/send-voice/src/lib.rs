@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bealert_app::App;
 use lambda_runtime::LambdaEvent;
 
-/// The queue this function consumes.
+/// The queue this function consumes (with its lanes `-cancel` and `-routine`).
 pub const QUEUE: &str = "send-voice";
 
 /// The gateways this function sends through (only their SDK clients are linked).
@@ -17,6 +17,8 @@ pub const REQUIRED_ENV: &[&str] = &[
     "BEALERT_ALERTS_TABLE",
     "BEALERT_DELIVERIES_TABLE",
     "BEALERT_VOICE_QUEUE_URL",
+    "BEALERT_VOICE_CANCEL_QUEUE_URL",
+    "BEALERT_VOICE_ROUTINE_QUEUE_URL",
     "BEALERT_VOICE_ORIGINATION",
 ];
 

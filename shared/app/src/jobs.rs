@@ -7,13 +7,63 @@ use serde::{Deserialize, Serialize};
 /// The queue that resolves zones into recipients.
 pub const RESOLVE_QUEUE: &str = "resolve";
 
-/// The queue of one channel's sender.
-pub fn send_queue(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Sms => "send-sms",
-        Channel::Voice => "send-voice",
-        Channel::Email => "send-email",
+/// A send queue's priority. A cancel must not wait behind the messages of
+/// the alert it cancels, and a real alert not behind an exercise: each
+/// channel has a queue per lane, every home serves them side by side, and
+/// the channel's rate budget keeps a reserve for the higher lanes
+/// ([`crate::rate::Priority`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    /// Cancels, of any alert.
+    Cancel,
+    /// `Actual` alerts and their updates.
+    Actual,
+    /// Exercises and tests.
+    Routine,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 3] = [Lane::Cancel, Lane::Actual, Lane::Routine];
+
+    pub fn of(spec: &bealert_core::alert::AlertSpec) -> Lane {
+        use bealert_core::cap::{MsgType, Status};
+        match (spec.msg_type, spec.status) {
+            (MsgType::Cancel, _) => Lane::Cancel,
+            (_, Status::Actual) => Lane::Actual,
+            _ => Lane::Routine,
+        }
     }
+}
+
+/// The queue of one channel's sender for `Actual` alerts (the queue every
+/// send job used before lanes).
+pub fn send_queue(channel: Channel) -> &'static str {
+    send_queue_in(channel, Lane::Actual)
+}
+
+/// The queue of one channel's sender in one lane.
+pub fn send_queue_in(channel: Channel, lane: Lane) -> &'static str {
+    match (channel, lane) {
+        (Channel::Sms, Lane::Cancel) => "send-sms-cancel",
+        (Channel::Sms, Lane::Actual) => "send-sms",
+        (Channel::Sms, Lane::Routine) => "send-sms-routine",
+        (Channel::Voice, Lane::Cancel) => "send-voice-cancel",
+        (Channel::Voice, Lane::Actual) => "send-voice",
+        (Channel::Voice, Lane::Routine) => "send-voice-routine",
+        (Channel::Email, Lane::Cancel) => "send-email-cancel",
+        (Channel::Email, Lane::Actual) => "send-email",
+        (Channel::Email, Lane::Routine) => "send-email-routine",
+    }
+}
+
+/// The channel and lane of a send queue.
+pub fn send_lane(queue: &str) -> Option<(Channel, Lane)> {
+    Channel::ALL.into_iter().find_map(|c| {
+        Lane::ALL
+            .into_iter()
+            .find(|l| send_queue_in(c, *l) == queue)
+            .map(|l| (c, l))
+    })
 }
 
 /// The queue of Alert-SMS: one job per alert and network, so one network
@@ -21,14 +71,23 @@ pub fn send_queue(channel: Channel) -> &'static str {
 pub const BROADCAST_QUEUE: &str = "broadcast";
 
 /// Every queue, for workers and dead-letter checks.
-pub fn all_queues() -> [&'static str; 5] {
-    [
-        RESOLVE_QUEUE,
-        send_queue(Channel::Sms),
-        send_queue(Channel::Voice),
-        send_queue(Channel::Email),
-        BROADCAST_QUEUE,
-    ]
+pub fn all_queues() -> Vec<&'static str> {
+    let mut all = vec![RESOLVE_QUEUE];
+    for c in Channel::ALL {
+        all.extend(Lane::ALL.map(|l| send_queue_in(c, l)));
+    }
+    all.push(BROADCAST_QUEUE);
+    all
+}
+
+/// The queue a message named by its full name (e.g. an SQS ARN's last
+/// part, `bealert-prod-send-sms-cancel`) belongs to: the longest of
+/// [`all_queues`] it ends with.
+pub fn queue_named(full: &str) -> Option<&'static str> {
+    all_queues()
+        .into_iter()
+        .filter(|q| full.ends_with(q))
+        .max_by_key(|q| q.len())
 }
 
 /// One network's part of one alert, on the broadcast queue.
@@ -93,6 +152,24 @@ pub struct SendItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_lane_has_its_queue_and_a_full_name_finds_it() {
+        assert_eq!(all_queues().len(), 11);
+        for q in all_queues() {
+            assert_eq!(queue_named(&format!("bealert-prod-{q}")), Some(q));
+        }
+        assert_eq!(
+            send_lane("send-sms-cancel"),
+            Some((Channel::Sms, Lane::Cancel))
+        );
+        assert_eq!(
+            send_lane("send-email"),
+            Some((Channel::Email, Lane::Actual))
+        );
+        assert_eq!(send_lane("resolve"), None);
+        assert_eq!(queue_named("elsewhere"), None);
+    }
 
     /// The bodies of a sample SQS event in `events/`.
     fn bodies(event: &str) -> Vec<String> {

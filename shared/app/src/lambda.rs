@@ -24,9 +24,18 @@ pub async fn handle_sqs(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = event.payload.records;
-    let results =
-        futures::future::join_all(records.iter().map(|r| handle_record(app, queue, entry, r)))
-            .await;
+    // A function may consume several queues (a channel's lanes): each
+    // record's own queue is named by its source ARN.
+    let results = futures::future::join_all(records.iter().map(|r| {
+        let own = r
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .and_then(crate::jobs::queue_named)
+            .unwrap_or(queue);
+        handle_record(app, own, entry, r)
+    }))
+    .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = records
         .iter()

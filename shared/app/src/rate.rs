@@ -9,18 +9,22 @@ use bealert_core::Channel;
 use std::sync::Mutex;
 
 /// Who is asking: exercises and tests may not take the last fifth of a
-/// bucket, which stays for real alerts (and, later, for cancels).
+/// bucket, real alerts not the last tenth; cancels may take everything, so
+/// a cancel finds tokens at once however busy the channel is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
+    Urgent,
     Normal,
     Low,
 }
 
 impl Priority {
-    pub fn of(status: bealert_core::cap::Status) -> Self {
-        match status {
-            bealert_core::cap::Status::Actual => Priority::Normal,
-            _ => Priority::Low,
+    /// The priority of a send queue's lane.
+    pub fn of(lane: crate::jobs::Lane) -> Self {
+        match lane {
+            crate::jobs::Lane::Cancel => Priority::Urgent,
+            crate::jobs::Lane::Actual => Priority::Normal,
+            crate::jobs::Lane::Routine => Priority::Low,
         }
     }
 }
@@ -50,7 +54,8 @@ pub fn take_tokens(
     let elapsed = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
     let tokens = (b.tokens + elapsed * burst).min(burst);
     let floor = match priority {
-        Priority::Normal => 0.0,
+        Priority::Urgent => 0.0,
+        Priority::Normal => burst / 10.0,
         Priority::Low => burst / 5.0,
     };
     let granted = ((tokens - floor).max(0.0).floor() as u32).min(n);
@@ -109,21 +114,23 @@ mod tests {
 
     #[test]
     fn a_bucket_holds_a_second_and_refills_at_the_rate() {
-        let (b, g) = take_tokens(None, 10, 100, Priority::Normal, 0);
+        let (b, g) = take_tokens(None, 10, 100, Priority::Urgent, 0);
         assert_eq!(g, 10);
-        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Normal, 0);
+        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 0);
         assert_eq!(g, 0);
-        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Normal, 500);
+        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 500);
         assert_eq!(g, 5);
     }
 
     #[test]
-    fn exercises_leave_the_last_fifth_to_real_alerts() {
+    fn exercises_leave_a_fifth_to_real_alerts_which_leave_a_tenth_to_cancels() {
         let (b, g) = take_tokens(None, 10, 100, Priority::Low, 0);
         assert_eq!(g, 8);
         let (b, g) = take_tokens(Some(b), 10, 100, Priority::Low, 0);
         assert_eq!(g, 0);
-        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Normal, 0);
-        assert_eq!(g, 2);
+        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Normal, 0);
+        assert_eq!(g, 1);
+        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 0);
+        assert_eq!(g, 1);
     }
 }

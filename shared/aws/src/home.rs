@@ -5,7 +5,7 @@
 //! | `BEALERT_TABLE_PREFIX` | `bealert-` | tables are `<prefix>subscribers`, `alerts`, `deliveries`, `operators` |
 //! | `BEALERT_SUBSCRIBERS_TABLE`, `_ALERTS_TABLE`, `_DELIVERIES_TABLE`, `_OPERATORS_TABLE`, `_REGISTRATIONS_TABLE`, `_NETWORKS_TABLE`, `_GEOGRAPHY_TABLE` | from the prefix | explicit names (the Lambda functions set these) |
 //! | `BEALERT_QUEUE_PREFIX` | `bealert-` | queues are `<prefix>resolve`, `send-sms`, `send-voice`, `send-email`, each with a `-dlq` |
-//! | `BEALERT_RESOLVE_QUEUE_URL`, `_SMS_QUEUE_URL`, `_VOICE_QUEUE_URL`, `_EMAIL_QUEUE_URL` | looked up by name | explicit URLs |
+//! | `BEALERT_RESOLVE_QUEUE_URL`, `_SMS_QUEUE_URL`, `_SMS_CANCEL_QUEUE_URL`, `_SMS_ROUTINE_QUEUE_URL` (and so for voice and e-mail) | looked up by name | explicit URLs |
 //! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
 //! | `BEALERT_EMAIL_FROM` | none | verified SES sender; without it e-mail deliveries fail, saying so |
 //! | `BEALERT_VOICE_ORIGINATION` | none | phone number or pool that calls; without it voice deliveries fail, saying so |
@@ -51,11 +51,17 @@ pub struct Settings {
 }
 
 /// The queue URL variable of each bealert queue.
-pub const QUEUE_URL_VARS: [(&str, &str); 5] = [
+pub const QUEUE_URL_VARS: [(&str, &str); 11] = [
     (RESOLVE_QUEUE, "BEALERT_RESOLVE_QUEUE_URL"),
     ("send-sms", "BEALERT_SMS_QUEUE_URL"),
+    ("send-sms-cancel", "BEALERT_SMS_CANCEL_QUEUE_URL"),
+    ("send-sms-routine", "BEALERT_SMS_ROUTINE_QUEUE_URL"),
     ("send-voice", "BEALERT_VOICE_QUEUE_URL"),
+    ("send-voice-cancel", "BEALERT_VOICE_CANCEL_QUEUE_URL"),
+    ("send-voice-routine", "BEALERT_VOICE_ROUTINE_QUEUE_URL"),
     ("send-email", "BEALERT_EMAIL_QUEUE_URL"),
+    ("send-email-cancel", "BEALERT_EMAIL_CANCEL_QUEUE_URL"),
+    ("send-email-routine", "BEALERT_EMAIL_ROUTINE_QUEUE_URL"),
     (BROADCAST_QUEUE, "BEALERT_BROADCAST_QUEUE_URL"),
 ];
 

@@ -30,18 +30,27 @@ pub async fn send_budget(budget: &dyn SendBudget) {
             .take(Channel::Sms, 100, Priority::Normal, t0)
             .await
             .unwrap(),
-        2
+        1,
+        "a real alert leaves the last tenth"
     );
     assert_eq!(
         budget
-            .take(Channel::Sms, 1, Priority::Normal, t0)
+            .take(Channel::Sms, 100, Priority::Urgent, t0)
+            .await
+            .unwrap(),
+        1,
+        "to a cancel"
+    );
+    assert_eq!(
+        budget
+            .take(Channel::Sms, 1, Priority::Urgent, t0)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         budget
-            .take(Channel::Sms, 100, Priority::Normal, t0 + 500)
+            .take(Channel::Sms, 100, Priority::Urgent, t0 + 500)
             .await
             .unwrap(),
         5,
@@ -51,7 +60,7 @@ pub async fn send_budget(budget: &dyn SendBudget) {
     // Many senders at once never get more than the bucket holds.
     let t1 = t0 + 60_000;
     let takes = futures::future::join_all(
-        (0..20).map(|_| budget.take(Channel::Sms, 3, Priority::Normal, t1)),
+        (0..20).map(|_| budget.take(Channel::Sms, 3, Priority::Urgent, t1)),
     )
     .await;
     let total: u32 = takes.into_iter().map(|t| t.unwrap()).sum();

@@ -330,7 +330,8 @@ impl App {
             .deliveries
             .plan_deliveries(alert.id, 0, &plans)
             .await?;
-        self.enqueue_sends(alert.id, pending).await
+        self.enqueue_sends(alert.id, crate::jobs::Lane::of(&alert.spec), pending)
+            .await
     }
 
     /// Alert-SMS: every network that took the original gets the follow-up

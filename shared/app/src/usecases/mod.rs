@@ -23,10 +23,9 @@ pub use operators::{
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};
 
-use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob, send_queue};
+use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob};
 use crate::ports::Ports;
 use crate::ports::SendBudget;
-use bealert_core::Channel;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,9 +241,7 @@ impl App {
         body: &'a str,
     ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
         Box::pin(async move {
-            let channel = Channel::ALL
-                .into_iter()
-                .find(|c| send_queue(*c) == queue)
+            let (channel, _) = crate::jobs::send_lane(queue)
                 .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
             let job: SendJob =
                 serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;

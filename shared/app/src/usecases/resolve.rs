@@ -11,7 +11,7 @@
 use super::matcher::Matcher;
 use super::preview::zone_and_covering;
 use super::{App, JobError, JobOutcome};
-use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendItem, SendJob, send_queue};
+use crate::jobs::{Lane, RESOLVE_QUEUE, ResolveJob, SendItem, SendJob, send_queue_in};
 use crate::now_ms;
 use crate::ports::{RecipientPlan, UNIT_PARTS};
 use bealert_core::alert::{AlertSpec, AlertState};
@@ -286,7 +286,7 @@ impl App {
                 .deliveries
                 .plan_deliveries(id, shard, chunk)
                 .await?;
-            self.enqueue_sends(id, pending).await?;
+            self.enqueue_sends(id, Lane::of(spec), pending).await?;
         }
         Ok(())
     }
@@ -314,9 +314,11 @@ impl App {
         Ok(Some(out))
     }
 
+    /// Hands planned deliveries to the senders, in the alert's lane.
     pub(crate) async fn enqueue_sends(
         &self,
         id: AlertId,
+        lane: Lane,
         pending: Vec<PlannedDelivery>,
     ) -> Result<(), JobError> {
         let mut by_channel: BTreeMap<Channel, Vec<SendItem>> = BTreeMap::new();
@@ -340,7 +342,10 @@ impl App {
                 .collect::<Result<_, _>>()
                 .map_err(|e| JobError::Failed(e.to_string()))?;
             for chunk in bodies.chunks(SEND_CHUNK) {
-                self.ports.queue.send(send_queue(channel), chunk).await?;
+                self.ports
+                    .queue
+                    .send(send_queue_in(channel, lane), chunk)
+                    .await?;
             }
         }
         Ok(())

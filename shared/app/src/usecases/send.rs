@@ -5,7 +5,7 @@
 //! queue message, a crashed sender or two senders racing never send twice.
 
 use super::{App, JobError, JobOutcome};
-use crate::jobs::{SendJob, send_queue};
+use crate::jobs::{Lane, SendJob, send_queue_in};
 use crate::now_ms;
 use crate::ports::{Claim, GatewayError, MessageKind, OutboundMessage, Outcome, Recorded, Sent};
 use bealert_core::SubscriberId;
@@ -78,7 +78,10 @@ impl App {
                 };
                 let body =
                     serde_json::to_string(&rest).map_err(|e| JobError::Failed(e.to_string()))?;
-                self.ports.queue.send(send_queue(channel), &[body]).await?;
+                self.ports
+                    .queue
+                    .send(send_queue_in(channel, Lane::of(&alert.spec)), &[body])
+                    .await?;
                 tracing::debug!(alert = %id, %channel, left = rest.deliveries.len(), "rate budget used; the rest re-enqueued");
                 break;
             }
@@ -161,7 +164,7 @@ impl App {
 
         if !messages.is_empty() {
             // The channel's shared budget: wait for a token per message.
-            let priority = crate::rate::Priority::of(spec.status);
+            let priority = crate::rate::Priority::of(crate::jobs::Lane::of(spec));
             let wanted = u32::try_from(messages.len()).unwrap_or(u32::MAX);
             let mut granted = 0;
             let pause = Duration::from_millis(

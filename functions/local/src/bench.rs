@@ -435,6 +435,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
 
+    // 3b. Cancel latency: the same alert again, cancelled while it sends.
+    if !aws {
+        crate::bench_cancel::run(&app, &op, &dir, &alert).await?;
+    }
+
     // 4. A province by NIS code: its registrants read by key (addresses
     // record their units), and the same province with a 10 m circle inside
     // it, which is no longer whole units and so goes by geometry.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_alert_sms;
+mod bench_cancel;
 mod bench_signup;
 mod demo;
 mod dlq;

@@ -7,7 +7,7 @@ mod common;
 
 use async_trait::async_trait;
 use bealert_app::App;
-use bealert_app::jobs::send_queue;
+use bealert_app::jobs::{Lane, send_queue, send_queue_in};
 use bealert_app::ports::{Gateway, GatewayError, Gateways, OutboundMessage, Sent};
 use bealert_app::usecases::AppConfig;
 use bealert_core::Channel;
@@ -250,7 +250,7 @@ async fn planned_waits_do_not_use_up_the_receive_limit() {
     assert!(
         app.ports
             .queue
-            .dead_letters(send_queue(Channel::Sms))
+            .dead_letters(send_queue_in(Channel::Sms, Lane::Routine))
             .await
             .unwrap()
             .is_empty(),
@@ -366,7 +366,8 @@ async fn a_dead_lettered_job_fails_its_deliveries_and_the_alert_finishes() {
     );
 
     // The dead letter is there; redriven with storage back, it sends nothing.
-    let q = send_queue(Channel::Sms);
+    // The drill is a Test alert: its jobs go by the routine lane.
+    let q = send_queue_in(Channel::Sms, Lane::Routine);
     let mut dead = Vec::new();
     for _ in 0..100 {
         dead = app.ports.queue.dead_letters(q).await.unwrap();

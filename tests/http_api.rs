@@ -1043,3 +1043,110 @@ async fn a_real_alert_overtakes_an_exercise_still_queued_on_the_same_channel() {
         "the real alert went after the exercise's last SMS"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sending_stops_when_the_alert_expires_and_an_unapproved_alert_expires_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let bea = common::created(
+        p,
+        &["user", "create", "--operator", "centre", "--name", "bea"],
+    );
+    let server = Server::start(
+        p,
+        &[
+            ("BEALERT_SMS_RATE", "30"),
+            ("BEALERT_APPROVAL", "actual"),
+            ("BEALERT_APPROVAL_WAIT", "2s"),
+        ],
+    );
+    let (api, bea_api) = (Api::new(&server.url, &ann), Api::new(&server.url, &bea));
+    let here = (50.850, 4.350);
+    let people: Vec<Value> = (0..300)
+        .map(|i| sub(&format!("p{i}"), "nl", &["sms"], &[here], &[], i as u32 + 1))
+        .collect();
+    api.post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+
+    // A time that has passed, or is no time, is refused.
+    let mut body = alert_body(area.clone());
+    body["status"] = json!("Exercise");
+    body["expires"] = json!("2020-01-01T10:00:00+01:00");
+    let past = api.post("/v1/alerts", &body).await;
+    assert_eq!(past.status, 422, "{:?}", past.body);
+    assert_eq!(past.body["errors"][0]["path"], "expires");
+    body["expires"] = json!("tomorrow");
+    let bad = api.post("/v1/alerts", &body).await;
+    assert_eq!(bad.status, 422, "{:?}", bad.body);
+    assert_eq!(bad.body["errors"][0]["path"], "expires");
+
+    // Three seconds to go at 30 SMS a second: about 90 of 300 leave.
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    body["expires"] = json!(
+        expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    body["scope"] = json!("Restricted");
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        let v = api.get(&format!("/v1/alerts/{id}")).await.body;
+        if v["state"] == "expired" && v["channels"]["sms"]["queued"] == 0 {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(view["scope"], "Restricted");
+    let sms = &view["channels"]["sms"];
+    let (sent, cancelled) = (
+        sms["sent"].as_u64().unwrap(),
+        sms["cancelled"].as_u64().unwrap(),
+    );
+    assert!(
+        sent > 0 && cancelled > 0 && sent + cancelled == 300,
+        "{view}"
+    );
+    let expires_ms = expires.unix_timestamp_nanos() / 1_000_000;
+    for l in outbox(p, "sms")
+        .iter()
+        .filter(|l| l["alert_id"] == id.as_str())
+    {
+        let at = time::OffsetDateTime::parse(
+            l["at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert!(
+            at.unix_timestamp_nanos() / 1_000_000 <= expires_ms,
+            "sent after expires: {l}"
+        );
+    }
+
+    // Nobody approves within the wait: the alert expires, and an approval
+    // after that is refused.
+    let held = api.post("/v1/alerts", &alert_body(area)).await;
+    assert_eq!(held.body["state"], "awaiting_approval");
+    let held_id = held.body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = bea_api
+        .post(&format!("/v1/alerts/{held_id}:approve"), &json!({}))
+        .await;
+    assert_eq!(late.status, 409, "{:?}", late.body);
+    assert!(
+        late.body["detail"].as_str().unwrap().contains("expired"),
+        "{:?}",
+        late.body
+    );
+    let audit = api.get(&format!("/v1/alerts/{held_id}/audit")).await.body;
+    let last = audit["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["to"].as_str()),
+        (Some("expire"), Some("expired"))
+    );
+}

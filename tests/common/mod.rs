@@ -222,15 +222,12 @@ pub fn workers(
     app: &std::sync::Arc<bealert_app::App>,
     retry_base: Duration,
 ) -> tokio_util::sync::CancellationToken {
-    use bealert_app::jobs::{RESOLVE_QUEUE, send_queue};
-    use bealert_core::Channel;
     let stop = tokio_util::sync::CancellationToken::new();
-    for q in [
-        RESOLVE_QUEUE,
-        send_queue(Channel::Sms),
-        send_queue(Channel::Voice),
-        send_queue(Channel::Email),
-    ] {
+    // The resolver and every lane of every channel (not the networks).
+    for q in bealert_app::jobs::all_queues()
+        .into_iter()
+        .filter(|q| *q != bealert_app::jobs::BROADCAST_QUEUE)
+    {
         let mut opts = bealert_app::worker::WorkerOptions::new(q, 2);
         opts.wait = Duration::from_millis(50);
         opts.retry_base = retry_base;

@@ -24,6 +24,10 @@ pub struct Tuning {
     /// alerts; exercises and tests go at once), all, or none.
     #[arg(long, env = "BEALERT_APPROVAL", default_value = "actual")]
     pub approval: bealert_core::lifecycle::ApprovalPolicy,
+    /// How long an alert waits for approval before it expires: seconds,
+    /// minutes or hours, e.g. 90s, 30m, 2h.
+    #[arg(long, env = "BEALERT_APPROVAL_WAIT", default_value = "30m", value_parser = parse_wait)]
+    pub approval_wait: Duration,
     /// SMS per second (the aggregator's contract); unlimited if unset.
     #[arg(long, env = "BEALERT_SMS_RATE")]
     pub sms_rate: Option<u32>,
@@ -67,11 +71,30 @@ pub struct Tuning {
     pub network_retry_ms: u64,
 }
 
+/// `90s`, `30m`, `2h`: a positive wait.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: give a number with s, m or h, e.g. 30m")),
+    };
+    match n.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n * scale)),
+        _ => Err(format!(
+            "{s:?}: give a positive number with s, m or h, e.g. 30m"
+        )),
+    }
+}
+
 impl Default for Tuning {
     /// The flags' own defaults.
     fn default() -> Self {
         Self {
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
+            approval_wait: Duration::from_secs(30 * 60),
             sms_rate: None,
             voice_rate: None,
             email_rate: None,
@@ -285,6 +308,7 @@ impl Local {
     ) -> Self {
         let config = AppConfig {
             approval: tuning.approval,
+            approval_wait: tuning.approval_wait,
             rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
             ..AppConfig::default()
         };

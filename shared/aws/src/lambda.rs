@@ -102,8 +102,17 @@ pub fn lambda_config() -> AppConfig {
         }),
         _ => bealert_core::lifecycle::ApprovalPolicy::default(),
     };
+    // Minutes (the template's ApprovalWaitMinutes).
+    let approval_wait = std::env::var("BEALERT_APPROVAL_WAIT_MINUTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|m| *m > 0)
+        .map_or(AppConfig::default().approval_wait, |m| {
+            std::time::Duration::from_secs(m * 60)
+        });
     AppConfig {
         approval,
+        approval_wait,
         lease: FUNCTION_TIMEOUT * 2,
         rates: [
             rate("BEALERT_SMS_RATE"),

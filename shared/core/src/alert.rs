@@ -2,7 +2,7 @@
 
 use crate::area::{Area, AreaRequest};
 use crate::broadcast::{BroadcastMode, BroadcastRequest, BroadcastSpec, cb_problem};
-use crate::cap::{Certainty, MsgType, Severity, Status, Urgency};
+use crate::cap::{Certainty, MsgType, Scope, Severity, Status, Urgency};
 use crate::channel::parse_channels;
 use crate::error::{Collector, ValidationErrors};
 use crate::estimate::Estimate;
@@ -51,6 +51,17 @@ pub struct AlertRequest {
         deserialize_with = "crate::error::present"
     )]
     pub broadcast: Option<BroadcastRequest>,
+    /// CAP `expires`: RFC 3339 with an offset; sending stops on every
+    /// channel once it passes.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
+    pub expires: Option<String>,
+    /// CAP `scope`: Public (default), Restricted or Private.
+    #[serde(default, skip_serializing_if = "Scope::is_public")]
+    pub scope: Scope,
 }
 
 /// A validated alert.
@@ -79,6 +90,18 @@ pub struct AlertSpec {
     /// CAP `responseType` `AllClear`: the danger is over.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_clear: bool,
+    /// CAP `expires` (Unix ms): nothing of the alert leaves after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    #[serde(default, skip_serializing_if = "Scope::is_public")]
+    pub scope: Scope,
+}
+
+impl AlertSpec {
+    /// Whether the alert's `expires` has passed at `now` (Unix ms).
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
 }
 
 /// Where an alert is in its life (see [`crate::lifecycle`] for the moves).
@@ -246,6 +269,16 @@ impl AlertRequest {
             }
         });
 
+        let expires = self.expires.as_deref().and_then(|e| {
+            let parsed = crate::cap::parse_time(e);
+            if parsed.is_none() {
+                errors.push(
+                    "expires",
+                    format!("{e:?} is not a time; give RFC 3339 with an offset, e.g. 2026-11-29T18:00:00+01:00"),
+                );
+            }
+            parsed
+        });
         let spec = AlertSpec {
             status: self.status,
             event,
@@ -261,6 +294,8 @@ impl AlertRequest {
             msg_type: MsgType::Alert,
             references: None,
             all_clear: false,
+            expires,
+            scope: self.scope,
         };
 
         check_texts(&spec, &mut errors);
@@ -381,6 +416,8 @@ impl AlertSpec {
             msg_type: kind.msg_type(),
             references: Some(original),
             all_clear: kind == FollowUp::AllClear,
+            // A follow-up is sent whatever the original's expiry.
+            expires: None,
             ..self.clone()
         };
         check_texts(&spec, &mut errors);

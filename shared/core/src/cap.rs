@@ -54,6 +54,36 @@ impl Status {
     }
 }
 
+/// `<scope>`: who the alert is for. `Restricted` and `Private` alerts go
+/// to their recipients only and are never listed on the public page or feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Scope {
+    #[default]
+    Public,
+    Restricted,
+    Private,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Public => "Public",
+            Scope::Restricted => "Restricted",
+            Scope::Private => "Private",
+        }
+    }
+
+    pub fn is_public(&self) -> bool {
+        *self == Scope::Public
+    }
+}
+
+/// An RFC 3339 time with its offset (`2026-11-29T10:00:00+01:00`, or `Z`
+/// in JSON) as Unix ms.
+pub fn parse_time(s: &str) -> Option<i64> {
+    Some(s.parse::<jiff::Timestamp>().ok()?.as_millisecond())
+}
+
 /// `<msgType>`: a new alert, or an update or cancel of an earlier one
 /// (named in `references`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -119,5 +149,11 @@ mod time_tests {
             "2026-07-01T10:00:00+02:00"
         );
         assert_eq!(brussels_short(1_795_942_800_000), "29/11/2026 10:00");
+        assert_eq!(
+            parse_time("2026-11-29T10:00:00+01:00"),
+            Some(1_795_942_800_000)
+        );
+        assert_eq!(parse_time("2026-11-29T09:00:00Z"), Some(1_795_942_800_000));
+        assert_eq!(parse_time("29/11/2026"), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::ports::{AlertRecord, AuditEntry, DeliveryRow};
 use crate::{AppError, format_ms, now_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
-use bealert_core::cap::{MsgType, Status};
+use bealert_core::cap::{MsgType, Scope, Status};
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
 use bealert_core::lifecycle::{self, Action};
@@ -62,6 +62,10 @@ pub struct AlertView {
     /// An all-clear: the danger is over.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub all_clear: bool,
+    /// CAP `expires` (UTC, RFC 3339): nothing leaves after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub scope: Scope,
     pub event: String,
     pub operator: String,
     pub created_at: String,
@@ -209,6 +213,13 @@ impl App {
             })
             .await?;
         warnings.extend(confined);
+        if spec.expired_at(now_ms()) {
+            return Err(bealert_core::ValidationErrors::single(
+                "expires",
+                "this time has passed: nothing would be sent; give a time in the future",
+            )
+            .into());
+        }
         Self::check_groups(operator, &spec.groups)?;
         self.prepare_broadcast(&mut spec).await?;
         // Four-eyes: an alert the policy holds waits for another person.
@@ -325,7 +336,8 @@ impl App {
         id: &str,
         action: Action,
     ) -> Result<AlertRecord, AppError> {
-        let alert = self.stored_alert(id).await?;
+        let mut alert = self.stored_alert(id).await?;
+        self.expire_if_due(&mut alert).await?;
         lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
         let created = self.ports.alerts.audit(alert.id).await?;
         let creator = created.iter().find(|e| e.action == "create");
@@ -340,6 +352,47 @@ impl App {
         self.check_jurisdiction(operator, &alert, action.as_str())
             .await?;
         Ok(alert)
+    }
+
+    /// An alert nobody approved within the wait expires (checked when it
+    /// is read or decided on: nothing is sent while it waits anyway).
+    pub(crate) async fn expire_if_due(
+        &self,
+        alert: &mut AlertRecord,
+    ) -> Result<(), crate::ports::StoreError> {
+        let wait = i64::try_from(self.config.approval_wait.as_millis()).unwrap_or(i64::MAX);
+        if alert.state != AlertState::AwaitingApproval
+            || now_ms().saturating_sub(alert.created_at) < wait
+        {
+            return Ok(());
+        }
+        let mut entry = AuditEntry::system(
+            "expire",
+            Some(AlertState::AwaitingApproval),
+            AlertState::Expired,
+            now_ms(),
+        );
+        entry.detail = Some(format!(
+            "nobody approved it within {} minutes",
+            self.config.approval_wait.as_secs() / 60
+        ));
+        if self
+            .ports
+            .alerts
+            .transition(
+                alert.id,
+                AlertState::AwaitingApproval,
+                AlertState::Expired,
+                &entry,
+            )
+            .await?
+        {
+            tracing::info!(alert = %alert.id, "alert expired awaiting approval");
+            alert.state = AlertState::Expired;
+        } else if let Some(now) = self.ports.alerts.get_alert_head(alert.id).await? {
+            alert.state = now.state;
+        }
+        Ok(())
     }
 
     /// The alert, whole; 404 if there is none.
@@ -475,7 +528,8 @@ impl App {
     }
 
     pub async fn alert_view(&self, operator: &Operator, id: &str) -> Result<AlertView, AppError> {
-        let alert = self.visible_alert(operator, id).await?;
+        let mut alert = self.visible_alert(operator, id).await?;
+        self.expire_if_due(&mut alert).await?;
         let counts = self.ports.deliveries.counts(alert.id).await?;
         let mut channels: BTreeMap<Channel, ChannelView> = alert
             .spec
@@ -527,6 +581,8 @@ impl App {
             msg_type: alert.spec.msg_type,
             references: alert.spec.references,
             all_clear: alert.spec.all_clear,
+            expires: alert.spec.expires.map(format_ms),
+            scope: alert.spec.scope,
             event: alert.spec.event,
             operator: alert.operator,
             created_at: format_ms(alert.created_at),

@@ -58,6 +58,8 @@ pub struct AppConfig {
     pub geometry_deadline: Duration,
     /// Which alerts wait for a second person (four-eyes).
     pub approval: bealert_core::lifecycle::ApprovalPolicy,
+    /// How long an alert waits for approval before it expires.
+    pub approval_wait: Duration,
 }
 
 impl Default for AppConfig {
@@ -73,6 +75,7 @@ impl Default for AppConfig {
             max_receives: 5,
             geometry_deadline: Duration::from_secs(5),
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
+            approval_wait: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -271,7 +271,7 @@ impl App {
     ) -> Result<(), JobError> {
         // A cancelled alert plans nobody more (its senders stop what is planned).
         let now = self.ports.alerts.get_alert_head(id).await?;
-        if now.is_none_or(|a| !a.state.may_send()) {
+        if now.is_none_or(|a| !a.state.may_send() || a.spec.expired_at(now_ms())) {
             return Ok(());
         }
         let mut plans: Vec<RecipientPlan> = contacts

@@ -58,6 +58,10 @@ impl App {
             if k > 0 {
                 alert = self.job_alert_head(id).await?;
             }
+            if alert.spec.expired_at(now_ms()) {
+                self.expire_sending(&alert).await?;
+                alert.state = AlertState::Expired;
+            }
             if let Some(why) = stopped(alert.state) {
                 let rest: Vec<SubscriberId> = job.deliveries[k * chunk..]
                     .iter()
@@ -88,6 +92,23 @@ impl App {
             self.send_chunk(&alert.spec, id, channel, items, &mut waits)
                 .await?;
         }
+        // Expired meanwhile: whatever this job did not send is stopped now.
+        if alert.spec.expired_at(now_ms()) {
+            self.expire_sending(&alert).await?;
+            let all: Vec<SubscriberId> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
+            self.ports
+                .deliveries
+                .stop_unsent(
+                    id,
+                    channel,
+                    &all,
+                    DeliveryStatus::Cancelled,
+                    "the alert expired",
+                    now_ms(),
+                )
+                .await?;
+            return Ok(JobOutcome::Done);
+        }
         self.settle(id).await?;
 
         if let Some((delay, why)) = waits.retry {
@@ -101,6 +122,32 @@ impl App {
             ));
         }
         Ok(JobOutcome::Done)
+    }
+
+    /// An alert whose `expires` passed while it was going: nothing more leaves.
+    async fn expire_sending(
+        &self,
+        alert: &crate::ports::AlertRecord,
+    ) -> Result<(), crate::ports::StoreError> {
+        for from in [AlertState::Sending, AlertState::Resolving] {
+            let mut entry = crate::ports::AuditEntry::system(
+                "expire",
+                Some(from),
+                AlertState::Expired,
+                now_ms(),
+            );
+            entry.detail = Some("its expires time passed".into());
+            if self
+                .ports
+                .alerts
+                .transition(alert.id, from, AlertState::Expired, &entry)
+                .await?
+            {
+                tracing::info!(alert = %alert.id, "alert expired while sending");
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Claims, renders, sends and records one chunk of a send job.
@@ -123,7 +170,11 @@ impl App {
         // A fifth of the lease is kept free: no message leaves after that,
         // so a sender taking the claim over never overlaps this one's sends.
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
-        let not_after = now.saturating_add(lease_ms - lease_ms / 5);
+        let mut not_after = now.saturating_add(lease_ms - lease_ms / 5);
+        // Nothing leaves after the alert's expiry either.
+        if let Some(expires) = spec.expires {
+            not_after = not_after.min(expires);
+        }
         let mut messages = Vec::new();
         let mut attempts = Vec::new();
         let mut outcomes: Vec<Recorded> = Vec::new();
@@ -184,7 +235,20 @@ impl App {
             // Never send under a lease that may have run out: another sender
             // may own these deliveries by now. Leave them to it (or to this
             // job's next turn); record nothing.
-            if now_ms() > not_after {
+            if spec.expired_at(now_ms()) {
+                // The alert expired while these waited for tokens: release
+                // them, so they can be stopped at once.
+                for (msg, attempt) in messages.iter().zip(&attempts) {
+                    if let MessageKind::Alert { subscriber_id, .. } = msg.kind {
+                        outcomes.push((
+                            subscriber_id,
+                            *attempt,
+                            Outcome::Retry("the alert expired".into()),
+                        ));
+                    }
+                }
+                messages.clear();
+            } else if now_ms() > not_after {
                 tracing::warn!(alert = %id, %channel, messages = messages.len(), "lease nearly over before sending; left for the next claim");
                 let until = now.saturating_add(lease_ms);
                 waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)));

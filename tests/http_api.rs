@@ -1150,3 +1150,147 @@ async fn sending_stops_when_the_alert_expires_and_an_unapproved_alert_expires_to
         (Some("expire"), Some("expired"))
     );
 }
+
+/// CAP 1.2 export. With `BEALERT_CAP_OUT` set, the documents are also
+/// written there, for tests/cap.sh to validate against the OASIS schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_export_as_cap_1_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &key);
+    let subs = json!({"subscribers": [sub("anna", "nl", &["sms"], &[(50.85, 4.35)], &[], 1)]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let cap = |id: String| {
+        let api = &api;
+        async move {
+            let a = api.get(&format!("/v1/alerts/{id}/cap")).await;
+            assert_eq!(a.status, 200, "{:?}", a.body);
+            assert!(
+                a.content_type.starts_with("application/cap+xml"),
+                "{}",
+                a.content_type
+            );
+            a.body.as_str().unwrap().to_string()
+        }
+    };
+    let count = |xml: &str, tag: &str| xml.matches(&format!("<{tag}>")).count();
+
+    // A drawn zone with a hole, a circle, an expiry, three languages.
+    let ring = |x0: f64, y0: f64, s: f64| {
+        json!([
+            [x0, y0],
+            [x0 + s, y0],
+            [x0 + s, y0 + s],
+            [x0, y0 + s],
+            [x0, y0]
+        ])
+    };
+    let mut drawn = alert_body(json!({
+        "geojson": {"type": "Polygon", "coordinates": [ring(4.30, 50.80, 0.10), ring(4.34, 50.84, 0.02)]},
+        "circles": [{"lat": 50.9, "lon": 4.5, "radius_km": 2.5}]
+    }));
+    drawn["status"] = json!("Exercise");
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    drawn["expires"] = json!(
+        expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let first = api.post("/v1/alerts", &drawn).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+    let xml = cap(first_id.clone()).await;
+    assert!(
+        xml.contains(r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">"#),
+        "{xml}"
+    );
+    assert_eq!(count(&xml, "info"), 3, "one info per language: {xml}");
+    for lang in ["nl-BE", "fr-BE", "en"] {
+        assert!(
+            xml.contains(&format!("<language>{lang}</language>")),
+            "{xml}"
+        );
+    }
+    assert!(xml.contains("<status>Exercise</status>") && xml.contains("<msgType>Alert</msgType>"));
+    assert!(
+        count(&xml, "polygon") >= 3 * 2,
+        "the hole cut open, per info: {xml}"
+    );
+    assert_eq!(count(&xml, "circle"), 3, "{xml}");
+    assert!(xml.contains("50.9,4.5 2.5"), "lat,lon radius: {xml}");
+    assert_eq!(count(&xml, "expires"), 3);
+    assert!(!xml.contains("Z<"), "CAP times carry an offset: {xml}");
+    let sent = xml
+        .split("<sent>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert!(
+        sent.ends_with("+01:00") || sent.ends_with("+02:00"),
+        "{sent}"
+    );
+
+    // Geocodes, then a follow-up of each: references name the original.
+    let mut by_code = alert_body(json!({"geocodes": [{"name": "NIS", "value": "04000"}]}));
+    by_code["scope"] = json!("Restricted");
+    let second = api.post("/v1/alerts", &by_code).await;
+    assert_eq!(second.status, 201, "{:?}", second.body);
+    let second_id = second.body["id"].as_str().unwrap().to_string();
+    let coded = cap(second_id.clone()).await;
+    assert!(
+        coded.contains("<valueName>NIS</valueName>") && coded.contains("<value>04000</value>"),
+        "geocode kept"
+    );
+    assert!(
+        coded.contains("<restriction>"),
+        "a Restricted alert says to whom"
+    );
+    api.wait_sent(&first_id, Duration::from_secs(30)).await;
+    api.wait_sent(&second_id, Duration::from_secs(30)).await;
+    let cancel = api
+        .post(&format!("/v1/alerts/{first_id}:cancel"), &json!({}))
+        .await;
+    let cancel_xml = cap(cancel.body["id"].as_str().unwrap().to_string()).await;
+    assert!(cancel_xml.contains("<msgType>Cancel</msgType>"));
+    let refs = cancel_xml
+        .split("<references>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert!(
+        refs.starts_with(&format!("centre@bealert,urn:uuid:{first_id},")),
+        "{refs}"
+    );
+    let clear = api
+        .post(&format!("/v1/alerts/{second_id}:all_clear"), &json!({}))
+        .await;
+    let clear_xml = cap(clear.body["id"].as_str().unwrap().to_string()).await;
+    assert!(
+        clear_xml.contains("<responseType>AllClear</responseType>"),
+        "{clear_xml}"
+    );
+    assert!(clear_xml.contains("<msgType>Update</msgType>"));
+    assert_eq!(
+        count(&clear_xml, "info"),
+        4,
+        "default texts in every language"
+    );
+
+    if let Ok(out) = std::env::var("BEALERT_CAP_OUT") {
+        std::fs::create_dir_all(&out).unwrap();
+        for (name, doc) in [
+            ("drawn", &xml),
+            ("geocode", &coded),
+            ("cancel", &cancel_xml),
+            ("all-clear", &clear_xml),
+        ] {
+            std::fs::write(format!("{out}/{name}.xml"), doc).unwrap();
+        }
+    }
+}

@@ -113,6 +113,7 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/alerts/{id}", axum::routing::any(alert_resource))
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
+        .route("/v1/alerts/{id}/cap", get(cap))
 }
 
 fn zone_routes() -> Router<Arc<App>> {
@@ -293,6 +294,19 @@ async fn alert_resource(
         },
     };
     Ok(Json(done).into_response())
+}
+
+/// `GET /v1/alerts/{id}/cap`: the alert as a CAP 1.2 document.
+async fn cap(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+) -> Answer<impl IntoResponse> {
+    let xml = app.alert_cap(&op, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")],
+        xml,
+    ))
 }
 
 async fn audit(

@@ -503,6 +503,33 @@ impl App {
         Ok(alert)
     }
 
+    /// `GET /v1/alerts/{id}/cap`: the alert as CAP 1.2 XML, for whoever
+    /// may see it.
+    pub async fn alert_cap(&self, operator: &Operator, id: &str) -> Result<String, AppError> {
+        let head = self.visible_alert(operator, id).await?;
+        let alert = self.stored_alert(&head.id.to_string()).await?;
+        self.cap_of(&alert).await
+    }
+
+    /// CAP 1.2 of a stored alert (its references read from the original).
+    pub(crate) async fn cap_of(&self, alert: &AlertRecord) -> Result<String, AppError> {
+        use bealert_core::cap_xml::{CapHeader, reference, sender_of, to_xml};
+        let header = |a: &AlertRecord| CapHeader {
+            identifier: format!("urn:uuid:{}", a.id),
+            sender: sender_of(&a.operator),
+            sender_name: a.operator.clone(),
+            sent_ms: a.created_at,
+            references: None,
+        };
+        let mut h = header(alert);
+        if let Some(original) = alert.spec.references
+            && let Some(o) = self.ports.alerts.get_alert_head(original).await?
+        {
+            h.references = Some(reference(&header(&o)));
+        }
+        Ok(to_xml(&h, &alert.spec))
+    }
+
     /// `GET /v1/alerts/{id}/audit`: the alert's audit log, oldest first,
     /// for whoever may see the alert.
     pub async fn alert_audit(&self, operator: &Operator, id: &str) -> Result<AuditView, AppError> {

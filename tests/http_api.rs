@@ -1294,3 +1294,159 @@ async fn alerts_export_as_cap_1_2() {
         }
     }
 }
+
+/// A CAP 1.2 message in, in its languages; malformed CAP out with a 422
+/// naming the element; a CAP Cancel of bealert's own alert cancels it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cap_message_becomes_an_alert_in_its_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &key);
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms", "email"], &[(50.85, 4.35)], &[], 1),
+        sub("dirk", "de", &["sms"], &[(50.85, 4.35)], &[], 2),
+    ]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let post_cap = |xml: String| {
+        let api = &api;
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                "/v1/alerts",
+                Some(xml.into_bytes()),
+                Some(&api.key),
+                Some("application/cap+xml"),
+            )
+            .await
+        }
+    };
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/cap/{name}",
+            env!("CARGO_MANIFEST_DIR").trim_end_matches("/functions/local")
+        ))
+        .unwrap()
+    };
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::hours(3))
+        .to_offset(time::UtcOffset::from_hms(1, 0, 0).unwrap())
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]+01:00"
+        ))
+        .unwrap();
+    let info = |lang: &str, text: &str, headline: &str| {
+        format!(
+            "<info><language>{lang}</language><category>Met</category><event>Storm</event>\
+             <urgency>Immediate</urgency><severity>Severe</severity><certainty>Observed</certainty>\
+             <expires>{expires}</expires><headline>{headline}</headline><description>{text}</description>\
+             <instruction>Blijf binnen.</instruction>\
+             <area><areaDesc>Brussel</areaDesc><polygon>50.80,4.30 50.80,4.40 50.90,4.40 50.90,4.30 50.80,4.30</polygon>\
+             <geocode><valueName>EMMA_ID</valueName><value>BE004</value></geocode></area></info>"
+        )
+    };
+    let message = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\
+         <identifier>2.49.0.0.56.0.test.1</identifier><sender>test@meteo.example</sender>\
+         <sent>2026-11-29T10:00:00+01:00</sent><status>Actual</status><msgType>Alert</msgType><scope>Public</scope>{}{}{}</alert>",
+        info("nl-BE", "Zware storm &amp; rukwinden.", "Storm in Brussel"),
+        info("de", "Schwerer Sturm.", "Sturm in Brüssel"),
+        info("es-ES", "Tormenta.", "Tormenta"),
+    );
+    let created = post_cap(message).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let warnings = created.body["warnings"].to_string();
+    assert!(
+        warnings.contains("es-ES") && warnings.contains("EMMA_ID BE004"),
+        "{warnings}"
+    );
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let view = api.wait_sent(&id, Duration::from_secs(30)).await;
+    assert_eq!(view["event"], "Storm");
+    assert_eq!(view["recipients"], 2);
+    let sms = outbox(p, "sms");
+    let text_of = |lang: &str| {
+        sms.iter()
+            .find(|l| l["alert_id"] == id.as_str() && l["language"] == lang)
+            .map(|l| l["text"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        text_of("nl").as_deref(),
+        Some("Zware storm & rukwinden.\nBlijf binnen.")
+    );
+    assert_eq!(
+        text_of("de").as_deref(),
+        Some("Schwerer Sturm.\nBlijf binnen.")
+    );
+    let mail = outbox(p, "email");
+    assert_eq!(
+        mail[0]["subject"], "Storm in Brussel",
+        "the headline is the subject"
+    );
+
+    // A CAP Cancel that references bealert's own alert cancels it.
+    let exported = api.get(&format!("/v1/alerts/{id}/cap")).await.body;
+    let xml = exported.as_str().unwrap();
+    let field = |tag: &str| {
+        xml.split(&format!("<{tag}>"))
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let cancel = format!(
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>c-1</identifier><sender>test@meteo.example</sender>\
+         <sent>2026-11-29T10:05:00+01:00</sent><status>Actual</status><msgType>Cancel</msgType><scope>Public</scope>\
+         <references>{},{},{}</references>{}</alert>",
+        field("sender"),
+        field("identifier"),
+        field("sent"),
+        info("nl-BE", "Vals alarm.", "Ingetrokken"),
+    );
+    let cancelled = post_cap(cancel).await;
+    assert_eq!(cancelled.status, 201, "{:?}", cancelled.body);
+    let c = api
+        .wait_sent(
+            cancelled.body["id"].as_str().unwrap(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(c["msg_type"], "Cancel");
+    assert_eq!(c["references"], id.as_str());
+
+    // Refused, naming the element.
+    for (file, path) in [
+        ("malformed/wrong-namespace.xml", "alert"),
+        ("malformed/no-info.xml", "alert.info"),
+        (
+            "malformed/open-polygon.xml",
+            "alert.info[0].area[0].polygon[0]",
+        ),
+        ("malformed/z-time.xml", "alert.sent"),
+        // The specification's own example expired in 2003.
+        ("oasis-a2-severe-thunderstorm.xml", "alert.info[0].expires"),
+        ("oasis-a4-amber-alert.xml", "alert.info[0].area"),
+    ] {
+        let r = post_cap(fixture(file)).await;
+        assert_eq!(r.status, 422, "{file}: {:?}", r.body);
+        let paths: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert!(paths.contains(&path), "{file}: {paths:?} {:?}", r.body);
+    }
+    let other = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/alerts",
+            Some(b"x".to_vec()),
+            Some(&api.key),
+            Some("text/csv"),
+        )
+        .await;
+    assert_eq!(other.status, 415);
+}

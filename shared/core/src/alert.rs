@@ -95,6 +95,13 @@ pub struct AlertSpec {
     pub expires: Option<i64>,
     #[serde(default, skip_serializing_if = "Scope::is_public")]
     pub scope: Scope,
+    /// Each language's headline (CAP `headline`): its e-mail subject.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headlines: BTreeMap<Language, String>,
+    /// CAP `references` of an imported Update that follows up a message
+    /// bealert did not send (exported back as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_references: Option<String>,
 }
 
 impl AlertSpec {
@@ -296,6 +303,8 @@ impl AlertRequest {
             all_clear: false,
             expires,
             scope: self.scope,
+            headlines: BTreeMap::new(),
+            cap_references: None,
         };
 
         check_texts(&spec, &mut errors);
@@ -418,6 +427,8 @@ impl AlertSpec {
             all_clear: kind == FollowUp::AllClear,
             // A follow-up is sent whatever the original's expiry.
             expires: None,
+            headlines: BTreeMap::new(),
+            cap_references: None,
             ..self.clone()
         };
         check_texts(&spec, &mut errors);

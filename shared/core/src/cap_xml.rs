@@ -94,9 +94,10 @@ pub fn to_xml(header: &CapHeader, spec: &AlertSpec) -> String {
                 crate::cap::Scope::Private => text(w, "addresses", &header.sender),
                 crate::cap::Scope::Public => {}
             }
-            if let (Some(r), MsgType::Update | MsgType::Cancel) =
-                (&header.references, spec.msg_type)
-            {
+            if let (Some(r), MsgType::Update | MsgType::Cancel) = (
+                header.references.as_ref().or(spec.cap_references.as_ref()),
+                spec.msg_type,
+            ) {
                 text(w, "references", r);
             }
             for (language, body) in &spec.messages.0 {
@@ -128,7 +129,11 @@ fn info(w: &mut Writer<Vec<u8>>, header: &CapHeader, spec: &AlertSpec, l: Langua
             text(w, "expires", &brussels_rfc3339(e));
         }
         text(w, "senderName", &header.sender_name);
-        text(w, "headline", &spec.event);
+        text(
+            w,
+            "headline",
+            spec.headlines.get(&l).map_or(&spec.event, |h| h),
+        );
         text(w, "description", body);
         if !spec.area.is_empty() {
             area(w, spec);
@@ -302,6 +307,140 @@ mod tests {
         assert_eq!(hole_free(&rings[..1]), vec![rings[0].clone()]);
     }
 
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../../tests/fixtures/cap/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_oasis_examples_are_read_without_losing_what_bealert_uses() {
+        let t = import(&fixture("oasis-a2-severe-thunderstorm.xml")).unwrap();
+        let r = &t.request;
+        assert_eq!(r.status, crate::cap::Status::Actual);
+        assert_eq!(t.msg_type, MsgType::Alert);
+        assert_eq!(r.event, "SEVERE THUNDERSTORM");
+        assert_eq!(r.severity, crate::cap::Severity::Severe);
+        assert_eq!(r.urgency, crate::cap::Urgency::Immediate);
+        assert_eq!(r.certainty, crate::cap::Certainty::Observed);
+        let text = &r.messages["en"];
+        assert!(
+            text.starts_with("AT 254 PM PDT") && text.ends_with("UNTIL THE STORM PASSES."),
+            "{text}"
+        );
+        assert_eq!(t.headlines[&Language::En], "SEVERE THUNDERSTORM WARNING");
+        assert_eq!(r.expires.as_deref(), Some("2003-06-17T16:00:00-07:00"));
+        let area = r.area.as_ref().unwrap();
+        let ring = &area.geojson.as_ref().unwrap()["features"][0]["geometry"]["coordinates"][0];
+        assert_eq!(
+            ring[0],
+            serde_json::json!([-120.14, 38.47]),
+            "lat,lon becomes [lon, lat]"
+        );
+        assert_eq!(ring.as_array().unwrap().len(), 5);
+        assert!(
+            t.warnings.iter().any(|w| w.contains("SAME 006109")),
+            "{:?}",
+            t.warnings
+        );
+
+        let q = import(&fixture("oasis-a3-earthquake-update.xml")).unwrap_err();
+        assert_eq!(
+            q.0[0].path, "alert.info[0].area",
+            "a radius-0 circle reaches nobody: {q:?}"
+        );
+        let amber = import(&fixture("oasis-a4-amber-alert.xml")).unwrap_err();
+        assert_eq!(amber.0[0].path, "alert.info[0].area");
+        assert!(amber.0[0].message.contains("SAME 006037"), "{amber:?}");
+        let hs = import(&fixture("oasis-a1-homeland-security.xml")).unwrap_err();
+        assert_eq!(hs.0[0].path, "alert.info[0].area");
+    }
+
+    #[test]
+    fn an_update_keeps_its_references_and_languages_map_to_bealerts_four() {
+        let xml = String::from_utf8(fixture("oasis-a3-earthquake-update.xml"))
+            .unwrap()
+            .replace("32.9525,-115.5527 0", "50.85,4.35 2");
+        let t = import(xml.as_bytes()).unwrap();
+        assert_eq!(t.msg_type, MsgType::Update);
+        assert_eq!(
+            t.references.as_deref(),
+            Some("trinet@caltech.edu,TRI13970876.1,2003-06-11T20:30:00-07:00")
+        );
+        let area = t.request.area.as_ref().unwrap();
+        assert_eq!(
+            (area.circles[0].lat, area.circles[0].radius_km),
+            (50.85, 2.0)
+        );
+        for (tag, lang) in [
+            ("nl-BE", Some(Language::Nl)),
+            ("fr-BE", Some(Language::Fr)),
+            ("de", Some(Language::De)),
+            ("en-US", Some(Language::En)),
+            ("es-US", None),
+        ] {
+            assert_eq!(language_of(tag), lang, "{tag}");
+        }
+    }
+
+    #[test]
+    fn malformed_cap_is_refused_naming_the_element() {
+        for (file, path, words) in [
+            (
+                "malformed/wrong-namespace.xml",
+                "alert",
+                "not a CAP 1.2 message",
+            ),
+            ("malformed/no-info.xml", "alert.info", "missing"),
+            (
+                "malformed/open-polygon.xml",
+                "alert.info[0].area[0].polygon[0]",
+                "does not close",
+            ),
+            ("malformed/z-time.xml", "alert.sent", "ends in Z"),
+        ] {
+            let e = import(&fixture(file)).unwrap_err();
+            let hit = e.0.iter().find(|f| f.path == path);
+            assert!(
+                hit.is_some_and(|f| f.message.contains(words)),
+                "{file}: {e:?}"
+            );
+        }
+        let e = import(b"<alert><unclosed></alert>").unwrap_err();
+        assert_eq!(e.0[0].path, "alert");
+    }
+
+    #[test]
+    fn bealerts_own_cap_comes_back_as_the_same_alert() {
+        let spec: AlertSpec = serde_json::from_value::<crate::alert::AlertRequest>(serde_json::json!({
+            "status": "Exercise", "event": "Brand", "severity": "Severe",
+            "urgency": "Immediate", "certainty": "Observed",
+            "messages": {"nl": "Sluit ramen", "fr": "Fermez les fenêtres & portes"},
+            "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 2}],
+                     "geojson": {"type": "Polygon", "coordinates": [[[4.3,50.8],[4.4,50.8],[4.4,50.9],[4.3,50.8]]]}},
+            "expires": "2026-11-29T18:00:00+01:00"
+        }))
+        .unwrap()
+        .validate()
+        .unwrap();
+        let header = CapHeader {
+            identifier: "urn:uuid:x".into(),
+            sender: "centre@bealert".into(),
+            sender_name: "centre".into(),
+            sent_ms: 1_795_942_800_000,
+            references: None,
+        };
+        let back = import(to_xml(&header, &spec).as_bytes()).unwrap();
+        let again = back.request.validate().unwrap();
+        assert_eq!(again.messages, spec.messages);
+        assert_eq!(again.status, spec.status);
+        assert_eq!(again.expires, spec.expires);
+        assert_eq!(again.area.circles, spec.area.circles);
+        assert_eq!(again.area.polygons.len(), spec.area.polygons.len());
+    }
+
     #[test]
     fn numbers_are_short_and_senders_have_no_spaces() {
         assert_eq!(num(4.35), "4.35");
@@ -312,4 +451,503 @@ mod tests {
             "Gouverneur-Antwerpen--kabinet@bealert"
         );
     }
+}
+
+/// One element of a parsed document: its namespace, local name, text and
+/// children (the little of XML that CAP uses).
+#[derive(Debug, Clone, Default)]
+pub struct Element {
+    pub namespace: Option<String>,
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// Children named `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    pub fn first(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// The trimmed text of the first child named `name`, if any and not blank.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.first(name)
+            .map(|e| e.text.trim())
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// Parses an XML document into its root element; the error says where it
+/// stopped being XML.
+pub fn parse_document(xml: &[u8]) -> Result<Element, String> {
+    use quick_xml::name::ResolveResult;
+    let text = std::str::from_utf8(xml).map_err(|e| format!("the document is not UTF-8: {e}"))?;
+    let mut reader = quick_xml::NsReader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let open = |ns: ResolveResult, start: &quick_xml::events::BytesStart| Element {
+        namespace: match ns {
+            ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
+            _ => None,
+        },
+        name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
+        ..Element::default()
+    };
+    loop {
+        let at = reader.buffer_position();
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|e| format!("not well-formed XML at byte {at}: {e}"))?;
+        match event {
+            Event::Start(s) => stack.push(open(ns, &s)),
+            Event::Empty(s) => {
+                let e = open(ns, &s);
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(e),
+                    None => root = Some(e),
+                }
+            }
+            Event::End(_) => {
+                let Some(done) = stack.pop() else {
+                    return Err(format!(
+                        "not well-formed XML at byte {at}: an end tag without a start"
+                    ));
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => root = Some(done),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(e) = stack.last_mut() {
+                    let s = t
+                        .xml10_content()
+                        .map_err(|e| format!("bad text at byte {at}: {e}"))?;
+                    e.text.push_str(&s);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(e) = stack.last_mut() {
+                    let s = t
+                        .xml10_content()
+                        .map_err(|e| format!("bad CDATA at byte {at}: {e}"))?;
+                    e.text.push_str(&s);
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(e) = stack.last_mut() {
+                    if let Ok(Some(c)) = r.resolve_char_ref() {
+                        e.text.push(c);
+                    } else {
+                        let name = r
+                            .decode()
+                            .map_err(|e| format!("bad reference at byte {at}: {e}"))?;
+                        let v = quick_xml::escape::resolve_xml_entity(&name)
+                            .ok_or_else(|| format!("unknown entity &{name}; at byte {at}"))?;
+                        e.text.push_str(v);
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err("not well-formed XML: the document ends inside an element".into());
+    }
+    root.ok_or_else(|| "the document has no element".into())
+}
+
+/// A CAP 1.2 message read for import: the alert request it makes, and
+/// what CAP carries beyond it.
+#[derive(Debug, Clone)]
+pub struct CapImport {
+    pub request: crate::alert::AlertRequest,
+    pub msg_type: MsgType,
+    /// CAP `references`, as given.
+    pub references: Option<String>,
+    /// Each language's `headline`: its e-mail subject.
+    pub headlines: std::collections::BTreeMap<Language, String>,
+    /// What was left out, and why (a language or geocode bealert does not know).
+    pub warnings: Vec<String>,
+    /// For the request's own checks: the CAP element each text came from
+    /// (`messages.nl` → `alert.info[0]`).
+    pub origins: std::collections::BTreeMap<String, String>,
+}
+
+/// A CAP time: RFC 3339 with an offset, never `Z` (the schema's pattern).
+pub fn cap_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let offset_ok = b.len() == 25 && matches!(b[19], b'+' | b'-') && b[22] == b':' && b[10] == b'T';
+    if s.ends_with('Z') || s.ends_with('z') {
+        return Err(format!(
+            "{s:?} ends in Z: CAP 1.2 times carry an offset, e.g. 2026-11-29T10:00:00+01:00"
+        ));
+    }
+    if !offset_ok {
+        return Err(format!(
+            "{s:?} is not a CAP time: give YYYY-MM-DDThh:mm:ss with an offset, e.g. 2026-11-29T10:00:00+01:00"
+        ));
+    }
+    crate::cap::parse_time(s).ok_or_else(|| format!("{s:?} is not a valid time"))
+}
+
+/// bealert's language for a CAP language tag (`nl-BE`, `fr`, `en-US`).
+pub fn language_of(tag: &str) -> Option<Language> {
+    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+    Language::from_code(&primary)
+}
+
+/// `lat,lon lat,lon …` → a closed ring of `[lon, lat]`.
+fn cap_polygon(s: &str) -> Result<Vec<[f64; 2]>, String> {
+    let mut ring = Vec::new();
+    for (i, pair) in s.split_whitespace().enumerate() {
+        let point = pair
+            .split_once(',')
+            .and_then(|(lat, lon)| {
+                Some([
+                    lon.trim().parse::<f64>().ok()?,
+                    lat.trim().parse::<f64>().ok()?,
+                ])
+            })
+            .ok_or_else(|| format!("point {} {pair:?} is not lat,lon", i + 1))?;
+        ring.push(point);
+    }
+    if ring.len() < 4 {
+        return Err(format!(
+            "{} points: a CAP polygon has at least four, the first repeated last",
+            ring.len()
+        ));
+    }
+    if ring.first() != ring.last() {
+        let (f, l) = (ring[0], ring[ring.len() - 1]);
+        return Err(format!(
+            "the polygon does not close: it starts at {},{} and ends at {},{}; repeat the first point last",
+            f[1], f[0], l[1], l[0]
+        ));
+    }
+    Ok(ring)
+}
+
+/// `lat,lon radius` (km).
+fn cap_circle(s: &str) -> Result<crate::area::CircleInput, String> {
+    let bad = || format!("{s:?} is not \"lat,lon radius\" (radius in km)");
+    let (point, radius) = s.trim().split_once(char::is_whitespace).ok_or_else(bad)?;
+    let (lat, lon) = point.split_once(',').ok_or_else(bad)?;
+    Ok(crate::area::CircleInput {
+        lat: lat.trim().parse().map_err(|_| bad())?,
+        lon: lon.trim().parse().map_err(|_| bad())?,
+        radius_km: radius.trim().parse().map_err(|_| bad())?,
+    })
+}
+
+/// Reads a CAP 1.2 message for `POST /v1/alerts` (`application/cap+xml`):
+/// every error names the element (`alert.info[0].area[0].polygon[1]`).
+pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
+    use crate::error::Collector;
+    use std::collections::{BTreeMap, BTreeSet};
+    let root = parse_document(xml).map_err(|e| crate::ValidationErrors::single("alert", e))?;
+    if root.name != "alert" || root.namespace.as_deref() != Some(NAMESPACE) {
+        return Err(crate::ValidationErrors::single(
+            "alert",
+            format!(
+                "not a CAP 1.2 message: the root is <{}> in namespace {:?}; expected <alert> in {NAMESPACE}",
+                root.name,
+                root.namespace.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    if let Some(foreign) = root
+        .children
+        .iter()
+        .find(|c| c.namespace.as_deref() != Some(NAMESPACE) && c.name != "Signature")
+    {
+        return Err(crate::ValidationErrors::single(
+            format!("alert.{}", foreign.name),
+            format!(
+                "in namespace {:?}, not CAP 1.2's {NAMESPACE}",
+                foreign.namespace.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    let mut errors = Collector::default();
+    let required = |name: &str, errors: &mut Collector| match root.value(name) {
+        Some(v) => Some(v.to_string()),
+        None => {
+            errors.push(format!("alert.{name}"), "missing: CAP 1.2 requires it");
+            None
+        }
+    };
+    let _identifier = required("identifier", &mut errors);
+    let _sender = required("sender", &mut errors);
+    let sent = required("sent", &mut errors);
+    let status = required("status", &mut errors);
+    let msg_type = required("msgType", &mut errors);
+    let scope = required("scope", &mut errors);
+    if let Some(sent) = &sent
+        && let Err(e) = cap_time(sent)
+    {
+        errors.push("alert.sent", e);
+    }
+    let status = status.and_then(|s| match s.as_str() {
+        "Actual" => Some(crate::cap::Status::Actual),
+        "Exercise" => Some(crate::cap::Status::Exercise),
+        "Test" => Some(crate::cap::Status::Test),
+        other => {
+            errors.push(
+                "alert.status",
+                format!("{other:?}: only Actual, Exercise and Test messages are sent to people"),
+            );
+            None
+        }
+    });
+    let msg_type = msg_type.and_then(|m| match m.as_str() {
+        "Alert" => Some(MsgType::Alert),
+        "Update" => Some(MsgType::Update),
+        "Cancel" => Some(MsgType::Cancel),
+        other => {
+            errors.push(
+                "alert.msgType",
+                format!("{other:?} is not an alert to send (Alert, Update or Cancel)"),
+            );
+            None
+        }
+    });
+    let scope = scope.and_then(|s| match s.as_str() {
+        "Public" => Some(crate::cap::Scope::Public),
+        "Restricted" => Some(crate::cap::Scope::Restricted),
+        "Private" => Some(crate::cap::Scope::Private),
+        other => {
+            errors.push(
+                "alert.scope",
+                format!("{other:?}: use Public, Restricted or Private"),
+            );
+            None
+        }
+    });
+    let references = root.value("references").map(str::to_string);
+    if msg_type.is_some_and(|m| m != MsgType::Alert) && references.is_none() {
+        errors.push(
+            "alert.references",
+            "an Update or Cancel names what it follows up",
+        );
+    }
+
+    let infos: Vec<&Element> = root.all("info").collect();
+    if infos.is_empty() {
+        errors.push(
+            "alert.info",
+            "missing: a CAP message without info has nothing to say",
+        );
+    }
+    let mut warnings = Vec::new();
+    let mut messages = BTreeMap::new();
+    let mut headlines = BTreeMap::new();
+    let mut origins = BTreeMap::new();
+    let mut first: Option<(usize, &Element)> = None;
+    let mut expires = None;
+    let (mut polygons, mut circles, mut geocodes) =
+        (BTreeSet::<String>::new(), Vec::new(), Vec::new());
+    let mut rings: Vec<Vec<[f64; 2]>> = Vec::new();
+    let mut foreign_codes = BTreeSet::new();
+    for (i, info) in infos.iter().enumerate() {
+        let path = format!("alert.info[{i}]");
+        let tag = info.value("language").unwrap_or("en-US");
+        let Some(language) = language_of(tag) else {
+            warnings.push(format!(
+                "{path}: language {tag} is none of nl, fr, de, en; left out"
+            ));
+            continue;
+        };
+        if messages.contains_key(language.code()) {
+            warnings.push(format!(
+                "{path}: a second {tag} info; the first one is used"
+            ));
+            continue;
+        }
+        for field in ["event", "urgency", "severity", "certainty"] {
+            if info.value(field).is_none() {
+                errors.push(format!("{path}.{field}"), "missing: CAP 1.2 requires it");
+            }
+        }
+        if info.first("category").is_none() {
+            errors.push(format!("{path}.category"), "missing: CAP 1.2 requires it");
+        }
+        let text: Vec<&str> = ["description", "instruction"]
+            .into_iter()
+            .filter_map(|f| info.value(f))
+            .collect();
+        if text.is_empty() {
+            errors.push(
+                format!("{path}.description"),
+                "no description or instruction: nothing to tell people",
+            );
+        } else {
+            messages.insert(language.code().to_string(), text.join("\n"));
+            origins.insert(
+                format!("messages.{}", language.code()),
+                format!("{path} (description and instruction)"),
+            );
+        }
+        if let Some(h) = info.value("headline") {
+            headlines.insert(language, h.to_string());
+        }
+        if first.is_none() {
+            first = Some((i, info));
+        }
+        if expires.is_none()
+            && let Some(e) = info.value("expires")
+        {
+            match cap_time(e) {
+                Ok(_) => {
+                    expires = Some(e.to_string());
+                    origins.insert("expires".to_string(), format!("{path}.expires"));
+                }
+                Err(why) => errors.push(format!("{path}.expires"), why),
+            }
+        }
+        for (j, area) in info.all("area").enumerate() {
+            let apath = format!("{path}.area[{j}]");
+            if area.value("areaDesc").is_none() {
+                errors.push(format!("{apath}.areaDesc"), "missing: CAP 1.2 requires it");
+            }
+            for (k, p) in area.all("polygon").enumerate() {
+                match cap_polygon(&p.text) {
+                    Ok(ring) => {
+                        if polygons.insert(p.text.split_whitespace().collect::<Vec<_>>().join(" "))
+                        {
+                            rings.push(ring);
+                        }
+                    }
+                    Err(e) => errors.push(format!("{apath}.polygon[{k}]"), e),
+                }
+            }
+            for (k, c) in area.all("circle").enumerate() {
+                match cap_circle(&c.text) {
+                    Ok(c) if c.radius_km <= 0.0 => warnings.push(format!(
+                        "{apath}.circle[{k}]: radius 0 is a point that reaches nobody; left out"
+                    )),
+                    Ok(c) => {
+                        if !circles.contains(&c) {
+                            circles.push(c);
+                        }
+                    }
+                    Err(e) => errors.push(format!("{apath}.circle[{k}]"), e),
+                }
+            }
+            for (k, g) in area.all("geocode").enumerate() {
+                let (Some(name), Some(value)) = (g.value("valueName"), g.value("value")) else {
+                    errors.push(
+                        format!("{apath}.geocode[{k}]"),
+                        "needs a valueName and a value",
+                    );
+                    continue;
+                };
+                let known = matches!(
+                    name.to_ascii_lowercase().as_str(),
+                    "nis" | "canton" | "arrondissement" | "postcode"
+                );
+                let input = crate::area::GeocodeInput {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                };
+                if !known {
+                    foreign_codes.insert(format!("{name} {value}"));
+                } else if !geocodes.contains(&input) {
+                    geocodes.push(input);
+                }
+            }
+        }
+    }
+    let foreign = foreign_codes.into_iter().collect::<Vec<_>>().join(", ");
+    if !foreign.is_empty() {
+        warnings.push(format!(
+            "geocodes bealert does not know were left out ({foreign}); it knows NIS, canton, arrondissement and postcode"
+        ));
+    }
+    if first.is_some() && rings.is_empty() && circles.is_empty() && geocodes.is_empty() {
+        errors.push(
+            "alert.info[0].area",
+            format!(
+                "no polygon, circle or geocode bealert can target (NIS, canton, arrondissement or postcode){}: nobody could be warned",
+                if foreign.is_empty() { String::new() } else { format!("; left out: {foreign}") }
+            ),
+        );
+    }
+    let field = |field: &str, i: usize, info: &Element| {
+        (
+            format!("alert.info[{i}].{field}"),
+            info.value(field).unwrap_or_default().to_string(),
+        )
+    };
+    let (Some(status), Some(msg_type), Some(scope), Some((i, info))) =
+        (status, msg_type, scope, first)
+    else {
+        errors.push_if_empty("alert", "not a CAP 1.2 alert bealert can send");
+        return Err(errors.into_errors());
+    };
+    let event = info.value("event").unwrap_or_default().to_string();
+    let mut vocabulary = |(path, v): (String, String), what: &str| -> serde_json::Value {
+        let value = serde_json::Value::String(v.clone());
+        let ok = match what {
+            "urgency" => serde_json::from_value::<crate::cap::Urgency>(value.clone()).is_ok(),
+            "severity" => serde_json::from_value::<crate::cap::Severity>(value.clone()).is_ok(),
+            _ => serde_json::from_value::<crate::cap::Certainty>(value.clone()).is_ok(),
+        };
+        if !ok && !v.is_empty() {
+            errors.push(path, format!("{v:?} is not a CAP 1.2 {what}"));
+        }
+        value
+    };
+    let (u, s, c) = (
+        vocabulary(field("urgency", i, info), "urgency"),
+        vocabulary(field("severity", i, info), "severity"),
+        vocabulary(field("certainty", i, info), "certainty"),
+    );
+    if !errors.is_empty() {
+        return Err(errors.into_errors());
+    }
+    let geojson = (!rings.is_empty()).then(|| {
+        serde_json::json!({
+            "type": "FeatureCollection",
+            "features": rings.iter().map(|r| serde_json::json!({
+                "type": "Feature", "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [r]}
+            })).collect::<Vec<_>>()
+        })
+    });
+    let mut body = serde_json::json!({
+        "status": status,
+        "event": event,
+        "urgency": u,
+        "severity": s,
+        "certainty": c,
+        "messages": messages,
+        "area": crate::area::AreaRequest { geojson, circles, geocodes },
+        "scope": scope,
+    });
+    if let Some(e) = expires {
+        body["expires"] = serde_json::Value::String(e);
+    }
+    let request = serde_json::from_value::<crate::alert::AlertRequest>(body);
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push("alert", format!("cannot be read as an alert: {e}"));
+            return Err(errors.into_errors());
+        }
+    };
+    errors.finish(CapImport {
+        request,
+        msg_type,
+        references,
+        headlines,
+        warnings,
+        origins,
+    })
 }

@@ -76,6 +76,18 @@ impl Collector {
         self.errors.is_empty()
     }
 
+    /// Adds an error only when there is none yet (a catch-all reason).
+    pub fn push_if_empty(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        if self.errors.is_empty() {
+            self.push(path, message);
+        }
+    }
+
+    /// The errors so far (call when there is at least one).
+    pub fn into_errors(self) -> ValidationErrors {
+        ValidationErrors(self.errors)
+    }
+
     pub fn extend(&mut self, other: ValidationErrors) {
         self.errors.extend(other.0);
     }

@@ -60,7 +60,10 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
         },
         Channel::Email => Rendered {
             language,
-            subject: Some(format!("{prefix}bealert: {}", alert.event)),
+            subject: Some(match alert.headlines.get(&language) {
+                Some(headline) => format!("{prefix}{headline}"),
+                None => format!("{prefix}bealert: {}", alert.event),
+            }),
             text: format!(
                 "{prefix}{text}\n\n-- \n{} · {:?} · {:?} · {:?}\n",
                 alert.event, alert.severity, alert.urgency, alert.certainty

@@ -13,40 +13,86 @@ use std::sync::Arc;
 /// A request body that must be JSON (no content type is taken as JSON).
 pub struct JsonBytes(pub Bytes);
 
+fn essence(req: &Request) -> Option<String> {
+    req.headers().get(header::CONTENT_TYPE).map(|ct| {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        ct.split(';').next().unwrap_or("").trim().to_string()
+    })
+}
+
+fn is_json(essence: &str) -> bool {
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// The body, not empty; too large is a 413 that says the limit.
+async fn read_body(req: Request, state: &Arc<App>, what: &str) -> Result<Bytes, Problem> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than this route accepts (1 MiB; imports 64 MiB; network cells 128 MiB): send less per request",
+            )
+        }
+        other => Problem::new(other.status(), format!("could not read the body: {other}")),
+    })?;
+    if bytes.is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is empty; send {what}"),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl FromRequest<Arc<App>> for JsonBytes {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            let essence = ct.split(';').next().unwrap_or("").trim().to_string();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(Problem::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!(
-                        "the body must be JSON: send Content-Type: application/json (got {essence:?})"
-                    ),
-                ));
-            }
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(inner)
-                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the body is larger than this route accepts (1 MiB; imports 64 MiB; network cells 128 MiB): send less per request",
-                )
-            }
-            other => Problem::new(other.status(), format!("could not read the body: {other}")),
-        })?;
-        if bytes.is_empty() {
+        if let Some(essence) = essence(&req)
+            && !is_json(&essence)
+        {
             return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "the body is empty; send a JSON document",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body must be JSON: send Content-Type: application/json (got {essence:?})"
+                ),
             ));
         }
-        Ok(JsonBytes(bytes))
+        Ok(JsonBytes(read_body(req, state, "a JSON document").await?))
+    }
+}
+
+/// An alert as JSON, or as a CAP 1.2 message (`application/cap+xml`).
+pub enum AlertBody {
+    Json(Bytes),
+    Cap(Bytes),
+}
+
+impl FromRequest<Arc<App>> for AlertBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
+        match essence(&req) {
+            None => Ok(AlertBody::Json(
+                read_body(req, state, "a JSON document").await?,
+            )),
+            Some(e) if is_json(&e) => Ok(AlertBody::Json(
+                read_body(req, state, "a JSON document").await?,
+            )),
+            Some(e) if e == "application/cap+xml" || e == "application/xml" || e == "text/xml" => {
+                Ok(AlertBody::Cap(
+                    read_body(req, state, "a CAP 1.2 message").await?,
+                ))
+            }
+            Some(e) => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "an alert is JSON (application/json) or CAP 1.2 (application/cap+xml), not {e:?}"
+                ),
+            )),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use bealert_core::lifecycle::FollowUp;
-use extract::{Authed, JsonBytes};
+use extract::{AlertBody, Authed, JsonBytes};
 use problem::Problem;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -221,11 +221,13 @@ async fn create_alert(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
     headers: axum::http::HeaderMap,
-    JsonBytes(body): JsonBytes,
+    body: AlertBody,
 ) -> Answer<impl IntoResponse> {
-    let created = app
-        .create_alert_from(&op, &body, &client_of(&headers))
-        .await?;
+    let client = client_of(&headers);
+    let created = match body {
+        AlertBody::Json(body) => app.create_alert_from(&op, &body, &client).await?,
+        AlertBody::Cap(xml) => app.create_alert_from_cap(&op, &xml, &client).await?,
+    };
     let location = format!("/v1/alerts/{}", created.id);
     Ok((
         StatusCode::CREATED,

@@ -134,6 +134,17 @@ pub struct DeliveriesPage {
 
 pub const DEFAULT_PAGE: usize = 500;
 
+/// The bealert alert a CAP `references` names (`sender,urn:uuid:<id>,sent`).
+fn bealert_alert_referenced(references: &str) -> Option<AlertId> {
+    references.split_whitespace().find_map(|r| {
+        r.split(',')
+            .nth(1)?
+            .strip_prefix("urn:uuid:")?
+            .parse::<AlertId>()
+            .ok()
+    })
+}
+
 /// When an alert was created: its id is a UUID v7, time-ordered.
 pub(crate) fn created_ms(id: AlertId) -> i64 {
     id.0.get_timestamp()
@@ -186,6 +197,91 @@ impl App {
         client: &str,
     ) -> Result<AlertCreated, AppError> {
         let request = parse_body::<AlertRequest>(body)?;
+        self.create_request(operator, request, client, |_| {}).await
+    }
+
+    /// `POST /v1/alerts` with `Content-Type: application/cap+xml`: a CAP
+    /// 1.2 message (e.g. the meteorological institute's) becomes an alert,
+    /// subject to approval like any other; a Cancel of an alert bealert
+    /// sent is that alert's `:cancel`. Errors name the CAP element.
+    pub async fn create_alert_from_cap(
+        &self,
+        operator: &Operator,
+        xml: &[u8],
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
+        use bealert_core::cap::MsgType;
+        let imported = bealert_core::cap_xml::import(xml)?;
+        let ours = imported
+            .references
+            .as_deref()
+            .and_then(bealert_alert_referenced);
+        if imported.msg_type == MsgType::Cancel {
+            let Some(original) = ours else {
+                return Err(bealert_core::ValidationErrors::single(
+                    "alert.references",
+                    "names no alert bealert sent: a Cancel can only stop bealert's own alerts",
+                )
+                .into());
+            };
+            let body = serde_json::json!({"messages": imported.request.messages});
+            let mut created = self
+                .follow_up_alert(
+                    operator,
+                    &original.to_string(),
+                    bealert_core::lifecycle::FollowUp::Cancel,
+                    body.to_string().as_bytes(),
+                    client,
+                )
+                .await?;
+            created.warnings.extend(imported.warnings);
+            return Ok(created);
+        }
+        let origins = imported.origins.clone();
+        let (msg_type, references, headlines) = (
+            imported.msg_type,
+            imported.references.clone(),
+            imported.headlines.clone(),
+        );
+        let mut created = self
+            .create_request(operator, imported.request, client, move |spec| {
+                spec.msg_type = msg_type;
+                spec.cap_references = references;
+                spec.headlines = headlines;
+            })
+            .await
+            .map_err(|e| match e {
+                // The request's own checks, told in CAP's terms.
+                AppError::Invalid(mut errors) => {
+                    for f in &mut errors.0 {
+                        if let Some(from) = origins.get(&f.path).or_else(|| {
+                            origins
+                                .iter()
+                                .find(|(k, _)| f.path.starts_with(k.as_str()))
+                                .map(|(_, v)| v)
+                        }) {
+                            f.path = from.clone();
+                        } else if f.path.starts_with("area") {
+                            f.path = format!("alert.info[0].{}", f.path);
+                        }
+                    }
+                    AppError::Invalid(errors)
+                }
+                other => other,
+            })?;
+        created.warnings.extend(imported.warnings);
+        Ok(created)
+    }
+
+    /// Validates, stores and starts an alert request; `finish` adds what
+    /// the request format cannot say (a CAP import's msgType, headlines).
+    async fn create_request(
+        &self,
+        operator: &Operator,
+        request: AlertRequest,
+        client: &str,
+        finish: impl FnOnce(&mut bealert_core::alert::AlertSpec) + Send,
+    ) -> Result<AlertCreated, AppError> {
         let resolved = match &request.area {
             Some(area) => Some(self.resolve_geocodes(area).await?),
             None => None,
@@ -213,6 +309,7 @@ impl App {
             })
             .await?;
         warnings.extend(confined);
+        finish(&mut spec);
         if spec.expired_at(now_ms()) {
             return Err(bealert_core::ValidationErrors::single(
                 "expires",

@@ -198,6 +198,10 @@ pub trait AlertStore: Send + Sync {
     async fn get_alert_head(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
         self.get_alert(id).await
     }
+    /// Alerts created at or after `since` (Unix ms), newest first, at most
+    /// `limit`, as heads (the public page and feed).
+    async fn recent_alerts(&self, since: i64, limit: usize)
+    -> Result<Vec<AlertRecord>, StoreError>;
     /// Records the number of resolution shards; the first call wins.
     async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError>;
     /// Marks one shard resolved (idempotent) and returns `(done, total)`.

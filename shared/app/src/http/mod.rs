@@ -7,6 +7,7 @@ mod manage_page;
 mod page;
 mod page_text;
 pub mod problem;
+mod public_page;
 
 use crate::App;
 use axum::Json;
@@ -114,6 +115,7 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
         .route("/v1/alerts/{id}/cap", get(cap))
+        .merge(public_page::routes())
 }
 
 fn zone_routes() -> Router<Arc<App>> {

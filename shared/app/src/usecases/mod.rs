@@ -10,6 +10,7 @@ mod matcher;
 pub mod networks;
 mod operators;
 mod preview;
+pub mod public;
 mod resolve;
 pub mod self_service;
 mod send;

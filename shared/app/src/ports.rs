@@ -652,8 +652,35 @@ pub struct Ports {
     pub operators: Arc<dyn OperatorStore>,
     /// Administrative units: geocodes and operators' territories.
     pub geography: Arc<dyn GeoStore>,
+    /// Alert templates, drills and their runs.
+    pub documents: Arc<dyn DocumentStore>,
     pub queue: Arc<dyn JobQueue>,
     pub gateways: Gateways,
+}
+
+/// Small JSON documents by kind and id, each replaced whole: alert
+/// templates (`template`), drills (`drill`) and their runs (`drill-run`).
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    async fn put_document(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    async fn get_document(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Every document of a kind whose id starts with `prefix`, by id.
+    async fn documents(
+        &self,
+        kind: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// False if there was none.
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool, StoreError>;
 }
 
 /// A mobile network (Alert-SMS) as stored; its key is kept hashed.

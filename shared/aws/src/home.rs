@@ -399,6 +399,7 @@ impl AwsHome {
             deliveries: self.store.clone(),
             operators: self.store.clone(),
             geography: self.store.clone(),
+            documents: self.store.clone(),
             queue: self.queue.clone(),
             gateways,
         }

@@ -39,6 +39,11 @@ async fn dynamodb_alert_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_document_store_conforms() {
+    conformance::document_store(&store("documents").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_delivery_store_conforms() {
     conformance::delivery_store(&store("deliveries").await).await;
 }

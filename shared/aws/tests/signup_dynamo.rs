@@ -77,6 +77,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
         deliveries: store.clone(),
         operators: store.clone(),
         geography: store.clone(),
+        documents: store.clone(),
         queue: Arc::new(SqsQueue::new(testkit::sqs(), "unused-")),
         gateways: Gateways {
             sms: sms.clone(),

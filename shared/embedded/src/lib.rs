@@ -104,6 +104,7 @@ impl Embedded {
             deliveries: self.store.clone(),
             operators: self.store.clone(),
             geography: self.geography.clone(),
+            documents: self.store.clone(),
             queue: self.queue.clone(),
             gateways: Gateways {
                 sms: self.outbox[0].clone(),

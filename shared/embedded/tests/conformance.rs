@@ -44,6 +44,12 @@ async fn sqlite_alert_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_document_store_conforms() {
+    let (_d, s) = store();
+    conformance::document_store(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_delivery_store_conforms() {
     let (_d, s) = store();
     conformance::delivery_store(&s).await;

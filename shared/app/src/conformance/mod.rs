@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod budget;
+mod documents;
 mod gateway;
 mod geography;
 mod networks;
@@ -14,6 +15,7 @@ mod signup;
 mod store;
 
 pub use budget::send_budget;
+pub use documents::document_store;
 pub use gateway::gateway;
 pub use geography::geo_store;
 pub use networks::{network_store, target_store};

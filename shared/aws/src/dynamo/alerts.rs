@@ -64,7 +64,7 @@ impl DynamoStore {
     }
 }
 
-fn chunk_str(text: &str, max: usize) -> Vec<&str> {
+pub(crate) fn chunk_str(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

@@ -17,6 +17,7 @@
 mod alerts;
 pub mod budget;
 mod deliveries;
+mod documents;
 mod geography;
 mod networks;
 mod operators;

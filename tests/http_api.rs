@@ -1567,3 +1567,100 @@ async fn the_public_page_and_feed_list_public_alerts_without_a_key() {
         std::fs::write(format!("{out}/feed.atom"), &atom).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_from_a_template_only_fills_the_blanks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let province = operator(p, "antwerpen", "province:10000");
+    let server = Server::start(p, &[]);
+    let (api, gov) = (
+        Api::new(&server.url, &key),
+        Api::new(&server.url, &province),
+    );
+    async fn put(api: &Api, name: &str, body: Value) -> common::Answer {
+        api.send(
+            reqwest::Method::PUT,
+            &format!("/v1/alert-templates/{name}"),
+            Some(body.to_string().into_bytes()),
+            Some(&api.key),
+            Some("application/json"),
+        )
+        .await
+    }
+    let flood = json!({
+        "event": "Flood", "severity": "Severe", "urgency": "Immediate", "certainty": "Likely",
+        "channels": ["sms"],
+        "messages": {"nl": "Overstroming van de {river}: ga naar boven.", "fr": "Crue de la {river} : montez à l'étage."}
+    });
+    let created = put(&api, "flood", flood.clone()).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["placeholders"], json!(["river"]));
+    assert_eq!(
+        put(&api, "flood", flood.clone()).await.status,
+        200,
+        "replaced"
+    );
+    assert_eq!(
+        put(&gov, "flood", flood.clone()).await.status,
+        403,
+        "national operators only"
+    );
+    let mut broken = flood.clone();
+    broken["messages"]["de"] = json!("Hochwasser {Fluss}");
+    let bad = put(&api, "flood2", broken).await;
+    assert_eq!(bad.status, 422, "{:?}", bad.body);
+    assert_eq!(bad.body["errors"][0]["path"], "messages.de");
+    assert_eq!(
+        api.get("/v1/alert-templates/flood").await.body["event"],
+        "Flood"
+    );
+    assert_eq!(
+        gov.get("/v1/alert-templates").await.body["items"][0]["name"],
+        "flood"
+    );
+    assert_eq!(api.get("/v1/alert-templates/none").await.status, 404);
+
+    let subs =
+        json!({"subscribers": [sub("anna", "nl", &["sms", "email"], &[(50.85, 4.35)], &[], 1)]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+    let alert = api
+        .post(
+            "/v1/alerts",
+            &json!({"template": "flood", "values": {"river": "Zenne"}, "status": "Exercise", "area": area}),
+        )
+        .await;
+    assert_eq!(alert.status, 201, "{:?}", alert.body);
+    let id = alert.body["id"].as_str().unwrap();
+    let view = api.wait_sent(id, Duration::from_secs(30)).await;
+    assert_eq!(view["event"], "Flood");
+    assert_eq!(view["status"], "Exercise", "the request's own status wins");
+    assert!(
+        view["channels"].get("email").is_none(),
+        "the template's channels"
+    );
+    let sms = outbox(p, "sms");
+    assert_eq!(
+        sms[0]["text"],
+        "OEFENING - Overstroming van de Zenne: ga naar boven."
+    );
+
+    let missing = api
+        .post(
+            "/v1/alerts",
+            &json!({"template": "flood", "status": "Exercise", "area": area}),
+        )
+        .await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.body["errors"][0]["path"], "values.river");
+    let unknown = api
+        .post(
+            "/v1/alerts",
+            &json!({"template": "storm", "status": "Exercise", "area": area}),
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.body["errors"][0]["path"], "template");
+}

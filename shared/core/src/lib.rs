@@ -25,6 +25,7 @@ pub mod polygon_check;
 pub mod signup;
 pub mod sms;
 pub mod subscriber;
+pub mod template;
 pub mod zone;
 
 pub use channel::{Channel, ChannelSet};

@@ -115,6 +115,11 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
         .route("/v1/alerts/{id}/cap", get(cap))
+        .route("/v1/alert-templates", get(list_templates))
+        .route(
+            "/v1/alert-templates/{name}",
+            get(get_template).put(put_template),
+        )
         .merge(public_page::routes())
 }
 
@@ -298,6 +303,36 @@ async fn alert_resource(
         },
     };
     Ok(Json(done).into_response())
+}
+
+async fn list_templates(
+    State(app): State<Arc<App>>,
+    Authed(_): Authed,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(serde_json::json!({ "items": app.templates().await? })))
+}
+
+async fn get_template(
+    State(app): State<Arc<App>>,
+    Authed(_): Authed,
+    Path(name): Path<String>,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(app.template(&name).await?))
+}
+
+async fn put_template(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(name): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let (view, new) = app.put_template(&op, &name, &body).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
 }
 
 /// `GET /v1/alerts/{id}/cap`: the alert as a CAP 1.2 document.

@@ -196,7 +196,8 @@ impl App {
         body: &[u8],
         client: &str,
     ) -> Result<AlertCreated, AppError> {
-        let request = parse_body::<AlertRequest>(body)?;
+        let filled = self.with_template(body).await?;
+        let request = parse_body::<AlertRequest>(filled.as_deref().unwrap_or(body))?;
         self.create_request(operator, request, client, |_| {}).await
     }
 

@@ -16,6 +16,7 @@ pub mod self_service;
 mod send;
 pub mod signup;
 mod subscribers;
+pub mod templates;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
 pub use operators::{

@@ -22,6 +22,7 @@ pub mod message;
 pub mod network;
 pub mod operator;
 pub mod polygon_check;
+pub mod schedule;
 pub mod signup;
 pub mod sms;
 pub mod subscriber;

@@ -476,3 +476,63 @@ async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
     );
     stop.cancel();
 }
+
+/// A drill whose alert fails on a channel is reported failed, with the
+/// reason; a run the server was stopped for is reported missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_that_fails_on_a_channel_is_reported_failed_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = flaky_app(dir.path(), 0, 2, Duration::from_millis(5));
+    let stop = common::workers(&app, Duration::from_millis(5));
+    let op = three_subscribers(&app).await;
+    let refused = json!({"subscribers": [{"external_id": "gone", "language": "nl", "phone": REFUSED,
+        "channels": ["sms"], "addresses": [{"lat": 50.85, "lon": 4.35}], "groups": ["crew"]},
+        {"external_id": "crew-ok", "language": "fr", "phone": "+32470000009",
+        "channels": ["sms"], "addresses": [{"lat": 51.2, "lon": 4.4}], "groups": ["crew"]}]});
+    app.import_subscribers(&op, refused.to_string().as_bytes())
+        .await
+        .unwrap();
+    let template = json!({"event": "Monthly test", "channels": ["sms"],
+        "severity": "Minor", "urgency": "Immediate", "certainty": "Observed",
+        "messages": {"nl": "Test van de alarmketen.", "fr": "Test de la chaîne d'alerte."}});
+    app.put_template(&op, "monthly", template.to_string().as_bytes())
+        .await
+        .unwrap();
+    let drill = app
+        .create_drill(
+            &op,
+            json!({"schedule": "cron(0 10 ? * MON#1 *)", "template": "monthly", "groups": ["crew"]})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let alert = app
+        .run_drill(&drill.id, 1_800_000_000_000)
+        .await
+        .unwrap()
+        .expect("the run sent an alert");
+    assert_eq!(
+        app.run_drill(&drill.id, 1_800_000_000_000).await.unwrap(),
+        Some(alert),
+        "a scheduled time runs once"
+    );
+    final_view(&app, &op, &alert.to_string()).await;
+    let runs = app.drill_runs(&op, &drill.id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.status, "failed", "{run:?}");
+    assert_eq!(run.reach, 2);
+    let sms = &run.channels[&Channel::Sms];
+    assert_eq!((sms.sent, sms.failed), (1, 1));
+    assert!(sms.first_ms.is_some_and(|t| t >= 0), "{run:?}");
+    let (why, n) = sms.reasons.iter().next().unwrap();
+    assert!(why.contains("number does not exist") && *n == 1, "{why}");
+    let view = app.alert_view(&op, &alert.to_string()).await.unwrap();
+    assert_eq!(
+        view.status,
+        bealert_core::cap::Status::Exercise,
+        "a drill is an exercise"
+    );
+    stop.cancel();
+}

@@ -1664,3 +1664,161 @@ async fn an_alert_from_a_template_only_fills_the_blanks() {
     assert_eq!(unknown.status, 422);
     assert_eq!(unknown.body["errors"][0]["path"], "template");
 }
+
+/// Drills through the API; `serve` fires them on time and reports a run
+/// it was stopped for as missed.
+#[tokio::test(flavor = "multi_thread")]
+async fn drills_run_on_their_schedule_and_missed_runs_are_reported() {
+    use bealert_app::ports::DocumentStore;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &key);
+    let subs = json!({"subscribers": [sub("crew1", "nl", &["sms"], &[(51.2, 4.4)], &["crew"], 1)]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let template = json!({"event": "Maandelijkse test", "severity": "Minor", "urgency": "Immediate",
+        "certainty": "Observed", "channels": ["sms"], "messages": {"nl": "Test van de alarmketen."}});
+    let put = api
+        .send(
+            reqwest::Method::PUT,
+            "/v1/alert-templates/monthly",
+            Some(template.to_string().into_bytes()),
+            Some(&api.key),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{:?}", put.body);
+
+    for (body, path) in [
+        (
+            json!({"schedule": "every day", "template": "monthly", "groups": ["crew"]}),
+            "schedule",
+        ),
+        (
+            json!({"schedule": "rate(1 day)", "template": "none", "groups": ["crew"]}),
+            "template",
+        ),
+        (
+            json!({"schedule": "rate(1 day)", "template": "monthly"}),
+            "area",
+        ),
+    ] {
+        let bad = api.post("/v1/drills", &body).await;
+        assert_eq!(bad.status, 422, "{body}: {:?}", bad.body);
+        assert_eq!(bad.body["errors"][0]["path"], path, "{:?}", bad.body);
+    }
+    let created = api
+        .post(
+            "/v1/drills",
+            &json!({"schedule": "cron(0 10 ? * MON#1 *)", "template": "monthly", "groups": ["crew"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let next = created.body["next_run"].as_str().unwrap();
+    assert!(
+        next.ends_with("T10:00:00+01:00") || next.ends_with("T10:00:00+02:00"),
+        "{next}"
+    );
+    assert_eq!(
+        api.get("/v1/drills").await.body["items"][0]["id"],
+        id.as_str()
+    );
+
+    // The server was "stopped" over a run: its time is ten minutes past.
+    let store = bealert_embedded::store::SqliteStore::open(&p.join("store.db")).unwrap();
+    let set_next = |ms: i64| {
+        let store = &store;
+        let id = id.clone();
+        async move {
+            let mut d = store.get_document("drill", &id).await.unwrap().unwrap();
+            d["next_run"] = json!(ms);
+            store.put_document("drill", &id, &d).await.unwrap();
+        }
+    };
+    let now = bealert_app::now_ms();
+    set_next(now - 600_000).await;
+    let runs_until = |want: &'static str| {
+        let api = &api;
+        let id = id.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let runs = api.get(&format!("/v1/drills/{id}/runs")).await.body;
+                if runs["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["status"] == want)
+                {
+                    return runs;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no {want} run: {runs}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let missed = runs_until("missed").await;
+    assert!(
+        missed["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not running"),
+        "{missed}"
+    );
+    assert!(
+        outbox(p, "sms").is_empty(),
+        "a missed run is reported, not sent late"
+    );
+
+    // Its time has come: it runs, and its report says whom it reached.
+    set_next(bealert_app::now_ms() - 500).await;
+    let ok = runs_until("ok").await;
+    let run = ok["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "ok")
+        .unwrap();
+    assert_eq!(run["reach"], 1);
+    assert_eq!(run["channels"]["sms"]["sent"], 1, "{run}");
+    assert!(run["channels"]["sms"]["first_ms"].as_i64().unwrap() >= 0);
+    let sms = outbox(p, "sms");
+    assert_eq!(sms.len(), 1);
+    assert_eq!(
+        sms[0]["text"], "OEFENING - Test van de alarmketen.",
+        "every run is an exercise"
+    );
+    let after = api.get("/v1/drills").await.body;
+    let next_run = after["items"][0]["next_run"].as_str().unwrap();
+    assert!(
+        next_run.contains("T10:00:00"),
+        "the next first Monday: {next_run}"
+    );
+
+    let deleted = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/drills/{id}"),
+            None,
+            Some(&api.key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(api.get("/v1/drills").await.body["items"], json!([]));
+    let again = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/drills/{id}"),
+            None,
+            Some(&api.key),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+}

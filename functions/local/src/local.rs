@@ -338,6 +338,22 @@ impl Local {
         }
         // One job per alert and network: a slow network holds one slot.
         spawn(BROADCAST_QUEUE, 8);
+        // Drills, when no external scheduler runs them: every second, the
+        // runs whose time has come (and the ones missed while stopped).
+        if !app.has_drill_scheduler() {
+            let (app, stop) = (app.clone(), shutdown.clone());
+            workers.spawn(async move {
+                loop {
+                    if let Err(e) = app.fire_due_drills().await {
+                        tracing::error!(error = %e, "drills could not be run");
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            });
+        }
         Self {
             app,
             shutdown,

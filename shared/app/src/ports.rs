@@ -324,6 +324,10 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When it last changed (Unix ms): for a final delivery, when it was
+    /// sent or failed (a drill's report).
+    #[serde(skip)]
+    pub updated_at: i64,
 }
 
 #[async_trait]
@@ -681,6 +685,17 @@ pub trait DocumentStore: Send + Sync {
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
     /// False if there was none.
     async fn delete_document(&self, kind: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Where drills run on their schedule, in the AWS home (EventBridge
+/// Scheduler invoking the drill function with `{"drill_id": ...}`).
+#[async_trait]
+pub trait DrillScheduler: Send + Sync {
+    /// Creates or replaces the schedule of a drill (EventBridge syntax,
+    /// time zone Europe/Brussels).
+    async fn schedule(&self, drill_id: &str, expression: &str) -> Result<(), StoreError>;
+    /// Removes it; nothing if there is none.
+    async fn unschedule(&self, drill_id: &str) -> Result<(), StoreError>;
 }
 
 /// A mobile network (Alert-SMS) as stored; its key is kept hashed.

@@ -105,6 +105,19 @@ impl AlertTemplate {
                 errors.push(path, e);
             }
         }
+        // Every alert from it (a drill's too) has CAP's three values.
+        for (name, missing) in [
+            ("severity", self.severity.is_none()),
+            ("urgency", self.urgency.is_none()),
+            ("certainty", self.certainty.is_none()),
+        ] {
+            if missing {
+                errors.push(
+                    name,
+                    "give the template's default (an alert from it may still say otherwise)",
+                );
+            }
+        }
         if let Some(c) = &self.channels {
             parse_channels("channels", c, &mut errors);
         }

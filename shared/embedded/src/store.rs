@@ -1191,7 +1191,7 @@ impl DeliveryStore for SqliteStore {
                     after.map_or((-1i64, 0i64), |(c, s)| (i64::from(c.index()), s.as_i64()));
                 let b = after.map_or(0, |(_, s)| bucket(s));
                 let mut stmt = conn.prepare_cached(
-                    "SELECT channel, subscriber_id, external_id, recipient, language, status, error
+                    "SELECT channel, subscriber_id, external_id, recipient, language, status, error, updated_at
                      FROM deliveries WHERE alert_id = ?1 AND (channel, bucket, subscriber_id) > (?2, ?5, ?3)
                      ORDER BY channel, bucket, subscriber_id LIMIT ?4",
                 )?;
@@ -1204,6 +1204,7 @@ impl DeliveryStore for SqliteStore {
                         language: language(r.get(4)?)?,
                         status: status_of(r.get(5)?)?,
                         error: r.get(6)?,
+                        updated_at: r.get(7)?,
                     })
                 })?;
                 rows.collect()

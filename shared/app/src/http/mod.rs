@@ -120,6 +120,9 @@ fn alert_routes() -> Router<Arc<App>> {
             "/v1/alert-templates/{name}",
             get(get_template).put(put_template),
         )
+        .route("/v1/drills", get(list_drills).post(create_drill))
+        .route("/v1/drills/{id}", axum::routing::delete(delete_drill))
+        .route("/v1/drills/{id}/runs", get(drill_runs))
         .merge(public_page::routes())
 }
 
@@ -303,6 +306,43 @@ async fn alert_resource(
         },
     };
     Ok(Json(done).into_response())
+}
+
+async fn create_drill(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let drill = app.create_drill(&op, &body).await?;
+    let location = format!("/v1/drills/{}", drill.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(drill),
+    ))
+}
+
+async fn list_drills(State(app): State<Arc<App>>, Authed(op): Authed) -> Answer<impl IntoResponse> {
+    Ok(Json(serde_json::json!({ "items": app.drills(&op).await? })))
+}
+
+async fn delete_drill(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+) -> Answer<impl IntoResponse> {
+    app.delete_drill(&op, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn drill_runs(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(
+        serde_json::json!({ "items": app.drill_runs(&op, &id).await? }),
+    ))
 }
 
 async fn list_templates(

@@ -3,6 +3,7 @@
 mod alerts;
 mod broadcast;
 mod dead_letters;
+pub mod drills;
 mod follow_up;
 pub mod geography;
 pub mod identity;
@@ -92,6 +93,9 @@ pub struct App {
     signup: Option<signup::Signup>,
     broadcast: Option<BroadcastState>,
     units: geography::UnitCache,
+    /// Where drills are scheduled (the AWS home's EventBridge Scheduler);
+    /// `None`: the process fires them itself ([`App::fire_due_drills`]).
+    drill_scheduler: Option<Arc<dyn crate::ports::DrillScheduler>>,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -152,10 +156,21 @@ impl App {
             units: geography::UnitCache::default(),
             signup: None,
             broadcast: None,
+            drill_scheduler: None,
         }
     }
 
     /// Sets up Alert-SMS: networks, their cells and gateways.
+    pub fn has_drill_scheduler(&self) -> bool {
+        self.drill_scheduler.is_some()
+    }
+
+    /// Drills run by an external scheduler (EventBridge Scheduler).
+    pub fn with_drill_scheduler(mut self, s: Arc<dyn crate::ports::DrillScheduler>) -> Self {
+        self.drill_scheduler = Some(s);
+        self
+    }
+
     pub fn with_broadcast(
         mut self,
         ports: crate::ports::BroadcastPorts,

@@ -733,6 +733,7 @@ impl DeliveryStore for DynamoStore {
                             })?,
                             status: status_of(item)?,
                             error: opt_s(item, "err"),
+                            updated_at: opt_n(item, "upd")?.unwrap_or(0),
                         });
                     }
                     match resp.last_evaluated_key {

@@ -213,14 +213,14 @@ impl App {
             .documents
             .put_document(DRILL, &drill.id, &json)
             .await?;
-        if let Some(s) = &self.drill_scheduler {
-            if let Err(e) = s.schedule(&drill.id, &drill.schedule).await {
-                self.ports
-                    .documents
-                    .delete_document(DRILL, &drill.id)
-                    .await?;
-                return Err(e.into());
-            }
+        if let Some(s) = &self.drill_scheduler
+            && let Err(e) = s.schedule(&drill.id, &drill.schedule).await
+        {
+            self.ports
+                .documents
+                .delete_document(DRILL, &drill.id)
+                .await?;
+            return Err(e.into());
         }
         tracing::info!(drill = %drill.id, schedule = %drill.schedule, "drill created");
         Ok(view(&drill))

@@ -75,6 +75,10 @@ def expected_type(var):
         return "AWS::Location::PlaceIndex"
     if var.endswith("_BUCKET"):
         return "AWS::S3::Bucket"
+    if var.endswith("_FUNCTION_ARN"):
+        return "AWS::Serverless::Function"
+    if var.endswith("_ROLE_ARN"):
+        return "AWS::IAM::Role"
     return None
 
 

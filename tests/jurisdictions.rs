@@ -548,6 +548,9 @@ async fn the_jurisdiction_matrix_holds_in_the_aws_home() {
         signup_secret: None,
         public_url: None,
         uploads_bucket: None,
+        drill_function_arn: None,
+        scheduler_role_arn: None,
+        schedule_group: "default".into(),
     };
     let aws =
         bealert_aws::AwsHome::with_dynamodb(&testkit::sdk_config(), testkit::dynamodb(), settings);

@@ -15,6 +15,9 @@ pub const REQUIRED_ENV: &[&str] = &[
     "BEALERT_DELIVERIES_TABLE",
     "BEALERT_OPERATORS_TABLE",
     "BEALERT_RESOLVE_QUEUE_URL",
+    // Drills are EventBridge schedules that invoke the drill function.
+    "BEALERT_DRILL_FUNCTION_ARN",
+    "BEALERT_SCHEDULER_ROLE_ARN",
 ];
 
 /// The routes this function answers.

@@ -266,6 +266,7 @@ impl Local {
                     Some(broadcast),
                     tuning,
                     Some(lock),
+                    None,
                 );
                 local.workers.spawn(sweeper(
                     embedded,
@@ -284,12 +285,18 @@ impl Local {
                     aws.broadcast_ports(tuning.network_gateways(&simulator)?),
                     tuning.broadcast_config()?,
                 );
+                // Drills as EventBridge schedules when the drill function
+                // is configured; otherwise this process runs them.
+                let drills = aws
+                    .drill_scheduler()
+                    .map(|s| s as Arc<dyn bealert_app::ports::DrillScheduler>);
                 Ok(Self::with_ports(
                     aws.ports(),
                     None,
                     Some(broadcast),
                     tuning,
                     None,
+                    drills,
                 ))
             }
             #[cfg(not(feature = "aws"))]
@@ -305,6 +312,7 @@ impl Local {
         broadcast: Option<(BroadcastPorts, BroadcastConfig)>,
         tuning: &Tuning,
         lock: Option<DataDirLock>,
+        drills: Option<Arc<dyn bealert_app::ports::DrillScheduler>>,
     ) -> Self {
         let config = AppConfig {
             approval: tuning.approval,
@@ -318,6 +326,9 @@ impl Local {
         }
         if let Some((ports, config)) = broadcast {
             app = app.with_broadcast(ports, config);
+        }
+        if let Some(s) = drills {
+            app = app.with_drill_scheduler(s);
         }
         let app = Arc::new(app);
         let shutdown = CancellationToken::new();

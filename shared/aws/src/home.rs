@@ -48,6 +48,14 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The S3 bucket of presigned uploads (networks' cell files over 6 MB).
     pub uploads_bucket: Option<String>,
+    /// Drills as EventBridge schedules: the drill function's ARN
+    /// (`BEALERT_DRILL_FUNCTION_ARN`), the role that invokes it
+    /// (`BEALERT_SCHEDULER_ROLE_ARN`) and the schedule group
+    /// (`BEALERT_SCHEDULE_GROUP`, default `default`). Without them, the
+    /// process runs drills itself.
+    pub drill_function_arn: Option<String>,
+    pub scheduler_role_arn: Option<String>,
+    pub schedule_group: String,
 }
 
 /// The queue URL variable of each bealert queue.
@@ -100,6 +108,9 @@ impl Settings {
             signup_secret: var("BEALERT_SIGNUP_SECRET"),
             public_url: var("BEALERT_PUBLIC_URL"),
             uploads_bucket: var("BEALERT_UPLOADS_BUCKET"),
+            drill_function_arn: var("BEALERT_DRILL_FUNCTION_ARN"),
+            scheduler_role_arn: var("BEALERT_SCHEDULER_ROLE_ARN"),
+            schedule_group: var("BEALERT_SCHEDULE_GROUP").unwrap_or_else(|| "default".into()),
         }
     }
 
@@ -195,6 +206,23 @@ pub struct AwsHome {
 }
 
 impl AwsHome {
+    /// EventBridge Scheduler for drills, when the drill function and its
+    /// role are configured.
+    pub fn drill_scheduler(&self) -> Option<Arc<crate::drills::EventBridgeDrills>> {
+        match (
+            &self.settings.drill_function_arn,
+            &self.settings.scheduler_role_arn,
+        ) {
+            (Some(f), Some(r)) => Some(Arc::new(crate::drills::EventBridgeDrills::new(
+                &self.sdk,
+                f.clone(),
+                r.clone(),
+                self.settings.schedule_group.clone(),
+            ))),
+            _ => None,
+        }
+    }
+
     /// Clients from the SDK configuration (region, credentials, endpoints).
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Self {
         Self::with_dynamodb(sdk, aws_sdk_dynamodb::Client::new(sdk), settings)

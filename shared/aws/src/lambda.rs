@@ -35,9 +35,11 @@ pub async fn app(
     let (home, app) = base_app(required, gateways).await?;
     let broadcast = crate::home::broadcast_config_from_env();
     let networks = AwsHome::network_gateways_from_env(broadcast.gateway_timeout)?;
-    Ok(Arc::new(
-        app.with_broadcast(home.broadcast_ports(networks), broadcast),
-    ))
+    let mut app = app.with_broadcast(home.broadcast_ports(networks), broadcast);
+    if let Some(s) = home.drill_scheduler() {
+        app = app.with_drill_scheduler(s);
+    }
+    Ok(Arc::new(app))
 }
 
 /// [`app`] without Alert-SMS, for a function that never meets an alert

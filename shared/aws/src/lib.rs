@@ -6,6 +6,7 @@
 //! takes its endpoints from `AWS_ENDPOINT_URL[_<SERVICE>]`, so the same code
 //! runs against AWS and against LocalStack + DynamoDB Local.
 
+pub mod drills;
 pub mod dynamo;
 pub mod gateways;
 pub mod home;

@@ -113,3 +113,61 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
     );
     assert_eq!(mails[0]["Subject"], "bealert: Inondation");
 }
+
+/// Drills as EventBridge Scheduler schedules on LocalStack (which cannot
+/// invoke a Lambda without Docker: the schedule is checked through the
+/// API; the drill function's handler is tested in-process).
+#[tokio::test]
+async fn a_drill_is_an_eventbridge_schedule_in_belgian_time() {
+    use bealert_app::ports::DrillScheduler;
+    use bealert_aws::drills::{EventBridgeDrills, schedule_name};
+    testkit::require_stack().await;
+    let drills = EventBridgeDrills::new(
+        &testkit::sdk_config(),
+        "arn:aws:lambda:eu-west-1:000000000000:function:bealert-test-drill".into(),
+        "arn:aws:iam::000000000000:role/bealert-test-drill-scheduler".into(),
+        "default".into(),
+    );
+    let id = testkit::unique_prefix("drill");
+    drills
+        .schedule(&id, "cron(0 10 ? * MON#1 *)")
+        .await
+        .unwrap();
+    let got = drills
+        .client()
+        .get_schedule()
+        .name(schedule_name(&id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.schedule_expression(), Some("cron(0 10 ? * MON#1 *)"));
+    assert_eq!(got.schedule_expression_timezone(), Some("Europe/Brussels"));
+    let target = got.target().unwrap();
+    assert!(target.arn().ends_with(":function:bealert-test-drill"));
+    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input["drill_id"], id.as_str());
+    assert_eq!(input["scheduled_time"], "<aws.scheduler.scheduled-time>");
+
+    // Scheduling again replaces it; unscheduling twice is fine.
+    drills.schedule(&id, "rate(1 day)").await.unwrap();
+    let again = drills
+        .client()
+        .get_schedule()
+        .name(schedule_name(&id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.schedule_expression(), Some("rate(1 day)"));
+    drills.unschedule(&id).await.unwrap();
+    drills.unschedule(&id).await.unwrap();
+    assert!(
+        drills
+            .client()
+            .get_schedule()
+            .name(schedule_name(&id))
+            .send()
+            .await
+            .is_err(),
+        "gone"
+    );
+}

@@ -25,6 +25,20 @@ fn sub(
     })
 }
 
+/// An SMS or voice text without its last line, the signature (issuing
+/// authority and Belgian time), which is checked to name `authority`.
+fn unsigned(text: &Value, authority: &str) -> String {
+    let text = text.as_str().expect("a text");
+    let (body, signature) = text.rsplit_once('\n').expect("a signed text");
+    let (who, when) = signature.rsplit_once(", ").expect("authority, time");
+    assert_eq!(who, authority, "{text}");
+    assert!(
+        when.len() == 16 && when.as_bytes()[2] == b'/' && when.as_bytes()[13] == b':',
+        "dd/mm/yyyy hh:mm: {when}"
+    );
+    body.to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_inputs_get_problem_details_that_say_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
@@ -509,16 +523,22 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
     let anna = by_to("+32470000001");
     assert_eq!(anna.len(), 1, "one SMS for two addresses inside");
     assert_eq!(anna[0]["language"], "nl");
-    assert_eq!(anna[0]["text"], "Sluit ramen en deuren");
+    assert_eq!(
+        unsigned(&anna[0]["text"], "centre"),
+        "Sluit ramen en deuren"
+    );
     assert_eq!(anna[0]["alert_id"], id.as_str());
     let bernd = by_to("+32470000002");
     assert_eq!(
-        (bernd[0]["language"].as_str(), bernd[0]["text"].as_str()),
-        (Some("en"), Some("Close windows and doors")),
+        (
+            bernd[0]["language"].as_str(),
+            unsigned(&bernd[0]["text"], "centre").as_str()
+        ),
+        (Some("en"), "Close windows and doors"),
         "no German text: English"
     );
     assert_eq!(
-        by_to("+32470000005")[0]["text"],
+        unsigned(&by_to("+32470000005")[0]["text"], "centre"),
         "Fermez portes et fenêtres"
     );
     assert!(by_to("+32470000003").is_empty(), "chloe lives outside");
@@ -865,7 +885,10 @@ async fn a_cancel_stops_the_original_and_follows_it_to_everyone_it_reached() {
             )
         })
         .collect();
-    assert_eq!(texts["nl"], "OEFENING - Vals alarm, er is geen gevaar.");
+    assert_eq!(
+        unsigned(&json!(texts["nl"]), "centre"),
+        "OEFENING - Vals alarm, er is geen gevaar."
+    );
     assert!(
         texts["fr"].starts_with("EXERCICE - ANNULÉ"),
         "{}",
@@ -1368,7 +1391,7 @@ async fn a_cap_message_becomes_an_alert_in_its_languages() {
     let text_of = |lang: &str| {
         sms.iter()
             .find(|l| l["alert_id"] == id.as_str() && l["language"] == lang)
-            .map(|l| l["text"].as_str().unwrap().to_string())
+            .map(|l| unsigned(&l["text"], "centre"))
     };
     assert_eq!(
         text_of("nl").as_deref(),
@@ -1643,7 +1666,7 @@ async fn an_alert_from_a_template_only_fills_the_blanks() {
     );
     let sms = outbox(p, "sms");
     assert_eq!(
-        sms[0]["text"],
+        unsigned(&sms[0]["text"], "centre"),
         "OEFENING - Overstroming van de Zenne: ga naar boven."
     );
 
@@ -1790,7 +1813,8 @@ async fn drills_run_on_their_schedule_and_missed_runs_are_reported() {
     let sms = outbox(p, "sms");
     assert_eq!(sms.len(), 1);
     assert_eq!(
-        sms[0]["text"], "OEFENING - Test van de alarmketen.",
+        unsigned(&sms[0]["text"], "centre"),
+        "OEFENING - Test van de alarmketen.",
         "every run is an exercise"
     );
     let after = api.get("/v1/drills").await.body;

@@ -102,9 +102,23 @@ pub struct AlertSpec {
     /// bealert did not send (exported back as given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_references: Option<String>,
+    /// Who issued it and when (`Crisiscentrum, 29/11/2026 10:00`): every
+    /// message ends with it, so a citizen can tell it from a forgery and
+    /// check it on the public page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl AlertSpec {
+    /// Signs the alert with its issuing authority and Belgian time (Unix
+    /// ms), and checks that every text still fits its channels.
+    pub fn sign(&mut self, authority: &str, at: i64) -> Result<(), ValidationErrors> {
+        self.signature = Some(format!("{authority}, {}", crate::cap::brussels_short(at)));
+        let mut errors = Collector::default();
+        check_texts(self, &mut errors);
+        errors.finish(())
+    }
+
     /// Whether the alert's `expires` has passed at `now` (Unix ms).
     pub fn expired_at(&self, now: i64) -> bool {
         self.expires.is_some_and(|e| now >= e)
@@ -305,6 +319,7 @@ impl AlertRequest {
             scope: self.scope,
             headlines: BTreeMap::new(),
             cap_references: None,
+            signature: None,
         };
 
         check_texts(&spec, &mut errors);
@@ -429,6 +444,7 @@ impl AlertSpec {
             expires: None,
             headlines: BTreeMap::new(),
             cap_references: None,
+            signature: None,
             ..self.clone()
         };
         check_texts(&spec, &mut errors);

@@ -56,7 +56,10 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
         Channel::Sms | Channel::Voice => Rendered {
             language,
             subject: None,
-            text: format!("{prefix}{text}"),
+            text: match &alert.signature {
+                Some(s) => format!("{prefix}{text}\n{s}"),
+                None => format!("{prefix}{text}"),
+            },
         },
         Channel::Email => Rendered {
             language,
@@ -65,8 +68,15 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
                 None => format!("{prefix}bealert: {}", alert.event),
             }),
             text: format!(
-                "{prefix}{text}\n\n-- \n{} · {:?} · {:?} · {:?}\n",
-                alert.event, alert.severity, alert.urgency, alert.certainty
+                "{prefix}{text}\n\n-- \n{}{} · {:?} · {:?} · {:?}\n",
+                alert
+                    .signature
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("{s}\n")),
+                alert.event,
+                alert.severity,
+                alert.urgency,
+                alert.certainty
             ),
         },
     };

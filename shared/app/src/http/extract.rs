@@ -89,7 +89,7 @@ impl FromRequest<Arc<App>> for AlertBody {
             Some(e) => Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                    "an alert is JSON (application/json) or CAP 1.2 (application/cap+xml), not {e:?}"
+                    "an alert is JSON (send Content-Type: application/json) or CAP 1.2 (Content-Type: application/cap+xml), not {e:?}"
                 ),
             )),
         }

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 pub struct AlertCreated {
     pub id: AlertId,
     pub state: AlertState,
+    /// Actual, Exercise or Test: said in every answer, never to be mistaken.
+    pub status: Status,
     /// What the sender should know: a postal code approximated by its
     /// municipalities, a zone where nobody can be.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -311,6 +313,8 @@ impl App {
             .await?;
         warnings.extend(confined);
         finish(&mut spec);
+        let created_at = now_ms();
+        spec.sign(&operator.name, created_at)?;
         if spec.expired_at(now_ms()) {
             return Err(bealert_core::ValidationErrors::single(
                 "expires",
@@ -331,7 +335,7 @@ impl App {
             } else {
                 AlertState::Resolving
             },
-            created_at: now_ms(),
+            created_at,
             completed_at: None,
             shards_total: None,
             shards_done: 0,
@@ -357,6 +361,7 @@ impl App {
         Ok(AlertCreated {
             id: record.id,
             state: record.state,
+            status: record.spec.status,
             warnings,
         })
     }
@@ -572,6 +577,7 @@ impl App {
         Ok(AlertCreated {
             id: alert.id,
             state: to,
+            status: alert.spec.status,
             warnings: Vec::new(),
         })
     }

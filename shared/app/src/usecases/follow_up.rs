@@ -63,9 +63,11 @@ impl App {
             ));
         }
         self.may_follow_up(&original, kind).await?;
-        let spec = original
+        let mut spec = original
             .spec
             .follow_up(original.id, kind, &given, original.created_at)?;
+        let created_at = now_ms();
+        spec.sign(&operator.name, created_at)?;
         let held = kind.needs_approval(self.config.approval, spec.status);
         let record = AlertRecord {
             id: AlertId::new(),
@@ -76,7 +78,7 @@ impl App {
             } else {
                 AlertState::Resolving
             },
-            created_at: now_ms(),
+            created_at,
             completed_at: None,
             shards_total: None,
             shards_done: 0,
@@ -118,6 +120,7 @@ impl App {
         Ok(AlertCreated {
             id: record.id,
             state: record.state,
+            status: record.spec.status,
             warnings: Vec::new(),
         })
     }

@@ -26,6 +26,9 @@ use std::time::Duration;
 
 /// Deliveries of the original read per page.
 const WALK_PAGE: usize = 1000;
+/// How long one run of a follow-up job waits for deliveries a sender
+/// holds (well under a function's timeout).
+const HELD_WAIT_MS: i64 = 10_000;
 
 /// The audit detail on the original that names its cancel.
 fn cancelled_by(id: AlertId) -> String {
@@ -247,10 +250,11 @@ impl App {
                 break;
             }
         }
-        // Deliveries a sender held when the cancel came: wait for them to
-        // end (at most a lease, after which they can be stopped).
-        let deadline = now_ms() + i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
-        while !held.is_empty() && now_ms() <= deadline + 1_000 {
+        // Deliveries a sender held when the cancel came: wait a while for
+        // them to end. Still held: the job comes back and walks again (what
+        // it planned is planned once; a lease ends, then they can be stopped).
+        let deadline = now_ms() + HELD_WAIT_MS;
+        while !held.is_empty() && now_ms() <= deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let (now_sent, busy) = self
                 .stop_rows(original_id, std::mem::take(&mut held), &reason)
@@ -259,9 +263,20 @@ impl App {
             self.plan_follow_up(alert, now_sent.into_iter()).await?;
         }
         if !held.is_empty() {
-            tracing::warn!(alert = %alert.id, original = %original_id, held = held.len(), "deliveries still held by a sender after a lease; they get no follow-up");
+            return Ok(JobOutcome::RetryAfter(
+                Duration::from_secs(1),
+                format!(
+                    "{} deliveries of the original are still held by a sender",
+                    held.len()
+                ),
+            ));
         }
-        self.follow_up_networks(alert, original_id, stops).await?;
+        if !self.follow_up_networks(alert, original_id, stops).await? {
+            return Ok(JobOutcome::RetryAfter(
+                Duration::from_secs(1),
+                "a network is still being handed the original".into(),
+            ));
+        }
         self.finish_shard(alert.id, 0).await?;
         Ok(JobOutcome::Done)
     }
@@ -338,18 +353,19 @@ impl App {
     }
 
     /// Alert-SMS: every network that took the original gets the follow-up
-    /// for the same audience (a cancel stops one that has not yet).
+    /// for the same audience (a cancel stops one that has not yet). False
+    /// while a network is still being handed the original.
     async fn follow_up_networks(
         &self,
         alert: &AlertRecord,
         original: AlertId,
         stops: bool,
-    ) -> Result<(), JobError> {
+    ) -> Result<bool, JobError> {
         let Some(b) = self.broadcast.as_ref() else {
-            return Ok(());
+            return Ok(true);
         };
         let mut rows = b.ports.targets.targets(original).await?;
-        let deadline = now_ms() + 30_000;
+        let deadline = now_ms() + HELD_WAIT_MS;
         if stops {
             for t in rows.iter().filter(|t| t.status == DeliveryStatus::Queued) {
                 b.ports
@@ -362,6 +378,9 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 rows = b.ports.targets.targets(original).await?;
             }
+            if rows.iter().any(|t| !t.status.is_final()) {
+                return Ok(false);
+            }
         }
         let networks: Vec<String> = rows
             .iter()
@@ -370,6 +389,7 @@ impl App {
                 Target::Network(n) => n.clone(),
             })
             .collect();
-        self.plan_networks(alert, &networks).await
+        self.plan_networks(alert, &networks).await?;
+        Ok(true)
     }
 }

@@ -598,6 +598,28 @@ async fn an_actual_alert_waits_for_another_person_to_approve_it() {
         &["user", "create", "--operator", "centre", "--name", "bea"],
     );
     let antwerp = operator(p, "antwerpen", "province:10000");
+    // Where the centre's approvers are told; a bad phone is refused.
+    let bad = std::process::Command::new(common::BIN)
+        .args(["operator", "notify", "--name", "centre", "--phone", "12"])
+        .arg("--data-dir")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("phone[0]"));
+    common::created(
+        p,
+        &[
+            "operator",
+            "notify",
+            "--name",
+            "centre",
+            "--phone",
+            "+32470999111",
+            "--email",
+            "duty@crisis.example.be",
+        ],
+    );
     let server = Server::start(p, &[("BEALERT_APPROVAL", "actual")]);
     let (api, bea_api, antwerp_api) = (
         Api::new(&server.url, &ann),
@@ -621,10 +643,25 @@ async fn an_actual_alert_waits_for_another_person_to_approve_it() {
     assert_eq!(created.body["state"], "awaiting_approval");
     let id = created.body["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        outbox(p, "sms").is_empty(),
-        "nothing leaves before approval"
-    );
+    // Nothing leaves before approval but the notice to the approvers.
+    let notices: Vec<Value> = outbox(p, "sms")
+        .into_iter()
+        .chain(outbox(p, "email"))
+        .collect();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    for n in &notices {
+        assert_eq!(n["kind"], "approval");
+        assert!(
+            n["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("/v1/alerts/{id}:approve")),
+            "{n}"
+        );
+        assert!(n["text"].as_str().unwrap().contains("by centre"), "{n}");
+    }
+    assert_eq!(notices[0]["to"], "+32470999111");
+    assert_eq!(notices[1]["to"], "duty@crisis.example.be");
     assert_eq!(
         api.get(&format!("/v1/alerts/{id}")).await.body["state"],
         "awaiting_approval"
@@ -731,10 +768,16 @@ async fn an_actual_alert_waits_for_another_person_to_approve_it() {
     assert_eq!(exercise.body["state"], "resolving");
     let id3 = exercise.body["id"].as_str().unwrap().to_string();
     api.wait_sent(&id3, Duration::from_secs(30)).await;
+    let sms = outbox(p, "sms");
     assert_eq!(
-        outbox(p, "sms").len(),
+        sms.iter().filter(|l| l["kind"] == "alert").count(),
         4,
         "the approved alert and the exercise; not the rejected one"
+    );
+    assert_eq!(
+        sms.iter().filter(|l| l["kind"] == "approval").count(),
+        2,
+        "the approvers were told of both alerts that waited, not of the exercise"
     );
 }
 

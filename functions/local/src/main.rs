@@ -160,6 +160,21 @@ enum OperatorCommand {
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
         backend: Backend,
     },
+    /// Where an operator's approvers are told that an alert waits for a
+    /// second person: phones (E.164) and e-mail addresses, replacing any
+    /// given before.
+    Notify {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: Vec<String>,
+        #[arg(long)]
+        email: Vec<String>,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
     /// Let an operator that is not national alert a group (national
     /// operators may alert every group).
     Grant {
@@ -278,6 +293,29 @@ async fn operator_stores(
             ));
             Ok((store.clone(), store.clone(), store))
         }
+        #[cfg(not(feature = "aws"))]
+        Backend::Aws => no_aws(),
+    }
+}
+
+/// The document store of a home (approver contacts, templates, drills).
+async fn document_store(
+    backend: Backend,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn bealert_app::ports::DocumentStore>> {
+    match backend {
+        Backend::Embedded => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            Ok(Arc::new(bealert_embedded::SqliteStore::open(
+                &data_dir.join("store.db"),
+            )?))
+        }
+        #[cfg(feature = "aws")]
+        Backend::Aws => Ok(Arc::new(bealert_aws::DynamoStore::new(
+            aws_sdk_dynamodb_client().await,
+            bealert_aws::Settings::from_env().tables,
+        ))),
         #[cfg(not(feature = "aws"))]
         Backend::Aws => no_aws(),
     }
@@ -504,6 +542,39 @@ async fn main() -> anyhow::Result<()> {
                 }
                 _ => anyhow::bail!("give --key KEY, or --operator NAME and --user PERSON"),
             }
+            Ok(())
+        }
+        Command::Operator {
+            command:
+                OperatorCommand::Notify {
+                    name,
+                    phone,
+                    email,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            if phone.is_empty() && email.is_empty() {
+                anyhow::bail!("give at least one --phone or --email");
+            }
+            let documents = document_store(backend, &data_dir).await?;
+            let c = bealert_app::usecases::approvers::set_approver_contacts(
+                documents.as_ref(),
+                &name,
+                &phone,
+                &email,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "operator {name:?}: approvers are told at {}",
+                c.phones
+                    .iter()
+                    .chain(&c.emails)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             Ok(())
         }
         Command::Operator {

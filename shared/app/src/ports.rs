@@ -546,6 +546,10 @@ pub enum MessageKind {
     Verification,
     /// A self-service link, sent on request to a verified contact.
     SelfService,
+    /// To an operator's approvers: an alert waits for a second person.
+    Approval {
+        alert_id: AlertId,
+    },
 }
 
 impl MessageKind {
@@ -553,7 +557,9 @@ impl MessageKind {
     pub fn alert_id(&self) -> Option<AlertId> {
         match self {
             MessageKind::Alert { alert_id, .. } => Some(*alert_id),
-            MessageKind::Verification | MessageKind::SelfService => None,
+            MessageKind::Verification | MessageKind::SelfService | MessageKind::Approval { .. } => {
+                None
+            }
         }
     }
 }

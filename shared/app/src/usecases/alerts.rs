@@ -358,6 +358,9 @@ impl App {
         };
         self.ports.alerts.insert_alert(&record, &entry).await?;
         tracing::info!(alert = %record.id, operator = %operator.name, "alert accepted");
+        if held {
+            self.notify_approvers(&record, &operator.user).await;
+        }
         Ok(AlertCreated {
             id: record.id,
             state: record.state,

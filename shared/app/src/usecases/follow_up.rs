@@ -119,6 +119,9 @@ impl App {
             ),
         );
         self.ports.alerts.insert_alert(&record, &created).await?;
+        if held {
+            self.notify_approvers(&record, &operator.user).await;
+        }
         tracing::info!(alert = %record.id, original = %original.id, operator = %operator.name, action = kind.verb(), "follow-up accepted");
         Ok(AlertCreated {
             id: record.id,

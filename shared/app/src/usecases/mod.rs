@@ -1,6 +1,7 @@
 //! The use cases, as methods of [`App`]: one module per capability.
 
 mod alerts;
+pub mod approvers;
 mod broadcast;
 mod dead_letters;
 pub mod drills;

@@ -1055,6 +1055,32 @@ async fn an_all_clear_and_an_update_go_to_everyone_the_alert_reached_after_it() 
             .starts_with("FIN D'ALERTE"),
         "{bert_clear}"
     );
+
+    // An update that changes the zone is resolved anew: carl lives there.
+    let moved = api
+        .post(
+            &format!("/v1/alerts/{original}:update"),
+            &json!({"area": {"circles": [{"lat": 51.2, "lon": 4.4, "radius_km": 1.0}]},
+                    "messages": {"en": "The cloud moved north."}}),
+        )
+        .await;
+    assert_eq!(moved.status, 201, "{:?}", moved.body);
+    let v = api
+        .wait_sent(moved.body["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        (v["msg_type"].as_str(), v["references"].as_str()),
+        (Some("Update"), Some(original.as_str()))
+    );
+    assert_eq!(v["recipients"], 1, "carl only: {v}");
+    let refused = api
+        .post(
+            &format!("/v1/alerts/{original}:all_clear"),
+            &json!({"area": {"circles": [{"lat": 51.2, "lon": 4.4, "radius_km": 1.0}]}}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.body["errors"][0]["path"], "area");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -90,6 +90,10 @@ pub struct AlertSpec {
     /// CAP `responseType` `AllClear`: the danger is over.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_clear: bool,
+    /// An update that changed the zone: it goes to whoever is in its own
+    /// zone, resolved anew, not to the original's audience.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_zone: bool,
     /// CAP `expires` (Unix ms): nothing of the alert leaves after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<i64>,
@@ -315,6 +319,7 @@ impl AlertRequest {
             msg_type: MsgType::Alert,
             references: None,
             all_clear: false,
+            own_zone: false,
             expires,
             scope: self.scope,
             headlines: BTreeMap::new(),

@@ -278,7 +278,7 @@ impl App {
 
     /// Validates, stores and starts an alert request; `finish` adds what
     /// the request format cannot say (a CAP import's msgType, headlines).
-    async fn create_request(
+    pub(crate) async fn create_request(
         &self,
         operator: &Operator,
         request: AlertRequest,

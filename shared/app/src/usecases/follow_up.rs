@@ -20,7 +20,7 @@ use bealert_core::cap::MsgType;
 use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
 use bealert_core::lifecycle::{self, Action, FollowUp};
 use bealert_core::operator::Operator;
-use bealert_core::{AlertId, Channel, SubscriberId};
+use bealert_core::{AlertId, Channel, SubscriberId, ValidationErrors};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -51,12 +51,23 @@ impl App {
         struct Body {
             #[serde(default)]
             messages: BTreeMap<String, String>,
+            /// An update may change the zone (then it is resolved anew).
+            #[serde(default)]
+            area: Option<bealert_core::area::AreaRequest>,
         }
-        let given = if body.iter().all(u8::is_ascii_whitespace) {
-            BTreeMap::new()
+        let (given, area) = if body.iter().all(u8::is_ascii_whitespace) {
+            (BTreeMap::new(), None)
         } else {
-            parse_body::<Body>(body)?.messages
+            let b = parse_body::<Body>(body)?;
+            (b.messages, b.area)
         };
+        if area.is_some() && kind != FollowUp::Update {
+            return Err(ValidationErrors::single(
+                "area",
+                "only an update may change the zone; a cancel or an all-clear goes to whom the original reached",
+            )
+            .into());
+        }
         let original = self.stored_alert(id).await?;
         self.check_jurisdiction(operator, &original, kind.verb())
             .await?;
@@ -66,6 +77,11 @@ impl App {
             ));
         }
         self.may_follow_up(&original, kind).await?;
+        if let Some(area) = area {
+            return self
+                .update_with_zone(operator, &original, &given, area, client)
+                .await;
+        }
         let mut spec = original
             .spec
             .follow_up(original.id, kind, &given, original.created_at)?;
@@ -129,6 +145,60 @@ impl App {
             status: record.spec.status,
             warnings: Vec::new(),
         })
+    }
+
+    /// An update that changes the zone: a new alert like the original
+    /// (texts given or the defaults) on the new zone, resolved anew and
+    /// checked like any alert (geocodes, territory, approval).
+    async fn update_with_zone(
+        &self,
+        operator: &Operator,
+        original: &AlertRecord,
+        given: &BTreeMap<String, String>,
+        area: bealert_core::area::AreaRequest,
+        client: &str,
+    ) -> Result<AlertCreated, AppError> {
+        let texts = original
+            .spec
+            .follow_up(original.id, FollowUp::Update, given, original.created_at)?
+            .messages;
+        let request = bealert_core::alert::AlertRequest {
+            status: original.spec.status,
+            event: original.spec.event.clone(),
+            severity: original.spec.severity,
+            urgency: original.spec.urgency,
+            certainty: original.spec.certainty,
+            messages: texts
+                .0
+                .into_iter()
+                .map(|(l, t)| (l.code().to_string(), t))
+                .collect(),
+            area: Some(area),
+            channels: Some(
+                original
+                    .spec
+                    .channels
+                    .iter()
+                    .map(|c| c.code().to_string())
+                    .collect(),
+            ),
+            groups: original.spec.groups.clone(),
+            broadcast: original.spec.broadcast.as_ref().map(|b| {
+                bealert_core::broadcast::BroadcastRequest {
+                    networks: Some(b.networks.clone()),
+                    mode: b.mode,
+                }
+            }),
+            expires: None,
+            scope: original.spec.scope,
+        };
+        let references = original.id;
+        self.create_request(operator, request, client, move |spec| {
+            spec.msg_type = MsgType::Update;
+            spec.references = Some(references);
+            spec.own_zone = true;
+        })
+        .await
     }
 
     /// Whether the original can be followed up this way (409 why not).

@@ -131,7 +131,9 @@ impl App {
         if alert.state != AlertState::Resolving {
             return Ok(JobOutcome::Done);
         }
-        if let Some(original) = alert.spec.references {
+        if let Some(original) = alert.spec.references
+            && !alert.spec.own_zone
+        {
             return self.resolve_follow_up(&alert, original).await;
         }
         // The networks first: they start while the zone is being resolved.

@@ -20,15 +20,35 @@ pub struct AlertTemplate {
     pub event: String,
     /// Texts per language (nl, fr, de, en), with `{name}` placeholders.
     pub messages: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub severity: Option<Severity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub urgency: Option<Urgency>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub certainty: Option<Certainty>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub channels: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
     pub status: Option<Status>,
 }
 
@@ -119,6 +139,12 @@ impl AlertTemplate {
             }
         }
         if let Some(c) = &self.channels {
+            if c.is_empty() {
+                errors.push(
+                    "channels",
+                    "choose at least one of sms, voice, email, or leave channels out for all three",
+                );
+            }
             parse_channels("channels", c, &mut errors);
         }
         errors.finish(())

@@ -577,6 +577,11 @@ pub struct OutboundMessage {
     pub language: Language,
     pub subject: Option<String>,
     pub text: String,
+    /// An alert's last line: its issuing authority and Belgian time
+    /// (`Crisiscentrum, 29/11/2026 10:00`). Gateways send it after the
+    /// text ([`OutboundMessage::body`]); the outbox keeps it apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// Unix ms after which the message must not be handed over: the claim
     /// it is sent under may then belong to another sender. A gateway
     /// answers a later message `Retryable` without sending it.
@@ -584,6 +589,11 @@ pub struct OutboundMessage {
 }
 
 impl OutboundMessage {
+    /// What the recipient gets: the text, then the signature on its own line.
+    pub fn body(&self) -> String {
+        bealert_core::message::signed(&self.text, self.signature.as_deref())
+    }
+
     /// What a gateway answers for a message whose claim may have run out.
     pub fn too_late(&self, now_ms: i64) -> Option<GatewayError> {
         (now_ms > self.not_after).then(|| {

@@ -110,7 +110,7 @@ impl Transmit for SnsSms {
             .client
             .publish()
             .phone_number(&m.to)
-            .message(&m.text)
+            .message(m.body())
             .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
         if let Some(id) = &self.sender_id {
             req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
@@ -139,7 +139,7 @@ impl Transmit for SesEmail {
         let subject = m.subject.clone().unwrap_or_else(|| "bealert".into());
         let message = Message::builder()
             .subject(content(&subject)?)
-            .body(Body::builder().text(content(&m.text)?).build())
+            .body(Body::builder().text(content(&m.body())?).build())
             .build();
         self.client
             .send_email()
@@ -179,7 +179,7 @@ impl Transmit for VoiceCalls {
             .send_voice_message()
             .destination_phone_number(&m.to)
             .origination_identity(&self.origination)
-            .message_body(&m.text)
+            .message_body(m.body())
             .message_body_text_type(VoiceMessageBodyTextType::Text)
             .voice_id(voice_for(m.language))
             .send()

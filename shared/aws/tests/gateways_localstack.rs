@@ -46,6 +46,7 @@ fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
         language: Language::Fr,
         subject: Some("bealert: Inondation".into()),
         text: text.into(),
+        signature: None,
         not_after: i64::MAX,
     }
 }

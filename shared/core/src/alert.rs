@@ -380,9 +380,10 @@ fn check_texts(spec: &AlertSpec, errors: &mut Collector) {
     if spec.channels.contains(Channel::Sms) || lbsms {
         for lang in spec.messages.0.keys() {
             if let Some(r) = render(spec, Channel::Sms, *lang) {
-                let info = analyse(&r.text);
+                let sent = crate::message::signed(&r.text, spec.signature.as_deref());
+                let info = analyse(&sent);
                 if info.segments > MAX_SMS_SEGMENTS {
-                    let why = match (info.encoding, first_non_gsm(&r.text)) {
+                    let why = match (info.encoding, first_non_gsm(&sent)) {
                         (SmsEncoding::Ucs2, Some(c)) => format!(
                             " (it is sent as UCS-2, 67 characters a part, because of {c:?})"
                         ),
@@ -406,7 +407,8 @@ fn check_texts(spec: &AlertSpec, errors: &mut Collector) {
     {
         for lang in spec.messages.0.keys() {
             if let Some(r) = render(spec, Channel::Sms, *lang)
-                && let Some(why) = cb_problem(&r.text)
+                && let Some(why) =
+                    cb_problem(&crate::message::signed(&r.text, spec.signature.as_deref()))
             {
                 errors.push(
                     format!("messages.{lang}"),
@@ -609,5 +611,31 @@ mod tests {
             .follow_up(id, FollowUp::Cancel, &bad, 0)
             .unwrap_err();
         assert_eq!(e.0[0].path, "messages.xx");
+    }
+
+    #[test]
+    fn the_signature_counts_towards_the_sms_limit() {
+        let body = |text: String| {
+            serde_json::from_value::<AlertRequest>(serde_json::json!({
+                "status": "Actual", "event": "E", "severity": "Severe",
+                "urgency": "Immediate", "certainty": "Observed",
+                "messages": {"nl": text},
+                "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}
+            }))
+            .unwrap()
+            .validate()
+            .unwrap()
+        };
+        // Six GSM segments of 153 characters: exactly the limit, unsigned.
+        let mut full = body("a".repeat(918));
+        let e = full.sign("Crisiscentrum", 1_795_942_800_000).unwrap_err();
+        assert_eq!(e.0[0].path, "messages.nl");
+        let mut short = body("Sluit ramen.".into());
+        short.sign("Crisiscentrum", 1_795_942_800_000).unwrap();
+        assert_eq!(short.signature.as_deref(), Some("Crisiscentrum, 29/11/2026 10:00"));
+        assert_eq!(
+            crate::message::signed("Sluit ramen.", short.signature.as_deref()),
+            "Sluit ramen.\nCrisiscentrum, 29/11/2026 10:00"
+        );
     }
 }

@@ -56,10 +56,7 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
         Channel::Sms | Channel::Voice => Rendered {
             language,
             subject: None,
-            text: match &alert.signature {
-                Some(s) => format!("{prefix}{text}\n{s}"),
-                None => format!("{prefix}{text}"),
-            },
+            text: format!("{prefix}{text}"),
         },
         Channel::Email => Rendered {
             language,
@@ -68,19 +65,21 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
                 None => format!("{prefix}bealert: {}", alert.event),
             }),
             text: format!(
-                "{prefix}{text}\n\n-- \n{}{} · {:?} · {:?} · {:?}\n",
-                alert
-                    .signature
-                    .as_ref()
-                    .map_or(String::new(), |s| format!("{s}\n")),
-                alert.event,
-                alert.severity,
-                alert.urgency,
-                alert.certainty
+                "{prefix}{text}\n\n-- \n{} · {:?} · {:?} · {:?}\n",
+                alert.event, alert.severity, alert.urgency, alert.certainty
             ),
         },
     };
     Some(rendered)
+}
+
+/// A message as the recipient gets it: the text, then the alert's
+/// signature (issuing authority and time) on its own line.
+pub fn signed(text: &str, signature: Option<&str>) -> String {
+    match signature {
+        Some(s) => format!("{}\n{s}", text.trim_end_matches('\n')),
+        None => text.to_string(),
+    }
 }
 
 /// A verification code's message, in the citizen's language.

@@ -32,6 +32,9 @@ pub struct OutboxLine {
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// An alert's last line (issuing authority and time), sent after `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     pub key: String,
 }
 
@@ -290,6 +293,7 @@ impl Gateway for OutboxGateway {
                 text: m.text.clone(),
                 at: at.clone(),
                 subject: m.subject.clone(),
+                signature: m.signature.clone(),
                 key: m.key.clone(),
             };
             match serde_json::to_writer(&mut buf, &line) {

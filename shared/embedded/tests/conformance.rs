@@ -246,6 +246,7 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
         language: Language::Fr,
         subject: None,
         text: text.into(),
+        signature: None,
         not_after: i64::MAX,
     };
     let sent = gw

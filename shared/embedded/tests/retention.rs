@@ -112,6 +112,7 @@ async fn expired_personal_data_is_swept_and_the_outbox_rotates() {
         language: Language::Nl,
         subject: None,
         text: "Test".into(),
+        signature: None,
         not_after: i64::MAX,
     };
     assert_eq!(

@@ -17,6 +17,7 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
         language: Language::Nl,
         subject: None,
         text: "Sluit ramen en deuren".into(),
+        signature: None,
         not_after: i64::MAX,
     }
 }

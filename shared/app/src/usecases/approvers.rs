@@ -95,6 +95,7 @@ impl App {
             subject: (channel == Channel::Email)
                 .then(|| format!("bealert: approve \"{}\"?", alert.spec.event)),
             text: text.clone(),
+            signature: None,
             not_after: now_ms() + 60_000,
         };
         for (channel, list) in [

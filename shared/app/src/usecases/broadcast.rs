@@ -357,7 +357,14 @@ fn broadcast_message(
         .messages
         .0
         .keys()
-        .filter_map(|l| render(spec, Channel::Sms, *l).map(|r| (*l, r.text)))
+        .filter_map(|l| {
+            render(spec, Channel::Sms, *l).map(|r| {
+                (
+                    *l,
+                    bealert_core::message::signed(&r.text, spec.signature.as_deref()),
+                )
+            })
+        })
         .collect();
     let id = |additional| {
         message_identifier(

@@ -211,6 +211,7 @@ impl App {
                 language: r.profile.language,
                 subject: (channel == Channel::Email).then(|| "bealert".to_string()),
                 text,
+                signature: None,
                 not_after: now + 60_000,
             };
             if let Some(Err(e)) = self

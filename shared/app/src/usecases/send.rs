@@ -193,6 +193,7 @@ impl App {
                             language: r.language,
                             subject: r.subject,
                             text: r.text,
+                            signature: spec.signature.clone(),
                             not_after,
                         });
                         attempts.push(attempt);

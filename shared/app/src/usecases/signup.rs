@@ -625,6 +625,7 @@ impl App {
                 language: rendered.language,
                 subject: rendered.subject,
                 text: rendered.text,
+                signature: None,
                 not_after: now + 60_000,
             };
             match self

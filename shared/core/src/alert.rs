@@ -632,7 +632,10 @@ mod tests {
         assert_eq!(e.0[0].path, "messages.nl");
         let mut short = body("Sluit ramen.".into());
         short.sign("Crisiscentrum", 1_795_942_800_000).unwrap();
-        assert_eq!(short.signature.as_deref(), Some("Crisiscentrum, 29/11/2026 10:00"));
+        assert_eq!(
+            short.signature.as_deref(),
+            Some("Crisiscentrum, 29/11/2026 10:00")
+        );
         assert_eq!(
             crate::message::signed("Sluit ramen.", short.signature.as_deref()),
             "Sluit ramen.\nCrisiscentrum, 29/11/2026 10:00"

@@ -141,6 +141,26 @@ pub struct AlertRecord {
     pub shards_done: u32,
 }
 
+impl AlertRecord {
+    /// A new alert: held for approval, or resolving at once.
+    pub fn new(operator: &str, spec: AlertSpec, created_at: i64, held: bool) -> Self {
+        AlertRecord {
+            id: AlertId::new(),
+            operator: operator.to_string(),
+            spec,
+            state: if held {
+                AlertState::AwaitingApproval
+            } else {
+                AlertState::Resolving
+            },
+            created_at,
+            completed_at: None,
+            shards_total: None,
+            shards_done: 0,
+        }
+    }
+}
+
 /// One line of an alert's audit log: who moved it, when, from which
 /// client, from which state to which, and what changed. Entries are only
 /// ever appended, in the same step as the change they record.

@@ -326,26 +326,7 @@ impl App {
         self.prepare_broadcast(&mut spec).await?;
         // Four-eyes: an alert the policy holds waits for another person.
         let held = self.config.approval.requires_approval(spec.status);
-        let record = AlertRecord {
-            id: AlertId::new(),
-            operator: operator.name.clone(),
-            spec,
-            state: if held {
-                AlertState::AwaitingApproval
-            } else {
-                AlertState::Resolving
-            },
-            created_at,
-            completed_at: None,
-            shards_total: None,
-            shards_done: 0,
-        };
-        // Job first, alert second: if the process dies in between, the job
-        // finds no alert and is dropped, and the client never got a 201.
-        // The other order could leave a stored alert that never resolves.
-        if !held {
-            self.enqueue_plan(record.id, None).await?;
-        }
+        let record = AlertRecord::new(&operator.name, spec, created_at, held);
         let entry = AuditEntry {
             at: record.created_at,
             operator: operator.name.clone(),
@@ -356,17 +337,36 @@ impl App {
             to: record.state,
             detail: Some(format!("{:?} alert", record.spec.status)),
         };
-        self.ports.alerts.insert_alert(&record, &entry).await?;
+        self.start_alert(&record, &entry, &operator.user).await?;
         tracing::info!(alert = %record.id, operator = %operator.name, "alert accepted");
-        if held {
-            self.notify_approvers(&record, &operator.user).await;
-        }
         Ok(AlertCreated {
             id: record.id,
             state: record.state,
             status: record.spec.status,
             warnings,
         })
+    }
+
+    /// Stores a new alert with its creation's audit line and sets it
+    /// going: its plan job, or, when it is held, word to its approvers.
+    /// Job first, alert second: if the process dies in between, the job
+    /// finds no alert and is dropped, and the client never got a 201. The
+    /// other order could leave a stored alert that never resolves.
+    pub(crate) async fn start_alert(
+        &self,
+        record: &AlertRecord,
+        created: &AuditEntry,
+        author: &str,
+    ) -> Result<(), AppError> {
+        let held = record.state == AlertState::AwaitingApproval;
+        if !held {
+            self.enqueue_plan(record.id, None).await?;
+        }
+        self.ports.alerts.insert_alert(record, created).await?;
+        if held {
+            self.notify_approvers(record, author).await;
+        }
+        Ok(())
     }
 
     pub(crate) async fn enqueue_plan(

@@ -88,20 +88,7 @@ impl App {
         let created_at = now_ms();
         spec.sign(&operator.name, created_at)?;
         let held = kind.needs_approval(self.config.approval, spec.status);
-        let record = AlertRecord {
-            id: AlertId::new(),
-            operator: operator.name.clone(),
-            spec,
-            state: if held {
-                AlertState::AwaitingApproval
-            } else {
-                AlertState::Resolving
-            },
-            created_at,
-            completed_at: None,
-            shards_total: None,
-            shards_done: 0,
-        };
+        let record = AlertRecord::new(&operator.name, spec, created_at, held);
         let entry = |action: &str, from, to, detail: String| AuditEntry {
             at: now_ms(),
             operator: operator.name.clone(),
@@ -119,10 +106,6 @@ impl App {
             })
             .await?;
         }
-        // Job first, alert second, as at creation.
-        if !held {
-            self.enqueue_plan(record.id, None).await?;
-        }
         let created = entry(
             "create",
             None,
@@ -134,10 +117,7 @@ impl App {
                 original.id
             ),
         );
-        self.ports.alerts.insert_alert(&record, &created).await?;
-        if held {
-            self.notify_approvers(&record, &operator.user).await;
-        }
+        self.start_alert(&record, &created, &operator.user).await?;
         tracing::info!(alert = %record.id, original = %original.id, operator = %operator.name, action = kind.verb(), "follow-up accepted");
         Ok(AlertCreated {
             id: record.id,

@@ -39,6 +39,22 @@ impl DynamoStore {
         .await
     }
 
+    fn delete_part(
+        &self,
+        kind: &str,
+        id: &str,
+        part: usize,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .delete(built(
+                Delete::builder()
+                    .table_name(&self.tables.alerts)
+                    .set_key(Some(key(pk(kind), sk(id, part))))
+                    .build(),
+            )?)
+            .build())
+    }
+
     /// Joins the parts of documents, checking each is one version, whole.
     fn join(items: Vec<Item>) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let mut by_id: BTreeMap<String, Vec<(usize, Item)>> = BTreeMap::new();
@@ -107,16 +123,7 @@ impl DocumentStore for DynamoStore {
             );
         }
         for i in chunks.len()..old {
-            actions.push(
-                TransactWriteItem::builder()
-                    .delete(built(
-                        Delete::builder()
-                            .table_name(&self.tables.alerts)
-                            .set_key(Some(key(pk(kind), sk(id, i))))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            actions.push(self.delete_part(kind, id, i)?);
         }
         match self.transact(actions).await? {
             Tx::Committed => Ok(()),
@@ -160,16 +167,7 @@ impl DocumentStore for DynamoStore {
         }
         let mut actions = Vec::new();
         for i in 0..parts.len() {
-            actions.push(
-                TransactWriteItem::builder()
-                    .delete(built(
-                        Delete::builder()
-                            .table_name(&self.tables.alerts)
-                            .set_key(Some(key(pk(kind), sk(id, i))))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            actions.push(self.delete_part(kind, id, i)?);
         }
         Ok(matches!(self.transact(actions).await?, Tx::Committed))
     }

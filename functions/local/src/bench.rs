@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// Signups in flight at once.
     #[arg(long, default_value_t = 32)]
     signup_concurrency: usize,
+    /// SMS recipients of the whole-country alert, at 10,000 SMS/s and
+    /// unlimited (embedded; the population is topped up to hold them; 0 skips).
+    #[arg(long, default_value_t = 1_000_000)]
+    national_sms: u64,
     /// Cells per synthetic network of the Alert-SMS figures (embedded; 0 skips).
     #[arg(long, default_value_t = 10_000)]
     network_cells: usize,
@@ -102,7 +106,7 @@ async fn aws_bench(
         (r, i, queue.requests())
     }));
     Ok((
-        Local::with_ports(home.ports(), None, None, &Tuning::default(), None, None),
+        Local::with_ports(home.ports(), None, None, &Tuning::default(), None, None)?,
         Some(costs),
         Some(Arc::new(bealert_app::App::new(
             observer.ports_with(bealert_aws::AwsHome::no_gateways()),
@@ -505,6 +509,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?;
         crate::bench_cancel::run(&limited.app, &op, &dir, &alert).await?;
         limited.stop().await;
+        if args.national_sms > 0 {
+            crate::bench_national::run(&dir, &op, subscribers, args.national_sms).await?;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,17 @@ pub struct Tuning {
     /// E-mails per second; unlimited if unset.
     #[arg(long, env = "BEALERT_EMAIL_RATE")]
     pub email_rate: Option<u32>,
+    /// SMS a sender may take at once (1 to the rate; default a fiftieth of
+    /// it). The bucket refills at rate - burst + 1 a second, so no second
+    /// carries more than the rate, whatever the burst.
+    #[arg(long, env = "BEALERT_SMS_BURST")]
+    pub sms_burst: Option<u32>,
+    /// Voice calls a sender may start at once (as --sms-burst).
+    #[arg(long, env = "BEALERT_VOICE_BURST")]
+    pub voice_burst: Option<u32>,
+    /// E-mails a sender may take at once (as --sms-burst).
+    #[arg(long, env = "BEALERT_EMAIL_BURST")]
+    pub email_burst: Option<u32>,
     /// Days that recipients' contact data (deliveries, dead letters,
     /// archived outbox files) is kept (embedded home; DynamoDB items carry a TTL).
     #[arg(long, env = "BEALERT_RETENTION_DAYS", default_value_t = 90)]
@@ -98,6 +109,9 @@ impl Default for Tuning {
             sms_rate: None,
             voice_rate: None,
             email_rate: None,
+            sms_burst: None,
+            voice_burst: None,
+            email_burst: None,
             retention_days: 90,
             outbox_rotate_hours: 24,
             public_url: None,
@@ -245,6 +259,23 @@ async fn sweeper(
     }
 }
 
+impl Tuning {
+    /// Each channel's limit, from its rate and burst flags.
+    pub fn limits(&self) -> anyhow::Result<[Option<bealert_app::rate::Limit>; 3]> {
+        let limit = |flag: &str, rate: Option<u32>, burst: Option<u32>| match rate {
+            None | Some(0) => anyhow::Ok(None),
+            Some(r) => bealert_app::rate::Limit::new(r, burst)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("--{flag}-burst: {e}")),
+        };
+        Ok([
+            limit("sms", self.sms_rate, self.sms_burst)?,
+            limit("voice", self.voice_rate, self.voice_burst)?,
+            limit("email", self.email_rate, self.email_burst)?,
+        ])
+    }
+}
+
 impl Local {
     /// Starts a home's pollers (the stand-ins for Lambda event source mappings).
     pub async fn start(home: &Home, tuning: &Tuning) -> anyhow::Result<Self> {
@@ -267,7 +298,7 @@ impl Local {
                     tuning,
                     Some(lock),
                     None,
-                );
+                )?;
                 local.workers.spawn(sweeper(
                     embedded,
                     tuning.retention(),
@@ -290,14 +321,7 @@ impl Local {
                 let drills = aws
                     .drill_scheduler()
                     .map(|s| s as Arc<dyn bealert_app::ports::DrillScheduler>);
-                Ok(Self::with_ports(
-                    aws.ports(),
-                    None,
-                    Some(broadcast),
-                    tuning,
-                    None,
-                    drills,
-                ))
+                Self::with_ports(aws.ports(), None, Some(broadcast), tuning, None, drills)
             }
             #[cfg(not(feature = "aws"))]
             Home::Aws => crate::no_aws(),
@@ -313,11 +337,11 @@ impl Local {
         tuning: &Tuning,
         lock: Option<DataDirLock>,
         drills: Option<Arc<dyn bealert_app::ports::DrillScheduler>>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let config = AppConfig {
             approval: tuning.approval,
             approval_wait: tuning.approval_wait,
-            rates: [tuning.sms_rate, tuning.voice_rate, tuning.email_rate],
+            limits: tuning.limits()?,
             ..AppConfig::default()
         };
         let mut app = App::new(ports, config);
@@ -365,12 +389,12 @@ impl Local {
                 }
             });
         }
-        Self {
+        Ok(Self {
             app,
             shutdown,
             workers,
             _lock: lock,
-        }
+        })
     }
 
     /// Stops the workers after the jobs in hand.

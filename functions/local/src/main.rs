@@ -3,6 +3,7 @@
 mod bench;
 mod bench_alert_sms;
 mod bench_cancel;
+mod bench_national;
 mod bench_signup;
 mod demo;
 mod dlq;

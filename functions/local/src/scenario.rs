@@ -30,7 +30,14 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// JSON import bodies of `chunk` synthetic subscribers each.
 pub fn synthetic_bodies(n: usize, seed: u64, chunk: usize) -> Vec<Vec<u8>> {
+    synthetic_bodies_after(0, n, seed, chunk)
+}
+
+/// As [`synthetic_bodies`], for the `n` subscribers after the first `skip`
+/// of the same population (their phones and ids continue, never repeat).
+pub fn synthetic_bodies_after(skip: usize, n: usize, seed: u64, chunk: usize) -> Vec<Vec<u8>> {
     let mut pop = Population::new(seed);
+    for _ in (&mut pop).take(skip) {}
     let mut bodies = Vec::with_capacity(n.div_ceil(chunk));
     let mut left = n;
     while left > 0 {

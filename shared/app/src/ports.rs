@@ -649,11 +649,15 @@ pub trait Gateway: Send + Sync {
 
 /// A channel's send budget, shared by every sender of the channel (all
 /// Lambda instances, or every worker of a process): at most the channel's
-/// rate of messages per second. The rule is [`crate::rate::take_tokens`].
+/// limit of messages in any second. The rule is [`crate::rate::take_tokens`].
 #[async_trait]
 pub trait SendBudget: Send + Sync {
+    /// The channel's limit; `None` is unlimited.
+    fn limit(&self, channel: Channel) -> Option<crate::rate::Limit>;
     /// The channel's messages per second; `None` is unlimited.
-    fn rate(&self, channel: Channel) -> Option<u32>;
+    fn rate(&self, channel: Channel) -> Option<u32> {
+        self.limit(channel).map(|l| l.per_second)
+    }
     /// Takes up to `n` messages' worth at `now_ms`; returns how many were
     /// granted (0 when the budget is spent for now).
     async fn take(

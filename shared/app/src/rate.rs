@@ -29,6 +29,43 @@ impl Priority {
     }
 }
 
+/// A channel's limit: at most `per_second` messages in any second, however
+/// the second is cut. A bucket holds `burst` tokens and refills at
+/// `per_second - burst + 1` a second, so the fullest second carries the
+/// burst plus the refill less the one token still to come: the limit,
+/// never more. (A bucket whose burst equals its rate would let a second
+/// carry up to twice the limit.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Limit {
+    /// The default burst: a fiftieth of a second's worth (at least one), so
+    /// a channel runs at 98 % of its limit and a sender starts at once. The
+    /// smallest is 2 ms worth: senders ask every 2 ms, and a bucket that
+    /// fills sooner would waste what it cannot hold.
+    pub fn new(per_second: u32, burst: Option<u32>) -> Result<Self, String> {
+        if per_second == 0 {
+            return Err("a rate limit must be at least 1 message per second".into());
+        }
+        let least = per_second.div_ceil(500).max(1);
+        let burst = burst.unwrap_or((per_second / 50).max(least));
+        if burst < least || burst > per_second {
+            return Err(format!(
+                "the burst must be between {least} and the rate ({per_second}), not {burst}"
+            ));
+        }
+        Ok(Self { per_second, burst })
+    }
+
+    /// Tokens added per second.
+    pub fn refill(&self) -> f64 {
+        f64::from(self.per_second - self.burst + 1)
+    }
+}
+
 /// A bucket as stored: tokens left at a time (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bucket {
@@ -36,23 +73,24 @@ pub struct Bucket {
     pub at_ms: i64,
 }
 
-/// The rule: a bucket holds at most one second of the rate, refills at the
-/// rate, and grants up to `n` whole tokens; a low-priority caller cannot
-/// take the last fifth. Returns the bucket after and what was granted.
+/// The rule: a bucket holds at most the limit's burst, refills at the
+/// limit's refill rate, and grants up to `n` whole tokens; a low-priority
+/// caller cannot take the last fifth. Returns the bucket after and what
+/// was granted.
 pub fn take_tokens(
     stored: Option<Bucket>,
-    per_second: u32,
+    limit: Limit,
     n: u32,
     priority: Priority,
     now_ms: i64,
 ) -> (Bucket, u32) {
-    let burst = f64::from(per_second.max(1));
+    let burst = f64::from(limit.burst.max(1));
     let b = stored.unwrap_or(Bucket {
         tokens: burst,
         at_ms: now_ms,
     });
     let elapsed = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-    let tokens = (b.tokens + elapsed * burst).min(burst);
+    let tokens = (b.tokens + elapsed * limit.refill()).min(burst);
     let floor = match priority {
         Priority::Urgent => 0.0,
         Priority::Normal => burst / 10.0,
@@ -71,14 +109,14 @@ pub fn take_tokens(
 /// Buckets in this process: the budget of the local runner, where every
 /// sender runs in one process.
 pub struct LocalBudget {
-    rates: [Option<u32>; 3],
+    limits: [Option<Limit>; 3],
     buckets: Mutex<[Option<Bucket>; 3]>,
 }
 
 impl LocalBudget {
-    pub fn new(rates: [Option<u32>; 3]) -> Self {
+    pub fn new(limits: [Option<Limit>; 3]) -> Self {
         Self {
-            rates,
+            limits,
             buckets: Mutex::new([None; 3]),
         }
     }
@@ -86,8 +124,8 @@ impl LocalBudget {
 
 #[async_trait]
 impl SendBudget for LocalBudget {
-    fn rate(&self, channel: Channel) -> Option<u32> {
-        self.rates[usize::from(channel.index())].filter(|r| *r > 0)
+    fn limit(&self, channel: Channel) -> Option<Limit> {
+        self.limits[usize::from(channel.index())]
     }
 
     async fn take(
@@ -97,12 +135,12 @@ impl SendBudget for LocalBudget {
         priority: Priority,
         now_ms: i64,
     ) -> Result<u32, StoreError> {
-        let Some(rate) = self.rate(channel) else {
+        let Some(limit) = self.limit(channel) else {
             return Ok(n);
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let slot = &mut buckets[usize::from(channel.index())];
-        let (after, granted) = take_tokens(*slot, rate, n, priority, now_ms);
+        let (after, granted) = take_tokens(*slot, limit, n, priority, now_ms);
         *slot = Some(after);
         Ok(granted)
     }
@@ -112,25 +150,95 @@ impl SendBudget for LocalBudget {
 mod tests {
     use super::*;
 
+    fn limit(per_second: u32, burst: u32) -> Limit {
+        Limit::new(per_second, Some(burst)).unwrap()
+    }
+
     #[test]
-    fn a_bucket_holds_a_second_and_refills_at_the_rate() {
-        let (b, g) = take_tokens(None, 10, 100, Priority::Urgent, 0);
-        assert_eq!(g, 10);
-        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 0);
+    fn a_bucket_holds_its_burst_and_refills_so_no_second_exceeds_the_limit() {
+        let l = limit(10, 3);
+        let (b, g) = take_tokens(None, l, 100, Priority::Urgent, 0);
+        assert_eq!(g, 3);
+        let (b, g) = take_tokens(Some(b), l, 100, Priority::Urgent, 0);
         assert_eq!(g, 0);
-        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 500);
-        assert_eq!(g, 5);
+        // Refilled at 10 - 3 + 1 = 8 a second, up to the burst.
+        let (b, g) = take_tokens(Some(b), l, 100, Priority::Urgent, 250);
+        assert_eq!(g, 2);
+        let (_, g) = take_tokens(Some(b), l, 100, Priority::Urgent, 10_000);
+        assert_eq!(g, 3);
+    }
+
+    /// Greedy senders asking every millisecond for a minute: count what
+    /// each window of one second (every start, to the millisecond) got.
+    fn fullest_second(l: Limit) -> (u32, u32) {
+        let mut granted_at = vec![0u32; 60_000];
+        let mut b = None;
+        for (t, slot) in granted_at.iter_mut().enumerate() {
+            let (after, g) = take_tokens(b, l, u32::MAX, Priority::Urgent, t as i64);
+            b = Some(after);
+            *slot = g;
+        }
+        let mut window: u32 = granted_at[..1000].iter().sum();
+        let mut max = window;
+        for t in 1000..granted_at.len() {
+            window = window + granted_at[t] - granted_at[t - 1000];
+            max = max.max(window);
+        }
+        (max, granted_at.iter().sum::<u32>())
+    }
+
+    #[test]
+    fn no_second_carries_more_than_the_limit_whatever_the_burst() {
+        for (rate, burst) in [
+            (10_000, 200),
+            (10_000, 20),
+            (10_000, 10_000),
+            (30, 1),
+            (7, 7),
+        ] {
+            let (max, total) = fullest_second(limit(rate, burst));
+            assert!(
+                max <= rate,
+                "{rate}/s burst {burst}: a second carried {max}"
+            );
+            // And the limit is used: the minute carries nearly 60 seconds'
+            // worth of the refill (a full bucket wastes a little).
+            let refill = rate - burst + 1;
+            assert!(
+                f64::from(total) >= 0.97 * 60.0 * f64::from(refill),
+                "{rate}/s burst {burst}: {total} in a minute"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_burst_is_a_fiftieth_and_a_bad_burst_is_refused() {
+        assert_eq!(Limit::new(10_000, None).unwrap().burst, 200);
+        assert_eq!(Limit::new(30, None).unwrap().burst, 1);
+        assert!(
+            Limit::new(30, Some(31))
+                .unwrap_err()
+                .contains("between 1 and the rate (30)")
+        );
+        assert!(Limit::new(30, Some(0)).is_err());
+        assert!(
+            Limit::new(10_000, Some(19))
+                .unwrap_err()
+                .contains("between 20 and")
+        );
+        assert!(Limit::new(0, None).is_err());
     }
 
     #[test]
     fn exercises_leave_a_fifth_to_real_alerts_which_leave_a_tenth_to_cancels() {
-        let (b, g) = take_tokens(None, 10, 100, Priority::Low, 0);
+        let l = limit(10, 10);
+        let (b, g) = take_tokens(None, l, 100, Priority::Low, 0);
         assert_eq!(g, 8);
-        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Low, 0);
+        let (b, g) = take_tokens(Some(b), l, 100, Priority::Low, 0);
         assert_eq!(g, 0);
-        let (b, g) = take_tokens(Some(b), 10, 100, Priority::Normal, 0);
+        let (b, g) = take_tokens(Some(b), l, 100, Priority::Normal, 0);
         assert_eq!(g, 1);
-        let (_, g) = take_tokens(Some(b), 10, 100, Priority::Urgent, 0);
+        let (_, g) = take_tokens(Some(b), l, 100, Priority::Urgent, 0);
         assert_eq!(g, 1);
     }
 }

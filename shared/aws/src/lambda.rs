@@ -60,7 +60,7 @@ async fn base_app(
     let home = AwsHome::new(&crate::sdk_config().await, Settings::from_env());
     let ports = home.ports_with(gateways(&home));
     let config = lambda_config();
-    let budget = crate::dynamo::budget::DynamoBudget::new(home.store.clone(), config.rates);
+    let budget = crate::dynamo::budget::DynamoBudget::new(home.store.clone(), config.limits);
     let app = App::new(ports, config).with_budget(Arc::new(budget));
     Ok((home, app))
 }
@@ -87,14 +87,26 @@ pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// stops handing messages over a fifth of the lease before the end.
 ///
 /// Each channel's messages per second come from `BEALERT_SMS_RATE`,
-/// `BEALERT_VOICE_RATE`, `BEALERT_EMAIL_RATE` (unset or 0: unlimited) and
-/// are enforced across every instance by a bucket in DynamoDB.
+/// `BEALERT_VOICE_RATE`, `BEALERT_EMAIL_RATE` (unset or 0: unlimited), with
+/// bursts from `BEALERT_SMS_BURST`, … (unset or 0: a fiftieth of the rate),
+/// and are enforced across every instance by a bucket in DynamoDB.
 pub fn lambda_config() -> AppConfig {
-    let rate = |name: &str| {
+    let number = |name: &str| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
             .filter(|r| *r > 0)
+    };
+    let limit = |channel: &str| {
+        let rate = number(&format!("BEALERT_{channel}_RATE"))?;
+        let burst = number(&format!("BEALERT_{channel}_BURST"));
+        // A burst out of range falls back to the default, and says so.
+        Some(
+            bealert_app::rate::Limit::new(rate, burst).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "BEALERT_{channel}_BURST: the default burst is used");
+                bealert_app::rate::Limit::new(rate, None).expect("a rate of at least 1")
+            }),
+        )
     };
     // An unreadable policy holds every alert (the safe side) and says so.
     let approval = match std::env::var("BEALERT_APPROVAL") {
@@ -116,11 +128,7 @@ pub fn lambda_config() -> AppConfig {
         approval,
         approval_wait,
         lease: FUNCTION_TIMEOUT * 2,
-        rates: [
-            rate("BEALERT_SMS_RATE"),
-            rate("BEALERT_VOICE_RATE"),
-            rate("BEALERT_EMAIL_RATE"),
-        ],
+        limits: [limit("SMS"), limit("VOICE"), limit("EMAIL")],
         ..AppConfig::default()
     }
 }

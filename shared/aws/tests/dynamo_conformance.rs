@@ -147,7 +147,8 @@ async fn planned_deliveries_expire_after_the_retention() {
 #[tokio::test]
 async fn dynamodb_send_budget_conforms() {
     let store = std::sync::Arc::new(store("budget").await);
-    let budget = bealert_aws::dynamo::budget::DynamoBudget::new(store, [Some(10), None, Some(0)]);
+    let budget =
+        bealert_aws::dynamo::budget::DynamoBudget::new(store, conformance::budget_limits());
     conformance::send_budget(&budget).await;
 }
 

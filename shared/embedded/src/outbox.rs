@@ -267,7 +267,7 @@ impl Gateway for OutboxGateway {
         };
         let at = bealert_app::format_ms(bealert_app::now_ms());
         let mut buf = Vec::new();
-        let mut fresh: Vec<&str> = Vec::new();
+        let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut results = Vec::with_capacity(messages.len());
         for m in messages {
             let seen = match known(&state.index, &m.key) {
@@ -277,7 +277,7 @@ impl Gateway for OutboxGateway {
                     continue;
                 }
             };
-            if seen || fresh.contains(&m.key.as_str()) {
+            if seen || fresh.contains(m.key.as_str()) {
                 results.push(Ok(Sent::AlreadySent));
                 continue;
             }
@@ -299,7 +299,7 @@ impl Gateway for OutboxGateway {
             match serde_json::to_writer(&mut buf, &line) {
                 Ok(()) => {
                     buf.push(b'\n');
-                    fresh.push(&m.key);
+                    fresh.insert(&m.key);
                     results.push(Ok(Sent::Accepted));
                 }
                 Err(e) => results.push(Err(GatewayError::Permanent(e.to_string()))),

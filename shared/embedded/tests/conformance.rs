@@ -224,7 +224,7 @@ async fn outbox_restarts_read_only_the_unindexed_tail() {
 
 #[tokio::test]
 async fn local_send_budget_conforms() {
-    let budget = bealert_app::rate::LocalBudget::new([Some(10), None, Some(0)]);
+    let budget = bealert_app::rate::LocalBudget::new(conformance::budget_limits());
     conformance::send_budget(&budget).await;
 }
 

@@ -1,10 +1,16 @@
 //! Conformance of the send budget port: the token-bucket rule, shared.
 
 use crate::ports::SendBudget;
-use crate::rate::Priority;
+use crate::rate::{Limit, Priority};
 use bealert_core::Channel;
 
-/// `budget` must be fresh, with SMS at 10 messages/s and voice unlimited.
+/// The limits a budget under test is built with: SMS at 10 a second with a
+/// burst of 10 (so it refills at 1 a second), voice and e-mail unlimited.
+pub fn limits() -> [Option<Limit>; 3] {
+    [Some(Limit::new(10, Some(10)).unwrap()), None, None]
+}
+
+/// `budget` must be fresh, built with [`limits`].
 pub async fn send_budget(budget: &dyn SendBudget) {
     let t0 = 1_800_000_000_000;
     assert_eq!(budget.rate(Channel::Sms), Some(10));
@@ -50,11 +56,11 @@ pub async fn send_budget(budget: &dyn SendBudget) {
     );
     assert_eq!(
         budget
-            .take(Channel::Sms, 100, Priority::Urgent, t0 + 500)
+            .take(Channel::Sms, 100, Priority::Urgent, t0 + 3_500)
             .await
             .unwrap(),
-        5,
-        "it refills at the rate"
+        3,
+        "it refills at rate - burst + 1 a second"
     );
 
     // Many senders at once never get more than the bucket holds.

@@ -14,7 +14,7 @@ mod race;
 mod signup;
 mod store;
 
-pub use budget::send_budget;
+pub use budget::{limits as budget_limits, send_budget};
 pub use documents::document_store;
 pub use gateway::gateway;
 pub use geography::geo_store;

@@ -49,8 +49,8 @@ pub struct AppConfig {
     /// First wait before retrying deliveries a gateway could not take;
     /// doubles per attempt, capped at a minute.
     pub retry_base: Duration,
-    /// Messages per second per channel (sms, voice, email); `None` = unlimited.
-    pub rates: [Option<u32>; 3],
+    /// Each channel's limit (sms, voice, email); `None` = unlimited.
+    pub limits: [Option<crate::rate::Limit>; 3],
     /// Subscribers accepted in one import request.
     pub max_import: usize,
     /// Receives after which a queue dead-letters a failing job (SQS
@@ -74,7 +74,7 @@ impl Default for AppConfig {
             lease: Duration::from_secs(60),
             max_attempts: 5,
             retry_base: Duration::from_secs(1),
-            rates: [None; 3],
+            limits: [None; 3],
             max_import: 100_000,
             max_receives: 5,
             geometry_deadline: Duration::from_secs(5),
@@ -146,7 +146,7 @@ impl From<crate::ports::QueueError> for JobError {
 
 impl App {
     pub fn new(ports: Ports, config: AppConfig) -> Self {
-        let budget = Arc::new(crate::rate::LocalBudget::new(config.rates));
+        let budget = Arc::new(crate::rate::LocalBudget::new(config.limits));
         let geometry = crate::geometry::GeometryLane::new(config.geometry_deadline);
         Self {
             ports,
@@ -161,7 +161,11 @@ impl App {
         }
     }
 
-    /// Sets up Alert-SMS: networks, their cells and gateways.
+    /// A channel's send limit; `None` is unlimited.
+    pub fn budget_limit(&self, channel: bealert_core::Channel) -> Option<crate::rate::Limit> {
+        self.budget.limit(channel)
+    }
+
     pub fn has_drill_scheduler(&self) -> bool {
         self.drill_scheduler.is_some()
     }

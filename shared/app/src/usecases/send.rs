@@ -214,32 +214,39 @@ impl App {
             }
         }
 
-        if !messages.is_empty() {
-            // The channel's shared budget: wait for a token per message.
-            let priority = crate::rate::Priority::of(crate::jobs::Lane::of(spec));
-            let wanted = u32::try_from(messages.len()).unwrap_or(u32::MAX);
-            let mut granted = 0;
-            let pause = Duration::from_millis(
-                self.budget
-                    .rate(channel)
-                    .map_or(20, |r| (1000 / u64::from(r.max(1))).clamp(5, 200)),
-            );
-            while granted < wanted {
-                granted += self
-                    .budget
-                    .take(channel, wanted - granted, priority, now_ms())
-                    .await?;
-                if granted < wanted {
-                    tokio::time::sleep(pause).await;
-                }
+        // The channel's shared budget: each message leaves as soon as its
+        // token is granted, a few at a time, so the outbox sees the
+        // bucket's pace (not a whole chunk at the moment its last token
+        // came).
+        let priority = crate::rate::Priority::of(crate::jobs::Lane::of(spec));
+        let pause = Duration::from_millis(
+            self.budget
+                .rate(channel)
+                .map_or(20, |r| (1000 / u64::from(r.max(1))).clamp(2, 200)),
+        );
+        let mut next = 0;
+        while next < messages.len() {
+            let wanted = u32::try_from(messages.len() - next).unwrap_or(u32::MAX);
+            let granted = self
+                .budget
+                .take(channel, wanted, priority, now_ms())
+                .await? as usize;
+            if granted == 0 {
+                tokio::time::sleep(pause).await;
+                continue;
             }
-            // Never send under a lease that may have run out: another sender
-            // may own these deliveries by now. Leave them to it (or to this
-            // job's next turn); record nothing.
+            let batch = next..next + granted;
+            next += granted;
+            // Never send under a lease that may have run out: another
+            // sender may own these deliveries by now. Leave them to it (or
+            // to this job's next turn); record nothing.
             if spec.expired_at(now_ms()) {
                 // The alert expired while these waited for tokens: release
                 // them, so they can be stopped at once.
-                for (msg, attempt) in messages.iter().zip(&attempts) {
+                for (msg, attempt) in messages[next - granted..]
+                    .iter()
+                    .zip(&attempts[next - granted..])
+                {
                     if let MessageKind::Alert { subscriber_id, .. } = msg.kind {
                         outcomes.push((
                             subscriber_id,
@@ -248,17 +255,26 @@ impl App {
                         ));
                     }
                 }
-                messages.clear();
-            } else if now_ms() > not_after {
-                tracing::warn!(alert = %id, %channel, messages = messages.len(), "lease nearly over before sending; left for the next claim");
+                break;
+            }
+            if now_ms() > not_after {
+                tracing::warn!(alert = %id, %channel, messages = messages.len() - batch.start, "lease nearly over before sending; left for the next claim");
                 let until = now.saturating_add(lease_ms);
                 waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)));
-                messages.clear();
+                break;
             }
-        }
-        if !messages.is_empty() {
-            let results = self.ports.gateways.get(channel).send(&messages).await;
-            for ((msg, attempt), result) in messages.iter().zip(attempts).zip(results) {
+            let results = self
+                .ports
+                .gateways
+                .get(channel)
+                .send(&messages[batch.clone()])
+                .await;
+            for ((msg, attempt), result) in messages[batch.clone()]
+                .iter()
+                .zip(&attempts[batch])
+                .zip(results)
+            {
+                let attempt = *attempt;
                 let outcome = match result {
                     Ok(Sent::Accepted | Sent::AlreadySent) => Outcome::Sent,
                     Err(GatewayError::Permanent(e)) => Outcome::Failed(e),

@@ -7,7 +7,7 @@ use super::{DynamoStore, Item, get_n, key, n, opt_n, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use bealert_app::ports::{SendBudget, StoreError};
-use bealert_app::rate::{Bucket, Priority, take_tokens};
+use bealert_app::rate::{Bucket, Limit, Priority, take_tokens};
 use bealert_core::Channel;
 use std::sync::Arc;
 
@@ -16,12 +16,12 @@ const ROUNDS: u32 = 5;
 
 pub struct DynamoBudget {
     store: Arc<DynamoStore>,
-    rates: [Option<u32>; 3],
+    limits: [Option<Limit>; 3],
 }
 
 impl DynamoBudget {
-    pub fn new(store: Arc<DynamoStore>, rates: [Option<u32>; 3]) -> Self {
-        Self { store, rates }
+    pub fn new(store: Arc<DynamoStore>, limits: [Option<Limit>; 3]) -> Self {
+        Self { store, limits }
     }
 }
 
@@ -31,8 +31,8 @@ fn bucket_key(channel: Channel) -> Item {
 
 #[async_trait]
 impl SendBudget for DynamoBudget {
-    fn rate(&self, channel: Channel) -> Option<u32> {
-        self.rates[usize::from(channel.index())].filter(|r| *r > 0)
+    fn limit(&self, channel: Channel) -> Option<Limit> {
+        self.limits[usize::from(channel.index())]
     }
 
     async fn take(
@@ -42,7 +42,7 @@ impl SendBudget for DynamoBudget {
         priority: Priority,
         now_ms: i64,
     ) -> Result<u32, StoreError> {
-        let Some(rate) = self.rate(channel) else {
+        let Some(limit) = self.limit(channel) else {
             return Ok(n_wanted);
         };
         let s = &self.store;
@@ -68,7 +68,7 @@ impl SendBudget for DynamoBudget {
                 Some(item) => opt_n(item, "v")?,
                 None => None,
             };
-            let (after, granted) = take_tokens(stored, rate, n_wanted, priority, now_ms);
+            let (after, granted) = take_tokens(stored, limit, n_wanted, priority, now_ms);
             if granted == 0 {
                 return Ok(0);
             }

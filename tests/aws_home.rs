@@ -454,3 +454,84 @@ async fn a_cancel_stops_an_alert_while_it_sends_in_the_aws_home() {
         "every phone the original reached got the cancel after it"
     );
 }
+
+/// Fault injection in the AWS home: SNS failing half its calls (refusing
+/// some, timing out after sending others), an SMS aggregator over HTTP
+/// behind it. Every phone gets the alert once, from one of the two.
+#[tokio::test(flavor = "multi_thread")]
+async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_two() {
+    testkit::require_stack().await;
+    let sim = bealert_app::http_sms::Simulator::with_token(None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = bealert_app::http_sms::simulator(sim.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let prefix = testkit::unique_prefix("fo");
+    let env = env(&prefix);
+    cli(&["aws", "setup"], &env);
+    let key = national_centre(&env, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let providers = format!("sns,http:agg={url}");
+    let mut env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env_ref.push(("BEALERT_SMS_PROVIDERS", providers.as_str()));
+    env_ref.push(("BEALERT_PROVIDER_FAULTS", "sns:fail=0.5"));
+    env_ref.push(("BEALERT_RETRY_BASE_MS", "50"));
+    let server = Server::start(dir.path(), &env_ref);
+    let api = Api::new(&server.url, &key);
+    let base = 7_000_000 + u64::from(rand::random::<u16>()) * 100;
+    let phones: Vec<String> = (0..40).map(|i| bealert_synth::phone(base + i)).collect();
+    let people: Vec<Value> = phones
+        .iter()
+        .enumerate()
+        .map(|(i, phone)| {
+            json!({"external_id": format!("{prefix}{i}"), "language": "fr",
+            "phone": phone, "channels": ["sms"], "addresses": [{"lat": 50.4674, "lon": 4.8720}]})
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], 40, "{:?}", imported.body);
+    let zone = json!({"circles": [{"lat": 50.47, "lon": 4.872, "radius_km": 2}]});
+    let created = api.post("/v1/alerts", &common::alert_body(zone)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let done = api.wait_sent(&id, Duration::from_secs(120)).await;
+    assert_eq!(
+        (
+            done["channels"]["sms"]["sent"].as_u64(),
+            done["channels"]["sms"]["failed"].as_u64()
+        ),
+        (Some(40), Some(0)),
+        "{done}"
+    );
+    let via_sns = sms_to(
+        &testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await,
+        &phones,
+    );
+    let via_agg = sim.taken();
+    for phone in &phones {
+        let n = via_sns
+            .iter()
+            .filter(|m| m["PhoneNumber"] == phone.as_str())
+            .count()
+            + via_agg.iter().filter(|t| t.to == *phone).count();
+        assert_eq!(n, 1, "{phone} got {n} messages");
+    }
+    assert!(
+        !via_agg.is_empty() && !via_sns.is_empty(),
+        "both providers carried some"
+    );
+    // The deliveries say which provider took each.
+    let page = api
+        .get(&format!("/v1/alerts/{id}/deliveries?limit=100"))
+        .await;
+    let by_agg = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["provider"] == "agg")
+        .count();
+    assert_eq!(by_agg, via_agg.len());
+}

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 /// Codes go by SMS and e-mail; this function calls nobody.
 pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
-    let mut g = bealert_aws::AwsHome::only(bealert_core::Channel::Sms, home.sms());
-    g.email = home.email();
+    let mut g = bealert_aws::AwsHome::only(
+        bealert_core::Channel::Sms,
+        home.chain(bealert_core::Channel::Sms),
+    );
+    g.email = home.chain(bealert_core::Channel::Email);
     g
 }
 

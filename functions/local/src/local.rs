@@ -4,7 +4,7 @@ use anyhow::Context;
 use bealert_app::App;
 use bealert_app::jobs::{BROADCAST_QUEUE, Lane, RESOLVE_QUEUE, send_queue_in};
 use bealert_app::netsim::NetworkSimulator;
-use bealert_app::ports::{BroadcastPorts, SignupPorts};
+use bealert_app::ports::{BroadcastPorts, Gateway, Gateways, SignupPorts};
 use bealert_app::usecases::AppConfig;
 use bealert_app::usecases::networks::BroadcastConfig;
 use bealert_app::usecases::signup::SignupConfig;
@@ -74,6 +74,30 @@ pub struct Tuning {
     /// healthy, slow:MS, down, fail:N, refuse, drop:SHARE (joined by +).
     #[arg(long, env = "BEALERT_NETWORK_SIM", value_delimiter = ',')]
     pub network_sim: Vec<String>,
+    /// SMS providers in the order they are tried, comma-separated: the
+    /// home's own (`outbox` here; `sns` in the AWS home), `outbox:NAME`
+    /// (another outbox provider, its lines marked with NAME) and
+    /// `http:NAME=URL` (an SMS aggregator; token from
+    /// BEALERT_PROVIDER_TOKEN_<NAME>). A provider that certainly did not
+    /// take a message passes it to the next; one that may have sent it
+    /// keeps it. Default: the home's own.
+    #[arg(long, env = "BEALERT_SMS_PROVIDERS")]
+    pub sms_providers: Option<String>,
+    /// Voice providers, as --sms-providers (`voice` in the AWS home).
+    #[arg(long, env = "BEALERT_VOICE_PROVIDERS")]
+    pub voice_providers: Option<String>,
+    /// E-mail providers, as --sms-providers (`ses` in the AWS home).
+    #[arg(long, env = "BEALERT_EMAIL_PROVIDERS")]
+    pub email_providers: Option<String>,
+    /// First wait before a delivery a provider could not take is tried
+    /// again (doubling per attempt, at most a minute, with jitter).
+    #[arg(long, env = "BEALERT_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
+    /// Faults injected into providers, for drills and tests:
+    /// PROVIDER:fail=R,down=D,throttle=R joined by `;`, e.g.
+    /// `outbox:fail=0.5;backup:down=30s`.
+    #[arg(long, env = "BEALERT_PROVIDER_FAULTS")]
+    pub provider_faults: Option<String>,
     /// Alert-SMS: seconds a network may take to answer.
     #[arg(long, env = "BEALERT_NETWORK_TIMEOUT_SECS", default_value_t = 10)]
     pub network_timeout_secs: u64,
@@ -112,6 +136,11 @@ impl Default for Tuning {
             sms_burst: None,
             voice_burst: None,
             email_burst: None,
+            sms_providers: None,
+            voice_providers: None,
+            email_providers: None,
+            provider_faults: None,
+            retry_base_ms: 1000,
             retention_days: 90,
             outbox_rotate_hours: 24,
             public_url: None,
@@ -259,7 +288,44 @@ async fn sweeper(
     }
 }
 
+/// Makes one of a home's own providers for a channel from its kind and name.
+pub type OwnProvider<'a> = &'a dyn Fn(Channel, &str, &str) -> Result<Arc<dyn Gateway>, String>;
+
 impl Tuning {
+    /// Each channel's provider chain: the flags' lists (default: the
+    /// home's own, named `defaults`), `own` making the home's providers.
+    pub fn provider_chains(
+        &self,
+        defaults: [&str; 3],
+        own: OwnProvider<'_>,
+    ) -> anyhow::Result<Gateways> {
+        let faults = bealert_app::providers::parse_faults(
+            self.provider_faults.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("--provider-faults: {e}"))?;
+        let lists = [
+            ("sms", &self.sms_providers),
+            ("voice", &self.voice_providers),
+            ("email", &self.email_providers),
+        ];
+        let mut chains: Vec<Arc<dyn Gateway>> = Vec::new();
+        for ((flag, list), (channel, default)) in lists
+            .into_iter()
+            .zip(Channel::ALL.into_iter().zip(defaults))
+        {
+            let list = list.as_deref().unwrap_or(default);
+            let chain = bealert_app::providers::build_chain(list, &faults, &|kind, name| {
+                own(channel, kind, name)
+            })
+            .map_err(|e| anyhow::anyhow!("--{flag}-providers: {e}"))?;
+            chains.push(Arc::new(chain));
+        }
+        let [sms, voice, email]: [Arc<dyn Gateway>; 3] = chains
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("three channels"))?;
+        Ok(Gateways { sms, voice, email })
+    }
+
     /// Each channel's limit, from its rate and burst flags.
     pub fn limits(&self) -> anyhow::Result<[Option<bealert_app::rate::Limit>; 3]> {
         let limit = |flag: &str, rate: Option<u32>, burst: Option<u32>| match rate {
@@ -282,6 +348,22 @@ impl Local {
         match home {
             Home::Embedded(dir) => {
                 let (embedded, lock) = open_embedded(dir).await?;
+                let outboxes = embedded.outbox.clone();
+                let gateways = tuning.provider_chains(["outbox"; 3], &|channel, kind, name| {
+                    let outbox = outboxes[usize::from(channel.index())].clone();
+                    match (kind, name) {
+                        ("outbox", "outbox") => Ok(outbox as Arc<dyn Gateway>),
+                        ("outbox", name) => Ok(Arc::new(bealert_embedded::outbox::OutboxRoute {
+                            outbox,
+                            name: name.to_string(),
+                        })),
+                        (kind, _) => Err(format!(
+                            "{kind}: not a provider of the embedded home (outbox, outbox:NAME, http:NAME=URL)"
+                        )),
+                    }
+                })?;
+                let mut ports = embedded.ports();
+                ports.gateways = gateways;
                 let mut config = SignupConfig::with_secret(embedded.signup_secret()?);
                 if let Some(url) = &tuning.public_url {
                     config.public_url = url.trim_end_matches('/').to_string();
@@ -292,7 +374,7 @@ impl Local {
                     tuning.broadcast_config()?,
                 );
                 let mut local = Self::with_ports(
-                    embedded.ports(),
+                    ports,
                     Some(signup),
                     Some(broadcast),
                     tuning,
@@ -321,7 +403,18 @@ impl Local {
                 let drills = aws
                     .drill_scheduler()
                     .map(|s| s as Arc<dyn bealert_app::ports::DrillScheduler>);
-                Self::with_ports(aws.ports(), None, Some(broadcast), tuning, None, drills)
+                let gateways = tuning
+                    .provider_chains(["sns", "voice", "ses"], &|channel, kind, _| {
+                        aws.own_provider(channel, kind)
+                    })?;
+                Self::with_ports(
+                    aws.ports_with(gateways),
+                    None,
+                    Some(broadcast),
+                    tuning,
+                    None,
+                    drills,
+                )
             }
             #[cfg(not(feature = "aws"))]
             Home::Aws => crate::no_aws(),
@@ -342,6 +435,7 @@ impl Local {
             approval: tuning.approval,
             approval_wait: tuning.approval_wait,
             limits: tuning.limits()?,
+            retry_base: Duration::from_millis(tuning.retry_base_ms.max(1)),
             ..AppConfig::default()
         };
         let mut app = App::new(ports, config);

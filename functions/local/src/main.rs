@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API and every worker in one process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage operators (the authorities that send alerts).
     Operator {
         #[command(subcommand)]

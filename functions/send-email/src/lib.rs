@@ -9,7 +9,10 @@ pub const QUEUE: &str = "send-email";
 
 /// The gateways this function sends through (only their SDK clients are linked).
 pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
-    bealert_aws::AwsHome::only(bealert_core::Channel::Email, home.email())
+    bealert_aws::AwsHome::only(
+        bealert_core::Channel::Email,
+        home.chain(bealert_core::Channel::Email),
+    )
 }
 
 /// Configuration checked at start-up; infra/template.yaml sets it.

@@ -9,7 +9,10 @@ pub const QUEUE: &str = "send-sms";
 
 /// The gateways this function sends through (only their SDK clients are linked).
 pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
-    bealert_aws::AwsHome::only(bealert_core::Channel::Sms, home.sms())
+    bealert_aws::AwsHome::only(
+        bealert_core::Channel::Sms,
+        home.chain(bealert_core::Channel::Sms),
+    )
 }
 
 /// Configuration checked at start-up; infra/template.yaml sets it.

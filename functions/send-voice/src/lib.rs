@@ -9,7 +9,10 @@ pub const QUEUE: &str = "send-voice";
 
 /// The gateways this function sends through (only their SDK clients are linked).
 pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
-    bealert_aws::AwsHome::only(bealert_core::Channel::Voice, home.voice())
+    bealert_aws::AwsHome::only(
+        bealert_core::Channel::Voice,
+        home.chain(bealert_core::Channel::Voice),
+    )
 }
 
 /// Configuration checked at start-up; infra/template.yaml sets it.

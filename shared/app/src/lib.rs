@@ -7,12 +7,14 @@
 pub mod error;
 pub mod geometry;
 pub mod http;
+pub mod http_sms;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod netsim;
 pub mod network_http;
 pub mod ports;
+pub mod providers;
 pub mod rate;
 pub mod usecases;
 pub mod worker;

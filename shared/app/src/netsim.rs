@@ -215,9 +215,13 @@ pub fn router(sim: NetworkSimulator) -> axum::Router {
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(serde_json::json!({"error": e})),
             ),
-            Err(GatewayError::Retryable(e)) => (
+            Err(GatewayError::Retryable(e) | GatewayError::Refused(e)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"error": e})),
+            ),
+            Err(e @ GatewayError::Unsure { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"error": e.to_string()})),
             ),
         }
     }

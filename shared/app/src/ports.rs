@@ -251,11 +251,16 @@ pub struct RecipientPlan {
 }
 
 /// What claiming one delivery found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// Yours, under a lease; `attempt` counts from 1 and is the claim's
     /// fencing token: an outcome is recorded only with the current one.
-    Claimed { attempt: u32 },
+    /// `provider`: the provider that may already have sent it (an earlier
+    /// attempt timed out there); only that provider may be asked again.
+    Claimed {
+        attempt: u32,
+        provider: Option<String>,
+    },
     /// Already sent or failed: nothing to do.
     Done,
     /// Another sender holds a lease until this time (Unix ms).
@@ -268,7 +273,13 @@ impl Claim {
     /// The claim rule, for every store: a final delivery is done, one under
     /// an unexpired lease is busy, anything else is claimed with the next
     /// attempt (the store writes it only if the row is still as read).
-    pub fn decide(status: DeliveryStatus, lease_until: i64, attempts: u32, now: i64) -> Claim {
+    pub fn decide(
+        status: DeliveryStatus,
+        lease_until: i64,
+        attempts: u32,
+        provider: Option<String>,
+        now: i64,
+    ) -> Claim {
         match status {
             DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Cancelled => {
                 Claim::Done
@@ -276,7 +287,16 @@ impl Claim {
             DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
             DeliveryStatus::Queued | DeliveryStatus::Sending => Claim::Claimed {
                 attempt: attempts + 1,
+                provider,
             },
+        }
+    }
+
+    /// A claim with nothing pinned.
+    pub fn claimed(attempt: u32) -> Claim {
+        Claim::Claimed {
+            attempt,
+            provider: None,
         }
     }
 }
@@ -303,8 +323,32 @@ impl Outcome {
 }
 
 /// One outcome to record: the subscriber, the attempt (fencing token) of
-/// the claim it was sent under, and what happened.
-pub type Recorded = (SubscriberId, u32, Outcome);
+/// the claim it was sent under, what happened, and the provider it went
+/// to (for a retry, the provider it stays pinned to: one that may have
+/// sent it). A provider recorded once is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub subscriber: SubscriberId,
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub provider: Option<Handover>,
+}
+
+impl Recorded {
+    pub fn new(subscriber: SubscriberId, attempt: u32, outcome: Outcome) -> Self {
+        Self {
+            subscriber,
+            attempt,
+            outcome,
+            provider: None,
+        }
+    }
+
+    pub fn via(mut self, provider: Option<Handover>) -> Self {
+        self.provider = provider;
+        self
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelCounts {
@@ -348,6 +392,11 @@ pub struct DeliveryRow {
     /// sent or failed (a drill's report).
     #[serde(skip)]
     pub updated_at: i64,
+    /// The provider that took it (or may have), and its id for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 #[async_trait]
@@ -606,6 +655,10 @@ pub struct OutboundMessage {
     /// it is sent under may then belong to another sender. A gateway
     /// answers a later message `Retryable` without sending it.
     pub not_after: i64,
+    /// The provider an earlier attempt may have reached: only it may be
+    /// asked again ([`crate::providers::ProviderChain`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl OutboundMessage {
@@ -622,17 +675,53 @@ impl OutboundMessage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who took a message: a provider of the channel (see
+/// [`crate::providers::ProviderChain`]) and the provider's own id for it,
+/// which its delivery receipts name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handover {
+    pub provider: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    Accepted,
+    /// Taken; the provider's name is filled in by the provider chain.
+    Accepted(Handover),
     /// The key had been sent before: nothing was sent again.
     AlreadySent,
 }
 
+impl Sent {
+    /// Taken, with no id of the provider's.
+    pub fn accepted() -> Self {
+        Sent::Accepted(Handover::default())
+    }
+
+    /// Taken, under the provider's id for it.
+    pub fn accepted_as(id: impl Into<String>) -> Self {
+        Sent::Accepted(Handover {
+            provider: String::new(),
+            id: Some(id.into()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
+    /// A transient failure after which the message may or may not have
+    /// left (a timeout, a server error): it is retried with the same
+    /// provider only.
     #[error("temporary failure: {0}")]
     Retryable(String),
+    /// The provider certainly did not take it (it is down, or refuses this
+    /// account): the next provider of the channel may send it at once.
+    #[error("not taken: {0}")]
+    Refused(String),
+    /// A [`GatewayError::Retryable`] of a named provider of a chain: the
+    /// message stays pinned to that provider.
+    #[error("unsure whether {provider} sent it: {reason}")]
+    Unsure { provider: String, reason: String },
     /// The provider asks to slow down: retried with backoff, and not counted
     /// against the delivery's attempts (only a far larger cap applies).
     #[error("throttled: {0}")]
@@ -645,6 +734,11 @@ pub enum GatewayError {
 pub trait Gateway: Send + Sync {
     /// Sends messages; one result per message, in order.
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>>;
+
+    /// What a provider chain has seen of each of its providers.
+    fn providers(&self) -> Vec<crate::providers::ProviderHealth> {
+        Vec::new()
+    }
 }
 
 /// A channel's send budget, shared by every sender of the channel (all
@@ -1063,11 +1157,23 @@ mod tests {
             DeliveryStatus::Failed,
             DeliveryStatus::Cancelled,
         ] {
-            assert_eq!(Claim::decide(status, 0, 1, 10), Claim::Done, "{status:?}");
+            assert_eq!(
+                Claim::decide(status, 0, 1, Some("sns".into()), 10),
+                Claim::Done,
+                "{status:?}"
+            );
         }
         assert_eq!(
-            Claim::decide(DeliveryStatus::Queued, 0, 1, 10),
-            Claim::Claimed { attempt: 2 }
+            Claim::decide(DeliveryStatus::Queued, 0, 1, None, 10),
+            Claim::claimed(2)
+        );
+        // A delivery an earlier attempt may have sent stays with its provider.
+        assert_eq!(
+            Claim::decide(DeliveryStatus::Queued, 0, 1, Some("sns".into()), 10),
+            Claim::Claimed {
+                attempt: 2,
+                provider: Some("sns".into())
+            }
         );
     }
 }

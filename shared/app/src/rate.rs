@@ -91,10 +91,11 @@ pub fn take_tokens(
     });
     let elapsed = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
     let tokens = (b.tokens + elapsed * limit.refill()).min(burst);
+    // Whole tokens kept back (none from a bucket too small to split).
     let floor = match priority {
         Priority::Urgent => 0.0,
-        Priority::Normal => burst / 10.0,
-        Priority::Low => burst / 5.0,
+        Priority::Normal => (burst / 10.0).floor(),
+        Priority::Low => (burst / 5.0).floor(),
     };
     let granted = ((tokens - floor).max(0.0).floor() as u32).min(n);
     (
@@ -227,6 +228,15 @@ mod tests {
                 .contains("between 20 and")
         );
         assert!(Limit::new(0, None).is_err());
+    }
+
+    #[test]
+    fn a_bucket_of_one_token_serves_every_priority() {
+        let l = limit(30, 1);
+        for p in [Priority::Low, Priority::Normal, Priority::Urgent] {
+            let (_, g) = take_tokens(None, l, 5, p, 0);
+            assert_eq!(g, 1, "{p:?}");
+        }
     }
 
     #[test]

@@ -281,7 +281,7 @@ impl<T: Transmit> Gateway for LoggedGateway<T> {
                     // Sent, but not logged: a retry before the delivery is recorded may repeat it.
                     tracing::warn!(error = %e, key = %m.key, "could not log a sent key");
                 }
-                Ok(Sent::Accepted)
+                Ok(Sent::accepted())
             })
             .buffered(PARALLEL_SENDS)
             .collect()

@@ -254,6 +254,50 @@ impl AwsHome {
         }
     }
 
+    /// The home's own provider of a kind: `sns` (SMS), `ses` (e-mail) or
+    /// `voice` (voice calls), for a channel it serves.
+    pub fn own_provider(&self, channel: Channel, kind: &str) -> Result<Arc<dyn Gateway>, String> {
+        match (channel, kind) {
+            (Channel::Sms, "sns") => Ok(self.sms()),
+            (Channel::Email, "ses") => Ok(self.email()),
+            (Channel::Voice, "voice") => Ok(self.voice()),
+            (c, k) => Err(format!(
+                "{k}: not a {c} provider of the AWS home (sns for SMS, ses for e-mail, voice for voice; http:NAME=URL for an aggregator)"
+            )),
+        }
+    }
+
+    /// A channel's providers in order, from `BEALERT_SMS_PROVIDERS`,
+    /// `BEALERT_VOICE_PROVIDERS`, `BEALERT_EMAIL_PROVIDERS` (default: the
+    /// home's own) with faults from `BEALERT_PROVIDER_FAULTS`. A list that
+    /// cannot be read leaves the channel refusing, with the reason.
+    pub fn chain(&self, channel: Channel) -> Arc<dyn Gateway> {
+        let var = format!("BEALERT_{}_PROVIDERS", channel.code().to_uppercase());
+        let default = match channel {
+            Channel::Sms => "sns",
+            Channel::Email => "ses",
+            Channel::Voice => "voice",
+        };
+        let list = std::env::var(&var).ok().filter(|l| !l.trim().is_empty());
+        let built = bealert_app::providers::parse_faults(
+            &std::env::var("BEALERT_PROVIDER_FAULTS").unwrap_or_default(),
+        )
+        .and_then(|faults| {
+            bealert_app::providers::build_chain(
+                list.as_deref().unwrap_or(default),
+                &faults,
+                &|kind, _| self.own_provider(channel, kind),
+            )
+        });
+        match built {
+            Ok(chain) => Arc::new(chain),
+            Err(e) => {
+                tracing::error!(variable = %var, error = %e, "the channel's providers cannot be built");
+                Arc::new(Misconfigured(format!("{var}: {e}")))
+            }
+        }
+    }
+
     /// SMS through SNS.
     pub fn sms(&self) -> Arc<dyn Gateway> {
         Arc::new(LoggedGateway::new(
@@ -407,12 +451,12 @@ impl AwsHome {
         g
     }
 
-    /// Every gateway (the local runner).
+    /// Every channel's providers (the local runner).
     pub fn gateways(&self) -> Gateways {
         Gateways {
-            sms: self.sms(),
-            voice: self.voice(),
-            email: self.email(),
+            sms: self.chain(Channel::Sms),
+            voice: self.chain(Channel::Voice),
+            email: self.chain(Channel::Email),
         }
     }
 
@@ -457,5 +501,16 @@ impl AwsHome {
                 .map_err(|e| format!("verifying {from} with SES: {}", crate::dynamo::sdk_err(e)))?;
         }
         Ok(())
+    }
+}
+
+/// A channel whose providers could not be built: every send is refused
+/// with the reason (and retried, so a fixed configuration still sends).
+struct Misconfigured(String);
+
+#[async_trait]
+impl Gateway for Misconfigured {
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        vec![Err(GatewayError::Refused(self.0.clone())); messages.len()]
     }
 }

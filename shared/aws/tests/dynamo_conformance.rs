@@ -49,6 +49,11 @@ async fn dynamodb_delivery_store_conforms() {
 }
 
 #[tokio::test]
+async fn dynamodb_deliveries_keep_their_provider() {
+    conformance::delivery_providers(&store("providers").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_forgets_a_deleted_subscriber() {
     conformance::forget_subscriber(&store("forget").await).await;
 }

@@ -48,6 +48,7 @@ fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
         text: text.into(),
         signature: None,
         not_after: i64::MAX,
+        provider: None,
     }
 }
 
@@ -66,7 +67,7 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
     let r = sms
         .send(&[message(Channel::Sms, "+32471999001", &text)])
         .await;
-    assert_eq!(r, vec![Ok(Sent::Accepted)]);
+    assert_eq!(r, vec![Ok(Sent::accepted())]);
 
     let ses = testkit::ses();
     ses.verify_email_identity()
@@ -84,7 +85,7 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
     let r = email
         .send(&[message(Channel::Email, "chloe@example.be", &text)])
         .await;
-    assert_eq!(r, vec![Ok(Sent::Accepted)]);
+    assert_eq!(r, vec![Ok(Sent::accepted())]);
 
     let sent_sms = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
     let all = sent_sms["sms_messages"]

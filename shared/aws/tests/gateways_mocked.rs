@@ -23,6 +23,7 @@ fn message(channel: Channel, to: &str, language: Language) -> OutboundMessage {
         text: "Sluit ramen en deuren".into(),
         signature: None,
         not_after: i64::MAX,
+        provider: None,
     }
 }
 

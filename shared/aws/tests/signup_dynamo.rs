@@ -27,7 +27,7 @@ struct Recording(Mutex<Vec<OutboundMessage>>);
 impl Gateway for Recording {
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
         self.0.lock().unwrap().extend(messages.iter().cloned());
-        vec![Ok(Sent::Accepted); messages.len()]
+        vec![Ok(Sent::accepted()); messages.len()]
     }
 }
 

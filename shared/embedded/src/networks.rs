@@ -322,8 +322,8 @@ impl TargetStore for SqliteNetworks {
                 let Some((st, lease_until, attempts)) = row else {
                     return Ok(Claim::Unknown);
                 };
-                let claim = Claim::decide(status_of(st)?, lease_until, attempts, now);
-                if let Claim::Claimed { attempt } = claim {
+                let claim = Claim::decide(status_of(st)?, lease_until, attempts, None, now);
+                if let Claim::Claimed { attempt, .. } = claim {
                     tx.execute(
                         "UPDATE target_deliveries SET status = ?3, lease_until = ?4, attempts = ?5, updated_at = ?6
                          WHERE alert_id = ?1 AND target = ?2",

@@ -36,6 +36,19 @@ pub struct OutboxLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     pub key: String,
+    /// The provider route that wrote it, when it is not the outbox itself
+    /// (a second outbox provider of the channel, [`OutboxRoute`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// The index key of a message: a route keeps its own keys, as a second
+/// provider would (it knows nothing of what the first one sent).
+fn index_key(provider: Option<&str>, key: &str) -> String {
+    match provider {
+        Some(p) => format!("{p}/{key}"),
+        None => key.to_string(),
+    }
 }
 
 struct State {
@@ -80,10 +93,15 @@ fn index_lines(index: &mut Connection, lines: &[u8], offset: u64) -> rusqlite::R
             #[derive(Deserialize)]
             struct KeyOnly {
                 key: String,
+                #[serde(default)]
+                provider: Option<String>,
             }
             match serde_json::from_slice::<KeyOnly>(line) {
                 Ok(l) => {
-                    insert.execute(rusqlite::params![l.key, now])?;
+                    insert.execute(rusqlite::params![
+                        index_key(l.provider.as_deref(), &l.key),
+                        now
+                    ])?;
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable outbox line"),
             }
@@ -259,6 +277,31 @@ fn known(index: &Connection, key: &str) -> rusqlite::Result<bool> {
 #[async_trait]
 impl Gateway for OutboxGateway {
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        self.send_as(None, messages)
+    }
+}
+
+/// A second provider of a channel that writes to the same outbox file,
+/// each line marked with its name: what a failover test needs to see that
+/// no message left through two providers.
+pub struct OutboxRoute {
+    pub outbox: std::sync::Arc<OutboxGateway>,
+    pub name: String,
+}
+
+#[async_trait]
+impl Gateway for OutboxRoute {
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        self.outbox.send_as(Some(&self.name), messages)
+    }
+}
+
+impl OutboxGateway {
+    fn send_as(
+        &self,
+        provider: Option<&str>,
+        messages: &[OutboundMessage],
+    ) -> Vec<Result<Sent, GatewayError>> {
         let Ok(mut state) = self.state.lock() else {
             return vec![
                 Err(GatewayError::Retryable("outbox lock poisoned".into()));
@@ -267,17 +310,18 @@ impl Gateway for OutboxGateway {
         };
         let at = bealert_app::format_ms(bealert_app::now_ms());
         let mut buf = Vec::new();
-        let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut fresh: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut results = Vec::with_capacity(messages.len());
         for m in messages {
-            let seen = match known(&state.index, &m.key) {
+            let ikey = index_key(provider, &m.key);
+            let seen = match known(&state.index, &ikey) {
                 Ok(seen) => seen,
                 Err(e) => {
                     results.push(Err(GatewayError::Retryable(format!("outbox index: {e}"))));
                     continue;
                 }
             };
-            if seen || fresh.contains(m.key.as_str()) {
+            if seen || fresh.contains(&ikey) {
                 results.push(Ok(Sent::AlreadySent));
                 continue;
             }
@@ -295,12 +339,13 @@ impl Gateway for OutboxGateway {
                 subject: m.subject.clone(),
                 signature: m.signature.clone(),
                 key: m.key.clone(),
+                provider: provider.map(str::to_string),
             };
             match serde_json::to_writer(&mut buf, &line) {
                 Ok(()) => {
                     buf.push(b'\n');
-                    fresh.insert(&m.key);
-                    results.push(Ok(Sent::Accepted));
+                    fresh.insert(ikey);
+                    results.push(Ok(Sent::accepted()));
                 }
                 Err(e) => results.push(Err(GatewayError::Permanent(e.to_string()))),
             }
@@ -316,7 +361,7 @@ impl Gateway for OutboxGateway {
             return results
                 .into_iter()
                 .map(|r| match r {
-                    Ok(Sent::Accepted) => {
+                    Ok(Sent::Accepted(_)) => {
                         Err(GatewayError::Retryable(format!("outbox write failed: {e}")))
                     }
                     other => other,

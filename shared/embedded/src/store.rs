@@ -146,6 +146,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     lease_until INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     updated_at INTEGER NOT NULL,
+    provider TEXT,
+    provider_id TEXT,
     PRIMARY KEY (alert_id, channel, subscriber_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_listing ON deliveries (alert_id, channel, bucket, subscriber_id);
@@ -181,6 +183,14 @@ impl SqliteStore {
         {
             Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
             other => other?,
+        }
+        // Deliveries keep the provider that took them and its id for them
+        // (added after the table was first shipped).
+        for column in ["provider", "provider_id"] {
+            match db.apply(&format!("ALTER TABLE deliveries ADD COLUMN {column} TEXT;")) {
+                Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
+                other => other?,
+            }
         }
         // Operators kept one key each before people had keys of their own:
         // the key becomes its operator's first person's, named as the operator.
@@ -948,7 +958,7 @@ impl DeliveryStore for SqliteStore {
             .write(move |tx| {
                 let key = alert.to_string();
                 let mut get = tx.prepare_cached(
-                    "SELECT status, lease_until, attempts FROM deliveries
+                    "SELECT status, lease_until, attempts, provider FROM deliveries
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut take = tx.prepare_cached(
@@ -960,14 +970,19 @@ impl DeliveryStore for SqliteStore {
                 for s in subscribers {
                     let row = get
                         .query_row(params![key, channel.index(), s.as_i64()], |r| {
-                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?, r.get::<_, u32>(2)?))
+                            Ok((
+                                r.get::<_, u8>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, u32>(2)?,
+                                r.get::<_, Option<String>>(3)?,
+                            ))
                         })
                         .optional()?;
                     let claim = match row {
                         None => Claim::Unknown,
-                        Some((st, lease_until, attempts)) => {
+                        Some((st, lease_until, attempts, provider)) => {
                             let was = status_of(st)?;
-                            let claim = Claim::decide(was, lease_until, attempts, now);
+                            let claim = Claim::decide(was, lease_until, attempts, provider, now);
                             if let Claim::Claimed { .. } = claim {
                                 take.execute(params![
                                     key,
@@ -1012,23 +1027,29 @@ impl DeliveryStore for SqliteStore {
                 let key = alert.to_string();
                 // Fenced: only the sender holding the current attempt records.
                 let mut set = tx.prepare_cached(
-                    "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
+                    "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6,
+                         provider = COALESCE(provider, ?9), provider_id = COALESCE(?10, provider_id)
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3
                        AND status = ?7 AND attempts = ?8",
                 )?;
                 let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
                 let mut applied = Vec::with_capacity(outcomes.len());
-                for (s, attempt, outcome) in outcomes {
-                    let (to, error) = outcome.status();
+                for r in outcomes {
+                    let (to, error) = r.outcome.status();
+                    let (provider, provider_id) = r
+                        .provider
+                        .map_or((None, None), |h| (Some(h.provider), h.id));
                     let n = set.execute(params![
                         key,
                         channel.index(),
-                        s.as_i64(),
+                        r.subscriber.as_i64(),
                         to.index(),
                         error,
                         now,
                         DeliveryStatus::Sending.index(),
-                        attempt
+                        r.attempt,
+                        provider,
+                        provider_id
                     ])?;
                     if n == 1 {
                         *deltas.entry(DeliveryStatus::Sending).or_default() -= 1;
@@ -1122,7 +1143,7 @@ impl DeliveryStore for SqliteStore {
                     let was = status_of(st)?;
                     // Nobody is sending it: queued, or its lease ran out.
                     if matches!(
-                        Claim::decide(was, lease_until, 0, now),
+                        Claim::decide(was, lease_until, 0, None, now),
                         Claim::Claimed { .. }
                     ) {
                         set.execute(params![
@@ -1191,7 +1212,8 @@ impl DeliveryStore for SqliteStore {
                     after.map_or((-1i64, 0i64), |(c, s)| (i64::from(c.index()), s.as_i64()));
                 let b = after.map_or(0, |(_, s)| bucket(s));
                 let mut stmt = conn.prepare_cached(
-                    "SELECT channel, subscriber_id, external_id, recipient, language, status, error, updated_at
+                    "SELECT channel, subscriber_id, external_id, recipient, language, status, error, updated_at,
+                         provider, provider_id
                      FROM deliveries WHERE alert_id = ?1 AND (channel, bucket, subscriber_id) > (?2, ?5, ?3)
                      ORDER BY channel, bucket, subscriber_id LIMIT ?4",
                 )?;
@@ -1205,6 +1227,8 @@ impl DeliveryStore for SqliteStore {
                         status: status_of(r.get(5)?)?,
                         error: r.get(6)?,
                         updated_at: r.get(7)?,
+                        provider: r.get(8)?,
+                        provider_id: r.get(9)?,
                     })
                 })?;
                 rows.collect()

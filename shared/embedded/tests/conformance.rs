@@ -56,6 +56,12 @@ async fn sqlite_delivery_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_deliveries_keep_their_provider() {
+    let (_d, s) = store();
+    conformance::delivery_providers(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_forgets_a_deleted_subscriber() {
     let (_d, s) = store();
     conformance::forget_subscriber(&s).await;
@@ -248,6 +254,7 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
         text: text.into(),
         signature: None,
         not_after: i64::MAX,
+        provider: None,
     };
     let sent = gw
         .send(&[
@@ -262,7 +269,7 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
             message("v", MessageKind::Verification, "bealert: code 123456"),
         ])
         .await;
-    assert_eq!(sent, vec![Ok(Sent::Accepted), Ok(Sent::Accepted)]);
+    assert_eq!(sent, vec![Ok(Sent::accepted()), Ok(Sent::accepted())]);
     let text = std::fs::read_to_string(dir.path().join("sms.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()

@@ -114,10 +114,11 @@ async fn expired_personal_data_is_swept_and_the_outbox_rotates() {
         text: "Test".into(),
         signature: None,
         not_after: i64::MAX,
+        provider: None,
     };
     assert_eq!(
         sms.send(std::slice::from_ref(&message)).await,
-        vec![Ok(Sent::Accepted)]
+        vec![Ok(Sent::accepted())]
     );
 
     let retention = Duration::from_secs(90 * 86_400);

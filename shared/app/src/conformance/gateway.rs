@@ -19,6 +19,7 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
         text: "Sluit ramen en deuren".into(),
         signature: None,
         not_after: i64::MAX,
+        provider: None,
     }
 }
 
@@ -28,11 +29,11 @@ pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
     let gw = open();
     let batch = vec![message(alert, 1), message(alert, 2)];
     let first = gw.send(&batch).await;
-    assert_eq!(first, vec![Ok(Sent::Accepted), Ok(Sent::Accepted)]);
+    assert_eq!(first, vec![Ok(Sent::accepted()), Ok(Sent::accepted())]);
     let mixed = gw.send(&[message(alert, 2), message(alert, 3)]).await;
     assert_eq!(
         mixed,
-        vec![Ok(Sent::AlreadySent), Ok(Sent::Accepted)],
+        vec![Ok(Sent::AlreadySent), Ok(Sent::accepted())],
         "a key is sent once"
     );
     drop(gw);
@@ -55,7 +56,7 @@ pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
     late.not_after = i64::MAX;
     assert_eq!(
         reopened.send(&[late]).await,
-        vec![Ok(Sent::Accepted)],
+        vec![Ok(Sent::accepted())],
         "it was not sent before"
     );
 }

@@ -106,7 +106,7 @@ pub async fn target_store(store: &dyn TargetStore) {
         .await
         .unwrap();
     let c1 = store.claim_target(alert, &p, 10, lease).await.unwrap();
-    assert_eq!(c1, Claim::Claimed { attempt: 1 });
+    assert_eq!(c1, Claim::claimed(1));
     // Planned again (a retried plan): the claimed delivery is kept.
     store
         .plan_targets(alert, std::slice::from_ref(&p), 20)
@@ -119,7 +119,7 @@ pub async fn target_store(store: &dyn TargetStore) {
     // The lease runs out: a second sender takes over with attempt 2, and
     // the first one's outcome is not recorded.
     let c2 = store.claim_target(alert, &p, 40_000, lease).await.unwrap();
-    assert_eq!(c2, Claim::Claimed { attempt: 2 });
+    assert_eq!(c2, Claim::claimed(2));
     let report = NetworkReport {
         cells: 3,
         requested: 100,
@@ -147,7 +147,7 @@ pub async fn target_store(store: &dyn TargetStore) {
 
     // A retry releases the claim and keeps the reason.
     let c = store.claim_target(alert, &o, 50, lease).await.unwrap();
-    assert_eq!(c, Claim::Claimed { attempt: 1 });
+    assert_eq!(c, Claim::claimed(1));
     assert!(
         store
             .record_target(alert, &o, 1, &Outcome::Retry("down".into()), None, 60)

@@ -34,8 +34,14 @@ impl Gateway for SlowTwin {
         let mut late = self.refused_late.lock().unwrap_or_else(|e| e.into_inner());
         for (m, r) in messages.iter().zip(&out) {
             match r {
-                Ok(Sent::Accepted) => *accepted.entry(m.key.clone()).or_default() += 1,
-                Err(GatewayError::Retryable(e)) if e.contains("lease ran out") => *late += 1,
+                Ok(Sent::Accepted(_)) => *accepted.entry(m.key.clone()).or_default() += 1,
+                // Refused as late by the gateway, or by a provider of its
+                // chain (which then keeps the delivery pinned to it).
+                Err(GatewayError::Retryable(e) | GatewayError::Unsure { reason: e, .. })
+                    if e.contains("lease ran out") =>
+                {
+                    *late += 1
+                }
                 _ => {}
             }
         }

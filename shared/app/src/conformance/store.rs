@@ -557,11 +557,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .unwrap();
     assert_eq!(
         claims,
-        vec![
-            Claim::Claimed { attempt: 1 },
-            Claim::Claimed { attempt: 1 },
-            Claim::Unknown
-        ]
+        vec![Claim::claimed(1), Claim::claimed(1), Claim::Unknown]
     );
     let again = store
         .claim(a, Channel::Sms, &[r1], now + 10, lease)
@@ -578,7 +574,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .unwrap();
     assert_eq!(
         expired,
-        vec![Claim::Claimed { attempt: 2 }],
+        vec![Claim::claimed(2)],
         "an expired lease can be taken over"
     );
     assert_eq!(
@@ -590,7 +586,12 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
     // its late outcome is not recorded over the new owner's.
     assert_eq!(
         store
-            .record(a, Channel::Sms, &[(r2, 1, Outcome::Sent)], now + 2050)
+            .record(
+                a,
+                Channel::Sms,
+                &[Recorded::new(r2, 1, Outcome::Sent)],
+                now + 2050
+            )
             .await
             .unwrap(),
         vec![false],
@@ -605,8 +606,8 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
             a,
             Channel::Sms,
             &[
-                (r1, 1, Outcome::Sent),
-                (r2, 2, Outcome::Retry("busy".into())),
+                Recorded::new(r1, 1, Outcome::Sent),
+                Recorded::new(r2, 2, Outcome::Retry("busy".into())),
             ],
             now + 2100,
         )
@@ -628,14 +629,18 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .unwrap();
     assert_eq!(
         retried,
-        vec![Claim::Claimed { attempt: 3 }],
+        vec![Claim::claimed(3)],
         "a released delivery can be claimed at once"
     );
     store
         .record(
             a,
             Channel::Sms,
-            &[(r2, 3, Outcome::Failed("invalid number".into()))],
+            &[Recorded::new(
+                r2,
+                3,
+                Outcome::Failed("invalid number".into()),
+            )],
             now + 3100,
         )
         .await
@@ -645,7 +650,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
             .record(
                 a,
                 Channel::Sms,
-                &[(r1, 1, Outcome::Failed("late".into()))],
+                &[Recorded::new(r1, 1, Outcome::Failed("late".into()))],
                 now + 3200
             )
             .await
@@ -668,7 +673,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         .claim(a, Channel::Email, &[r1], now + 4000, lease)
         .await
         .unwrap();
-    assert_eq!(r1_email, vec![Claim::Claimed { attempt: 1 }]);
+    assert_eq!(r1_email, vec![Claim::claimed(1)]);
     let after = store
         .stop_unsent(
             a,
@@ -771,6 +776,97 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
         vec![Claim::Done],
         "a cancelled delivery is never claimed"
     );
+}
+
+/// Deliveries keep the provider that took them and its id for them; one
+/// that may have been sent (a timeout) stays pinned to its provider.
+pub async fn delivery_providers(store: &dyn DeliveryStore) {
+    let a = AlertId::new();
+    let (r1, r2) = (id(21), id(22));
+    let plans = [
+        plan(r1, &[(Channel::Sms, "+32470000021")], Language::Nl),
+        plan(r2, &[(Channel::Sms, "+32470000022")], Language::Fr),
+    ];
+    store.plan_deliveries(a, 0, &plans).await.unwrap();
+    let now = 1_700_000_000_000;
+    let lease = Duration::from_secs(5);
+    let claims = store
+        .claim(a, Channel::Sms, &[r1, r2], now, lease)
+        .await
+        .unwrap();
+    assert_eq!(claims, vec![Claim::claimed(1), Claim::claimed(1)]);
+    let via = |provider: &str, id: Option<&str>| {
+        Some(Handover {
+            provider: provider.into(),
+            id: id.map(str::to_string),
+        })
+    };
+    let recorded = store
+        .record(
+            a,
+            Channel::Sms,
+            &[
+                Recorded::new(r1, 1, Outcome::Retry("sns timed out".into())).via(via("sns", None)),
+                Recorded::new(r2, 1, Outcome::Sent).via(via("aggregator", Some("m-22"))),
+            ],
+            now + 10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, vec![true, true]);
+    let again = store
+        .claim(a, Channel::Sms, &[r1], now + 20, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![Claim::Claimed {
+            attempt: 2,
+            provider: Some("sns".into())
+        }],
+        "a delivery that may have left through sns is pinned to it"
+    );
+    // A retry that names no provider keeps the pin; so does one naming another.
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[Recorded::new(r1, 2, Outcome::Retry("refused".into()))],
+            now + 30,
+        )
+        .await
+        .unwrap();
+    let third = store
+        .claim(a, Channel::Sms, &[r1], now + 40, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        vec![Claim::Claimed {
+            attempt: 3,
+            provider: Some("sns".into())
+        }]
+    );
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[Recorded::new(r1, 3, Outcome::Sent).via(via("sns", Some("m-21")))],
+            now + 50,
+        )
+        .await
+        .unwrap();
+    let rows = store.list_deliveries(a, None, 10).await.unwrap();
+    let row = |s: SubscriberId| rows.iter().find(|r| r.subscriber_id == s).unwrap();
+    assert_eq!(
+        (row(r1).provider.as_deref(), row(r1).provider_id.as_deref()),
+        (Some("sns"), Some("m-21"))
+    );
+    assert_eq!(
+        (row(r2).provider.as_deref(), row(r2).provider_id.as_deref()),
+        (Some("aggregator"), Some("m-22"))
+    );
+    assert_eq!(row(r2).status, DeliveryStatus::Sent);
 }
 
 pub async fn operator_store(store: &dyn OperatorStore) {
@@ -922,9 +1018,14 @@ pub async fn forget_subscriber(store: &dyn DeliveryStore) {
         .claim(b, Channel::Sms, &[gone], now, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(claim, vec![Claim::Claimed { attempt: 1 }]);
+    assert_eq!(claim, vec![Claim::claimed(1)]);
     store
-        .record(b, Channel::Sms, &[(gone, 1, Outcome::Sent)], now)
+        .record(
+            b,
+            Channel::Sms,
+            &[Recorded::new(gone, 1, Outcome::Sent)],
+            now,
+        )
         .await
         .unwrap();
 

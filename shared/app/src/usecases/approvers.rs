@@ -97,6 +97,7 @@ impl App {
             text: text.clone(),
             signature: None,
             not_after: now_ms() + 60_000,
+            provider: None,
         };
         for (channel, list) in [
             (Channel::Sms, &contacts.phones),

@@ -153,7 +153,7 @@ impl App {
                     format!("{target} is being sent by another worker"),
                 ));
             }
-            Claim::Claimed { attempt } => attempt,
+            Claim::Claimed { attempt, .. } => attempt,
         };
 
         let deadline = now + lease.as_millis() as i64 - 2_000;

@@ -122,6 +122,12 @@ pub fn backoff(base: Duration, n: u32) -> Duration {
     (base * (1u32 << n.min(10))).min(Duration::from_secs(60))
 }
 
+/// A backoff with jitter: between half and all of `d`, so senders that
+/// failed together do not come back together.
+pub fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
 /// A job that failed; the worker retries it with backoff until the queue
 /// moves it to the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

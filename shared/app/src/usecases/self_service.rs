@@ -213,6 +213,7 @@ impl App {
                 text,
                 signature: None,
                 not_after: now + 60_000,
+                provider: None,
             };
             if let Some(Err(e)) = self
                 .ports

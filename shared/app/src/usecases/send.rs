@@ -7,7 +7,9 @@
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{Lane, SendJob, send_queue_in};
 use crate::now_ms;
-use crate::ports::{Claim, GatewayError, MessageKind, OutboundMessage, Outcome, Recorded, Sent};
+use crate::ports::{
+    Claim, GatewayError, Handover, MessageKind, OutboundMessage, Outcome, Recorded, Sent,
+};
 use bealert_core::SubscriberId;
 use bealert_core::alert::AlertState;
 use bealert_core::delivery::DeliveryStatus;
@@ -150,6 +152,54 @@ impl App {
         Ok(())
     }
 
+    /// What a gateway's answer does to a delivery, and the provider to keep
+    /// with it: the one that took it, or the one a retry stays pinned to.
+    fn outcome_of(
+        &self,
+        result: Result<Sent, GatewayError>,
+        attempt: u32,
+        waits: &mut Waits,
+    ) -> (Outcome, Option<Handover>) {
+        let pinned = |provider: String| Handover { provider, id: None };
+        let patient = self.config.max_attempts.saturating_mul(THROTTLED_FACTOR);
+        let (outcome, via) = match result {
+            Ok(Sent::Accepted(h)) => (Outcome::Sent, (!h.provider.is_empty()).then_some(h)),
+            Ok(Sent::AlreadySent) => (Outcome::Sent, None),
+            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), None),
+            Err(GatewayError::Retryable(e)) if attempt >= self.config.max_attempts => (
+                Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
+                None,
+            ),
+            // A provider that is down, throttles, or may have sent it (and
+            // so must be waited for) does not use up the usual attempts;
+            // only a far larger cap applies.
+            Err(GatewayError::Throttled(e) | GatewayError::Refused(e)) if attempt >= patient => (
+                Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
+                None,
+            ),
+            Err(GatewayError::Unsure { provider, reason }) if attempt >= patient => (
+                Outcome::Failed(format!(
+                    "gave up after {attempt} attempts; {provider} may have sent it: {reason}"
+                )),
+                Some(pinned(provider)),
+            ),
+            Err(GatewayError::Unsure { provider, reason }) => (
+                Outcome::Retry(format!("{provider} may have sent it: {reason}")),
+                Some(pinned(provider)),
+            ),
+            Err(
+                GatewayError::Retryable(e) | GatewayError::Throttled(e) | GatewayError::Refused(e),
+            ) => (Outcome::Retry(e), None),
+        };
+        if let Outcome::Retry(e) = &outcome {
+            let delay = super::jittered(super::backoff(self.config.retry_base, attempt));
+            if waits.retry.as_ref().is_none_or(|(d, _)| delay > *d) {
+                waits.retry = Some((delay, e.clone()));
+            }
+        }
+        (outcome, via)
+    }
+
     /// Claims, renders, sends and records one chunk of a send job.
     async fn send_chunk(
         &self,
@@ -180,30 +230,33 @@ impl App {
         let mut outcomes: Vec<Recorded> = Vec::new();
         for (item, claim) in items.iter().zip(claims) {
             match claim {
-                Claim::Claimed { attempt } => match render(spec, channel, item.language) {
-                    Some(r) => {
-                        messages.push(OutboundMessage {
-                            key: idempotency_key(id, channel, item.subscriber_id),
-                            kind: MessageKind::Alert {
-                                alert_id: id,
-                                subscriber_id: item.subscriber_id,
-                            },
-                            channel,
-                            to: item.to.clone(),
-                            language: r.language,
-                            subject: r.subject,
-                            text: r.text,
-                            signature: spec.signature.clone(),
-                            not_after,
-                        });
-                        attempts.push(attempt);
+                Claim::Claimed { attempt, provider } => {
+                    match render(spec, channel, item.language) {
+                        Some(r) => {
+                            messages.push(OutboundMessage {
+                                key: idempotency_key(id, channel, item.subscriber_id),
+                                kind: MessageKind::Alert {
+                                    alert_id: id,
+                                    subscriber_id: item.subscriber_id,
+                                },
+                                channel,
+                                to: item.to.clone(),
+                                language: r.language,
+                                subject: r.subject,
+                                text: r.text,
+                                signature: spec.signature.clone(),
+                                not_after,
+                                provider,
+                            });
+                            attempts.push(attempt);
+                        }
+                        None => outcomes.push(Recorded::new(
+                            item.subscriber_id,
+                            attempt,
+                            Outcome::Failed("the alert has no text".into()),
+                        )),
                     }
-                    None => outcomes.push((
-                        item.subscriber_id,
-                        attempt,
-                        Outcome::Failed("the alert has no text".into()),
-                    )),
-                },
+                }
                 Claim::Busy { until } => {
                     waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)))
                 }
@@ -248,7 +301,7 @@ impl App {
                     .zip(&attempts[next - granted..])
                 {
                     if let MessageKind::Alert { subscriber_id, .. } = msg.kind {
-                        outcomes.push((
+                        outcomes.push(Recorded::new(
                             subscriber_id,
                             *attempt,
                             Outcome::Retry("the alert expired".into()),
@@ -275,29 +328,11 @@ impl App {
                 .zip(results)
             {
                 let attempt = *attempt;
-                let outcome = match result {
-                    Ok(Sent::Accepted | Sent::AlreadySent) => Outcome::Sent,
-                    Err(GatewayError::Permanent(e)) => Outcome::Failed(e),
-                    Err(GatewayError::Retryable(e)) if attempt >= self.config.max_attempts => {
-                        Outcome::Failed(format!("gave up after {attempt} attempts: {e}"))
-                    }
-                    Err(GatewayError::Throttled(e))
-                        if attempt >= self.config.max_attempts.saturating_mul(THROTTLED_FACTOR) =>
-                    {
-                        Outcome::Failed(format!("gave up after {attempt} attempts, throttled: {e}"))
-                    }
-                    Err(GatewayError::Retryable(e) | GatewayError::Throttled(e)) => {
-                        let delay = super::backoff(self.config.retry_base, attempt);
-                        if waits.retry.as_ref().is_none_or(|(d, _)| delay > *d) {
-                            waits.retry = Some((delay, e.clone()));
-                        }
-                        Outcome::Retry(e)
-                    }
-                };
+                let (outcome, via) = self.outcome_of(result, attempt, waits);
                 let MessageKind::Alert { subscriber_id, .. } = msg.kind else {
                     continue;
                 };
-                outcomes.push((subscriber_id, attempt, outcome));
+                outcomes.push(Recorded::new(subscriber_id, attempt, outcome).via(via));
             }
         }
         if !outcomes.is_empty() {

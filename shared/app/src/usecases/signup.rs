@@ -627,6 +627,7 @@ impl App {
                 text: rendered.text,
                 signature: None,
                 not_after: now + 60_000,
+                provider: None,
             };
             match self
                 .ports
@@ -636,7 +637,7 @@ impl App {
                 .await
                 .pop()
             {
-                Some(Ok(Sent::Accepted | Sent::AlreadySent)) => {
+                Some(Ok(Sent::Accepted(_) | Sent::AlreadySent)) => {
                     codes_sent.push(kind);
                     s.stat(
                         if channel == bealert_core::Channel::Sms {

@@ -116,6 +116,8 @@ struct Change {
     lease_until: i64,
     bump_attempts: bool,
     error: Option<String>,
+    /// The provider that took it (kept once set) and its id for it.
+    provider: Option<bealert_app::ports::Handover>,
 }
 
 impl DynamoStore {
@@ -150,6 +152,15 @@ impl DynamoStore {
                 u = u.expression_attribute_values(":err", s(e.clone()));
             }
             None => set.push_str(" REMOVE err"),
+        }
+        if let Some(h) = &c.provider {
+            // The first provider named stays: a retry is pinned to it.
+            set = set.replacen("SET ", "SET prov = if_not_exists(prov, :prov), ", 1);
+            u = u.expression_attribute_values(":prov", s(h.provider.clone()));
+            if let Some(id) = &h.id {
+                set = set.replacen("SET ", "SET pid = :pid, ", 1);
+                u = u.expression_attribute_values(":pid", s(id.clone()));
+            }
         }
         Ok(TransactWriteItem::builder()
             .update(built(u.update_expression(set).build())?)
@@ -445,9 +456,9 @@ impl DeliveryStore for DynamoStore {
                 let st = status_of(item)?;
                 let att: u32 = get_n(item, "att")?;
                 let lease_until: i64 = get_n(item, "lease")?;
-                match Claim::decide(st, lease_until, att, now) {
-                    Claim::Claimed { attempt } => {
-                        attempts.insert(*sub, attempt);
+                match Claim::decide(st, lease_until, att, opt_s(item, "prov"), now) {
+                    Claim::Claimed { attempt, provider } => {
+                        attempts.insert(*sub, (attempt, provider));
                         // Written only if the row is still as read.
                         changes.push(Change {
                             sub: *sub,
@@ -457,6 +468,7 @@ impl DeliveryStore for DynamoStore {
                             lease_until: until,
                             bump_attempts: true,
                             error: None,
+                            provider: None,
                         });
                     }
                     other => {
@@ -467,12 +479,8 @@ impl DeliveryStore for DynamoStore {
             let wanted: Vec<SubscriberId> = changes.iter().map(|c| c.sub).collect();
             let won = self.apply_changes(alert, channel, changes, now).await?;
             for sub in &won {
-                answers.insert(
-                    *sub,
-                    Claim::Claimed {
-                        attempt: attempts[sub],
-                    },
-                );
+                let (attempt, provider) = attempts[sub].clone();
+                answers.insert(*sub, Claim::Claimed { attempt, provider });
             }
             todo = wanted.into_iter().filter(|s| !won.contains(s)).collect();
             if todo.is_empty() {
@@ -487,7 +495,7 @@ impl DeliveryStore for DynamoStore {
         }
         Ok(subscribers
             .iter()
-            .map(|s| answers.get(s).copied().unwrap_or(Claim::Unknown))
+            .map(|s| answers.remove(s).unwrap_or(Claim::Unknown))
             .collect())
     }
 
@@ -503,16 +511,17 @@ impl DeliveryStore for DynamoStore {
         // it is not recorded, and not decided again.
         let changes = outcomes
             .iter()
-            .map(|(sub, attempt, outcome)| {
-                let (to, error) = outcome.status();
+            .map(|r| {
+                let (to, error) = r.outcome.status();
                 Change {
-                    sub: *sub,
+                    sub: r.subscriber,
                     from: DeliveryStatus::Sending,
-                    attempts: Some(*attempt),
+                    attempts: Some(r.attempt),
                     to,
                     lease_until: 0,
                     bump_attempts: false,
                     error: error.map(str::to_string),
+                    provider: r.provider.clone(),
                 }
             })
             .collect();
@@ -521,7 +530,10 @@ impl DeliveryStore for DynamoStore {
             .await?
             .into_iter()
             .collect();
-        Ok(outcomes.iter().map(|(s, _, _)| won.contains(s)).collect())
+        Ok(outcomes
+            .iter()
+            .map(|r| won.contains(&r.subscriber))
+            .collect())
     }
 
     /// Deliveries are keyed by alert: a subscriber's are found by a Scan
@@ -613,7 +625,7 @@ impl DeliveryStore for DynamoStore {
             after.insert(*sub, st);
             // Nobody is sending it: queued, or its lease ran out.
             if matches!(
-                Claim::decide(st, lease_until, att, now),
+                Claim::decide(st, lease_until, att, None, now),
                 Claim::Claimed { .. }
             ) {
                 changes.push(Change {
@@ -624,6 +636,7 @@ impl DeliveryStore for DynamoStore {
                     lease_until: 0,
                     bump_attempts: false,
                     error: Some(reason.to_string()),
+                    provider: None,
                 });
             }
         }
@@ -734,6 +747,8 @@ impl DeliveryStore for DynamoStore {
                             status: status_of(item)?,
                             error: opt_s(item, "err"),
                             updated_at: opt_n(item, "upd")?.unwrap_or(0),
+                            provider: opt_s(item, "prov"),
+                            provider_id: opt_s(item, "pid"),
                         });
                     }
                     match resp.last_evaluated_key {

@@ -354,8 +354,8 @@ impl TargetStore for DynamoStore {
             let status: u8 = get_n(&item, "status")?;
             let attempts: u32 = get_n(&item, "attempts")?;
             let lease_until: i64 = get_n(&item, "lease_until")?;
-            let claim = Claim::decide(status_of(status)?, lease_until, attempts, now);
-            let Claim::Claimed { attempt } = claim else {
+            let claim = Claim::decide(status_of(status)?, lease_until, attempts, None, now);
+            let Claim::Claimed { attempt, .. } = claim else {
                 return Ok(claim);
             };
             // Taken only if the item is still as read.

@@ -1,0 +1,212 @@
+//! Fault injection in the embedded home: a channel with two providers, one
+//! failing half its calls (refusing some, timing out after sending others),
+//! down for a while, or throttling. Everyone is still reached exactly once,
+//! within the retry budget, and the counts add up.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Api, Server, alert_body, operator, outbox};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const PEOPLE: usize = 200;
+const LANGS: [&str; 4] = ["nl", "fr", "de", "en"];
+
+/// `PEOPLE` SMS subscribers in one spot of Brussels.
+async fn people(api: &Api) {
+    let people: Vec<Value> = (0..PEOPLE)
+        .map(|i| {
+            json!({
+                "external_id": format!("p{i}"), "language": LANGS[i % 4],
+                "phone": format!("+3247{:07}", i + 1), "channels": ["sms"],
+                "addresses": [{"lat": 50.850, "lon": 4.350}]
+            })
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], PEOPLE, "{:?}", imported.body);
+}
+
+/// Sends an alert to everyone and waits for it; returns its id and view.
+async fn alert(api: &Api) -> (String, Value) {
+    let body = alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let view = api.wait_sent(&id, Duration::from_secs(90)).await;
+    (id, view)
+}
+
+/// Every delivery of the alert, by subscriber.
+async fn deliveries(api: &Api, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/alerts/{id}/deliveries?limit=100&cursor={c}"),
+            None => format!("/v1/alerts/{id}/deliveries?limit=100"),
+        };
+        let page = api.get(&path).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        out.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+/// The alert's outbox lines per provider (`outbox` for the unmarked ones),
+/// checking that no key appears twice.
+fn outbox_by_provider(dir: &Path, id: &str) -> BTreeMap<String, usize> {
+    let mut keys = std::collections::HashSet::new();
+    let mut by = BTreeMap::new();
+    for line in outbox(dir, "sms") {
+        if line["alert_id"] != id {
+            continue;
+        }
+        let key = line["key"].as_str().unwrap().to_string();
+        assert!(keys.insert(key.clone()), "{key} left twice: {line}");
+        *by.entry(line["provider"].as_str().unwrap_or("outbox").to_string())
+            .or_default() += 1;
+    }
+    by
+}
+
+/// Reached exactly once, within the retry budget, and the counts add up.
+async fn everyone_once(api: &Api, dir: &Path, id: &str, view: &Value) -> BTreeMap<String, usize> {
+    let sms = &view["channels"]["sms"];
+    assert_eq!(
+        (sms["sent"].as_u64(), sms["failed"].as_u64()),
+        (Some(PEOPLE as u64), Some(0)),
+        "everyone sent, nobody given up: {view}"
+    );
+    outbox_by_provider(dir, id);
+    let rows = deliveries(api, id).await;
+    assert_eq!(rows.len(), PEOPLE);
+    let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &rows {
+        assert_eq!(r["status"], "sent", "{r}");
+        *recorded
+            .entry(r["provider"].as_str().expect("a provider").to_string())
+            .or_default() += 1;
+    }
+    recorded
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_calls_failing_still_reaches_everyone_once_through_two_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    // Half of the outbox's calls fail: half of those refused (passed to
+    // the backup), half timing out after the message left (kept).
+    let server = Server::start(
+        p,
+        &[
+            ("BEALERT_SMS_PROVIDERS", "outbox,outbox:backup"),
+            ("BEALERT_PROVIDER_FAULTS", "outbox:fail=0.5"),
+            ("BEALERT_RETRY_BASE_MS", "50"),
+        ],
+    );
+    let api = Api::new(&server.url, &key);
+    people(&api).await;
+    let (id, view) = alert(&api).await;
+    let recorded = everyone_once(&api, p, &id, &view).await;
+    let lines = outbox_by_provider(p, &id);
+    assert_eq!(lines.values().sum::<usize>(), PEOPLE, "{lines:?}");
+    assert_eq!(
+        lines, recorded,
+        "each delivery names the provider whose line it is"
+    );
+    assert!(
+        lines.get("backup").copied().unwrap_or(0) > PEOPLE / 10,
+        "refusals failed over: {lines:?}"
+    );
+    assert!(lines["outbox"] > PEOPLE / 3, "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_down_for_a_while_and_a_flaky_backup_still_reach_everyone_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(
+        p,
+        &[
+            ("BEALERT_SMS_PROVIDERS", "outbox,outbox:backup"),
+            ("BEALERT_PROVIDER_FAULTS", "outbox:down=3s;backup:fail=0.5"),
+            ("BEALERT_RETRY_BASE_MS", "50"),
+        ],
+    );
+    let api = Api::new(&server.url, &key);
+    people(&api).await;
+    let (id, view) = alert(&api).await;
+    let recorded = everyone_once(&api, p, &id, &view).await;
+    assert_eq!(outbox_by_provider(p, &id), recorded);
+    assert!(recorded["backup"] > PEOPLE / 3, "{recorded:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttling_provider_hands_over_to_an_sms_aggregator_over_http() {
+    // The aggregator: the simulator bealert ships, on a local port.
+    let sim = bealert_app::http_sms::Simulator::with_token(Some("s3cret"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = bealert_app::http_sms::simulator(sim.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let providers = format!("outbox,http:agg={url}");
+    let server = Server::start(
+        p,
+        &[
+            ("BEALERT_SMS_PROVIDERS", providers.as_str()),
+            ("BEALERT_PROVIDER_TOKEN_AGG", "s3cret"),
+            ("BEALERT_PROVIDER_FAULTS", "outbox:throttle=0.5"),
+            ("BEALERT_RETRY_BASE_MS", "50"),
+        ],
+    );
+    let api = Api::new(&server.url, &key);
+    people(&api).await;
+    let (id, view) = alert(&api).await;
+    let recorded = everyone_once(&api, p, &id, &view).await;
+    let taken = sim.taken();
+    let lines = outbox_by_provider(p, &id);
+    assert_eq!(taken.len() + lines.values().sum::<usize>(), PEOPLE);
+    assert_eq!(
+        recorded.get("agg").copied(),
+        Some(taken.len()),
+        "{recorded:?}"
+    );
+    assert!(taken.len() > PEOPLE / 4, "{}", taken.len());
+    // Nobody got it from both.
+    let in_outbox: std::collections::HashSet<String> = outbox(p, "sms")
+        .iter()
+        .filter(|l| l["alert_id"] == id.as_str())
+        .map(|l| l["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(taken.iter().all(|t| !in_outbox.contains(&t.key)));
+    // Each delivery keeps the aggregator's id for its receipts.
+    let rows = deliveries(&api, &id).await;
+    let ids: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r["provider"] == "agg")
+        .map(|r| r["provider_id"].as_str().expect("the aggregator's id"))
+        .collect();
+    assert_eq!(ids.len(), taken.len());
+    assert!(taken.iter().all(|t| ids.contains(t.id.as_str())));
+    // It was handed the signed text: the alert's, then the authority's line.
+    assert!(
+        taken.iter().all(|t| t.text.contains("\ncentre, ")),
+        "{:?}",
+        taken[0].text
+    );
+}

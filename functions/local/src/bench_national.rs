@@ -62,13 +62,15 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// SMS recipients of the whole country.
-async fn national_sms(app: &bealert_app::App, area: &serde_json::Value) -> anyhow::Result<u64> {
-    let area = serde_json::from_value::<bealert_core::area::AreaRequest>(area.clone())?
-        .validate("area")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// SMS recipients of the whole country, as a client's preview finds them.
+async fn national_sms(
+    app: &bealert_app::App,
+    op: &Operator,
+    area: &serde_json::Value,
+) -> anyhow::Result<u64> {
+    let body = serde_json::json!({ "area": area }).to_string();
     let p = app
-        .preview_area(area)
+        .preview(op, body.as_bytes())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(p.by_channel.get(&Channel::Sms).copied().unwrap_or(0))
@@ -90,7 +92,7 @@ pub async fn run(dir: &Path, op: &Operator, imported: usize, want: u64) -> anyho
         )
         .await?;
         let app = local.app.clone();
-        let mut have = national_sms(&app, &area).await?;
+        let mut have = national_sms(&app, op, &area).await?;
         if have < want {
             // Nine in ten synthetic subscribers take SMS: top up the
             // population (not timed) until the country holds `want`.
@@ -103,7 +105,7 @@ pub async fn run(dir: &Path, op: &Operator, imported: usize, want: u64) -> anyho
             })
             .await?;
             scenario::import(&app, op, bodies, extra, true).await?;
-            have = national_sms(&app, &area).await?;
+            have = national_sms(&app, op, &area).await?;
         }
         let limit = app.budget_limit(Channel::Sms);
         let alert = serde_json::json!({

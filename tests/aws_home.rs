@@ -534,4 +534,20 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
         .filter(|d| d["provider"] == "agg")
         .count();
     assert_eq!(by_agg, via_agg.len());
+    // Those SNS took keep SNS's MessageId, for its delivery status events;
+    // one whose answer was lost (the injected timeout after sending) has
+    // none: the retry finds it already sent.
+    let sns_ids = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["provider"] == "sns" && d["provider_id"].as_str().is_some_and(|i| !i.is_empty())
+        })
+        .count();
+    assert!(
+        sns_ids > 0 && sns_ids <= via_sns.len(),
+        "{sns_ids} of {}",
+        via_sns.len()
+    );
 }

@@ -86,7 +86,9 @@ where
 /// One message out through one service.
 #[async_trait]
 pub trait Transmit: Send + Sync {
-    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError>;
+    /// Sends one message; the service's id for it (which its delivery
+    /// status events name), if it gives one.
+    async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError>;
 }
 
 /// SMS through SNS `Publish` to a phone number, as a transactional message.
@@ -97,7 +99,7 @@ pub struct SnsSms {
 
 #[async_trait]
 impl Transmit for SnsSms {
-    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
         use aws_sdk_sns::types::MessageAttributeValue;
         let attr = |v: &str| {
             MessageAttributeValue::builder()
@@ -115,7 +117,7 @@ impl Transmit for SnsSms {
         if let Some(id) = &self.sender_id {
             req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
         }
-        req.send().await.map(|_| ()).map_err(gateway_err)
+        req.send().await.map(|o| o.message_id).map_err(gateway_err)
     }
 }
 
@@ -127,7 +129,7 @@ pub struct SesEmail {
 
 #[async_trait]
 impl Transmit for SesEmail {
-    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
         use aws_sdk_ses::types::{Body, Content, Destination, Message};
         let content = |text: &str| {
             Content::builder()
@@ -148,7 +150,7 @@ impl Transmit for SesEmail {
             .message(message)
             .send()
             .await
-            .map(|_| ())
+            .map(|o| Some(o.message_id))
             .map_err(gateway_err)
     }
 }
@@ -173,7 +175,7 @@ pub fn voice_for(language: Language) -> aws_sdk_pinpointsmsvoicev2::types::Voice
 
 #[async_trait]
 impl Transmit for VoiceCalls {
-    async fn transmit(&self, m: &OutboundMessage) -> Result<(), GatewayError> {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
         use aws_sdk_pinpointsmsvoicev2::types::VoiceMessageBodyTextType;
         self.client
             .send_voice_message()
@@ -184,7 +186,7 @@ impl Transmit for VoiceCalls {
             .voice_id(voice_for(m.language))
             .send()
             .await
-            .map(|_| ())
+            .map(|o| o.message_id)
             .map_err(gateway_err)
     }
 }
@@ -276,12 +278,12 @@ impl<T: Transmit> Gateway for LoggedGateway<T> {
                 if let Some(late) = m.too_late(bealert_app::now_ms()) {
                     return Err(late);
                 }
-                self.transmit.transmit(&m).await?;
+                let id = self.transmit.transmit(&m).await?;
                 if let Err(e) = self.log.mark_sent(std::slice::from_ref(&m.key)).await {
                     // Sent, but not logged: a retry before the delivery is recorded may repeat it.
                     tracing::warn!(error = %e, key = %m.key, "could not log a sent key");
                 }
-                Ok(Sent::accepted())
+                Ok(id.map_or_else(Sent::accepted, Sent::accepted_as))
             })
             .buffered(PARALLEL_SENDS)
             .collect()

@@ -67,7 +67,11 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
     let r = sms
         .send(&[message(Channel::Sms, "+32471999001", &text)])
         .await;
-    assert_eq!(r, vec![Ok(Sent::accepted())]);
+    // Taken under the service's own id, which its delivery status names.
+    assert!(
+        matches!(&r[..], [Ok(Sent::Accepted(h))] if h.id.as_deref().is_some_and(|i| !i.is_empty())),
+        "{r:?}"
+    );
 
     let ses = testkit::ses();
     ses.verify_email_identity()
@@ -85,7 +89,11 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
     let r = email
         .send(&[message(Channel::Email, "chloe@example.be", &text)])
         .await;
-    assert_eq!(r, vec![Ok(Sent::accepted())]);
+    // Taken under the service's own id, which its delivery status names.
+    assert!(
+        matches!(&r[..], [Ok(Sent::Accepted(h))] if h.id.as_deref().is_some_and(|i| !i.is_empty())),
+        "{r:?}"
+    );
 
     let sent_sms = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
     let all = sent_sms["sms_messages"]

@@ -44,10 +44,12 @@ async fn sms_is_published_to_the_number_as_transactional_with_the_sender_id() {
         client,
         sender_id: Some("BEALERT".into()),
     };
-    sms.transmit(&message(Channel::Sms, "+32470123456", Language::Nl))
+    let id = sms
+        .transmit(&message(Channel::Sms, "+32470123456", Language::Nl))
         .await
         .unwrap();
     assert_eq!(rule.num_calls(), 1);
+    assert_eq!(id.as_deref(), Some("m-1"), "SNS's message id is kept");
 }
 
 #[tokio::test]
@@ -132,11 +134,12 @@ async fn email_goes_out_through_ses_with_subject_and_text() {
         client,
         from: "alerts@bealert.example".into(),
     };
-    email
+    let id = email
         .transmit(&message(Channel::Email, "a@b.be", Language::Nl))
         .await
         .unwrap();
     assert_eq!(ok.num_calls(), 1);
+    assert_eq!(id.as_deref(), Some("e-1"), "SES's message id is kept");
     let e = email
         .transmit(&message(Channel::Email, "x@y.be", Language::Nl))
         .await

@@ -23,25 +23,37 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
     }
 }
 
+/// What each answer was, without the provider's ids (which differ per run).
+fn kinds(answers: &[Result<Sent, crate::ports::GatewayError>]) -> Vec<&'static str> {
+    answers
+        .iter()
+        .map(|a| match a {
+            Ok(Sent::Accepted(_)) => "accepted",
+            Ok(Sent::AlreadySent) => "already sent",
+            Err(_) => "error",
+        })
+        .collect()
+}
+
 /// `open` must return a gateway over the same durable state each time.
 pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
     let alert = AlertId::new();
     let gw = open();
     let batch = vec![message(alert, 1), message(alert, 2)];
     let first = gw.send(&batch).await;
-    assert_eq!(first, vec![Ok(Sent::accepted()), Ok(Sent::accepted())]);
+    assert_eq!(kinds(&first), ["accepted", "accepted"]);
     let mixed = gw.send(&[message(alert, 2), message(alert, 3)]).await;
     assert_eq!(
-        mixed,
-        vec![Ok(Sent::AlreadySent), Ok(Sent::accepted())],
+        kinds(&mixed),
+        ["already sent", "accepted"],
         "a key is sent once"
     );
     drop(gw);
     let reopened = open();
     let after = reopened.send(&[message(alert, 1), message(alert, 3)]).await;
     assert_eq!(
-        after,
-        vec![Ok(Sent::AlreadySent), Ok(Sent::AlreadySent)],
+        kinds(&after),
+        ["already sent", "already sent"],
         "even after a restart"
     );
 
@@ -55,8 +67,8 @@ pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
     );
     late.not_after = i64::MAX;
     assert_eq!(
-        reopened.send(&[late]).await,
-        vec![Ok(Sent::accepted())],
+        kinds(&reopened.send(&[late]).await),
+        ["accepted"],
         "it was not sent before"
     );
 }

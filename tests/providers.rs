@@ -99,24 +99,36 @@ async fn everyone_once(api: &Api, dir: &Path, id: &str, view: &Value) -> BTreeMa
     recorded
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn half_the_calls_failing_still_reaches_everyone_once_through_two_providers() {
+/// A server whose SMS go through `providers` with `faults` injected, and
+/// an alert to `PEOPLE` sent through it: its data directory, server, API,
+/// the alert's id and its final view.
+async fn run_alert(
+    providers: &str,
+    faults: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, Server, Api, String, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    let key = operator(p, "centre", "national");
-    // Half of the outbox's calls fail: half of those refused (passed to
-    // the backup), half timing out after the message left (kept).
-    let server = Server::start(
-        p,
-        &[
-            ("BEALERT_SMS_PROVIDERS", "outbox,outbox:backup"),
-            ("BEALERT_PROVIDER_FAULTS", "outbox:fail=0.5"),
-            ("BEALERT_RETRY_BASE_MS", "50"),
-        ],
-    );
+    let key = operator(dir.path(), "centre", "national");
+    let mut all = vec![
+        ("BEALERT_SMS_PROVIDERS", providers),
+        ("BEALERT_PROVIDER_FAULTS", faults),
+        ("BEALERT_RETRY_BASE_MS", "50"),
+    ];
+    all.extend_from_slice(env);
+    let server = Server::start(dir.path(), &all);
     let api = Api::new(&server.url, &key);
     people(&api).await;
     let (id, view) = alert(&api).await;
+    (dir, server, api, id, view)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_calls_failing_still_reaches_everyone_once_through_two_providers() {
+    // Half of the outbox's calls fail: half of those refused (passed to
+    // the backup), half timing out after the message left (kept).
+    let (dir, _server, api, id, view) =
+        run_alert("outbox,outbox:backup", "outbox:fail=0.5", &[]).await;
+    let p = dir.path();
     let recorded = everyone_once(&api, p, &id, &view).await;
     let lines = outbox_by_provider(p, &id);
     assert_eq!(lines.values().sum::<usize>(), PEOPLE, "{lines:?}");
@@ -133,20 +145,13 @@ async fn half_the_calls_failing_still_reaches_everyone_once_through_two_provider
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_down_for_a_while_and_a_flaky_backup_still_reach_everyone_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _server, api, id, view) = run_alert(
+        "outbox,outbox:backup",
+        "outbox:down=3s;backup:fail=0.5",
+        &[],
+    )
+    .await;
     let p = dir.path();
-    let key = operator(p, "centre", "national");
-    let server = Server::start(
-        p,
-        &[
-            ("BEALERT_SMS_PROVIDERS", "outbox,outbox:backup"),
-            ("BEALERT_PROVIDER_FAULTS", "outbox:down=3s;backup:fail=0.5"),
-            ("BEALERT_RETRY_BASE_MS", "50"),
-        ],
-    );
-    let api = Api::new(&server.url, &key);
-    people(&api).await;
-    let (id, view) = alert(&api).await;
     let recorded = everyone_once(&api, p, &id, &view).await;
     assert_eq!(outbox_by_provider(p, &id), recorded);
     assert!(recorded["backup"] > PEOPLE / 3, "{recorded:?}");
@@ -161,22 +166,14 @@ async fn a_throttling_provider_hands_over_to_an_sms_aggregator_over_http() {
     let router = bealert_app::http_sms::simulator(sim.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    let key = operator(p, "centre", "national");
     let providers = format!("outbox,http:agg={url}");
-    let server = Server::start(
-        p,
-        &[
-            ("BEALERT_SMS_PROVIDERS", providers.as_str()),
-            ("BEALERT_PROVIDER_TOKEN_AGG", "s3cret"),
-            ("BEALERT_PROVIDER_FAULTS", "outbox:throttle=0.5"),
-            ("BEALERT_RETRY_BASE_MS", "50"),
-        ],
-    );
-    let api = Api::new(&server.url, &key);
-    people(&api).await;
-    let (id, view) = alert(&api).await;
+    let (dir, _server, api, id, view) = run_alert(
+        &providers,
+        "outbox:throttle=0.5",
+        &[("BEALERT_PROVIDER_TOKEN_AGG", "s3cret")],
+    )
+    .await;
+    let p = dir.path();
     let recorded = everyone_once(&api, p, &id, &view).await;
     let taken = sim.taken();
     let lines = outbox_by_provider(p, &id);

@@ -65,6 +65,13 @@ struct State {
     skip_until: Option<Instant>,
 }
 
+impl State {
+    /// Whether the chain passes the provider by now.
+    fn skipped(&self) -> bool {
+        self.skip_until.is_some_and(|t| t > Instant::now())
+    }
+}
+
 pub struct ProviderChain {
     providers: Vec<Provider>,
     state: Vec<Mutex<State>>,
@@ -102,16 +109,19 @@ impl ProviderChain {
             .iter()
             .map(|s| {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                let mut h = s.health.clone();
-                h.skipped = s.skip_until.is_some_and(|t| t > Instant::now());
-                h
+                ProviderHealth {
+                    skipped: s.skipped(),
+                    ..s.health.clone()
+                }
             })
             .collect()
     }
 
     fn skipped(&self, i: usize) -> bool {
-        let s = self.state[i].lock().unwrap_or_else(|e| e.into_inner());
-        s.skip_until.is_some_and(|t| t > Instant::now())
+        self.state[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .skipped()
     }
 
     fn note(&self, i: usize, result: &Result<Sent, GatewayError>) {
@@ -181,13 +191,8 @@ impl Gateway for ProviderChain {
             }
         }
         // Round by round: each provider gets, in one call, the messages
-        // whose route now reaches it.
+        // whose route now reaches it (none for those already answered).
         let mut next: Vec<Option<usize>> = routes.iter_mut().map(Iterator::next).collect();
-        for (k, r) in results.iter().enumerate() {
-            if r.is_some() {
-                next[k] = None;
-            }
-        }
         while next.iter().any(Option::is_some) {
             let mut by_provider: HashMap<usize, Vec<usize>> = HashMap::new();
             for (k, p) in next.iter().enumerate() {

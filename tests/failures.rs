@@ -337,6 +337,27 @@ impl bealert_app::ports::DeliveryStore for BrokenClaims {
     ) -> Result<Vec<bealert_app::ports::DeliveryRow>, bealert_app::ports::StoreError> {
         self.inner.list_deliveries(alert, after, limit).await
     }
+    async fn breakdown(
+        &self,
+        alert: bealert_core::AlertId,
+    ) -> Result<bealert_app::ports::Breakdown, bealert_app::ports::StoreError> {
+        self.inner.breakdown(alert).await
+    }
+    async fn find_by_provider_id(
+        &self,
+        provider: &str,
+        id: &str,
+    ) -> Result<Option<bealert_app::ports::DeliveryRef>, bealert_app::ports::StoreError> {
+        self.inner.find_by_provider_id(provider, id).await
+    }
+    async fn apply_receipt(
+        &self,
+        delivery: bealert_app::ports::DeliveryRef,
+        change: &bealert_app::ports::ReceiptChange,
+        now: i64,
+    ) -> Result<bealert_app::ports::ReceiptApplied, bealert_app::ports::StoreError> {
+        self.inner.apply_receipt(delivery, change, now).await
+    }
 }
 
 /// A send job that keeps failing ends its deliveries as failed, with the
@@ -450,6 +471,7 @@ async fn a_plan_job_waits_for_its_alert_and_drops_one_never_stored() {
                 state: bealert_core::alert::AlertState::Resolving,
                 created_at: bealert_app::now_ms(),
                 completed_at: None,
+                approved_at: None,
                 shards_total: None,
                 shards_done: 0,
             },

@@ -499,13 +499,26 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
     assert_eq!(items[0]["operator"], "centre");
     assert!(items[0].get("from").is_none() && items[2]["from"] == "sending");
     assert_eq!(api.get("/v1/alerts/not-an-alert/audit").await.status, 404);
-    assert_eq!(
-        done["channels"]["sms"],
-        json!({"queued": 0, "sent": 3, "failed": 0})
+    let counts = |c: &Value| json!([c["queued"], c["sent"], c["delivered"], c["failed"]]);
+    assert_eq!(counts(&done["channels"]["sms"]), json!([0, 3, 0, 0]));
+    assert_eq!(counts(&done["channels"]["email"]), json!([0, 1, 0, 0]));
+    // Per language, and the time from release to sent.
+    let sms = &done["channels"]["sms"];
+    for lang in ["nl", "fr", "en"] {
+        assert_eq!(
+            counts(&sms["languages"][lang]),
+            json!([0, 1, 0, 0]),
+            "{lang}"
+        );
+    }
+    assert_eq!(sms["times"]["to_sent"]["count"], 3);
+    assert!(
+        sms["times"]["to_sent"]["p99_ms"].as_u64().unwrap()
+            >= sms["times"]["to_sent"]["p50_ms"].as_u64().unwrap()
     );
-    assert_eq!(
-        done["channels"]["email"],
-        json!({"queued": 0, "sent": 1, "failed": 0})
+    assert!(
+        sms["times"].get("to_delivered").is_none(),
+        "no receipts from the outbox"
     );
     assert_eq!(
         done["channels"]["voice"],

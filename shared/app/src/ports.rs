@@ -111,6 +111,12 @@ pub trait SubscriberStore: Send + Sync {
     /// and the previous answer's cursor after; `None` back: the last page.
     async fn subscriber_page(&self, cursor: Option<String>) -> Result<SubscriberPage, StoreError>;
 
+    /// One subscriber's profile, as stored.
+    async fn get_subscriber(
+        &self,
+        id: SubscriberId,
+    ) -> Result<Option<SubscriberProfile>, StoreError>;
+
     /// Stores `new` for a subscriber only if what is stored is still
     /// `expected` (address units brought up to date without undoing a
     /// change made meanwhile); false if it changed or is gone.
@@ -136,6 +142,10 @@ pub struct AlertRecord {
     /// Unix milliseconds.
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// When a second person approved it (Unix ms); `None` for an alert that
+    /// needed no approval (or awaits it). Stores set it on the move out of
+    /// `awaiting_approval`.
+    pub approved_at: Option<i64>,
     /// How many shards resolution split the alert into, once known.
     pub shards_total: Option<u32>,
     pub shards_done: u32,
@@ -155,9 +165,16 @@ impl AlertRecord {
             },
             created_at,
             completed_at: None,
+            approved_at: None,
             shards_total: None,
             shards_done: 0,
         }
+    }
+
+    /// When it was let go: approved, or created if it needed no approval.
+    /// Delivery times are measured from here.
+    pub fn released_at(&self) -> i64 {
+        self.approved_at.unwrap_or(self.created_at)
     }
 }
 
@@ -281,9 +298,10 @@ impl Claim {
         now: i64,
     ) -> Claim {
         match status {
-            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Cancelled => {
-                Claim::Done
-            }
+            DeliveryStatus::Sent
+            | DeliveryStatus::Failed
+            | DeliveryStatus::Cancelled
+            | DeliveryStatus::Delivered => Claim::Done,
             DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
             DeliveryStatus::Queued | DeliveryStatus::Sending => Claim::Claimed {
                 attempt: attempts + 1,
@@ -332,15 +350,27 @@ pub struct Recorded {
     pub attempt: u32,
     pub outcome: Outcome,
     pub provider: Option<Handover>,
+    /// The delivery's language, counted per language once final.
+    pub language: Language,
+    /// When its alert was let go ([`AlertRecord::released_at`]): a sent
+    /// message adds its time since then to the alert's histogram.
+    pub released_at: Option<i64>,
 }
 
 impl Recorded {
-    pub fn new(subscriber: SubscriberId, attempt: u32, outcome: Outcome) -> Self {
+    pub fn new(
+        subscriber: SubscriberId,
+        attempt: u32,
+        outcome: Outcome,
+        language: Language,
+    ) -> Self {
         Self {
             subscriber,
             attempt,
             outcome,
             provider: None,
+            language,
+            released_at: None,
         }
     }
 
@@ -348,20 +378,119 @@ impl Recorded {
         self.provider = provider;
         self
     }
+
+    pub fn released(mut self, at: i64) -> Self {
+        self.released_at = Some(at);
+        self
+    }
+}
+
+/// Which time a latency histogram keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Leg {
+    /// From the alert's release to the provider's acceptance.
+    ToSent,
+    /// From the alert's release to the provider's delivery receipt.
+    ToDelivered,
+}
+
+impl Leg {
+    pub const ALL: [Leg; 2] = [Leg::ToSent, Leg::ToDelivered];
+
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_index(i: u8) -> Option<Leg> {
+        Self::ALL.get(usize::from(i)).copied()
+    }
+}
+
+/// One channel and language's counts and times, beyond the live counts:
+/// `planned` every delivery ever planned, then how many reached each
+/// final status (in flight: planned minus those), and the histograms
+/// ([`bealert_core::latency`]) of each leg.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LanguageCounts {
+    pub planned: u64,
+    pub finals: BTreeMap<DeliveryStatus, u64>,
+    pub latency: BTreeMap<Leg, Vec<u64>>,
+}
+
+impl LanguageCounts {
+    pub fn histogram(&mut self, leg: Leg) -> &mut Vec<u64> {
+        self.latency
+            .entry(leg)
+            .or_insert_with(|| vec![0; bealert_core::latency::BUCKETS])
+    }
+}
+
+/// An alert's counts per channel and language ([`DeliveryStore::breakdown`]).
+pub type Breakdown = BTreeMap<(Channel, Language), LanguageCounts>;
+
+/// Where a delivery is: found by a receipt's provider id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRef {
+    pub alert: AlertId,
+    pub channel: Channel,
+    pub subscriber: SubscriberId,
+}
+
+/// A receipt to apply to one delivery ([`DeliveryStore::apply_receipt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptChange {
+    /// The provider that sent the receipt: a delivery recorded with another
+    /// provider is not changed (a foreign receipt).
+    pub provider: String,
+    pub status: bealert_core::receipt::ReceiptStatus,
+    pub reason: Option<String>,
+    /// When it happened (the provider's time, else now), Unix ms.
+    pub at: i64,
+    /// The alert's release time, for the time-to-delivered histogram.
+    pub released_at: i64,
+}
+
+/// What applying a receipt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptApplied {
+    /// The delivery moved `from` → `to`. `to` is the contact it was for.
+    Moved {
+        from: DeliveryStatus,
+        to: DeliveryStatus,
+        contact: String,
+    },
+    /// Nothing to change (already delivered, or failed, or never sent);
+    /// `contact` for a contact problem still to note.
+    Unchanged {
+        status: DeliveryStatus,
+        contact: String,
+    },
+    /// The delivery went through another provider.
+    Foreign { provider: Option<String> },
+    /// No such delivery.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelCounts {
     pub queued: u64,
     pub sending: u64,
+    /// Handed over, no receipt (yet).
     pub sent: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// Handed over and confirmed by a receipt.
+    pub delivered: u64,
 }
 
 impl ChannelCounts {
     pub fn pending(&self) -> u64 {
         self.queued + self.sending
+    }
+
+    /// Every message that left: sent, delivered or not (yet) confirmed.
+    pub fn left(&self) -> u64 {
+        self.sent + self.delivered
     }
 }
 
@@ -461,6 +590,27 @@ pub trait DeliveryStore: Send + Sync {
         reason: &str,
         now: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Counts and times per channel and language (the alert's detailed
+    /// view; the live counts are [`DeliveryStore::counts`]).
+    async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError>;
+
+    /// The delivery a provider's message id names: `provider` and `id` as
+    /// recorded when it was handed over. `None` if no delivery has it.
+    async fn find_by_provider_id(
+        &self,
+        provider: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRef>, StoreError>;
+
+    /// Applies a delivery receipt ([`bealert_core::delivery::after_receipt`]):
+    /// conditional on the status read, counted in the same step.
+    async fn apply_receipt(
+        &self,
+        delivery: DeliveryRef,
+        change: &ReceiptChange,
+        now: i64,
+    ) -> Result<ReceiptApplied, StoreError>;
 
     /// Deliveries ordered by (channel, [`bealert_core::delivery::bucket`],
     /// subscriber), after the delivery with the given key.

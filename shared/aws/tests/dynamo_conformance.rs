@@ -54,6 +54,11 @@ async fn dynamodb_deliveries_keep_their_provider() {
 }
 
 #[tokio::test]
+async fn dynamodb_applies_delivery_receipts() {
+    conformance::delivery_receipts(&store("receipts").await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_forgets_a_deleted_subscriber() {
     conformance::forget_subscriber(&store("forget").await).await;
 }

@@ -65,6 +65,10 @@ impl ChannelSet {
         self.0 |= c.bit();
     }
 
+    pub fn remove(&mut self, c: Channel) {
+        self.0 &= !c.bit();
+    }
+
     pub fn contains(self, c: Channel) -> bool {
         self.0 & c.bit() != 0
     }

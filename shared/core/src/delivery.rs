@@ -16,14 +16,25 @@ pub enum DeliveryStatus {
     Failed,
     /// Stopped before it was sent: its alert was cancelled or expired.
     Cancelled,
+    /// The provider reported it reached the phone, mailbox or call (a
+    /// delivery receipt); a later bounce can still turn it `failed`.
+    Delivered,
 }
 
 impl DeliveryStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Cancelled
+            DeliveryStatus::Sent
+                | DeliveryStatus::Failed
+                | DeliveryStatus::Cancelled
+                | DeliveryStatus::Delivered
         )
+    }
+
+    /// It left bealert: handed over to a provider (and maybe confirmed).
+    pub fn left(self) -> bool {
+        matches!(self, DeliveryStatus::Sent | DeliveryStatus::Delivered)
     }
 
     pub fn index(self) -> u8 {
@@ -37,9 +48,30 @@ impl DeliveryStatus {
             Self::Sent,
             Self::Failed,
             Self::Cancelled,
+            Self::Delivered,
         ]
         .get(usize::from(i))
         .copied()
+    }
+}
+
+/// What a delivery receipt does to a delivery in `current`: `None` leaves
+/// it as it is. A delivered receipt proves the message left, so it also
+/// ends a delivery still `sending` (the receipt outran the sender's
+/// record, which is then fenced out) or `queued` for a retry (that retry
+/// would send it twice). A failure counts only for a message that left:
+/// a late bounce turns `delivered` into `failed`; a failure seen while a
+/// retry is pending is about an attempt that is being redone.
+pub fn after_receipt(
+    current: DeliveryStatus,
+    receipt: crate::receipt::ReceiptStatus,
+) -> Option<DeliveryStatus> {
+    use crate::receipt::ReceiptStatus as R;
+    use DeliveryStatus::*;
+    match (current, receipt) {
+        (Queued | Sending | Sent, R::Delivered) => Some(Delivered),
+        (Sent | Delivered, R::Failed) => Some(Failed),
+        _ => None,
     }
 }
 
@@ -87,6 +119,23 @@ mod tests {
     }
 
     #[test]
+    fn receipts_end_what_left_and_never_revive_what_was_stopped() {
+        use crate::receipt::ReceiptStatus::{Delivered as D, Failed as F};
+        use DeliveryStatus::*;
+        assert_eq!(after_receipt(Sent, D), Some(Delivered));
+        assert_eq!(after_receipt(Sending, D), Some(Delivered));
+        assert_eq!(after_receipt(Queued, D), Some(Delivered));
+        assert_eq!(after_receipt(Delivered, D), None);
+        assert_eq!(after_receipt(Sent, F), Some(Failed));
+        assert_eq!(after_receipt(Delivered, F), Some(Failed));
+        for st in [Queued, Sending, Failed, Cancelled] {
+            assert_eq!(after_receipt(st, F), None, "{st:?}");
+        }
+        assert_eq!(after_receipt(Cancelled, D), None);
+        assert_eq!(after_receipt(Failed, D), None);
+    }
+
+    #[test]
     fn a_cancelled_delivery_is_final_and_keeps_its_stored_index() {
         // Stored indexes never move: new statuses go at the end.
         let all = [
@@ -95,13 +144,14 @@ mod tests {
             (DeliveryStatus::Sent, 2, true),
             (DeliveryStatus::Failed, 3, true),
             (DeliveryStatus::Cancelled, 4, true),
+            (DeliveryStatus::Delivered, 5, true),
         ];
         for (status, index, is_final) in all {
             assert_eq!(status.index(), index);
             assert_eq!(DeliveryStatus::from_index(index), Some(status));
             assert_eq!(status.is_final(), is_final, "{status:?}");
         }
-        assert_eq!(DeliveryStatus::from_index(5), None);
+        assert_eq!(DeliveryStatus::from_index(6), None);
         assert_eq!(
             serde_json::to_value(DeliveryStatus::Cancelled).unwrap(),
             "cancelled"

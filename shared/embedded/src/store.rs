@@ -159,7 +159,26 @@ CREATE TABLE IF NOT EXISTS alert_counters (
     sent INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0,
     cancelled INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (alert_id, channel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_language_counts (
+    alert_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    language INTEGER NOT NULL,
+    -- a final delivery status's index, or 255: every delivery planned
+    status INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, channel, language, status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_latency (
+    alert_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    language INTEGER NOT NULL,
+    leg INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, channel, language, leg, bucket)
 ) WITHOUT ROWID;
 ";
 
@@ -184,14 +203,26 @@ impl SqliteStore {
             Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
             other => other?,
         }
-        // Deliveries keep the provider that took them and its id for them
-        // (added after the table was first shipped).
-        for column in ["provider", "provider_id"] {
-            match db.apply(&format!("ALTER TABLE deliveries ADD COLUMN {column} TEXT;")) {
+        // Added after the tables were first shipped: deliveries keep the
+        // provider that took them and its id for them; receipts count
+        // delivered messages; alerts keep when they were approved.
+        for change in [
+            "ALTER TABLE deliveries ADD COLUMN provider TEXT;",
+            "ALTER TABLE deliveries ADD COLUMN provider_id TEXT;",
+            "ALTER TABLE alert_counters ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;",
+            "ALTER TABLE alerts ADD COLUMN approved_at INTEGER;",
+        ] {
+            match db.apply(change) {
                 Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
                 other => other?,
             }
         }
+        // Receipts find a delivery by its provider's id (only handed-over
+        // deliveries with an id are in the index).
+        db.apply(
+            "CREATE INDEX IF NOT EXISTS deliveries_by_provider_id ON deliveries (provider_id)
+             WHERE provider_id IS NOT NULL;",
+        )?;
         // Operators kept one key each before people had keys of their own:
         // the key becomes its operator's first person's, named as the operator.
         if db.apply("SELECT key_hash FROM operators LIMIT 0;").is_ok() {
@@ -583,6 +614,13 @@ impl SubscriberStore for SqliteStore {
             .await
     }
 
+    async fn get_subscriber(
+        &self,
+        id: SubscriberId,
+    ) -> Result<Option<SubscriberProfile>, StoreError> {
+        self.db.write(move |tx| stored_profile(tx, id)).await
+    }
+
     async fn replace_if_unchanged(
         &self,
         id: SubscriberId,
@@ -670,6 +708,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
         completed_at: row.get(5)?,
         shards_total: row.get(6)?,
         shards_done: row.get(7)?,
+        approved_at: row.get(8)?,
     })
 }
 
@@ -687,8 +726,8 @@ impl AlertStore for SqliteStore {
         self.db
             .write(move |tx| {
                 tx.execute(
-                    "INSERT INTO alerts (id, operator, state, spec, created_at, completed_at, shards_total, shards_done)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO alerts (id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         a.id.to_string(),
                         a.operator,
@@ -697,7 +736,8 @@ impl AlertStore for SqliteStore {
                         a.created_at,
                         a.completed_at,
                         a.shards_total,
-                        a.shards_done
+                        a.shards_done,
+                        a.approved_at
                     ],
                 )?;
                 append_audit(tx, a.id, &entry)
@@ -727,7 +767,7 @@ impl AlertStore for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done
+                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at
                      FROM alerts WHERE id = ?1",
                 )?
                 .query_row([id.to_string()], alert_from_row)
@@ -746,7 +786,7 @@ impl AlertStore for SqliteStore {
             .db
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done
+                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at
                      FROM alerts WHERE created_at >= ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
                 )?
                 .query_map(params![since, limit], alert_from_row)?
@@ -811,10 +851,18 @@ impl AlertStore for SqliteStore {
         self.db
             .write(move |tx| {
                 let completed = (to.is_final()).then_some(at);
+                let approved = (from == AlertState::AwaitingApproval).then_some(at);
                 let moved = tx.execute(
-                    "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at)
+                    "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at),
+                         approved_at = COALESCE(?5, approved_at)
                      WHERE id = ?1 AND state = ?2",
-                    params![id.to_string(), from.as_str(), to.as_str(), completed],
+                    params![
+                        id.to_string(),
+                        from.as_str(),
+                        to.as_str(),
+                        completed,
+                        approved
+                    ],
                 )? == 1;
                 if moved {
                     append_audit(tx, id, &entry)?;
@@ -843,24 +891,90 @@ fn counter_column(s: DeliveryStatus) -> &'static str {
         DeliveryStatus::Sent => "sent",
         DeliveryStatus::Failed => "failed",
         DeliveryStatus::Cancelled => "cancelled",
+        DeliveryStatus::Delivered => "delivered",
     }
 }
 
-/// Adds per-status deltas to one channel's counters.
+/// `alert_language_counts.status` of "planned".
+const PLANNED: u8 = 255;
+
+/// What one write does to an alert channel's counts: per status, per
+/// language (planned and final statuses), and the latency histograms.
+#[derive(Default)]
+struct Tally {
+    status: BTreeMap<DeliveryStatus, i64>,
+    language: BTreeMap<(Language, u8), i64>,
+    latency: BTreeMap<(Language, Leg, usize), i64>,
+}
+
+impl Tally {
+    fn planned(&mut self, language: Language) {
+        *self.status.entry(DeliveryStatus::Queued).or_default() += 1;
+        *self.language.entry((language, PLANNED)).or_default() += 1;
+    }
+
+    /// A delivery moved; `language` counts it per language when known.
+    fn moved(&mut self, from: DeliveryStatus, to: DeliveryStatus, language: Option<Language>) {
+        self.moved_n(from, to, 1);
+        if let Some(l) = language {
+            if from.is_final() {
+                *self.language.entry((l, from.index())).or_default() -= 1;
+            }
+            if to.is_final() {
+                *self.language.entry((l, to.index())).or_default() += 1;
+            }
+        }
+    }
+
+    fn moved_n(&mut self, from: DeliveryStatus, to: DeliveryStatus, n: i64) {
+        *self.status.entry(from).or_default() -= n;
+        *self.status.entry(to).or_default() += n;
+    }
+
+    fn timed(&mut self, language: Language, leg: Leg, ms: i64) {
+        *self
+            .latency
+            .entry((language, leg, bealert_core::latency::bucket_of(ms)))
+            .or_default() += 1;
+    }
+}
+
+/// Adds a tally to one channel's counters.
 fn bump(
     tx: &rusqlite::Transaction<'_>,
     alert: &str,
     channel: Channel,
-    deltas: &BTreeMap<DeliveryStatus, i64>,
+    tally: &Tally,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO alert_counters (alert_id, channel) VALUES (?1, ?2)")?
         .execute(params![alert, channel.index()])?;
-    for (status, d) in deltas.iter().filter(|(_, d)| **d != 0) {
+    for (status, d) in tally.status.iter().filter(|(_, d)| **d != 0) {
         let col = counter_column(*status);
         tx.prepare_cached(&format!(
             "UPDATE alert_counters SET {col} = {col} + ?3 WHERE alert_id = ?1 AND channel = ?2"
         ))?
         .execute(params![alert, channel.index(), d])?;
+    }
+    let mut by_language = tx.prepare_cached(
+        "INSERT INTO alert_language_counts (alert_id, channel, language, status, n) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((language, status), d) in tally.language.iter().filter(|(_, d)| **d != 0) {
+        by_language.execute(params![alert, channel.index(), language.index(), status, d])?;
+    }
+    let mut latency = tx.prepare_cached(
+        "INSERT INTO alert_latency (alert_id, channel, language, leg, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((language, leg, b), d) in &tally.latency {
+        latency.execute(params![
+            alert,
+            channel.index(),
+            language.index(),
+            leg.index(),
+            *b as i64,
+            d
+        ])?;
     }
     Ok(())
 }
@@ -897,7 +1011,7 @@ impl DeliveryStore for SqliteStore {
                     "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut new_recipients = 0i64;
-                let mut queued: BTreeMap<Channel, i64> = BTreeMap::new();
+                let mut queued: BTreeMap<Channel, Tally> = BTreeMap::new();
                 let mut pending = Vec::new();
                 for r in recipients {
                     let sid = r.subscriber_id.as_i64();
@@ -922,15 +1036,15 @@ impl DeliveryStore for SqliteStore {
                             || !status_of(status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?)?
                                 .is_final();
                         if added == 1 {
-                            *queued.entry(d.channel).or_default() += 1;
+                            queued.entry(d.channel).or_default().planned(d.language);
                         }
                         if open {
                             pending.push(d);
                         }
                     }
                 }
-                for (c, n) in queued {
-                    bump(tx, &key, c, &BTreeMap::from([(DeliveryStatus::Queued, n)]))?;
+                for (c, tally) in queued {
+                    bump(tx, &key, c, &tally)?;
                 }
                 if new_recipients > 0 {
                     tx.execute(
@@ -1002,12 +1116,9 @@ impl DeliveryStore for SqliteStore {
                     out.push(claim);
                 }
                 if moved > 0 {
-                    bump(
-                        tx,
-                        &key,
-                        channel,
-                        &BTreeMap::from([(DeliveryStatus::Queued, -moved), (DeliveryStatus::Sending, moved)]),
-                    )?;
+                    let mut tally = Tally::default();
+                    tally.moved_n(DeliveryStatus::Queued, DeliveryStatus::Sending, moved);
+                    bump(tx, &key, channel, &tally)?;
                 }
                 Ok(out)
             })
@@ -1032,7 +1143,7 @@ impl DeliveryStore for SqliteStore {
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3
                        AND status = ?7 AND attempts = ?8",
                 )?;
-                let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
+                let mut tally = Tally::default();
                 let mut applied = Vec::with_capacity(outcomes.len());
                 for r in outcomes {
                     let (to, error) = r.outcome.status();
@@ -1052,12 +1163,14 @@ impl DeliveryStore for SqliteStore {
                         provider_id
                     ])?;
                     if n == 1 {
-                        *deltas.entry(DeliveryStatus::Sending).or_default() -= 1;
-                        *deltas.entry(to).or_default() += 1;
+                        tally.moved(DeliveryStatus::Sending, to, Some(r.language));
+                        if let (DeliveryStatus::Sent, Some(at)) = (to, r.released_at) {
+                            tally.timed(r.language, Leg::ToSent, now - at);
+                        }
                     }
                     applied.push(n == 1);
                 }
-                bump(tx, &key, channel, &deltas)?;
+                bump(tx, &key, channel, &tally)?;
                 Ok(applied)
             })
             .await
@@ -1121,19 +1234,19 @@ impl DeliveryStore for SqliteStore {
             .write(move |tx| {
                 let key = alert.to_string();
                 let mut get = tx.prepare_cached(
-                    "SELECT status, lease_until FROM deliveries
+                    "SELECT status, lease_until, language FROM deliveries
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
                 let mut set = tx.prepare_cached(
                     "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
-                let mut deltas: BTreeMap<DeliveryStatus, i64> = BTreeMap::new();
+                let mut tally = Tally::default();
                 let mut after = Vec::with_capacity(subscribers.len());
                 for s in subscribers {
-                    let Some((st, lease_until)) = get
+                    let Some((st, lease_until, lang)) = get
                         .query_row(params![key, channel.index(), s.as_i64()], |r| {
-                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?))
+                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?, r.get::<_, u8>(2)?))
                         })
                         .optional()?
                     else {
@@ -1154,14 +1267,13 @@ impl DeliveryStore for SqliteStore {
                             reason,
                             now
                         ])?;
-                        *deltas.entry(was).or_default() -= 1;
-                        *deltas.entry(to).or_default() += 1;
+                        tally.moved(was, to, Some(language(lang)?));
                         after.push(Some(to));
                     } else {
                         after.push(Some(was));
                     }
                 }
-                bump(tx, &key, channel, &deltas)?;
+                bump(tx, &key, channel, &tally)?;
                 Ok(after)
             })
             .await
@@ -1178,7 +1290,7 @@ impl DeliveryStore for SqliteStore {
                     .optional()?
                     .unwrap_or(0) as u64;
                 let mut stmt = conn.prepare_cached(
-                    "SELECT channel, queued, sending, sent, failed, cancelled FROM alert_counters WHERE alert_id = ?1",
+                    "SELECT channel, queued, sending, sent, failed, cancelled, delivered FROM alert_counters WHERE alert_id = ?1",
                 )?;
                 let mut channels = BTreeMap::new();
                 let mut rows = stmt.query([&key])?;
@@ -1192,10 +1304,147 @@ impl DeliveryStore for SqliteStore {
                             sent: n(3)?,
                             failed: n(4)?,
                             cancelled: n(5)?,
+                            delivered: n(6)?,
                         },
                     );
                 }
                 Ok(AlertCounts { recipients, channels })
+            })
+            .await
+    }
+
+    async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError> {
+        self.db
+            .read(move |conn| {
+                let key = alert.to_string();
+                let mut out = Breakdown::new();
+                let mut counts = conn.prepare_cached(
+                    "SELECT channel, language, status, n FROM alert_language_counts WHERE alert_id = ?1",
+                )?;
+                let mut rows = counts.query([&key])?;
+                while let Some(r) = rows.next()? {
+                    let entry = out.entry((channel(r.get(0)?)?, language(r.get(1)?)?)).or_default();
+                    let (st, n): (u8, i64) = (r.get(2)?, r.get(3)?);
+                    let n = n.max(0) as u64;
+                    if st == PLANNED {
+                        entry.planned = n;
+                    } else {
+                        entry.finals.insert(status_of(st)?, n);
+                    }
+                }
+                let mut latency = conn.prepare_cached(
+                    "SELECT channel, language, leg, bucket, n FROM alert_latency WHERE alert_id = ?1",
+                )?;
+                let mut rows = latency.query([&key])?;
+                while let Some(r) = rows.next()? {
+                    let entry = out.entry((channel(r.get(0)?)?, language(r.get(1)?)?)).or_default();
+                    let leg: u8 = r.get(2)?;
+                    let leg = Leg::from_index(leg).ok_or_else(|| bad_data(format!("bad leg {leg}")))?;
+                    let b: usize = r.get::<_, i64>(3)?.clamp(0, bealert_core::latency::BUCKETS as i64 - 1) as usize;
+                    entry.histogram(leg)[b] += r.get::<_, i64>(4)?.max(0) as u64;
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn find_by_provider_id(
+        &self,
+        provider: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRef>, StoreError> {
+        let (provider, id) = (provider.to_string(), id.to_string());
+        self.db
+            .read(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT alert_id, channel, subscriber_id FROM deliveries
+                         WHERE provider_id = ?1 AND provider = ?2 LIMIT 1",
+                    )?
+                    .query_row(params![id, provider], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, u8>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                found
+                    .map(|(a, c, s)| {
+                        Ok(DeliveryRef {
+                            alert: a.parse().map_err(bad_data)?,
+                            channel: channel(c)?,
+                            subscriber: subscriber_id(s)?,
+                        })
+                    })
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn apply_receipt(
+        &self,
+        d: DeliveryRef,
+        change: &ReceiptChange,
+        now: i64,
+    ) -> Result<ReceiptApplied, StoreError> {
+        let change = change.clone();
+        self.db
+            .write(move |tx| {
+                let key = d.alert.to_string();
+                let row = tx
+                    .prepare_cached(
+                        "SELECT status, language, recipient, provider FROM deliveries
+                         WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    )?
+                    .query_row(
+                        params![key, d.channel.index(), d.subscriber.as_i64()],
+                        |r| {
+                            Ok((
+                                r.get::<_, u8>(0)?,
+                                r.get::<_, u8>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, Option<String>>(3)?,
+                            ))
+                        },
+                    )
+                    .optional()?;
+                let Some((st, lang, contact, provider)) = row else {
+                    return Ok(ReceiptApplied::Unknown);
+                };
+                if provider.as_deref().is_some_and(|p| p != change.provider) {
+                    return Ok(ReceiptApplied::Foreign { provider });
+                }
+                let (from, lang) = (status_of(st)?, language(lang)?);
+                let Some(to) = bealert_core::delivery::after_receipt(from, change.status) else {
+                    return Ok(ReceiptApplied::Unchanged {
+                        status: from,
+                        contact,
+                    });
+                };
+                tx.prepare_cached(
+                    "UPDATE deliveries SET status = ?4, lease_until = 0, updated_at = ?5,
+                         error = CASE WHEN ?4 = ?7 THEN ?6 ELSE error END,
+                         provider = COALESCE(provider, ?8)
+                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                )?
+                .execute(params![
+                    key,
+                    d.channel.index(),
+                    d.subscriber.as_i64(),
+                    to.index(),
+                    now,
+                    change.reason,
+                    DeliveryStatus::Failed.index(),
+                    change.provider
+                ])?;
+                let mut tally = Tally::default();
+                tally.moved(from, to, Some(lang));
+                if to == DeliveryStatus::Delivered {
+                    tally.timed(lang, Leg::ToDelivered, change.at - change.released_at);
+                }
+                bump(tx, &key, d.channel, &tally)?;
+                Ok(ReceiptApplied::Moved { from, to, contact })
             })
             .await
     }

@@ -74,6 +74,7 @@ impl TestHome {
             state,
             created_at: bealert_app::now_ms(),
             completed_at: None,
+            approved_at: None,
             shards_total,
             shards_done: shards_total.unwrap_or(0),
         };

@@ -62,6 +62,12 @@ async fn sqlite_deliveries_keep_their_provider() {
 }
 
 #[tokio::test]
+async fn sqlite_applies_delivery_receipts() {
+    let (_d, s) = store();
+    conformance::delivery_receipts(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_forgets_a_deleted_subscriber() {
     let (_d, s) = store();
     conformance::forget_subscriber(&s).await;
@@ -135,14 +141,14 @@ async fn sqlite_alert_counters_gain_a_cancelled_column() {
     let counts = s.counts(id).await.unwrap();
     assert_eq!(counts.channels.len(), 0);
     let c = rusqlite::Connection::open(&path).unwrap();
-    let (sent, cancelled): (i64, i64) = c
+    let (sent, cancelled, delivered): (i64, i64, i64) = c
         .query_row(
-            "SELECT sent, cancelled FROM alert_counters WHERE alert_id = 'a'",
+            "SELECT sent, cancelled, delivered FROM alert_counters WHERE alert_id = 'a'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!((sent, cancelled), (7, 0));
+    assert_eq!((sent, cancelled, delivered), (7, 0, 0));
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ async fn alert_with_delivery(e: &Embedded, created_at: i64, n: u64) -> AlertId {
                 state: AlertState::Sent,
                 created_at,
                 completed_at: None,
+                approved_at: None,
                 shards_total: Some(1),
                 shards_done: 1,
             },

@@ -23,8 +23,9 @@ pub use queue::job_queue;
 pub use race::racing_senders;
 pub use signup::{counters, invitations, registration_store};
 pub use store::{
-    address_units, alert_store, delivery_providers, delivery_store, forget_subscriber,
-    import_keeps_everyone, operator_store, plan, subscriber_store, subscriber_store_races,
+    address_units, alert_store, delivery_providers, delivery_receipts, delivery_store,
+    forget_subscriber, import_keeps_everyone, operator_store, plan, subscriber_store,
+    subscriber_store_races,
 };
 
 use bealert_core::alert::{AlertRequest, AlertSpec};

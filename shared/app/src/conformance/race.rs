@@ -97,6 +97,7 @@ pub async fn racing_senders(
                 state: AlertState::Sending,
                 created_at: crate::now_ms(),
                 completed_at: None,
+                approved_at: None,
                 shards_total: Some(1),
                 shards_done: 1,
             },

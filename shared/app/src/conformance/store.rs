@@ -314,6 +314,7 @@ fn record(id: AlertId) -> AlertRecord {
         state: AlertState::Resolving,
         created_at: 1_700_000_000_000,
         completed_at: None,
+        approved_at: None,
         shards_total: None,
         shards_done: 0,
     }
@@ -426,6 +427,36 @@ pub async fn alert_store(store: &dyn AlertStore) {
     let done = store.get_alert(a).await.unwrap().unwrap();
     assert_eq!(done.state, AlertState::Sent);
     assert_eq!(done.completed_at, Some(7));
+    assert_eq!(done.approved_at, None, "it needed no approval");
+
+    // A held alert keeps when it was approved (delivery times count from there).
+    let held = AlertId::new();
+    let mut h = record(held);
+    h.state = AlertState::AwaitingApproval;
+    store
+        .insert_alert(&h, &AuditEntry::system("created", None, h.state, 1))
+        .await
+        .unwrap();
+    let approve = step(
+        "approved",
+        AlertState::AwaitingApproval,
+        AlertState::Resolving,
+        1_700_000_060_000,
+    );
+    assert!(
+        store
+            .transition(
+                held,
+                AlertState::AwaitingApproval,
+                AlertState::Resolving,
+                &approve
+            )
+            .await
+            .unwrap()
+    );
+    let approved = store.get_alert_head(held).await.unwrap().unwrap();
+    assert_eq!(approved.approved_at, Some(1_700_000_060_000));
+    assert_eq!(approved.released_at(), 1_700_000_060_000);
 
     // The audit log: the creation and every move that happened, oldest
     // first; the refused move left no line.
@@ -589,7 +620,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
             .record(
                 a,
                 Channel::Sms,
-                &[Recorded::new(r2, 1, Outcome::Sent)],
+                &[Recorded::new(r2, 1, Outcome::Sent, Language::Nl)],
                 now + 2050
             )
             .await
@@ -606,8 +637,8 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
             a,
             Channel::Sms,
             &[
-                Recorded::new(r1, 1, Outcome::Sent),
-                Recorded::new(r2, 2, Outcome::Retry("busy".into())),
+                Recorded::new(r1, 1, Outcome::Sent, Language::Nl),
+                Recorded::new(r2, 2, Outcome::Retry("busy".into()), Language::Nl),
             ],
             now + 2100,
         )
@@ -640,6 +671,7 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
                 r2,
                 3,
                 Outcome::Failed("invalid number".into()),
+                Language::Nl,
             )],
             now + 3100,
         )
@@ -650,7 +682,12 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
             .record(
                 a,
                 Channel::Sms,
-                &[Recorded::new(r1, 1, Outcome::Failed("late".into()))],
+                &[Recorded::new(
+                    r1,
+                    1,
+                    Outcome::Failed("late".into()),
+                    Language::Nl
+                )],
                 now + 3200
             )
             .await
@@ -806,8 +843,10 @@ pub async fn delivery_providers(store: &dyn DeliveryStore) {
             a,
             Channel::Sms,
             &[
-                Recorded::new(r1, 1, Outcome::Retry("sns timed out".into())).via(via("sns", None)),
-                Recorded::new(r2, 1, Outcome::Sent).via(via("aggregator", Some("m-22"))),
+                Recorded::new(r1, 1, Outcome::Retry("sns timed out".into()), Language::Nl)
+                    .via(via("sns", None)),
+                Recorded::new(r2, 1, Outcome::Sent, Language::Nl)
+                    .via(via("aggregator", Some("m-22"))),
             ],
             now + 10,
         )
@@ -831,7 +870,12 @@ pub async fn delivery_providers(store: &dyn DeliveryStore) {
         .record(
             a,
             Channel::Sms,
-            &[Recorded::new(r1, 2, Outcome::Retry("refused".into()))],
+            &[Recorded::new(
+                r1,
+                2,
+                Outcome::Retry("refused".into()),
+                Language::Nl,
+            )],
             now + 30,
         )
         .await
@@ -851,7 +895,7 @@ pub async fn delivery_providers(store: &dyn DeliveryStore) {
         .record(
             a,
             Channel::Sms,
-            &[Recorded::new(r1, 3, Outcome::Sent).via(via("sns", Some("m-21")))],
+            &[Recorded::new(r1, 3, Outcome::Sent, Language::Nl).via(via("sns", Some("m-21")))],
             now + 50,
         )
         .await
@@ -867,6 +911,254 @@ pub async fn delivery_providers(store: &dyn DeliveryStore) {
         (Some("aggregator"), Some("m-22"))
     );
     assert_eq!(row(r2).status, DeliveryStatus::Sent);
+}
+
+/// Delivery receipts: found by provider id or key, applied once, counted
+/// per channel, language and status, timed from the alert's release.
+pub async fn delivery_receipts(store: &dyn DeliveryStore) {
+    use bealert_core::receipt::ReceiptStatus;
+    let a = AlertId::new();
+    let (r1, r2, r3, r4) = (id(31), id(32), id(33), id(34));
+    let plans = [
+        plan(r1, &[(Channel::Sms, "+32470000031")], Language::Nl),
+        plan(r2, &[(Channel::Sms, "+32470000032")], Language::Fr),
+        plan(r3, &[(Channel::Email, "c@example.be")], Language::De),
+        plan(r4, &[(Channel::Sms, "+32470000034")], Language::Nl),
+    ];
+    store.plan_deliveries(a, 0, &plans).await.unwrap();
+    let released = 1_700_000_000_000;
+    let now = released + 2_000;
+    let lease = Duration::from_secs(30);
+    for (c, subs) in [(Channel::Sms, vec![r1, r2, r4]), (Channel::Email, vec![r3])] {
+        store.claim(a, c, &subs, now, lease).await.unwrap();
+    }
+    let via = |provider: &str, id: &str| {
+        Some(Handover {
+            provider: provider.into(),
+            id: Some(id.into()),
+        })
+    };
+    let sent = |sub, language, provider, pid| {
+        Recorded::new(sub, 1, Outcome::Sent, language)
+            .via(via(provider, pid))
+            .released(released)
+    };
+    store
+        .record(
+            a,
+            Channel::Sms,
+            &[
+                sent(r1, Language::Nl, "sns", "m-31"),
+                sent(r2, Language::Fr, "agg", "a-32"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .record(
+            a,
+            Channel::Email,
+            &[sent(r3, Language::De, "ses", "s-33")],
+            now,
+        )
+        .await
+        .unwrap();
+
+    let at = |sub| DeliveryRef {
+        alert: a,
+        channel: if sub == r3 {
+            Channel::Email
+        } else {
+            Channel::Sms
+        },
+        subscriber: sub,
+    };
+    assert_eq!(
+        store.find_by_provider_id("sns", "m-31").await.unwrap(),
+        Some(at(r1))
+    );
+    assert_eq!(
+        store.find_by_provider_id("ses", "s-33").await.unwrap(),
+        Some(at(r3))
+    );
+    assert_eq!(
+        store.find_by_provider_id("agg", "m-31").await.unwrap(),
+        None,
+        "another provider's id"
+    );
+    assert_eq!(
+        store.find_by_provider_id("sns", "m-99").await.unwrap(),
+        None
+    );
+
+    let change = |provider: &str, status, reason: Option<&str>, at_ms| ReceiptChange {
+        provider: provider.into(),
+        status,
+        reason: reason.map(str::to_string),
+        at: at_ms,
+        released_at: released,
+    };
+    let delivered = change("sns", ReceiptStatus::Delivered, None, released + 5_000);
+    assert_eq!(
+        store
+            .apply_receipt(at(r1), &delivered, now + 10)
+            .await
+            .unwrap(),
+        ReceiptApplied::Moved {
+            from: DeliveryStatus::Sent,
+            to: DeliveryStatus::Delivered,
+            contact: "+32470000031".into()
+        }
+    );
+    assert_eq!(
+        store
+            .apply_receipt(at(r1), &delivered, now + 20)
+            .await
+            .unwrap(),
+        ReceiptApplied::Unchanged {
+            status: DeliveryStatus::Delivered,
+            contact: "+32470000031".into()
+        },
+        "a repeated receipt changes nothing"
+    );
+    assert_eq!(
+        store
+            .apply_receipt(
+                at(r2),
+                &change("sns", ReceiptStatus::Delivered, None, now),
+                now
+            )
+            .await
+            .unwrap(),
+        ReceiptApplied::Foreign {
+            provider: Some("agg".into())
+        }
+    );
+    let failed = change(
+        "agg",
+        ReceiptStatus::Failed,
+        Some("unallocated number"),
+        now,
+    );
+    assert!(matches!(
+        store
+            .apply_receipt(at(r2), &failed, now + 30)
+            .await
+            .unwrap(),
+        ReceiptApplied::Moved {
+            to: DeliveryStatus::Failed,
+            ..
+        }
+    ));
+    // A late bounce turns a delivered e-mail failed.
+    let ses = |status, reason| change("ses", status, reason, released + 9_000);
+    store
+        .apply_receipt(at(r3), &ses(ReceiptStatus::Delivered, None), now + 40)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .apply_receipt(
+                at(r3),
+                &ses(ReceiptStatus::Failed, Some("bounced")),
+                now + 50
+            )
+            .await
+            .unwrap(),
+        ReceiptApplied::Moved {
+            from: DeliveryStatus::Delivered,
+            to: DeliveryStatus::Failed,
+            ..
+        }
+    ));
+    // A receipt that outruns its sender's record ends the delivery; the
+    // sender's record is then fenced out.
+    assert!(matches!(
+        store
+            .apply_receipt(
+                at(r4),
+                &change("agg", ReceiptStatus::Delivered, None, now),
+                now + 60
+            )
+            .await
+            .unwrap(),
+        ReceiptApplied::Moved {
+            from: DeliveryStatus::Sending,
+            to: DeliveryStatus::Delivered,
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .record(
+                a,
+                Channel::Sms,
+                &[sent(r4, Language::Nl, "agg", "a-34")],
+                now + 70
+            )
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    let nobody = DeliveryRef {
+        subscriber: id(39),
+        ..at(r1)
+    };
+    assert_eq!(
+        store.apply_receipt(nobody, &delivered, now).await.unwrap(),
+        ReceiptApplied::Unknown
+    );
+
+    let rows = store.list_deliveries(a, None, 10).await.unwrap();
+    let row = |s: SubscriberId| rows.iter().find(|r| r.subscriber_id == s).unwrap();
+    assert_eq!(row(r1).status, DeliveryStatus::Delivered);
+    assert_eq!(
+        (row(r2).status, row(r2).error.as_deref()),
+        (DeliveryStatus::Failed, Some("unallocated number"))
+    );
+    assert_eq!(row(r4).status, DeliveryStatus::Delivered);
+
+    let counts = store.counts(a).await.unwrap();
+    let sms = counts.channels[&Channel::Sms];
+    assert_eq!(
+        (sms.queued, sms.sending, sms.sent, sms.delivered, sms.failed),
+        (0, 0, 0, 2, 1)
+    );
+    let email = counts.channels[&Channel::Email];
+    assert_eq!((email.sent, email.delivered, email.failed), (0, 0, 1));
+
+    let b = store.breakdown(a).await.unwrap();
+    let finals = |c, l, s| {
+        b.get(&(c, l))
+            .and_then(|x| x.finals.get(&s).copied())
+            .unwrap_or(0)
+    };
+    assert_eq!(b[&(Channel::Sms, Language::Nl)].planned, 2);
+    assert_eq!(
+        finals(Channel::Sms, Language::Nl, DeliveryStatus::Delivered),
+        2
+    );
+    assert_eq!(finals(Channel::Sms, Language::Nl, DeliveryStatus::Sent), 0);
+    assert_eq!(
+        finals(Channel::Sms, Language::Fr, DeliveryStatus::Failed),
+        1
+    );
+    assert_eq!(
+        finals(Channel::Email, Language::De, DeliveryStatus::Failed),
+        1
+    );
+    assert_eq!(
+        finals(Channel::Email, Language::De, DeliveryStatus::Delivered),
+        0
+    );
+    let nl = &b[&(Channel::Sms, Language::Nl)];
+    let to_sent = &nl.latency[&Leg::ToSent];
+    assert_eq!(to_sent.iter().sum::<u64>(), 1, "r4's record was fenced out");
+    assert_eq!(to_sent[bealert_core::latency::bucket_of(2_000)], 1);
+    let to_delivered = &nl.latency[&Leg::ToDelivered];
+    assert_eq!(to_delivered[bealert_core::latency::bucket_of(5_000)], 1);
+    assert_eq!(to_delivered.iter().sum::<u64>(), 2);
 }
 
 pub async fn operator_store(store: &dyn OperatorStore) {
@@ -1023,7 +1315,7 @@ pub async fn forget_subscriber(store: &dyn DeliveryStore) {
         .record(
             b,
             Channel::Sms,
-            &[Recorded::new(gone, 1, Outcome::Sent)],
+            &[Recorded::new(gone, 1, Outcome::Sent, Language::Nl)],
             now,
         )
         .await

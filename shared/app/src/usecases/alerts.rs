@@ -4,16 +4,17 @@ use super::App;
 use super::geography::confine_area;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
-use crate::ports::{AlertRecord, AuditEntry, DeliveryRow};
+use crate::ports::{AlertRecord, AuditEntry, Breakdown, DeliveryRow, Leg};
 use crate::{AppError, format_ms, now_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::{MsgType, Scope, Status};
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
+use bealert_core::latency::{Percentiles, percentiles};
 use bealert_core::lifecycle::{self, Action};
 use bealert_core::operator::Operator;
-use bealert_core::{AlertId, Channel, SubscriberId};
+use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -109,7 +110,10 @@ fn none_cancelled(n: &u64) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelView {
     pub queued: u64,
+    /// Every message that left (delivered ones included).
     pub sent: u64,
+    /// Of those sent, how many the provider confirmed (a delivery receipt).
+    pub delivered: u64,
     pub failed: u64,
     /// Stopped before they were sent (the alert was cancelled or expired).
     #[serde(skip_serializing_if = "none_cancelled")]
@@ -117,6 +121,86 @@ pub struct ChannelView {
     /// Once the alert is final: why deliveries failed, with how many each.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, u64>,
+    /// The same counts per language of the recipients.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<Language, LanguageView>,
+    /// From the alert's release (approval, or creation when it needed
+    /// none) to the provider's acceptance, and to its delivery receipt.
+    #[serde(skip_serializing_if = "Times::is_empty")]
+    pub times: Times,
+}
+
+/// One language's part of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LanguageView {
+    pub queued: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    #[serde(skip_serializing_if = "none_cancelled")]
+    pub cancelled: u64,
+    #[serde(skip_serializing_if = "Times::is_empty")]
+    pub times: Times,
+}
+
+/// p50/p95/p99 in ms, read from a histogram ([`bealert_core::latency`]):
+/// each at most 26 % above the exact figure, never below it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Times {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_sent: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_delivered: Option<Percentiles>,
+}
+
+impl Times {
+    fn is_empty(&self) -> bool {
+        self.to_sent.is_none() && self.to_delivered.is_none()
+    }
+
+    fn of(histograms: &BTreeMap<Leg, Vec<u64>>) -> Times {
+        let p = |leg| histograms.get(&leg).and_then(|h| percentiles(h));
+        Times {
+            to_sent: p(Leg::ToSent),
+            to_delivered: p(Leg::ToDelivered),
+        }
+    }
+}
+
+/// Adds each channel's per-language counts and times to its view.
+fn add_breakdown(channels: &mut BTreeMap<Channel, ChannelView>, breakdown: Breakdown) {
+    let mut merged: BTreeMap<Channel, BTreeMap<Leg, Vec<u64>>> = BTreeMap::new();
+    for ((channel, language), counts) in breakdown {
+        let Some(view) = channels.get_mut(&channel) else {
+            continue;
+        };
+        let n = |s| counts.finals.get(&s).copied().unwrap_or(0);
+        let done: u64 = counts.finals.values().sum();
+        for (leg, h) in &counts.latency {
+            let m = merged
+                .entry(channel)
+                .or_default()
+                .entry(*leg)
+                .or_insert_with(|| vec![0; h.len()]);
+            m.iter_mut().zip(h).for_each(|(a, b)| *a += b);
+        }
+        view.languages.insert(
+            language,
+            LanguageView {
+                queued: counts.planned.saturating_sub(done),
+                sent: n(DeliveryStatus::Sent) + n(DeliveryStatus::Delivered),
+                delivered: n(DeliveryStatus::Delivered),
+                failed: n(DeliveryStatus::Failed),
+                cancelled: n(DeliveryStatus::Cancelled),
+                times: Times::of(&counts.latency),
+            },
+        );
+    }
+    for (channel, legs) in merged {
+        if let Some(view) = channels.get_mut(&channel) {
+            view.times = Times::of(&legs);
+        }
+    }
 }
 
 /// Deliveries read to tell why a finished alert's deliveries failed.
@@ -675,10 +759,13 @@ impl App {
                     c,
                     ChannelView {
                         queued: n.pending(),
-                        sent: n.sent,
+                        sent: n.left(),
+                        delivered: n.delivered,
                         failed: n.failed,
                         cancelled: n.cancelled,
                         reasons: BTreeMap::new(),
+                        languages: BTreeMap::new(),
+                        times: Times::default(),
                     },
                 )
             })
@@ -686,6 +773,10 @@ impl App {
         if alert.state.is_final() && channels.values().any(|c| c.failed > 0) {
             self.failure_reasons(alert.id, &mut channels).await?;
         }
+        add_breakdown(
+            &mut channels,
+            self.ports.deliveries.breakdown(alert.id).await?,
+        );
         let networks = self
             .target_rows(alert.id)
             .await?
@@ -812,7 +903,7 @@ impl App {
         }
         let count = |s| targets.iter().filter(|t| t.status == s).count() as u64;
         let sent: u64 =
-            counts.channels.values().map(|c| c.sent).sum::<u64>() + count(DeliveryStatus::Sent);
+            counts.channels.values().map(|c| c.left()).sum::<u64>() + count(DeliveryStatus::Sent);
         let failed: u64 =
             counts.channels.values().map(|c| c.failed).sum::<u64>() + count(DeliveryStatus::Failed);
         let to = if sent == 0 && failed > 0 {

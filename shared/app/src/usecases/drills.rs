@@ -418,7 +418,7 @@ impl App {
             report.channels.insert(
                 *c,
                 RunChannel {
-                    sent: n.sent,
+                    sent: n.left(),
                     failed: n.failed,
                     cancelled: n.cancelled,
                     queued: n.pending(),
@@ -439,7 +439,7 @@ impl App {
                     continue;
                 };
                 match d.status {
-                    DeliveryStatus::Sent => {
+                    DeliveryStatus::Sent | DeliveryStatus::Delivered => {
                         let t = d.updated_at - start;
                         ch.first_ms = Some(ch.first_ms.map_or(t, |f| f.min(t)));
                         ch.last_ms = Some(ch.last_ms.map_or(t, |l| l.max(t)));

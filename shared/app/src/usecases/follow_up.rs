@@ -289,8 +289,8 @@ impl App {
             let full = page.len() == WALK_PAGE;
             let (reached, open): (Vec<DeliveryRow>, Vec<DeliveryRow>) = page
                 .into_iter()
-                .filter(|d| !d.status.is_final() || d.status == DeliveryStatus::Sent)
-                .partition(|d| d.status == DeliveryStatus::Sent);
+                .filter(|d| !d.status.is_final() || d.status.left())
+                .partition(|d| d.status.left());
             let (now_sent, busy) = if stops {
                 self.stop_rows(original_id, open, &reason).await?
             } else {
@@ -363,7 +363,7 @@ impl App {
                 .await?;
             for (row, status) in rows.into_iter().zip(after) {
                 match status {
-                    Some(DeliveryStatus::Sent) => sent.push(row),
+                    Some(s) if s.left() => sent.push(row),
                     Some(DeliveryStatus::Sending | DeliveryStatus::Queued) => busy.push(row),
                     _ => {}
                 }

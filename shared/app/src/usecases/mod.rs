@@ -13,6 +13,8 @@ pub mod networks;
 mod operators;
 mod preview;
 pub mod public;
+pub use receipts::ReceiptReport;
+mod receipts;
 mod resolve;
 pub mod self_service;
 mod send;

@@ -91,8 +91,15 @@ impl App {
                 tracing::debug!(alert = %id, %channel, left = rest.deliveries.len(), "rate budget used; the rest re-enqueued");
                 break;
             }
-            self.send_chunk(&alert.spec, id, channel, items, &mut waits)
-                .await?;
+            self.send_chunk(
+                &alert.spec,
+                id,
+                alert.released_at(),
+                channel,
+                items,
+                &mut waits,
+            )
+            .await?;
         }
         // Expired meanwhile: whatever this job did not send is stopped now.
         if alert.spec.expired_at(now_ms()) {
@@ -205,6 +212,7 @@ impl App {
         &self,
         spec: &bealert_core::alert::AlertSpec,
         id: bealert_core::AlertId,
+        released_at: i64,
         channel: bealert_core::Channel,
         items: &[crate::jobs::SendItem],
         waits: &mut Waits,
@@ -248,12 +256,13 @@ impl App {
                                 not_after,
                                 provider,
                             });
-                            attempts.push(attempt);
+                            attempts.push((attempt, item.language));
                         }
                         None => outcomes.push(Recorded::new(
                             item.subscriber_id,
                             attempt,
                             Outcome::Failed("the alert has no text".into()),
+                            item.language,
                         )),
                     }
                 }
@@ -303,8 +312,9 @@ impl App {
                     if let MessageKind::Alert { subscriber_id, .. } = msg.kind {
                         outcomes.push(Recorded::new(
                             subscriber_id,
-                            *attempt,
+                            attempt.0,
                             Outcome::Retry("the alert expired".into()),
+                            attempt.1,
                         ));
                     }
                 }
@@ -327,12 +337,16 @@ impl App {
                 .zip(&attempts[batch])
                 .zip(results)
             {
-                let attempt = *attempt;
+                let (attempt, language) = *attempt;
                 let (outcome, via) = self.outcome_of(result, attempt, waits);
                 let MessageKind::Alert { subscriber_id, .. } = msg.kind else {
                     continue;
                 };
-                outcomes.push(Recorded::new(subscriber_id, attempt, outcome).via(via));
+                outcomes.push(
+                    Recorded::new(subscriber_id, attempt, outcome, language)
+                        .via(via)
+                        .released(released_at),
+                );
             }
         }
         if !outcomes.is_empty() {

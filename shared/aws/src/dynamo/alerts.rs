@@ -40,6 +40,7 @@ fn record_from(item: &Item) -> Result<AlertRecord, StoreError> {
             .ok_or_else(|| StoreError::Permanent(format!("bad state {state}")))?,
         created_at: get_n(item, "created_at")?,
         completed_at: opt_n(item, "completed_at")?,
+        approved_at: opt_n(item, "approved_at")?,
         shards_total: opt_n(item, "shards_total")?,
         shards_done: opt_n(item, "shards_done")?.unwrap_or(0),
     })
@@ -138,6 +139,9 @@ impl AlertStore for DynamoStore {
         item.insert("shards_done".into(), n(a.shards_done));
         if let Some(t) = a.shards_total {
             item.insert("shards_total".into(), n(t));
+        }
+        if let Some(t) = a.approved_at {
+            item.insert("approved_at".into(), n(t));
         }
         if let Some(t) = a.completed_at {
             item.insert("completed_at".into(), n(t));
@@ -348,6 +352,10 @@ impl AlertStore for DynamoStore {
         update = if to.is_final() {
             update
                 .update_expression("SET #st = :to, completed_at = :at")
+                .expression_attribute_values(":at", n(entry.at))
+        } else if from == AlertState::AwaitingApproval {
+            update
+                .update_expression("SET #st = :to, approved_at = :at")
                 .expression_attribute_values(":at", n(entry.at))
         } else {
             update.update_expression("SET #st = :to")

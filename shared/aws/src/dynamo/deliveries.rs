@@ -11,13 +11,16 @@ use super::{DynamoStore, Item, Tx, built, get_n, get_s, key, n, opt_n, opt_s, s,
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{
-    AlertCounts, ChannelCounts, Claim, DeliveryRow, DeliveryStore, RecipientPlan, Recorded,
-    StoreError,
+    AlertCounts, Breakdown, ChannelCounts, Claim, DeliveryRef, DeliveryRow, DeliveryStore, Leg,
+    ReceiptApplied, ReceiptChange, RecipientPlan, Recorded, StoreError,
 };
 use bealert_core::delivery::{DELIVERY_BUCKETS, DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
+
+/// The deliveries table's index by provider message id (`pid`).
+pub const PROVIDER_ID_INDEX: &str = "by-provider-id";
 
 /// DynamoDB's limit of actions per transaction.
 const MAX_ACTIONS: usize = 100;
@@ -52,7 +55,24 @@ fn column(st: DeliveryStatus) -> &'static str {
         DeliveryStatus::Sent => "ok",
         DeliveryStatus::Failed => "f",
         DeliveryStatus::Cancelled => "cx",
+        DeliveryStatus::Delivered => "dl",
     }
+}
+
+/// A counter item's column of one language: planned (`p.nl`) or a final
+/// status (`ok.nl`, `dl.nl`, `f.nl`, `cx.nl`).
+fn language_column(st: Option<DeliveryStatus>, language: Language) -> String {
+    format!("{}.{}", st.map_or("p", column), language.code())
+}
+
+/// A counter item's column of one latency bucket: `h0.nl.17`.
+fn latency_column(leg: Leg, language: Language, b: usize) -> String {
+    format!("h{}.{}.{b}", leg.index(), language.code())
+}
+
+fn item_language(item: &Item) -> Result<Language, StoreError> {
+    let lang: u8 = get_n(item, "lang")?;
+    Language::from_index(lang).ok_or_else(|| StoreError::Permanent(format!("bad language {lang}")))
 }
 
 fn status_of(item: &Item) -> Result<DeliveryStatus, StoreError> {
@@ -62,11 +82,42 @@ fn status_of(item: &Item) -> Result<DeliveryStatus, StoreError> {
 
 /// Counter deltas of one transaction, keyed by counter item sort key.
 #[derive(Default)]
-struct Deltas(BTreeMap<String, BTreeMap<&'static str, i64>>);
+struct Deltas(BTreeMap<String, BTreeMap<String, i64>>);
 
 impl Deltas {
-    fn add(&mut self, sk: String, col: &'static str, d: i64) {
-        *self.0.entry(sk).or_default().entry(col).or_default() += d;
+    fn add(&mut self, sk: String, col: impl Into<String>, d: i64) {
+        *self.0.entry(sk).or_default().entry(col.into()).or_default() += d;
+    }
+
+    /// One delivery planned: queued, and planned for its language.
+    fn planned(&mut self, channel: Channel, sub: SubscriberId, language: Language) {
+        let sk = counter_sk(channel, bucket(sub));
+        self.add(sk.clone(), column(DeliveryStatus::Queued), 1);
+        self.add(sk, language_column(None, language), 1);
+    }
+
+    /// One change's counts: status, final status per language, latency.
+    fn changed(&mut self, channel: Channel, c: &Change) {
+        let sk = counter_sk(channel, bucket(c.sub));
+        if c.from != c.to {
+            self.add(sk.clone(), column(c.from), -1);
+            self.add(sk.clone(), column(c.to), 1);
+            if let Some(l) = c.language {
+                if c.from.is_final() {
+                    self.add(sk.clone(), language_column(Some(c.from), l), -1);
+                }
+                if c.to.is_final() {
+                    self.add(sk.clone(), language_column(Some(c.to), l), 1);
+                }
+            }
+        }
+        if let (Some(l), Some((leg, ms))) = (c.language, c.timed) {
+            self.add(
+                sk,
+                latency_column(leg, l, bealert_core::latency::bucket_of(ms)),
+                1,
+            );
+        }
     }
 
     fn keys_if_added(&self, sks: &[String]) -> usize {
@@ -118,6 +169,10 @@ struct Change {
     error: Option<String>,
     /// The provider that took it (kept once set) and its id for it.
     provider: Option<bealert_app::ports::Handover>,
+    /// Its language, to count final statuses per language.
+    language: Option<Language>,
+    /// A latency to add to the histogram of a leg.
+    timed: Option<(Leg, i64)>,
 }
 
 impl DynamoStore {
@@ -204,10 +259,7 @@ impl DynamoStore {
                 committed.extend(ok);
                 retry_singly.extend(failed);
             }
-            if c.from != c.to {
-                deltas.add(sk.clone(), column(c.from), -1);
-                deltas.add(sk, column(c.to), 1);
-            }
+            deltas.changed(channel, &c);
             chunk.push(c);
         }
         if !chunk.is_empty() {
@@ -217,11 +269,7 @@ impl DynamoStore {
         }
         for c in retry_singly {
             let mut d = Deltas::default();
-            if c.from != c.to {
-                let sk = counter_sk(channel, bucket(c.sub));
-                d.add(sk.clone(), column(c.from), -1);
-                d.add(sk, column(c.to), 1);
-            }
+            d.changed(channel, &c);
             let (ok, _) = flush(vec![c], d).await?;
             committed.extend(ok);
         }
@@ -302,11 +350,7 @@ impl DynamoStore {
     fn plan_deltas(r: &RecipientPlan, deltas: &mut Deltas) {
         deltas.add(format!("REACH#{:02}", bucket(r.subscriber_id)), "n", 1);
         for d in &r.deliveries {
-            deltas.add(
-                counter_sk(d.channel, bucket(d.subscriber_id)),
-                column(DeliveryStatus::Queued),
-                1,
-            );
+            deltas.planned(d.channel, d.subscriber_id, d.language);
         }
     }
 
@@ -358,11 +402,7 @@ impl DynamoStore {
             };
             let mut deltas = Deltas::default();
             for d in &more.deliveries {
-                deltas.add(
-                    counter_sk(d.channel, bucket(d.subscriber_id)),
-                    column(DeliveryStatus::Queued),
-                    1,
-                );
+                deltas.planned(d.channel, d.subscriber_id, d.language);
             }
             let mut actions = self.plan_actions(alert, shard, &more, now)?;
             actions.remove(0); // the owner item exists
@@ -469,6 +509,8 @@ impl DeliveryStore for DynamoStore {
                             bump_attempts: true,
                             error: None,
                             provider: None,
+                            language: None,
+                            timed: None,
                         });
                     }
                     other => {
@@ -522,6 +564,11 @@ impl DeliveryStore for DynamoStore {
                     bump_attempts: false,
                     error: error.map(str::to_string),
                     provider: r.provider.clone(),
+                    language: Some(r.language),
+                    timed: match (to, r.released_at) {
+                        (DeliveryStatus::Sent, Some(at)) => Some((Leg::ToSent, now - at)),
+                        _ => None,
+                    },
                 }
             })
             .collect();
@@ -637,6 +684,8 @@ impl DeliveryStore for DynamoStore {
                     bump_attempts: false,
                     error: Some(reason.to_string()),
                     provider: None,
+                    language: Some(item_language(item)?),
+                    timed: None,
                 });
             }
         }
@@ -688,9 +737,169 @@ impl DeliveryStore for DynamoStore {
                 c.sent += get("ok")?;
                 c.failed += get("f")?;
                 c.cancelled += get("cx")?;
+                c.delivered += get("dl")?;
             }
         }
         Ok(out)
+    }
+
+    async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError> {
+        let mut names = Vec::new();
+        for channel in Channel::ALL {
+            names.extend((0..DELIVERY_BUCKETS).map(|b| counter_sk(channel, b)));
+        }
+        let keys = names.iter().map(|n| counter_key(alert, n)).collect();
+        let items = self.batch_get(&self.tables.alerts, keys).await?;
+        let prefix = format!("{}#C#", alert_pk(alert));
+        let mut out = Breakdown::new();
+        let finals = [
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Cancelled,
+        ];
+        for item in &items {
+            let Some(rest) = get_s(item, "pk")?.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(channel) = Channel::from_code(rest.split('#').next().unwrap_or("")) else {
+                continue;
+            };
+            for (name, value) in item {
+                let Some(v) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) else {
+                    continue;
+                };
+                let v = v.max(0) as u64;
+                let parts: Vec<&str> = name.split('.').collect();
+                match parts.as_slice() {
+                    [col, code] => {
+                        let Some(language) = Language::from_code(code) else {
+                            continue;
+                        };
+                        let entry = out.entry((channel, language)).or_default();
+                        if *col == "p" {
+                            entry.planned += v;
+                        } else if let Some(st) = finals.into_iter().find(|s| column(*s) == *col) {
+                            *entry.finals.entry(st).or_default() += v;
+                        }
+                    }
+                    [leg, code, b] => {
+                        let (Some(leg), Some(language), Ok(b)) = (
+                            leg.strip_prefix('h')
+                                .and_then(|l| l.parse().ok())
+                                .and_then(Leg::from_index),
+                            Language::from_code(code),
+                            b.parse::<usize>(),
+                        ) else {
+                            continue;
+                        };
+                        if b < bealert_core::latency::BUCKETS {
+                            out.entry((channel, language)).or_default().histogram(leg)[b] += v;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Through the deliveries table's index `by-provider-id` (key `pid`,
+    /// with `prov`): eventually consistent, a second or so behind the
+    /// write that recorded the id.
+    async fn find_by_provider_id(
+        &self,
+        provider: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRef>, StoreError> {
+        self.usage.request();
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .index_name(PROVIDER_ID_INDEX)
+            .key_condition_expression("pid = :pid")
+            .expression_attribute_values(":pid", s(id.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let items = resp.items.unwrap_or_default();
+        self.usage.read(items.len());
+        for item in &items {
+            if opt_s(item, "prov").as_deref() != Some(provider) {
+                continue;
+            }
+            // pk: D#<alert>#<channel>#<bucket>; sk: the subscriber.
+            let pk = get_s(item, "pk")?;
+            let mut parts = pk.split('#').skip(1);
+            let (Some(alert), Some(channel)) = (
+                parts.next().and_then(|a| a.parse().ok()),
+                parts.next().and_then(Channel::from_code),
+            ) else {
+                continue;
+            };
+            return Ok(Some(DeliveryRef {
+                alert,
+                channel,
+                subscriber: get_s(item, "sk")?.parse().map_err(StoreError::Permanent)?,
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn apply_receipt(
+        &self,
+        d: DeliveryRef,
+        change: &ReceiptChange,
+        now: i64,
+    ) -> Result<ReceiptApplied, StoreError> {
+        // Read, decide, write on the condition that the status is still as
+        // read; a lost race reads again.
+        for _ in 0..3 {
+            let cur = self.current(d.alert, d.channel, &[d.subscriber]).await?;
+            let Some(item) = cur.get(&d.subscriber) else {
+                return Ok(ReceiptApplied::Unknown);
+            };
+            let provider = opt_s(item, "prov");
+            if provider.as_deref().is_some_and(|p| p != change.provider) {
+                return Ok(ReceiptApplied::Foreign { provider });
+            }
+            let from = status_of(item)?;
+            let contact = get_s(item, "to")?.to_string();
+            let Some(to) = bealert_core::delivery::after_receipt(from, change.status) else {
+                return Ok(ReceiptApplied::Unchanged {
+                    status: from,
+                    contact,
+                });
+            };
+            let c = Change {
+                sub: d.subscriber,
+                from,
+                attempts: None,
+                to,
+                lease_until: 0,
+                bump_attempts: false,
+                error: match to {
+                    DeliveryStatus::Failed => change.reason.clone(),
+                    _ => opt_s(item, "err"),
+                },
+                provider: provider.is_none().then(|| bealert_app::ports::Handover {
+                    provider: change.provider.clone(),
+                    id: None,
+                }),
+                language: Some(item_language(item)?),
+                timed: (to == DeliveryStatus::Delivered)
+                    .then_some((Leg::ToDelivered, change.at - change.released_at)),
+            };
+            let won = self.apply_changes(d.alert, d.channel, vec![c], now).await?;
+            if !won.is_empty() {
+                return Ok(ReceiptApplied::Moved { from, to, contact });
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "delivery {}:{}:{} kept changing while a receipt was applied",
+            d.alert, d.channel, d.subscriber
+        )))
     }
 
     async fn list_deliveries(
@@ -733,7 +942,6 @@ impl DeliveryStore for DynamoStore {
                     let items = resp.items.unwrap_or_default();
                     self.usage.read(items.len());
                     for item in &items {
-                        let lang: u8 = get_n(item, "lang")?;
                         out.push(DeliveryRow {
                             subscriber_id: get_s(item, "sk")?
                                 .parse()
@@ -741,9 +949,7 @@ impl DeliveryStore for DynamoStore {
                             external_id: opt_s(item, "ext"),
                             channel,
                             to: get_s(item, "to")?.to_string(),
-                            language: Language::from_index(lang).ok_or_else(|| {
-                                StoreError::Permanent(format!("bad language {lang}"))
-                            })?,
+                            language: item_language(item)?,
                             status: status_of(item)?,
                             error: opt_s(item, "err"),
                             updated_at: opt_n(item, "upd")?.unwrap_or(0),

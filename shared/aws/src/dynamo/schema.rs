@@ -26,15 +26,68 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Strin
         &tables.geography,
     ];
     for name in names.into_iter().filter(|n| !existing.contains(n)) {
-        create(client, name).await?;
+        if name == &tables.deliveries {
+            create_with_provider_index(client, name).await?;
+        } else {
+            create(client, name).await?;
+        }
     }
+    Ok(())
+}
+
+/// The deliveries table: pk/sk, and the index receipts find a delivery by
+/// (its provider's message id `pid`, with `prov`), as the template has it.
+pub async fn create_with_provider_index(client: &Client, name: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    let err = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(super::deliveries::PROVIDER_ID_INDEX)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pid")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(err)?,
+        )
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes("prov")
+                .build(),
+        )
+        .build()
+        .map_err(err)?;
+    request(client, name, err)?
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pid")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(err)?,
+        )
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(|e| format!("creating table {name}: {}", super::sdk_err(e)))?;
     Ok(())
 }
 
 /// Creates one pk/sk table (the shape of every bealert table).
 pub async fn create(client: &Client, name: &str) -> Result<(), String> {
     let err = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
-    client
+    request(client, name, err)?
+        .send()
+        .await
+        .map_err(|e| format!("creating table {name}: {}", super::sdk_err(e)))?;
+    Ok(())
+}
+
+fn request(
+    client: &Client,
+    name: &str,
+    err: impl Fn(aws_sdk_dynamodb::error::BuildError) -> String + Copy,
+) -> Result<aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder, String> {
+    Ok(client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -65,9 +118,5 @@ pub async fn create(client: &Client, name: &str) -> Result<(), String> {
                 .key_type(KeyType::Range)
                 .build()
                 .map_err(err)?,
-        )
-        .send()
-        .await
-        .map_err(|e| format!("creating table {name}: {}", super::sdk_err(e)))?;
-    Ok(())
+        ))
 }

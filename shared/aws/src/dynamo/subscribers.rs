@@ -574,6 +574,13 @@ impl SubscriberStore for DynamoStore {
         })
     }
 
+    async fn get_subscriber(
+        &self,
+        id: SubscriberId,
+    ) -> Result<Option<SubscriberProfile>, StoreError> {
+        Ok(self.read_profile(id).await?.map(|s| s.profile))
+    }
+
     async fn replace_if_unchanged(
         &self,
         id: SubscriberId,

@@ -520,10 +520,7 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
         sms["times"].get("to_delivered").is_none(),
         "no receipts from the outbox"
     );
-    assert_eq!(
-        done["channels"]["voice"],
-        json!({"queued": 0, "sent": 1, "failed": 0})
-    );
+    assert_eq!(counts(&done["channels"]["voice"]), json!([0, 1, 0, 0]));
 
     let sms = outbox(dir.path(), "sms");
     let by_to = |to: &str| {

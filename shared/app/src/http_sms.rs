@@ -15,6 +15,10 @@
 //!   taken, so the next provider may send it;
 //! * any other answer, or none in time: it may have been sent; only this
 //!   aggregator is asked again (with the same key).
+//!
+//! Its delivery receipts come back to `POST /v1/receipts/{name}` (see
+//! [`bealert_core::receipt::from_webhook`]), with the token bealert gave it
+//! (`BEALERT_RECEIPT_TOKEN_<NAME>`).
 
 use crate::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use async_trait::async_trait;
@@ -124,6 +128,10 @@ struct SimState {
     taken: Vec<Taken>,
     down: bool,
     token: Option<String>,
+    /// Where receipts go (bealert's webhook URL) and the token they carry.
+    receipts: Option<(String, String)>,
+    /// Numbers the simulated network reports as not existing, or opted out.
+    fates: std::collections::HashMap<String, &'static str>,
 }
 
 impl Simulator {
@@ -140,6 +148,18 @@ impl Simulator {
 
     pub fn taken(&self) -> Vec<Taken> {
         self.lock().taken.clone()
+    }
+
+    /// Posts a delivery receipt for every message taken to `url` (bealert's
+    /// `/v1/receipts/{name}`), with `token` as its bearer token.
+    pub fn send_receipts_to(&self, url: &str, token: &str) {
+        self.lock().receipts = Some((url.to_string(), token.to_string()));
+    }
+
+    /// The receipt a number's messages get: `undeliverable` or `opted_out`
+    /// (every other number's are `delivered`).
+    pub fn set_fate(&self, number: &str, status: &'static str) {
+        self.lock().fates.insert(number.to_string(), status);
     }
 
     /// While down it answers 503 to everything.
@@ -205,6 +225,28 @@ pub fn simulator(sim: Simulator) -> axum::Router {
             text: field("text").to_string(),
             key,
         });
+        if let Some((url, token)) = s.receipts.clone() {
+            let status = s.fates.get(field("to")).copied().unwrap_or("delivered");
+            let receipt = serde_json::json!({"id": id, "status": status});
+            // As a network would: a moment after the answer, not in it.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let client = reqwest::Client::new();
+                for _ in 0..5 {
+                    let sent = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&receipt)
+                        .send()
+                        .await;
+                    if sent.is_ok_and(|r| r.status().is_success()) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                tracing::warn!(%url, "simulator: a receipt was not taken");
+            });
+        }
         (StatusCode::ACCEPTED, Json(serde_json::json!({"id": id})))
     }
 

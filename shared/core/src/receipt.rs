@@ -322,11 +322,16 @@ pub fn from_webhook(provider: &str, body: &[u8]) -> Result<Vec<Receipt>, Receipt
                 }
                 WebhookStatus::OptedOut => (ReceiptStatus::Failed, Some(ContactProblem::OptedOut)),
             };
-            let reason = match (status, r.reason, problem) {
-                (ReceiptStatus::Delivered, _, _) => None,
-                (_, Some(reason), _) => Some(reason),
-                (_, None, Some(p)) => Some(p.as_str().replace('_', " ")),
-                (_, None, None) => Some("failed".into()),
+            let reason = match (r.status, r.reason) {
+                (WebhookStatus::Delivered, _) => None,
+                (_, Some(reason)) => Some(reason),
+                (WebhookStatus::Undeliverable, None) => {
+                    Some("undeliverable: the number does not exist".into())
+                }
+                (WebhookStatus::OptedOut, None) => {
+                    Some("opted out: the recipient replied STOP".into())
+                }
+                (WebhookStatus::Failed, None) => Some("failed".into()),
             };
             Ok(Receipt {
                 provider: provider.to_string(),
@@ -475,7 +480,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(many[0].problem, Some(ContactProblem::OptedOut));
-        assert_eq!(many[0].reason.as_deref(), Some("opted out"));
+        assert_eq!(
+            many[0].reason.as_deref(),
+            Some("opted out: the recipient replied STOP")
+        );
         assert_eq!(many[1].problem, Some(ContactProblem::Invalid));
         assert_eq!(many[1].reason.as_deref(), Some("unallocated number"));
 

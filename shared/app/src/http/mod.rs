@@ -123,6 +123,7 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/drills", get(list_drills).post(create_drill))
         .route("/v1/drills/{id}", axum::routing::delete(delete_drill))
         .route("/v1/drills/{id}/runs", get(drill_runs))
+        .route("/v1/receipts/{provider}", post(receipts))
         .merge(public_page::routes())
 }
 
@@ -394,6 +395,42 @@ async fn audit(
     Path(id): Path<String>,
 ) -> Answer<impl IntoResponse> {
     Ok(Json(app.alert_audit(&op, &id).await?))
+}
+
+/// A provider's delivery receipts (its webhook), authenticated by the
+/// provider's own token.
+async fn receipts(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer<impl IntoResponse> {
+    let Some(expected) = crate::usecases::receipt_token(&provider) else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no receipts are taken from provider {provider:?}: give it a token in {}",
+                crate::usecases::receipt_token_variable(&provider)
+            ),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| crate::usecases::same_secret(g, &expected)) {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            format!("send provider {provider:?}'s receipt token as Authorization: Bearer <token>"),
+        ));
+    }
+    let receipts = bealert_core::receipt::from_webhook(&provider, &body)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.0))?;
+    let report = app
+        .apply_receipts(&receipts)
+        .await
+        .map_err(crate::AppError::from)?;
+    Ok(Json(report))
 }
 
 async fn deliveries(

@@ -13,7 +13,7 @@ pub mod networks;
 mod operators;
 mod preview;
 pub mod public;
-pub use receipts::ReceiptReport;
+pub use receipts::{ReceiptReport, receipt_token, receipt_token_variable, same_secret};
 mod receipts;
 mod resolve;
 pub mod self_service;

@@ -29,6 +29,32 @@ pub struct ReceiptReport {
     pub contacts_stopped: u64,
 }
 
+/// The environment variable holding the token a provider's webhook must
+/// present: `BEALERT_RECEIPT_TOKEN_<NAME>` (upper case, `-` as `_`).
+pub fn receipt_token_variable(provider: &str) -> String {
+    format!(
+        "BEALERT_RECEIPT_TOKEN_{}",
+        provider.to_uppercase().replace('-', "_")
+    )
+}
+
+/// The token a provider's webhook must present; `None` (no receipts taken
+/// from it) when unset or empty.
+pub fn receipt_token(provider: &str) -> Option<String> {
+    std::env::var(receipt_token_variable(provider))
+        .ok()
+        .filter(|t| !t.is_empty())
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// The delivery an idempotency key (`alert:channel:subscriber`) names.
 fn parse_key(key: &str) -> Option<DeliveryRef> {
     let mut parts = key.splitn(3, ':');

@@ -477,8 +477,12 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
     env_ref.push(("BEALERT_SMS_PROVIDERS", providers.as_str()));
     env_ref.push(("BEALERT_PROVIDER_FAULTS", "sns:fail=0.5"));
     env_ref.push(("BEALERT_RETRY_BASE_MS", "50"));
+    env_ref.push(("BEALERT_RECEIPT_TOKENS", "agg=agg-receipts"));
     let server = Server::start(dir.path(), &env_ref);
     let api = Api::new(&server.url, &key);
+    // The aggregator's receipts come back to the webhook (found in DynamoDB
+    // by the aggregator's id, through the deliveries table's index).
+    sim.send_receipts_to(&format!("{}/v1/receipts/agg", server.url), "agg-receipts");
     let base = 7_000_000 + u64::from(rand::random::<u16>()) * 100;
     let phones: Vec<String> = (0..40).map(|i| bealert_synth::phone(base + i)).collect();
     let people: Vec<Value> = phones
@@ -550,4 +554,26 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
         "{sns_ids} of {}",
         via_sns.len()
     );
+    // Every message the aggregator took is confirmed delivered.
+    let start = std::time::Instant::now();
+    loop {
+        let view = api.get(&format!("/v1/alerts/{id}")).await.body;
+        let sms = &view["channels"]["sms"];
+        if sms["delivered"].as_u64() == Some(via_agg.len() as u64) {
+            assert_eq!(
+                sms["sent"], 40,
+                "delivered ones still count as sent: {view}"
+            );
+            assert_eq!(
+                sms["times"]["to_delivered"]["count"].as_u64(),
+                Some(via_agg.len() as u64)
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "receipts not applied: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

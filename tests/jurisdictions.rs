@@ -543,6 +543,8 @@ async fn the_jurisdiction_matrix_holds_in_the_aws_home() {
         sms_sender_id: None,
         email_from: Some("alerts@bealert.example".into()),
         voice_origination: None,
+        email_configuration_set: None,
+        voice_configuration_set: None,
         retention_days: 90,
         place_index: None,
         signup_secret: None,

@@ -18,6 +18,8 @@ pub const REQUIRED_ENV: &[&str] = &[
     // Drills are EventBridge schedules that invoke the drill function.
     "BEALERT_DRILL_FUNCTION_ARN",
     "BEALERT_SCHEDULER_ROLE_ARN",
+    // Receipts (POST /v1/receipts/{provider}) take dead contacts off their channels.
+    "BEALERT_SUBSCRIBERS_TABLE",
 ];
 
 /// The routes this function answers.

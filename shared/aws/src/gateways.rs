@@ -125,6 +125,9 @@ impl Transmit for SnsSms {
 pub struct SesEmail {
     pub client: aws_sdk_ses::Client,
     pub from: String,
+    /// Its event destination publishes delivery receipts (bounces,
+    /// complaints, deliveries) for the receipts function.
+    pub configuration_set: Option<String>,
 }
 
 #[async_trait]
@@ -148,6 +151,7 @@ impl Transmit for SesEmail {
             .source(&self.from)
             .destination(Destination::builder().to_addresses(&m.to).build())
             .message(message)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map(|o| Some(o.message_id))
@@ -161,6 +165,8 @@ pub struct VoiceCalls {
     pub client: aws_sdk_pinpointsmsvoicev2::Client,
     /// The phone number or pool that calls.
     pub origination: String,
+    /// Its event destination publishes call outcomes (receipts).
+    pub configuration_set: Option<String>,
 }
 
 pub fn voice_for(language: Language) -> aws_sdk_pinpointsmsvoicev2::types::VoiceId {
@@ -184,6 +190,7 @@ impl Transmit for VoiceCalls {
             .message_body(m.body())
             .message_body_text_type(VoiceMessageBodyTextType::Text)
             .voice_id(voice_for(m.language))
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map(|o| o.message_id)

@@ -9,6 +9,8 @@
 //! | `BEALERT_SMS_SENDER_ID` | none | alphanumeric sender id of SMS |
 //! | `BEALERT_EMAIL_FROM` | none | verified SES sender; without it e-mail deliveries fail, saying so |
 //! | `BEALERT_VOICE_ORIGINATION` | none | phone number or pool that calls; without it voice deliveries fail, saying so |
+//! | `BEALERT_EMAIL_CONFIGURATION_SET`, `BEALERT_VOICE_CONFIGURATION_SET` | none | the SES / End User Messaging configuration set whose event destination brings delivery receipts back (the template's) |
+//! | `BEALERT_RECEIPT_TOKENS` | none | `NAME=TOKEN,...`: the token each aggregator's receipts webhook presents (or `BEALERT_RECEIPT_TOKEN_<NAME>`) |
 //! | `BEALERT_UPLOADS_BUCKET` | none | S3 bucket of presigned uploads (networks' cell files over 6 MB); without it `cells:upload` says to PUT the file directly |
 //! | `BEALERT_NETWORK_GATEWAYS` | none | each network's alerting API, `NAME=URL,...` (Lambda functions; `serve` has `--network-gateway` and simulates the rest) |
 
@@ -36,6 +38,10 @@ pub struct Settings {
     pub sms_sender_id: Option<String>,
     pub email_from: Option<String>,
     pub voice_origination: Option<String>,
+    /// The SES configuration set (and the End User Messaging one) whose
+    /// event destination brings delivery receipts back (the template's).
+    pub email_configuration_set: Option<String>,
+    pub voice_configuration_set: Option<String>,
     /// Days deliveries (recipients' contact data) are kept: their DynamoDB
     /// TTL (`BEALERT_RETENTION_DAYS`, default 90).
     pub retention_days: u32,
@@ -101,6 +107,8 @@ impl Settings {
             sms_sender_id: var("BEALERT_SMS_SENDER_ID"),
             email_from: var("BEALERT_EMAIL_FROM"),
             voice_origination: var("BEALERT_VOICE_ORIGINATION"),
+            email_configuration_set: var("BEALERT_EMAIL_CONFIGURATION_SET"),
+            voice_configuration_set: var("BEALERT_VOICE_CONFIGURATION_SET"),
             retention_days: var("BEALERT_RETENTION_DAYS")
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(90),
@@ -316,6 +324,7 @@ impl AwsHome {
                 SesEmail {
                     client: aws_sdk_ses::Client::new(&self.sdk),
                     from: from.clone(),
+                    configuration_set: self.settings.email_configuration_set.clone(),
                 },
                 self.store.clone(),
             )),
@@ -333,6 +342,7 @@ impl AwsHome {
                 VoiceCalls {
                     client: aws_sdk_pinpointsmsvoicev2::Client::new(&self.sdk),
                     origination: origination.clone(),
+                    configuration_set: self.settings.voice_configuration_set.clone(),
                 },
                 self.store.clone(),
             )),

@@ -83,6 +83,7 @@ async fn sent_sms_and_email_can_be_read_back_from_localstack() {
         SesEmail {
             client: ses,
             from: "alerts@bealert.example".into(),
+            configuration_set: None,
         },
         log,
     );

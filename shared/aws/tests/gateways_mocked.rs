@@ -113,6 +113,7 @@ async fn email_goes_out_through_ses_with_subject_and_text() {
                 && r.destination().unwrap().to_addresses() == ["a@b.be"]
                 && m.subject().unwrap().data() == "bealert: Chemical leak"
                 && m.body().unwrap().text().unwrap().data() == "Sluit ramen en deuren"
+                && r.configuration_set_name() == Some("bealert-receipts")
         })
         .then_output(|| {
             SendEmailOutput::builder()
@@ -133,6 +134,7 @@ async fn email_goes_out_through_ses_with_subject_and_text() {
     let email = SesEmail {
         client,
         from: "alerts@bealert.example".into(),
+        configuration_set: Some("bealert-receipts".into()),
     };
     let id = email
         .transmit(&message(Channel::Email, "a@b.be", Language::Nl))
@@ -166,12 +168,14 @@ async fn voice_calls_read_the_text_in_a_voice_of_its_language() {
                     && r.origination_identity() == Some("pool-bealert")
                     && r.message_body_text_type() == Some(&VoiceMessageBodyTextType::Text)
                     && r.voice_id() == Some(&voice_for(lang))
+                    && r.configuration_set_name() == Some("bealert-receipts")
             })
             .then_output(|| SendVoiceMessageOutput::builder().message_id("v-1").build());
         let client = mock_client!(aws_sdk_pinpointsmsvoicev2, [&rule]);
         let voice = VoiceCalls {
             client,
             origination: "pool-bealert".into(),
+            configuration_set: Some("bealert-receipts".into()),
         };
         voice
             .transmit(&message(Channel::Voice, to, lang))
@@ -189,6 +193,7 @@ async fn voice_calls_read_the_text_in_a_voice_of_its_language() {
     let voice = VoiceCalls {
         client,
         origination: "pool-bealert".into(),
+        configuration_set: None,
     };
     let e = voice
         .transmit(&message(Channel::Voice, "+32470000010", Language::Nl))

@@ -252,6 +252,34 @@ pub fn from_sms_voice_event(v: &Value) -> Result<Option<Receipt>, ReceiptError> 
     }))
 }
 
+/// A receipt as a queue carries it: an SES or End User Messaging event,
+/// bare (raw message delivery) or inside the SNS notification that brought
+/// it (`{"Type": "Notification", "Message": "<event JSON>"}`).
+pub fn from_queue_message(body: &str) -> Result<Option<Receipt>, ReceiptError> {
+    let v: Value = serde_json::from_str(body).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let event = match (v.get("Type").and_then(Value::as_str), v.get("Message")) {
+        (Some("Notification"), Some(Value::String(m))) => {
+            serde_json::from_str(m).map_err(|e| bad(format!("SNS Message is not JSON: {e}")))?
+        }
+        (Some(other), _) if other != "Notification" => {
+            // A subscription confirmation or the like: nothing to apply.
+            return Ok(None);
+        }
+        _ => v,
+    };
+    if event.get("mail").is_some() {
+        from_ses_event(&event)
+    } else if event
+        .get("eventType")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("VOICE_") || t.starts_with("TEXT_"))
+    {
+        from_sms_voice_event(&event)
+    } else {
+        Err(bad("neither an SES nor an SMS and voice event"))
+    }
+}
+
 /// One receipt as an aggregator posts it to `POST /v1/receipts/{provider}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -462,6 +490,31 @@ mod tests {
             .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn queue_messages_are_read_bare_or_in_their_sns_envelope() {
+        let ses = json!({"eventType": "Delivery", "mail": {"messageId": "s-1"},
+                         "delivery": {"timestamp": "2026-11-30T10:00:02.000Z"}});
+        let wrapped =
+            json!({"Type": "Notification", "MessageId": "n-1", "Message": ses.to_string()});
+        for body in [ses.to_string(), wrapped.to_string()] {
+            let r = from_queue_message(&body).unwrap().unwrap();
+            assert_eq!(
+                (r.provider.as_str(), r.status),
+                ("ses", ReceiptStatus::Delivered)
+            );
+        }
+        let voice = json!({"eventType": "VOICE_NO_ANSWER", "isFinal": true, "messageId": "v-9"});
+        let r = from_queue_message(&voice.to_string()).unwrap().unwrap();
+        assert_eq!(
+            (r.provider.as_str(), r.status),
+            ("voice", ReceiptStatus::Failed)
+        );
+        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": "https://…"});
+        assert_eq!(from_queue_message(&confirm.to_string()).unwrap(), None);
+        assert!(from_queue_message(r#"{"hello": 1}"#).is_err());
+        assert!(from_queue_message("nope").is_err());
     }
 
     #[test]

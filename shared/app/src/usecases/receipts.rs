@@ -38,12 +38,27 @@ pub fn receipt_token_variable(provider: &str) -> String {
     )
 }
 
-/// The token a provider's webhook must present; `None` (no receipts taken
-/// from it) when unset or empty.
+/// The token a provider's webhook must present: its own variable, else
+/// its entry in `BEALERT_RECEIPT_TOKENS` (`NAME=TOKEN,…`, the template's
+/// `ReceiptTokens`); `None` (no receipts taken from it) when neither is set.
 pub fn receipt_token(provider: &str) -> Option<String> {
     std::env::var(receipt_token_variable(provider))
         .ok()
         .filter(|t| !t.is_empty())
+        .or_else(|| {
+            token_in_list(
+                &std::env::var("BEALERT_RECEIPT_TOKENS").unwrap_or_default(),
+                provider,
+            )
+        })
+}
+
+/// A provider's token in a `NAME=TOKEN,…` list.
+fn token_in_list(list: &str, provider: &str) -> Option<String> {
+    list.split(',')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, token)| name.trim() == provider && !token.is_empty())
+        .map(|(_, token)| token.trim().to_string())
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
@@ -201,6 +216,19 @@ impl App {
 mod tests {
     use super::*;
     use bealert_core::SubscriberId;
+
+    #[test]
+    fn a_token_list_names_each_providers_token() {
+        let list = "agg=s3cret, other = t0ken ,empty=";
+        assert_eq!(token_in_list(list, "agg").as_deref(), Some("s3cret"));
+        assert_eq!(token_in_list(list, "other").as_deref(), Some("t0ken"));
+        assert_eq!(token_in_list(list, "empty"), None);
+        assert_eq!(token_in_list(list, "ag"), None);
+        assert_eq!(token_in_list("", "agg"), None);
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab")
+        );
+    }
 
     #[test]
     fn a_key_names_its_delivery_and_nonsense_names_none() {

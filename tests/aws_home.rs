@@ -144,12 +144,17 @@ async fn an_alert_through_the_aws_home_reaches_everyone_once_in_their_language()
         .unwrap_or_default()
         .into_iter()
         .filter(|m| {
-            m["Destination"]["ToAddresses"][0]
-                .as_str()
+            testkit::mail_header(m, "To")
                 .is_some_and(|t| t.ends_with(&format!(".{base}@example.be")))
         })
         .collect();
     assert_eq!(to_us.len(), 3, "{to_us:?}");
+    // Each leads to the self-service page, and says so in its header.
+    for m in &to_us {
+        let unsubscribe = testkit::mail_header(m, "List-Unsubscribe").unwrap();
+        assert!(unsubscribe.ends_with("/manage>"), "{unsubscribe}");
+        assert!(m["RawData"].as_str().unwrap().contains("text/html"));
+    }
 
     // SQS redelivers: the same send job again must not send again.
     let page = api

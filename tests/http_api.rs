@@ -558,6 +558,14 @@ async fn an_alert_reaches_each_subscriber_once_per_channel_in_their_language() {
     let email = outbox(dir.path(), "email");
     assert_eq!(email.len(), 1);
     assert_eq!(email[0]["to"], "anna@example.be");
+    // An e-mail leads to the self-service page (its List-Unsubscribe).
+    assert_eq!(
+        email[0]["unsubscribe"].as_str(),
+        Some(format!("{}/manage", server.url).as_str()),
+        "{}",
+        email[0]
+    );
+    assert!(sms[0].get("unsubscribe").is_none());
     for line in sms.iter().chain(&voice).chain(&email) {
         for field in ["alert_id", "channel", "to", "language", "text", "at"] {
             assert!(

@@ -436,6 +436,10 @@ impl Local {
             approval_wait: tuning.approval_wait,
             limits: tuning.limits()?,
             retry_base: Duration::from_millis(tuning.retry_base_ms.max(1)),
+            public_url: tuning
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
             ..AppConfig::default()
         };
         let mut app = App::new(ports, config);

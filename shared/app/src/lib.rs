@@ -4,6 +4,7 @@
 //! different adapters; HTTP routes ([`http`]) and queue handlers
 //! ([`App::handle_job`]) are the only entry points.
 
+pub mod email;
 pub mod error;
 pub mod geometry;
 pub mod http;

@@ -809,6 +809,10 @@ pub struct OutboundMessage {
     /// asked again ([`crate::providers::ProviderChain`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// E-mail: the self-service page where the recipient manages or stops
+    /// their registration (`List-Unsubscribe`, and a line under the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe: Option<String>,
 }
 
 impl OutboundMessage {

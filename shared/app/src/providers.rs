@@ -552,6 +552,7 @@ mod chain_tests {
             signature: None,
             not_after: i64::MAX,
             provider: pinned.map(str::to_string),
+            unsubscribe: None,
         }
     }
 

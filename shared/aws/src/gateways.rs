@@ -121,7 +121,9 @@ impl Transmit for SnsSms {
     }
 }
 
-/// E-mail through SES (v1) `SendEmail`.
+/// E-mail through SES (v1) `SendRawEmail`: one message per recipient,
+/// with a text and an HTML part, `List-Unsubscribe` and a stable
+/// `Message-ID` ([`bealert_app::email::raw_email`]).
 pub struct SesEmail {
     pub client: aws_sdk_ses::Client,
     pub from: String,
@@ -133,24 +135,18 @@ pub struct SesEmail {
 #[async_trait]
 impl Transmit for SesEmail {
     async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
-        use aws_sdk_ses::types::{Body, Content, Destination, Message};
-        let content = |text: &str| {
-            Content::builder()
-                .data(text)
-                .charset("UTF-8")
-                .build()
-                .map_err(|e| GatewayError::Permanent(e.to_string()))
-        };
-        let subject = m.subject.clone().unwrap_or_else(|| "bealert".into());
-        let message = Message::builder()
-            .subject(content(&subject)?)
-            .body(Body::builder().text(content(&m.body())?).build())
-            .build();
+        use aws_sdk_ses::primitives::Blob;
+        use aws_sdk_ses::types::RawMessage;
+        let raw = bealert_app::email::raw_email(m, &self.from)?;
+        let message = RawMessage::builder()
+            .data(Blob::new(raw))
+            .build()
+            .map_err(|e| GatewayError::Permanent(e.to_string()))?;
         self.client
-            .send_email()
+            .send_raw_email()
             .source(&self.from)
-            .destination(Destination::builder().to_addresses(&m.to).build())
-            .message(message)
+            .destinations(&m.to)
+            .raw_message(message)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await

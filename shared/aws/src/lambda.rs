@@ -129,6 +129,9 @@ pub fn lambda_config() -> AppConfig {
         approval_wait,
         lease: FUNCTION_TIMEOUT * 2,
         limits: [limit("SMS"), limit("VOICE"), limit("EMAIL")],
+        public_url: std::env::var("BEALERT_PUBLIC_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
         ..AppConfig::default()
     }
 }

@@ -60,6 +60,18 @@ pub async fn localstack_sent(path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} gave no JSON ({e}): {body}"))
 }
 
+/// A header of an e-mail LocalStack recorded from `SendRawEmail` (its
+/// `RawData`), unfolded; `None` if the message has no such header.
+pub fn mail_header(message: &serde_json::Value, name: &str) -> Option<String> {
+    let raw = message["RawData"].as_str()?;
+    let head = raw.split("\r\n\r\n").next()?;
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    head.replace("\r\n ", " ")
+        .split("\r\n")
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_string())
+}
+
 /// Panics with the command to run when the stack does not answer.
 pub async fn require_stack() {
     let ddb = dynamodb().list_tables().send().await;

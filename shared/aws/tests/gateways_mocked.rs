@@ -24,6 +24,7 @@ fn message(channel: Channel, to: &str, language: Language) -> OutboundMessage {
         signature: None,
         not_after: i64::MAX,
         provider: None,
+        unsubscribe: None,
     }
 }
 
@@ -104,27 +105,31 @@ async fn throttled_sms_is_retryable_and_a_bad_number_is_not() {
 
 #[tokio::test]
 async fn email_goes_out_through_ses_with_subject_and_text() {
-    use aws_sdk_ses::operation::send_email::{SendEmailError, SendEmailOutput};
+    use aws_sdk_ses::operation::send_raw_email::{SendRawEmailError, SendRawEmailOutput};
     use aws_sdk_ses::types::error::MessageRejected;
-    let ok = mock!(aws_sdk_ses::Client::send_email)
-        .match_requests(|r| {
-            let m = r.message().unwrap();
+    let raw = |r: &aws_sdk_ses::operation::send_raw_email::SendRawEmailInput| {
+        String::from_utf8(r.raw_message().unwrap().data().as_ref().to_vec()).unwrap()
+    };
+    let ok = mock!(aws_sdk_ses::Client::send_raw_email)
+        .match_requests(move |r| {
+            let m = raw(r);
             r.source() == Some("alerts@bealert.example")
-                && r.destination().unwrap().to_addresses() == ["a@b.be"]
-                && m.subject().unwrap().data() == "bealert: Chemical leak"
-                && m.body().unwrap().text().unwrap().data() == "Sluit ramen en deuren"
+                && r.destinations() == ["a@b.be"]
+                && m.contains("Subject: bealert: Chemical leak")
+                && m.contains("Sluit ramen en deuren")
+                && m.contains("Content-Type: text/html")
                 && r.configuration_set_name() == Some("bealert-receipts")
         })
         .then_output(|| {
-            SendEmailOutput::builder()
+            SendRawEmailOutput::builder()
                 .message_id("e-1")
                 .build()
                 .unwrap()
         });
-    let rejected = mock!(aws_sdk_ses::Client::send_email)
-        .match_requests(|r| r.destination().unwrap().to_addresses() == ["x@y.be"])
+    let rejected = mock!(aws_sdk_ses::Client::send_raw_email)
+        .match_requests(|r| r.destinations() == ["x@y.be"])
         .then_error(|| {
-            SendEmailError::MessageRejected(
+            SendRawEmailError::MessageRejected(
                 MessageRejected::builder()
                     .message("address blacklisted")
                     .build(),

@@ -62,6 +62,15 @@ pub struct AlertRequest {
     /// CAP `scope`: Public (default), Restricted or Private.
     #[serde(default, skip_serializing_if = "Scope::is_public")]
     pub scope: Scope,
+    /// The place as people know it ("Zwijndrecht, port of Antwerp"): the
+    /// e-mail subject names it beside the event, and the CAP `areaDesc`
+    /// starts with it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
+    pub place: Option<String>,
 }
 
 /// A validated alert.
@@ -111,6 +120,9 @@ pub struct AlertSpec {
     /// check it on the public page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The place as people know it (see [`AlertRequest::place`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 impl AlertSpec {
@@ -294,6 +306,16 @@ impl AlertRequest {
             }
         });
 
+        let place = self.place.as_deref().map(str::trim).map(str::to_string);
+        if let (Some(p), Some(sent)) = (&place, &self.place)
+            && (p.is_empty() || sent.chars().count() > 100 || p.chars().any(char::is_control))
+        {
+            errors.push(
+                "place",
+                "name the place in 1 to 100 characters on one line, e.g. \"Zwijndrecht, port of Antwerp\"",
+            );
+        }
+
         let expires = self.expires.as_deref().and_then(|e| {
             let parsed = crate::cap::parse_time(e);
             if parsed.is_none() {
@@ -325,6 +347,7 @@ impl AlertRequest {
             headlines: BTreeMap::new(),
             cap_references: None,
             signature: None,
+            place,
         };
 
         check_texts(&spec, &mut errors);
@@ -611,6 +634,28 @@ mod tests {
             .follow_up(id, FollowUp::Cancel, &bad, 0)
             .unwrap_err();
         assert_eq!(e.0[0].path, "messages.xx");
+    }
+
+    #[test]
+    fn a_place_is_one_short_line() {
+        let with = |place: &str| {
+            serde_json::from_value::<AlertRequest>(serde_json::json!({
+                "status": "Actual", "event": "Fire", "severity": "Severe",
+                "urgency": "Immediate", "certainty": "Observed", "place": place,
+                "messages": {"nl": "Binnen blijven."},
+                "area": {"circles": [{"lat": 51.2, "lon": 4.3, "radius_km": 2}]}
+            }))
+            .unwrap()
+            .validate()
+        };
+        assert_eq!(
+            with("  Zwijndrecht ").unwrap().place.as_deref(),
+            Some("Zwijndrecht")
+        );
+        for bad in ["", "   ", "two\nlines", &"x".repeat(101)] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("place"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -152,6 +152,10 @@ fn area(w: &mut Writer<Vec<u8>>, spec: &AlertSpec) {
     if a.polygons.len() > a.geocodes.len() {
         desc.push("a drawn zone".into());
     }
+    // The place as people know it comes first.
+    if let Some(place) = &spec.place {
+        desc.insert(0, place.clone());
+    }
     for c in &a.circles {
         desc.push(format!(
             "{} km around {:.5},{:.5}",

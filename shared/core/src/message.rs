@@ -60,10 +60,7 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
         },
         Channel::Email => Rendered {
             language,
-            subject: Some(match alert.headlines.get(&language) {
-                Some(headline) => format!("{prefix}{headline}"),
-                None => format!("{prefix}bealert: {}", alert.event),
-            }),
+            subject: Some(email_subject(alert, language, prefix)),
             text: format!(
                 "{prefix}{text}\n\n-- \n{} · {:?} · {:?} · {:?}\n",
                 alert.event, alert.severity, alert.urgency, alert.certainty
@@ -71,6 +68,84 @@ pub fn render(alert: &AlertSpec, channel: Channel, wanted: Language) -> Option<R
         },
     };
     Some(rendered)
+}
+
+/// An alert e-mail's subject: the marker of an exercise or test, the
+/// headline (else the event), and the place when the alert names one.
+fn email_subject(alert: &AlertSpec, language: Language, prefix: &str) -> String {
+    let what = match (alert.headlines.get(&language), &alert.place) {
+        (Some(h), _) => h.clone(),
+        (None, Some(_)) => alert.event.clone(),
+        (None, None) => format!("bealert: {}", alert.event),
+    };
+    match &alert.place {
+        Some(place) if !what.contains(place.as_str()) => format!("{prefix}{what} – {place}"),
+        _ => format!("{prefix}{what}"),
+    }
+}
+
+/// The line under every alert e-mail that leads to the self-service page.
+pub fn manage_line(language: Language, url: &str) -> String {
+    match language {
+        Language::Nl => format!("Uw inschrijving beheren of stopzetten: {url}"),
+        Language::Fr => format!("Gérer ou arrêter votre inscription : {url}"),
+        Language::De => format!("Ihre Anmeldung verwalten oder beenden: {url}"),
+        Language::En => format!("Manage or stop your registration: {url}"),
+    }
+}
+
+/// An alert e-mail's two parts: the plain text (the body, then the line
+/// to the self-service page) and the same as HTML, escaped, one paragraph
+/// per paragraph of text, in the message's language.
+pub fn email_parts(body: &str, language: Language, manage_url: Option<&str>) -> (String, String) {
+    let text = match manage_url {
+        Some(url) => format!("{}\n\n{}\n", body.trim_end(), manage_line(language, url)),
+        None => body.to_string(),
+    };
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"></head><body>\n",
+        language.code()
+    );
+    for para in body.trim_end().split("\n\n") {
+        html.push_str(&format!("<p>{}</p>\n", esc(para).replace('\n', "<br>\n")));
+    }
+    if let Some(url) = manage_url {
+        let line = manage_line(language, "");
+        html.push_str(&format!(
+            "<hr>\n<p><small>{}<a href=\"{}\">{}</a></small></p>\n",
+            esc(&line),
+            esc(url),
+            esc(url)
+        ));
+    }
+    html.push_str("</body></html>\n");
+    (text, html)
+}
+
+/// A Message-ID from a message's idempotency key, in the sender's domain:
+/// the same delivery always has the same id, so a copy sent again by
+/// accident is one message to the recipient's mail program.
+pub fn message_id(key: &str, from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map_or("bealert.invalid", |(_, d)| d.trim_end_matches('>'));
+    let local: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("<{local}@{domain}>")
 }
 
 /// A message as the recipient gets it: the text, then the alert's
@@ -119,6 +194,68 @@ mod tests {
 
     fn msgs(pairs: &[(Language, &str)]) -> Messages {
         Messages(pairs.iter().map(|(l, t)| (*l, t.to_string())).collect())
+    }
+
+    #[test]
+    fn an_email_subject_names_the_event_and_the_place() {
+        let mut a: AlertSpec =
+            serde_json::from_value::<crate::alert::AlertRequest>(serde_json::json!({
+                "status": "Exercise", "event": "Chemical leak", "severity": "Severe",
+                "urgency": "Immediate", "certainty": "Observed", "place": "Zwijndrecht",
+                "messages": {"nl": "Sluit ramen & deuren.\n\nBlijf binnen."},
+                "area": {"circles": [{"lat": 51.2, "lon": 4.3, "radius_km": 2}]}
+            }))
+            .unwrap()
+            .validate()
+            .unwrap();
+        let subject = |a: &AlertSpec| {
+            render(a, Channel::Email, Language::Nl)
+                .unwrap()
+                .subject
+                .unwrap()
+        };
+        assert_eq!(subject(&a), "OEFENING - Chemical leak – Zwijndrecht");
+        a.headlines
+            .insert(Language::Nl, "Gaslek in Zwijndrecht".into());
+        assert_eq!(
+            subject(&a),
+            "OEFENING - Gaslek in Zwijndrecht",
+            "named once"
+        );
+        a.place = None;
+        a.headlines.clear();
+        assert_eq!(subject(&a), "OEFENING - bealert: Chemical leak");
+    }
+
+    #[test]
+    fn an_email_has_a_text_and_an_escaped_html_part_with_the_way_out() {
+        let (text, html) = email_parts(
+            "Sluit ramen & deuren.\n\nBlijf <binnen>.\nCrisiscentrum",
+            Language::Nl,
+            Some("https://alert.example/manage"),
+        );
+        assert!(
+            text.ends_with("Uw inschrijving beheren of stopzetten: https://alert.example/manage\n")
+        );
+        assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"nl\">"));
+        assert!(html.contains("<p>Sluit ramen &amp; deuren.</p>"));
+        assert!(html.contains("<p>Blijf &lt;binnen&gt;.<br>\nCrisiscentrum</p>"));
+        assert!(html.contains("<a href=\"https://alert.example/manage\">"));
+        let (plain, _) = email_parts("Hi", Language::En, None);
+        assert_eq!(plain, "Hi");
+    }
+
+    #[test]
+    fn a_message_id_is_stable_per_delivery_and_in_the_senders_domain() {
+        let id = message_id(
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:email:123",
+            "BE-Alert <alerts@be-alert.example>",
+        );
+        assert_eq!(
+            id,
+            "<0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.email.123@be-alert.example>"
+        );
+        assert_eq!(message_id("k", "nobody"), "<k@bealert.invalid>");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct OutboxLine {
     /// (a second outbox provider of the channel, [`OutboxRoute`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// E-mail: the self-service page its `List-Unsubscribe` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe: Option<String>,
 }
 
 /// The index key of a message: a route keeps its own keys, as a second
@@ -340,6 +343,7 @@ impl OutboxGateway {
                 signature: m.signature.clone(),
                 key: m.key.clone(),
                 provider: provider.map(str::to_string),
+                unsubscribe: m.unsubscribe.clone(),
             };
             match serde_json::to_writer(&mut buf, &line) {
                 Ok(()) => {

@@ -261,6 +261,7 @@ async fn outbox_lines_say_what_kind_of_message_they_carry() {
         signature: None,
         not_after: i64::MAX,
         provider: None,
+        unsubscribe: None,
     };
     let sent = gw
         .send(&[

@@ -116,6 +116,7 @@ async fn expired_personal_data_is_swept_and_the_outbox_rotates() {
         signature: None,
         not_after: i64::MAX,
         provider: None,
+        unsubscribe: None,
     };
     assert_eq!(
         sms.send(std::slice::from_ref(&message)).await,

@@ -20,6 +20,7 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
         signature: None,
         not_after: i64::MAX,
         provider: None,
+        unsubscribe: None,
     }
 }
 

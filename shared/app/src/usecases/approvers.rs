@@ -98,6 +98,7 @@ impl App {
             signature: None,
             not_after: now_ms() + 60_000,
             provider: None,
+            unsubscribe: None,
         };
         for (channel, list) in [
             (Channel::Sms, &contacts.phones),

@@ -143,6 +143,7 @@ impl App {
             .follow_up(original.id, FollowUp::Update, given, original.created_at)?
             .messages;
         let request = bealert_core::alert::AlertRequest {
+            place: original.spec.place.clone(),
             status: original.spec.status,
             event: original.spec.event.clone(),
             severity: original.spec.severity,

@@ -66,6 +66,9 @@ pub struct AppConfig {
     pub approval: bealert_core::lifecycle::ApprovalPolicy,
     /// How long an alert waits for approval before it expires.
     pub approval_wait: Duration,
+    /// Where citizens reach the signup and self-service pages (e-mails
+    /// link to `/manage` there); the signup's own setting when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -82,6 +85,7 @@ impl Default for AppConfig {
             geometry_deadline: Duration::from_secs(5),
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
             approval_wait: Duration::from_secs(30 * 60),
+            public_url: None,
         }
     }
 }

@@ -145,6 +145,15 @@ impl App {
         self.signup().ok().map(|s| s.config.public_url.clone())
     }
 
+    /// The self-service page every alert e-mail links to.
+    pub fn manage_url(&self) -> Option<String> {
+        self.config
+            .public_url
+            .clone()
+            .or_else(|| self.public_url())
+            .map(|u| format!("{}/manage", u.trim_end_matches('/')))
+    }
+
     /// `GET /alerts/{id}.cap`: a public alert's CAP, for anyone (404 for
     /// any other alert, so nothing else can be probed).
     pub async fn public_cap(&self, id: &str) -> Result<String, AppError> {

@@ -63,11 +63,8 @@ fn token_in_list(list: &str, provider: &str) -> Option<String> {
 
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// The delivery an idempotency key (`alert:channel:subscriber`) names.

@@ -214,6 +214,7 @@ impl App {
                 signature: None,
                 not_after: now + 60_000,
                 provider: None,
+                unsubscribe: None,
             };
             if let Some(Err(e)) = self
                 .ports

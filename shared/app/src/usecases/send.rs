@@ -233,6 +233,10 @@ impl App {
         if let Some(expires) = spec.expires {
             not_after = not_after.min(expires);
         }
+        // E-mail leads to the self-service page (List-Unsubscribe).
+        let manage = (channel == bealert_core::Channel::Email)
+            .then(|| self.manage_url())
+            .flatten();
         let mut messages = Vec::new();
         let mut attempts = Vec::new();
         let mut outcomes: Vec<Recorded> = Vec::new();
@@ -255,6 +259,7 @@ impl App {
                                 signature: spec.signature.clone(),
                                 not_after,
                                 provider,
+                                unsubscribe: manage.clone(),
                             });
                             attempts.push((attempt, item.language));
                         }

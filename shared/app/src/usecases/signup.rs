@@ -628,6 +628,7 @@ impl App {
                 signature: None,
                 not_after: now + 60_000,
                 provider: None,
+                unsubscribe: None,
             };
             match self
                 .ports

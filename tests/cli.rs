@@ -441,3 +441,30 @@ async fn geo_load_adds_municipalities_whose_mayors_then_alert_them() {
     let big = preview(&national, "21015").await;
     assert_eq!(big.status, 200, "{:?}", big.body);
 }
+
+#[test]
+fn status_without_a_server_reads_the_queues_and_says_what_it_cannot_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "status",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            "bea_x",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for queue in bealert_app::jobs::all_queues() {
+        assert!(printed.contains(queue), "{queue} missing: {printed}");
+    }
+    assert!(printed.contains("No server answered"), "{printed}");
+}

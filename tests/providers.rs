@@ -141,6 +141,43 @@ async fn half_the_calls_failing_still_reaches_everyone_once_through_two_provider
         "refusals failed over: {lines:?}"
     );
     assert!(lines["outbox"] > PEOPLE / 3, "{lines:?}");
+
+    // The status shows it: every queue, the SMS sent in the last minute,
+    // and each provider's health.
+    let status = api.get("/v1/status").await;
+    assert_eq!(status.status, 200, "{:?}", status.body);
+    let queues = status.body["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), bealert_app::jobs::all_queues().len());
+    assert!(queues.iter().all(|q| q["dead_letters"] == 0), "{queues:?}");
+    let sms = &status.body["channels"]["sms"];
+    assert_eq!(
+        sms["sent_last_minute"].as_u64(),
+        Some(PEOPLE as u64),
+        "{sms}"
+    );
+    let health = sms["providers"].as_array().unwrap();
+    let named = |n: &str| health.iter().find(|p| p["name"] == n).unwrap();
+    assert_eq!(
+        named("outbox")["accepted"].as_u64().unwrap()
+            + named("backup")["accepted"].as_u64().unwrap(),
+        PEOPLE as u64,
+        "{health:?}"
+    );
+    assert!(
+        named("outbox")["refused"].as_u64().unwrap() > 0,
+        "{health:?}"
+    );
+    // The command line prints the same.
+    let out = std::process::Command::new(common::BIN)
+        .args(["status", "--url", &api.url, "--key", &api.key])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("send-sms") && printed.contains("outbox (accepted"),
+        "{printed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,6 +10,7 @@ mod dlq;
 mod local;
 mod scenario;
 mod serve;
+mod status;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -81,6 +82,16 @@ enum Command {
             default_value = "embedded",
             global = true
         )]
+        backend: Backend,
+    },
+    /// Queue depths and dead letters, send rates per channel, provider
+    /// health: from the running server, else the queues alone.
+    Status {
+        #[command(flatten)]
+        args: status::StatusArgs,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
         backend: Backend,
     },
     /// A self-contained tour on a temporary data directory.
@@ -737,6 +748,47 @@ async fn main() -> anyhow::Result<()> {
             Backend::Aws => {
                 let aws = local::aws_home().await;
                 dlq::run(aws.queue.as_ref(), command).await
+            }
+            #[cfg(not(feature = "aws"))]
+            Backend::Aws => no_aws(),
+        },
+        Command::Status {
+            args,
+            data_dir,
+            backend,
+        } => match backend {
+            Backend::Embedded => match status::from_server(&args).await? {
+                Some(report) => {
+                    status::print(&report, args.json, None);
+                    Ok(())
+                }
+                None => {
+                    let queue = bealert_embedded::SqliteQueue::open(
+                        &data_dir.join("queue.db"),
+                        bealert_embedded::queue::DEFAULT_MAX_RECEIVES,
+                    )?;
+                    let report = status::queues_only(&queue).await?;
+                    let note = format!(
+                        "No server answered at {} (with a key: --key or BEALERT_API_KEY): the queues alone, read from {}. Send rates and provider health come from the server.",
+                        args.url,
+                        data_dir.display()
+                    );
+                    status::print(&report, args.json, Some(&note));
+                    Ok(())
+                }
+            },
+            #[cfg(feature = "aws")]
+            Backend::Aws => {
+                let aws = local::aws_home().await;
+                let report = status::queues_only(aws.queue.as_ref()).await?;
+                status::print(
+                    &report,
+                    args.json,
+                    Some(
+                        "AWS home: send rates and provider health are kept by each send function instance (their logs), not seen from here.",
+                    ),
+                );
+                Ok(())
             }
             #[cfg(not(feature = "aws"))]
             Backend::Aws => no_aws(),

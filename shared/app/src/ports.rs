@@ -708,6 +708,19 @@ pub struct DeadLetter {
     pub last_error: Option<String>,
 }
 
+/// A queue's jobs by state ([`JobQueue::depth`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub ready: u64,
+    /// Received, under their visibility timeout.
+    pub in_flight: u64,
+    /// Waiting for a planned time (a retry's backoff, a rate's wait).
+    pub delayed: u64,
+    /// In the dead-letter queue.
+    pub dead_letters: u64,
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn send(&self, queue: &str, bodies: &[String]) -> Result<(), QueueError>;
@@ -742,6 +755,9 @@ pub trait JobQueue: Send + Sync {
         delay: Duration,
     ) -> Result<(), QueueError>;
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
+    /// How many jobs wait, are being worked on, wait for a planned time,
+    /// and lie in the dead-letter queue (SQS: its approximate counts).
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError>;
     /// Moves a dead letter back onto its queue, its receive count reset;
     /// false if there is no such dead letter.
     async fn redrive(&self, queue: &str, id: &str) -> Result<bool, QueueError>;

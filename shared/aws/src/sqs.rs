@@ -7,7 +7,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use bealert_app::ports::{DeadLetter, JobQueue, QueueError, ReceivedJob};
+use bealert_app::ports::{DeadLetter, JobQueue, QueueDepth, QueueError, ReceivedJob};
 use bealert_core::SubscriberId;
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -309,6 +309,56 @@ impl JobQueue for SqsQueue {
             .await
             .map_err(|e| qerr("delaying", e))?;
         Ok(())
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
+        let count = |attrs: &Option<HashMap<QueueAttributeName, String>>, name| {
+            attrs
+                .as_ref()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let url = self.url(queue).await?;
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| qerr("reading queue depth", e))?
+            .attributes;
+        let dead = match self.dead_letter_url(queue).await {
+            Ok(dlq) => {
+                let a = self
+                    .client
+                    .get_queue_attributes()
+                    .queue_url(&dlq)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .send()
+                    .await
+                    .map_err(|e| qerr("reading dead-letter depth", e))?
+                    .attributes;
+                count(&a, QueueAttributeName::ApproximateNumberOfMessages)
+            }
+            // A queue without a dead-letter queue has no dead letters.
+            Err(_) => 0,
+        };
+        Ok(QueueDepth {
+            ready: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(
+                &attrs,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            ),
+            delayed: count(
+                &attrs,
+                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            ),
+            dead_letters: dead,
+        })
     }
 
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {

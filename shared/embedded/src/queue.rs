@@ -4,7 +4,7 @@
 use crate::OpenError;
 use crate::db::Db;
 use async_trait::async_trait;
-use bealert_app::ports::{DeadLetter, JobQueue, QueueError, ReceivedJob, StoreError};
+use bealert_app::ports::{DeadLetter, JobQueue, QueueDepth, QueueError, ReceivedJob, StoreError};
 use bealert_core::SubscriberId;
 use rusqlite::params;
 use std::collections::HashMap;
@@ -354,6 +354,40 @@ impl JobQueue for SqliteQueue {
             .await
             .map_err(qerr)?;
         Ok(moved)
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
+        let queue = queue.to_string();
+        let now = now_ms();
+        self.db
+            .read(move |c| {
+                let (ready, in_flight, delayed) = c
+                    .prepare_cached(
+                        "SELECT
+                             COALESCE(SUM(visible_at <= ?2), 0),
+                             COALESCE(SUM(visible_at > ?2 AND receipt IS NOT NULL), 0),
+                             COALESCE(SUM(visible_at > ?2 AND receipt IS NULL), 0)
+                         FROM jobs WHERE queue = ?1",
+                    )?
+                    .query_row(params![queue, now], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })?;
+                let dead: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM dead_letters WHERE queue = ?1")?
+                    .query_row([&queue], |r| r.get(0))?;
+                Ok(QueueDepth {
+                    ready: ready as u64,
+                    in_flight: in_flight as u64,
+                    delayed: delayed as u64,
+                    dead_letters: dead as u64,
+                })
+            })
+            .await
+            .map_err(qerr)
     }
 
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {

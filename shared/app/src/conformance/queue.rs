@@ -30,6 +30,10 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
         "every message is received once while invisible"
     );
     assert!(got.iter().all(|j| j.receive_count == 1));
+    // Every one is being worked on, none waits (SQS: approximate, so a
+    // few tries).
+    let depth = depth_until(q, "conf-a", |d| d.in_flight == 25).await;
+    assert_eq!((depth.ready, depth.dead_letters), (0, 0), "{depth:?}");
     assert!(
         q.receive("conf-a", 10, Duration::from_secs(30), SHORT)
             .await
@@ -97,6 +101,8 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
     );
     let dead = q.dead_letters("conf-poison").await.unwrap();
     assert_eq!(dead.len(), 1);
+    let depth = depth_until(q, "conf-poison", |d| d.dead_letters == 1).await;
+    assert_eq!((depth.ready, depth.in_flight), (0, 0), "{depth:?}");
     assert_eq!(dead[0].body, "not json");
     // A queue that keeps the last error (SQS does not) keeps the right one.
     if let Some(e) = &dead[0].last_error {
@@ -125,6 +131,24 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
     assert_eq!((j.body.as_str(), j.receive_count), ("waiting", 1));
     q.delete("conf-wait", &j.receipt).await.unwrap();
     assert!(q.dead_letters("conf-wait").await.unwrap().is_empty());
+}
+
+/// The queue's depth once `ok` holds (or the last one read, after 5 s).
+async fn depth_until(
+    q: &dyn JobQueue,
+    queue: &str,
+    ok: impl Fn(&crate::ports::QueueDepth) -> bool,
+) -> crate::ports::QueueDepth {
+    let mut depth = q.depth(queue).await.unwrap();
+    for _ in 0..50 {
+        if ok(&depth) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        depth = q.depth(queue).await.unwrap();
+    }
+    assert!(ok(&depth), "{queue}: {depth:?}");
+    depth
 }
 
 async fn receive_one(

@@ -42,8 +42,15 @@ pub fn router(app: Arc<App>) -> Router {
             .merge(signup_routes())
             .merge(alert_routes())
             .merge(zone_routes())
-            .merge(network_routes()),
+            .merge(network_routes())
+            .route("/v1/status", get(status)),
     )
+}
+
+/// Queues, channels and providers as this process sees them (`serve`;
+/// in the AWS home `bealert status --backend aws` reads the queues).
+async fn status(State(app): State<Arc<App>>, Authed(_op): Authed) -> Answer<impl IntoResponse> {
+    Ok(Json(app.status().await?))
 }
 
 /// Networks and their cells: the api-networks function.

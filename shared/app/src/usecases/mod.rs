@@ -19,6 +19,7 @@ mod resolve;
 pub mod self_service;
 mod send;
 pub mod signup;
+pub mod status;
 mod subscribers;
 pub mod templates;
 
@@ -103,6 +104,8 @@ pub struct App {
     /// Where drills are scheduled (the AWS home's EventBridge Scheduler);
     /// `None`: the process fires them itself ([`App::fire_due_drills`]).
     drill_scheduler: Option<Arc<dyn crate::ports::DrillScheduler>>,
+    /// Messages handed over per channel, for the status ([`status`]).
+    meter: status::SendMeter,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -170,6 +173,7 @@ impl App {
             signup: None,
             broadcast: None,
             drill_scheduler: None,
+            meter: status::SendMeter::default(),
         }
     }
 

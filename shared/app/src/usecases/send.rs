@@ -337,6 +337,10 @@ impl App {
                 .get(channel)
                 .send(&messages[batch.clone()])
                 .await;
+            // Handed over now, or found handed over by an attempt whose
+            // answer was lost: either way the message left.
+            let handed = results.iter().filter(|r| r.is_ok()).count();
+            self.meter.add(channel, handed as u64, now_ms());
             for ((msg, attempt), result) in messages[batch.clone()]
                 .iter()
                 .zip(&attempts[batch])

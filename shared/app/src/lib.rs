@@ -12,6 +12,7 @@ pub mod http_sms;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod netsim;
 pub mod network_http;
 pub mod ports;

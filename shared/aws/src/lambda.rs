@@ -11,16 +11,108 @@ use std::time::Duration;
 /// `trace`; default `info`). A plain level, not a filter expression: no
 /// regular-expression engine in the package.
 pub fn init_logs() {
+    use tracing_subscriber::prelude::*;
     let level = std::env::var("BEALERT_LOG")
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_max_level(level)
         .with_target(false)
         .without_time()
+        .with_filter(tracing_subscriber::filter::filter_fn(move |m| {
+            m.target() != bealert_app::metrics::TARGET && *m.level() <= level
+        }));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(EmfLayer::new("bealert", std::io::stdout))
         .init();
+}
+
+/// Turns metric events ([`bealert_app::metrics`]) into CloudWatch metrics
+/// in the embedded metric format: one JSON line each on the function's
+/// output, which CloudWatch Logs extracts (no PutMetricData call, no
+/// added latency).
+pub struct EmfLayer<W> {
+    namespace: String,
+    writer: W,
+}
+
+impl<W> EmfLayer<W> {
+    pub fn new(namespace: &str, writer: W) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            writer,
+        }
+    }
+}
+
+/// An event's fields as JSON values.
+#[derive(Default)]
+struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for Fields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for EmfLayer<W>
+where
+    S: tracing::Subscriber,
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + 'static,
+{
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        use std::io::Write;
+        if event.metadata().target() != bealert_app::metrics::TARGET {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let list = |name: &str| -> Vec<String> {
+            fields.0[name]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let (metrics, dimensions) = (list("metrics"), list("dimensions"));
+        let mut doc = serde_json::json!({
+            "_aws": {
+                "Timestamp": bealert_app::now_ms(),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [dimensions],
+                    "Metrics": metrics.iter().map(|m| serde_json::json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            }
+        });
+        for name in metrics.iter().chain(&dimensions) {
+            if let Some(v) = fields.0.get(name) {
+                doc[name] = v.clone();
+            }
+        }
+        let _ = writeln!(self.writer.make_writer(), "{doc}");
+    }
 }
 
 /// The app on the AWS home, after checking that `required` variables are
@@ -133,5 +225,75 @@ pub fn lambda_config() -> AppConfig {
             .ok()
             .filter(|u| !u.trim().is_empty()),
         ..AppConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod emf_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::prelude::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn metric_events_become_embedded_metric_format_lines_and_others_do_not() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(EmfLayer::new("bealert", move || out.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            bealert_app::metrics::sent(bealert_core::Channel::Sms, 98, 1, 3);
+            tracing::info!(sent = 5, "an ordinary log line");
+            bealert_app::metrics::receipts(7, 1, 2, 0);
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let sent = &lines[0];
+        let cw = &sent["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "bealert");
+        assert_eq!(cw["Dimensions"], serde_json::json!([["Channel"]]));
+        assert_eq!(
+            cw["Metrics"][0],
+            serde_json::json!({"Name": "Sent", "Unit": "Count"})
+        );
+        assert_eq!(
+            (
+                &sent["Channel"],
+                &sent["Sent"],
+                &sent["Failed"],
+                &sent["Retried"]
+            ),
+            (
+                &serde_json::json!("sms"),
+                &serde_json::json!(98),
+                &serde_json::json!(1),
+                &serde_json::json!(3)
+            )
+        );
+        assert!(sent["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+        assert_eq!(lines[1]["ReceiptsApplied"], 7);
+        assert_eq!(
+            lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([[]])
+        );
     }
 }

@@ -167,6 +167,12 @@ impl App {
                 report.contacts_stopped += 1;
             }
         }
+        crate::metrics::receipts(
+            report.applied,
+            report.unchanged,
+            report.ignored,
+            report.contacts_stopped,
+        );
         Ok(report)
     }
 

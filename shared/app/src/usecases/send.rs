@@ -368,6 +368,19 @@ impl App {
             if stale > 0 {
                 tracing::warn!(alert = %id, %channel, stale, "outcomes not recorded: their claims had been taken over");
             }
+            let count = |f: fn(&Outcome) -> bool| {
+                outcomes
+                    .iter()
+                    .zip(&recorded)
+                    .filter(|(o, r)| **r && f(&o.outcome))
+                    .count() as u64
+            };
+            crate::metrics::sent(
+                channel,
+                count(|o| matches!(o, Outcome::Sent)),
+                count(|o| matches!(o, Outcome::Failed(_))),
+                count(|o| matches!(o, Outcome::Retry(_))),
+            );
         }
         Ok(())
     }

@@ -1,0 +1,41 @@
+//! Metrics as tracing events of target [`TARGET`]: each home decides what
+//! they become. The Lambda functions turn them into CloudWatch metrics in
+//! the embedded metric format (`bealert_aws::lambda::EmfLayer`); `serve`
+//! logs them like any event.
+//!
+//! Every event names its metrics in `metrics` (comma-separated, each a
+//! numeric field of the event) and its dimensions in `dimensions`.
+
+use bealert_core::Channel;
+
+/// The tracing target of metric events.
+pub const TARGET: &str = "bealert::metrics";
+
+/// One batch of a channel's deliveries recorded: sent, failed for good,
+/// left for a retry.
+pub fn sent(channel: Channel, sent: u64, failed: u64, retried: u64) {
+    tracing::info!(
+        target: TARGET,
+        metrics = "Sent,Failed,Retried",
+        dimensions = "Channel",
+        Channel = channel.code(),
+        Sent = sent,
+        Failed = failed,
+        Retried = retried,
+        "deliveries recorded"
+    );
+}
+
+/// One batch of delivery receipts applied.
+pub fn receipts(applied: u64, unchanged: u64, ignored: u64, contacts_stopped: u64) {
+    tracing::info!(
+        target: TARGET,
+        metrics = "ReceiptsApplied,ReceiptsUnchanged,ReceiptsIgnored,ContactsStopped",
+        dimensions = "",
+        ReceiptsApplied = applied,
+        ReceiptsUnchanged = unchanged,
+        ReceiptsIgnored = ignored,
+        ContactsStopped = contacts_stopped,
+        "receipts applied"
+    );
+}

@@ -60,6 +60,58 @@ async fn the_sample_event_runs_its_drill_once() {
     assert!(run(serde_json::json!({"nothing": 1})).await.is_err());
 }
 
+#[tokio::test]
+async fn a_canary_drill_sends_a_test_alert() {
+    let home = TestHome::new().await;
+    let op = home
+        .app
+        .authenticate(Some(&format!("Bearer {SAMPLE_KEY}")))
+        .await
+        .unwrap();
+    let template = serde_json::json!({"event": "Heartbeat", "severity": "Minor",
+        "urgency": "Immediate", "certainty": "Observed", "messages": {"en": "Canary."}});
+    home.app
+        .put_template(&op, "canary", template.to_string().as_bytes())
+        .await
+        .unwrap();
+    let drill = home
+        .app
+        .create_drill(
+            &op,
+            br#"{"schedule": "rate(1 hour)", "template": "canary", "groups": ["canary"], "status": "Test"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        drill.status,
+        bealert_app::usecases::drills::DrillStatus::Test
+    );
+    let ran = drill::handler(
+        &home.app,
+        lambda_runtime::LambdaEvent::new(
+            serde_json::json!({"drill_id": drill.id}),
+            lambda_runtime::Context::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    let view = home
+        .app
+        .alert_view(&op, ran["alert_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(view.status, bealert_core::cap::Status::Test);
+    // Only Exercise and Test: a drill never sends an Actual alert.
+    let refused = home
+        .app
+        .create_drill(
+            &op,
+            br#"{"schedule": "rate(1 hour)", "template": "canary", "groups": ["canary"], "status": "Actual"}"#,
+        )
+        .await;
+    assert!(refused.is_err());
+}
+
 #[test]
 fn the_function_refuses_to_start_without_its_configuration() {
     check_refuses_to_start_without_configuration(

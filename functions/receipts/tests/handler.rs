@@ -26,9 +26,9 @@ async fn run(home: &TestHome, event: &str) -> Result<Value, lambda_runtime::Erro
     .await
 }
 
-#[tokio::test]
-async fn the_sample_events_mark_deliveries_and_stop_dead_contacts() {
-    let home = TestHome::new().await;
+/// Two subscribers, an alert of `status` to them handed over on every
+/// channel under the ids the sample events name.
+async fn sent_alert(home: &TestHome, status: &str) -> AlertId {
     home.import(json!({"subscribers": [
         {"external_id": "a", "language": "nl", "phone": "+32470000101", "email": "a@example.be",
          "channels": ["sms", "voice", "email"], "addresses": [{"lat": 50.85, "lon": 4.35}]},
@@ -44,7 +44,7 @@ async fn the_sample_events_mark_deliveries_and_stop_dead_contacts() {
     home.insert_alert(
         id,
         AlertState::Sending,
-        json!({"status": "Actual", "event": "Fire", "severity": "Severe", "urgency": "Immediate",
+        json!({"status": status, "event": "Fire", "severity": "Severe", "urgency": "Immediate",
                "certainty": "Observed", "messages": {"nl": "Sluit ramen", "fr": "Fermez les fenêtres"},
                "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1.0}]}}),
     )
@@ -130,6 +130,18 @@ async fn the_sample_events_mark_deliveries_and_stop_dead_contacts() {
         );
     }
 
+    id
+}
+
+#[tokio::test]
+async fn the_sample_events_mark_deliveries_and_stop_dead_contacts() {
+    let home = TestHome::new().await;
+    let id = sent_alert(&home, "Actual").await;
+    let (a, b) = (
+        SubscriberId::from_external_id("a"),
+        SubscriberId::from_external_id("b"),
+    );
+    let store = &home.app.ports.deliveries;
     let logs = run(&home, LOGS).await.unwrap();
     assert_eq!(
         (&logs["applied"], &logs["ignored"]),
@@ -186,4 +198,43 @@ async fn the_sample_events_mark_deliveries_and_stop_dead_contacts() {
     assert_eq!(counts.channels[&Channel::Email].delivered, 1);
 
     assert!(run(&home, r#"{"detail": {}}"#).await.is_err());
+}
+
+#[tokio::test]
+async fn a_delivered_test_message_is_the_canary_metric() {
+    use tracing_subscriber::prelude::*;
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let home = TestHome::new().await;
+    sent_alert(&home, "Test").await;
+    let buffer = Buffer::default();
+    let out = buffer.clone();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(
+        bealert_aws::lambda::EmfLayer::new("bealert", move || out.clone()),
+    ));
+    run(&home, LOGS).await.unwrap();
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let canary: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m.get("TestDelivered").is_some())
+        .collect();
+    assert_eq!(
+        canary.len(),
+        1,
+        "one SMS of the Test alert delivered: {text}"
+    );
+    assert_eq!(
+        canary[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([[]])
+    );
 }

@@ -39,3 +39,17 @@ pub fn receipts(applied: u64, unchanged: u64, ignored: u64, contacts_stopped: u6
         "receipts applied"
     );
 }
+
+/// A `Test` alert's message reached its recipient (a delivery receipt): a
+/// heartbeat canary arrived, end to end. No dimension, so one alarm
+/// watches every channel.
+pub fn test_delivered(channel: Channel) {
+    tracing::info!(
+        target: TARGET,
+        metrics = "TestDelivered",
+        dimensions = "",
+        TestDelivered = 1u64,
+        channel = channel.code(),
+        "a Test message was delivered"
+    );
+}

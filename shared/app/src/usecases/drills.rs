@@ -35,6 +35,27 @@ pub struct DrillRequest {
     pub area: Option<serde_json::Value>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// `Exercise` (the default), or `Test`: a heartbeat canary, a technical
+    /// test of the chain (CAP Test: not for the public).
+    #[serde(default)]
+    pub status: DrillStatus,
+}
+
+/// What a drill's runs are: exercises, or technical tests (a canary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DrillStatus {
+    #[default]
+    Exercise,
+    Test,
+}
+
+impl DrillStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            DrillStatus::Exercise => "Exercise",
+            DrillStatus::Test => "Test",
+        }
+    }
 }
 
 /// A drill as stored.
@@ -54,6 +75,8 @@ pub struct Drill {
     pub created_at: i64,
     /// Unix ms; `None` once the schedule has no more runs.
     pub next_run: Option<i64>,
+    #[serde(default)]
+    pub status: DrillStatus,
 }
 
 /// One run as stored.
@@ -87,6 +110,7 @@ pub struct DrillView {
     /// Belgian time, with its offset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,
+    pub status: DrillStatus,
 }
 
 /// One channel of a run's report.
@@ -144,6 +168,7 @@ fn view(d: &Drill) -> DrillView {
         groups: d.groups.clone(),
         operator: d.operator.name.clone(),
         next_run: d.next_run.map(brussels_rfc3339),
+        status: d.status,
     }
 }
 
@@ -157,7 +182,7 @@ impl App {
         let mut body = serde_json::json!({
             "template": d.template,
             "values": d.values,
-            "status": "Exercise",
+            "status": d.status.as_str(),
         });
         if let Some(a) = &d.area {
             body["area"] = a.clone();
@@ -188,6 +213,7 @@ impl App {
             operator: operator.clone(),
             created_at: now,
             next_run: None,
+            status: req.status,
         };
         drill.next_run = schedule.next_after(now, now);
         // What each run will send must be valid now: the template, its

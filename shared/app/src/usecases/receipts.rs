@@ -96,7 +96,8 @@ impl App {
     /// Applies provider receipts, each once; a repeated one changes nothing.
     pub async fn apply_receipts(&self, receipts: &[Receipt]) -> Result<ReceiptReport, StoreError> {
         let mut report = ReceiptReport::default();
-        let mut released: HashMap<AlertId, Option<i64>> = HashMap::new();
+        // Each alert's release time, and whether it is a Test (a canary).
+        let mut released: HashMap<AlertId, Option<(i64, bool)>> = HashMap::new();
         for r in receipts {
             let found = match (&r.key, &r.id) {
                 (Some(key), _) => parse_key(key),
@@ -116,17 +117,17 @@ impl App {
             let release = match released.get(&d.alert) {
                 Some(at) => *at,
                 None => {
-                    let at = self
-                        .ports
-                        .alerts
-                        .get_alert_head(d.alert)
-                        .await?
-                        .map(|a| a.released_at());
+                    let at = self.ports.alerts.get_alert_head(d.alert).await?.map(|a| {
+                        (
+                            a.released_at(),
+                            a.spec.status == bealert_core::cap::Status::Test,
+                        )
+                    });
                     released.insert(d.alert, at);
                     at
                 }
             };
-            let Some(released_at) = release else {
+            let Some((released_at, test)) = release else {
                 report.ignored += 1;
                 tracing::warn!(provider = %r.provider, alert = %d.alert, "receipt for a message of an unknown alert ignored");
                 continue;
@@ -142,6 +143,10 @@ impl App {
             let contact = match self.ports.deliveries.apply_receipt(d, &change, now).await? {
                 ReceiptApplied::Moved { from, to, contact } => {
                     report.applied += 1;
+                    if test && to == bealert_core::delivery::DeliveryStatus::Delivered {
+                        // A canary arrived: the whole chain works.
+                        crate::metrics::test_delivered(d.channel);
+                    }
                     tracing::debug!(alert = %d.alert, channel = %d.channel, subscriber = %d.subscriber, ?from, ?to, "receipt applied");
                     contact
                 }

@@ -48,6 +48,11 @@ pub struct Tuning {
     /// E-mails a sender may take at once (as --sms-burst).
     #[arg(long, env = "BEALERT_EMAIL_BURST")]
     pub email_burst: Option<u32>,
+    /// E-mail's warm-up: after this many seconds without sending, e-mail
+    /// starts at a tenth of --email-rate and reaches it over as many
+    /// seconds (mail providers distrust a cold sender that bursts); 0: none.
+    #[arg(long, env = "BEALERT_EMAIL_RAMP_SECS", default_value_t = 0)]
+    pub email_ramp_secs: u32,
     /// Days that recipients' contact data (deliveries, dead letters,
     /// archived outbox files) is kept (embedded home; DynamoDB items carry a TTL).
     #[arg(long, env = "BEALERT_RETENTION_DAYS", default_value_t = 90)]
@@ -136,6 +141,7 @@ impl Default for Tuning {
             sms_burst: None,
             voice_burst: None,
             email_burst: None,
+            email_ramp_secs: 0,
             sms_providers: None,
             voice_providers: None,
             email_providers: None,
@@ -337,7 +343,8 @@ impl Tuning {
         Ok([
             limit("sms", self.sms_rate, self.sms_burst)?,
             limit("voice", self.voice_rate, self.voice_burst)?,
-            limit("email", self.email_rate, self.email_burst)?,
+            limit("email", self.email_rate, self.email_burst)?
+                .map(|l| l.with_ramp(self.email_ramp_secs)),
         ])
     }
 }

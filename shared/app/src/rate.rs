@@ -39,6 +39,10 @@ impl Priority {
 pub struct Limit {
     pub per_second: u32,
     pub burst: u32,
+    /// A warm-up (ms; 0 = none): after a whole ramp without sending, the
+    /// channel starts at a tenth of its rate and reaches it linearly over
+    /// the ramp (mail providers distrust a cold sender that bursts).
+    pub ramp_ms: i64,
 }
 
 impl Limit {
@@ -57,7 +61,17 @@ impl Limit {
                 "the burst must be between {least} and the rate ({per_second}), not {burst}"
             ));
         }
-        Ok(Self { per_second, burst })
+        Ok(Self {
+            per_second,
+            burst,
+            ramp_ms: 0,
+        })
+    }
+
+    /// The same limit with a warm-up of `secs` seconds (0: none).
+    pub fn with_ramp(mut self, secs: u32) -> Self {
+        self.ramp_ms = i64::from(secs) * 1000;
+        self
     }
 
     /// Tokens added per second.
@@ -71,6 +85,8 @@ impl Limit {
 pub struct Bucket {
     pub tokens: f64,
     pub at_ms: i64,
+    /// Under a ramp: when sending resumed after a whole ramp idle.
+    pub warm_since_ms: Option<i64>,
 }
 
 /// The rule: a bucket holds at most the limit's burst, refills at the
@@ -88,9 +104,18 @@ pub fn take_tokens(
     let b = stored.unwrap_or(Bucket {
         tokens: burst,
         at_ms: now_ms,
+        warm_since_ms: None,
     });
     let elapsed = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-    let tokens = (b.tokens + elapsed * limit.refill()).min(burst);
+    // A ramp starts again after a whole ramp without a call.
+    let warm_since = (limit.ramp_ms > 0).then(|| match b.warm_since_ms {
+        Some(since) if now_ms - b.at_ms < limit.ramp_ms => since,
+        _ => now_ms,
+    });
+    let pace = warm_since.map_or(1.0, |since| {
+        (0.1 + 0.9 * (now_ms - since) as f64 / limit.ramp_ms as f64).min(1.0)
+    });
+    let tokens = (b.tokens + elapsed * limit.refill() * pace).min(burst);
     // Whole tokens kept back (none from a bucket too small to split).
     let floor = match priority {
         Priority::Urgent => 0.0,
@@ -102,6 +127,7 @@ pub fn take_tokens(
         Bucket {
             tokens: tokens - f64::from(granted),
             at_ms: now_ms.max(b.at_ms),
+            warm_since_ms: warm_since,
         },
         granted,
     )
@@ -153,6 +179,34 @@ mod tests {
 
     fn limit(per_second: u32, burst: u32) -> Limit {
         Limit::new(per_second, Some(burst)).unwrap()
+    }
+
+    #[test]
+    fn a_ramp_starts_cold_at_a_tenth_reaches_the_rate_and_starts_again_after_idle() {
+        use std::collections::BTreeMap;
+        let l = limit(100, 2).with_ramp(60);
+        // Greedy takes every 10 ms from `from_ms` for `secs`: per second.
+        fn run(l: Limit, from_ms: i64, secs: i64, b: &mut Option<Bucket>) -> BTreeMap<i64, u32> {
+            let mut per_second = BTreeMap::new();
+            for t in (from_ms..from_ms + secs * 1000).step_by(10) {
+                let (after, got) = take_tokens(*b, l, 1_000, Priority::Urgent, t);
+                *b = Some(after);
+                *per_second.entry(t / 1000).or_default() += got;
+            }
+            per_second
+        }
+        let mut b = None;
+        let first = run(l, 0, 90, &mut b);
+        assert!(first[&1] <= 15, "cold: {}", first[&1]);
+        assert!((45..=65).contains(&first[&30]), "half way: {}", first[&30]);
+        assert!(first[&80] >= 95, "warm: {}", first[&80]);
+        // A whole ramp idle: cold again.
+        let again = run(l, 200_000, 5, &mut b);
+        assert!(again[&201] <= 15, "cold again: {}", again[&201]);
+        // No ramp: the full rate at once.
+        let mut plain = None;
+        let flat = run(limit(100, 2), 0, 3, &mut plain);
+        assert!(flat[&1] >= 95, "no ramp: {}", flat[&1]);
     }
 
     #[test]

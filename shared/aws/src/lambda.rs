@@ -192,12 +192,15 @@ pub fn lambda_config() -> AppConfig {
     let limit = |channel: &str| {
         let rate = number(&format!("BEALERT_{channel}_RATE"))?;
         let burst = number(&format!("BEALERT_{channel}_BURST"));
+        let ramp = number(&format!("BEALERT_{channel}_RAMP_SECS")).unwrap_or(0);
         // A burst out of range falls back to the default, and says so.
         Some(
-            bealert_app::rate::Limit::new(rate, burst).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "BEALERT_{channel}_BURST: the default burst is used");
-                bealert_app::rate::Limit::new(rate, None).expect("a rate of at least 1")
-            }),
+            bealert_app::rate::Limit::new(rate, burst)
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "BEALERT_{channel}_BURST: the default burst is used");
+                    bealert_app::rate::Limit::new(rate, None).expect("a rate of at least 1")
+                })
+                .with_ramp(ramp),
         )
     };
     // An unreadable policy holds every alert (the safe side) and says so.

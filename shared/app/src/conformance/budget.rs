@@ -5,14 +5,41 @@ use crate::rate::{Limit, Priority};
 use bealert_core::Channel;
 
 /// The limits a budget under test is built with: SMS at 10 a second with a
-/// burst of 10 (so it refills at 1 a second), voice and e-mail unlimited.
+/// burst of 10 (so it refills at 1 a second), voice unlimited, e-mail at
+/// 100 a second with a burst of 2 and a warm-up of 60 s.
 pub fn limits() -> [Option<Limit>; 3] {
-    [Some(Limit::new(10, Some(10)).unwrap()), None, None]
+    [
+        Some(Limit::new(10, Some(10)).unwrap()),
+        None,
+        Some(Limit::new(100, Some(2)).unwrap().with_ramp(60)),
+    ]
+}
+
+/// Greedy takes of e-mail every 10 ms for a second from `from`: granted.
+async fn email_second(budget: &dyn SendBudget, from: i64) -> u32 {
+    let mut got = 0;
+    for k in 0..100 {
+        got += budget
+            .take(Channel::Email, 1_000, Priority::Urgent, from + k * 10)
+            .await
+            .unwrap();
+    }
+    got
 }
 
 /// `budget` must be fresh, built with [`limits`].
 pub async fn send_budget(budget: &dyn SendBudget) {
     let t0 = 1_800_000_000_000;
+    // A warm-up: cold, e-mail starts at about a tenth of its rate; the
+    // store keeps when it warmed up, so half a ramp later (no call in
+    // between) it runs at about half.
+    let cold = email_second(budget, t0).await;
+    assert!(cold <= 15, "a cold start at a tenth: {cold}");
+    let warming = email_second(budget, t0 + 30_000).await;
+    assert!(
+        (40..=70).contains(&warming),
+        "half way up the ramp: {warming}"
+    );
     assert_eq!(budget.rate(Channel::Sms), Some(10));
     assert_eq!(budget.rate(Channel::Voice), None);
     assert_eq!(

@@ -61,6 +61,7 @@ impl SendBudget for DynamoBudget {
                 Some(item) => Some(Bucket {
                     tokens: get_n(item, "tokens")?,
                     at_ms: get_n(item, "at")?,
+                    warm_since_ms: opt_n(item, "warm")?,
                 }),
                 None => None,
             };
@@ -75,6 +76,9 @@ impl SendBudget for DynamoBudget {
             let mut item = bucket_key(channel);
             item.insert("tokens".into(), n(after.tokens));
             item.insert("at".into(), n(after.at_ms));
+            if let Some(warm) = after.warm_since_ms {
+                item.insert("warm".into(), n(warm));
+            }
             item.insert("v".into(), n(version.unwrap_or(0) + 1));
             let put = s
                 .client

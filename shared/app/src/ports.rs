@@ -450,6 +450,25 @@ pub struct ReceiptChange {
     pub released_at: i64,
 }
 
+impl ReceiptChange {
+    /// The receipt rule, for every store: a delivery another provider took
+    /// is `Foreign`; otherwise it moves as
+    /// [`bealert_core::delivery::after_receipt`] says, or is `Unchanged`.
+    /// `Ok(to)`: the store writes the move if the status is still `status`.
+    pub fn decide(
+        &self,
+        status: DeliveryStatus,
+        provider: Option<String>,
+        contact: String,
+    ) -> Result<DeliveryStatus, ReceiptApplied> {
+        if provider.as_deref().is_some_and(|p| p != self.provider) {
+            return Err(ReceiptApplied::Foreign { provider });
+        }
+        bealert_core::delivery::after_receipt(status, self.status)
+            .ok_or(ReceiptApplied::Unchanged { status, contact })
+    }
+}
+
 /// What applying a receipt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptApplied {

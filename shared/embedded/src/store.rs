@@ -329,7 +329,7 @@ fn json_err(e: serde_json::Error) -> rusqlite::Error {
 
 /// The profile stored under an id.
 fn stored_profile(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     id: SubscriberId,
 ) -> rusqlite::Result<Option<SubscriberProfile>> {
     tx.prepare_cached("SELECT profile FROM subscribers WHERE id = ?1")?
@@ -618,7 +618,7 @@ impl SubscriberStore for SqliteStore {
         &self,
         id: SubscriberId,
     ) -> Result<Option<SubscriberProfile>, StoreError> {
-        self.db.write(move |tx| stored_profile(tx, id)).await
+        self.db.read(move |conn| stored_profile(conn, id)).await
     }
 
     async fn replace_if_unchanged(
@@ -1412,15 +1412,10 @@ impl DeliveryStore for SqliteStore {
                 let Some((st, lang, contact, provider)) = row else {
                     return Ok(ReceiptApplied::Unknown);
                 };
-                if provider.as_deref().is_some_and(|p| p != change.provider) {
-                    return Ok(ReceiptApplied::Foreign { provider });
-                }
                 let (from, lang) = (status_of(st)?, language(lang)?);
-                let Some(to) = bealert_core::delivery::after_receipt(from, change.status) else {
-                    return Ok(ReceiptApplied::Unchanged {
-                        status: from,
-                        contact,
-                    });
+                let to = match change.decide(from, provider, contact.clone()) {
+                    Ok(to) => to,
+                    Err(found) => return Ok(found),
                 };
                 tx.prepare_cached(
                     "UPDATE deliveries SET status = ?4, lease_until = 0, updated_at = ?5,

@@ -276,6 +276,23 @@ impl DynamoStore {
         Ok(committed)
     }
 
+    /// Every channel counter item an alert can have (and its reach
+    /// counters, with `reach`), in one batch read.
+    async fn counter_items(&self, alert: AlertId, reach: bool) -> Result<Vec<Item>, StoreError> {
+        let mut names: Vec<String> = if reach {
+            (0..DELIVERY_BUCKETS)
+                .map(|b| format!("REACH#{b:02}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for channel in Channel::ALL {
+            names.extend((0..DELIVERY_BUCKETS).map(|b| counter_sk(channel, b)));
+        }
+        let keys = names.iter().map(|n| counter_key(alert, n)).collect();
+        self.batch_get(&self.tables.alerts, keys).await
+    }
+
     async fn current(
         &self,
         alert: AlertId,
@@ -708,15 +725,7 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
-        // Every counter an alert can have, in one batch read.
-        let mut names: Vec<String> = (0..DELIVERY_BUCKETS)
-            .map(|b| format!("REACH#{b:02}"))
-            .collect();
-        for channel in Channel::ALL {
-            names.extend((0..DELIVERY_BUCKETS).map(|b| counter_sk(channel, b)));
-        }
-        let keys = names.iter().map(|n| counter_key(alert, n)).collect();
-        let items = self.batch_get(&self.tables.alerts, keys).await?;
+        let items = self.counter_items(alert, true).await?;
         let prefix = format!("{}#", alert_pk(alert));
         let mut out = AlertCounts::default();
         for item in &items {
@@ -744,12 +753,7 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError> {
-        let mut names = Vec::new();
-        for channel in Channel::ALL {
-            names.extend((0..DELIVERY_BUCKETS).map(|b| counter_sk(channel, b)));
-        }
-        let keys = names.iter().map(|n| counter_key(alert, n)).collect();
-        let items = self.batch_get(&self.tables.alerts, keys).await?;
+        let items = self.counter_items(alert, false).await?;
         let prefix = format!("{}#C#", alert_pk(alert));
         let mut out = Breakdown::new();
         let finals = [
@@ -861,16 +865,12 @@ impl DeliveryStore for DynamoStore {
                 return Ok(ReceiptApplied::Unknown);
             };
             let provider = opt_s(item, "prov");
-            if provider.as_deref().is_some_and(|p| p != change.provider) {
-                return Ok(ReceiptApplied::Foreign { provider });
-            }
+            let unpinned = provider.is_none();
             let from = status_of(item)?;
             let contact = get_s(item, "to")?.to_string();
-            let Some(to) = bealert_core::delivery::after_receipt(from, change.status) else {
-                return Ok(ReceiptApplied::Unchanged {
-                    status: from,
-                    contact,
-                });
+            let to = match change.decide(from, provider, contact.clone()) {
+                Ok(to) => to,
+                Err(found) => return Ok(found),
             };
             let c = Change {
                 sub: d.subscriber,
@@ -883,7 +883,7 @@ impl DeliveryStore for DynamoStore {
                     DeliveryStatus::Failed => change.reason.clone(),
                     _ => opt_s(item, "err"),
                 },
-                provider: provider.is_none().then(|| bealert_app::ports::Handover {
+                provider: unpinned.then(|| bealert_app::ports::Handover {
                     provider: change.provider.clone(),
                     id: None,
                 }),

@@ -14,7 +14,7 @@ export PATH="$venv/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 cd "$root"
-FUNCTIONS=(api-subscribers api-alerts api-zones api-signup api-networks resolve-zone send-sms send-voice send-email send-broadcast drill receipts)
+FUNCTIONS=(api-subscribers api-alerts api-zones api-signup api-networks resolve-zone send-sms send-voice send-email send-broadcast send-public drill receipts)
 packages=()
 for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 # The same flags as CargoLambdaFlags in infra/template.yaml.

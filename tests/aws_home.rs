@@ -582,3 +582,92 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Public channels in the AWS home: outlets stored in DynamoDB, each
+/// channel's jobs on its own LocalStack queue, a failing sign network
+/// retried, every outlet published once, and a cancel stops the sirens.
+#[tokio::test]
+async fn public_channels_through_the_aws_home_publish_once_each() {
+    use bealert_app::publicsim::{PublicSimulator, Published};
+    testkit::require_stack().await;
+    let sim = PublicSimulator::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, bealert_app::publicsim::router(sim.clone())).into_future());
+
+    let prefix = testkit::unique_prefix("pub");
+    let mut env = env(&prefix);
+    env.push(("BEALERT_RETRY_BASE_MS", "20".into()));
+    cli(&["aws", "setup"], &env);
+    let key = national_centre(&env, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(dir.path(), &env_ref);
+    let api = Api::new(&server.url, &key);
+    let put = async |name: &str, body: Value| {
+        api.send(
+            reqwest::Method::PUT,
+            &format!("/v1/outlets/{name}"),
+            Some(body.to_string().into_bytes()),
+            Some(&key),
+            Some("application/json"),
+        )
+        .await
+        .status
+    };
+    assert_eq!(
+        put(
+            "masto",
+            json!({"kind": "social", "url": format!("{base}/social/masto"), "preset": "mastodon"})
+        )
+        .await,
+        201
+    );
+    assert_eq!(put("port", json!({"kind": "siren", "url": format!("{base}/siren/port"), "position": [4.35, 50.85], "sirens": 5})).await, 201);
+    assert_eq!(
+        put(
+            "vms",
+            json!({"kind": "sign", "url": format!("{base}/sign/vms")})
+        )
+        .await,
+        201
+    );
+
+    sim.set("vms", "fail:2".parse().unwrap());
+    let mut body =
+        common::alert_body(json!({"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 2}]}));
+    body["channels"] = json!([]);
+    body["public"] = json!({"sirens": {"groups": ["port"], "tone": "alert"}});
+    let r = api.post("/v1/alerts", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let a = api.wait_sent(&id, Duration::from_secs(60)).await;
+    for k in ["social:masto", "siren:port", "sign:vms"] {
+        assert_eq!(a["public"][k]["state"], "sent", "{k}: {a}");
+    }
+    assert_eq!(a["public"]["sign:vms"]["attempts"], 3, "{a}");
+    assert_eq!(a["public"]["siren:port"]["delivered"], 5, "{a}");
+    assert_eq!(
+        sim.published("masto").len(),
+        3,
+        "one post per language, once"
+    );
+    assert_eq!((sim.published("vms").len(), sim.requests("vms")), (1, 3));
+
+    let r = api
+        .post(&format!("/v1/alerts/{id}:cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let c = api
+        .wait_sent(r.body["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(c["public"]["siren:port"]["state"], "sent", "{c}");
+    assert!(matches!(
+        sim.published("port")[1].1,
+        Published::Sound {
+            tone: bealert_core::outlet::Tone::Stop,
+            ..
+        }
+    ));
+    assert_eq!(sim.published("port").len(), 2);
+}

@@ -106,7 +106,15 @@ async fn aws_bench(
         (r, i, queue.requests())
     }));
     Ok((
-        Local::with_ports(home.ports(), None, None, &Tuning::default(), None, None)?,
+        Local::with_ports(
+            home.ports(),
+            None,
+            None,
+            None,
+            &Tuning::default(),
+            None,
+            None,
+        )?,
         Some(costs),
         Some(Arc::new(bealert_app::App::new(
             observer.ports_with(bealert_aws::AwsHome::no_gateways()),

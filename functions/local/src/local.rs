@@ -380,10 +380,12 @@ impl Local {
                     embedded.broadcast_ports(tuning.network_gateways(&embedded.simulator)?),
                     tuning.broadcast_config()?,
                 );
+                let public = embedded.public_ports(broadcast.1.gateway_timeout);
                 let mut local = Self::with_ports(
                     ports,
                     Some(signup),
                     Some(broadcast),
+                    Some(public),
                     tuning,
                     Some(lock),
                     None,
@@ -414,10 +416,16 @@ impl Local {
                     .provider_chains(["sns", "voice", "ses"], &|channel, kind, _| {
                         aws.own_provider(channel, kind)
                     })?;
+                // Public channels: outlets over HTTP, `sim` ones simulated here.
+                let public = aws.public_ports(
+                    broadcast.1.gateway_timeout,
+                    Some(bealert_app::publicsim::PublicSimulator::new()),
+                );
                 Self::with_ports(
                     aws.ports_with(gateways),
                     None,
                     Some(broadcast),
+                    Some(public),
                     tuning,
                     None,
                     drills,
@@ -434,6 +442,7 @@ impl Local {
         ports: bealert_app::ports::Ports,
         signup: Option<(SignupPorts, SignupConfig)>,
         broadcast: Option<(BroadcastPorts, BroadcastConfig)>,
+        public: Option<bealert_app::ports::PublicPorts>,
         tuning: &Tuning,
         lock: Option<DataDirLock>,
         drills: Option<Arc<dyn bealert_app::ports::DrillScheduler>>,
@@ -455,6 +464,9 @@ impl Local {
         }
         if let Some((ports, config)) = broadcast {
             app = app.with_broadcast(ports, config);
+        }
+        if let Some(p) = public {
+            app = app.with_public(p);
         }
         if let Some(s) = drills {
             app = app.with_drill_scheduler(s);
@@ -478,6 +490,11 @@ impl Local {
         }
         // One job per alert and network: a slow network holds one slot.
         spawn(BROADCAST_QUEUE, 8);
+        // Each public channel its own queue: a slow social network never
+        // holds a siren.
+        for kind in bealert_core::outlet::OutletKind::ALL {
+            spawn(bealert_app::jobs::public_queue(kind), 4);
+        }
         // Drills, when no external scheduler runs them: every second, the
         // runs whose time has come (and the ones missed while stopped).
         if !app.has_drill_scheduler() {

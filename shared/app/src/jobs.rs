@@ -1,5 +1,6 @@
 //! The messages carried by queues between the steps of an alert.
 
+use bealert_core::outlet::OutletKind;
 use bealert_core::zone::CoveredCell;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,23 @@ pub fn send_lane(queue: &str) -> Option<(Channel, Lane)> {
 /// failing or slow holds only its own jobs.
 pub const BROADCAST_QUEUE: &str = "broadcast";
 
+/// The queue of one public channel: one job per alert and outlet, so a
+/// slow social network never holds a siren.
+pub fn public_queue(kind: OutletKind) -> &'static str {
+    match kind {
+        OutletKind::Social => "public-social",
+        OutletKind::Siren => "public-siren",
+        OutletKind::Sign => "public-sign",
+    }
+}
+
+/// The public channel of a queue.
+pub fn public_kind(queue: &str) -> Option<OutletKind> {
+    OutletKind::ALL
+        .into_iter()
+        .find(|k| public_queue(*k) == queue)
+}
+
 /// Every queue, for workers and dead-letter checks.
 pub fn all_queues() -> Vec<&'static str> {
     let mut all = vec![RESOLVE_QUEUE];
@@ -77,6 +95,7 @@ pub fn all_queues() -> Vec<&'static str> {
         all.extend(Lane::ALL.map(|l| send_queue_in(c, l)));
     }
     all.push(BROADCAST_QUEUE);
+    all.extend(OutletKind::ALL.map(public_queue));
     all
 }
 
@@ -96,6 +115,14 @@ pub fn queue_named(full: &str) -> Option<&'static str> {
 pub struct BroadcastJob {
     pub alert_id: AlertId,
     pub network: String,
+}
+
+/// One outlet's part of one alert, on its channel's public queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicJob {
+    pub alert_id: AlertId,
+    pub outlet: String,
 }
 
 /// A job on the resolve queue.
@@ -155,7 +182,13 @@ mod tests {
 
     #[test]
     fn every_lane_has_its_queue_and_a_full_name_finds_it() {
-        assert_eq!(all_queues().len(), 11);
+        assert_eq!(all_queues().len(), 14);
+        assert_eq!(
+            queue_named("bealert-prod-public-siren"),
+            Some("public-siren")
+        );
+        assert_eq!(public_kind("public-sign"), Some(OutletKind::Sign));
+        assert_eq!(public_kind("broadcast"), None);
         for q in all_queues() {
             assert_eq!(queue_named(&format!("bealert-prod-{q}")), Some(q));
         }

@@ -17,6 +17,8 @@ pub mod netsim;
 pub mod network_http;
 pub mod ports;
 pub mod providers;
+pub mod public_http;
+pub mod publicsim;
 pub mod rate;
 pub mod usecases;
 pub mod worker;

@@ -14,11 +14,17 @@ pub const TARGET: &str = "bealert::metrics";
 /// One batch of a channel's deliveries recorded: sent, failed for good,
 /// left for a retry.
 pub fn sent(channel: Channel, sent: u64, failed: u64, retried: u64) {
+    sent_on(channel.code(), sent, failed, retried)
+}
+
+/// [`sent`] on any channel by name: a public channel (`social`, `siren`,
+/// `sign`) too.
+pub fn sent_on(channel: &str, sent: u64, failed: u64, retried: u64) {
     tracing::info!(
         target: TARGET,
         metrics = "Sent,Failed,Retried",
         dimensions = "Channel",
-        Channel = channel.code(),
+        Channel = channel,
         Sent = sent,
         Failed = failed,
         Retried = retried,

@@ -65,7 +65,7 @@ pub struct Settings {
 }
 
 /// The queue URL variable of each bealert queue.
-pub const QUEUE_URL_VARS: [(&str, &str); 11] = [
+pub const QUEUE_URL_VARS: [(&str, &str); 14] = [
     (RESOLVE_QUEUE, "BEALERT_RESOLVE_QUEUE_URL"),
     ("send-sms", "BEALERT_SMS_QUEUE_URL"),
     ("send-sms-cancel", "BEALERT_SMS_CANCEL_QUEUE_URL"),
@@ -77,6 +77,9 @@ pub const QUEUE_URL_VARS: [(&str, &str); 11] = [
     ("send-email-cancel", "BEALERT_EMAIL_CANCEL_QUEUE_URL"),
     ("send-email-routine", "BEALERT_EMAIL_ROUTINE_QUEUE_URL"),
     (BROADCAST_QUEUE, "BEALERT_BROADCAST_QUEUE_URL"),
+    ("public-social", "BEALERT_PUBLIC_SOCIAL_QUEUE_URL"),
+    ("public-siren", "BEALERT_PUBLIC_SIREN_QUEUE_URL"),
+    ("public-sign", "BEALERT_PUBLIC_SIGN_QUEUE_URL"),
 ];
 
 fn var(name: &str) -> Option<String> {
@@ -404,6 +407,19 @@ impl AwsHome {
                 Arc::new(crate::uploads::S3Uploads::new(&self.sdk, bucket))
                     as Arc<dyn bealert_app::ports::UploadStore>
             }),
+        }
+    }
+
+    /// Public channels: every outlet over HTTP (`sim` ones through
+    /// `sim`, where given); each outlet's rate limit counted in DynamoDB.
+    pub fn public_ports(
+        &self,
+        timeout: Duration,
+        sim: Option<bealert_app::publicsim::PublicSimulator>,
+    ) -> bealert_app::ports::PublicPorts {
+        bealert_app::ports::PublicPorts {
+            gateway: Arc::new(bealert_app::public_http::HttpPublic::new(timeout, sim)),
+            counters: self.store.clone(),
         }
     }
 

@@ -127,7 +127,10 @@ pub async fn app(
     let (home, app) = base_app(required, gateways).await?;
     let broadcast = crate::home::broadcast_config_from_env();
     let networks = AwsHome::network_gateways_from_env(broadcast.gateway_timeout)?;
-    let mut app = app.with_broadcast(home.broadcast_ports(networks), broadcast);
+    let public = home.public_ports(broadcast.gateway_timeout, None);
+    let mut app = app
+        .with_broadcast(home.broadcast_ports(networks), broadcast)
+        .with_public(public);
     if let Some(s) = home.drill_scheduler() {
         app = app.with_drill_scheduler(s);
     }

@@ -71,6 +71,13 @@ pub struct AlertRequest {
         deserialize_with = "crate::error::present"
     )]
     pub place: Option<String>,
+    /// Public channels: social media, digital signs, sirens.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::present"
+    )]
+    pub public: Option<crate::outlet::PublicRequest>,
 }
 
 /// A validated alert.
@@ -123,6 +130,9 @@ pub struct AlertSpec {
     /// The place as people know it (see [`AlertRequest::place`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
+    /// The public channels (outlets named; see [`crate::outlet::PublicSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<crate::outlet::PublicSpec>,
 }
 
 impl AlertSpec {
@@ -242,8 +252,8 @@ impl AlertRequest {
         let channels = match &self.channels {
             None => ChannelSet::ALL,
             Some(names) => {
-                if names.is_empty() && self.broadcast.is_none() {
-                    errors.push("channels", "choose at least one of sms, voice, email, or leave channels out for all three (an empty list needs a broadcast)");
+                if names.is_empty() && self.broadcast.is_none() && self.public.is_none() {
+                    errors.push("channels", "choose at least one of sms, voice, email, or leave channels out for all three (an empty list needs a broadcast or public channels)");
                 }
                 parse_channels("channels", names, &mut errors)
             }
@@ -306,6 +316,16 @@ impl AlertRequest {
             }
         });
 
+        let public = self.public.as_ref().map(|p| {
+            if !area_given {
+                errors.push(
+                    "public",
+                    "public channels warn the people of an area: give an area too",
+                );
+            }
+            crate::outlet::validate_public(p, self.status, self.scope.is_public(), &mut errors)
+        });
+
         let place = self.place.as_deref().map(str::trim).map(str::to_string);
         if let (Some(p), Some(sent)) = (&place, &self.place)
             && (p.is_empty() || sent.chars().count() > 100 || p.chars().any(char::is_control))
@@ -348,6 +368,7 @@ impl AlertRequest {
             cap_references: None,
             signature: None,
             place,
+            public,
         };
 
         check_texts(&spec, &mut errors);

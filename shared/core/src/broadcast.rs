@@ -155,43 +155,75 @@ pub fn message_identifier(
 }
 
 /// A delivery target that is not a subscriber: one delivery per alert and
-/// target. Networks now; public channels (social media accounts, siren
-/// groups, digital signs) are the next kind, each target named.
+/// target. Networks (Alert-SMS), and the outlets of the public channels:
+/// social media accounts, siren groups, digital sign networks.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Target {
     Network(String),
+    Social(String),
+    Siren(String),
+    Sign(String),
 }
 
 impl Target {
-    /// `network:<name>`: the delivery's key within its alert.
+    /// The target of a public channel's outlet.
+    pub fn outlet(kind: crate::outlet::OutletKind, name: &str) -> Target {
+        use crate::outlet::OutletKind;
+        match kind {
+            OutletKind::Social => Target::Social(name.into()),
+            OutletKind::Siren => Target::Siren(name.into()),
+            OutletKind::Sign => Target::Sign(name.into()),
+        }
+    }
+
+    /// `network:<name>`, `social:<name>`…: the delivery's key within its alert.
     pub fn key(&self) -> String {
         self.to_string()
     }
 
     pub fn parse(key: &str) -> Option<Target> {
-        match key.split_once(':') {
-            Some(("network", name)) if !name.is_empty() => Some(Target::Network(name.into())),
-            _ => None,
+        let (kind, name) = key.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        match kind {
+            "network" => Some(Target::Network(name.into())),
+            _ => crate::outlet::OutletKind::from_code(kind).map(|k| Target::outlet(k, name)),
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            Target::Network(n) => n,
+            Target::Network(n) | Target::Social(n) | Target::Siren(n) | Target::Sign(n) => n,
+        }
+    }
+
+    /// The public channel of an outlet's target; `None` for a network.
+    pub fn outlet_kind(&self) -> Option<crate::outlet::OutletKind> {
+        use crate::outlet::OutletKind;
+        match self {
+            Target::Network(_) => None,
+            Target::Social(_) => Some(OutletKind::Social),
+            Target::Siren(_) => Some(OutletKind::Siren),
+            Target::Sign(_) => Some(OutletKind::Sign),
         }
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Network(n) => write!(f, "network:{n}"),
+        match self.outlet_kind() {
+            None => write!(f, "network:{}", self.name()),
+            Some(k) => write!(f, "{k}:{}", self.name()),
         }
     }
 }
 
-/// What a network reported for one alert.
+/// What a network reported for one alert. A public outlet reports in the
+/// same terms: a siren group's sirens (`requested`), those activated
+/// (`accepted`) and those that acknowledged (`delivered`); a sign
+/// network's displays; a social post is one message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkReport {
     /// Cells the message went to.
@@ -263,6 +295,10 @@ mod tests {
         assert_eq!(t.key(), "network:proximus");
         assert_eq!(Target::parse(&t.key()), Some(t));
         assert_eq!(Target::parse("network:"), None);
-        assert_eq!(Target::parse("siren:x"), None);
+        assert_eq!(Target::parse("siren:"), None);
+        assert_eq!(Target::parse("fax:x"), None);
+        let s = Target::Siren("port".into());
+        assert_eq!(s.key(), "siren:port");
+        assert_eq!(Target::parse("siren:port"), Some(s));
     }
 }

@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod network;
 pub mod operator;
+pub mod outlet;
 pub mod polygon_check;
 pub mod receipt;
 pub mod schedule;

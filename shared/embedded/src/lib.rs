@@ -58,6 +58,8 @@ pub struct Embedded {
     pub geography: Arc<SqliteGeography>,
     /// The simulated networks every network uses unless given a gateway URL.
     pub simulator: bealert_app::netsim::NetworkSimulator,
+    /// The simulated outlets (social, sirens, signs) of outlets whose URL is `sim`.
+    pub public_simulator: bealert_app::publicsim::PublicSimulator,
     pub queue: Arc<SqliteQueue>,
     pub outbox: [Arc<OutboxGateway>; 3],
     pub dir: PathBuf,
@@ -91,6 +93,7 @@ impl Embedded {
             networks,
             geography,
             simulator: bealert_app::netsim::NetworkSimulator::new(),
+            public_simulator: bealert_app::publicsim::PublicSimulator::new(),
             queue,
             outbox,
             dir: dir.to_path_buf(),
@@ -154,6 +157,18 @@ impl Embedded {
             gateways,
             // Files come in the request itself (up to 128 MiB).
             uploads: None,
+        }
+    }
+
+    /// Public channels: outlets over HTTP, `sim` ones simulated in process;
+    /// each outlet's rate limit counted in `store.db`.
+    pub fn public_ports(&self, timeout: std::time::Duration) -> bealert_app::ports::PublicPorts {
+        bealert_app::ports::PublicPorts {
+            gateway: Arc::new(bealert_app::public_http::HttpPublic::new(
+                timeout,
+                Some(self.public_simulator.clone()),
+            )),
+            counters: self.registrations.clone(),
         }
     }
 

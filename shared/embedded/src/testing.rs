@@ -35,7 +35,8 @@ impl TestHome {
                 .with_broadcast(
                     networks,
                     bealert_app::usecases::networks::BroadcastConfig::default(),
-                ),
+                )
+                .with_public(embedded.public_ports(std::time::Duration::from_secs(10))),
         );
         let op = Operator {
             name: "sample".into(),
@@ -164,6 +165,44 @@ impl TestHome {
             .as_ref()
             .plan_targets_for_test(id, network)
             .await;
+    }
+
+    /// Registers an outlet (its JSON, with `name`) as the sample operator.
+    pub async fn outlet(&self, outlet: serde_json::Value) {
+        let op = self
+            .app
+            .authenticate(Some(&format!("Bearer {SAMPLE_KEY}")))
+            .await
+            .unwrap();
+        let name = outlet["name"].as_str().unwrap().to_string();
+        self.app
+            .put_outlet(&op, &name, outlet.to_string().as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// An alert with this id, resolved, to the public channels `public`
+    /// (an alert request's `"public"`, every outlet named), their
+    /// deliveries planned.
+    pub async fn public_alert(&self, id: AlertId, public: serde_json::Value) {
+        let request = serde_json::json!({
+            "status": "Exercise", "event": "Sample", "severity": "Minor", "urgency": "Future",
+            "certainty": "Possible", "messages": {"nl": "Oefening", "fr": "Exercice"},
+            "area": {"circles": [{"lat": 50.855, "lon": 4.355, "radius_km": 0.5}]},
+            "channels": [], "public": public
+        });
+        self.insert_record(id, AlertState::Sending, request, Some(1))
+            .await;
+        let alert = self.app.ports.alerts.get_alert(id).await.unwrap().unwrap();
+        let targets = alert.spec.public.unwrap().targets();
+        bealert_app::ports::TargetStore::plan_targets(
+            self.embedded.networks.as_ref(),
+            id,
+            &targets,
+            0,
+        )
+        .await
+        .unwrap();
     }
 
     /// Imports subscribers (an import request body) as the sample operator.

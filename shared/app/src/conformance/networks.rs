@@ -176,4 +176,36 @@ pub async fn target_store(store: &dyn TargetStore) {
         DeliveryStatus::Sent
     );
     assert!(store.targets(AlertId::new()).await.unwrap().is_empty());
+
+    // The public channels' outlets are targets too, one per kind and
+    // name: a siren group and a social account of the same name are two.
+    let siren = Target::Siren("proximus".into());
+    let social = Target::Social("proximus".into());
+    store
+        .plan_targets(alert, &[siren.clone(), social.clone()], 80)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_target(alert, &siren, 90, lease).await.unwrap(),
+        Claim::claimed(1)
+    );
+    let acks = NetworkReport {
+        requested: 12,
+        accepted: 12,
+        delivered: 11,
+        failed: 1,
+        ..NetworkReport::default()
+    };
+    assert!(
+        store
+            .record_target(alert, &siren, 1, &Outcome::Sent, Some(&acks), 95)
+            .await
+            .unwrap()
+    );
+    let rows = store.targets(alert).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let row = |t: &Target| rows.iter().find(|r| &r.target == t).unwrap().clone();
+    assert_eq!(row(&siren).report, Some(acks));
+    assert_eq!(row(&social).status, DeliveryStatus::Queued);
+    assert_eq!(row(&p).status, DeliveryStatus::Sent);
 }

@@ -16,7 +16,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use bealert_core::lifecycle::FollowUp;
 use extract::{AlertBody, Authed, JsonBytes};
 use problem::Problem;
@@ -131,6 +131,8 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/drills/{id}", axum::routing::delete(delete_drill))
         .route("/v1/drills/{id}/runs", get(drill_runs))
         .route("/v1/receipts/{provider}", post(receipts))
+        .route("/v1/outlets", get(list_outlets))
+        .route("/v1/outlets/{name}", put(put_outlet).delete(delete_outlet))
         .merge(public_page::routes())
 }
 
@@ -381,6 +383,34 @@ async fn put_template(
         StatusCode::OK
     };
     Ok((status, Json(view)))
+}
+
+async fn list_outlets(State(app): State<Arc<App>>, Authed(_): Authed) -> Answer<impl IntoResponse> {
+    Ok(Json(serde_json::json!({ "items": app.outlets().await? })))
+}
+
+async fn put_outlet(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(name): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Answer<impl IntoResponse> {
+    let (outlet, new) = app.put_outlet(&op, &name, &body).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outlet)))
+}
+
+async fn delete_outlet(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    Path(name): Path<String>,
+) -> Answer<impl IntoResponse> {
+    app.delete_outlet(&op, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/alerts/{id}/cap`: the alert as a CAP 1.2 document.

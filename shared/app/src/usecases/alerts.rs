@@ -80,6 +80,10 @@ pub struct AlertView {
     /// not per subscriber, and is not listed in `/deliveries`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, NetworkDeliveryView>,
+    /// Public channels: each outlet's part, by `kind:name` (`social:…`,
+    /// `siren:…`, `sign:…`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub public: BTreeMap<String, OutletDeliveryView>,
     /// The Alert-SMS estimate the alert was accepted with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
@@ -97,6 +101,22 @@ pub struct NetworkDeliveryView {
     pub delivered: u64,
     pub failed: u64,
     pub overshoot_km2: f64,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One public channel outlet's part of an alert: a social outlet counts
+/// its posts (one per language), a siren group its sirens (`accepted`:
+/// activated, `delivered`: acknowledged), a sign network its displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutletDeliveryView {
+    pub kind: bealert_core::outlet::OutletKind,
+    pub state: DeliveryStatus,
+    pub requested: u64,
+    pub accepted: u64,
+    pub delivered: u64,
+    pub failed: u64,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -408,6 +428,7 @@ impl App {
         }
         Self::check_groups(operator, &spec.groups)?;
         self.prepare_broadcast(&mut spec).await?;
+        self.prepare_public(&mut spec).await?;
         // Four-eyes: an alert the policy holds waits for another person.
         let held = self.config.approval.requires_approval(spec.status);
         let record = AlertRecord::new(&operator.name, spec, created_at, held);
@@ -777,28 +798,44 @@ impl App {
             &mut channels,
             self.ports.deliveries.breakdown(alert.id).await?,
         );
-        let networks = self
-            .target_rows(alert.id)
-            .await?
-            .into_iter()
-            .map(|t| {
-                let r = t.report.unwrap_or_default();
-                (
-                    t.target.name().to_string(),
-                    NetworkDeliveryView {
-                        state: t.status,
-                        cells: r.cells,
-                        requested: r.requested,
-                        accepted: r.accepted,
-                        delivered: r.delivered,
-                        failed: r.failed,
-                        overshoot_km2: r.overshoot_km2,
-                        attempts: t.attempts,
-                        error: t.error,
-                    },
-                )
-            })
-            .collect();
+        let mut networks = BTreeMap::new();
+        let mut public = BTreeMap::new();
+        for t in self.target_rows(alert.id).await? {
+            let r = t.report.unwrap_or_default();
+            match t.target.outlet_kind() {
+                None => {
+                    networks.insert(
+                        t.target.name().to_string(),
+                        NetworkDeliveryView {
+                            state: t.status,
+                            cells: r.cells,
+                            requested: r.requested,
+                            accepted: r.accepted,
+                            delivered: r.delivered,
+                            failed: r.failed,
+                            overshoot_km2: r.overshoot_km2,
+                            attempts: t.attempts,
+                            error: t.error,
+                        },
+                    );
+                }
+                Some(kind) => {
+                    public.insert(
+                        t.target.key(),
+                        OutletDeliveryView {
+                            kind,
+                            state: t.status,
+                            requested: r.requested,
+                            accepted: r.accepted,
+                            delivered: r.delivered,
+                            failed: r.failed,
+                            attempts: t.attempts,
+                            error: t.error,
+                        },
+                    );
+                }
+            }
+        }
         Ok(AlertView {
             id: alert.id,
             state: alert.state,
@@ -815,6 +852,7 @@ impl App {
             recipients: counts.recipients,
             channels,
             networks,
+            public,
             estimate: alert.spec.estimate,
             resolution: ResolutionView {
                 shards_done: alert.shards_done,

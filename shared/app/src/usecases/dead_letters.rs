@@ -27,6 +27,11 @@ impl App {
                 Ok(job) => self.dead_broadcast(job, why).await,
                 Err(_) => Ok(()),
             }
+        } else if let Some(kind) = crate::jobs::public_kind(queue) {
+            match serde_json::from_str::<crate::jobs::PublicJob>(body) {
+                Ok(job) => self.dead_public(kind, job, why).await,
+                Err(_) => Ok(()),
+            }
         } else {
             match serde_json::from_str::<SendJob>(body) {
                 Ok(job) => self.dead_send(job, why).await,

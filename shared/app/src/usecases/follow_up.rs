@@ -172,6 +172,14 @@ impl App {
             }),
             expires: None,
             scope: original.spec.scope,
+            public: original.spec.public.as_ref().map(|p| {
+                bealert_core::outlet::PublicRequest {
+                    social: Some(p.social.clone()),
+                    signs: Some(p.signs.clone()),
+                    // An update sounds no siren anew.
+                    sirens: None,
+                }
+            }),
         };
         let references = original.id;
         self.create_request(operator, request, client, move |spec| {
@@ -406,9 +414,10 @@ impl App {
             .await
     }
 
-    /// Alert-SMS: every network that took the original gets the follow-up
-    /// for the same audience (a cancel stops one that has not yet). False
-    /// while a network is still being handed the original.
+    /// Alert-SMS and the public channels: every network and outlet that
+    /// took the original gets the follow-up (networks for the same
+    /// audience; a cancel stops one that has not yet). False while one is
+    /// still being handed the original.
     async fn follow_up_networks(
         &self,
         alert: &AlertRecord,
@@ -436,14 +445,23 @@ impl App {
                 return Ok(false);
             }
         }
-        let networks: Vec<String> = rows
-            .iter()
-            .filter(|t| t.status == DeliveryStatus::Sent)
-            .map(|t| match &t.target {
-                Target::Network(n) => n.clone(),
+        let sent = rows.iter().filter(|t| t.status == DeliveryStatus::Sent);
+        let networks: Vec<String> = sent
+            .clone()
+            .filter_map(|t| match &t.target {
+                Target::Network(n) => Some(n.clone()),
+                _ => None,
             })
             .collect();
         self.plan_networks(alert, &networks).await?;
+        // The public channels' outlets that published the original.
+        if self.public.is_some() {
+            let outlets = sent
+                .filter(|t| t.target.outlet_kind().is_some())
+                .map(|t| t.target.clone())
+                .collect();
+            self.follow_up_outlets(alert, outlets).await?;
+        }
         Ok(true)
     }
 }

@@ -13,6 +13,7 @@ pub mod networks;
 mod operators;
 mod preview;
 pub mod public;
+mod public_channels;
 pub use receipts::{ReceiptReport, receipt_token, receipt_token_variable, same_secret};
 mod receipts;
 mod resolve;
@@ -100,6 +101,8 @@ pub struct App {
     ids: identity::IdGenerator,
     signup: Option<signup::Signup>,
     broadcast: Option<BroadcastState>,
+    /// Public channels: social media, sirens, signs ([`App::with_public`]).
+    public: Option<crate::ports::PublicPorts>,
     units: geography::UnitCache,
     /// Where drills are scheduled (the AWS home's EventBridge Scheduler);
     /// `None`: the process fires them itself ([`App::fire_due_drills`]).
@@ -172,6 +175,7 @@ impl App {
             units: geography::UnitCache::default(),
             signup: None,
             broadcast: None,
+            public: None,
             drill_scheduler: None,
             meter: status::SendMeter::default(),
         }
@@ -243,6 +247,8 @@ impl App {
             self.resolve_job(queue, body).await
         } else if queue == crate::jobs::BROADCAST_QUEUE {
             self.broadcast_job(queue, body).await
+        } else if crate::jobs::public_kind(queue).is_some() {
+            self.public_job(queue, body).await
         } else {
             self.send_job(queue, body).await
         }

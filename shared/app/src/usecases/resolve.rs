@@ -138,6 +138,7 @@ impl App {
         }
         // The networks first: they start while the zone is being resolved.
         self.plan_broadcast(&alert).await?;
+        self.plan_public(&alert).await?;
         let mut shards: Vec<ResolveJob> = Vec::new();
         if let Some(units) = self.units_by_key(&alert.spec.area).await? {
             // Exactly whole units, indexed at their current versions: their

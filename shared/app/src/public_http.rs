@@ -1,0 +1,190 @@
+//! The public channels' outlets over HTTP: the production adapter of
+//! [`PublicGateway`]. Each outlet has its own URL (and bearer token,
+//! `BEALERT_OUTLET_TOKEN_<NAME>`); every request carries an
+//! `Idempotency-Key`, so a retry after a timeout never posts, sounds or
+//! shows a message twice.
+//!
+//! * social — `POST {url}` per language with JSON `{key, alert_id,
+//!   language, text}` (the post, within the outlet's length) → 2xx,
+//!   optionally `{"id": …}`: a generic webhook in front of Mastodon, X or a
+//!   Facebook page;
+//! * siren — `POST {url}` with JSON `{key, alert_id, group, tone, sirens}`
+//!   → 2xx and `{"activated": n, "acknowledged": m}` (the controller's
+//!   acknowledgements);
+//! * sign — `POST {url}` with the CAP 1.2 message (`application/cap+xml`)
+//!   → 2xx, optionally `{"displays": n}`.
+//!
+//! 429 is a throttle, 408 and 5xx and a broken connection are temporary,
+//! any other 4xx is a refusal (its `error` text kept as the reason).
+
+use crate::ports::{GatewayError, PublicGateway, PublicMessage};
+use async_trait::async_trait;
+use bealert_core::broadcast::NetworkReport;
+use bealert_core::outlet::OutletKind;
+use std::time::Duration;
+
+/// The environment variable holding an outlet's bearer token.
+pub fn token_var(outlet: &str) -> String {
+    format!(
+        "BEALERT_OUTLET_TOKEN_{}",
+        outlet.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Whether this build can reach an outlet's URL (`https://` needs TLS).
+pub fn reachable(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") && !cfg!(feature = "network-tls") {
+        return Err(format!(
+            "{url:?} needs TLS, which this build leaves out: build with --features aws \
+             (or bealert-app's network-tls)"
+        ));
+    }
+    Ok(())
+}
+
+/// Every outlet over HTTP; `sim` outlets go to the simulator, where the
+/// home has one.
+#[derive(Clone)]
+pub struct HttpPublic {
+    client: reqwest::Client,
+    sim: Option<crate::publicsim::PublicSimulator>,
+}
+
+impl HttpPublic {
+    pub fn new(timeout: Duration, sim: Option<crate::publicsim::PublicSimulator>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            sim,
+        }
+    }
+
+    async fn post(
+        &self,
+        m: &PublicMessage,
+        key: &str,
+        body: reqwest::Body,
+        content_type: &str,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let url = &m.outlet.url;
+        reachable(url).map_err(GatewayError::Permanent)?;
+        let mut req = self
+            .client
+            .post(url)
+            .header("Idempotency-Key", key)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        if let Ok(t) = std::env::var(token_var(&m.outlet.name))
+            && !t.is_empty()
+        {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| GatewayError::Retryable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null));
+        }
+        let why = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        let mut why = format!("{url} answered {}: {why}", status.as_u16());
+        if matches!(status.as_u16(), 401 | 403) {
+            why.push_str(&format!(
+                " (check the token in {})",
+                token_var(&m.outlet.name)
+            ));
+        }
+        Err(match status.as_u16() {
+            429 => GatewayError::Throttled(why),
+            408 | 500.. => GatewayError::Retryable(why),
+            _ => GatewayError::Permanent(why),
+        })
+    }
+
+    async fn publish_http(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {
+        let count = |v: &serde_json::Value, field: &str| v.get(field).and_then(|n| n.as_u64());
+        match m.outlet.kind {
+            OutletKind::Social => {
+                for p in &m.posts {
+                    let key = format!("{}:{}", m.key, p.language.code());
+                    let body = serde_json::json!({
+                        "key": key, "alert_id": m.alert_id,
+                        "language": p.language, "text": p.text,
+                    });
+                    self.post(m, &key, body.to_string().into(), "application/json")
+                        .await?;
+                }
+                let n = m.posts.len() as u64;
+                Ok(NetworkReport {
+                    requested: n,
+                    accepted: n,
+                    delivered: n,
+                    ..NetworkReport::default()
+                })
+            }
+            OutletKind::Siren => {
+                let tone = m.tone.ok_or_else(|| {
+                    GatewayError::Permanent("a siren message without a tone".into())
+                })?;
+                let body = serde_json::json!({
+                    "key": m.key, "alert_id": m.alert_id, "group": m.outlet.name,
+                    "tone": tone, "sirens": m.outlet.sirens,
+                });
+                let v = self
+                    .post(m, &m.key, body.to_string().into(), "application/json")
+                    .await?;
+                let activated = count(&v, "activated").unwrap_or(0);
+                let acknowledged = count(&v, "acknowledged").unwrap_or(0);
+                let sirens = u64::from(m.outlet.sirens.unwrap_or(0)).max(activated);
+                Ok(NetworkReport {
+                    requested: sirens,
+                    accepted: activated,
+                    delivered: acknowledged,
+                    failed: sirens.saturating_sub(acknowledged),
+                    ..NetworkReport::default()
+                })
+            }
+            OutletKind::Sign => {
+                let cap = m.cap.clone().ok_or_else(|| {
+                    GatewayError::Permanent("a sign message without its CAP".into())
+                })?;
+                let v = self
+                    .post(m, &m.key, cap.into(), "application/cap+xml")
+                    .await?;
+                let displays = count(&v, "displays").unwrap_or(1);
+                Ok(NetworkReport {
+                    requested: displays,
+                    accepted: displays,
+                    delivered: displays,
+                    ..NetworkReport::default()
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PublicGateway for HttpPublic {
+    async fn publish(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {
+        if let Some(e) = m.too_late(crate::now_ms()) {
+            return Err(e);
+        }
+        if m.outlet.url == "sim" {
+            return match &self.sim {
+                Some(sim) => sim.publish(m).await,
+                None => Err(GatewayError::Permanent(format!(
+                    "outlet {} uses the simulator, which only the embedded home has; give it its real URL",
+                    m.outlet.name
+                ))),
+            };
+        }
+        self.publish_http(m).await
+    }
+}

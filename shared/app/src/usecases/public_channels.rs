@@ -1,0 +1,493 @@
+//! Public channels in the alert flow: social media, digital signs and
+//! sirens. Outlets are registered by national operators (`PUT
+//! /v1/outlets/{name}`); an alert names them (`"public"`), and each outlet
+//! gets one target delivery (keyed per alert and outlet) and one job on
+//! its channel's queue, with its own rate limit, so a slow social network
+//! never holds a siren and no channel waits for another.
+
+use super::{App, JobError, JobOutcome};
+use crate::error::parse_body;
+use crate::jobs::{PublicJob, public_queue};
+use crate::ports::{AlertRecord, Claim, GatewayError, Outcome, Post, PublicMessage, PublicPorts};
+use crate::{AppError, now_ms};
+use bealert_core::alert::AlertSpec;
+use bealert_core::broadcast::{NetworkReport, Target};
+use bealert_core::message::render;
+use bealert_core::operator::Operator;
+use bealert_core::outlet::{Outlet, OutletKind, PostFields, siren_tone};
+use bealert_core::zone::Zone;
+use bealert_core::{Channel, FieldError, ValidationErrors};
+use std::time::Duration;
+
+const KIND: &str = "outlet";
+
+/// The window of an outlet's `per_minute` limit.
+const MINUTE_MS: i64 = 60_000;
+
+impl App {
+    /// Sets up the public channels ([`PublicPorts`]); their deliveries are
+    /// target deliveries, so Alert-SMS's ports must be set up too.
+    pub fn with_public(mut self, ports: PublicPorts) -> Self {
+        self.public = Some(ports);
+        self
+    }
+
+    fn public_ports(&self) -> Result<&PublicPorts, AppError> {
+        self.public.as_ref().ok_or_else(|| {
+            AppError::Unavailable("public channels are not set up in this home".into())
+        })
+    }
+
+    /// `PUT /v1/outlets/{name}`: national operators register the outlets;
+    /// `true` if it was new.
+    pub async fn put_outlet(
+        &self,
+        operator: &Operator,
+        name: &str,
+        body: &[u8],
+    ) -> Result<(Outlet, bool), AppError> {
+        if !operator.jurisdiction.is_national() {
+            return Err(AppError::Forbidden(
+                "outlets (social accounts, sirens, signs) are registered by national operators; \
+                 name them in an alert's \"public\""
+                    .into(),
+            ));
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+        match v.get("name") {
+            None => v["name"] = serde_json::Value::String(name.into()),
+            Some(n) if n.as_str() == Some(name) => {}
+            Some(n) => {
+                return Err(ValidationErrors::single(
+                    "name",
+                    format!("the body names {n}, the path {name:?}; leave name out of the body"),
+                )
+                .into());
+            }
+        }
+        let outlet = parse_body::<Outlet>(v.to_string().as_bytes())?.validate()?;
+        if outlet.url != "sim" {
+            crate::public_http::reachable(&outlet.url)
+                .map_err(|e| ValidationErrors::single("url", e))?;
+        }
+        let json = serde_json::to_value(&outlet).map_err(|e| AppError::Internal(e.to_string()))?;
+        let new = self
+            .ports
+            .documents
+            .get_document(KIND, name)
+            .await?
+            .is_none();
+        self.ports.documents.put_document(KIND, name, &json).await?;
+        tracing::info!(outlet = name, kind = %outlet.kind, operator = %operator.name, "outlet registered");
+        Ok((outlet, new))
+    }
+
+    /// `GET /v1/outlets`: every outlet, by name.
+    pub async fn outlets(&self) -> Result<Vec<Outlet>, AppError> {
+        self.ports
+            .documents
+            .documents(KIND, "")
+            .await?
+            .into_iter()
+            .map(|(_, json)| {
+                serde_json::from_value(json).map_err(|e| AppError::Internal(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// `DELETE /v1/outlets/{name}`: national operators only.
+    pub async fn delete_outlet(&self, operator: &Operator, name: &str) -> Result<(), AppError> {
+        if !operator.jurisdiction.is_national() {
+            return Err(AppError::Forbidden(
+                "outlets are removed by national operators".into(),
+            ));
+        }
+        if !self.ports.documents.delete_document(KIND, name).await? {
+            return Err(AppError::NotFound(format!("no outlet is named {name:?}")));
+        }
+        Ok(())
+    }
+
+    async fn outlet(&self, name: &str) -> Result<Option<Outlet>, crate::ports::StoreError> {
+        Ok(self
+            .ports
+            .documents
+            .get_document(KIND, name)
+            .await?
+            .and_then(|j| serde_json::from_value(j).ok()))
+    }
+
+    /// At creation: names every outlet of a kind the request left out,
+    /// refuses unknown ones and siren groups outside the zone.
+    pub(crate) async fn prepare_public(&self, spec: &mut AlertSpec) -> Result<(), AppError> {
+        let Some(public) = spec.public.as_mut() else {
+            return Ok(());
+        };
+        self.public_ports()?;
+        let known = self.outlets().await?;
+        for kind in std::mem::take(&mut public.every) {
+            let list = match kind {
+                OutletKind::Social => &mut public.social,
+                OutletKind::Sign => &mut public.signs,
+                OutletKind::Siren => &mut public.sirens,
+            };
+            *list = known
+                .iter()
+                .filter(|o| o.kind == kind)
+                .map(|o| o.name.clone())
+                .collect();
+        }
+        let zone = Zone::new(&spec.area);
+        let mut errors = Vec::new();
+        for (path, kind, names) in [
+            ("public.social", OutletKind::Social, &public.social),
+            ("public.signs", OutletKind::Sign, &public.signs),
+            ("public.sirens.groups", OutletKind::Siren, &public.sirens),
+        ] {
+            let of_kind: Vec<&str> = known
+                .iter()
+                .filter(|o| o.kind == kind)
+                .map(|o| o.name.as_str())
+                .collect();
+            for (i, name) in names.iter().enumerate() {
+                let path = format!("{path}[{i}]");
+                match known.iter().find(|o| &o.name == name && o.kind == kind) {
+                    None => errors.push(FieldError {
+                        path,
+                        message: format!(
+                            "unknown {kind} outlet {name:?}; known: {}",
+                            if of_kind.is_empty() {
+                                "none yet (PUT /v1/outlets/{name})".to_string()
+                            } else {
+                                of_kind.join(", ")
+                            }
+                        ),
+                    }),
+                    Some(o) => {
+                        if let Some([lon, lat]) = o.position
+                            && !zone.contains(lat, lon)
+                        {
+                            errors.push(FieldError {
+                                path,
+                                message: format!(
+                                    "siren group {name:?} stands at [{lon}, {lat}], outside the zone; \
+                                     sound only the sirens of the people concerned"
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors).into());
+        }
+        Ok(())
+    }
+
+    /// At dispatch: one delivery and one job per outlet of the alert (the
+    /// sirens only where the alert sounds a tone).
+    pub(crate) async fn plan_public(&self, alert: &AlertRecord) -> Result<(), JobError> {
+        let Some(public) = &alert.spec.public else {
+            return Ok(());
+        };
+        let mut targets = public.targets();
+        if siren_tone(public, alert.spec.msg_type, alert.spec.all_clear).is_none() {
+            targets.retain(|t| !matches!(t, Target::Siren(_)));
+        }
+        self.plan_outlets(alert, &targets).await
+    }
+
+    /// [`Self::plan_public`] to the outlets' targets given.
+    pub(crate) async fn plan_outlets(
+        &self,
+        alert: &AlertRecord,
+        targets: &[Target],
+    ) -> Result<(), JobError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let store = &self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .targets;
+        store.plan_targets(alert.id, targets, now_ms()).await?;
+        for kind in OutletKind::ALL {
+            let bodies: Vec<String> = targets
+                .iter()
+                .filter(|t| t.outlet_kind() == Some(kind))
+                .map(|t| {
+                    serde_json::to_string(&PublicJob {
+                        alert_id: alert.id,
+                        outlet: t.name().to_string(),
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| JobError::Failed(e.to_string()))?;
+            for chunk in bodies.chunks(10) {
+                self.ports.queue.send(public_queue(kind), chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A job of a public channel's queue (one outlet's part of an alert).
+    pub fn public_job<'a>(
+        &'a self,
+        queue: &'a str,
+        body: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<JobOutcome, JobError>> {
+        Box::pin(async move {
+            let kind = crate::jobs::public_kind(queue)
+                .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
+            let job: PublicJob =
+                serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            self.handle_public(kind, job).await
+        })
+    }
+
+    /// One outlet's part of one alert.
+    pub(crate) async fn handle_public(
+        &self,
+        kind: OutletKind,
+        job: PublicJob,
+    ) -> Result<JobOutcome, JobError> {
+        let public = self
+            .public_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .clone();
+        let store = self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .targets
+            .clone();
+        let config = self.broadcast_config();
+        let alert = self.job_alert_head(job.alert_id).await?;
+        if alert.state.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let target = Target::outlet(kind, &job.outlet);
+        let outlet = self.outlet(&job.outlet).await?;
+
+        // The outlet's rate limit, before taking the delivery.
+        let now = now_ms();
+        let weight = match (&outlet, kind) {
+            (Some(o), OutletKind::Social) => post_languages(&alert, o).len().max(1) as u64,
+            _ => 1,
+        };
+        let limit_key = format!("outlet:{}", job.outlet);
+        if let Some(limit) = outlet.as_ref().and_then(|o| o.per_minute) {
+            let used = public.counters.count(&limit_key, MINUTE_MS, now).await?;
+            if used + weight > u64::from(limit) {
+                let wait = MINUTE_MS - now.rem_euclid(MINUTE_MS) + 10;
+                return Ok(JobOutcome::RetryAfter(
+                    Duration::from_millis(wait as u64),
+                    format!("{target} is at its limit of {limit} per minute"),
+                ));
+            }
+        }
+
+        let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
+        let attempt = match store.claim_target(alert.id, &target, now, lease).await? {
+            Claim::Done | Claim::Unknown => return Ok(JobOutcome::Done),
+            Claim::Busy { until } => {
+                return Ok(JobOutcome::RetryAfter(
+                    Duration::from_millis((until - now).max(10) as u64),
+                    format!("{target} is being sent by another worker"),
+                ));
+            }
+            Claim::Claimed { attempt, .. } => attempt,
+        };
+        let result = match outlet {
+            None => Err(GatewayError::Permanent(format!(
+                "outlet {:?} was removed before its turn",
+                job.outlet
+            ))),
+            Some(outlet) => {
+                if outlet.per_minute.is_some() {
+                    public
+                        .counters
+                        .bump(&limit_key, weight, MINUTE_MS, now)
+                        .await?;
+                }
+                let message = self
+                    .public_message(&alert, outlet, now + lease.as_millis() as i64 - 2_000)
+                    .await
+                    .map_err(|e| JobError::Failed(e.to_string()))?;
+                match tokio::time::timeout(config.gateway_timeout, public.gateway.publish(&message))
+                    .await
+                {
+                    Ok(r) => r,
+                    // A timeout is not a refusal: the outlet may have published;
+                    // the retry carries the same key, which it never publishes twice.
+                    Err(_) => Err(GatewayError::Retryable(format!(
+                        "{target} did not answer within {:?}",
+                        config.gateway_timeout
+                    ))),
+                }
+            }
+        };
+        let (outcome, report, retry): (Outcome, Option<NetworkReport>, _) = match result {
+            Ok(report) => (Outcome::Sent, Some(report), None),
+            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), None, None),
+            Err(e) if attempt >= config.max_attempts => (
+                Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
+                None,
+                None,
+            ),
+            Err(e) => {
+                let why = e.to_string();
+                let delay = super::backoff(config.retry_base, attempt - 1);
+                (Outcome::Retry(why.clone()), None, Some((delay, why)))
+            }
+        };
+        if !store
+            .record_target(
+                alert.id,
+                &target,
+                attempt,
+                &outcome,
+                report.as_ref(),
+                now_ms(),
+            )
+            .await?
+        {
+            tracing::warn!(alert = %alert.id, %target, attempt, "the claim was taken over; outcome not recorded");
+        }
+        if let Some((delay, why)) = retry {
+            tracing::warn!(alert = %alert.id, %target, attempt, ?delay, %why, "outlet failed; retrying");
+            return Ok(JobOutcome::RetryAfter(delay, why));
+        }
+        let ok = u64::from(outcome == Outcome::Sent);
+        crate::metrics::sent_on(kind.code(), ok, 1 - ok, 0);
+        self.settle(alert.id).await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// What one outlet gets: the posts (social), the tone (sirens), the
+    /// CAP message (signs).
+    async fn public_message(
+        &self,
+        alert: &AlertRecord,
+        outlet: Outlet,
+        not_after: i64,
+    ) -> Result<PublicMessage, AppError> {
+        let spec = &alert.spec;
+        let key = format!("{}:{}", alert.id, outlet.target());
+        let mut message = PublicMessage {
+            key,
+            alert_id: alert.id,
+            posts: Vec::new(),
+            tone: None,
+            cap: None,
+            not_after,
+            outlet,
+        };
+        match message.outlet.kind {
+            OutletKind::Social => {
+                let link = self
+                    .config
+                    .public_url
+                    .clone()
+                    .or_else(|| self.public_url())
+                    .map(|u| format!("{}/alerts", u.trim_end_matches('/')))
+                    .unwrap_or_default();
+                let template = message
+                    .outlet
+                    .template
+                    .clone()
+                    .unwrap_or_else(|| bealert_core::outlet::DEFAULT_TEMPLATE.into());
+                for language in post_languages(alert, &message.outlet) {
+                    let Some(r) = render(spec, Channel::Sms, language) else {
+                        continue;
+                    };
+                    let fields = PostFields {
+                        event: &spec.event,
+                        place: spec.place.as_deref().unwrap_or_default(),
+                        text: &r.text,
+                        link: &link,
+                        sender: spec.signature.as_deref().unwrap_or(&alert.operator),
+                        language: language.code(),
+                    };
+                    message.posts.push(Post {
+                        language,
+                        text: bealert_core::outlet::render_post(
+                            &template,
+                            &fields,
+                            message.outlet.max_chars(),
+                        ),
+                    });
+                }
+            }
+            OutletKind::Siren => {
+                message.tone = spec
+                    .public
+                    .as_ref()
+                    .and_then(|p| siren_tone(p, spec.msg_type, spec.all_clear));
+            }
+            OutletKind::Sign => {
+                let full = self.stored_alert(&alert.id.to_string()).await?;
+                message.cap = Some(self.cap_of(&full).await?);
+            }
+        }
+        Ok(message)
+    }
+
+    /// A dead-lettered public job: its outlet is declared failed.
+    pub(crate) async fn dead_public(
+        &self,
+        kind: OutletKind,
+        job: PublicJob,
+        why: &str,
+    ) -> Result<(), crate::ports::StoreError> {
+        let Ok(ports) = self.broadcast_ports() else {
+            return Ok(());
+        };
+        let target = Target::outlet(kind, &job.outlet);
+        let reason = format!(
+            "not sent: its job failed {} times ({why})",
+            self.config.max_receives
+        );
+        ports
+            .targets
+            .fail_target(job.alert_id, &target, &reason, now_ms())
+            .await?;
+        tracing::error!(alert = %job.alert_id, %target, %why, "public job dead-lettered; the outlet is marked failed");
+        self.settle(job.alert_id).await
+    }
+
+    /// A follow-up to the outlets that published the original: social and
+    /// signs always, sirens when it sounds (a cancel stops them, an
+    /// all-clear sounds the all-clear).
+    pub(crate) async fn follow_up_outlets(
+        &self,
+        alert: &AlertRecord,
+        published: Vec<Target>,
+    ) -> Result<(), JobError> {
+        let sounds = alert
+            .spec
+            .public
+            .as_ref()
+            .and_then(|p| siren_tone(p, alert.spec.msg_type, alert.spec.all_clear))
+            .is_some();
+        let targets: Vec<Target> = published
+            .into_iter()
+            .filter(|t| t.outlet_kind().is_some() && (sounds || !matches!(t, Target::Siren(_))))
+            .collect();
+        self.plan_outlets(alert, &targets).await
+    }
+}
+
+/// The languages a social outlet posts for an alert: its own list, or
+/// every language of the alert.
+fn post_languages(alert: &AlertRecord, outlet: &Outlet) -> Vec<bealert_core::Language> {
+    alert
+        .spec
+        .messages
+        .0
+        .keys()
+        .copied()
+        .filter(|l| outlet.languages.is_empty() || outlet.languages.contains(l))
+        .collect()
+}

@@ -43,6 +43,9 @@ QUEUE_VARS = {
     "send-email-cancel": "BEALERT_EMAIL_CANCEL_QUEUE_URL",
     "send-email-routine": "BEALERT_EMAIL_ROUTINE_QUEUE_URL",
     "broadcast": "BEALERT_BROADCAST_QUEUE_URL",
+    "public-social": "BEALERT_PUBLIC_SOCIAL_QUEUE_URL",
+    "public-siren": "BEALERT_PUBLIC_SIREN_QUEUE_URL",
+    "public-sign": "BEALERT_PUBLIC_SIGN_QUEUE_URL",
 }
 
 

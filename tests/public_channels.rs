@@ -78,6 +78,9 @@ async fn every_outlet_publishes_once_within_its_limits_and_a_cancel_silences_the
         .map(|e| e["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["url", "template"], "{}", r.body);
+    // A body that is not an object is a 422, not a dropped connection.
+    let r = put(&api, "x-be", &json!([null, null])).await;
+    assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(put(&api, "x-be", &x).await.status, 201);
     assert_eq!(put(&api, "x-be", &x).await.status, 200);
     let r = put(

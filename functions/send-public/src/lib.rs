@@ -9,9 +9,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bealert_app::App;
 use lambda_runtime::LambdaEvent;
 
-/// The queue assumed for a record without a source ARN (each record's
-/// own queue is read from its ARN).
-pub const QUEUE: &str = "public-social";
+/// The prefix of the queues this function consumes (`public-social`,
+/// `public-siren`, `public-sign`): each record's own queue is read from its
+/// source ARN, and a record without one is refused as poison.
+pub const QUEUE: &str = "public";
 
 /// This function sends on no registered channel: only the outlets' HTTP
 /// endpoints (their URLs stored with each outlet) are used.

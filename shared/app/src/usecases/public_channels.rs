@@ -55,8 +55,17 @@ impl App {
         }
         let mut v: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
-        match v.get("name") {
-            None => v["name"] = serde_json::Value::String(name.into()),
+        let Some(fields) = v.as_object_mut() else {
+            return Err(ValidationErrors::single(
+                "",
+                "give the outlet as a JSON object, e.g. {\"kind\": \"sign\", \"url\": \"https://signs.example/cap\"}",
+            )
+            .into());
+        };
+        match fields.get("name") {
+            None => {
+                fields.insert("name".into(), serde_json::Value::String(name.into()));
+            }
             Some(n) if n.as_str() == Some(name) => {}
             Some(n) => {
                 return Err(ValidationErrors::single(

@@ -248,9 +248,13 @@ async fn every_outlet_publishes_once_within_its_limits_and_a_cancel_silences_the
     // A rate limit of one post a minute: the second alert waits its turn.
     let slow = json!({"kind": "social", "url": format!("{base}/social/slow"), "per_minute": 1, "languages": ["nl"]});
     assert_eq!(put(&api, "slow", &slow).await.status, 201);
+    // One a minute, but an alert in three languages is three posts: they
+    // go out together in a minute of their own, not never.
+    let tiny = json!({"kind": "social", "url": format!("{base}/social/tiny"), "per_minute": 1});
+    assert_eq!(put(&api, "tiny", &tiny).await.status, 201);
     let mut one = alert_body(zone);
     one["channels"] = json!([]);
-    one["public"] = json!({"social": ["slow"], "signs": []});
+    one["public"] = json!({"social": ["slow", "tiny"], "signs": []});
     let minute = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -274,5 +278,7 @@ async fn every_outlet_publishes_once_within_its_limits_and_a_cancel_silences_the
         // Both within one minute: the second is held for the next.
         assert_eq!(s["public"]["social:slow"]["state"], "queued", "{s}");
         assert_eq!(sim.published("slow").len(), 1);
+        assert_eq!(s["public"]["social:tiny"]["state"], "queued", "{s}");
     }
+    assert!(sim.published("tiny").len() >= 3);
 }

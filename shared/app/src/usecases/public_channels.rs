@@ -287,8 +287,10 @@ impl App {
         };
         let limit_key = format!("outlet:{}", job.outlet);
         if let Some(limit) = outlet.as_ref().and_then(|o| o.per_minute) {
+            // An alert's posts wider than the limit go out whole in a
+            // minute of their own rather than never.
             let used = public.counters.count(&limit_key, MINUTE_MS, now).await?;
-            if used + weight > u64::from(limit) {
+            if used > 0 && used + weight > u64::from(limit) {
                 let wait = MINUTE_MS - now.rem_euclid(MINUTE_MS) + 10;
                 return Ok(JobOutcome::RetryAfter(
                     Duration::from_millis(wait as u64),

@@ -333,10 +333,10 @@ impl App {
                 ),
             ));
         }
-        if !self.follow_up_networks(alert, original_id, stops).await? {
+        if !self.follow_up_targets(alert, original_id, stops).await? {
             return Ok(JobOutcome::RetryAfter(
                 Duration::from_secs(1),
-                "a network is still being handed the original".into(),
+                "a network or outlet is still being handed the original".into(),
             ));
         }
         self.finish_shard(alert.id, 0).await?;
@@ -418,7 +418,7 @@ impl App {
     /// took the original gets the follow-up (networks for the same
     /// audience; a cancel stops one that has not yet). False while one is
     /// still being handed the original.
-    async fn follow_up_networks(
+    async fn follow_up_targets(
         &self,
         alert: &AlertRecord,
         original: AlertId,

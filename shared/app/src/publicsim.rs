@@ -47,11 +47,51 @@ struct State {
 #[derive(Clone, Default)]
 pub struct PublicSimulator {
     state: Arc<Mutex<State>>,
+    /// Where each publication is also written, one JSON line each (the
+    /// embedded home's `outbox/public.jsonl`).
+    log: Option<Arc<std::path::PathBuf>>,
 }
 
 impl PublicSimulator {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A simulator that also appends what it publishes to `path` (JSON
+    /// lines: `at`, `outlet`, `key` and what was posted, sounded or shown).
+    pub fn logging_to(path: std::path::PathBuf) -> Self {
+        Self {
+            log: Some(Arc::new(path)),
+            ..Self::default()
+        }
+    }
+
+    fn write_log(&self, outlet: &str, key: &str, what: &Published) {
+        let Some(path) = &self.log else { return };
+        let mut line = serde_json::json!({
+            "at": crate::format_ms(crate::now_ms()), "outlet": outlet, "key": key,
+        });
+        match what {
+            Published::Post { language, text } => {
+                line["post"] = serde_json::json!({"language": language, "text": text});
+            }
+            Published::Sound {
+                tone,
+                activated,
+                acknowledged,
+            } => {
+                line["sound"] = serde_json::json!({"tone": tone, "activated": activated, "acknowledged": acknowledged});
+            }
+            Published::Show { cap } => line["cap"] = serde_json::json!(cap),
+        }
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path.as_ref())
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the public outbox");
+        }
     }
 
     /// Sets how one outlet behaves from now on.
@@ -116,6 +156,7 @@ impl PublicSimulator {
         }
         list.push((key.to_string(), what.clone()));
         tracing::info!(outlet, key, published = ?what, "published (simulated outlet)");
+        self.write_log(outlet, key, &what);
         what
     }
 

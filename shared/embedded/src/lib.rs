@@ -58,7 +58,8 @@ pub struct Embedded {
     pub geography: Arc<SqliteGeography>,
     /// The simulated networks every network uses unless given a gateway URL.
     pub simulator: bealert_app::netsim::NetworkSimulator,
-    /// The simulated outlets (social, sirens, signs) of outlets whose URL is `sim`.
+    /// The simulated outlets (social, sirens, signs) of outlets whose URL
+    /// is `sim`; what they publish is also in `outbox/public.jsonl`.
     pub public_simulator: bealert_app::publicsim::PublicSimulator,
     pub queue: Arc<SqliteQueue>,
     pub outbox: [Arc<OutboxGateway>; 3],
@@ -93,7 +94,9 @@ impl Embedded {
             networks,
             geography,
             simulator: bealert_app::netsim::NetworkSimulator::new(),
-            public_simulator: bealert_app::publicsim::PublicSimulator::new(),
+            public_simulator: bealert_app::publicsim::PublicSimulator::logging_to(
+                outbox_dir.join("public.jsonl"),
+            ),
             queue,
             outbox,
             dir: dir.to_path_buf(),

@@ -70,16 +70,23 @@ impl HttpNetworkGateway {
                 .map_err(|e| GatewayError::Retryable(format!("{url}: unreadable report: {e}")));
         }
         let text = resp.text().await.unwrap_or_default();
-        let why = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(text);
-        let why = format!("{url} answered {}: {why}", status.as_u16());
-        Err(match status.as_u16() {
-            429 => GatewayError::Throttled(why),
-            408 | 500.. => GatewayError::Retryable(why),
-            _ => GatewayError::Permanent(why),
-        })
+        Err(refusal(&url, status.as_u16(), &text, ""))
+    }
+}
+
+/// What an endpoint's error answer means: 429 a throttle, 408 and 5xx
+/// temporary, any other status a refusal; the reason is the answer's
+/// `error` text (or its body), then `hint`.
+pub(crate) fn refusal(url: &str, status: u16, body: &str, hint: &str) -> GatewayError {
+    let why = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.to_string());
+    let why = format!("{url} answered {status}: {why}{hint}");
+    match status {
+        429 => GatewayError::Throttled(why),
+        408 | 500.. => GatewayError::Retryable(why),
+        _ => GatewayError::Permanent(why),
     }
 }
 

@@ -90,22 +90,17 @@ impl HttpPublic {
         if status.is_success() {
             return Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null));
         }
-        let why = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(text);
-        let mut why = format!("{url} answered {}: {why}", status.as_u16());
-        if matches!(status.as_u16(), 401 | 403) {
-            why.push_str(&format!(
-                " (check the token in {})",
-                token_var(&m.outlet.name)
-            ));
-        }
-        Err(match status.as_u16() {
-            429 => GatewayError::Throttled(why),
-            408 | 500.. => GatewayError::Retryable(why),
-            _ => GatewayError::Permanent(why),
-        })
+        let hint = if matches!(status.as_u16(), 401 | 403) {
+            format!(" (check the token in {})", token_var(&m.outlet.name))
+        } else {
+            String::new()
+        };
+        Err(crate::network_http::refusal(
+            url,
+            status.as_u16(),
+            &text,
+            &hint,
+        ))
     }
 
     async fn publish_http(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {
@@ -122,12 +117,7 @@ impl HttpPublic {
                         .await?;
                 }
                 let n = m.posts.len() as u64;
-                Ok(NetworkReport {
-                    requested: n,
-                    accepted: n,
-                    delivered: n,
-                    ..NetworkReport::default()
-                })
+                Ok(NetworkReport::reached(n))
             }
             OutletKind::Siren => {
                 let tone = m.tone.ok_or_else(|| {
@@ -143,13 +133,7 @@ impl HttpPublic {
                 let activated = count(&v, "activated").unwrap_or(0);
                 let acknowledged = count(&v, "acknowledged").unwrap_or(0);
                 let sirens = u64::from(m.outlet.sirens.unwrap_or(0)).max(activated);
-                Ok(NetworkReport {
-                    requested: sirens,
-                    accepted: activated,
-                    delivered: acknowledged,
-                    failed: sirens.saturating_sub(acknowledged),
-                    ..NetworkReport::default()
-                })
+                Ok(NetworkReport::sirens(sirens, activated, acknowledged))
             }
             OutletKind::Sign => {
                 let cap = m.cap.clone().ok_or_else(|| {
@@ -159,12 +143,7 @@ impl HttpPublic {
                     .post(m, &m.key, cap.into(), "application/cap+xml")
                     .await?;
                 let displays = count(&v, "displays").unwrap_or(1);
-                Ok(NetworkReport {
-                    requested: displays,
-                    accepted: displays,
-                    delivered: displays,
-                    ..NetworkReport::default()
-                })
+                Ok(NetworkReport::reached(displays))
             }
         }
     }

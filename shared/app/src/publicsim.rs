@@ -195,12 +195,7 @@ impl PublicGateway for PublicSimulator {
                     );
                 }
                 let n = m.posts.len() as u64;
-                NetworkReport {
-                    requested: n,
-                    accepted: n,
-                    delivered: n,
-                    ..NetworkReport::default()
-                }
+                NetworkReport::reached(n)
             }
             OutletKind::Siren => {
                 let tone = m.tone.ok_or_else(|| {
@@ -212,25 +207,14 @@ impl PublicGateway for PublicSimulator {
                         activated,
                         acknowledged,
                         ..
-                    } => NetworkReport {
-                        requested: sirens,
-                        accepted: activated,
-                        delivered: acknowledged,
-                        failed: sirens.saturating_sub(acknowledged),
-                        ..NetworkReport::default()
-                    },
+                    } => NetworkReport::sirens(sirens, activated, acknowledged),
                     _ => NetworkReport::default(),
                 }
             }
             OutletKind::Sign => {
                 let cap = m.cap.clone().unwrap_or_default();
                 self.record(name, &m.key, Published::Show { cap });
-                NetworkReport {
-                    requested: 1,
-                    accepted: 1,
-                    delivered: 1,
-                    ..NetworkReport::default()
-                }
+                NetworkReport::reached(1)
             }
         })
     }

@@ -238,6 +238,29 @@ pub struct NetworkReport {
     pub overshoot_km2: f64,
 }
 
+impl NetworkReport {
+    /// `n` messages (posts, displays) asked for, taken and delivered.
+    pub fn reached(n: u64) -> Self {
+        NetworkReport {
+            requested: n,
+            accepted: n,
+            delivered: n,
+            ..NetworkReport::default()
+        }
+    }
+
+    /// A siren group's answer: `sirens` asked, `activated`, `acknowledged`.
+    pub fn sirens(sirens: u64, activated: u64, acknowledged: u64) -> Self {
+        NetworkReport {
+            requested: sirens,
+            accepted: activated,
+            delivered: acknowledged,
+            failed: sirens.saturating_sub(acknowledged),
+            ..NetworkReport::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

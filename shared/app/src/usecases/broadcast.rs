@@ -169,19 +169,38 @@ impl App {
                     .await?
             }
         };
-        // What the outcome does to the network's delivery; one record call.
-        let (outcome, report, retry) = match outcome {
-            Ok(mut report) => {
-                report.overshoot_km2 = overshoot_km2;
-                if planned.cells > 0 {
-                    report.cells = planned.cells;
-                }
-                (Outcome::Sent, Some(report), None)
+        // The network's report, with what bealert knows better; what was
+        // asked of it kept when it fails for good.
+        let outcome = outcome.map(|mut report| {
+            report.overshoot_km2 = overshoot_km2;
+            if planned.cells > 0 {
+                report.cells = planned.cells;
             }
-            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), Some(planned), None),
+            report
+        });
+        self.finish_target(alert.id, &target, attempt, outcome, Some(planned))
+            .await
+    }
+
+    /// What one attempt at a target (a network or an outlet) does to its
+    /// delivery, in one record call: sent with the report, failed for good
+    /// (a refusal, or the last attempt) with `failed_report`, or retried
+    /// with backoff; then the alert settles.
+    pub(crate) async fn finish_target(
+        &self,
+        alert: AlertId,
+        target: &Target,
+        attempt: u32,
+        result: Result<NetworkReport, GatewayError>,
+        failed_report: Option<NetworkReport>,
+    ) -> Result<JobOutcome, JobError> {
+        let config = self.broadcast_config();
+        let (outcome, report, retry) = match result {
+            Ok(report) => (Outcome::Sent, Some(report), None),
+            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), failed_report, None),
             Err(e) if attempt >= config.max_attempts => (
                 Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
-                Some(planned),
+                failed_report,
                 None,
             ),
             Err(e) => {
@@ -190,25 +209,24 @@ impl App {
                 (Outcome::Retry(why.clone()), None, Some((delay, why)))
             }
         };
-        let recorded = ports
+        let recorded = self
+            .broadcast_ports()
+            .map_err(|e| JobError::Failed(e.to_string()))?
             .targets
-            .record_target(
-                alert.id,
-                &target,
-                attempt,
-                &outcome,
-                report.as_ref(),
-                now_ms(),
-            )
+            .record_target(alert, target, attempt, &outcome, report.as_ref(), now_ms())
             .await?;
         if !recorded {
-            tracing::warn!(alert = %alert.id, %target, attempt, "the claim was taken over; outcome not recorded");
+            tracing::warn!(%alert, %target, attempt, "the claim was taken over; outcome not recorded");
         }
         if let Some((delay, why)) = retry {
-            tracing::warn!(alert = %alert.id, %target, attempt, ?delay, %why, "network failed; retrying");
+            tracing::warn!(%alert, %target, attempt, ?delay, %why, "target failed; retrying");
             return Ok(JobOutcome::RetryAfter(delay, why));
         }
-        self.settle(alert.id).await?;
+        if let Some(kind) = target.outlet_kind() {
+            let ok = u64::from(outcome == Outcome::Sent);
+            crate::metrics::sent_on(kind.code(), ok, 1 - ok, 0);
+        }
+        self.settle(alert).await?;
         Ok(JobOutcome::Done)
     }
 
@@ -315,20 +333,31 @@ impl App {
         job: BroadcastJob,
         why: &str,
     ) -> Result<(), crate::ports::StoreError> {
+        self.dead_target(job.alert_id, &Target::Network(job.network), why)
+            .await
+    }
+
+    /// A dead-lettered job of one target (a network or an outlet): its
+    /// delivery is declared failed with the reason, and the alert settles.
+    pub(crate) async fn dead_target(
+        &self,
+        alert: AlertId,
+        target: &Target,
+        why: &str,
+    ) -> Result<(), crate::ports::StoreError> {
         let Ok(ports) = self.broadcast_ports() else {
             return Ok(());
         };
-        let target = Target::Network(job.network.clone());
         let reason = format!(
             "not sent: its job failed {} times ({why})",
             self.config.max_receives
         );
         ports
             .targets
-            .fail_target(job.alert_id, &target, &reason, now_ms())
+            .fail_target(alert, target, &reason, now_ms())
             .await?;
-        tracing::error!(alert = %job.alert_id, %target, %why, "broadcast job dead-lettered; the network is marked failed");
-        self.settle(job.alert_id).await
+        tracing::error!(%alert, %target, %why, "target job dead-lettered; its delivery is marked failed");
+        self.settle(alert).await
     }
 
     /// Every target delivery of an alert (none when Alert-SMS is not set up).

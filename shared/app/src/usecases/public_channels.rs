@@ -8,10 +8,10 @@
 use super::{App, JobError, JobOutcome};
 use crate::error::parse_body;
 use crate::jobs::{PublicJob, public_queue};
-use crate::ports::{AlertRecord, Claim, GatewayError, Outcome, Post, PublicMessage, PublicPorts};
+use crate::ports::{AlertRecord, Claim, GatewayError, Post, PublicMessage, PublicPorts};
 use crate::{AppError, now_ms};
 use bealert_core::alert::AlertSpec;
-use bealert_core::broadcast::{NetworkReport, Target};
+use bealert_core::broadcast::Target;
 use bealert_core::message::render;
 use bealert_core::operator::Operator;
 use bealert_core::outlet::{Outlet, OutletKind, PostFields, siren_tone};
@@ -339,41 +339,8 @@ impl App {
                 }
             }
         };
-        let (outcome, report, retry): (Outcome, Option<NetworkReport>, _) = match result {
-            Ok(report) => (Outcome::Sent, Some(report), None),
-            Err(GatewayError::Permanent(e)) => (Outcome::Failed(e), None, None),
-            Err(e) if attempt >= config.max_attempts => (
-                Outcome::Failed(format!("gave up after {attempt} attempts: {e}")),
-                None,
-                None,
-            ),
-            Err(e) => {
-                let why = e.to_string();
-                let delay = super::backoff(config.retry_base, attempt - 1);
-                (Outcome::Retry(why.clone()), None, Some((delay, why)))
-            }
-        };
-        if !store
-            .record_target(
-                alert.id,
-                &target,
-                attempt,
-                &outcome,
-                report.as_ref(),
-                now_ms(),
-            )
-            .await?
-        {
-            tracing::warn!(alert = %alert.id, %target, attempt, "the claim was taken over; outcome not recorded");
-        }
-        if let Some((delay, why)) = retry {
-            tracing::warn!(alert = %alert.id, %target, attempt, ?delay, %why, "outlet failed; retrying");
-            return Ok(JobOutcome::RetryAfter(delay, why));
-        }
-        let ok = u64::from(outcome == Outcome::Sent);
-        crate::metrics::sent_on(kind.code(), ok, 1 - ok, 0);
-        self.settle(alert.id).await?;
-        Ok(JobOutcome::Done)
+        self.finish_target(alert.id, &target, attempt, result, None)
+            .await
     }
 
     /// What one outlet gets: the posts (social), the tone (sirens), the
@@ -452,20 +419,8 @@ impl App {
         job: PublicJob,
         why: &str,
     ) -> Result<(), crate::ports::StoreError> {
-        let Ok(ports) = self.broadcast_ports() else {
-            return Ok(());
-        };
-        let target = Target::outlet(kind, &job.outlet);
-        let reason = format!(
-            "not sent: its job failed {} times ({why})",
-            self.config.max_receives
-        );
-        ports
-            .targets
-            .fail_target(job.alert_id, &target, &reason, now_ms())
-            .await?;
-        tracing::error!(alert = %job.alert_id, %target, %why, "public job dead-lettered; the outlet is marked failed");
-        self.settle(job.alert_id).await
+        self.dead_target(job.alert_id, &Target::outlet(kind, &job.outlet), why)
+            .await
     }
 
     /// A follow-up to the outlets that published the original: social and

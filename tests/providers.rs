@@ -244,3 +244,182 @@ async fn a_throttling_provider_hands_over_to_an_sms_aggregator_over_http() {
         taken[0].text
     );
 }
+
+/// The Python with aiosmtpd that `tests/smtp.sh` installed.
+fn smtp_python() -> std::path::PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/smtp-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run tests/smtp.sh (installs aiosmtpd), as tests/run does",
+        python.display()
+    );
+    python
+}
+
+/// A real SMTP relay (tests/smtp_relay.py on aiosmtpd) on a free port,
+/// writing what it takes to `out`; killed when dropped.
+struct Relay {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Relay {
+    fn start(out: &Path, args: &[&str]) -> Relay {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp_relay.py");
+        let mut child = std::process::Command::new(smtp_python())
+            .arg(script)
+            .arg(port.to_string())
+            .arg(out)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the relay did not start");
+        Relay { child, port }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e_mail_through_a_real_smtp_relay_reaches_each_address_once_with_failover_and_dead_mailboxes_final()
+ {
+    const MAILS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("relay.jsonl");
+    // Every fourth message is greylisted (451): it goes to the next
+    // provider, the outbox, at once. Mailboxes at gone.example do not exist.
+    let relay = Relay::start(
+        &taken,
+        &["--account", "bealert:s3cret", "--defer-every", "4"],
+    );
+    let key = operator(dir.path(), "centre", "national");
+    let providers = format!("smtp:relay=smtp://127.0.0.1:{},outbox", relay.port);
+    let _server = Server::start(
+        dir.path(),
+        &[
+            ("BEALERT_EMAIL_PROVIDERS", &providers),
+            ("BEALERT_EMAIL_FROM", "BE-Alert <alerts@be-alert.example>"),
+            ("BEALERT_PROVIDER_USER_RELAY", "bealert"),
+            ("BEALERT_PROVIDER_TOKEN_RELAY", "s3cret"),
+            ("BEALERT_PUBLIC_URL", "https://alert.example"),
+            ("BEALERT_RETRY_BASE_MS", "50"),
+        ],
+    );
+    let api = Api::new(&_server.url, &key);
+    let gone = |i: usize| i % 10 == 9;
+    let address = |i: usize| {
+        if gone(i) {
+            format!("p{i}@gone.example")
+        } else {
+            format!("p{i}@example.be")
+        }
+    };
+    let people: Vec<Value> = (0..MAILS)
+        .map(|i| {
+            json!({
+                "external_id": format!("m{i}"), "language": LANGS[i % 4],
+                "email": address(i), "channels": ["email"],
+                "addresses": [{"lat": 50.850, "lon": 4.350}]
+            })
+        })
+        .collect();
+    let imported = api
+        .post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    assert_eq!(imported.body["imported"], MAILS, "{:?}", imported.body);
+    let (id, view) = alert(&api).await;
+    let dead = (0..MAILS).filter(|i| gone(*i)).count();
+    let email = &view["channels"]["email"];
+    assert_eq!(
+        (email["sent"].as_u64(), email["failed"].as_u64()),
+        (Some((MAILS - dead) as u64), Some(dead as u64)),
+        "{view}"
+    );
+
+    // Each live address got exactly one message, from the relay or the outbox.
+    let relayed: Vec<Value> = std::fs::read_to_string(&taken)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    for m in &relayed {
+        let to = m["to"][0].as_str().unwrap().to_string();
+        assert_eq!(m["login"], "bealert", "the relay's account was used: {m}");
+        assert_eq!(m["from"], "alerts@be-alert.example");
+        let data = m["data"].as_str().unwrap();
+        for header in [
+            "From: BE-Alert <alerts@be-alert.example>",
+            "Message-ID: <",
+            "List-Unsubscribe: <https://alert.example/",
+            "Content-Type: multipart/alternative",
+        ] {
+            assert!(data.contains(header), "{header} missing: {data}");
+        }
+        assert!(
+            got.insert(to.clone(), "relay".into()).is_none(),
+            "{to} twice"
+        );
+    }
+    for line in outbox(dir.path(), "email") {
+        if line["alert_id"] != id.as_str() {
+            continue;
+        }
+        let to = line["to"].as_str().unwrap().to_string();
+        assert!(
+            got.insert(to.clone(), "outbox".into()).is_none(),
+            "{to} twice"
+        );
+    }
+    let live: Vec<String> = (0..MAILS).filter(|i| !gone(*i)).map(address).collect();
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut l = live.clone();
+            l.sort();
+            l
+        },
+        "every live address once, no dead one"
+    );
+    let via_outbox = got.values().filter(|p| *p == "outbox").count();
+    assert!(
+        via_outbox > 0 && via_outbox < live.len(),
+        "greylisted messages failed over, the rest went through the relay: {got:?}"
+    );
+
+    // The deliveries name the provider that took each, and the dead
+    // mailboxes failed for good with the relay's words.
+    let rows = deliveries(&api, &id).await;
+    for r in rows {
+        let to = r["to"].as_str().unwrap_or_default();
+        if r["status"] == "failed" {
+            assert!(
+                r["error"].as_str().unwrap_or_default().contains("550"),
+                "the relay's reason kept: {r}"
+            );
+        } else {
+            assert_eq!(
+                r["provider"].as_str(),
+                got.get(to).map(String::as_str),
+                "{r}"
+            );
+        }
+    }
+}

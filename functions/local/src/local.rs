@@ -91,7 +91,11 @@ pub struct Tuning {
     /// Voice providers, as --sms-providers (`voice` in the AWS home).
     #[arg(long, env = "BEALERT_VOICE_PROVIDERS")]
     pub voice_providers: Option<String>,
-    /// E-mail providers, as --sms-providers (`ses` in the AWS home).
+    /// E-mail providers, as --sms-providers (`ses` in the AWS home), and
+    /// `smtp:NAME=URL`, an SMTP relay (`smtp://host:port`,
+    /// `smtp://host:587?tls=required`, `smtps://host`), sending as
+    /// BEALERT_EMAIL_FROM, its account from BEALERT_PROVIDER_USER_<NAME>
+    /// and BEALERT_PROVIDER_TOKEN_<NAME>.
     #[arg(long, env = "BEALERT_EMAIL_PROVIDERS")]
     pub email_providers: Option<String>,
     /// First wait before a delivery a provider could not take is tried
@@ -320,10 +324,11 @@ impl Tuning {
             .zip(Channel::ALL.into_iter().zip(defaults))
         {
             let list = list.as_deref().unwrap_or(default);
-            let chain = bealert_app::providers::build_chain(list, &faults, &|kind, name| {
-                own(channel, kind, name)
-            })
-            .map_err(|e| anyhow::anyhow!("--{flag}-providers: {e}"))?;
+            let chain =
+                bealert_app::providers::build_chain(channel, list, &faults, &|kind, name| {
+                    own(channel, kind, name)
+                })
+                .map_err(|e| anyhow::anyhow!("--{flag}-providers: {e}"))?;
             chains.push(Arc::new(chain));
         }
         let [sms, voice, email]: [Arc<dyn Gateway>; 3] = chains
@@ -365,7 +370,7 @@ impl Local {
                             name: name.to_string(),
                         })),
                         (kind, _) => Err(format!(
-                            "{kind}: not a provider of the embedded home (outbox, outbox:NAME, http:NAME=URL)"
+                            "{kind}: not a provider of the embedded home (outbox, outbox:NAME, http:NAME=URL, smtp:NAME=URL)"
                         )),
                     }
                 })?;

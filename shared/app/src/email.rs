@@ -48,6 +48,11 @@ impl Header for ContentLanguage {
 /// The whole message, ready to hand over (`from`: `Name <address>` or an
 /// address). An address that cannot be written is a permanent failure.
 pub fn raw_email(m: &OutboundMessage, from: &str) -> Result<Vec<u8>, GatewayError> {
+    Ok(email_message(m, from)?.formatted())
+}
+
+/// The message with its envelope (for SMTP); see [`raw_email`].
+pub fn email_message(m: &OutboundMessage, from: &str) -> Result<lettre::Message, GatewayError> {
     let sender: Mailbox = from
         .parse()
         .map_err(|e| GatewayError::Permanent(format!("the sender {from:?}: {e}")))?;
@@ -64,10 +69,9 @@ pub fn raw_email(m: &OutboundMessage, from: &str) -> Result<Vec<u8>, GatewayErro
     if let Some(url) = &m.unsubscribe {
         builder = builder.header(ListUnsubscribe(url.clone()));
     }
-    let message = builder
+    builder
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| GatewayError::Permanent(format!("the message cannot be written: {e}")))?;
-    Ok(message.formatted())
+        .map_err(|e| GatewayError::Permanent(format!("the message cannot be written: {e}")))
 }
 
 #[cfg(test)]

@@ -295,6 +295,7 @@ impl AwsHome {
         )
         .and_then(|faults| {
             bealert_app::providers::build_chain(
+                channel,
                 list.as_deref().unwrap_or(default),
                 &faults,
                 &|kind, _| self.own_provider(channel, kind),

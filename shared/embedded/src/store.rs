@@ -211,6 +211,11 @@ impl SqliteStore {
             "ALTER TABLE deliveries ADD COLUMN provider_id TEXT;",
             "ALTER TABLE alert_counters ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;",
             "ALTER TABLE alerts ADD COLUMN approved_at INTEGER;",
+            // The area's JSON apart from the spec, so that senders and
+            // live views read the alert without parsing its geometry (a
+            // national alert carries Belgium's outline). Older rows keep
+            // the area inside `spec` and leave this empty.
+            "ALTER TABLE alerts ADD COLUMN area TEXT;",
         ] {
             match db.apply(change) {
                 Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
@@ -720,14 +725,16 @@ impl AlertStore for SqliteStore {
         entry: &AuditEntry,
     ) -> Result<(), StoreError> {
         let a = alert.clone();
-        let spec =
-            serde_json::to_string(&a.spec).map_err(|e| StoreError::Permanent(e.to_string()))?;
+        let area = to_json(&a.spec.area)?;
+        let mut head = a.spec.clone();
+        head.area = Default::default();
+        let spec = to_json(&head)?;
         let entry = audit_json(entry)?;
         self.db
             .write(move |tx| {
                 tx.execute(
-                    "INSERT INTO alerts (id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO alerts (id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at, area)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         a.id.to_string(),
                         a.operator,
@@ -737,7 +744,8 @@ impl AlertStore for SqliteStore {
                         a.completed_at,
                         a.shards_total,
                         a.shards_done,
-                        a.approved_at
+                        a.approved_at,
+                        area
                     ],
                 )?;
                 append_audit(tx, a.id, &entry)
@@ -767,13 +775,39 @@ impl AlertStore for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
+                    "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at, area
+                     FROM alerts WHERE id = ?1",
+                )?
+                .query_row([id.to_string()], |row| {
+                    let mut record = alert_from_row(row)?;
+                    if let Some(area) = row.get::<_, Option<String>>(9)? {
+                        record.spec.area = serde_json::from_str(&area).map_err(json_err)?;
+                    }
+                    Ok(record)
+                })
+                .optional()
+            })
+            .await
+    }
+
+    /// The spec without its area: one small row, no geometry parsed.
+    async fn get_alert_head(&self, id: AlertId) -> Result<Option<AlertRecord>, StoreError> {
+        let mut head = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(
                     "SELECT id, operator, state, spec, created_at, completed_at, shards_total, shards_done, approved_at
                      FROM alerts WHERE id = ?1",
                 )?
                 .query_row([id.to_string()], alert_from_row)
                 .optional()
             })
-            .await
+            .await?;
+        // An older row keeps its area in the spec: a head has none.
+        if let Some(h) = &mut head {
+            h.spec.area = Default::default();
+        }
+        Ok(head)
     }
 
     async fn recent_alerts(
@@ -874,7 +908,11 @@ impl AlertStore for SqliteStore {
 }
 
 fn audit_json(entry: &AuditEntry) -> Result<String, StoreError> {
-    serde_json::to_string(entry).map_err(|e| StoreError::Permanent(e.to_string()))
+    to_json(entry)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Permanent(e.to_string()))
 }
 
 fn append_audit(tx: &rusqlite::Transaction<'_>, id: AlertId, entry: &str) -> rusqlite::Result<()> {

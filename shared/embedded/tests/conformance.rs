@@ -390,3 +390,26 @@ async fn sqlite_geo_store_conforms() {
     let g = bealert_embedded::SqliteGeography::beside(&s).unwrap();
     conformance::geo_store(std::sync::Arc::new(g)).await;
 }
+
+#[tokio::test]
+async fn sqlite_alerts_stored_before_the_area_column_read_back_whole() {
+    use bealert_app::ports::{AlertStore, AuditEntry};
+    let (dir, store) = store();
+    let id = bealert_core::AlertId::new();
+    let alert = conformance::large_alert(id);
+    let entry = AuditEntry::system("create", None, bealert_core::alert::AlertState::Resolving, 1);
+    store.insert_alert(&alert, &entry).await.unwrap();
+    // As a row written before the area had a column of its own: the area
+    // inside the spec, the column empty.
+    let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    let moved = conn
+        .execute(
+            "UPDATE alerts SET spec = json_set(spec, '$.area', json(area)), area = NULL WHERE id = ?1",
+            [id.to_string()],
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(store.get_alert(id).await.unwrap().as_ref(), Some(&alert));
+    let head = store.get_alert_head(id).await.unwrap().unwrap();
+    assert!(head.spec.area.is_empty(), "a head carries no geometry");
+}

@@ -24,8 +24,8 @@ pub use race::racing_senders;
 pub use signup::{counters, invitations, registration_store};
 pub use store::{
     address_units, alert_store, delivery_providers, delivery_receipts, delivery_store,
-    forget_subscriber, import_keeps_everyone, operator_store, plan, subscriber_store,
-    subscriber_store_races,
+    forget_subscriber, import_keeps_everyone, large_record as large_alert, operator_store, plan,
+    subscriber_store, subscriber_store_races,
 };
 
 use bealert_core::alert::{AlertRequest, AlertSpec};

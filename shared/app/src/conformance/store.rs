@@ -321,7 +321,7 @@ fn record(id: AlertId) -> AlertRecord {
 }
 
 /// An alert on two real cantons (45,827 vertices, about 1 MB of area).
-fn large_record(id: AlertId) -> AlertRecord {
+pub fn large_record(id: AlertId) -> AlertRecord {
     let part = |f: &str| {
         let v: serde_json::Value = serde_json::from_str(f).unwrap();
         v["geometry"]["coordinates"].clone()

@@ -87,6 +87,11 @@ pub async fn run(dir: &Path, op: &Operator, imported: usize, want: u64) -> anyho
             &Home::Embedded(dir.to_path_buf()),
             &Tuning {
                 sms_rate: rate,
+                // As `serve` would run with the same environment.
+                send_concurrency: std::env::var("BEALERT_SEND_CONCURRENCY")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Tuning::default().send_concurrency),
                 ..Tuning::default()
             },
         )

@@ -102,6 +102,10 @@ pub struct Tuning {
     /// again (doubling per attempt, at most a minute, with jitter).
     #[arg(long, env = "BEALERT_RETRY_BASE_MS", default_value_t = 1000)]
     pub retry_base_ms: u64,
+    /// Send jobs (up to 500 deliveries each) handled at once per channel
+    /// and lane.
+    #[arg(long, env = "BEALERT_SEND_CONCURRENCY", default_value_t = 2)]
+    pub send_concurrency: usize,
     /// Faults injected into providers, for drills and tests:
     /// PROVIDER:fail=R,down=D,throttle=R joined by `;`, e.g.
     /// `outbox:fail=0.5;backup:down=30s`.
@@ -151,6 +155,7 @@ impl Default for Tuning {
             email_providers: None,
             provider_faults: None,
             retry_base_ms: 1000,
+            send_concurrency: 2,
             retention_days: 90,
             outbox_rotate_hours: 24,
             public_url: None,
@@ -490,7 +495,7 @@ impl Local {
         // still has queued.
         for c in Channel::ALL {
             for lane in Lane::ALL {
-                spawn(send_queue_in(c, lane), 2);
+                spawn(send_queue_in(c, lane), tuning.send_concurrency.max(1));
             }
         }
         // One job per alert and network: a slow network holds one slot.

@@ -280,7 +280,17 @@ fn known(index: &Connection, key: &str) -> rusqlite::Result<bool> {
 #[async_trait]
 impl Gateway for OutboxGateway {
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
-        self.send_as(None, messages)
+        off_the_runtime(|| self.send_as(None, messages))
+    }
+}
+
+/// Runs blocking file and index work where it does not stall the
+/// runtime's other tasks (on a multi-threaded runtime; tests on a
+/// current-thread one run it in place).
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -295,7 +305,7 @@ pub struct OutboxRoute {
 #[async_trait]
 impl Gateway for OutboxRoute {
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
-        self.outbox.send_as(Some(&self.name), messages)
+        off_the_runtime(|| self.outbox.send_as(Some(&self.name), messages))
     }
 }
 

@@ -397,7 +397,12 @@ async fn sqlite_alerts_stored_before_the_area_column_read_back_whole() {
     let (dir, store) = store();
     let id = bealert_core::AlertId::new();
     let alert = conformance::large_alert(id);
-    let entry = AuditEntry::system("create", None, bealert_core::alert::AlertState::Resolving, 1);
+    let entry = AuditEntry::system(
+        "create",
+        None,
+        bealert_core::alert::AlertState::Resolving,
+        1,
+    );
     store.insert_alert(&alert, &entry).await.unwrap();
     // As a row written before the area had a column of its own: the area
     // inside the spec, the column empty.

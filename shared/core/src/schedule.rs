@@ -143,7 +143,7 @@ impl Schedule {
         if year != "*" {
             return Err("year: only * is supported".into());
         }
-        if dom.contains('W') || dow.contains('W') {
+        if dom.contains('W') {
             return Err("W (nearest weekday) is not supported".into());
         }
         let days = match (dom, dow) {
@@ -332,6 +332,23 @@ mod tests {
         assert_eq!(
             every_15.next_after(ms("2026-11-29T10:07:00+01:00"), 0),
             Some(ms("2026-11-29T10:15:00+01:00"))
+        );
+    }
+
+    #[test]
+    fn day_names_with_a_w_are_days_not_the_nearest_weekday() {
+        // WED once read as the unsupported `W` modifier.
+        let s = Schedule::parse("cron(0 12 ? * WED#1 *)").unwrap();
+        let after = ms("2026-11-29T10:00:00+01:00");
+        assert_eq!(
+            s.next_after(after, 0),
+            Some(ms("2026-12-02T12:00:00+01:00"))
+        );
+        assert!(Schedule::parse("cron(0 12 ? * TUE,WED *)").is_ok());
+        assert!(
+            Schedule::parse("cron(0 12 15W * ? *)")
+                .unwrap_err()
+                .contains("W (nearest weekday)")
         );
     }
 

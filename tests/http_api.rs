@@ -1931,3 +1931,152 @@ async fn drills_run_on_their_schedule_and_missed_runs_are_reported() {
         .await;
     assert_eq!(again.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_is_served_and_reads_who_is_signed_in_their_alerts_and_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let bea = common::created(
+        p,
+        &["user", "create", "--operator", "centre", "--name", "bea"],
+    );
+    let mayor = operator(p, "elsene", "municipality:21009");
+    let server = Server::start(p, &[("BEALERT_APPROVAL", "actual")]);
+    let (api, bea_api, mayor_api) = (
+        Api::new(&server.url, &ann),
+        Api::new(&server.url, &bea),
+        Api::new(&server.url, &mayor),
+    );
+
+    // The page: no key needed, no third party allowed, gzip when asked.
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/console", server.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("connect-src 'self'") && !csp.contains("http"),
+        "{csp}"
+    );
+    let plain = client
+        .get(format!("{}/console", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(plain.contains("/console/leaflet.js") && plain.contains("data-tiles=\"\""));
+    for f in ["console.js", "console.css", "leaflet.js", "leaflet.css"] {
+        let a = api.get(&format!("/console/{f}")).await;
+        assert_eq!(a.status, 200, "{f}");
+    }
+    assert_eq!(api.get("/console/nothing.js").await.status, 404);
+    let outlines = api.get("/console/outlines.geojson").await;
+    let levels: Vec<&str> = outlines.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels.iter().filter(|l| **l == "region").count(), 3);
+    assert_eq!(levels.iter().filter(|l| **l == "province").count(), 10);
+    assert!(levels.contains(&"municipality"));
+
+    // Who is signed in, and what they may do.
+    let me = api.get("/v1/operator").await;
+    assert_eq!(me.body["jurisdiction"], "national", "{:?}", me.body);
+    assert!(
+        me.body["may"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("import"))
+    );
+    let me = mayor_api.get("/v1/operator").await;
+    assert_eq!(me.body["territory"]["code"], "21009", "{:?}", me.body);
+    assert_eq!(me.body["territory"]["name"], "Elsene/Ixelles");
+    assert!(
+        !me.body["may"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("import"))
+    );
+    let anon = api
+        .send(Method::GET, "/v1/operator", None, None, None)
+        .await;
+    assert_eq!(anon.status, 401);
+
+    // The approval queue: an Actual alert waits; its texts and zone read back.
+    let area = json!({"circles": [{"lat": 51.2194, "lon": 4.4025, "radius_km": 1.5}]});
+    let created = api.post("/v1/alerts", &alert_body(area)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let queue = bea_api.get("/v1/alerts?state=awaiting_approval").await;
+    let ids: Vec<&str> = queue.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{:?}", queue.body);
+    assert_eq!(
+        bea_api.get("/v1/alerts?state=sent").await.body["items"],
+        json!([])
+    );
+    // The mayor of Elsene does not see an alert in Antwerp.
+    assert_eq!(mayor_api.get("/v1/alerts").await.body["items"], json!([]));
+    let bad = api.get("/v1/alerts?state=bogus").await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("awaiting_approval")
+    );
+    assert_eq!(api.get("/v1/alerts?page=2").await.status, 400);
+    assert_eq!(api.get("/v1/alerts?state=").await.status, 422);
+    let view = bea_api.get(&format!("/v1/alerts/{id}")).await;
+    assert!(view.body["messages"]["en"].is_string(), "{:?}", view.body);
+    let zone = bea_api.get(&format!("/v1/alerts/{id}/area")).await;
+    assert_eq!(zone.content_type, "application/geo+json");
+    assert_eq!(zone.body["features"][0]["properties"]["radius_km"], 1.5);
+    assert_eq!(
+        zone.body["features"][0]["geometry"]["coordinates"],
+        json!([4.4025, 51.2194])
+    );
+    assert_eq!(
+        mayor_api.get(&format!("/v1/alerts/{id}/area")).await.status,
+        404
+    );
+
+    // How each text leaves: the exercise marker, SMS parts, CB pages.
+    let m = api
+        .post(
+            "/v1/messages:measure",
+            &json!({"status": "Exercise", "messages": {"nl": "a".repeat(150), "fr": "Évacuez ✓"}}),
+        )
+        .await;
+    assert_eq!(m.status, 200, "{:?}", m.body);
+    assert!(
+        m.body["nl"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("OEFENING - ")
+    );
+    assert_eq!(m.body["nl"]["sms"]["segments"], 2);
+    assert_eq!(m.body["fr"]["sms"]["encoding"], "ucs2");
+    assert_eq!(m.body["fr"]["cell_broadcast"]["pages"], 1);
+    for bad in [
+        json!({"messages": {"xx": "a"}}),
+        json!({"status": null, "messages": {"en": "a"}}),
+    ] {
+        let a = api.post("/v1/messages:measure", &bad).await;
+        assert_eq!(a.status, 422, "{bad}: {:?}", a.body);
+    }
+}

@@ -64,6 +64,11 @@ pub struct Tuning {
     /// point there); `serve` uses its own listening address if unset.
     #[arg(long, env = "BEALERT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A tile server for the operator console's map, e.g.
+    /// `https://tile.openstreetmap.org/{z}/{x}/{y}.png`; off by default
+    /// (the console draws its bundled outlines and asks no third party).
+    #[arg(long, env = "BEALERT_CONSOLE_TILES")]
+    pub console_tiles: Option<String>,
     /// Alert-SMS: active devices per person present; the estimate's people
     /// figures are devices divided by it.
     #[arg(long, env = "BEALERT_DEVICES_PER_PERSON", default_value_t = 1.2)]
@@ -159,6 +164,7 @@ impl Default for Tuning {
             retention_days: 90,
             outbox_rotate_hours: 24,
             public_url: None,
+            console_tiles: None,
             devices_per_person: 1.2,
             cells_stale_after_hours: 168,
             network_gateway: Vec::new(),
@@ -466,6 +472,10 @@ impl Local {
                 .public_url
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
+            console_tiles: tuning
+                .console_tiles
+                .clone()
+                .filter(|t| !t.trim().is_empty()),
             ..AppConfig::default()
         };
         let mut app = App::new(ports, config);

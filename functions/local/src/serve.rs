@@ -22,6 +22,13 @@ pub async fn run(
         .get_or_insert_with(|| format!("http://{addr}"));
     let local = Local::start(&home, &tuning).await?;
     let router = http::with_client_limits(http::router(local.app.clone()), &clients);
+    // The console's map outlines, made before the first sign-in needs them.
+    let app = local.app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = app.outlines().await {
+            tracing::warn!(error = %e, "the console's outlines could not be made");
+        }
+    });
     if let Home::Embedded(dir) = &home {
         tracing::info!(data_dir = %dir.display(), "serving");
     }

@@ -230,6 +230,12 @@ pub fn lambda_config() -> AppConfig {
         public_url: std::env::var("BEALERT_PUBLIC_URL")
             .ok()
             .filter(|u| !u.trim().is_empty()),
+        console_tiles: std::env::var("BEALERT_CONSOLE_TILES")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        // API Gateway compresses responses (the API's MinimumCompressionSize):
+        // a gzip body from the function would need binary media types.
+        compress_assets: false,
         ..AppConfig::default()
     }
 }

@@ -122,7 +122,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 /// For optional fields: absent is `None`, but an explicit `null` is read as
 /// the field's type would read it (so `"channels": null` is refused, as the
 /// OpenAPI document says, instead of meaning "absent").
-pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,

@@ -37,7 +37,7 @@ pub struct Rendered {
 }
 
 /// The marker that keeps an exercise or a test from being taken for real.
-fn status_prefix(status: Status, lang: Language) -> &'static str {
+pub fn status_prefix(status: Status, lang: Language) -> &'static str {
     match (status, lang) {
         (Status::Actual, _) => "",
         (Status::Exercise, Language::Nl) => "OEFENING - ",

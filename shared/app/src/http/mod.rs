@@ -1,6 +1,7 @@
 //! The HTTP API of api.md as an axum router, shared by `bealert serve` and
 //! the API Lambda functions.
 
+mod console;
 mod extract;
 pub mod limit;
 mod manage_page;
@@ -117,7 +118,7 @@ fn subscriber_routes() -> Router<Arc<App>> {
 
 fn alert_routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v1/alerts", post(create_alert))
+        .route("/v1/alerts", post(create_alert).get(console::list))
         .route("/v1/alerts/{id}", axum::routing::any(alert_resource))
         .route("/v1/alerts/{id}/deliveries", get(deliveries))
         .route("/v1/alerts/{id}/audit", get(audit))
@@ -134,6 +135,7 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/outlets", get(list_outlets))
         .route("/v1/outlets/{name}", put(put_outlet).delete(delete_outlet))
         .merge(public_page::routes())
+        .merge(console::routes())
 }
 
 fn zone_routes() -> Router<Arc<App>> {

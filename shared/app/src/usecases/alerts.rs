@@ -70,6 +70,8 @@ pub struct AlertView {
     pub expires: Option<String>,
     pub scope: Scope,
     pub event: String,
+    /// The texts as given, per language (the console shows them).
+    pub messages: bealert_core::message::Messages,
     pub operator: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -690,7 +692,11 @@ impl App {
         })
     }
 
-    async fn visible_alert(&self, operator: &Operator, id: &str) -> Result<AlertRecord, AppError> {
+    pub(crate) async fn visible_alert(
+        &self,
+        operator: &Operator,
+        id: &str,
+    ) -> Result<AlertRecord, AppError> {
         let not_found = || AppError::NotFound(format!("no alert has id {id:?}"));
         let id: AlertId = id.parse().map_err(|_| not_found())?;
         let alert = self
@@ -846,6 +852,7 @@ impl App {
             expires: alert.spec.expires.map(format_ms),
             scope: alert.spec.scope,
             event: alert.spec.event,
+            messages: alert.spec.messages,
             operator: alert.operator,
             created_at: format_ms(alert.created_at),
             completed_at: alert.completed_at.map(format_ms),

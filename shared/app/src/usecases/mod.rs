@@ -3,6 +3,7 @@
 mod alerts;
 pub mod approvers;
 mod broadcast;
+pub mod console;
 mod dead_letters;
 pub mod drills;
 mod follow_up;
@@ -71,6 +72,12 @@ pub struct AppConfig {
     /// Where citizens reach the signup and self-service pages (e-mails
     /// link to `/manage` there); the signup's own setting when unset.
     pub public_url: Option<String>,
+    /// The console map's tile server (a URL template); `None`: bundled
+    /// outlines only, no third-party request.
+    pub console_tiles: Option<String>,
+    /// The console's files go gzip-compressed to browsers that take it
+    /// (`serve`); off where API Gateway compresses them itself.
+    pub compress_assets: bool,
 }
 
 impl Default for AppConfig {
@@ -88,6 +95,8 @@ impl Default for AppConfig {
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
             approval_wait: Duration::from_secs(30 * 60),
             public_url: None,
+            console_tiles: None,
+            compress_assets: true,
         }
     }
 }
@@ -109,6 +118,8 @@ pub struct App {
     drill_scheduler: Option<Arc<dyn crate::ports::DrillScheduler>>,
     /// Messages handed over per channel, for the status ([`status`]).
     meter: status::SendMeter,
+    /// The console's map outlines ([`App::outlines`]).
+    outlines: console::OutlineCache,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -178,6 +189,7 @@ impl App {
             public: None,
             drill_scheduler: None,
             meter: status::SendMeter::default(),
+            outlines: console::OutlineCache::default(),
         }
     }
 

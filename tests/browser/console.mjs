@@ -1,0 +1,379 @@
+// The operator console in a real browser (Debian's headless Chromium,
+// driven by playwright-core), against a running `bealert serve` whose SMS
+// limit is low enough to catch an alert while it sends:
+//
+//   node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR
+//
+// KEY_OFFICER and KEY_SECOND are two people of one national operator,
+// KEY_MAYOR a municipal operator (Elsene/Ixelles, 21009). Signs in, draws
+// a circle, reads the preview, sends an exercise and watches it reach
+// `sent`, cancels another while it sends, has an Actual alert approved by
+// the second person, refuses the mayor a zone outside the territory, does
+// the whole send flow with the keyboard alone, and lists and creates
+// drills. axe-core scans every screen (zero violations of WCAG 2.1 A/AA);
+// screenshots go to ARTIFACTS_DIR. Then prints the benchmark figures:
+// the console's weight (gzip, as served) and sign-in to ready map.
+// Exits 1 on any failure.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { createRequire } from "node:module";
+
+const [url, dataDir, artifacts, officer, second, mayor] = process.argv.slice(2);
+if (!mayor) {
+  console.error("usage: node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR");
+  process.exit(2);
+}
+fs.mkdirSync(artifacts, { recursive: true });
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let failures = 0;
+function check(cond, what) {
+  console.log(`  ${cond ? "ok  " : "FAIL"} ${what}`);
+  if (!cond) failures += 1;
+}
+
+function outbox(channel) {
+  const file = path.join(dataDir, "outbox", `${channel}.jsonl`);
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function axe(page, state) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  const details = result.violations.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}): ${v.help}`);
+  check(result.violations.length === 0, `axe: no violations on ${state}${details.length ? " - " + details.join("; ") : ""}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+async function api(method, p, key, body) {
+  const res = await fetch(`${url}${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, ms = 30000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function signIn(page, key) {
+  await page.goto(`${url}/console`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector("body[data-map-ready=true]");
+}
+
+/** Zooms the map in on a point (lat, lon), as a person would, and clicks it. */
+async function clickMap(page, lat, lon) {
+  const p = await page.evaluate(([lat, lon]) => {
+    const m = document.getElementById("map");
+    const map = m._leaflet_map;
+    map.setView([lat, lon], 15, { animate: false });
+    const r = m.getBoundingClientRect();
+    const c = map.latLngToContainerPoint([lat, lon]);
+    return { x: r.left + c.x, y: r.top + c.y };
+  }, [lat, lon]);
+  await page.mouse.click(p.x, p.y);
+}
+
+// Subscribers: 10 near the Grand-Place (the exercise), 400 in Antwerp
+// (the alert cancelled while it sends at 20 SMS/s).
+const subscribers = [];
+for (let i = 0; i < 10; i++) {
+  subscribers.push({ external_id: `bxl-${i}`, language: ["nl", "fr", "de", "en"][i % 4], phone: `+3247010${String(i).padStart(4, "0")}`, channels: ["sms"], addresses: [{ lat: 50.8467 + i * 0.0001, lon: 4.3525 }] });
+}
+for (let i = 0; i < 400; i++) {
+  subscribers.push({ external_id: `antw-${i}`, language: i % 2 ? "nl" : "en", phone: `+3247020${String(i).padStart(4, "0")}`, channels: ["sms"], addresses: [{ lat: 51.2194 + (i % 20) * 0.0005, lon: 4.4025 + Math.floor(i / 20) * 0.0005 }] });
+}
+const imported = await api("POST", "/v1/subscribers:import", officer, { subscribers });
+if (imported.status !== 200 || imported.body.imported !== 410) {
+  console.error("import failed", imported);
+  process.exit(1);
+}
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const thirdParty = [];
+const readyTimes = [];
+async function newPage() {
+  // bypassCSP lets the test inject axe-core; the page itself is unchanged.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  page.on("request", (r) => { if (!r.url().startsWith(url)) thirdParty.push(r.url()); });
+  page.on("pageerror", (e) => check(false, `no script error (${e.message})`));
+  // Leaflet keeps its map on the element; the test reads it to click points.
+  await page.addInitScript(() => {
+    const wait = setInterval(() => {
+      if (window.L && !window.L.Map.prototype._bealertHooked) {
+        window.L.Map.prototype._bealertHooked = true;
+        window.L.Map.addInitHook(function () { this._container._leaflet_map = this; });
+        clearInterval(wait);
+      }
+    }, 1);
+  });
+  return { context, page };
+}
+
+try {
+  console.log("sign in, draw, preview, send an exercise:");
+  {
+    const { context, page } = await newPage();
+    await page.goto(`${url}/console`);
+    await axe(page, "sign-in");
+    await shot(page, "1-sign-in");
+    await page.getByLabel("API key").fill("bea_not-a-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForSelector("#signin-error:not(:empty)");
+    check((await page.textContent("#signin-error")).includes("not valid"), "a wrong key is refused, saying so");
+    await signIn(page, officer);
+    const t = await page.evaluate(() => window.bealertTimings);
+    readyTimes.push(t.mapReady - t.signin);
+    check((await page.textContent("#who-name")).includes("national"), "the header names the person, operator and jurisdiction");
+    check(await page.evaluate(() => sessionStorage.getItem("bealert.key") !== null && document.cookie === ""), "the key is in sessionStorage, no cookie");
+    await axe(page, "new alert");
+    await page.getByRole("button", { name: "Circle on the map" }).click();
+    await page.getByLabel("Radius (km)").fill("0.5");
+    await clickMap(page, 50.8467, 4.3525);
+    await page.waitForSelector("#recipients");
+    check((await page.textContent("#recipients")).startsWith("10 registered"), `the preview counts the 10 people in the circle (${await page.textContent("#recipients")}; ${await page.textContent("#zone-parts")})`);
+    check((await page.textContent("#preview")).includes("By language"), "the preview splits by language");
+    await page.getByLabel("Event").fill("Gas leak");
+    await page.locator("#msg-nl").fill("Gaslek aan de Grote Markt. Blijf binnen.");
+    await page.locator("#msg-fr").fill("Fuite de gaz à la Grand-Place. Restez à l'intérieur.");
+    await page.locator("#msg-en").fill("Gas leak at the Grand-Place. Stay inside.");
+    await page.waitForFunction(() => document.getElementById("meter-nl").textContent.includes("OEFENING"));
+    check((await page.textContent("#meter-fr")).includes("EXERCICE") && (await page.textContent("#meter-fr")).includes("SMS: 1 part"), "each language shows its exercise marker and SMS parts");
+    check((await page.textContent("#meter-de")).includes("No text"), "a language without text says who gets what");
+    await axe(page, "composed exercise");
+    await shot(page, "2-exercise-composed");
+    await page.getByRole("button", { name: "Send exercise" }).click();
+    await page.waitForSelector("dialog[open]");
+    check((await page.textContent("#confirm-title")).includes("exercise to 10 people"), `the confirmation names the number of people (${await page.textContent("#confirm-title")})`);
+    await axe(page, "exercise confirmation");
+    await shot(page, "3-exercise-confirm");
+    await page.getByRole("button", { name: /Send the exercise to 10 people/ }).click();
+    await page.waitForURL(/#alerts\//);
+    await page.waitForFunction(() => document.getElementById("alert-state") && document.getElementById("alert-state").textContent === "sent", null, { timeout: 30000 });
+    check(true, "the exercise reaches sent on the watch screen");
+    const id = page.url().split("#alerts/")[1];
+    const sms = outbox("sms").filter((l) => l.alert_id === id);
+    check(sms.length === 10 && sms.every((l) => /^(OEFENING|EXERCICE|EXERCISE|ÜBUNG) - /.test(l.text)), `10 SMS left, each marked as an exercise (${sms.length})`);
+    check((await page.textContent("#watch")).includes("sms · nl"), "the watch screen counts per language");
+    await axe(page, "watch (sent)");
+    await shot(page, "4-exercise-sent");
+
+    console.log("cancel an alert while it sends:");
+    await page.goto(`${url}/console#new`);
+    await page.waitForSelector("body[data-map-ready=true]");
+    await page.getByRole("button", { name: "Clear zone" }).click();
+    await page.getByLabel("Latitude", { exact: true }).fill("51.2244");
+    await page.getByLabel("Longitude", { exact: true }).fill("4.4075");
+    await page.getByLabel("Radius (km)").fill("2");
+    await page.getByRole("button", { name: "Add circle" }).click();
+    await page.waitForFunction(() => (document.getElementById("recipients") || {}).textContent === "400 registered recipients");
+    await page.getByLabel("Event").fill("Fire");
+    await page.locator("#msg-en").fill("Fire at the port. Close windows and doors.");
+    await page.getByRole("button", { name: "Send exercise" }).click();
+    await page.getByRole("button", { name: /Send the exercise to 400 people/ }).click();
+    await page.waitForURL(/#alerts\//);
+    const original = page.url().split("#alerts/")[1];
+    await page.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "sending");
+    await waitFor("the first SMS", () => outbox("sms").some((l) => l.alert_id === original));
+    await shot(page, "5-sending");
+    await page.getByRole("button", { name: "Cancel this alert" }).click();
+    await page.waitForURL((u) => !u.toString().endsWith(original));
+    const orig = await waitFor("the original to end", async () => {
+      const a = await api("GET", `/v1/alerts/${original}`, officer);
+      const done = ["cancelled", "sent"].includes(a.body.state) && a.body.channels.sms.queued === 0;
+      return done ? a.body : null;
+    });
+    const sent = orig.channels.sms.sent;
+    check(orig.state === "cancelled" && sent < 400 && orig.channels.sms.cancelled > 0, `cancelled while sending: ${sent} sent, ${orig.channels.sms.cancelled} never sent`);
+    check(outbox("sms").filter((l) => l.alert_id === original).length === sent, "the outbox holds exactly the originals counted as sent");
+    await page.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "sent", null, { timeout: 60000 });
+    check((await page.textContent("#watch-title")).includes("Cancel"), "the console follows the cancel to sent");
+    await axe(page, "watch (cancel)");
+    await shot(page, "6-cancel-sent");
+    await context.close();
+  }
+
+  console.log("four-eyes: an Actual alert approved by a second person:");
+  {
+    const { context, page } = await newPage();
+    await signIn(page, officer);
+    await page.getByLabel("Latitude", { exact: true }).fill("50.8467");
+    await page.getByLabel("Longitude", { exact: true }).fill("4.3525");
+    await page.getByLabel("Radius (km)").fill("0.5");
+    await page.getByRole("button", { name: "Add circle" }).click();
+    await page.waitForSelector("#recipients");
+    await page.getByLabel("Actual: a real emergency").check();
+    check((await page.textContent("#send")).includes("REAL"), "Actual changes the send button to a red REAL alert");
+    await page.getByLabel("Event").fill("Toxic cloud");
+    await page.locator("#msg-en").fill("Toxic cloud. Stay inside, close windows.");
+    await shot(page, "7-actual-composed");
+    await page.getByRole("button", { name: "Send the REAL alert" }).click();
+    check((await page.textContent("#confirm-title")).includes("REAL ALERT to 10 people"), `the Actual confirmation says REAL ALERT and the number (${await page.textContent("#confirm-title")})`);
+    await axe(page, "actual confirmation");
+    await shot(page, "8-actual-confirm");
+    await page.getByRole("button", { name: /Yes, send the REAL alert to 10 people/ }).click();
+    await page.waitForURL(/#alerts\//);
+    const id = page.url().split("#alerts/")[1];
+    await page.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "awaiting approval");
+    // The author cannot approve it.
+    await page.goto(`${url}/console#approvals`);
+    await page.getByRole("button", { name: /Toxic cloud/ }).click();
+    await page.getByRole("button", { name: "Approve and send" }).click();
+    await page.waitForSelector("#approval-error:not(:empty)");
+    check((await page.textContent("#approval-error")).includes("another person"), "the author's own approval is refused, saying why");
+    await context.close();
+
+    const second_ = await newPage();
+    const p2 = second_.page;
+    await signIn(p2, second);
+    await p2.goto(`${url}/console#approvals`);
+    await p2.getByRole("button", { name: /Toxic cloud/ }).click();
+    await p2.waitForSelector("#approval-detail .texts");
+    check((await p2.textContent("#approval-detail")).includes("Toxic cloud. Stay inside"), "the approver sees the texts");
+    check(await p2.evaluate(() => document.querySelectorAll("#map path.leaflet-interactive, #map canvas").length > 0), "the approver sees the zone on the map");
+    await axe(p2, "approvals");
+    await shot(p2, "9-approval");
+    await p2.getByRole("button", { name: "Approve and send" }).click();
+    await p2.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "sent", null, { timeout: 30000 });
+    check(outbox("sms").filter((l) => l.alert_id === id).length === 10, "approved by the second person, it reaches the 10");
+    await p2.goto(`${url}/console#alerts`);
+    await p2.waitForSelector("#alert-list table");
+    await axe(p2, "alert list");
+    await shot(p2, "10-alerts");
+    await second_.context.close();
+  }
+
+  console.log("a municipal operator outside its territory:");
+  {
+    const { context, page } = await newPage();
+    await signIn(page, mayor);
+    check((await page.textContent("#who-name")).includes("Elsene/Ixelles"), "the header names the territory");
+    check(await page.evaluate(() => document.querySelector("a[href='#drills']").parentElement.hidden === false), "the menus offer what a mayor may do");
+    const before = await page.textContent("#zone-parts");
+    await page.getByLabel("Latitude", { exact: true }).fill("51.2194");
+    await page.getByLabel("Longitude", { exact: true }).fill("4.4025");
+    await page.getByLabel("Radius (km)").fill("1");
+    await page.getByRole("button", { name: "Add circle" }).click();
+    await page.waitForSelector("#zone-error:not(:empty)");
+    const why = await page.textContent("#zone-error");
+    check(/outside|territory|jurisdiction/i.test(why), `a circle in Antwerp is refused on the spot: ${why}`);
+    check((await page.textContent("#zone-parts")) === before, "and is not in the zone");
+    await axe(page, "refused zone");
+    await shot(page, "11-mayor-refused");
+    // Nor can it send there through the API the console uses.
+    const r = await api("POST", "/v1/alerts", mayor, { status: "Exercise", event: "x", severity: "Minor", urgency: "Future", certainty: "Possible", messages: { en: "x" }, area: { circles: [{ lat: 51.2194, lon: 4.4025, radius_km: 1 }] }, channels: ["sms"] });
+    check(r.status === 403, `the API refuses the send outside the territory (${r.status})`);
+    await context.close();
+  }
+
+  console.log("keyboard only: sign in, zone, text, send, watch:");
+  {
+    const { context, page } = await newPage();
+    await page.goto(`${url}/console`);
+    const focusOn = async (selector, max = 80) => {
+      for (let i = 0; i < max; i++) {
+        if (await page.evaluate((s) => document.activeElement && document.activeElement.matches(s), selector)) return;
+        await page.keyboard.press("Tab");
+      }
+      throw new Error(`Tab never reached ${selector}`);
+    };
+    await focusOn("#key");
+    await page.keyboard.type(officer);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("body[data-map-ready=true]");
+    await focusOn("#circle-lat");
+    await page.keyboard.type("50.8467");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("4.3525");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("0.5");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#recipients");
+    await focusOn("#event");
+    await page.keyboard.type("Keyboard drill");
+    await focusOn("#msg-en");
+    await page.keyboard.type("Keyboard test message. No action needed.");
+    await focusOn("#send");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("dialog[open]");
+    check(await page.evaluate(() => document.activeElement.id === "confirm-no"), "the confirmation takes the focus, on Go back");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/#alerts\//);
+    await page.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "sent", null, { timeout: 30000 });
+    check(true, "sent with the keyboard alone");
+    await context.close();
+  }
+
+  console.log("drills:");
+  {
+    await api("PUT", "/v1/alert-templates/flood", officer, { event: "Flood", messages: { nl: "Overstroming in {place}.", fr: "Inondation à {place}.", en: "Flood in {place}." }, severity: "Severe", urgency: "Expected", certainty: "Likely" });
+    const { context, page } = await newPage();
+    await signIn(page, officer);
+    await page.goto(`${url}/console#drills`);
+    await page.waitForSelector("#drill-list p, #drill-list table");
+    await page.locator("#drill-template").selectOption("flood");
+    await page.getByLabel(/Zone: NIS code/).fill("21009");
+    await page.getByLabel(/Values/).fill("place=Elsene");
+    await page.getByRole("button", { name: "Schedule" }).click();
+    await page.waitForSelector("#drill-list table, #drill-error:not(:empty)");
+    check(await page.textContent("#drill-error") === "", `the drill is accepted ${await page.textContent("#drill-error")}`);
+    check((await page.textContent("#drill-list")).includes("flood"), "a drill scheduled from the console is listed");
+    await page.getByRole("button", { name: /Reports of flood/ }).first().click();
+    await page.waitForSelector("#drill-runs h2");
+    await axe(page, "drills");
+    await shot(page, "12-drills");
+    await context.close();
+  }
+  check(thirdParty.length === 0, `no third-party requests (${thirdParty.join(", ")})`);
+} catch (e) {
+  failures += 1;
+  console.log(`  FAIL ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+
+// The benchmark figures: weight as served (gzip) and sign-in to ready map.
+const files = ["/console", "/console/console.js", "/console/console.css", "/console/leaflet.js", "/console/leaflet.css", "/console/outlines.geojson"];
+let total = 0;
+for (const f of files) {
+  const res = await fetch(`${url}${f}`, { headers: { "Accept-Encoding": "gzip" } });
+  const body = Buffer.from(await res.arrayBuffer());
+  // fetch decodes gzip; compress again to count the bytes on the wire.
+  const wire = res.headers.get("content-encoding") === "gzip" ? zlib.gzipSync(body, { level: 9 }).length : body.length;
+  total += wire;
+  console.log(`bench: ${f} ${wire} bytes compressed (${body.length} plain)`);
+}
+console.log(`bench: console weight ${(total / 1024).toFixed(1)} KB compressed (goal <= 400 KB)`);
+console.log(`bench: sign-in to ready map ${readyTimes.map((t) => `${t.toFixed(0)} ms`).join(", ")} (goal <= 1000 ms)`);
+console.log(failures ? `${failures} failure(s)` : "all console checks passed");
+process.exit(failures ? 1 : 0);

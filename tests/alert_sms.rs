@@ -148,6 +148,28 @@ async fn networks_upload_their_own_cells_and_operators_estimate_who_is_there() {
             > 1.0
     );
 
+    assert!(e.body.get("overshoot_cells").is_none());
+    // Asked for, the cells partly outside the zone come as GeoJSON: the
+    // half column of orange's cells (proximus's end on the zone's edge).
+    let e = api
+        .post(
+            "/v1/zones:estimate",
+            &json!({"area": rect(4.315, 50.83, 4.35, 50.87), "overshoot_cells": true}),
+        )
+        .await;
+    let cells = e.body["overshoot_cells"]["features"].as_array().unwrap();
+    let by: Vec<(&str, &str)> = cells
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["network"].as_str().unwrap(),
+                f["geometry"]["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by, vec![("orange", "MultiPolygon"); 4], "{}", e.body);
+    assert_eq!(e.body["overshoot_cells"]["truncated"], false);
+
     // The preview carries the same estimate.
     let p = api.post("/v1/zones:preview", &json!({"area": zone})).await;
     assert_eq!(p.status, 200, "{}", p.body);

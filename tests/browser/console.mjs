@@ -2,10 +2,11 @@
 // driven by playwright-core), against a running `bealert serve` whose SMS
 // limit is low enough to catch an alert while it sends:
 //
-//   node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR
+//   node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR KEY_NETWORK
 //
 // KEY_OFFICER and KEY_SECOND are two people of one national operator,
-// KEY_MAYOR a municipal operator (Elsene/Ixelles, 21009). Signs in, draws
+// KEY_MAYOR a municipal operator (Elsene/Ixelles, 21009), KEY_NETWORK a
+// mobile network's key (its cells give the Alert-SMS estimate). Signs in, draws
 // a circle, reads the preview, sends an exercise and watches it reach
 // `sent`, cancels another while it sends, has an Actual alert approved by
 // the second person, refuses the mayor a zone outside the territory, does
@@ -20,9 +21,9 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { createRequire } from "node:module";
 
-const [url, dataDir, artifacts, officer, second, mayor] = process.argv.slice(2);
-if (!mayor) {
-  console.error("usage: node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR");
+const [url, dataDir, artifacts, officer, second, mayor, networkKey] = process.argv.slice(2);
+if (!networkKey) {
+  console.error("usage: node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR KEY_NETWORK");
   process.exit(2);
 }
 fs.mkdirSync(artifacts, { recursive: true });
@@ -111,6 +112,22 @@ if (imported.status !== 200 || imported.body.imported !== 410) {
   process.exit(1);
 }
 
+// One network's cells around the Grand-Place: a 3 x 3 grid of ~1 km
+// squares, so a 0.5 km circle there touches cells that reach beyond it.
+const cells = [];
+for (let i = 0; i < 3; i++) {
+  for (let j = 0; j < 3; j++) {
+    const [lat, lon] = [50.8377 + i * 0.009, 4.3385 + j * 0.014];
+    cells.push({ type: "Feature", properties: { cell_id: `bxl-${i}-${j}`, active_devices: 1200 },
+      geometry: { type: "Polygon", coordinates: [[[lon, lat], [lon + 0.014, lat], [lon + 0.014, lat + 0.009], [lon, lat + 0.009], [lon, lat]]] } });
+  }
+}
+const loaded = await api("PUT", "/v1/networks/proximus/cells", networkKey, { type: "FeatureCollection", features: cells });
+if (loaded.status !== 200) {
+  console.error("cells not loaded", loaded);
+  process.exit(1);
+}
+
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -160,6 +177,10 @@ try {
     await page.waitForSelector("#recipients");
     check((await page.textContent("#recipients")).startsWith("10 registered"), `the preview counts the 10 people in the circle (${await page.textContent("#recipients")}; ${await page.textContent("#zone-parts")})`);
     check((await page.textContent("#preview")).includes("By language"), "the preview splits by language");
+    check((await page.textContent("#preview")).includes("proximus"), "the preview gives the Alert-SMS estimate per network");
+    await page.waitForSelector("#overshoot-note");
+    const note = await page.textContent("#overshoot-note");
+    check(/^\d+ cells? reach beyond the zone/.test(note), `the overshoot is drawn on the map: ${note}`);
     await page.getByLabel("Event").fill("Gas leak");
     await page.locator("#msg-nl").fill("Gaslek aan de Grote Markt. Blijf binnen.");
     await page.locator("#msg-fr").fill("Fuite de gaz à la Grand-Place. Restez à l'intérieur.");
@@ -182,6 +203,8 @@ try {
     const sms = outbox("sms").filter((l) => l.alert_id === id);
     check(sms.length === 10 && sms.every((l) => /^(OEFENING|EXERCICE|EXERCISE|ÜBUNG) - /.test(l.text)), `10 SMS left, each marked as an exercise (${sms.length})`);
     check((await page.textContent("#watch")).includes("sms · nl"), "the watch screen counts per language");
+    const nlRow = await page.locator("tr", { hasText: "sms · nl" }).textContent();
+    check(/\d+\.\d s \/ \d+\.\d s/.test(nlRow), `the watch screen gives the first and last message per language (${nlRow})`);
     await axe(page, "watch (sent)");
     await shot(page, "4-exercise-sent");
 

@@ -124,7 +124,8 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
         let first = app
             .estimate_zone(op, body.as_bytes())
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .estimate;
         let cold = t.elapsed().as_secs_f64() * 1000.0;
         let mut times = Vec::new();
         for _ in 0..runs {

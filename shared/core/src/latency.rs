@@ -48,6 +48,10 @@ pub struct Percentiles {
     pub p50_ms: u64,
     pub p95_ms: u64,
     pub p99_ms: u64,
+    /// The first and the last message, read the same way (the upper bound
+    /// of the first and of the last bucket that holds one).
+    pub first_ms: u64,
+    pub last_ms: u64,
 }
 
 pub fn percentiles(counts: &[u64]) -> Option<Percentiles> {
@@ -71,6 +75,8 @@ pub fn percentiles(counts: &[u64]) -> Option<Percentiles> {
         p50_ms: at(0.50),
         p95_ms: at(0.95),
         p99_ms: at(0.99),
+        first_ms: at(0.0),
+        last_ms: at(1.0),
     })
 }
 
@@ -118,6 +124,9 @@ mod tests {
             assert!(got >= exact, "{got} < {exact}");
             assert!((got as f64) <= exact as f64 * 1.26, "{got} vs {exact}");
         }
+        // The first message took 1 s, the last 1,000 s.
+        assert!(p.first_ms >= 1_000 && p.first_ms as f64 <= 1_000.0 * 1.26);
+        assert!(p.last_ms >= 1_000_000 && p.last_ms as f64 <= 1_000_000.0 * 1.26);
         assert_eq!(percentiles(&[0; BUCKETS]), None);
         let mut one = [0u64; BUCKETS];
         one[BUCKETS - 1] = 1;

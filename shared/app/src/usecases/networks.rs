@@ -119,6 +119,36 @@ pub struct NetworkView {
 #[serde(deny_unknown_fields)]
 struct EstimateBody {
     area: AreaRequest,
+    /// Also give the footprints of the cells that reach beyond the zone
+    /// (the console draws the overshoot with them).
+    #[serde(default)]
+    overshoot_cells: bool,
+}
+
+/// An estimate with the cells on its zone's edge and the zone.
+type WithBorder = (
+    Estimate,
+    Vec<(String, Arc<PreparedCell>)>,
+    Arc<EstimateZone>,
+);
+
+/// A cell less than this outside the zone (100 m²) does not count as
+/// reaching beyond it (footprints share edges with zones to the float).
+const MIN_OVERSHOOT_KM2: f64 = 1e-4;
+
+/// At most this many overshoot cells are given back (the nearest part of
+/// a national zone's border is enough to draw).
+const MAX_OVERSHOOT_CELLS: usize = 2_000;
+
+/// `POST /v1/zones:estimate`'s answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimateAnswer {
+    #[serde(flatten)]
+    pub estimate: Estimate,
+    /// With `overshoot_cells`: a GeoJSON FeatureCollection of the cells
+    /// partly outside the zone (`network`, `cell_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overshoot_cells: Option<serde_json::Value>,
 }
 
 /// Prepared cells, cached per network version and index cell: a zone
@@ -363,16 +393,44 @@ impl App {
         &self,
         operator: &Operator,
         body: &[u8],
-    ) -> Result<Estimate, AppError> {
+    ) -> Result<EstimateAnswer, AppError> {
         self.broadcast_ports()?;
         let body: EstimateBody = parse_body(body)?;
         let (area, _, ()) = self
             .operator_area(operator, body.area, "area", |_| Ok(()))
             .await?;
-        Ok(self
-            .estimate_area(area)
-            .await?
-            .unwrap_or_else(|| self.empty_estimate()))
+        Ok(match self.estimate_with_border(area).await? {
+            Some((estimate, border, zone)) => {
+                let overshoot_cells = if body.overshoot_cells {
+                    // The cells on the zone's edge, less those wholly inside.
+                    let outside = tokio::task::spawn_blocking(move || {
+                        border
+                            .into_iter()
+                            .filter(|(_, c)| {
+                                bealert_core::estimate::overshoot_km2(
+                                    std::iter::once(c.as_ref()),
+                                    &zone.shape,
+                                ) > MIN_OVERSHOOT_KM2
+                            })
+                            .take(MAX_OVERSHOOT_CELLS + 1)
+                            .collect::<Vec<_>>()
+                    })
+                    .await
+                    .map_err(|e| AppError::Internal(format!("overshoot task failed: {e}")))?;
+                    Some(overshoot_geojson(&outside))
+                } else {
+                    None
+                };
+                EstimateAnswer {
+                    estimate,
+                    overshoot_cells,
+                }
+            }
+            None => EstimateAnswer {
+                estimate: self.empty_estimate(),
+                overshoot_cells: body.overshoot_cells.then(|| overshoot_geojson(&[])),
+            },
+        })
     }
 
     fn empty_estimate(&self) -> Estimate {
@@ -390,6 +448,12 @@ impl App {
     /// The estimate for a validated area; `None` when Alert-SMS is not set
     /// up here or no network has cells.
     pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {
+        Ok(self.estimate_with_border(area).await?.map(|(e, ..)| e))
+    }
+
+    /// The estimate, the selected cells on the zone's edge (by network),
+    /// and the zone.
+    async fn estimate_with_border(&self, area: Area) -> Result<Option<WithBorder>, AppError> {
         if self.broadcast.is_none() {
             return Ok(None);
         }
@@ -418,6 +482,7 @@ impl App {
         let now = now_ms();
         let mut out = self.empty_estimate();
         let mut border: Vec<Arc<PreparedCell>> = Vec::new();
+        let mut named: Vec<(String, Arc<PreparedCell>)> = Vec::new();
         let single = selections.len() == 1;
         for s in selections {
             let f = &s.figures;
@@ -427,6 +492,11 @@ impl App {
             out.reach_devices += f.reach_devices;
             out.overshoot_people += f.overshoot_devices / dpp;
             border.extend(f.border.iter().map(|&i| s.cells[i].clone()));
+            named.extend(
+                f.border
+                    .iter()
+                    .map(|&i| (s.info.name.clone(), s.cells[i].clone())),
+            );
             if single {
                 out.overshoot_km2 = f.overshoot_km2;
             }
@@ -458,7 +528,7 @@ impl App {
             ms = union_started.elapsed().as_secs_f64() * 1000.0,
             "total overshoot"
         );
-        Ok(Some(out))
+        Ok(Some((out, named, zone)))
     }
 
     /// Each network's (or only `only`'s) cells for a zone, with figures;
@@ -574,4 +644,32 @@ impl App {
         }
         Ok(out)
     }
+}
+
+/// The cells partly outside a zone as GeoJSON (at most
+/// [`MAX_OVERSHOOT_CELLS`]; `truncated` says when there were more).
+fn overshoot_geojson(cells: &[(String, Arc<PreparedCell>)]) -> serde_json::Value {
+    let round = |v: f64| (v * 1e5).round() / 1e5;
+    let features: Vec<serde_json::Value> = cells
+        .iter()
+        .take(MAX_OVERSHOOT_CELLS)
+        .map(|(network, c)| {
+            let coords: Vec<Vec<Vec<[f64; 2]>>> = c
+                .shape
+                .0
+                .iter()
+                .map(|p| {
+                    std::iter::once(p.exterior())
+                        .chain(p.interiors())
+                        .map(|r| r.0.iter().map(|q| [round(q.x), round(q.y)]).collect())
+                        .collect()
+                })
+                .collect();
+            serde_json::json!({"type": "Feature",
+                "properties": {"network": network, "cell_id": c.cell_id},
+                "geometry": {"type": "MultiPolygon", "coordinates": coords}})
+        })
+        .collect();
+    serde_json::json!({"type": "FeatureCollection", "features": features,
+        "truncated": cells.len() > MAX_OVERSHOOT_CELLS})
 }

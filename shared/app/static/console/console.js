@@ -15,6 +15,7 @@
   let zoneLayer = null;
   let drawLayer = null;
   let shownLayer = null;
+  let overshootLayer = null;
   let tool = null;
   let drawing = [];
   let lastPreview = null;
@@ -165,6 +166,7 @@
       zoneLayer = L.featureGroup().addTo(map);
       drawLayer = L.featureGroup().addTo(map);
       shownLayer = L.featureGroup().addTo(map);
+      overshootLayer = L.featureGroup().addTo(map);
       loadOutlines();
     } else if (mapEl.parentElement !== slot) {
       slot.append(mapEl);
@@ -237,6 +239,7 @@
   });
   $("clear-zone").addEventListener("click", () => {
     parts = [];
+    overshootLayer.clearLayers();
     zoneChanged();
   });
   $("add-circle").addEventListener("click", addCircle);
@@ -319,6 +322,7 @@
     if (parts.length) preview(parts);
     else {
       lastPreview = null;
+      overshootLayer.clearLayers();
       $("preview").replaceChildren(el("p", { class: "muted" }, "Draw a zone to see who it reaches."));
     }
   }
@@ -363,12 +367,32 @@
       if (seq !== previewSeq) return true;
       lastPreview = { who };
       box.replaceChildren(...previewView(who));
+      overshootLayer.clearLayers();
+      if (who.estimate) drawOvershoot(area, seq);
       return true;
     } catch (e) {
       if (seq === previewSeq) say("zone-error", `The zone was not changed: ${e.message}`);
       return false;
     } finally {
       box.removeAttribute("aria-busy");
+    }
+  }
+
+  // Alert-SMS reaches whole cells: those partly outside the zone are
+  // drawn (orange, dashed), so the overshoot shows beyond the zone's edge.
+  async function drawOvershoot(area, seq) {
+    try {
+      const est = await api("POST", "/v1/zones:estimate", { area, overshoot_cells: true });
+      if (seq !== previewSeq) return;
+      const cells = est.overshoot_cells;
+      L.geoJSON(cells, { interactive: false, style: { color: "#c2410c", weight: 1, dashArray: "4 4", fillColor: "#fb923c", fillOpacity: 0.12 } }).addTo(overshootLayer);
+      zoneLayer.bringToFront();
+      const n = cells.features.length;
+      $("preview").append(
+        el("p", { id: "overshoot-note" }, n ? `${n}${cells.truncated ? "+" : ""} cell${n > 1 ? "s" : ""} reach beyond the zone: drawn in orange on the map.` : "No cell reaches beyond the zone."),
+      );
+    } catch (e) {
+      say("zone-error", `The overshoot could not be drawn: ${e.message}`);
     }
   }
 
@@ -567,6 +591,7 @@
     show("approvals", "Approvals");
     placeMap("approval-map-slot");
     zoneLayer.clearLayers();
+    overshootLayer.clearLayers();
     shownLayer.clearLayers();
     say("approval-error", "");
     $("approval-detail").replaceChildren();
@@ -651,6 +676,7 @@
     show("watch", "Alert");
     placeMap("watch-map-slot");
     zoneLayer.clearLayers();
+    overshootLayer.clearLayers();
     say("watch-error", "");
     $("update-box").hidden = true;
     watched = null;
@@ -677,7 +703,10 @@
     if (watched && !FINAL.includes(watched.state)) watchTimer = setInterval(tick, 1000);
   }
 
-  const p95 = (t) => (t && t.to_sent ? `${(t.to_sent.p50_ms / 1000).toFixed(1)} s / ${(t.to_sent.p99_ms / 1000).toFixed(1)} s` : "–");
+  // First and last message sent, from the alert's release (each within a
+  // histogram bucket, never shown better than measured).
+  const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+  const firstLast = (t) => (t && t.to_sent ? `${secs(t.to_sent.first_ms)} / ${secs(t.to_sent.last_ms)}` : "–");
 
   function renderWatch(a) {
     $("watch-title").textContent = `${a.event}: ${a.msg_type && a.msg_type !== "Alert" ? a.msg_type + " · " : ""}${a.status === "Actual" ? "REAL ALERT" : a.status}`;
@@ -689,9 +718,9 @@
     const channels = Object.entries(a.channels || {});
     const rows = [];
     for (const [c, v] of channels) {
-      rows.push(el("tr", { class: "channel" }, el("th", { scope: "row" }, c), ...[v.queued, v.sent, v.delivered, v.failed, v.cancelled].map((n) => el("td", {}, fmt(n || 0))), el("td", {}, p95(v.times))));
+      rows.push(el("tr", { class: "channel" }, el("th", { scope: "row" }, c), ...[v.queued, v.sent, v.delivered, v.failed, v.cancelled].map((n) => el("td", {}, fmt(n || 0))), el("td", {}, firstLast(v.times))));
       for (const [l, lv] of Object.entries(v.languages || {})) {
-        rows.push(el("tr", {}, el("th", { scope: "row", class: "sub" }, `${c} · ${l}`), ...[lv.queued, lv.sent, lv.delivered, lv.failed, lv.cancelled].map((n) => el("td", {}, fmt(n || 0))), el("td", {}, p95(lv.times))));
+        rows.push(el("tr", {}, el("th", { scope: "row", class: "sub" }, `${c} · ${l}`), ...[lv.queued, lv.sent, lv.delivered, lv.failed, lv.cancelled].map((n) => el("td", {}, fmt(n || 0))), el("td", {}, firstLast(lv.times))));
       }
     }
     const out = [
@@ -701,7 +730,7 @@
         "table",
         {},
         el("caption", {}, "Per channel and language"),
-        el("thead", {}, el("tr", {}, ...["", "Queued", "Sent", "Delivered", "Failed", "Cancelled", "Time to sent: median / last (p99)"].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, ...["", "Queued", "Sent", "Delivered", "Failed", "Cancelled", "First / last sent"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, ...rows),
       ),
     ];

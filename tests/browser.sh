@@ -78,4 +78,6 @@ start "$c" --sms-rate 20
 artifacts="$root/target/test-artifacts/console"
 rm -rf "$artifacts"
 CHROMIUM="$chromium" node console.mjs "$url" "$c" "$artifacts" "$officer" "$second" "$mayor" "$network"
+# The console's benchmark figures (printed, never asserted).
+CHROMIUM="$chromium" node console-bench.mjs "$url" "$officer" 5
 say "screenshots in $artifacts"

@@ -346,6 +346,24 @@ async fn an_actual_alert_waits_for_a_second_person_in_the_aws_home() {
         held["recipients"], 0,
         "nothing planned before approval: {held:?}"
     );
+    // The console's reads in this home: the approval queue, who is signed
+    // in, the outlines from the DynamoDB geography table.
+    let queue = bob_api.get("/v1/alerts?state=awaiting_approval").await;
+    assert_eq!(
+        queue.body["items"][0]["id"],
+        id.as_str(),
+        "{:?}",
+        queue.body
+    );
+    assert_eq!(bob_api.get("/v1/operator").await.body["user"], "bob");
+    let outlines = bob_api.get("/console/outlines.geojson").await;
+    let provinces = outlines.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["level"] == "province")
+        .count();
+    assert_eq!(provinces, 10);
 
     let approved = bob_api
         .post(&format!("/v1/alerts/{id}:approve"), &json!({}))

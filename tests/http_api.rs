@@ -2025,6 +2025,11 @@ async fn the_console_is_served_and_reads_who_is_signed_in_their_alerts_and_texts
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [id.as_str()], "{:?}", queue.body);
+    // Only another person than its author is offered the approval.
+    assert_eq!(queue.body["items"][0]["created_by"], "centre");
+    assert_eq!(queue.body["items"][0]["may_approve"], true);
+    let own = api.get("/v1/alerts?state=awaiting_approval").await;
+    assert_eq!(own.body["items"][0]["may_approve"], false);
     assert_eq!(
         bea_api.get("/v1/alerts?state=sent").await.body["items"],
         json!([])
@@ -2072,11 +2077,33 @@ async fn the_console_is_served_and_reads_who_is_signed_in_their_alerts_and_texts
     assert_eq!(m.body["nl"]["sms"]["segments"], 2);
     assert_eq!(m.body["fr"]["sms"]["encoding"], "ucs2");
     assert_eq!(m.body["fr"]["cell_broadcast"]["pages"], 1);
-    for bad in [
-        json!({"messages": {"xx": "a"}}),
-        json!({"status": null, "messages": {"en": "a"}}),
+    for (bad, status) in [
+        (json!({"messages": {"xx": "a"}}), 422),
+        // null is no status (as everywhere: a 400 naming the position).
+        (json!({"status": null, "messages": {"en": "a"}}), 400),
     ] {
         let a = api.post("/v1/messages:measure", &bad).await;
-        assert_eq!(a.status, 422, "{bad}: {:?}", a.body);
+        assert_eq!(a.status, status, "{bad}: {:?}", a.body);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_tile_server_is_the_only_third_party_the_console_may_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+    let server = Server::start(dir.path(), &[("BEALERT_CONSOLE_TILES", tiles)]);
+    let page = reqwest::get(format!("{}/console", server.url))
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("img-src 'self' data: https://tile.openstreetmap.org;"),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("data-tiles=\"{tiles}\"")), "{html}");
 }

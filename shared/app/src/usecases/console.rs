@@ -60,6 +60,14 @@ pub struct AlertSummary {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub references: Option<String>,
+    /// For an alert awaiting approval: the person who created it (they
+    /// may not approve it), so the console offers approval to others only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// For an alert awaiting approval: whether the person asking may
+    /// approve it (not its author).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub may_approve: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,7 +164,23 @@ impl App {
             if wanted.is_some_and(|w| w != alert.state) {
                 continue;
             }
+            // The author, read from the audit log for the few held alerts.
+            let (created_by, may_approve) =
+                if alert.state == AlertState::AwaitingApproval {
+                    let audit = self.ports.alerts.audit(alert.id).await?;
+                    let author = audit.iter().find(|e| e.action == "create");
+                    (
+                        author.map(|a| a.user.clone()),
+                        Some(!author.is_some_and(|a| {
+                            a.operator == operator.name && a.user == operator.user
+                        })),
+                    )
+                } else {
+                    (None, None)
+                };
             out.push(AlertSummary {
+                created_by,
+                may_approve,
                 id: alert.id.to_string(),
                 state: alert.state,
                 status: alert.spec.status,

@@ -600,7 +600,7 @@
       $("approval-count").textContent = items.length ? `(${items.length})` : "";
       $("approval-list").replaceChildren(
         ...(items.length
-          ? items.map((a) => el("li", {}, el("button", { type: "button", class: "link", onclick: () => openApproval(a.id) }, `${a.event} (${a.status}) by ${a.operator}, ${a.created_at}`)))
+          ? items.map((a) => el("li", {}, el("button", { type: "button", class: "link", onclick: () => openApproval(a) }, `${a.event} (${a.status}) by ${a.created_by || a.operator} of ${a.operator}, ${a.created_at}`)))
           : [el("li", { class: "muted" }, "Nothing awaits approval.")]),
       );
     } catch (e) {
@@ -612,7 +612,8 @@
     return el("div", { class: "texts read" }, ...Object.entries(messages || {}).map(([l, t]) => el("div", { class: "text", lang: l }, el("h3", {}, l.toUpperCase()), el("p", {}, t))));
   }
 
-  async function openApproval(id) {
+  async function openApproval(item) {
+    const id = item.id;
     say("approval-error", "");
     try {
       const a = await api("GET", `/v1/alerts/${id}`);
@@ -621,12 +622,14 @@
         el("h2", { tabindex: "-1", id: "approval-head" }, `${a.event}: ${a.status === "Actual" ? "REAL ALERT" : a.status}`),
         el("p", {}, `By ${a.operator}, ${a.created_at}. Channels: ${Object.keys(a.channels).join(", ")}.`),
         textsView(a.messages),
-        el(
-          "div",
-          { class: "row" },
-          el("button", { type: "button", class: "primary", onclick: () => decide(id, "approve") }, "Approve and send"),
-          el("button", { type: "button", class: "danger", onclick: () => decide(id, "reject") }, "Reject"),
-        ),
+        item.may_approve === false
+          ? el("p", { class: "hint", id: "own-alert" }, "You created this alert: another person must approve it (four-eyes). You can withdraw it from its page.", " ", el("a", { href: `#alerts/${id}` }, "Open it"))
+          : el(
+              "div",
+              { class: "row" },
+              el("button", { type: "button", class: "primary", onclick: () => decide(id, "approve") }, "Approve and send"),
+              el("button", { type: "button", class: "danger", onclick: () => decide(id, "reject") }, "Reject"),
+            ),
       );
       $("approval-head").focus();
     } catch (e) {
@@ -767,13 +770,14 @@
   $("do-all-clear").addEventListener("click", () => followUp("all_clear"));
   $("do-update").addEventListener("click", () => {
     $("update-box").hidden = false;
-    $("update-text").value = (watched && watched.messages && watched.messages.en) || "";
-    $("update-text").focus();
+    for (const l of LANGS) $(`update-${l}`).value = (watched && watched.messages && watched.messages[l]) || "";
+    $("update-nl").focus();
   });
   $("send-update").addEventListener("click", () => {
-    const text = $("update-text").value.trim();
-    if (!text) return say("watch-error", "Write the update's text.");
-    followUp("update", { messages: { en: text } });
+    const messages = {};
+    for (const l of LANGS) if ($(`update-${l}`).value.trim()) messages[l] = $(`update-${l}`).value.trim();
+    if (!Object.keys(messages).length) return say("watch-error", "Write the update's text in at least one language.");
+    followUp("update", { messages });
   });
 
   // ---------- drills ----------

@@ -600,7 +600,7 @@
       $("approval-count").textContent = items.length ? `(${items.length})` : "";
       $("approval-list").replaceChildren(
         ...(items.length
-          ? items.map((a) => el("li", {}, el("button", { type: "button", class: "link", onclick: () => openApproval(a) }, `${a.event} (${a.status}) by ${a.created_by || a.operator} of ${a.operator}, ${a.created_at}`)))
+          ? items.map((a) => el("li", {}, el("button", { type: "button", class: "link", onclick: () => openApproval(a) }, `${a.event} (${a.status}) by ${a.created_by || a.operator} of ${a.operator}, ${when(a.created_at)}`)))
           : [el("li", { class: "muted" }, "Nothing awaits approval.")]),
       );
     } catch (e) {
@@ -620,7 +620,7 @@
       await showAlertOnMap(id);
       $("approval-detail").replaceChildren(
         el("h2", { tabindex: "-1", id: "approval-head" }, `${a.event}: ${a.status === "Actual" ? "REAL ALERT" : a.status}`),
-        el("p", {}, `By ${a.operator}, ${a.created_at}. Channels: ${Object.keys(a.channels).join(", ")}.`),
+        el("p", {}, `By ${a.operator}, ${when(a.created_at)}. Channels: ${Object.keys(a.channels).join(", ")}.`),
         textsView(a.messages),
         item.may_approve === false
           ? el("p", { class: "hint", id: "own-alert" }, "You created this alert: another person must approve it (four-eyes). You can withdraw it from its page.", " ", el("a", { href: `#alerts/${id}` }, "Open it"))
@@ -663,7 +663,7 @@
             "tbody",
             {},
             ...items.map((a) =>
-              el("tr", {}, el("td", {}, a.created_at), el("td", {}, el("a", { href: `#alerts/${a.id}` }, a.event)),
+              el("tr", {}, el("td", {}, when(a.created_at)), el("td", {}, el("a", { href: `#alerts/${a.id}` }, a.event)),
                 el("td", {}, el("span", { class: `badge ${a.status.toLowerCase()}` }, a.status)), el("td", {}, a.state), el("td", {}, a.operator)),
             ),
           ),
@@ -710,14 +710,17 @@
   // histogram bucket, never shown better than measured).
   const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
   const firstLast = (t) => (t && t.to_sent ? `${secs(t.to_sent.first_ms)} / ${secs(t.to_sent.last_ms)}` : "–");
+  const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { timeZone: "Europe/Brussels" }) : "");
 
   function renderWatch(a) {
     $("watch-title").textContent = `${a.event}: ${a.msg_type && a.msg_type !== "Alert" ? a.msg_type + " · " : ""}${a.status === "Actual" ? "REAL ALERT" : a.status}`;
     const live = !FINAL.includes(a.state) && a.state !== "awaiting_approval";
-    $("do-cancel").hidden = !["awaiting_approval", "resolving", "sending"].includes(a.state) && a.state !== "sent";
+    // A cancel is not cancelled, updated or cleared: its original was.
+    const followable = a.msg_type !== "Cancel" && !a.all_clear;
+    $("do-cancel").hidden = !followable || !["awaiting_approval", "resolving", "sending", "sent"].includes(a.state);
     $("do-cancel").textContent = a.state === "awaiting_approval" ? "Withdraw (cancel) this alert" : "Cancel this alert";
-    $("do-update").hidden = !["resolving", "sending", "sent"].includes(a.state);
-    $("do-all-clear").hidden = !["resolving", "sending", "sent"].includes(a.state);
+    $("do-update").hidden = !followable || !["resolving", "sending", "sent"].includes(a.state);
+    $("do-all-clear").hidden = !followable || !["resolving", "sending", "sent"].includes(a.state);
     const channels = Object.entries(a.channels || {});
     const rows = [];
     for (const [c, v] of channels) {
@@ -728,12 +731,13 @@
     }
     const out = [
       el("p", { class: "state" }, "State: ", el("strong", { id: "alert-state", class: `state-${a.state}` }, a.state.replace("_", " ")), live ? " (updating every second)" : ""),
-      el("p", {}, `${fmt(a.recipients)} registered recipients · created ${a.created_at} by ${a.operator}${a.completed_at ? ` · done ${a.completed_at}` : ""}`),
+      el("p", {}, `${fmt(a.recipients)} registered recipients · created ${when(a.created_at)} (Belgian time) by ${a.operator}${a.completed_at ? ` · done ${when(a.completed_at)}` : ""}`),
+      a.references ? el("p", {}, `${a.all_clear ? "All-clear" : a.msg_type || "Follow-up"} of `, el("a", { href: `#alerts/${a.references}` }, "the original alert")) : null,
       el(
         "table",
         {},
         el("caption", {}, "Per channel and language"),
-        el("thead", {}, el("tr", {}, ...["", "Queued", "Sent", "Delivered", "Failed", "Cancelled", "First / last sent"].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, ...["", "Queued", "Sent", "Delivered", "Failed", "Cancelled", "First / last"].map((h) => el("th", { scope: "col" }, h || el("span", { class: "sr-only" }, "Channel"))))),
         el("tbody", {}, ...rows),
       ),
     ];

@@ -126,6 +126,13 @@ if (loaded.status !== 200) {
   process.exit(1);
 }
 
+// A template with a blank, for composing and for drills.
+const put = await api("PUT", "/v1/alert-templates/flood", officer, { event: "Flood", messages: { nl: "Overstroming in {place}. Ga naar hoger gelegen plaatsen.", fr: "Inondation à {place}. Montez en hauteur.", en: "Flood in {place}. Move to higher ground." }, severity: "Severe", urgency: "Expected", certainty: "Likely" });
+if (put.status !== 200 && put.status !== 201) {
+  console.error("template not stored", put);
+  process.exit(1);
+}
+
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -176,6 +183,14 @@ try {
     await page.waitForSelector("#overshoot-note");
     const note = await page.textContent("#overshoot-note");
     check(/^\d+ cells? reach beyond the zone/.test(note), `the overshoot is drawn on the map: ${note}`);
+    // A template fills every language; its blank is typed once.
+    await page.locator("#template").selectOption("flood");
+    await page.locator("[data-blank=place]").fill("Elsene");
+    check((await page.locator("#msg-nl").inputValue()) === "Overstroming in Elsene. Ga naar hoger gelegen plaatsen." &&
+      (await page.locator("#msg-fr").inputValue()).startsWith("Inondation à Elsene."), "a template's blank, typed once, fills every language");
+    check((await page.locator("#severity").inputValue()) === "Severe" && (await page.locator("#event").inputValue()) === "Flood", "the template sets the event and its defaults");
+    await page.locator("#template").selectOption("");
+    await page.locator("#msg-de").fill("");
     await page.getByLabel("Event").fill("Gas leak");
     await page.locator("#msg-nl").fill("Gaslek aan de Grote Markt. Blijf binnen.");
     await page.locator("#msg-fr").fill("Fuite de gaz à la Grand-Place. Restez à l'intérieur.");
@@ -372,7 +387,6 @@ try {
 
   console.log("drills:");
   {
-    await api("PUT", "/v1/alert-templates/flood", officer, { event: "Flood", messages: { nl: "Overstroming in {place}.", fr: "Inondation à {place}.", en: "Flood in {place}." }, severity: "Severe", urgency: "Expected", certainty: "Likely" });
     const { context, page } = await newPage();
     await signIn(page, officer);
     await page.goto(`${url}/console#drills`);

@@ -456,14 +456,32 @@
     }
   }
 
+  // A template fills the form; its blanks ({place}) get one field each,
+  // written into every language's text as it is typed.
+  let template = null;
+  function fillBlanks() {
+    if (!template) return;
+    const values = {};
+    for (const input of $("blank-fields").querySelectorAll("input")) if (input.value.trim()) values[input.dataset.blank] = input.value.trim();
+    for (const l of LANGS) {
+      const text = (template.messages && template.messages[l]) || "";
+      $(`msg-${l}`).value = text.replace(/\{([a-z_]+)\}/g, (m, name) => values[name] || m);
+    }
+    measure();
+  }
   $("template").addEventListener("change", () => {
-    const t = templates.find((t) => t.name === $("template").value);
-    if (!t) return;
+    template = templates.find((t) => t.name === $("template").value) || null;
+    const blanks = (template && template.placeholders) || [];
+    $("blank-fields").replaceChildren(
+      ...blanks.map((b) => el("label", {}, `${b} `, el("input", { "data-blank": b, oninput: fillBlanks }))),
+    );
+    $("blanks").hidden = blanks.length === 0;
+    if (!template) return;
+    const t = template;
     $("event").value = t.event;
     for (const k of ["severity", "urgency", "certainty"]) if (t[k]) $(k).value = t[k];
-    for (const l of LANGS) $(`msg-${l}`).value = (t.messages && t.messages[l]) || "";
     if (t.channels) for (const c of document.querySelectorAll("input[name=channel]")) c.checked = t.channels.includes(c.value);
-    measure();
+    fillBlanks();
   });
 
   const status = () => document.querySelector("input[name=status]:checked").value;

@@ -385,6 +385,24 @@ try {
     await context.close();
   }
 
+  console.log("the page under its own Content-Security-Policy (no bypass):");
+  {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const page = await context.newPage();
+    const errors = [];
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("pageerror", (e) => errors.push(e.message));
+    await signIn(page, officer);
+    await page.getByLabel("Latitude", { exact: true }).fill("50.8467");
+    await page.getByLabel("Longitude", { exact: true }).fill("4.3525");
+    await page.getByRole("button", { name: "Add circle" }).click();
+    await page.waitForSelector("#overshoot-note");
+    await page.goto(`${url}/console#alerts`);
+    await page.waitForSelector("#alert-list table");
+    check(errors.length === 0, `no script error and nothing the policy refuses (${errors.join("; ")})`);
+    await context.close();
+  }
+
   console.log("drills:");
   {
     const { context, page } = await newPage();

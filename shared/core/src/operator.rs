@@ -106,6 +106,63 @@ pub struct Operator {
     pub groups: Vec<String>,
 }
 
+/// What a person may do. Some tasks are national operators' only: the use
+/// cases check [`Operator::may`] and `GET /v1/operator` lists
+/// [`Operator::tasks`], so the console offers exactly what the API accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Send alerts inside the territory (and to granted groups).
+    Alert,
+    /// Approve or reject another person's alert (four-eyes).
+    Approve,
+    /// Schedule drills and read their reports.
+    Drills,
+    /// Prepare alert templates.
+    Templates,
+    /// Import already-verified subscribers.
+    Import,
+    /// Register public outlets (social accounts, sirens, signs).
+    Outlets,
+    /// List the mobile networks and their cells.
+    Networks,
+    /// Invite citizens into groups.
+    Invitations,
+}
+
+impl Task {
+    pub const ALL: [Task; 8] = [
+        Task::Alert,
+        Task::Approve,
+        Task::Drills,
+        Task::Templates,
+        Task::Import,
+        Task::Outlets,
+        Task::Networks,
+        Task::Invitations,
+    ];
+
+    fn national_only(self) -> bool {
+        matches!(
+            self,
+            Task::Templates | Task::Import | Task::Outlets | Task::Networks | Task::Invitations
+        )
+    }
+}
+
+impl Operator {
+    /// Whether this person may do `task` at all (where, the territory
+    /// decides).
+    pub fn may(&self, task: Task) -> bool {
+        !task.national_only() || self.jurisdiction.is_national()
+    }
+
+    /// Every task this person may do.
+    pub fn tasks(&self) -> Vec<Task> {
+        Task::ALL.into_iter().filter(|t| self.may(*t)).collect()
+    }
+}
+
 /// Prefix of every operator API key, so leaked keys are recognisable.
 pub const KEY_PREFIX: &str = "bea_";
 
@@ -137,6 +194,27 @@ fn check_name(name: &str, what: &str) -> Result<(), String> {
         Err(format!(
             "{name:?} is not {what}: use 1 to 64 letters, digits, spaces, '-', '_' or '.'"
         ))
+    }
+}
+
+#[cfg(test)]
+mod task_tests {
+    use super::*;
+
+    #[test]
+    fn national_tasks_are_national_operators_only() {
+        let op = |j: &str| Operator {
+            name: "x".into(),
+            jurisdiction: j.parse().unwrap(),
+            user: "x".into(),
+            groups: vec![],
+        };
+        assert_eq!(op("national").tasks(), Task::ALL);
+        assert_eq!(
+            op("municipality:21009").tasks(),
+            [Task::Alert, Task::Approve, Task::Drills]
+        );
+        assert!(!op("province:10000").may(Task::Import));
     }
 }
 

@@ -14,7 +14,7 @@ use bealert_core::alert::AlertState;
 use bealert_core::cap::Status;
 use bealert_core::geography::Level;
 use bealert_core::language::Language;
-use bealert_core::operator::Operator;
+use bealert_core::operator::{Operator, Task};
 use geo::Simplify;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,9 +35,8 @@ pub struct OperatorView {
     /// The territory's unit (`None`: national, or its boundary not loaded).
     pub territory: Option<TerritoryView>,
     pub groups: Vec<String>,
-    /// What this person may do: `alert`, `approve`, `drills`, and for
-    /// national operators `templates` and `import`.
-    pub may: Vec<&'static str>,
+    /// What this person may do ([`Task`]; the use cases check the same).
+    pub may: Vec<Task>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,11 +107,6 @@ impl App {
     /// `GET /v1/operator`.
     pub async fn operator_view(&self, operator: &Operator) -> Result<OperatorView, AppError> {
         let unit = jurisdiction_unit(self.ports.geography.as_ref(), &operator.jurisdiction).await?;
-        let national = operator.jurisdiction.is_national();
-        let mut may = vec!["alert", "approve", "drills"];
-        if national {
-            may.extend(["templates", "import"]);
-        }
         Ok(OperatorView {
             name: operator.name.clone(),
             user: operator.user.clone(),
@@ -124,7 +118,7 @@ impl App {
                 bbox: u.bbox,
             }),
             groups: operator.groups.clone(),
-            may,
+            may: operator.tasks(),
         })
     }
 

@@ -3,7 +3,7 @@
 //! (`POST /v1/zones:estimate`).
 
 use super::App;
-use super::operators::{generate_key, require_national};
+use super::operators::{generate_key, require};
 use crate::error::parse_body;
 use crate::ports::{IndexedCell, Network, NetworkInfo, NetworkStore, StoreError};
 use crate::{AppError, format_ms, now_ms};
@@ -369,7 +369,11 @@ impl App {
 
     /// `GET /v1/networks`: every network and how fresh its cells are.
     pub async fn list_networks(&self, operator: &Operator) -> Result<Vec<NetworkView>, AppError> {
-        require_national(operator, "list networks")?;
+        require(
+            operator,
+            bealert_core::operator::Task::Networks,
+            "list networks",
+        )?;
         let now = now_ms();
         Ok(self
             .broadcast_ports()?

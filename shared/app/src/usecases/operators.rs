@@ -5,7 +5,7 @@ use crate::AppError;
 use crate::ports::{GeoStore, OperatorStore};
 use base64::Engine;
 use bealert_core::operator::{
-    Jurisdiction, KEY_PREFIX, Operator, hash_key, validate_name, validate_user,
+    Jurisdiction, KEY_PREFIX, Operator, Task, hash_key, validate_name, validate_user,
 };
 
 /// A new API key: the prefix and 256 random bits, base64url.
@@ -191,10 +191,10 @@ pub(crate) fn bearer<'a>(authorization: Option<&'a str>, what: &str) -> Result<&
         })
 }
 
-/// Refuses operators that are not national, for national tasks (imports,
-/// networks, invitations).
-pub(crate) fn require_national(op: &Operator, action: &str) -> Result<(), AppError> {
-    if op.jurisdiction.is_national() {
+/// Refuses a task the person's operator may not do (the national tasks:
+/// imports, networks, invitations, templates, outlets), saying what.
+pub(crate) fn require(op: &Operator, task: Task, action: &str) -> Result<(), AppError> {
+    if op.may(task) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(

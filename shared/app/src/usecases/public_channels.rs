@@ -46,7 +46,7 @@ impl App {
         name: &str,
         body: &[u8],
     ) -> Result<(Outlet, bool), AppError> {
-        if !operator.jurisdiction.is_national() {
+        if !operator.may(bealert_core::operator::Task::Outlets) {
             return Err(AppError::Forbidden(
                 "outlets (social accounts, sirens, signs) are registered by national operators; \
                  name them in an alert's \"public\""
@@ -107,7 +107,7 @@ impl App {
 
     /// `DELETE /v1/outlets/{name}`: national operators only.
     pub async fn delete_outlet(&self, operator: &Operator, name: &str) -> Result<(), AppError> {
-        if !operator.jurisdiction.is_national() {
+        if !operator.may(bealert_core::operator::Task::Outlets) {
             return Err(AppError::Forbidden(
                 "outlets are removed by national operators".into(),
             ));

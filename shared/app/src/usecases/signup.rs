@@ -295,7 +295,11 @@ impl App {
         group: &str,
         body: &[u8],
     ) -> Result<InvitationCreated, AppError> {
-        super::operators::require_national(operator, "invite citizens to groups")?;
+        super::operators::require(
+            operator,
+            bealert_core::operator::Task::Invitations,
+            "invite citizens to groups",
+        )?;
         let s = self.signup()?;
         let request: InvitationRequest = parse_body(body)?;
         let mut errors = Collector::default();

@@ -2,7 +2,7 @@
 
 use super::App;
 use super::identity::store_profiles;
-use super::operators::require_national;
+use super::operators::require;
 use crate::AppError;
 use crate::error::parse_body;
 use bealert_core::error::{ValidationErrors, parse_json};
@@ -73,7 +73,11 @@ impl App {
         operator: &Operator,
         body: &[u8],
     ) -> Result<ImportReport, AppError> {
-        require_national(operator, "import subscribers")?;
+        require(
+            operator,
+            bealert_core::operator::Task::Import,
+            "import subscribers",
+        )?;
         let body: ImportBody = parse_body(body)?;
         if body.subscribers.len() > self.config.max_import {
             return Err(AppError::TooLarge(format!(

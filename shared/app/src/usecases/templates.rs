@@ -31,7 +31,7 @@ impl App {
         name: &str,
         body: &[u8],
     ) -> Result<(TemplateView, bool), AppError> {
-        if !operator.jurisdiction.is_national() {
+        if !operator.may(bealert_core::operator::Task::Templates) {
             return Err(AppError::Forbidden(
                 "alert templates are prepared by national operators; use them with \"template\" in an alert".into(),
             ));

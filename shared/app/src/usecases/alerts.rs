@@ -705,20 +705,27 @@ impl App {
             .get_alert_head(id)
             .await?
             .ok_or_else(not_found)?;
-        // Others' alerts are visible inside the operator's territory only;
-        // the head has no area, so those are read whole.
-        if alert.operator != operator.name && !operator.jurisdiction.is_national() {
-            let whole = self
-                .ports
-                .alerts
-                .get_alert(id)
-                .await?
-                .ok_or_else(not_found)?;
-            if !self.within_territory(operator, &whole.spec.area).await? {
-                return Err(not_found());
-            }
+        if !self.may_see(operator, &alert).await? {
+            return Err(not_found());
         }
         Ok(alert)
+    }
+
+    /// Whether a person may see an alert read as a head: their operator's
+    /// own, every alert for national operators, others' inside their
+    /// territory only (the head has no area, so those are read whole).
+    pub(crate) async fn may_see(
+        &self,
+        operator: &Operator,
+        head: &AlertRecord,
+    ) -> Result<bool, AppError> {
+        if head.operator == operator.name || operator.jurisdiction.is_national() {
+            return Ok(true);
+        }
+        match self.ports.alerts.get_alert(head.id).await? {
+            Some(whole) => self.within_territory(operator, &whole.spec.area).await,
+            None => Ok(false),
+        }
     }
 
     /// `GET /v1/alerts/{id}/cap`: the alert as CAP 1.2 XML, for whoever

@@ -146,14 +146,14 @@ impl App {
         let since = now_ms() - LIST_WINDOW_MS;
         let recent = self.ports.alerts.recent_alerts(since, LIST_LIMIT).await?;
         let mut out = Vec::new();
-        for head in recent {
-            if wanted.is_some_and(|w| w != head.state) {
+        for mut alert in recent {
+            if wanted.is_some_and(|w| w != alert.state) {
                 continue;
             }
             // The same visibility as reading one alert.
-            let Ok(mut alert) = self.visible_alert(operator, &head.id.to_string()).await else {
+            if !self.may_see(operator, &alert).await? {
                 continue;
-            };
+            }
             self.expire_if_due(&mut alert).await?;
             if wanted.is_some_and(|w| w != alert.state) {
                 continue;

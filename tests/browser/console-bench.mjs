@@ -8,7 +8,7 @@
 // * sign-in to ready map: from submitting the key to the outlines drawn
 //   (the console's own marks, window.bealertTimings), each run in a fresh
 //   browser context (nothing cached), after one warm-up run.
-import { chromium } from "playwright-core";
+import { launch } from "./common.mjs";
 
 const [url, key, runsArg] = process.argv.slice(2);
 if (!key) {
@@ -16,11 +16,7 @@ if (!key) {
   process.exit(2);
 }
 const runs = Number(runsArg || 5);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const times = [];
 let weight = null;
 try {

@@ -14,45 +14,16 @@
 // drills. axe-core scans every screen (zero violations of WCAG 2.1 A/AA);
 // screenshots go to ARTIFACTS_DIR. Exits 1 on any failure. (The
 // benchmark figures are console-bench.mjs's.)
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import path from "node:path";
-import { createRequire } from "node:module";
+import { launch, check, results, outbox as readOutbox, axe, shot as shotIn } from "./common.mjs";
 
 const [url, dataDir, artifacts, officer, second, mayor, networkKey] = process.argv.slice(2);
 if (!networkKey) {
   console.error("usage: node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR KEY_NETWORK");
   process.exit(2);
 }
-fs.mkdirSync(artifacts, { recursive: true });
-const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-let failures = 0;
-function check(cond, what) {
-  console.log(`  ${cond ? "ok  " : "FAIL"} ${what}`);
-  if (!cond) failures += 1;
-}
-
-function outbox(channel) {
-  const file = path.join(dataDir, "outbox", `${channel}.jsonl`);
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
-
-async function axe(page, state) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-  );
-  const details = result.violations.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}): ${v.help}`);
-  check(result.violations.length === 0, `axe: no violations on ${state}${details.length ? " - " + details.join("; ") : ""}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
+const outbox = (channel) => readOutbox(dataDir, channel);
+const shot = (page, name) => shotIn(page, artifacts, name);
 
 async function api(method, p, key, body) {
   const res = await fetch(`${url}${p}`, {
@@ -133,11 +104,7 @@ if (put.status !== 200 && put.status !== 201) {
   process.exit(1);
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const thirdParty = [];
 async function newPage() {
   // bypassCSP lets the test inject axe-core; the page itself is unchanged.
@@ -424,11 +391,11 @@ try {
   }
   check(thirdParty.length === 0, `no third-party requests (${thirdParty.join(", ")})`);
 } catch (e) {
-  failures += 1;
+  results.failures += 1;
   console.log(`  FAIL ${e.stack || e}`);
 } finally {
   await browser.close();
 }
 
-console.log(failures ? `${failures} failure(s)` : "all console checks passed");
-process.exit(failures ? 1 : 0);
+console.log(results.failures ? `${results.failures} failure(s)` : "all console checks passed");
+process.exit(results.failures ? 1 : 0);

@@ -11,10 +11,8 @@
 // next alert reaching the citizens who signed up; then self-service in
 // English and Dutch: a link asked on the page, read from the outbox, an
 // address added, pause, resume, delete. Exits 1 on any failure.
-import { chromium } from "playwright-core";
 import fs from "node:fs";
-import path from "node:path";
-import { createRequire } from "node:module";
+import { launch, check, results, outbox as readOutbox, axe, shot as shotIn } from "./common.mjs";
 
 const [url, dataDir, operatorKey, artifacts] = process.argv.slice(2);
 if (!artifacts) {
@@ -22,25 +20,9 @@ if (!artifacts) {
   process.exit(2);
 }
 fs.mkdirSync(artifacts, { recursive: true });
-const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-let failures = 0;
-function check(cond, what) {
-  if (cond) {
-    console.log(`  ok   ${what}`);
-  } else {
-    failures += 1;
-    console.log(`  FAIL ${what}`);
-  }
-}
-
-/** The outbox lines of a channel. */
-function outbox(channel) {
-  const file = path.join(dataDir, "outbox", `${channel}.jsonl`);
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
+const outbox = (channel) => readOutbox(dataDir, channel);
+const shot = (page, name) => shotIn(page, artifacts, name);
 
 async function codeFor(channel, to) {
   for (let i = 0; i < 100; i++) {
@@ -51,21 +33,6 @@ async function codeFor(channel, to) {
   throw new Error(`no code to ${to} in the ${channel} outbox`);
 }
 
-/** axe-core on the page as it is now: zero violations of WCAG 2.1 A/AA. */
-async function axe(page, state) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-  );
-  const details = result.violations.map((v) => `${v.id} (${v.nodes.length}): ${v.help}`);
-  check(result.violations.length === 0, `axe: no violations on ${state}${details.length ? " - " + details.join("; ") : ""}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
-
 const words = {
   nl: { phone: "Gsm-nummer", email: "E-mailadres", postal: "Postcode", consent: /Ik ga ermee akkoord/, submit: "Verder", confirm: "Bevestigen en code sturen", verify: "Bevestigen", done: "U bent ingeschreven", consentError: "Vink de toestemming aan", codeWrong: "Deze code klopt niet" },
   fr: { phone: "Numéro de portable", email: "Adresse e-mail", postal: "Code postal", consent: /J'accepte que bealert/, submit: "Continuer", confirm: "Confirmer et envoyer le code", verify: "Confirmer", done: "Vous êtes inscrit", consentError: "Cochez le consentement", codeWrong: "Ce code n'est pas correct" },
@@ -74,11 +41,7 @@ const words = {
 };
 const locales = { nl: "nl-BE", fr: "fr-BE", de: "de-BE", en: "en-GB" };
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const thirdParty = [];
 const phones = {};
 try {
@@ -299,10 +262,10 @@ try {
   }
   check(thirdParty.length === 0, `no third-party requests (${thirdParty.join(", ")})`);
 } catch (e) {
-  failures += 1;
+  results.failures += 1;
   console.log(`  FAIL ${e.stack || e}`);
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} failure(s)` : "all browser checks passed");
-process.exit(failures ? 1 : 0);
+console.log(results.failures ? `${results.failures} failure(s)` : "all browser checks passed");
+process.exit(results.failures ? 1 : 0);

@@ -445,6 +445,68 @@ mod tests {
         assert_eq!(again.area.polygons.len(), spec.area.polygons.len());
     }
 
+    /// The document: 120,000 nested elements (840 KB), read on a
+    /// thread with a tokio worker's stack (2 MiB).
+    fn nested(depth: usize) -> String {
+        format!(
+            "<alert xmlns=\"{NAMESPACE}\">{}{}</alert>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn a_deeply_nested_document_is_refused_for_its_depth_not_a_stack_overflow() {
+        let xml = nested(120_000);
+        let e = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || import(xml.as_bytes()).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(e.0[0].path, "alert", "{e:?}");
+        assert!(
+            e.0[0].message.contains("nesting deeper than 16 levels"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn documents_are_read_up_to_the_depth_element_and_size_bounds_and_refused_past_them() {
+        // `alert` and 15 levels under it: 16, read; one more is refused,
+        // an empty element as much as a start tag.
+        assert!(parse_document(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+        let deeper = parse_document(nested(MAX_DEPTH).as_bytes()).unwrap_err();
+        assert!(
+            deeper.starts_with("nesting deeper than 16 levels"),
+            "{deeper}"
+        );
+        let empty = nested(MAX_DEPTH - 1).replacen("</a>", "<b/></a>", 1);
+        let deeper = parse_document(empty.as_bytes()).unwrap_err();
+        assert!(deeper.contains("(<b>)"), "{deeper}");
+
+        let flat = |n: usize| format!("<alert>{}</alert>", "<a/>".repeat(n - 1));
+        assert_eq!(
+            parse_document(flat(MAX_ELEMENTS).as_bytes())
+                .unwrap()
+                .children
+                .len(),
+            MAX_ELEMENTS - 1
+        );
+        let many = parse_document(flat(MAX_ELEMENTS + 1).as_bytes()).unwrap_err();
+        assert!(many.starts_with("more than 50000 elements"), "{many}");
+
+        let large = format!("<alert>{}</alert>", " ".repeat(MAX_DOCUMENT_BYTES));
+        let large = import(large.as_bytes()).unwrap_err();
+        assert_eq!(large.0[0].path, "alert");
+        assert!(
+            large.0[0]
+                .message
+                .contains("more than the 1048576 accepted"),
+            "{large:?}"
+        );
+    }
+
     #[test]
     fn numbers_are_short_and_senders_have_no_spaces() {
         assert_eq!(num(4.35), "4.35");
@@ -457,8 +519,21 @@ mod tests {
     }
 }
 
+/// The deepest nesting [`parse_document`] reads: CAP 1.2 needs fewer than
+/// 10 levels (`alert` › `info` › `area` › `geocode` › `value`; an XML
+/// signature goes a little deeper). The bound keeps every walk over the
+/// tree (building, dropping, formatting it) shallow, whatever is posted.
+pub const MAX_DEPTH: usize = 16;
+/// The most elements [`parse_document`] reads: a CAP message has tens to a
+/// few thousand (one `geocode` per unit, an `info` per language).
+pub const MAX_ELEMENTS: usize = 50_000;
+/// The largest document [`parse_document`] reads, as large as
+/// `POST /v1/alerts` accepts (1 MiB); a CAP message is a few kilobytes.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
 /// One element of a parsed document: its namespace, local name, text and
-/// children (the little of XML that CAP uses).
+/// children (the little of XML that CAP uses). A parsed tree is at most
+/// [`MAX_DEPTH`] deep.
 #[derive(Debug, Clone, Default)]
 pub struct Element {
     pub namespace: Option<String>,
@@ -485,14 +560,39 @@ impl Element {
     }
 }
 
-/// Parses an XML document into its root element; the error says where it
-/// stopped being XML.
+/// Parses an XML document into its root element, without recursion; the
+/// error says where it stopped being XML, or which bound
+/// ([`MAX_DOCUMENT_BYTES`], [`MAX_DEPTH`], [`MAX_ELEMENTS`]) it passed.
 pub fn parse_document(xml: &[u8]) -> Result<Element, String> {
     use quick_xml::name::ResolveResult;
+    if xml.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "the document is {} bytes, more than the {MAX_DOCUMENT_BYTES} accepted: a CAP 1.2 message is a few kilobytes; send one alert per message",
+            xml.len()
+        ));
+    }
     let text = std::str::from_utf8(xml).map_err(|e| format!("the document is not UTF-8: {e}"))?;
     let mut reader = quick_xml::NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
+    // Checked before an element is kept: `depth` is the new element's level.
+    let admit = |depth: usize, elements: &mut usize, at: u64, name: &[u8]| {
+        // The name as the error shows it: short, whatever was posted.
+        let name: String = String::from_utf8_lossy(name).chars().take(40).collect();
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "nesting deeper than {MAX_DEPTH} levels at byte {at} (<{name}>): a CAP 1.2 message needs fewer than 10; send the alert element itself, without extra nesting"
+            ));
+        }
+        *elements += 1;
+        if *elements > MAX_ELEMENTS {
+            return Err(format!(
+                "more than {MAX_ELEMENTS} elements (at byte {at}, <{name}>): a CAP 1.2 message has at most a few thousand; send one alert per message"
+            ));
+        }
+        Ok(())
+    };
     let open = |ns: ResolveResult, start: &quick_xml::events::BytesStart| Element {
         namespace: match ns {
             ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
@@ -507,8 +607,12 @@ pub fn parse_document(xml: &[u8]) -> Result<Element, String> {
             .read_resolved_event()
             .map_err(|e| format!("not well-formed XML at byte {at}: {e}"))?;
         match event {
-            Event::Start(s) => stack.push(open(ns, &s)),
+            Event::Start(s) => {
+                admit(stack.len() + 1, &mut elements, at, s.name().as_ref())?;
+                stack.push(open(ns, &s));
+            }
             Event::Empty(s) => {
+                admit(stack.len() + 1, &mut elements, at, s.name().as_ref())?;
                 let e = open(ns, &s);
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(e),

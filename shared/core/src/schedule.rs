@@ -39,6 +39,17 @@ enum Days {
     },
 }
 
+/// The longest rate: ten years of days (a drill that never comes is no drill).
+pub const MAX_RATE_MS: i64 = 3660 * 86_400_000;
+
+fn unit_name(unit_ms: i64) -> &'static str {
+    match unit_ms {
+        60_000 => "minutes",
+        3_600_000 => "hours",
+        _ => "days",
+    }
+}
+
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
@@ -121,10 +132,20 @@ impl Schedule {
                     ));
                 }
             };
-            if n * unit < 60_000 {
+            let every = n
+                .checked_mul(unit)
+                .filter(|ms| *ms <= MAX_RATE_MS)
+                .ok_or_else(|| {
+                    format!(
+                        "rate({n} {}) is too long: a drill runs at least once every {} days",
+                        unit_name(unit),
+                        MAX_RATE_MS / 86_400_000
+                    )
+                })?;
+            if every < 60_000 {
                 return Err("a drill runs at most once a minute".into());
             }
-            return Ok(Schedule::Rate(n * unit));
+            return Ok(Schedule::Rate(every));
         }
         let inner = s
             .strip_prefix("cron(")
@@ -206,8 +227,12 @@ impl Schedule {
     pub fn next_after(&self, after: i64, origin: i64) -> Option<i64> {
         match self {
             Schedule::Rate(every) => {
-                let n = (after - origin).div_euclid(*every) + 1;
-                Some(origin + n.max(1) * every)
+                if *every <= 0 {
+                    return None;
+                }
+                // Checked: a time past the end of the range has no next run.
+                let n = after.checked_sub(origin)?.div_euclid(*every) + 1;
+                origin.checked_add(n.max(1).checked_mul(*every)?)
             }
             Schedule::Cron(c) => c.next_after(after),
         }
@@ -350,6 +375,28 @@ mod tests {
                 .unwrap_err()
                 .contains("W (nearest weekday)")
         );
+    }
+
+    #[test]
+    fn a_rate_too_long_to_count_is_refused_not_an_overflow() {
+        for long in [
+            "rate(9223372036854775807 days)",
+            "rate(106751991167301 days)",
+            "rate(3661 days)",
+        ] {
+            let e = Schedule::parse(long).unwrap_err();
+            assert!(e.contains("at least once every 3660 days"), "{long}: {e}");
+        }
+        assert_eq!(
+            Schedule::parse("rate(3660 days)").unwrap(),
+            Schedule::Rate(3660 * 86_400_000)
+        );
+        // Times at the ends of the range have no next run, rather than one
+        // computed with an overflow.
+        let daily = Schedule::parse("rate(1 day)").unwrap();
+        assert_eq!(daily.next_after(i64::MAX, i64::MIN), None);
+        assert_eq!(daily.next_after(i64::MAX - 1, 0), None);
+        assert_eq!(Schedule::Rate(0).next_after(0, 0), None);
     }
 
     #[test]

@@ -331,7 +331,12 @@ pub struct Invitation {
 /// operator's range: `+32470` of `+32470123456`), against SMS pumping
 /// that walks through a range.
 pub fn phone_prefix(e164: &str) -> &str {
-    let end = e164.len().min(6);
+    // Six bytes, or fewer so as not to cut a character (text that is not
+    // E.164 must not panic here).
+    let mut end = e164.len().min(6);
+    while !e164.is_char_boundary(end) {
+        end -= 1;
+    }
     &e164[..end]
 }
 
@@ -360,6 +365,15 @@ mod tests {
             addresses: vec![],
             groups: vec![],
         }
+    }
+
+    #[test]
+    fn a_phone_prefix_is_cut_between_characters_whatever_the_text() {
+        assert_eq!(phone_prefix("+32470123456"), "+32470");
+        assert_eq!(phone_prefix("+32"), "+32");
+        // Byte 6 is inside the é: the prefix stops before it.
+        assert_eq!(phone_prefix("+3247\u{e9}1"), "+3247");
+        assert_eq!(phone_prefix("\u{1f4de}\u{1f4de}"), "\u{1f4de}");
     }
 
     #[test]

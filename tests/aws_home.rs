@@ -156,10 +156,46 @@ async fn an_alert_through_the_aws_home_reaches_everyone_once_in_their_language()
         assert!(m["RawData"].as_str().unwrap().contains("text/html"));
     }
 
+    // Contacts are masked in the AWS home too, until the person holds the
+    // `contacts` right; then the read is in the audit log (DynamoDB).
+    let masked = api
+        .get(&format!("/v1/alerts/{id}/deliveries?limit=100"))
+        .await;
+    assert!(
+        masked.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["to"].as_str().unwrap().contains('•')),
+        "{:?}",
+        masked.body
+    );
+    cli(
+        &[
+            "user",
+            "update",
+            "--operator",
+            "centre",
+            "--name",
+            "centre",
+            "--may",
+            "send,approve,admin,contacts",
+        ],
+        &env,
+    );
     // SQS redelivers: the same send job again must not send again.
     let page = api
         .get(&format!("/v1/alerts/{id}/deliveries?limit=100"))
         .await;
+    let audit = api.get(&format!("/v1/alerts/{id}/audit")).await.body;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "contacts" && e["user"] == "centre"),
+        "{audit}"
+    );
     let items: Vec<Value> = page.body["items"].as_array().unwrap().iter().filter(|d| d["channel"] == "sms")
         .map(|d| json!({"subscriber_id": d["subscriber_id"], "to": d["to"], "language": d["language"]})).collect();
     let job = json!({"alert_id": id, "channel": "sms", "deliveries": items});
@@ -382,6 +418,43 @@ async fn an_actual_alert_waits_for_a_second_person_in_the_aws_home() {
         .collect();
     assert_eq!(steps, ["create", "approve", "sending", "sent"]);
     assert_eq!(audit["items"][1]["user"], "bob");
+
+    // A cancel with words of its own waits for Bob here too, and a retry
+    // of it with the same Idempotency-Key creates nothing new (DynamoDB).
+    let http = reqwest::Client::new();
+    let cancel = || {
+        http.post(format!("{}/v1/alerts/{id}:cancel", server.url))
+            .header("authorization", format!("Bearer {ann}"))
+            .header("idempotency-key", "cancel-once")
+            .json(&json!({"messages": {"fr": "EVACUEZ IMMEDIATEMENT"}}))
+            .send()
+    };
+    let first: Value = cancel().await.unwrap().json().await.unwrap();
+    let retried = cancel().await.unwrap();
+    assert_eq!(retried.status(), 201);
+    assert!(retried.headers().get("idempotent-replayed").is_some());
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(first["state"], "awaiting_approval", "{first}");
+    assert_eq!(retried["id"], first["id"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    assert_eq!(
+        sms_to(&sent, std::slice::from_ref(&phone)).len(),
+        1,
+        "nothing more without a second person"
+    );
+    let held = first["id"].as_str().unwrap();
+    let ok = bob_api
+        .post(&format!("/v1/alerts/{held}:approve"), &json!({}))
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    api.wait_sent(held, Duration::from_secs(120)).await;
+    let sent = testkit::localstack_sent("/_aws/sns/sms-messages?region=eu-west-1").await;
+    assert_eq!(sms_to(&sent, std::slice::from_ref(&phone)).len(), 2);
+    let twice = api
+        .post(&format!("/v1/alerts/{id}:cancel"), &json!({}))
+        .await;
+    assert_eq!(twice.status, 409, "{:?}", twice.body);
 
     // Bob's key rotated: refused at once.
     let bob2 = cli_key(

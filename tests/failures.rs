@@ -173,7 +173,9 @@ async fn poison_jobs_dead_letter_and_gateway_failures_are_retried_then_reported(
 
 /// Three subscribers in Brussels who want SMS; returns the operator.
 async fn three_subscribers(app: &App) -> bealert_core::operator::Operator {
-    let (op, _) = app.create_operator("ops", "national").await.unwrap();
+    let (mut op, _) = app.create_operator("ops", "national").await.unwrap();
+    // The tests read deliveries by phone number: the contacts right.
+    op.rights = "send,approve,admin,contacts".parse().unwrap();
     let sub = |n: u32| {
         json!({"external_id": format!("s{n}"), "language": "nl", "phone": format!("+3247000000{n}"),
         "channels": ["sms"], "addresses": [{"lat": 50.85, "lon": 4.35}]})

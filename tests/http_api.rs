@@ -795,6 +795,517 @@ async fn an_actual_alert_waits_for_another_person_to_approve_it() {
     );
 }
 
+/// Trust issue, item 1: four-eyes cannot be bypassed through `:cancel`.
+/// A cancel that says anything of its own waits for a second person like a
+/// new Actual alert (before, it went out at once to everyone the original
+/// reached); a cancel in fixed words (bealert's, or a template marked as
+/// cancel wording) still goes at once; nothing is cancelled twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_with_words_of_its_own_waits_for_a_second_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let bea = common::created(
+        p,
+        &["user", "create", "--operator", "centre", "--name", "bea"],
+    );
+    let server = Server::start(p, &[("BEALERT_APPROVAL", "actual")]);
+    let (api, bea_api) = (Api::new(&server.url, &ann), Api::new(&server.url, &bea));
+    let here = (50.850, 4.350);
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms"], &[here], &[], 1),
+        sub("bert", "en", &["sms"], &[here], &[], 2),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        2
+    );
+    let area = json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]});
+    // An Actual alert, approved by Bea and sent.
+    let sent_alert = || async {
+        let created = api.post("/v1/alerts", &alert_body(area.clone())).await;
+        assert_eq!(created.body["state"], "awaiting_approval");
+        let id = created.body["id"].as_str().unwrap().to_string();
+        let ok = bea_api
+            .post(&format!("/v1/alerts/{id}:approve"), &json!({}))
+            .await;
+        assert_eq!(ok.status, 200, "{:?}", ok.body);
+        api.wait_sent(&id, Duration::from_secs(30)).await;
+        id
+    };
+    let texts_of = |alert: &str| -> Vec<String> {
+        outbox(p, "sms")
+            .iter()
+            .filter(|l| l["alert_id"] == alert)
+            .map(|l| l["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // The hole: one person's "cancel" carrying an evacuation order.
+    let first = sent_alert().await;
+    let evacuate = json!({"messages": {"nl": "EVACUEER ONMIDDELLIJK", "en": "EVACUATE NOW"}});
+    let held = api
+        .post(&format!("/v1/alerts/{first}:cancel"), &evacuate)
+        .await;
+    assert_eq!(held.status, 201, "{:?}", held.body);
+    assert_eq!(
+        held.body["state"], "awaiting_approval",
+        "a cancel with its own text waits for a second person"
+    );
+    let held_id = held.body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        texts_of(&held_id).is_empty(),
+        "nothing left before approval"
+    );
+    assert!(
+        !outbox(p, "sms")
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().contains("EVACU")),
+        "the evacuation text went out without a second person"
+    );
+    let own = api
+        .post(&format!("/v1/alerts/{held_id}:approve"), &json!({}))
+        .await;
+    assert_eq!(own.status, 403, "{:?}", own.body);
+
+    // A plain cancel (bealert's own words) goes at once, alone.
+    let plain = api
+        .post(&format!("/v1/alerts/{first}:cancel"), &json!({}))
+        .await;
+    assert_eq!(plain.status, 201, "{:?}", plain.body);
+    assert_eq!(
+        plain.body["state"], "resolving",
+        "a plain cancel is instant"
+    );
+    let plain_id = plain.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&plain_id, Duration::from_secs(30)).await;
+    assert_eq!(texts_of(&plain_id).len(), 2);
+    // Now the held one is moot, and nothing cancels the original again.
+    let moot = bea_api
+        .post(&format!("/v1/alerts/{held_id}:approve"), &json!({}))
+        .await;
+    assert_eq!(moot.status, 409, "{:?}", moot.body);
+    assert!(
+        moot.body["detail"].as_str().unwrap().contains(&plain_id),
+        "{:?}",
+        moot.body
+    );
+    let twice = api
+        .post(&format!("/v1/alerts/{first}:cancel"), &json!({}))
+        .await;
+    assert_eq!(twice.status, 409, "{:?}", twice.body);
+    assert!(
+        twice.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled it already"),
+        "{:?}",
+        twice.body
+    );
+    assert!(texts_of(&held_id).is_empty());
+
+    // A cancel with its own words, approved by a second person, goes out
+    // to everyone the original reached.
+    let second = sent_alert().await;
+    let words = json!({"messages": {"nl": "Vals alarm: er is geen gevaar.", "en": "False alarm: there is no danger."}});
+    let held = api
+        .post(&format!("/v1/alerts/{second}:cancel"), &words)
+        .await;
+    assert_eq!(held.body["state"], "awaiting_approval", "{:?}", held.body);
+    let held_id = held.body["id"].as_str().unwrap().to_string();
+    let ok = bea_api
+        .post(&format!("/v1/alerts/{held_id}:approve"), &json!({}))
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    api.wait_sent(&held_id, Duration::from_secs(30)).await;
+    let mut texts = texts_of(&held_id);
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "False alarm: there is no danger.",
+            "Vals alarm: er is geen gevaar."
+        ]
+    );
+    let audit = api.get(&format!("/v1/alerts/{held_id}/audit")).await.body;
+    assert_eq!(audit["items"][1]["action"], "approve");
+    assert_eq!(audit["items"][1]["user"], "bea");
+
+    // A template a national operator marked as cancel wording is fixed
+    // words: instant. One with blanks a person fills cannot be marked, and
+    // an unmarked one cannot stand in for a cancel's words.
+    let put = |name: &str, body: Value| {
+        let api = &api;
+        let path = format!("/v1/alert-templates/{name}");
+        async move {
+            api.send(
+                Method::PUT,
+                &path,
+                Some(body.to_string().into_bytes()),
+                Some(&api.key),
+                Some("application/json"),
+            )
+            .await
+        }
+    };
+    let fixed = json!({"event": "Cancel", "cancel_wording": true,
+        "severity": "Minor", "urgency": "Past", "certainty": "Observed",
+        "messages": {"nl": "Het alarm {event} van {at} is ingetrokken.", "en": "The alert {event} of {at} is withdrawn."}});
+    assert_eq!(put("withdrawn", fixed).await.status, 201);
+    let blanks = json!({"event": "Cancel", "cancel_wording": true,
+        "severity": "Minor", "urgency": "Past", "certainty": "Observed",
+        "messages": {"en": "{anything}"}});
+    let refused = put("sneaky", blanks).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    let plain_template = json!({"event": "Flood", "severity": "Severe", "urgency": "Immediate",
+        "certainty": "Likely", "messages": {"en": "EVACUATE NOW"}});
+    assert_eq!(put("flood", plain_template).await.status, 201);
+    let third = sent_alert().await;
+    let unmarked = api
+        .post(
+            &format!("/v1/alerts/{third}:cancel"),
+            &json!({"template": "flood"}),
+        )
+        .await;
+    assert_eq!(unmarked.status, 422, "{:?}", unmarked.body);
+    assert!(
+        unmarked.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cancel wording"),
+        "{:?}",
+        unmarked.body
+    );
+    let by_template = api
+        .post(
+            &format!("/v1/alerts/{third}:cancel"),
+            &json!({"template": "withdrawn"}),
+        )
+        .await;
+    assert_eq!(by_template.status, 201, "{:?}", by_template.body);
+    assert_eq!(by_template.body["state"], "resolving");
+    let cancel_id = by_template.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&cancel_id, Duration::from_secs(30)).await;
+    let texts = texts_of(&cancel_id);
+    assert_eq!(texts.len(), 2);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("The alert Chemical leak of ")),
+        "{texts:?}"
+    );
+}
+
+/// Trust issue, item 2: citizens' contacts are not handed out in bulk.
+/// `GET /v1/alerts/{id}/deliveries` masks `to` (before, every phone and
+/// address was there for anyone who could see the alert); a person holding
+/// the `contacts` right sees them, and each such read is in the audit log.
+/// Rights are per person (`user create --may`, `user update`): a missing
+/// one is a 403 that names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn contacts_are_masked_unless_the_person_holds_the_contacts_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let carl = common::created(
+        p,
+        &[
+            "user",
+            "create",
+            "--operator",
+            "centre",
+            "--name",
+            "carl",
+            "--may",
+            "send,contacts",
+        ],
+    );
+    let dave = common::created(
+        p,
+        &[
+            "user",
+            "create",
+            "--operator",
+            "centre",
+            "--name",
+            "dave",
+            "--may",
+            "none",
+        ],
+    );
+    let server = Server::start(p, &[]);
+    let (api, carl_api, dave_api) = (
+        Api::new(&server.url, &ann),
+        Api::new(&server.url, &carl),
+        Api::new(&server.url, &dave),
+    );
+    let here = (50.850, 4.350);
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms", "email"], &[here], &[], 1),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        1
+    );
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    let id = api.post("/v1/alerts", &body).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_sent(&id, Duration::from_secs(30)).await;
+    let path = format!("/v1/alerts/{id}/deliveries");
+    let tos = |page: &Value| -> Vec<String> {
+        let mut v: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["to"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let contact_reads = || async {
+        api.get(&format!("/v1/alerts/{id}/audit")).await.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "contacts")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+
+    // Without the right: masked, and nothing to record.
+    let masked = api.get(&path).await;
+    assert_eq!(masked.status, 200, "{:?}", masked.body);
+    assert_eq!(tos(&masked.body), ["+32 47• ••• •01", "a•••@example.be"]);
+    assert_eq!(tos(&dave_api.get(&path).await.body), tos(&masked.body));
+    assert!(contact_reads().await.is_empty());
+
+    // With it: the contacts, and the read on record.
+    let full = carl_api.get(&path).await;
+    assert_eq!(tos(&full.body), ["+32470000001", "anna@example.be"]);
+    let reads = contact_reads().await;
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["user"], "carl");
+    assert!(
+        reads[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 recipients")
+    );
+
+    // A read-only person reads, but sends nothing; the 403 names the right.
+    let refused = dave_api.post("/v1/alerts", &body).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let why = refused.body["detail"].as_str().unwrap();
+    assert!(
+        why.contains("\"send\"") && why.contains("user update"),
+        "{why}"
+    );
+    let cancel = dave_api
+        .post(&format!("/v1/alerts/{id}:cancel"), &json!({}))
+        .await;
+    assert_eq!(cancel.status, 403, "{:?}", cancel.body);
+    // Given the right, from the next request on.
+    common::created(
+        p,
+        &[
+            "user",
+            "update",
+            "--operator",
+            "centre",
+            "--name",
+            "dave",
+            "--may",
+            "send",
+        ],
+    );
+    assert_eq!(dave_api.post("/v1/alerts", &body).await.status, 201);
+}
+
+/// Trust issue, item 6: a retried request must not send twice. The same
+/// `Idempotency-Key` from the same person returns the first answer and
+/// creates nothing new (before, every retry was a new alert, sent again);
+/// the same key with another body is a 422; another person's key is theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_request_with_the_same_idempotency_key_sends_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let bea = common::created(
+        p,
+        &["user", "create", "--operator", "centre", "--name", "bea"],
+    );
+    let server = Server::start(p, &[]);
+    let api = Api::new(&server.url, &ann);
+    let here = (50.850, 4.350);
+    let subs = json!({"subscribers": [
+        sub("anna", "nl", &["sms"], &[here], &[], 1),
+        sub("bert", "fr", &["sms"], &[here], &[], 2),
+    ]});
+    assert_eq!(
+        api.post("/v1/subscribers:import", &subs).await.body["imported"],
+        2
+    );
+    let http = reqwest::Client::new();
+    let post = |key: &str, who: &str, path: &str, body: &Value| {
+        let req = http
+            .post(format!("{}{path}", server.url))
+            .header("authorization", format!("Bearer {who}"))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        async move {
+            let res = req.send().await.unwrap();
+            let replayed = res.headers().get("idempotent-replayed").is_some();
+            let location = res
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string());
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            (status, body, replayed, location)
+        }
+    };
+    let mut alert =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    alert["status"] = json!("Exercise");
+
+    // A client retries (its first answer was lost), twice, one at the same time.
+    let (first, second, third) = tokio::join!(
+        post("\"retry-1\"", &ann, "/v1/alerts", &alert),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            post("\"retry-1\"", &ann, "/v1/alerts", &alert).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            post("retry-1", &ann, "/v1/alerts", &alert).await
+        },
+    );
+    assert_eq!(first.0, 201, "{:?}", first.1);
+    assert!(!first.2, "the first answer is not a replay");
+    let id = first.1["id"].as_str().unwrap().to_string();
+    for again in [&second, &third] {
+        assert_eq!(again.0, 201, "{:?}", again.1);
+        assert_eq!(
+            again.1["id"],
+            id.as_str(),
+            "a retry is answered with the first alert"
+        );
+        assert!(again.2, "a replay says so");
+        assert_eq!(
+            again.3.as_deref(),
+            Some(format!("/v1/alerts/{id}").as_str())
+        );
+    }
+    api.wait_sent(&id, Duration::from_secs(30)).await;
+    let sent: Vec<Value> = outbox(p, "sms")
+        .into_iter()
+        .filter(|l| l["kind"] == "alert")
+        .collect();
+    assert_eq!(sent.len(), 2, "one alert, one SMS each: {sent:?}");
+    assert_eq!(
+        api.get("/v1/alerts").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no second alert"
+    );
+
+    // The same key with another body is refused; another person's is theirs.
+    let mut other = alert.clone();
+    other["event"] = json!("Flood");
+    let reused = post("retry-1", &ann, "/v1/alerts", &other).await;
+    assert_eq!(reused.0, 422, "{:?}", reused.1);
+    assert!(
+        reused.1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{:?}",
+        reused.1
+    );
+    let beas = post("retry-1", &bea, "/v1/alerts", &alert).await;
+    assert_eq!(beas.0, 201, "{:?}", beas.1);
+    assert_ne!(beas.1["id"], id.as_str());
+    assert!(!beas.2);
+
+    // A follow-up retried: one cancel, sent once to each.
+    let path = format!("/v1/alerts/{id}:cancel");
+    let c1 = post("cancel-1", &ann, &path, &json!({})).await;
+    let c2 = post("cancel-1", &ann, &path, &json!({})).await;
+    assert_eq!((c1.0, c2.0), (201, 201), "{:?} {:?}", c1.1, c2.1);
+    assert_eq!(c1.1["id"], c2.1["id"]);
+    assert!(c2.2);
+    let cancel_id = c1.1["id"].as_str().unwrap().to_string();
+    api.wait_sent(&cancel_id, Duration::from_secs(30)).await;
+    let cancels = outbox(p, "sms")
+        .into_iter()
+        .filter(|l| l["alert_id"] == cancel_id.as_str())
+        .count();
+    assert_eq!(cancels, 2);
+
+    // A request that failed keeps nothing: its retry runs (and fails) again.
+    let mut bad = alert.clone();
+    bad["severity"] = json!("Apocalyptic");
+    for _ in 0..2 {
+        let refused = post("bad-1", &ann, "/v1/alerts", &bad).await;
+        assert_eq!(refused.0, 422, "{:?}", refused.1);
+        assert!(refused.1["detail"].as_str().unwrap().contains("severity"));
+    }
+    // A key that is not one is a 422 that says what a key is.
+    let long = post(&"k".repeat(300), &ann, "/v1/alerts", &alert).await;
+    assert_eq!(long.0, 422, "{:?}", long.1);
+    assert!(
+        long.1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+}
+
+/// Trust issue, item 1: nothing follows up an alert older than
+/// `--follow-up-window`; the 409 says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_follows_up_an_alert_older_than_the_follow_up_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = operator(p, "centre", "national");
+    let server = Server::start(p, &[("BEALERT_FOLLOW_UP_WINDOW", "1s")]);
+    let api = Api::new(&server.url, &key);
+    let here = (50.850, 4.350);
+    let subs = json!({"subscribers": [sub("anna", "nl", &["sms"], &[here], &[], 1)]});
+    api.post("/v1/subscribers:import", &subs).await;
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    let id = api.post("/v1/alerts", &body).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_sent(&id, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for verb in ["cancel", "update", "all_clear"] {
+        let late = api
+            .post(&format!("/v1/alerts/{id}:{verb}"), &json!({}))
+            .await;
+        assert_eq!(late.status, 409, "{verb}: {:?}", late.body);
+        assert!(
+            late.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("older than the follow-up window (1 s)"),
+            "{:?}",
+            late.body
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flooding_client_gets_429s_while_an_operator_elsewhere_is_served() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,10 @@ pub struct Tuning {
     /// minutes or hours, e.g. 90s, 30m, 2h.
     #[arg(long, env = "BEALERT_APPROVAL_WAIT", default_value = "30m", value_parser = parse_wait)]
     pub approval_wait: Duration,
+    /// How long after its creation an alert may still be updated,
+    /// cancelled or all-cleared (seconds, minutes or hours, e.g. 48h).
+    #[arg(long, env = "BEALERT_FOLLOW_UP_WINDOW", default_value = "48h", value_parser = parse_wait)]
+    pub follow_up_window: Duration,
     /// SMS per second (the aggregator's contract); unlimited if unset.
     #[arg(long, env = "BEALERT_SMS_RATE")]
     pub sms_rate: Option<u32>,
@@ -148,6 +152,7 @@ impl Default for Tuning {
         Self {
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
             approval_wait: Duration::from_secs(30 * 60),
+            follow_up_window: Duration::from_secs(48 * 3600),
             sms_rate: None,
             voice_rate: None,
             email_rate: None,
@@ -466,6 +471,7 @@ impl Local {
         let config = AppConfig {
             approval: tuning.approval,
             approval_wait: tuning.approval_wait,
+            follow_up_window: tuning.follow_up_window,
             limits: tuning.limits()?,
             retry_base: Duration::from_millis(tuning.retry_base_ms.max(1)),
             public_url: tuning

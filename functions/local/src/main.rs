@@ -211,6 +211,24 @@ enum UserCommand {
         /// The person's name (unique within the operator).
         #[arg(long)]
         name: String,
+        /// What they may do: a comma-separated list of send, approve,
+        /// contacts, halt, admin, or none (read only). Default: send,approve,admin.
+        #[arg(long)]
+        may: Option<bealert_core::operator::Rights>,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+    /// Change what a person may do (from their next request on).
+    Update {
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        name: String,
+        /// send, approve, contacts, halt, admin, comma-separated; none: read only.
+        #[arg(long)]
+        may: bealert_core::operator::Rights,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -491,6 +509,7 @@ async fn main() -> anyhow::Result<()> {
                 UserCommand::Create {
                     operator,
                     name,
+                    may,
                     data_dir,
                     backend,
                 },
@@ -499,9 +518,44 @@ async fn main() -> anyhow::Result<()> {
             let key = bealert_app::usecases::create_user(operators.as_ref(), &operator, &name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("added {name:?} to operator {operator:?}");
+            let rights = may.unwrap_or_default();
+            bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &rights)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "added {name:?} to operator {operator:?}; they may: {}",
+                if rights.iter().count() == 0 {
+                    "read only".into()
+                } else {
+                    rights.to_list()
+                }
+            );
             println!("their API key follows; it is shown only now:");
             println!("{key}");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Update {
+                    operator,
+                    name,
+                    may,
+                    data_dir,
+                    backend,
+                },
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &may)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{name:?} of {operator:?} may now: {}",
+                if may.iter().count() == 0 {
+                    "read only".into()
+                } else {
+                    may.to_list()
+                }
+            );
             Ok(())
         }
         Command::Key {

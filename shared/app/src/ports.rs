@@ -247,6 +247,9 @@ pub trait AlertStore: Send + Sync {
         id: AlertId,
         shard: u32,
     ) -> Result<(u32, Option<u32>), StoreError>;
+    /// Appends an audit entry that moves nothing (e.g. a read of
+    /// recipients' contacts).
+    async fn append_audit(&self, id: AlertId, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Moves the alert to `to` if it is still in `from`, and appends the
     /// audit entry in the same step (`entry.at` is the time of the move);
     /// false, and nothing written, if it was not.
@@ -670,6 +673,14 @@ pub trait OperatorStore: Send + Sync {
     async fn operator_by_key_hash(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
     /// Lets an operator alert a group; `false` when no operator has the name.
     async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError>;
+    /// Sets what a person may do (read back on the [`Operator`] their keys
+    /// give); `false` when the operator has no such person.
+    async fn set_rights(
+        &self,
+        operator: &str,
+        user: &str,
+        rights: &bealert_core::operator::Rights,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Reference geography: administrative units and their boundaries.
@@ -981,8 +992,57 @@ pub struct Ports {
     pub geography: Arc<dyn GeoStore>,
     /// Alert templates, drills and their runs.
     pub documents: Arc<dyn DocumentStore>,
+    /// `Idempotency-Key` records of alert requests.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub queue: Arc<dyn JobQueue>,
     pub gateways: Gateways,
+}
+
+/// The first answer to a request that carried an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredAnswer {
+    pub status: u16,
+    /// The `Location` header, if the answer had one.
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What a store holds for a person's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The request's fingerprint (method, path, body).
+    pub fingerprint: String,
+    /// `None` while the first request is still being answered.
+    pub answer: Option<StoredAnswer>,
+}
+
+/// `Idempotency-Key` records (draft-ietf-httpapi-idempotency-key-header),
+/// per person (`scope`) and key. The rules (what a replay, a reuse with
+/// another body, a request in progress get) are decided in
+/// `usecases::idempotency`; a store only claims, completes and releases.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims the key for a request unless a record that has not expired
+    /// (`expires_at` > `now`) exists: `None` when claimed (the caller goes
+    /// on), else the record found. Atomic: of two racing claims one wins.
+    async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+    /// Stores the answer of a claimed key.
+    async fn complete_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &StoredAnswer,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claim whose request failed, so that a retry may run.
+    async fn release_key(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 }
 
 /// Small JSON documents by kind and id, each replaced whole: alert

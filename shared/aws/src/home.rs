@@ -499,6 +499,7 @@ impl AwsHome {
             operators: self.store.clone(),
             geography: self.store.clone(),
             documents: self.store.clone(),
+            idempotency: self.store.clone(),
             queue: self.queue.clone(),
             gateways,
         }

@@ -222,9 +222,18 @@ pub fn lambda_config() -> AppConfig {
         .map_or(AppConfig::default().approval_wait, |m| {
             std::time::Duration::from_secs(m * 60)
         });
+    // Hours (the template's FollowUpWindowHours).
+    let follow_up_window = std::env::var("BEALERT_FOLLOW_UP_WINDOW_HOURS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|h| *h > 0)
+        .map_or(AppConfig::default().follow_up_window, |h| {
+            std::time::Duration::from_secs(h * 3600)
+        });
     AppConfig {
         approval,
         approval_wait,
+        follow_up_window,
         lease: FUNCTION_TIMEOUT * 2,
         limits: [limit("SMS"), limit("VOICE"), limit("EMAIL")],
         public_url: std::env::var("BEALERT_PUBLIC_URL")

@@ -38,6 +38,11 @@ async fn dynamodb_alert_store_conforms() {
     conformance::alert_store(&store("alerts").await).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_idempotency_store_conforms() {
+    conformance::idempotency_store(std::sync::Arc::new(store("idempotency").await)).await;
+}
+
 #[tokio::test]
 async fn dynamodb_document_store_conforms() {
     conformance::document_store(&store("documents").await).await;

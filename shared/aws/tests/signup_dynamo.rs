@@ -78,6 +78,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
         operators: store.clone(),
         geography: store.clone(),
         documents: store.clone(),
+        idempotency: store.clone(),
         queue: Arc::new(SqsQueue::new(testkit::sqs(), "unused-")),
         gateways: Gateways {
             sms: sms.clone(),

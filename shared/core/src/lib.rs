@@ -10,6 +10,7 @@ pub mod broadcast;
 pub mod cap;
 pub mod cap_xml;
 pub mod channel;
+pub mod contact;
 pub mod containment;
 pub mod delivery;
 pub mod error;

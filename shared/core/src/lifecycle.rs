@@ -96,16 +96,25 @@ impl FollowUp {
         }
     }
 
-    /// A cancel stops what the original has not sent yet (and needs no
-    /// second person: stopping is always allowed); an update or an
+    /// A cancel stops what the original has not sent yet; an update or an
     /// all-clear waits until the original is done, so nobody gets it
     /// before the original.
     pub fn stops_original(self) -> bool {
         self == FollowUp::Cancel
     }
 
-    pub fn needs_approval(self, policy: ApprovalPolicy, status: Status) -> bool {
-        self != FollowUp::Cancel && policy.requires_approval(status)
+    /// Whether this follow-up waits for a second person. Stopping is always
+    /// allowed alone: a cancel in fixed words (bealert's own cancel wording
+    /// or a template a national operator marked as cancel wording) goes at
+    /// once. A follow-up that says something of its own (`own_words`: any
+    /// text given, or a zone) is a new message to the public and follows
+    /// the policy exactly as a new alert with its status would: otherwise
+    /// one person could send "EVACUATE NOW" to a country as a "cancel".
+    pub fn needs_approval(self, policy: ApprovalPolicy, status: Status, own_words: bool) -> bool {
+        if self == FollowUp::Cancel && !own_words {
+            return false;
+        }
+        policy.requires_approval(status)
     }
 
     /// The text sent when the operator gives none for a language: names
@@ -276,6 +285,24 @@ mod tests {
                 assert!(e.to_string().contains(state.as_str()), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn only_a_cancel_in_fixed_words_skips_the_second_person() {
+        let p = ApprovalPolicy::Actual;
+        // The hole: a cancel carrying its own text went out at once.
+        assert!(FollowUp::Cancel.needs_approval(p, Status::Actual, true));
+        assert!(!FollowUp::Cancel.needs_approval(p, Status::Actual, false));
+        assert!(!FollowUp::Cancel.needs_approval(p, Status::Exercise, true));
+        for kind in [FollowUp::Update, FollowUp::AllClear] {
+            for own_words in [true, false] {
+                assert!(kind.needs_approval(p, Status::Actual, own_words));
+                assert!(!kind.needs_approval(p, Status::Exercise, own_words));
+            }
+        }
+        assert!(FollowUp::Cancel.needs_approval(ApprovalPolicy::All, Status::Test, true));
+        assert!(!FollowUp::Cancel.needs_approval(ApprovalPolicy::All, Status::Test, false));
+        assert!(!FollowUp::Cancel.needs_approval(ApprovalPolicy::None, Status::Actual, true));
     }
 
     #[test]

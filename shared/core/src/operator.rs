@@ -104,6 +104,121 @@ pub struct Operator {
     /// operators may alert every group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// What this person may do (`bealert user create --may ...`).
+    #[serde(default)]
+    pub rights: Rights,
+}
+
+/// One right a person holds (`--may send,approve,contacts,halt,admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Right {
+    /// Create alerts, follow them up, schedule drills.
+    Send,
+    /// Approve or reject another person's alert.
+    Approve,
+    /// See recipients' full phone numbers and e-mail addresses (each read
+    /// is written to the alert's audit log); others see them masked.
+    Contacts,
+    /// Stop and resume all sending (national operators).
+    Halt,
+    /// Prepare templates, outlets, imports, invitations (national operators).
+    Admin,
+}
+
+impl Right {
+    pub const ALL: [Right; 5] = [
+        Right::Send,
+        Right::Approve,
+        Right::Contacts,
+        Right::Halt,
+        Right::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Right::Send => "send",
+            Right::Approve => "approve",
+            Right::Contacts => "contacts",
+            Right::Halt => "halt",
+            Right::Admin => "admin",
+        }
+    }
+}
+
+/// The rights a person holds. A person stored without a list (created
+/// before rights existed, or without `--may`) holds [`Rights::DEFAULT`]:
+/// what every person could do before, and no more — seeing contacts and
+/// stopping everything are always given explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct Rights(std::collections::BTreeSet<Right>);
+
+impl Rights {
+    pub const DEFAULT: [Right; 3] = [Right::Send, Right::Approve, Right::Admin];
+
+    pub fn has(&self, right: Right) -> bool {
+        self.0.contains(&right)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Right> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// `send,approve` as stored and printed.
+    pub fn to_list(&self) -> String {
+        self.iter().map(Right::as_str).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl Default for Rights {
+    fn default() -> Self {
+        Rights(Self::DEFAULT.into_iter().collect())
+    }
+}
+
+impl FromIterator<Right> for Rights {
+    fn from_iter<I: IntoIterator<Item = Right>>(iter: I) -> Self {
+        Rights(iter.into_iter().collect())
+    }
+}
+
+impl FromStr for Rights {
+    type Err = String;
+    /// A comma-separated list (`send,approve`); `none` or nothing for a
+    /// read-only person.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() || s == "none" {
+            return Ok(Rights(Default::default()));
+        }
+        s.split(',')
+            .map(|r| {
+                let r = r.trim();
+                Right::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == r)
+                    .ok_or_else(|| {
+                        format!(
+                            "{r:?} is not a right; give a comma-separated list of send, approve, contacts, halt, admin (or none)"
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for Rights {
+    type Error = String;
+    fn try_from(v: Vec<String>) -> Result<Self, Self::Error> {
+        v.join(",").parse()
+    }
+}
+
+impl From<Rights> for Vec<String> {
+    fn from(r: Rights) -> Self {
+        r.iter().map(|r| r.as_str().to_string()).collect()
+    }
 }
 
 /// What a person may do. Some tasks are national operators' only: the use
@@ -148,13 +263,55 @@ impl Task {
             Task::Templates | Task::Import | Task::Outlets | Task::Networks | Task::Invitations
         )
     }
+
+    /// The right a person needs for it (listing networks needs none).
+    pub fn right(self) -> Option<Right> {
+        match self {
+            Task::Alert | Task::Drills => Some(Right::Send),
+            Task::Approve => Some(Right::Approve),
+            Task::Templates | Task::Import | Task::Outlets | Task::Invitations => {
+                Some(Right::Admin)
+            }
+            Task::Networks => None,
+        }
+    }
 }
 
 impl Operator {
     /// Whether this person may do `task` at all (where, the territory
     /// decides).
     pub fn may(&self, task: Task) -> bool {
-        !task.national_only() || self.jurisdiction.is_national()
+        self.refusal(task).is_none()
+    }
+
+    /// Why this person may not do `task` (a 403's detail), if they may not.
+    pub fn refusal(&self, task: Task) -> Option<String> {
+        if task.national_only() && !self.jurisdiction.is_national() {
+            return Some(format!(
+                "only national operators may do this; your jurisdiction is {}",
+                self.jurisdiction
+            ));
+        }
+        self.lacks(task.right()?)
+    }
+
+    /// Why this person may not act with `right`, if they do not hold it.
+    pub fn lacks(&self, right: Right) -> Option<String> {
+        (!self.rights.has(right)).then(|| {
+            format!(
+                "{} of {} lacks the right {:?}; a person with access to the data directory (or the AWS home) gives it with `bealert user update --operator {:?} --name {:?} --may {}`",
+                self.user,
+                self.name,
+                right.as_str(),
+                self.name,
+                self.user,
+                {
+                    let mut all: Vec<&str> = self.rights.iter().map(Right::as_str).collect();
+                    all.push(right.as_str());
+                    all.join(",")
+                }
+            )
+        })
     }
 
     /// Every task this person may do.
@@ -208,6 +365,7 @@ mod task_tests {
             jurisdiction: j.parse().unwrap(),
             user: "x".into(),
             groups: vec![],
+            rights: Default::default(),
         };
         assert_eq!(op("national").tasks(), Task::ALL);
         assert_eq!(
@@ -215,6 +373,45 @@ mod task_tests {
             [Task::Alert, Task::Approve, Task::Drills]
         );
         assert!(!op("province:10000").may(Task::Import));
+    }
+
+    #[test]
+    fn rights_decide_what_a_person_may_do_and_a_refusal_names_the_right() {
+        let person = |may: &str| Operator {
+            name: "centre".into(),
+            jurisdiction: Jurisdiction::National,
+            user: "bea".into(),
+            groups: vec![],
+            rights: may.parse().unwrap(),
+        };
+        let approver = person("approve");
+        assert!(approver.may(Task::Approve) && !approver.may(Task::Alert));
+        let why = approver.refusal(Task::Alert).unwrap();
+        assert!(
+            why.contains("\"send\"") && why.contains("--may approve,send"),
+            "{why}"
+        );
+        let read_only = person("none");
+        assert!(
+            read_only.tasks() == [Task::Networks],
+            "{:?}",
+            read_only.tasks()
+        );
+        assert!(!Rights::default().has(Right::Contacts));
+        assert!(!Rights::default().has(Right::Halt));
+        assert!(
+            "send,launch"
+                .parse::<Rights>()
+                .unwrap_err()
+                .contains("launch")
+        );
+        let all: Rights = "send,approve,contacts,halt,admin".parse().unwrap();
+        assert_eq!(all.to_list(), "send,approve,contacts,halt,admin");
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!(["send", "approve", "contacts", "halt", "admin"])
+        );
     }
 }
 

@@ -50,7 +50,17 @@ pub struct AlertTemplate {
         deserialize_with = "crate::error::present"
     )]
     pub status: Option<Status>,
+    /// Cancel wording: a cancel that names this template (`:cancel` with
+    /// `{"template": name}`) says only this fixed text, so it goes at once
+    /// like bealert's own cancel wording, without a second person. Its only
+    /// blanks are `{event}` and `{at}`, which bealert fills from the
+    /// original: nobody can slip words of their own into it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_wording: bool,
 }
+
+/// The blanks a cancel-wording template may have (filled by bealert).
+pub const CANCEL_PLACEHOLDERS: [&str; 2] = ["event", "at"];
 
 /// A template's name: `flood`, `chemical-leak` (lowercase, digits, dashes).
 pub fn validate_name(name: &str) -> Result<(), String> {
@@ -138,6 +148,26 @@ impl AlertTemplate {
                 );
             }
         }
+        if self.cancel_wording {
+            let other: Vec<String> = self
+                .all_placeholders()
+                .into_iter()
+                .filter(|p| !CANCEL_PLACEHOLDERS.contains(&p.as_str()))
+                .collect();
+            if !other.is_empty() {
+                errors.push(
+                    "cancel_wording",
+                    format!(
+                        "a cancel wording is fixed text: its only blanks may be {{event}} and {{at}}, which bealert fills; remove {}",
+                        other
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
         if let Some(c) = &self.channels {
             if c.is_empty() {
                 errors.push(
@@ -148,6 +178,17 @@ impl AlertTemplate {
             parse_channels("channels", c, &mut errors);
         }
         errors.finish(())
+    }
+
+    /// A cancel-wording template's texts for the original's event and time.
+    pub fn cancel_texts(&self, event: &str, at: &str) -> BTreeMap<String, String> {
+        self.messages
+            .iter()
+            .map(|(code, text)| {
+                let filled = text.replace("{event}", event).replace("{at}", at);
+                (code.clone(), filled)
+            })
+            .collect()
     }
 
     /// Every placeholder its texts use.
@@ -227,6 +268,28 @@ mod tests {
             "channels": ["sms", "voice"]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_cancel_wording_has_no_blank_a_person_could_fill() {
+        let mut t = flood();
+        t.cancel_wording = true;
+        let e = t.validate().unwrap_err().to_string();
+        assert!(e.contains("{river}"), "{e}");
+        let fixed: AlertTemplate = serde_json::from_value(json!({
+            "event": "Gas leak", "cancel_wording": true,
+            "messages": {"nl": "Het alarm {event} van {at} is ingetrokken."},
+            "severity": "Minor", "urgency": "Past", "certainty": "Observed"
+        }))
+        .unwrap();
+        fixed.validate().unwrap();
+        assert_eq!(
+            fixed.cancel_texts("Brand", "7/12 03:12")["nl"],
+            "Het alarm Brand van 7/12 03:12 is ingetrokken."
+        );
+        // An ordinary template says nothing of it.
+        let shown = serde_json::to_value(flood()).unwrap();
+        assert!(shown.get("cancel_wording").is_none());
     }
 
     #[test]

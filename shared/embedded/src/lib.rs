@@ -9,6 +9,7 @@
 mod db;
 pub mod gazetteer;
 pub mod geography;
+pub mod idempotency;
 pub mod networks;
 pub mod outbox;
 pub mod queue;
@@ -19,6 +20,7 @@ pub mod testing;
 
 pub use gazetteer::Gazetteer;
 pub use geography::SqliteGeography;
+pub use idempotency::SqliteIdempotency;
 pub use networks::SqliteNetworks;
 pub use outbox::OutboxGateway;
 pub use queue::SqliteQueue;
@@ -56,6 +58,8 @@ pub struct Embedded {
     pub networks: Arc<SqliteNetworks>,
     /// Administrative units (in `store.db`).
     pub geography: Arc<SqliteGeography>,
+    /// `Idempotency-Key` records (in `store.db`).
+    pub idempotency: Arc<SqliteIdempotency>,
     /// The simulated networks every network uses unless given a gateway URL.
     pub simulator: bealert_app::netsim::NetworkSimulator,
     /// The simulated outlets (social, sirens, signs) of outlets whose URL
@@ -76,6 +80,7 @@ impl Embedded {
         let registrations = Arc::new(SqliteRegistrations::beside(&store)?);
         let networks = Arc::new(SqliteNetworks::beside(&store)?);
         let geography = Arc::new(SqliteGeography::beside(&store)?);
+        let idempotency = Arc::new(SqliteIdempotency::beside(&store)?);
         let queue = Arc::new(SqliteQueue::open(
             &dir.join("queue.db"),
             queue::DEFAULT_MAX_RECEIVES,
@@ -93,6 +98,7 @@ impl Embedded {
             gazetteer: Arc::new(Gazetteer::belgium()),
             networks,
             geography,
+            idempotency,
             simulator: bealert_app::netsim::NetworkSimulator::new(),
             public_simulator: bealert_app::publicsim::PublicSimulator::logging_to(
                 outbox_dir.join("public.jsonl"),
@@ -111,6 +117,7 @@ impl Embedded {
             operators: self.store.clone(),
             geography: self.geography.clone(),
             documents: self.store.clone(),
+            idempotency: self.idempotency.clone(),
             queue: self.queue.clone(),
             gateways: Gateways {
                 sms: self.outbox[0].clone(),
@@ -225,6 +232,7 @@ impl Embedded {
             .expire_counters(now_ms - 2 * 24 * 3_600_000)
             .await?;
         swept.pending_registrations = self.registrations.expire_pending(now_ms).await?;
+        self.idempotency.expire_keys(now_ms).await?;
         let io = |e: std::io::Error| bealert_app::ports::StoreError::Transient(e.to_string());
         for outbox in &self.outbox {
             if outbox.rotate(now_ms, rotate_after).map_err(io)?.is_some() {

@@ -216,6 +216,8 @@ impl SqliteStore {
             // national alert carries Belgium's outline). Older rows keep
             // the area inside `spec` and leave this empty.
             "ALTER TABLE alerts ADD COLUMN area TEXT;",
+            // A person's rights (`send,approve,...`); NULL: the defaults.
+            "ALTER TABLE operator_users ADD COLUMN rights TEXT;",
         ] {
             match db.apply(change) {
                 Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
@@ -871,6 +873,11 @@ impl AlertStore for SqliteStore {
                 )
             })
             .await
+    }
+
+    async fn append_audit(&self, id: AlertId, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = audit_json(entry)?;
+        self.db.write(move |tx| append_audit(tx, id, &entry)).await
     }
 
     async fn transition(
@@ -1702,16 +1709,23 @@ impl OperatorStore for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT o.name, o.jurisdiction, k.user FROM operator_keys k
-                     JOIN operators o ON o.name = k.operator WHERE k.key_hash = ?1",
+                    "SELECT o.name, o.jurisdiction, k.user, u.rights FROM operator_keys k
+                     JOIN operators o ON o.name = k.operator
+                     LEFT JOIN operator_users u ON u.operator = k.operator AND u.user = k.user
+                     WHERE k.key_hash = ?1",
                 )?
                 .query_row([hash], |r| {
                     let j: String = r.get(1)?;
+                    let rights: Option<String> = r.get(3)?;
                     Ok(Operator {
                         name: r.get(0)?,
                         jurisdiction: j.parse().map_err(bad_data)?,
                         user: r.get(2)?,
                         groups: Vec::new(),
+                        rights: match rights {
+                            Some(list) => list.parse().map_err(bad_data)?,
+                            None => Default::default(),
+                        },
                     })
                 })
                 .optional()?
@@ -1725,6 +1739,23 @@ impl OperatorStore for SqliteStore {
                     Ok(op)
                 })
                 .transpose()
+            })
+            .await
+    }
+
+    async fn set_rights(
+        &self,
+        operator: &str,
+        user: &str,
+        rights: &bealert_core::operator::Rights,
+    ) -> Result<bool, StoreError> {
+        let (operator, user, list) = (operator.to_string(), user.to_string(), rights.to_list());
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE operator_users SET rights = ?3 WHERE operator = ?1 AND user = ?2",
+                    params![operator, user, list],
+                )? == 1)
             })
             .await
     }

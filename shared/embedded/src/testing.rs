@@ -43,6 +43,7 @@ impl TestHome {
             jurisdiction: Jurisdiction::National,
             user: "sample".into(),
             groups: Vec::new(),
+            rights: Default::default(),
         };
         app.ports
             .operators

@@ -49,6 +49,13 @@ async fn sqlite_document_store_conforms() {
     conformance::document_store(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_idempotency_store_conforms() {
+    let (_d, s) = store();
+    let keys = bealert_embedded::SqliteIdempotency::beside(&s).unwrap();
+    conformance::idempotency_store(Arc::new(keys)).await;
+}
+
 #[tokio::test]
 async fn sqlite_delivery_store_conforms() {
     let (_d, s) = store();

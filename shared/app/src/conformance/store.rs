@@ -458,9 +458,25 @@ pub async fn alert_store(store: &dyn AlertStore) {
     assert_eq!(approved.approved_at, Some(1_700_000_060_000));
     assert_eq!(approved.released_at(), 1_700_000_060_000);
 
+    // An entry that moves nothing (a read of contacts) changes nothing else.
+    let read = AuditEntry {
+        at: 8,
+        detail: Some("read 2 contacts".into()),
+        ..step("contacts", AlertState::Sent, AlertState::Sent, 8)
+    };
+    store.append_audit(a, &read).await.unwrap();
+    let still = store.get_alert(a).await.unwrap().unwrap();
+    assert_eq!(
+        (still.state, still.completed_at),
+        (AlertState::Sent, Some(7))
+    );
+
     // The audit log: the creation and every move that happened, oldest
     // first; the refused move left no line.
-    assert_eq!(store.audit(a).await.unwrap(), vec![created, sending, sent]);
+    assert_eq!(
+        store.audit(a).await.unwrap(),
+        vec![created, sending, sent, read]
+    );
     assert_eq!(store.audit(big).await.unwrap().len(), 1);
     assert_eq!(store.audit(AlertId::new()).await.unwrap(), vec![]);
 
@@ -1173,6 +1189,7 @@ pub async fn operator_store(store: &dyn OperatorStore) {
         jurisdiction: Jurisdiction::National,
         user: "ann".into(),
         groups: Vec::new(),
+        rights: Default::default(),
     };
     store.insert_operator(&op, &ka).await.unwrap();
     let dup = Operator {
@@ -1218,6 +1235,28 @@ pub async fn operator_store(store: &dyn OperatorStore) {
         ("crisis-centre", "bob", groups.clone())
     );
     assert_eq!(store.operator_by_key_hash(&kc).await.unwrap(), None);
+
+    // Rights: a person holds the defaults until given a list; the list is
+    // read back on every key of theirs; nobody else's changes.
+    use bealert_core::operator::{Right, Rights};
+    assert_eq!(bob.rights, Rights::default());
+    let approver: Rights = "approve,contacts".parse().unwrap();
+    assert!(store.set_rights(&op.name, "bob", &approver).await.unwrap());
+    let bob = store.operator_by_key_hash(&kb).await.unwrap().unwrap();
+    assert!(bob.rights.has(Right::Contacts) && !bob.rights.has(Right::Send));
+    assert_eq!(bob.rights, approver);
+    let ann = store.operator_by_key_hash(&ka).await.unwrap().unwrap();
+    assert_eq!(ann.rights, Rights::default());
+    assert!(
+        !store
+            .set_rights(&op.name, "nobody", &approver)
+            .await
+            .unwrap()
+    );
+    let read_only: Rights = "none".parse().unwrap();
+    assert!(store.set_rights(&op.name, "bob", &read_only).await.unwrap());
+    let bob = store.operator_by_key_hash(&kb).await.unwrap().unwrap();
+    assert_eq!(bob.rights.iter().count(), 0);
 
     // Rotation: the old key is refused at once, the new one works; Ann's
     // key is untouched.

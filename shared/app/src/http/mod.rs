@@ -10,7 +10,9 @@ mod page_text;
 pub mod problem;
 mod public_page;
 
-use crate::App;
+use crate::ports::StoredAnswer;
+use crate::usecases::idempotency;
+use crate::{App, AppError};
 use axum::Json;
 pub use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -244,18 +246,75 @@ async fn create_alert(
     Authed(op): Authed,
     headers: axum::http::HeaderMap,
     body: AlertBody,
-) -> Answer<impl IntoResponse> {
+) -> Answer<axum::response::Response> {
     let client = client_of(&headers);
-    let created = match body {
-        AlertBody::Json(body) => app.create_alert_from(&op, &body, &client).await?,
-        AlertBody::Cap(xml) => app.create_alert_from_cap(&op, &xml, &client).await?,
+    let bytes = match &body {
+        AlertBody::Json(b) | AlertBody::Cap(b) => b.clone(),
     };
-    let location = format!("/v1/alerts/{}", created.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(created),
-    ))
+    let fingerprint = idempotency::fingerprint("POST", "/v1/alerts", &bytes);
+    once(&app, &op, &headers, &fingerprint, || async {
+        let created = match &body {
+            AlertBody::Json(body) => app.create_alert_from(&op, body, &client).await?,
+            AlertBody::Cap(xml) => app.create_alert_from_cap(&op, xml, &client).await?,
+        };
+        created_answer(&created)
+    })
+    .await
+}
+
+/// A new alert's answer: 201, where to follow it, the alert.
+fn created_answer(created: &crate::usecases::AlertCreated) -> Result<StoredAnswer, AppError> {
+    Ok(StoredAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        location: Some(format!("/v1/alerts/{}", created.id)),
+        body: serde_json::to_string(created).map_err(|e| AppError::Internal(e.to_string()))?,
+    })
+}
+
+/// Runs an alert request once per `Idempotency-Key` (if the request has
+/// one) and answers it, or answers a retry with the first answer
+/// (`Idempotent-Replayed: true`).
+async fn once<F, Fut>(
+    app: &App,
+    op: &bealert_core::operator::Operator,
+    headers: &axum::http::HeaderMap,
+    fingerprint: &str,
+    request: F,
+) -> Answer<axum::response::Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<StoredAnswer, AppError>>,
+{
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            AppError::from(bealert_core::ValidationErrors::single(
+                "Idempotency-Key",
+                "give visible ASCII characters, e.g. a UUID",
+            ))
+        })?),
+    };
+    let (answer, replayed) = app.idempotent(op, key, fingerprint, request).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response();
+    if let Some(location) = answer
+        .location
+        .and_then(|l| header::HeaderValue::from_str(&l).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 /// `/v1/alerts/{id}` (GET) and `/v1/alerts/{id}:<verb>` (POST) share one
@@ -290,34 +349,37 @@ async fn alert_resource(
         .map(|v| v.to_str().unwrap_or(""));
     let op = app.authenticate(authorization).await?;
     let client = client_of(&headers);
-    let done = match verb {
-        None => return Ok(Json(app.alert_view(&op, &target).await?).into_response()),
-        Some((id, "approve")) => app.approve_alert(&op, id, &client).await?,
-        Some((id, "reject")) => app.reject_alert(&op, id, &body, &client).await?,
-        Some((id, verb)) => match FollowUp::from_verb(verb) {
-            // A new alert: 201 and where to follow it.
-            Some(kind) => {
-                let created = app.follow_up_alert(&op, id, kind, &body, &client).await?;
-                let location = format!("/v1/alerts/{}", created.id);
-                return Ok((
-                    StatusCode::CREATED,
-                    [(header::LOCATION, location)],
-                    Json(created),
-                )
-                    .into_response());
-            }
-            None => {
-                return Err(Problem::new(
-                    StatusCode::NOT_FOUND,
-                    format!(
-                        "{target:?} is not an action on an alert; use /v1/alerts/<id>: followed by \
-                         approve, reject, update, cancel or all_clear"
-                    ),
-                ));
-            }
-        },
+    let Some((id, verb)) = verb else {
+        return Ok(Json(app.alert_view(&op, &target).await?).into_response());
     };
-    Ok(Json(done).into_response())
+    let follow_up = FollowUp::from_verb(verb);
+    if follow_up.is_none() && verb != "approve" && verb != "reject" {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{target:?} is not an action on an alert; use /v1/alerts/<id>: followed by \
+                 approve, reject, update, cancel or all_clear"
+            ),
+        ));
+    }
+    let fingerprint = idempotency::fingerprint("POST", &format!("/v1/alerts/{target}"), &body);
+    once(&app, &op, &headers, &fingerprint, || async {
+        let decided = match (verb, follow_up) {
+            // A new alert: 201 and where to follow it.
+            (_, Some(kind)) => {
+                let created = app.follow_up_alert(&op, id, kind, &body, &client).await?;
+                return created_answer(&created);
+            }
+            ("approve", _) => app.approve_alert(&op, id, &client).await?,
+            _ => app.reject_alert(&op, id, &body, &client).await?,
+        };
+        Ok(StoredAnswer {
+            status: StatusCode::OK.as_u16(),
+            location: None,
+            body: serde_json::to_string(&decided).map_err(|e| AppError::Internal(e.to_string()))?,
+        })
+    })
+    .await
 }
 
 async fn create_drill(
@@ -476,6 +538,7 @@ async fn deliveries(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Answer<impl IntoResponse> {
     let Query(params) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -498,8 +561,14 @@ async fn deliveries(
         })
         .transpose()?;
     Ok(Json(
-        app.deliveries_page(&op, &id, cursor.map(String::as_str), limit)
-            .await?,
+        app.deliveries_page_from(
+            &op,
+            &id,
+            cursor.map(String::as_str),
+            limit,
+            &client_of(&headers),
+        )
+        .await?,
     ))
 }
 

@@ -13,7 +13,7 @@ use bealert_core::delivery::DeliveryStatus;
 use bealert_core::estimate::Estimate;
 use bealert_core::latency::{Percentiles, percentiles};
 use bealert_core::lifecycle::{self, Action};
-use bealert_core::operator::Operator;
+use bealert_core::operator::{Operator, Task};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -391,6 +391,7 @@ impl App {
         client: &str,
         finish: impl FnOnce(&mut bealert_core::alert::AlertSpec) + Send,
     ) -> Result<AlertCreated, AppError> {
+        super::operators::require(operator, Task::Alert, "send alerts")?;
         let resolved = match &request.area {
             Some(area) => Some(self.resolve_geocodes(area).await?),
             None => None,
@@ -502,11 +503,33 @@ impl App {
         let alert = self
             .alert_for_decision(operator, id, Action::Approve)
             .await?;
+        self.cancel_still_needed(&alert).await?;
         // Job first, move second (as at creation): a plan job that finds
         // the alert still awaiting approval waits for the move.
         self.enqueue_plan(alert.id, Some(now_ms())).await?;
         self.decide(operator, &alert, Action::Approve, client, None)
             .await
+    }
+
+    /// A cancel that waited for approval is moot once its original was
+    /// cancelled by another (a plain cancel goes at once): approving it
+    /// would send a second cancel to everyone (409: reject it instead).
+    async fn cancel_still_needed(&self, alert: &AlertRecord) -> Result<(), AppError> {
+        let Some(original) = alert.spec.references else {
+            return Ok(());
+        };
+        if alert.spec.msg_type != MsgType::Cancel {
+            return Ok(());
+        }
+        let Some(o) = self.ports.alerts.get_alert_head(original).await? else {
+            return Ok(());
+        };
+        match self.cancel_of(&o).await? {
+            Some(by) if by != alert.id => Err(AppError::Conflict(format!(
+                "alert {original}, which this cancel is for, was cancelled meanwhile by alert {by}: reject this one"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// `POST /v1/alerts/{id}:reject` (body `{"reason": "..."}`, optional):
@@ -549,6 +572,11 @@ impl App {
         id: &str,
         action: Action,
     ) -> Result<AlertRecord, AppError> {
+        super::operators::require(
+            operator,
+            Task::Approve,
+            &format!("{} alerts", action.as_str()),
+        )?;
         let mut alert = self.stored_alert(id).await?;
         self.expire_if_due(&mut alert).await?;
         lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
@@ -909,12 +937,28 @@ impl App {
         Ok(())
     }
 
+    /// `GET /v1/alerts/{id}/deliveries`: recipients' contacts masked, unless
+    /// the person holds the `contacts` right; then every page read is
+    /// written to the alert's audit log (who, from where, how many).
     pub async fn deliveries_page(
         &self,
         operator: &Operator,
         id: &str,
         cursor: Option<&str>,
         limit: Option<usize>,
+    ) -> Result<DeliveriesPage, AppError> {
+        self.deliveries_page_from(operator, id, cursor, limit, "api")
+            .await
+    }
+
+    /// [`Self::deliveries_page`], naming the client in the audit log.
+    pub async fn deliveries_page_from(
+        &self,
+        operator: &Operator,
+        id: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+        client: &str,
     ) -> Result<DeliveriesPage, AppError> {
         let alert = self.visible_alert(operator, id).await?;
         let limit = limit.unwrap_or(DEFAULT_PAGE);
@@ -924,11 +968,41 @@ impl App {
             )));
         }
         let after = cursor.map(decode_cursor).transpose()?;
-        let items = self
+        let mut items = self
             .ports
             .deliveries
             .list_deliveries(alert.id, after, limit)
             .await?;
+        if operator.rights.has(bealert_core::operator::Right::Contacts) {
+            let shown = items.iter().filter(|d| !d.to.is_empty()).count();
+            if shown > 0 {
+                let entry = AuditEntry {
+                    at: now_ms(),
+                    operator: operator.name.clone(),
+                    user: operator.user.clone(),
+                    client: client.into(),
+                    action: "contacts".into(),
+                    from: Some(alert.state),
+                    to: alert.state,
+                    detail: Some(format!(
+                        "read {shown} recipients' contacts (a page of deliveries{})",
+                        if cursor.is_some() {
+                            ", not the first"
+                        } else {
+                            ""
+                        }
+                    )),
+                };
+                // No contact leaves unless its reading is on record.
+                self.ports.alerts.append_audit(alert.id, &entry).await?;
+            }
+        } else {
+            for d in &mut items {
+                if !d.to.is_empty() {
+                    d.to = bealert_core::contact::mask(&d.to);
+                }
+            }
+        }
         let next_cursor = (items.len() == limit)
             .then(|| {
                 items

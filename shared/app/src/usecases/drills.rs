@@ -199,6 +199,11 @@ impl App {
         operator: &Operator,
         body: &[u8],
     ) -> Result<DrillView, AppError> {
+        super::operators::require(
+            operator,
+            bealert_core::operator::Task::Drills,
+            "schedule drills",
+        )?;
         let req = parse_body::<DrillRequest>(body)?;
         let schedule =
             Schedule::parse(&req.schedule).map_err(|e| ValidationErrors::single("schedule", e))?;

@@ -8,6 +8,12 @@
 //! (sent: they get the cancel after it). So no recipient gets the original
 //! after their cancel. An update or an all-clear waits until the original
 //! is done, then goes to everyone it reached.
+//!
+//! Four-eyes holds for follow-ups too: a cancel in fixed words (bealert's
+//! own, or a template marked as cancel wording) goes at once; one that says
+//! anything of its own waits for a second person like a new alert with its
+//! status, and stops the original only once approved. Nothing follows up an
+//! alert older than the follow-up window.
 
 use super::{App, JobError, JobOutcome};
 use crate::error::parse_body;
@@ -23,6 +29,9 @@ use bealert_core::operator::Operator;
 use bealert_core::{AlertId, Channel, SubscriberId, ValidationErrors};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The document kind of the mark a cancel leaves on its original.
+const CANCEL_MARK: &str = "cancelled-by";
 
 /// Deliveries of the original read per page.
 const WALK_PAGE: usize = 1000;
@@ -54,20 +63,34 @@ impl App {
             /// An update may change the zone (then it is resolved anew).
             #[serde(default)]
             area: Option<bealert_core::area::AreaRequest>,
+            /// A cancel's fixed words: a template marked as cancel wording.
+            #[serde(default)]
+            template: Option<String>,
         }
-        let (given, area) = if body.iter().all(u8::is_ascii_whitespace) {
-            (BTreeMap::new(), None)
+        super::operators::require(
+            operator,
+            bealert_core::operator::Task::Alert,
+            "follow alerts up",
+        )?;
+        let b = if body.iter().all(u8::is_ascii_whitespace) {
+            Body {
+                messages: BTreeMap::new(),
+                area: None,
+                template: None,
+            }
         } else {
-            let b = parse_body::<Body>(body)?;
-            (b.messages, b.area)
+            parse_body::<Body>(body)?
         };
-        if area.is_some() && kind != FollowUp::Update {
+        if b.area.is_some() && kind != FollowUp::Update {
             return Err(ValidationErrors::single(
                 "area",
                 "only an update may change the zone; a cancel or an all-clear goes to whom the original reached",
             )
             .into());
         }
+        // Words of its own (any text, or a zone) make a follow-up a new
+        // message to the public: four-eyes as for a new alert.
+        let own_words = !b.messages.is_empty() || b.area.is_some();
         let original = self.stored_alert(id).await?;
         self.check_jurisdiction(operator, &original, kind.verb())
             .await?;
@@ -77,7 +100,14 @@ impl App {
             ));
         }
         self.may_follow_up(&original, kind).await?;
-        if let Some(area) = area {
+        let given = match b.template {
+            None => b.messages,
+            Some(name) => {
+                self.cancel_wording(kind, &name, &b.messages, &original)
+                    .await?
+            }
+        };
+        if let Some(area) = b.area {
             return self
                 .update_with_zone(operator, &original, &given, area, client)
                 .await;
@@ -87,7 +117,7 @@ impl App {
             .follow_up(original.id, kind, &given, original.created_at)?;
         let created_at = now_ms();
         spec.sign(&operator.name, created_at)?;
-        let held = kind.needs_approval(self.config.approval, spec.status);
+        let held = kind.needs_approval(self.config.approval, spec.status, own_words);
         let record = AlertRecord::new(&operator.name, spec, created_at, held);
         let entry = |action: &str, from, to, detail: String| AuditEntry {
             at: now_ms(),
@@ -99,12 +129,15 @@ impl App {
             to,
             detail: Some(detail),
         };
-        if kind.stops_original() {
+        if kind.stops_original() && !held {
             // First of all: no sender claims anything more of the original.
+            // (A cancel held for approval stops it once approved: see
+            // `resolve_follow_up`.)
             self.stop_original(&original, |from, to| {
                 entry("cancel", Some(from), to, cancelled_by(record.id))
             })
             .await?;
+            self.mark_cancelled(original.id, record.id).await?;
         }
         let created = entry(
             "create",
@@ -118,7 +151,7 @@ impl App {
             ),
         );
         self.start_alert(&record, &created, &operator.user).await?;
-        tracing::info!(alert = %record.id, original = %original.id, operator = %operator.name, action = kind.verb(), "follow-up accepted");
+        tracing::info!(alert = %record.id, original = %original.id, operator = %operator.name, action = kind.verb(), held, "follow-up accepted");
         Ok(AlertCreated {
             id: record.id,
             state: record.state,
@@ -190,9 +223,57 @@ impl App {
         .await
     }
 
+    /// The texts of a template marked as cancel wording, for a cancel that
+    /// names it (422 for anything else).
+    async fn cancel_wording(
+        &self,
+        kind: FollowUp,
+        name: &str,
+        messages: &BTreeMap<String, String>,
+        original: &AlertRecord,
+    ) -> Result<BTreeMap<String, String>, AppError> {
+        if kind != FollowUp::Cancel {
+            return Err(ValidationErrors::single(
+                "template",
+                "only a cancel names a template (one marked as cancel wording); give an update's texts in messages",
+            )
+            .into());
+        }
+        if !messages.is_empty() {
+            return Err(ValidationErrors::single(
+                "template",
+                "give either messages or a cancel-wording template, not both",
+            )
+            .into());
+        }
+        let template = self.template(name).await.map_err(|e| match e {
+            AppError::NotFound(why) => ValidationErrors::single("template", why).into(),
+            other => other,
+        })?;
+        if !template.template.cancel_wording {
+            return Err(ValidationErrors::single(
+                "template",
+                format!(
+                    "template {name:?} is not marked as cancel wording; a national operator marks it with \"cancel_wording\": true, or send messages (which a second person approves)"
+                ),
+            )
+            .into());
+        }
+        let at = bealert_core::cap::brussels_short(original.created_at);
+        Ok(template.template.cancel_texts(&original.spec.event, &at))
+    }
+
     /// Whether the original can be followed up this way (409 why not).
     async fn may_follow_up(&self, original: &AlertRecord, kind: FollowUp) -> Result<(), AppError> {
         use AlertState::*;
+        let window = i64::try_from(self.config.follow_up_window.as_millis()).unwrap_or(i64::MAX);
+        if now_ms().saturating_sub(original.created_at) > window {
+            return Err(AppError::Conflict(format!(
+                "this alert is older than the follow-up window ({}): it can no longer get {}; send a new alert instead",
+                human_duration(self.config.follow_up_window),
+                kind.verb()
+            )));
+        }
         let refuse = |why: &str| {
             Err(AppError::Conflict(format!(
                 "this alert cannot get {}: {why} (state {})",
@@ -204,22 +285,17 @@ impl App {
                 original.state.as_str()
             )))
         };
+        // Cancelled by a cancel alert that exists: nothing follows it up
+        // again (a cancel whose creation did not finish may be done again).
+        if let Some(by) = self.cancel_of(original).await?
+            && self.ports.alerts.get_alert_head(by).await?.is_some()
+        {
+            return refuse(&format!("alert {by} cancelled it already"));
+        }
         match (kind, original.state) {
             (FollowUp::Cancel, Cancelled) => {
-                // Cancelled before: by a cancel alert that exists (409), or
-                // by one whose creation did not finish (do it again), or
-                // rejected before anything was sent (409).
-                let audit = self.ports.alerts.audit(original.id).await?;
-                let Some(by) = audit
-                    .iter()
-                    .filter(|e| e.action == "cancel")
-                    .find_map(|e| e.detail.as_deref()?.strip_prefix("cancelled by alert "))
-                    .and_then(|id| id.parse::<AlertId>().ok())
-                else {
+                if self.cancel_of(original).await?.is_none() {
                     return refuse("it was rejected or cancelled before anything was sent");
-                };
-                if self.ports.alerts.get_alert_head(by).await?.is_some() {
-                    return refuse(&format!("alert {by} cancelled it already"));
                 }
                 Ok(())
             }
@@ -231,6 +307,44 @@ impl App {
             (_, Failed) => refuse("nothing of it could be sent"),
             (_, Resolving | Sending | Sent | Expired) => Ok(()),
         }
+    }
+
+    /// The cancel alert that took effect on `original`, if any: the mark a
+    /// cancel leaves (also on an alert that had finished sending), or the
+    /// audit entry of the move to `cancelled`.
+    pub(crate) async fn cancel_of(
+        &self,
+        original: &AlertRecord,
+    ) -> Result<Option<AlertId>, AppError> {
+        let key = original.id.to_string();
+        if let Some(mark) = self.ports.documents.get_document(CANCEL_MARK, &key).await?
+            && let Some(by) = mark["alert"].as_str().and_then(|id| id.parse().ok())
+        {
+            return Ok(Some(by));
+        }
+        if original.state != AlertState::Cancelled {
+            return Ok(None);
+        }
+        let audit = self.ports.alerts.audit(original.id).await?;
+        Ok(audit
+            .iter()
+            .filter(|e| e.action == "cancel")
+            .find_map(|e| e.detail.as_deref()?.strip_prefix("cancelled by alert "))
+            .and_then(|id| id.parse::<AlertId>().ok()))
+    }
+
+    /// Leaves the mark that `by` cancels `original` (before its first
+    /// message, so no second cancel follows it).
+    async fn mark_cancelled(&self, original: AlertId, by: AlertId) -> Result<(), AppError> {
+        self.ports
+            .documents
+            .put_document(
+                CANCEL_MARK,
+                &original.to_string(),
+                &serde_json::json!({ "alert": by.to_string() }),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Moves the original to `cancelled` if it is still going (a few
@@ -278,6 +392,21 @@ impl App {
                 "alert {original_id}, which this one follows up, does not exist"
             )));
         };
+        if stops {
+            // A cancel that waited for a second person stops the original
+            // now that it is approved (an instant one did at creation).
+            self.stop_original(&original, |from, to| {
+                let mut e = AuditEntry::system("cancel", Some(from), to, now_ms());
+                e.operator = alert.operator.clone();
+                e.detail = Some(cancelled_by(alert.id));
+                e
+            })
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+            self.mark_cancelled(original.id, alert.id)
+                .await
+                .map_err(|e| JobError::Failed(e.to_string()))?;
+        }
         if !stops && !original.state.is_final() {
             return Ok(JobOutcome::RetryAfter(
                 Duration::from_millis(250),
@@ -463,5 +592,17 @@ impl App {
             self.follow_up_outlets(alert, outlets).await?;
         }
         Ok(true)
+    }
+}
+
+/// "48 h", "30 min", "90 s": a duration as an operator reads it.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{} h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
     }
 }

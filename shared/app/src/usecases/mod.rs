@@ -8,6 +8,7 @@ mod dead_letters;
 pub mod drills;
 mod follow_up;
 pub mod geography;
+pub mod idempotency;
 pub mod identity;
 mod matcher;
 pub mod networks;
@@ -27,7 +28,7 @@ pub mod templates;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
 pub use operators::{
-    create_operator, create_user, generate_key, grant_group, replace_keys, revoke_key,
+    create_operator, create_user, generate_key, grant_group, replace_keys, revoke_key, set_rights,
 };
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};
@@ -69,6 +70,9 @@ pub struct AppConfig {
     pub approval: bealert_core::lifecycle::ApprovalPolicy,
     /// How long an alert waits for approval before it expires.
     pub approval_wait: Duration,
+    /// How long after its creation an alert may still be followed up
+    /// (updated, cancelled, all-cleared); later is a 409.
+    pub follow_up_window: Duration,
     /// Where citizens reach the signup and self-service pages (e-mails
     /// link to `/manage` there); the signup's own setting when unset.
     pub public_url: Option<String>,
@@ -94,6 +98,7 @@ impl Default for AppConfig {
             geometry_deadline: Duration::from_secs(5),
             approval: bealert_core::lifecycle::ApprovalPolicy::default(),
             approval_wait: Duration::from_secs(30 * 60),
+            follow_up_window: Duration::from_secs(48 * 3600),
             public_url: None,
             console_tiles: None,
             compress_assets: true,

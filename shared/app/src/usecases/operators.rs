@@ -49,6 +49,7 @@ pub async fn create_operator(
         jurisdiction,
         user: user.to_string(),
         groups: Vec::new(),
+        rights: Default::default(),
     };
     operators
         .insert_operator(&operator, &hash_key(&key))
@@ -79,6 +80,22 @@ pub async fn create_user(
             "{operator:?} already has a person named {user:?}; rotate their key with `bealert key rotate`"
         ))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets what a person may do (`--may send,approve,...`).
+pub async fn set_rights(
+    operators: &dyn OperatorStore,
+    operator: &str,
+    user: &str,
+    rights: &bealert_core::operator::Rights,
+) -> Result<(), AppError> {
+    if operators.set_rights(operator, user, rights).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!(
+            "{operator:?} has no person named {user:?} (or no operator has that name)"
+        )))
     }
 }
 
@@ -194,12 +211,8 @@ pub(crate) fn bearer<'a>(authorization: Option<&'a str>, what: &str) -> Result<&
 /// Refuses a task the person's operator may not do (the national tasks:
 /// imports, networks, invitations, templates, outlets), saying what.
 pub(crate) fn require(op: &Operator, task: Task, action: &str) -> Result<(), AppError> {
-    if op.may(task) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "only national operators may {action}; your jurisdiction is {}",
-            op.jurisdiction
-        )))
+    match op.refusal(task) {
+        None => Ok(()),
+        Some(why) => Err(AppError::Forbidden(format!("you may not {action}: {why}"))),
     }
 }

@@ -335,6 +335,15 @@ impl AlertStore for DynamoStore {
         Ok((a.shards_done, a.shards_total))
     }
 
+    async fn append_audit(&self, id: AlertId, entry: &AuditEntry) -> Result<(), StoreError> {
+        match self.transact(vec![self.audit_put(id, entry)?]).await? {
+            Tx::Committed => Ok(()),
+            Tx::Cancelled(_) => Err(StoreError::Transient(
+                "the audit entry's key was taken; write it again".into(),
+            )),
+        }
+    }
+
     async fn transition(
         &self,
         id: AlertId,

@@ -5,6 +5,7 @@
 //! | subscribers | `S#<id>`/`P` profile; `C#<cell>`/`<bucket>#<id>#<n>` one per address with the contact; `G#<group>`/`<id>` members with the contact; `COUNT`/`COUNT` |
 //! | alerts | `A#<id>`/`META` (the spec without the area's geometry); `A#<id>`/`AREA#<n>` the area's JSON in chunks; `A#<id>`/`SHARD#<n>` resolved shards; counters each in a partition of its own: `A#<id>#C#<channel>#<bucket>`/`N`, `A#<id>#REACH#<bucket>`/`N`; `RATE#<channel>`/`RATE` a channel's send bucket |
 //! | deliveries | `D#<alert>#<channel>#<bucket>`/`<id>` one per delivery (the exactly-once claim); `R#<alert>#<bucket>`/`<id>` which shard owns a recipient |
+//! | alerts (idempotency) | `IDEM#<operator>/<person>`/`<key>` the first answer to a request with that `Idempotency-Key` (TTL `expires_at`) |
 //! | operators | `K#<key hash>`/`K`, `N#<name>`/`N` |
 //! | geography | `UNITS`/`<code>#<level>` a unit's catalogue entry, `B#<level>#<code>#<version>`/`<n>` its boundary in chunks (see `geography.rs`) |
 //! | networks | `NETS`/`<name>` a network, `NETKEY#<key hash>`/`K`, `CELL#<name>#<version>#<index cell>`/`<cell id>` (see `networks.rs`); deliveries to networks are `T#<alert>`/`network:<name>` in the deliveries table |
@@ -19,6 +20,7 @@ pub mod budget;
 mod deliveries;
 mod documents;
 mod geography;
+mod idempotency;
 mod networks;
 mod operators;
 mod registrations;

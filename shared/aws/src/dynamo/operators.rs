@@ -232,12 +232,55 @@ impl OperatorStore for DynamoStore {
             Some(_) => get_s(&by_name, "jurisdiction")?,
             None => get_s(&by_key, "jurisdiction")?,
         };
+        // The person's rights (absent: the defaults).
+        let rights = match self
+            .get_operator_item(person_key(&name, &user))
+            .await?
+            .and_then(|p| opt_s(&p, "may"))
+        {
+            Some(list) => list.parse().map_err(StoreError::Permanent)?,
+            None => Default::default(),
+        };
         Ok(Some(Operator {
             jurisdiction: jurisdiction.parse().map_err(StoreError::Permanent)?,
             name,
             user,
             groups,
+            rights,
         }))
+    }
+
+    async fn set_rights(
+        &self,
+        operator: &str,
+        user: &str,
+        rights: &bealert_core::operator::Rights,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        self.usage.request();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.operators)
+            .set_key(Some(person_key(operator, user)))
+            .update_expression("SET #may = :may")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#may", "may")
+            .expression_attribute_values(":may", AttributeValue::S(rights.to_list()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::sdk_err(e)),
+        }
     }
 
     async fn grant_group(&self, name: &str, group: &str) -> Result<bool, StoreError> {

@@ -1,10 +1,6 @@
 //! `bealert`: the command line and the local runner (api.md).
 
 mod bench;
-mod bench_alert_sms;
-mod bench_cancel;
-mod bench_national;
-mod bench_signup;
 mod demo;
 mod dlq;
 mod local;

@@ -3,6 +3,11 @@
 //! Runs on the embedded home with synthetic subscribers spread like
 //! Belgium's population. It measures; it never asserts on time.
 
+mod alert_sms;
+mod cancel;
+mod national;
+mod signup;
+
 use crate::local::{Home, Local, Tuning};
 use crate::scenario;
 use bealert_core::Channel;
@@ -497,10 +502,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     if !aws && args.network_cells > 0 {
-        crate::bench_alert_sms::run(app.clone(), &op, args.network_cells, args.runs).await?;
+        alert_sms::run(app.clone(), &op, args.network_cells, args.runs).await?;
     }
     if !aws && args.signups > 0 {
-        crate::bench_signup::run(app.clone(), &dir, args.signups, args.signup_concurrency).await?;
+        signup::run(app.clone(), &dir, args.signups, args.signup_concurrency).await?;
     }
     local.stop().await;
     // Cancel latency: the 100,000-recipient alert again, from a server with
@@ -515,10 +520,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
-        crate::bench_cancel::run(&limited.app, &op, &dir, &alert).await?;
+        cancel::run(&limited.app, &op, &dir, &alert).await?;
         limited.stop().await;
         if args.national_sms > 0 {
-            crate::bench_national::run(&dir, &op, subscribers, args.national_sms).await?;
+            national::run(&dir, &op, subscribers, args.national_sms).await?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! networks, and a failing or slow network delays nobody else.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Api, Server, alert_body, network, operator};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! nothing again; four-eyes and people's keys work there too.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use bealert_aws::testkit;
 use common::{Api, BIN, Server};

@@ -1,7 +1,7 @@
 //! The command line of api.md: operator create, serve's lock, demo.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{BIN, Server};
 use std::process::Command;

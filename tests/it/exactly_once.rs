@@ -3,7 +3,7 @@
 //! ends with exactly one outbox line per chosen channel and the alert `sent`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Api, Server, operator, outbox};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! with backoff; a refusal is reported per recipient; nothing is sent twice.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use async_trait::async_trait;
 use bealert_app::App;

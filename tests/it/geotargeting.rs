@@ -4,7 +4,7 @@
 //! border. Also: every language leaves at the same moment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use bealert_app::App;
 use bealert_app::usecases::AppConfig;

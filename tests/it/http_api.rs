@@ -1,7 +1,7 @@
 //! The HTTP contract of api.md, through the real `bealert serve`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Api, Server, alert_body, operator, outbox};
 use reqwest::Method;

@@ -7,7 +7,7 @@
 //! the 10 m tolerance.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use bealert_app::usecases::AppConfig;
 use bealert_app::{App, AppError};

@@ -4,7 +4,7 @@
 //! within the retry budget, and the counts add up.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Api, Server, alert_body, operator, outbox};
 use serde_json::{Value, json};

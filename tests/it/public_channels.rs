@@ -4,7 +4,7 @@
 //! each outlet's length and rate limits, and a cancel silences the sirens.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use bealert_app::publicsim::{PublicSimulator, Published};
 use common::{Api, Server, alert_body, operator};

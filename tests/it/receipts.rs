@@ -6,7 +6,7 @@
 //! or opted out is not tried by the next alert.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Api, Server, alert_body, operator};
 use serde_json::{Value, json};

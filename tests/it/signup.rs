@@ -2,7 +2,7 @@
 //! verification, abuse limits, and the next alert reaching a verified citizen.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use bealert_app::usecases::signup::solve_pow;
 use common::{Api, Server, alert_body, operator, outbox};

@@ -143,8 +143,8 @@ pub struct AlertRecord {
     pub created_at: i64,
     pub completed_at: Option<i64>,
     /// When a second person approved it (Unix ms); `None` for an alert that
-    /// needed no approval (or awaits it). Stores set it on the move out of
-    /// `awaiting_approval`.
+    /// needed no approval (or awaits it, or was rejected or expired while
+    /// it waited). Stores set it as [`bealert_core::lifecycle::stamps`] says.
     pub approved_at: Option<i64>,
     /// How many shards resolution split the alert into, once known.
     pub shards_total: Option<u32>,

@@ -242,6 +242,27 @@ pub fn next(state: AlertState, action: Action) -> Result<AlertState, NotAllowed>
     Ok(to)
 }
 
+/// The times a move sets on an alert besides its state, for every store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamps {
+    /// When it ended: every move to a final state sets it.
+    pub completed_at: Option<i64>,
+    /// When a second person approved it: set by the approval only (the
+    /// move [`Action::Approve`] makes). An alert rejected, cancelled or
+    /// expired while it waited was never approved.
+    pub approved_at: Option<i64>,
+}
+
+/// The stamps of the move `from` → `to` made at `at` (Unix ms); a store
+/// writes them with the move, in the same step, and leaves any time not
+/// set here as it was.
+pub fn stamps(from: AlertState, to: AlertState, at: i64) -> Stamps {
+    Stamps {
+        completed_at: to.is_final().then_some(at),
+        approved_at: (next(from, Action::Approve) == Ok(to)).then_some(at),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +379,32 @@ mod tests {
         assert!(next(Draft, Action::Approve).is_err());
         assert!(next(Draft, Action::Expire).is_err());
         assert_eq!(next(Sending, Action::Expire), Ok(Expired));
+    }
+
+    #[test]
+    fn only_the_approval_stamps_approved_at_and_only_an_end_stamps_completed_at() {
+        for from in ALL {
+            for to in ALL {
+                let s = stamps(from, to, 42);
+                let approval = from == AwaitingApproval && to == Resolving;
+                assert_eq!(s.approved_at, approval.then_some(42), "{from:?} -> {to:?}");
+                assert_eq!(
+                    s.completed_at,
+                    to.is_final().then_some(42),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+        // Rejected or expired while waiting: ended, never approved.
+        for to in [Cancelled, Expired] {
+            assert_eq!(
+                stamps(AwaitingApproval, to, 7),
+                Stamps {
+                    completed_at: Some(7),
+                    approved_at: None
+                }
+            );
+        }
     }
 
     #[test]

@@ -891,8 +891,7 @@ impl AlertStore for SqliteStore {
         let entry = audit_json(entry)?;
         self.db
             .write(move |tx| {
-                let completed = (to.is_final()).then_some(at);
-                let approved = (from == AlertState::AwaitingApproval).then_some(at);
+                let set = bealert_core::lifecycle::stamps(from, to, at);
                 let moved = tx.execute(
                     "UPDATE alerts SET state = ?3, completed_at = COALESCE(?4, completed_at),
                          approved_at = COALESCE(?5, approved_at)
@@ -901,8 +900,8 @@ impl AlertStore for SqliteStore {
                         id.to_string(),
                         from.as_str(),
                         to.as_str(),
-                        completed,
-                        approved
+                        set.completed_at,
+                        set.approved_at
                     ],
                 )? == 1;
                 if moved {

@@ -458,6 +458,37 @@ pub async fn alert_store(store: &dyn AlertStore) {
     assert_eq!(approved.approved_at, Some(1_700_000_060_000));
     assert_eq!(approved.released_at(), 1_700_000_060_000);
 
+    // Only an approval sets `approved_at`: an alert rejected or expired
+    // while it waited was never approved (it ends, with `completed_at`).
+    for (action, to) in [
+        ("rejected", AlertState::Cancelled),
+        ("expired", AlertState::Expired),
+    ] {
+        let id = AlertId::new();
+        let mut waiting = record(id);
+        waiting.state = AlertState::AwaitingApproval;
+        store
+            .insert_alert(
+                &waiting,
+                &AuditEntry::system("created", None, waiting.state, 1),
+            )
+            .await
+            .unwrap();
+        let end = step(action, AlertState::AwaitingApproval, to, 1_700_000_090_000);
+        assert!(
+            store
+                .transition(id, AlertState::AwaitingApproval, to, &end)
+                .await
+                .unwrap()
+        );
+        let ended = store.get_alert_head(id).await.unwrap().unwrap();
+        assert_eq!(
+            (ended.state, ended.completed_at, ended.approved_at),
+            (to, Some(1_700_000_090_000), None),
+            "an alert {action} while awaiting approval was never approved"
+        );
+    }
+
     // An entry that moves nothing (a read of contacts) changes nothing else.
     let read = AuditEntry {
         at: 8,

@@ -358,17 +358,18 @@ impl AlertStore for DynamoStore {
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(to.as_str()));
-        update = if to.is_final() {
-            update
-                .update_expression("SET #st = :to, completed_at = :at")
-                .expression_attribute_values(":at", n(entry.at))
-        } else if from == AlertState::AwaitingApproval {
-            update
-                .update_expression("SET #st = :to, approved_at = :at")
-                .expression_attribute_values(":at", n(entry.at))
-        } else {
-            update.update_expression("SET #st = :to")
-        };
+        // The times the move sets are the lifecycle's rule; the rest stay.
+        let stamps = bealert_core::lifecycle::stamps(from, to, entry.at);
+        let mut set = String::from("SET #st = :to");
+        if let Some(at) = stamps.completed_at {
+            set.push_str(", completed_at = :completed");
+            update = update.expression_attribute_values(":completed", n(at));
+        }
+        if let Some(at) = stamps.approved_at {
+            set.push_str(", approved_at = :approved");
+            update = update.expression_attribute_values(":approved", n(at));
+        }
+        update = update.update_expression(set);
         let actions = vec![
             TransactWriteItem::builder()
                 .update(built(update.build())?)

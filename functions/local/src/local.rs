@@ -453,7 +453,7 @@ impl Local {
                 )
             }
             #[cfg(not(feature = "aws"))]
-            Home::Aws => crate::no_aws(),
+            Home::Aws => crate::backend::no_aws(),
         }
     }
 

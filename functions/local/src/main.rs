@@ -1,18 +1,24 @@
 //! `bealert`: the command line and the local runner (api.md).
 
+mod backend;
 mod bench;
 mod demo;
 mod dlq;
 mod local;
+mod logs;
 mod scenario;
 mod serve;
 mod status;
+mod unit_loading;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(not(feature = "aws"))]
+use backend::no_aws;
+use backend::{Backend, document_store, home, network_store, operator_stores};
+use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use unit_loading::units_bar;
 
 #[derive(Parser)]
 #[command(
@@ -94,14 +100,6 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure import, zone preview and alert throughput; prints figures.
     Bench(bench::BenchArgs),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
-pub enum Backend {
-    /// SQLite files and outbox gateways in the data directory.
-    Embedded,
-    /// DynamoDB, SQS, SNS and SES (real AWS or LocalStack).
-    Aws,
 }
 
 #[derive(clap::Args)]
@@ -290,105 +288,6 @@ enum GeoCommand {
     },
 }
 
-/// The operator and geography stores alone: safe beside a running server.
-/// A new embedded data directory gets the shipped units first.
-async fn operator_stores(
-    backend: Backend,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<(
-    Arc<dyn bealert_app::ports::OperatorStore>,
-    Arc<dyn bealert_app::ports::GeoStore>,
-    Arc<dyn bealert_app::ports::SubscriberStore>,
-)> {
-    match backend {
-        Backend::Embedded => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            let store = Arc::new(bealert_embedded::SqliteStore::open(
-                &data_dir.join("store.db"),
-            )?);
-            let geo = Arc::new(bealert_embedded::SqliteGeography::beside(&store)?);
-            shipped_units(geo.as_ref(), store.as_ref()).await?;
-            Ok((store.clone(), geo, store))
-        }
-        #[cfg(feature = "aws")]
-        Backend::Aws => {
-            let store = Arc::new(bealert_aws::DynamoStore::new(
-                aws_sdk_dynamodb_client().await,
-                bealert_aws::Settings::from_env().tables,
-            ));
-            Ok((store.clone(), store.clone(), store))
-        }
-        #[cfg(not(feature = "aws"))]
-        Backend::Aws => no_aws(),
-    }
-}
-
-/// The document store of a home (approver contacts, templates, drills).
-async fn document_store(
-    backend: Backend,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<Arc<dyn bealert_app::ports::DocumentStore>> {
-    match backend {
-        Backend::Embedded => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            Ok(Arc::new(bealert_embedded::SqliteStore::open(
-                &data_dir.join("store.db"),
-            )?))
-        }
-        #[cfg(feature = "aws")]
-        Backend::Aws => Ok(Arc::new(bealert_aws::DynamoStore::new(
-            aws_sdk_dynamodb_client().await,
-            bealert_aws::Settings::from_env().tables,
-        ))),
-        #[cfg(not(feature = "aws"))]
-        Backend::Aws => no_aws(),
-    }
-}
-
-/// A progress bar for loading units.
-fn units_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} units")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-/// Loads the shipped units unless they are there, with a progress bar.
-async fn shipped_units(
-    geo: &dyn bealert_app::ports::GeoStore,
-    subscribers: &dyn bealert_app::ports::SubscriberStore,
-) -> anyhow::Result<()> {
-    let bar = units_bar();
-    bar.set_message("loading Belgium's administrative units (first use)");
-    let progress = |done: usize, of: usize| {
-        bar.set_length(of as u64);
-        bar.set_position(done as u64);
-    };
-    let loaded = bealert_app::usecases::geography::ensure_shipped_units(
-        geo,
-        subscribers,
-        bealert_geodata::EDITION,
-        bealert_geodata::belgium_units,
-        &progress,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    bar.finish_and_clear();
-    if let Some(r) = loaded {
-        eprintln!(
-            "loaded {} administrative units ({} vertices); {}",
-            r.units,
-            r.vertices,
-            bealert_geodata::ATTRIBUTION
-        );
-    }
-    Ok(())
-}
-
 #[derive(Subcommand)]
 enum NetworkCommand {
     /// Create a network; its API key (for PUT /v1/networks/NAME/cells) is
@@ -404,42 +303,11 @@ enum NetworkCommand {
     },
 }
 
-fn home(backend: Backend, data_dir: PathBuf) -> local::Home {
-    match backend {
-        Backend::Embedded => local::Home::Embedded(data_dir),
-        Backend::Aws => local::Home::Aws,
-    }
-}
-
-/// Logs go to stderr; `BEALERT_LOG` (e.g. `debug`) overrides the default level.
-fn init_logs(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BEALERT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-#[cfg(feature = "aws")]
-async fn aws_sdk_dynamodb_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&bealert_aws::sdk_config().await)
-}
-
-/// What a build without the AWS home says when asked for it.
-#[cfg(not(feature = "aws"))]
-pub fn no_aws<T>() -> anyhow::Result<T> {
-    anyhow::bail!(
-        "this bealert was built without the AWS home; rebuild with --features aws \
-         (cargo run --release -p bealert --features aws -- ...)"
-    )
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The tours print their own story; a server logs what it does.
-    init_logs(match cli.command {
+    logs::init_logs(match cli.command {
         Command::Demo(_) | Command::Bench(_) => "warn",
         _ => "info",
     });
@@ -462,7 +330,7 @@ async fn main() -> anyhow::Result<()> {
                 let aws = local::aws_home().await;
                 aws.setup().await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 // Belgium's administrative units, unless this edition is there.
-                shipped_units(aws.store.as_ref(), aws.store.as_ref()).await?;
+                unit_loading::shipped_units(aws.store.as_ref(), aws.store.as_ref()).await?;
                 println!(
                     "tables {:?} and queues {}* are ready",
                     aws.settings.tables, aws.settings.queue_prefix
@@ -753,22 +621,7 @@ async fn main() -> anyhow::Result<()> {
                     backend,
                 },
         } => {
-            // Only the network store: safe beside a running server.
-            let store: Box<dyn bealert_app::ports::NetworkStore> = match backend {
-                Backend::Embedded => {
-                    std::fs::create_dir_all(&data_dir)
-                        .with_context(|| format!("creating {}", data_dir.display()))?;
-                    let store = bealert_embedded::SqliteStore::open(&data_dir.join("store.db"))?;
-                    Box::new(bealert_embedded::SqliteNetworks::beside(&store)?)
-                }
-                #[cfg(feature = "aws")]
-                Backend::Aws => Box::new(bealert_aws::DynamoStore::new(
-                    aws_sdk_dynamodb_client().await,
-                    bealert_aws::Settings::from_env().tables,
-                )),
-                #[cfg(not(feature = "aws"))]
-                Backend::Aws => return no_aws(),
-            };
+            let store = network_store(backend, &data_dir).await?;
             let (network, key) =
                 bealert_app::usecases::networks::create_network(store.as_ref(), &name)
                     .await

@@ -27,7 +27,7 @@ pub struct BenchArgs {
     /// embedded, or aws: DynamoDB, SQS, SNS at AWS_ENDPOINT_URL* (LocalStack +
     /// DynamoDB Local: `eval "$(tests/stack.sh env)"`), in fresh bench tables and queues.
     #[arg(long, value_enum, default_value = "embedded")]
-    backend: crate::Backend,
+    backend: crate::backend::Backend,
     /// Runs per preview figure.
     #[arg(long, default_value_t = 15)]
     runs: usize,
@@ -133,11 +133,11 @@ async fn aws_bench(
     _subscribers: usize,
     _cores: usize,
 ) -> anyhow::Result<(Local, Option<Costs>, Option<Arc<bealert_app::App>>)> {
-    crate::no_aws()
+    crate::backend::no_aws()
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let aws = args.backend == crate::Backend::Aws;
+    let aws = args.backend == crate::backend::Backend::Aws;
     let subscribers = args
         .subscribers
         .unwrap_or(if aws { 100_000 } else { 1_000_000 });

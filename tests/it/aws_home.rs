@@ -456,6 +456,29 @@ async fn an_actual_alert_waits_for_a_second_person_in_the_aws_home() {
         .await;
     assert_eq!(twice.status, 409, "{:?}", twice.body);
 
+    // The global stop is kept in DynamoDB: halted, then resumed, both logged.
+    let refused = api.post("/v1/sending:halt", &json!({})).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    cli(
+        &[
+            "user",
+            "update",
+            "--operator",
+            "centre",
+            "--name",
+            "ann",
+            "--may",
+            "send,approve,halt",
+        ],
+        &env,
+    );
+    let halted = api.post("/v1/sending:halt", &json!({})).await;
+    assert_eq!(halted.body["halted"], true, "{:?}", halted.body);
+    assert_eq!(api.get("/v1/sending").await.body["halted"], true);
+    let resumed = api.post("/v1/sending:resume", &json!({})).await;
+    assert_eq!(resumed.body["halted"], false, "{:?}", resumed.body);
+    assert_eq!(resumed.body["log"].as_array().unwrap().len(), 2);
+
     // Bob's key rotated: refused at once.
     let bob2 = cli_key(
         &["key", "rotate", "--operator", "centre", "--user", "bob"],

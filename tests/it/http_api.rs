@@ -1126,6 +1126,106 @@ async fn contacts_are_masked_unless_the_person_holds_the_contacts_right() {
     assert_eq!(dave_api.post("/v1/alerts", &body).await.status, 201);
 }
 
+/// Trust issue, item 5: a global stop. A national person holding `halt`
+/// stops every channel; queued work waits, counted; resume sends the rest,
+/// each message once. Without the right, a 403 that names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn halt_stops_all_sending_until_resume_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ann = operator(p, "centre", "national");
+    let hal = common::created(
+        p,
+        &[
+            "user",
+            "create",
+            "--operator",
+            "centre",
+            "--name",
+            "hal",
+            "--may",
+            "send,halt",
+        ],
+    );
+    // 20 SMS a second: 120 people take six seconds.
+    let server = Server::start(p, &[("BEALERT_SMS_RATE", "20")]);
+    let (api, hal_api) = (Api::new(&server.url, &ann), Api::new(&server.url, &hal));
+    let here = (50.850, 4.350);
+    let people: Vec<Value> = (0..120)
+        .map(|i| sub(&format!("p{i}"), "nl", &["sms"], &[here], &[], i + 1))
+        .collect();
+    api.post("/v1/subscribers:import", &json!({ "subscribers": people }))
+        .await;
+    let refused = api.post("/v1/sending:halt", &json!({})).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"halt\"")
+    );
+
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    let id = api.post("/v1/alerts", &body).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sent = || outbox(p, "sms").len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sent() < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let halted = hal_api
+        .post(
+            "/v1/sending:halt",
+            &json!({"reason": "false alarm suspected"}),
+        )
+        .await;
+    assert_eq!(halted.status, 200, "{:?}", halted.body);
+    assert_eq!(halted.body["halted"], true);
+    // Whatever was being handed over may finish; then nothing leaves.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at_halt = sent();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sent(), at_halt, "a message left while sending was halted");
+    assert!(at_halt < 120, "the halt came after everything was sent");
+    let view = api.get("/v1/sending").await.body;
+    assert_eq!(view["halted"], true, "{view}");
+    assert!(view["by"].as_str().unwrap().contains("hal"), "{view}");
+    assert_eq!(view["log"][0]["reason"], "false alarm suspected");
+    let queued: u64 = view["queued_jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(queued > 0, "the waiting work is counted: {view}");
+    let alert = api.get(&format!("/v1/alerts/{id}")).await.body;
+    assert_eq!(alert["state"], "sending", "{alert}");
+
+    let resumed = hal_api.post("/v1/sending:resume", &json!({})).await;
+    assert_eq!(resumed.status, 200, "{:?}", resumed.body);
+    assert_eq!(resumed.body["halted"], false);
+    let done = api.wait_sent(&id, Duration::from_secs(60)).await;
+    assert_eq!(done["channels"]["sms"]["sent"], 120, "{done}");
+    let lines = outbox(p, "sms");
+    let mut who: Vec<&str> = lines
+        .iter()
+        .map(|l| l["subscriber_id"].as_str().unwrap())
+        .collect();
+    who.sort();
+    who.dedup();
+    assert_eq!((lines.len(), who.len()), (120, 120), "each once");
+    let log = api.get("/v1/sending").await.body["log"].clone();
+    assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
+}
+
 /// Trust issue, item 6: a retried request must not send twice. The same
 /// `Idempotency-Key` from the same person returns the first answer and
 /// creates nothing new (before, every retry was a new alert, sent again);

@@ -134,6 +134,9 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/drills/{id}", axum::routing::delete(delete_drill))
         .route("/v1/drills/{id}/runs", get(drill_runs))
         .route("/v1/receipts/{provider}", post(receipts))
+        .route("/v1/sending", get(sending))
+        .route("/v1/sending:halt", post(halt_sending))
+        .route("/v1/sending:resume", post(resume_sending))
         .route("/v1/outlets", get(list_outlets))
         .route("/v1/outlets/{name}", put(put_outlet).delete(delete_outlet))
         .merge(public_page::routes())
@@ -380,6 +383,36 @@ async fn alert_resource(
         })
     })
     .await
+}
+
+/// `GET /v1/sending`: whether sending is halted, the queued work, the log.
+async fn sending(State(app): State<Arc<App>>, Authed(op): Authed) -> Answer<impl IntoResponse> {
+    Ok(Json(app.sending(&op).await?))
+}
+
+/// `POST /v1/sending:halt`: no channel sends another message until resumed.
+async fn halt_sending(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(
+        app.set_halt(&op, true, &body, &client_of(&headers)).await?,
+    ))
+}
+
+/// `POST /v1/sending:resume`.
+async fn resume_sending(
+    State(app): State<Arc<App>>,
+    Authed(op): Authed,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(
+        app.set_halt(&op, false, &body, &client_of(&headers))
+            .await?,
+    ))
 }
 
 async fn create_drill(

@@ -8,6 +8,7 @@ mod dead_letters;
 pub mod drills;
 mod follow_up;
 pub mod geography;
+pub mod halt;
 pub mod idempotency;
 pub mod identity;
 mod matcher;
@@ -125,6 +126,8 @@ pub struct App {
     meter: status::SendMeter,
     /// The console's map outlines ([`App::outlines`]).
     outlines: console::OutlineCache,
+    /// The global stop as senders last read it ([`halt`]).
+    halt: halt::HaltCache,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -195,6 +198,7 @@ impl App {
             drill_scheduler: None,
             meter: status::SendMeter::default(),
             outlines: console::OutlineCache::default(),
+            halt: halt::HaltCache::default(),
         }
     }
 
@@ -294,6 +298,9 @@ impl App {
         Box::pin(async move {
             let job: crate::jobs::BroadcastJob =
                 serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            if let Some(wait) = self.while_halted().await? {
+                return Ok(wait);
+            }
             self.handle_broadcast(job).await
         })
     }
@@ -314,6 +321,9 @@ impl App {
                     "a {} job arrived on the {queue} queue",
                     job.channel
                 )));
+            }
+            if let Some(wait) = self.while_halted().await? {
+                return Ok(wait);
             }
             self.handle_send(job).await
         })

@@ -252,6 +252,9 @@ impl App {
                 .ok_or_else(|| JobError::Poison(format!("no handler for queue {queue:?}")))?;
             let job: PublicJob =
                 serde_json::from_str(body).map_err(|e| JobError::Poison(e.to_string()))?;
+            if let Some(wait) = self.while_halted().await? {
+                return Ok(wait);
+            }
             self.handle_public(kind, job).await
         })
     }

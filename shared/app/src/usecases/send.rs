@@ -59,6 +59,11 @@ impl App {
             // cancelled (or expired), nothing more of it leaves.
             if k > 0 {
                 alert = self.job_alert_head(id).await?;
+                // Halted meanwhile: the rest waits (claims make the retry
+                // skip what this run sent).
+                if let Some(wait) = self.while_halted().await? {
+                    return Ok(wait);
+                }
             }
             if alert.spec.expired_at(now_ms()) {
                 self.expire_sending(&alert).await?;

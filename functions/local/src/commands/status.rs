@@ -6,9 +6,13 @@
 //! send rates and provider health live in the senders' processes (each
 //! Lambda instance has its own), so they are not shown from here.
 
+use crate::backend::Backend;
+#[cfg(not(feature = "aws"))]
+use crate::backend::no_aws;
 use bealert_app::jobs::all_queues;
 use bealert_app::ports::JobQueue;
 use serde_json::{Value, json};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
@@ -21,10 +25,55 @@ pub struct StatusArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+    data_dir: PathBuf,
+    #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+    backend: Backend,
+}
+
+pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let data_dir = &args.data_dir;
+    match args.backend {
+        Backend::Embedded => match from_server(&args).await? {
+            Some(report) => {
+                print(&report, args.json, None);
+                Ok(())
+            }
+            None => {
+                let queue = bealert_embedded::SqliteQueue::open(
+                    &data_dir.join("queue.db"),
+                    bealert_embedded::queue::DEFAULT_MAX_RECEIVES,
+                )?;
+                let report = queues_only(&queue).await?;
+                let note = format!(
+                    "No server answered at {} (with a key: --key or BEALERT_API_KEY): the queues alone, read from {}. Send rates and provider health come from the server.",
+                    args.url,
+                    data_dir.display()
+                );
+                print(&report, args.json, Some(&note));
+                Ok(())
+            }
+        },
+        #[cfg(feature = "aws")]
+        Backend::Aws => {
+            let aws = crate::local::aws_home().await;
+            let report = queues_only(aws.queue.as_ref()).await?;
+            print(
+                &report,
+                args.json,
+                Some(
+                    "AWS home: send rates and provider health are kept by each send function instance (their logs), not seen from here.",
+                ),
+            );
+            Ok(())
+        }
+        #[cfg(not(feature = "aws"))]
+        Backend::Aws => no_aws(),
+    }
 }
 
 /// The running server's report, if it answers with one.
-pub async fn from_server(args: &StatusArgs) -> anyhow::Result<Option<Value>> {
+async fn from_server(args: &StatusArgs) -> anyhow::Result<Option<Value>> {
     let Some(key) = &args.key else {
         return Ok(None);
     };
@@ -49,7 +98,7 @@ pub async fn from_server(args: &StatusArgs) -> anyhow::Result<Option<Value>> {
 }
 
 /// The queues alone, read from the queue itself.
-pub async fn queues_only(queue: &dyn JobQueue) -> anyhow::Result<Value> {
+async fn queues_only(queue: &dyn JobQueue) -> anyhow::Result<Value> {
     let mut queues = Vec::new();
     for q in all_queues() {
         let d = queue
@@ -64,7 +113,7 @@ pub async fn queues_only(queue: &dyn JobQueue) -> anyhow::Result<Value> {
     Ok(json!({ "queues": queues }))
 }
 
-pub fn print(report: &Value, as_json: bool, note: Option<&str>) {
+fn print(report: &Value, as_json: bool, note: Option<&str>) {
     if as_json {
         println!("{report}");
         return;

@@ -1,13 +1,64 @@
 //! `bealert serve`: the HTTP API and every worker in one process.
 
+use crate::backend::{Backend, home};
 use crate::local::{Home, Local, Tuning};
 use anyhow::Context;
 use bealert_app::http;
 use bealert_app::http::limit::ClientLimitConfig;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-pub async fn run(
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "BEALERT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+    data_dir: PathBuf,
+    #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+    backend: Backend,
+    #[command(flatten)]
+    tuning: Tuning,
+    #[command(flatten)]
+    clients: ClientArgs,
+}
+
+/// The per-client request limit of `serve`.
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// Requests per second one client address may make, sustained (429 beyond).
+    #[arg(long, env = "BEALERT_CLIENT_RATE", default_value_t = 100)]
+    client_rate: u32,
+    /// Requests one client may make at once after a quiet spell.
+    #[arg(long, env = "BEALERT_CLIENT_BURST", default_value_t = 200)]
+    client_burst: u32,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable).
+    #[arg(long, env = "BEALERT_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
+}
+
+impl ClientArgs {
+    fn config(&self) -> bealert_app::http::limit::ClientLimitConfig {
+        bealert_app::http::limit::ClientLimitConfig {
+            per_second: self.client_rate,
+            burst: self.client_burst,
+            trusted_proxies: self.trusted_proxy.clone(),
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let clients = args.clients.config();
+    serve(
+        args.listen,
+        home(args.backend, args.data_dir),
+        args.tuning,
+        clients,
+    )
+    .await
+}
+
+async fn serve(
     listen: SocketAddr,
     home: Home,
     mut tuning: Tuning,

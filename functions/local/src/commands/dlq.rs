@@ -4,11 +4,36 @@
 //! recorded (sent, or failed when the job dead-lettered), so it finds them
 //! final; a redriven resolve job re-plans only what is not planned yet.
 
+use crate::backend::Backend;
+#[cfg(not(feature = "aws"))]
+use crate::backend::no_aws;
 use bealert_app::jobs::all_queues;
 use bealert_app::ports::JobQueue;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    command: DlqCommand,
+    #[arg(
+        long,
+        env = "BEALERT_DATA_DIR",
+        default_value = "./.bealert",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[arg(
+        long,
+        env = "BEALERT_BACKEND",
+        value_enum,
+        default_value = "embedded",
+        global = true
+    )]
+    backend: Backend,
+}
 
 #[derive(clap::Subcommand)]
-pub enum DlqCommand {
+enum DlqCommand {
     /// Lists the dead letters of every queue (or one).
     List {
         #[arg(long)]
@@ -58,7 +83,33 @@ fn summary(body: &str) -> String {
     }
 }
 
-pub async fn run(queue: &dyn JobQueue, command: DlqCommand) -> anyhow::Result<()> {
+pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
+    let DlqArgs {
+        command,
+        data_dir,
+        backend,
+    } = args;
+    match backend {
+        // The queue file only: safe beside a running server.
+        Backend::Embedded => {
+            let queue = bealert_embedded::SqliteQueue::open(
+                &data_dir.join("queue.db"),
+                bealert_embedded::queue::DEFAULT_MAX_RECEIVES,
+            )?;
+            run_on(&queue, command).await
+        }
+        #[cfg(feature = "aws")]
+        Backend::Aws => {
+            let aws = crate::local::aws_home().await;
+            run_on(aws.queue.as_ref(), command).await
+        }
+        #[cfg(not(feature = "aws"))]
+        Backend::Aws => no_aws(),
+    }
+}
+
+/// Lists or redrives the dead letters of `queue`.
+async fn run_on(queue: &dyn JobQueue, command: DlqCommand) -> anyhow::Result<()> {
     match command {
         DlqCommand::List { queue: only } => {
             let mut total = 0;

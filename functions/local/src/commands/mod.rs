@@ -1,0 +1,12 @@
+//! `bealert`'s subcommands, one module each: its arguments and its `run`.
+
+pub mod aws;
+pub mod demo;
+pub mod dlq;
+pub mod geo;
+pub mod key;
+pub mod network;
+pub mod operator;
+pub mod serve;
+pub mod status;
+pub mod user;

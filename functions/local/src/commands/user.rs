@@ -1,0 +1,99 @@
+//! `bealert user create|update`: the people of an operator and what they may do.
+
+use crate::backend::{Backend, operator_stores};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    command: UserCommand,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a person to an operator; their API key is printed alone on the
+    /// last line.
+    Create {
+        #[arg(long)]
+        operator: String,
+        /// The person's name (unique within the operator).
+        #[arg(long)]
+        name: String,
+        /// What they may do: a comma-separated list of send, approve,
+        /// contacts, halt, admin, or none (read only). Default: send,approve,admin.
+        #[arg(long)]
+        may: Option<bealert_core::operator::Rights>,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+    /// Change what a person may do (from their next request on).
+    Update {
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        name: String,
+        /// send, approve, contacts, halt, admin, comma-separated; none: read only.
+        #[arg(long)]
+        may: bealert_core::operator::Rights,
+        #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
+        data_dir: PathBuf,
+        #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
+        backend: Backend,
+    },
+}
+
+pub async fn run(args: UserArgs) -> anyhow::Result<()> {
+    match args.command {
+        UserCommand::Create {
+            operator,
+            name,
+            may,
+            data_dir,
+            backend,
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            let key = bealert_app::usecases::create_user(operators.as_ref(), &operator, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rights = may.unwrap_or_default();
+            bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &rights)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "added {name:?} to operator {operator:?}; they may: {}",
+                if rights.iter().count() == 0 {
+                    "read only".into()
+                } else {
+                    rights.to_list()
+                }
+            );
+            println!("their API key follows; it is shown only now:");
+            println!("{key}");
+            Ok(())
+        }
+        UserCommand::Update {
+            operator,
+            name,
+            may,
+            data_dir,
+            backend,
+        } => {
+            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &may)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{name:?} of {operator:?} may now: {}",
+                if may.iter().count() == 0 {
+                    "read only".into()
+                } else {
+                    may.to_list()
+                }
+            );
+            Ok(())
+        }
+    }
+}

@@ -90,6 +90,15 @@ impl Contact {
 }
 
 impl SubscriberProfile {
+    /// The identity rule, for every store: whether `incoming`, stored where
+    /// this profile is, is the same subscriber, and so replaces it. Only
+    /// an external id names a subscriber: both have one and it is the same.
+    /// A profile without one is no one else's, so anything else is another
+    /// subscriber (the store answers `IdTaken` and writes nothing).
+    pub fn is_same_subscriber(&self, incoming: &SubscriberProfile) -> bool {
+        incoming.external_id.is_some() && self.external_id == incoming.external_id
+    }
+
     pub fn contact(&self, id: SubscriberId) -> Contact {
         Contact {
             subscriber_id: id,
@@ -294,6 +303,28 @@ mod tests {
 
     fn input(v: serde_json::Value) -> SubscriberInput {
         SubscriberInput::from_json(&v).expect("shape")
+    }
+
+    #[test]
+    fn only_the_same_external_id_is_the_same_subscriber() {
+        let with = |ext: Option<&str>| {
+            let mut v = json!({
+                "language": "nl", "email": "a@b.be", "channels": ["email"],
+                "addresses": [{"lat": 50.85, "lon": 4.35}]
+            });
+            if let Some(ext) = ext {
+                v["external_id"] = json!(ext);
+            }
+            input(v).validate().unwrap()
+        };
+        assert!(with(Some("x1")).is_same_subscriber(&with(Some("x1"))));
+        assert!(!with(Some("x1")).is_same_subscriber(&with(Some("x2"))));
+        assert!(!with(Some("x1")).is_same_subscriber(&with(None)));
+        assert!(!with(None).is_same_subscriber(&with(Some("x1"))));
+        assert!(
+            !with(None).is_same_subscriber(&with(None)),
+            "without an external id, nobody is anybody else"
+        );
     }
 
     #[test]

@@ -469,20 +469,31 @@ impl SubscriberStore for SqliteStore {
                         out.push(Upsert::Created);
                         continue;
                     }
-                    // The same external id is stored (under this id, or under the
-                    // random id a data directory from before derived ids gave it):
-                    // replace that subscriber. Anything else holds the id: taken.
-                    let same = match &profile.external_id {
-                        Some(ext) => find
-                            .query_row([ext], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                            .optional()?,
-                        None => None,
+                    // Someone holds the id, or (the id being free) the external
+                    // id, under the random id a data directory from before derived
+                    // ids gave it. The identity rule decides whether the entry is
+                    // that subscriber, to replace; anyone else: taken.
+                    let stored = match stored_profile(tx, *id)? {
+                        Some(old) => Some((id.as_i64(), old)),
+                        None => match &profile.external_id {
+                            Some(ext) => find
+                                .query_row([ext], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                                .optional()?
+                                .map(|(stored_id, json)| {
+                                    serde_json::from_str::<SubscriberProfile>(&json)
+                                        .map(|old| (stored_id, old))
+                                        .map_err(json_err)
+                                })
+                                .transpose()?,
+                            None => None,
+                        },
                     };
-                    let Some((stored_id, old)) = same else {
+                    let Some((stored_id, old)) =
+                        stored.filter(|(_, old)| old.is_same_subscriber(profile))
+                    else {
                         out.push(Upsert::IdTaken);
                         continue;
                     };
-                    let old: SubscriberProfile = serde_json::from_str(&old).map_err(json_err)?;
                     delete_items(tx, stored_id, &old)?;
                     update.execute(params![
                         stored_id,

@@ -52,13 +52,27 @@ pub async fn subscriber_store(store: &dyn SubscriberStore) {
                 (bea, profile(None, "en", &[ghent], &[])),
                 (bea, profile(Some("ext-9"), "en", &[ghent], &[])),
                 (anna, profile(Some("ext-other"), "en", &[ghent], &[])),
+                // Another stored subscriber's external id under anna's id:
+                // anna's id is taken, and carl is not touched either.
+                (anna, profile(Some("ext-3"), "en", &[ghent], &[])),
             ]
             .into(),
         )
         .await
         .unwrap();
-    assert_eq!(taken, vec![Upsert::IdTaken; 3], "taken ids are refused");
+    assert_eq!(taken, vec![Upsert::IdTaken; 4], "taken ids are refused");
     assert_eq!(store.subscriber_count().await.unwrap(), 3);
+    for (who, language) in [
+        (anna, Language::Nl),
+        (bea, Language::Fr),
+        (carl, Language::De),
+    ] {
+        assert_eq!(
+            store.get_subscriber(who).await.unwrap().unwrap().language,
+            language,
+            "a refused entry wrote nothing"
+        );
+    }
 
     let bxl = cell_of(brussels.0, brussels.1);
     let items = store.addresses_in_cells(&[bxl], false).await.unwrap();

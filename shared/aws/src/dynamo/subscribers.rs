@@ -358,9 +358,9 @@ impl DynamoStore {
             if round > 0 {
                 stored = self.read_profile(id).await?;
             }
-            let same_subscriber = stored.as_ref().map(|old| {
-                profile.external_id.is_some() && old.profile.external_id == profile.external_id
-            });
+            let same_subscriber = stored
+                .as_ref()
+                .map(|old| old.profile.is_same_subscriber(profile));
             if same_subscriber == Some(false) {
                 return Ok(Upsert::IdTaken);
             }

@@ -1224,6 +1224,14 @@ async fn halt_stops_all_sending_until_resume_and_loses_nothing() {
     assert_eq!((lines.len(), who.len()), (120, 120), "each once");
     let log = api.get("/v1/sending").await.body["log"].clone();
     assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
+
+    // The same switch from the command line, beside the running server.
+    common::created(p, &["sending", "halt", "--reason", "from the CLI"]);
+    let view = api.get("/v1/sending").await.body;
+    assert_eq!(view["halted"], true, "{view}");
+    assert_eq!(view["reason"], "from the CLI");
+    common::created(p, &["sending", "resume"]);
+    assert_eq!(api.get("/v1/sending").await.body["halted"], false);
 }
 
 /// Trust issue, item 6: a retried request must not send twice. The same

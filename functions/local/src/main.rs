@@ -10,7 +10,7 @@ mod scenario;
 mod unit_loading;
 
 use clap::{Parser, Subcommand};
-use commands::{aws, demo, dlq, geo, key, network, operator, serve, status, user};
+use commands::{aws, demo, dlq, geo, key, network, operator, sending, serve, status, user};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,8 @@ enum Command {
     Network(network::NetworkArgs),
     /// Create the AWS home's tables and queues (LocalStack, development).
     Aws(aws::AwsArgs),
+    /// The global stop: halt all sending, or resume it.
+    Sending(sending::SendingArgs),
     /// Dead-lettered jobs: list them, or send them again (never twice).
     Dlq(dlq::DlqArgs),
     /// Queue depths and dead letters, send rates per channel, provider
@@ -67,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Geo(args) => geo::run(args).await,
         Command::Network(args) => network::run(args).await,
         Command::Aws(args) => aws::run(args).await,
+        Command::Sending(args) => sending::run(args).await,
         Command::Dlq(args) => dlq::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Demo(args) => demo::run(args).await,

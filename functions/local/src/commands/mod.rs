@@ -7,6 +7,7 @@ pub mod geo;
 pub mod key;
 pub mod network;
 pub mod operator;
+pub mod sending;
 pub mod serve;
 pub mod status;
 pub mod user;

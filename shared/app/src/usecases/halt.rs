@@ -47,6 +47,37 @@ pub struct SendingView {
     pub log: Vec<Switch>,
 }
 
+/// Moves the switch and logs the move (the log first: a move is never
+/// without its line). The API's `:halt` and `:resume` and the command line
+/// (`bealert sending halt|resume`, for whoever holds the data directory or
+/// the AWS home's tables) both come here.
+pub async fn switch_sending(
+    documents: &dyn crate::ports::DocumentStore,
+    halt: bool,
+    by: &str,
+    reason: Option<String>,
+) -> Result<Switch, crate::ports::StoreError> {
+    let at = crate::now_ms();
+    let switch = Switch {
+        halted: halt,
+        at,
+        by: by.to_string(),
+        reason,
+    };
+    let json = serde_json::to_value(&switch)
+        .map_err(|e| crate::ports::StoreError::Permanent(e.to_string()))?;
+    documents
+        .put_document(
+            LOG,
+            &format!("{at:013}-{}", uuid::Uuid::now_v7().simple()),
+            &json,
+        )
+        .await?;
+    documents.put_document(KIND, STATE, &json).await?;
+    tracing::warn!(halted = halt, by = %switch.by, "sending {}", if halt { "halted" } else { "resumed" });
+    Ok(switch)
+}
+
 /// The switch as a sender last read it.
 #[derive(Default)]
 pub struct HaltCache(Mutex<Option<(Instant, bool)>>);
@@ -123,31 +154,11 @@ impl App {
             )
             .into());
         }
-        let at = crate::now_ms();
-        let switch = Switch {
-            halted: halt,
-            at,
-            by: format!("{}/{} ({client})", operator.name, operator.user),
-            reason,
-        };
-        let json = serde_json::to_value(&switch).map_err(|e| AppError::Internal(e.to_string()))?;
-        // The log first: a move is never without its line.
-        self.ports
-            .documents
-            .put_document(
-                LOG,
-                &format!("{at:013}-{}", uuid::Uuid::now_v7().simple()),
-                &json,
-            )
-            .await?;
-        self.ports
-            .documents
-            .put_document(KIND, STATE, &json)
-            .await?;
+        let by = format!("{}/{} ({client})", operator.name, operator.user);
+        switch_sending(self.ports.documents.as_ref(), halt, &by, reason).await?;
         if let Ok(mut cached) = self.halt.0.lock() {
             *cached = Some((Instant::now(), halt));
         }
-        tracing::warn!(halted = halt, by = %switch.by, "sending {}", if halt { "halted" } else { "resumed" });
         self.sending_view().await
     }
 

@@ -5,6 +5,7 @@
 
 mod alert_sms;
 mod cancel;
+mod halt;
 mod national;
 mod signup;
 
@@ -522,6 +523,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?;
         cancel::run(&limited.app, &op, &dir, &alert).await?;
         limited.stop().await;
+        // The global stop: every channel busy under a limit, then halted.
+        let busy = Local::start(
+            &Home::Embedded(dir.clone()),
+            &Tuning {
+                sms_rate: Some(5_000),
+                voice_rate: Some(500),
+                email_rate: Some(1_000),
+                ..Tuning::default()
+            },
+        )
+        .await?;
+        halt::run(&busy.app, &op, &dir, &alert).await?;
+        busy.stop().await;
         if args.national_sms > 0 {
             national::run(&dir, &op, subscribers, args.national_sms).await?;
         }

@@ -1126,6 +1126,72 @@ async fn contacts_are_masked_unless_the_person_holds_the_contacts_right() {
     assert_eq!(dave_api.post("/v1/alerts", &body).await.status, 201);
 }
 
+/// Trust issue, item 9: public traffic must not starve alert sending. 64
+/// clients reading the public pages from one address (citizens behind a
+/// crisis centre's NAT) use up that address's budget; the operator's
+/// `POST /v1/alerts` from the same address is still served (before, 429).
+#[tokio::test(flavor = "multi_thread")]
+async fn public_traffic_from_one_address_does_not_starve_an_operator_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "centre", "national");
+    let server = Server::start(
+        dir.path(),
+        &[("BEALERT_CLIENT_RATE", "5"), ("BEALERT_CLIENT_BURST", "10")],
+    );
+    let http = reqwest::Client::new();
+    let mut readers = Vec::new();
+    for i in 0..64 {
+        let (http, url) = (http.clone(), server.url.clone());
+        let path = ["/alerts", "/feed.atom", "/console", "/"][i % 4];
+        readers.push(tokio::spawn(async move {
+            http.get(format!("{url}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut limited = 0;
+    for r in readers {
+        if r.await.unwrap() == 429 {
+            limited += 1;
+        }
+    }
+    assert!(
+        limited >= 40,
+        "only {limited} of 64 public reads were limited"
+    );
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    let api = Api::new(&server.url, &key);
+    let created = api.post("/v1/alerts", &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // Random keys from the same address buy no budget of their own.
+    let mut refused = 0;
+    for i in 0..40 {
+        let res = http
+            .get(format!("{}/v1/operator", server.url))
+            .header("authorization", format!("Bearer bea_not_a_key_{i}"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 25,
+        "only {refused} of 40 made-up keys were limited"
+    );
+    assert_eq!(
+        api.get("/v1/operator").await.status,
+        200,
+        "the operator still is served"
+    );
+}
+
 /// Trust issue, item 5: a global stop. A national person holding `halt`
 /// stops every channel; queued work waits, counted; resume sends the rest,
 /// each message once. Without the right, a 403 that names it.

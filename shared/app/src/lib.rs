@@ -20,6 +20,7 @@ pub mod providers;
 pub mod public_http;
 pub mod publicsim;
 pub mod rate;
+pub mod rules;
 pub mod smtp;
 pub mod usecases;
 pub mod worker;

@@ -18,6 +18,7 @@ use crate::OpenError;
 use crate::db::Db;
 use async_trait::async_trait;
 use bealert_app::ports::*;
+use bealert_app::rules::{self, Counter};
 use bealert_core::alert::AlertState;
 use bealert_core::delivery::{DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::operator::Operator;
@@ -953,48 +954,26 @@ fn counter_column(s: DeliveryStatus) -> &'static str {
 /// `alert_language_counts.status` of "planned".
 const PLANNED: u8 = 255;
 
-/// What one write does to an alert channel's counts: per status, per
-/// language (planned and final statuses), and the latency histograms.
+/// What one write does to an alert channel's counts: the sum of what
+/// [`rules`] says each change does.
 #[derive(Default)]
-struct Tally {
-    status: BTreeMap<DeliveryStatus, i64>,
-    language: BTreeMap<(Language, u8), i64>,
-    latency: BTreeMap<(Language, Leg, usize), i64>,
-}
+struct Tally(BTreeMap<Counter, i64>);
 
 impl Tally {
-    fn planned(&mut self, language: Language) {
-        *self.status.entry(DeliveryStatus::Queued).or_default() += 1;
-        *self.language.entry((language, PLANNED)).or_default() += 1;
-    }
-
-    /// A delivery moved; `language` counts it per language when known.
-    fn moved(&mut self, from: DeliveryStatus, to: DeliveryStatus, language: Option<Language>) {
-        self.moved_n(from, to, 1);
-        if let Some(l) = language {
-            if from.is_final() {
-                *self.language.entry((l, from.index())).or_default() -= 1;
-            }
-            if to.is_final() {
-                *self.language.entry((l, to.index())).or_default() += 1;
-            }
+    fn add(&mut self, changes: impl IntoIterator<Item = (Counter, i64)>) {
+        for (counter, d) in changes {
+            *self.0.entry(counter).or_default() += d;
         }
     }
 
-    fn moved_n(&mut self, from: DeliveryStatus, to: DeliveryStatus, n: i64) {
-        *self.status.entry(from).or_default() -= n;
-        *self.status.entry(to).or_default() += n;
-    }
-
-    fn timed(&mut self, language: Language, leg: Leg, ms: i64) {
-        *self
-            .latency
-            .entry((language, leg, bealert_core::latency::bucket_of(ms)))
-            .or_default() += 1;
+    fn is_empty(&self) -> bool {
+        self.0.values().all(|d| *d == 0)
     }
 }
 
-/// Adds a tally to one channel's counters.
+/// Adds a tally to one channel's counters: statuses in `alert_counters`,
+/// planned and final statuses per language in `alert_language_counts`,
+/// histogram buckets in `alert_latency`.
 fn bump(
     tx: &rusqlite::Transaction<'_>,
     alert: &str,
@@ -1003,33 +982,52 @@ fn bump(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO alert_counters (alert_id, channel) VALUES (?1, ?2)")?
         .execute(params![alert, channel.index()])?;
-    for (status, d) in tally.status.iter().filter(|(_, d)| **d != 0) {
-        let col = counter_column(*status);
-        tx.prepare_cached(&format!(
-            "UPDATE alert_counters SET {col} = {col} + ?3 WHERE alert_id = ?1 AND channel = ?2"
-        ))?
-        .execute(params![alert, channel.index(), d])?;
-    }
     let mut by_language = tx.prepare_cached(
         "INSERT INTO alert_language_counts (alert_id, channel, language, status, n) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((language, status), d) in tally.language.iter().filter(|(_, d)| **d != 0) {
-        by_language.execute(params![alert, channel.index(), language.index(), status, d])?;
-    }
     let mut latency = tx.prepare_cached(
         "INSERT INTO alert_latency (alert_id, channel, language, leg, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((language, leg, b), d) in &tally.latency {
-        latency.execute(params![
-            alert,
-            channel.index(),
-            language.index(),
-            leg.index(),
-            *b as i64,
-            d
-        ])?;
+    for (counter, d) in tally.0.iter().filter(|(_, d)| **d != 0) {
+        match *counter {
+            Counter::Status(status) => {
+                let col = counter_column(status);
+                tx.prepare_cached(&format!(
+                    "UPDATE alert_counters SET {col} = {col} + ?3 WHERE alert_id = ?1 AND channel = ?2"
+                ))?
+                .execute(params![alert, channel.index(), d])?;
+            }
+            Counter::Planned(language) => {
+                by_language.execute(params![
+                    alert,
+                    channel.index(),
+                    language.index(),
+                    PLANNED,
+                    d
+                ])?;
+            }
+            Counter::Final(language, status) => {
+                by_language.execute(params![
+                    alert,
+                    channel.index(),
+                    language.index(),
+                    status.index(),
+                    d
+                ])?;
+            }
+            Counter::Latency(language, leg, b) => {
+                latency.execute(params![
+                    alert,
+                    channel.index(),
+                    language.index(),
+                    leg.index(),
+                    b as i64,
+                    d
+                ])?;
+            }
+        }
     }
     Ok(())
 }
@@ -1091,7 +1089,7 @@ impl DeliveryStore for SqliteStore {
                             || !status_of(status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?)?
                                 .is_final();
                         if added == 1 {
-                            queued.entry(d.channel).or_default().planned(d.language);
+                            queued.entry(d.channel).or_default().add(rules::planned(d.language));
                         }
                         if open {
                             pending.push(d);
@@ -1134,7 +1132,7 @@ impl DeliveryStore for SqliteStore {
                     "UPDATE deliveries SET status = ?4, lease_until = ?5, attempts = attempts + 1, updated_at = ?6
                      WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
                 )?;
-                let mut moved = 0i64;
+                let mut tally = Tally::default();
                 let mut out = Vec::with_capacity(subscribers.len());
                 for s in subscribers {
                     let row = get
@@ -1161,18 +1159,14 @@ impl DeliveryStore for SqliteStore {
                                     until,
                                     now
                                 ])?;
-                                if was == DeliveryStatus::Queued {
-                                    moved += 1;
-                                }
+                                tally.add(rules::moved(was, DeliveryStatus::Sending, None));
                             }
                             claim
                         }
                     };
                     out.push(claim);
                 }
-                if moved > 0 {
-                    let mut tally = Tally::default();
-                    tally.moved_n(DeliveryStatus::Queued, DeliveryStatus::Sending, moved);
+                if !tally.is_empty() {
                     bump(tx, &key, channel, &tally)?;
                 }
                 Ok(out)
@@ -1218,9 +1212,9 @@ impl DeliveryStore for SqliteStore {
                         provider_id
                     ])?;
                     if n == 1 {
-                        tally.moved(DeliveryStatus::Sending, to, Some(r.language));
+                        tally.add(rules::moved(DeliveryStatus::Sending, to, Some(r.language)));
                         if let (DeliveryStatus::Sent, Some(at)) = (to, r.released_at) {
-                            tally.timed(r.language, Leg::ToSent, now - at);
+                            tally.add([(Counter::latency(r.language, Leg::ToSent, now - at), 1)]);
                         }
                     }
                     applied.push(n == 1);
@@ -1322,7 +1316,7 @@ impl DeliveryStore for SqliteStore {
                             reason,
                             now
                         ])?;
-                        tally.moved(was, to, Some(language(lang)?));
+                        tally.add(rules::moved(was, to, Some(language(lang)?)));
                         after.push(Some(to));
                     } else {
                         after.push(Some(was));
@@ -1489,9 +1483,12 @@ impl DeliveryStore for SqliteStore {
                     change.provider
                 ])?;
                 let mut tally = Tally::default();
-                tally.moved(from, to, Some(lang));
+                tally.add(rules::moved(from, to, Some(lang)));
                 if to == DeliveryStatus::Delivered {
-                    tally.timed(lang, Leg::ToDelivered, change.at - change.released_at);
+                    tally.add([(
+                        Counter::latency(lang, Leg::ToDelivered, change.at - change.released_at),
+                        1,
+                    )]);
                 }
                 bump(tx, &key, d.channel, &tally)?;
                 Ok(ReceiptApplied::Moved { from, to, contact })

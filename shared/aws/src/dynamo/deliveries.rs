@@ -14,6 +14,7 @@ use bealert_app::ports::{
     AlertCounts, Breakdown, ChannelCounts, Claim, DeliveryRef, DeliveryRow, DeliveryStore, Leg,
     ReceiptApplied, ReceiptChange, RecipientPlan, Recorded, StoreError,
 };
+use bealert_app::rules::{self, Counter};
 use bealert_core::delivery::{DELIVERY_BUCKETS, DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -70,6 +71,16 @@ fn latency_column(leg: Leg, language: Language, b: usize) -> String {
     format!("h{}.{}.{b}", leg.index(), language.code())
 }
 
+/// A counter item's column of a counter.
+fn counter_column(counter: Counter) -> String {
+    match counter {
+        Counter::Status(st) => column(st).to_string(),
+        Counter::Planned(language) => language_column(None, language),
+        Counter::Final(language, st) => language_column(Some(st), language),
+        Counter::Latency(language, leg, b) => latency_column(leg, language, b),
+    }
+}
+
 fn item_language(item: &Item) -> Result<Language, StoreError> {
     let lang: u8 = get_n(item, "lang")?;
     Language::from_index(lang).ok_or_else(|| StoreError::Permanent(format!("bad language {lang}")))
@@ -89,34 +100,29 @@ impl Deltas {
         *self.0.entry(sk).or_default().entry(col.into()).or_default() += d;
     }
 
-    /// One delivery planned: queued, and planned for its language.
-    fn planned(&mut self, channel: Channel, sub: SubscriberId, language: Language) {
+    /// Counter changes ([`rules`]) of one delivery, in its bucket's counter item.
+    fn counted(
+        &mut self,
+        channel: Channel,
+        sub: SubscriberId,
+        changes: impl IntoIterator<Item = (Counter, i64)>,
+    ) {
         let sk = counter_sk(channel, bucket(sub));
-        self.add(sk.clone(), column(DeliveryStatus::Queued), 1);
-        self.add(sk, language_column(None, language), 1);
+        for (counter, d) in changes {
+            self.add(sk.clone(), counter_column(counter), d);
+        }
     }
 
-    /// One change's counts: status, final status per language, latency.
+    /// One delivery planned.
+    fn planned(&mut self, channel: Channel, sub: SubscriberId, language: Language) {
+        self.counted(channel, sub, rules::planned(language));
+    }
+
+    /// One change's counts: its move, and its latency.
     fn changed(&mut self, channel: Channel, c: &Change) {
-        let sk = counter_sk(channel, bucket(c.sub));
-        if c.from != c.to {
-            self.add(sk.clone(), column(c.from), -1);
-            self.add(sk.clone(), column(c.to), 1);
-            if let Some(l) = c.language {
-                if c.from.is_final() {
-                    self.add(sk.clone(), language_column(Some(c.from), l), -1);
-                }
-                if c.to.is_final() {
-                    self.add(sk.clone(), language_column(Some(c.to), l), 1);
-                }
-            }
-        }
+        self.counted(channel, c.sub, rules::moved(c.from, c.to, c.language));
         if let (Some(l), Some((leg, ms))) = (c.language, c.timed) {
-            self.add(
-                sk,
-                latency_column(leg, l, bealert_core::latency::bucket_of(ms)),
-                1,
-            );
+            self.counted(channel, c.sub, [(Counter::latency(l, leg, ms), 1)]);
         }
     }
 

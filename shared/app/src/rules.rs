@@ -1,0 +1,122 @@
+//! Rules of the delivery stores, decided here once: what a delivery's
+//! change of status does to its alert's counts, which changes record a
+//! latency, and which resolution shard plans a recipient. Each store
+//! executes them in its own transaction (SQL, a conditional write) and
+//! never decides them again.
+
+use crate::ports::Leg;
+use bealert_core::Language;
+use bealert_core::delivery::DeliveryStatus;
+
+/// One count an alert keeps per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// Deliveries in a status now ([`crate::ports::ChannelCounts`]).
+    Status(DeliveryStatus),
+    /// Deliveries ever planned in a language
+    /// ([`crate::ports::LanguageCounts::planned`]).
+    Planned(Language),
+    /// Deliveries in a language that reached a final status
+    /// ([`crate::ports::LanguageCounts::finals`]).
+    Final(Language, DeliveryStatus),
+    /// One bucket ([`bealert_core::latency::bucket_of`]) of a language's
+    /// histogram of a leg ([`crate::ports::LanguageCounts::latency`]).
+    Latency(Language, Leg, usize),
+}
+
+impl Counter {
+    /// The histogram bucket a latency of `ms` adds one to.
+    pub fn latency(language: Language, leg: Leg, ms: i64) -> Counter {
+        Counter::Latency(language, leg, bealert_core::latency::bucket_of(ms))
+    }
+}
+
+/// What planning one delivery adds: one queued, one planned in its language.
+pub fn planned(language: Language) -> [(Counter, i64); 2] {
+    [
+        (Counter::Status(DeliveryStatus::Queued), 1),
+        (Counter::Planned(language), 1),
+    ]
+}
+
+/// What a delivery's move `from` → `to` does to its alert's counts: one
+/// less in `from`, one more in `to`, and, with its language, the same for
+/// the final statuses per language (a late bounce moves a delivered
+/// message to failed). No move, no change. The language may be left out
+/// only of a move between statuses that are not final (a claim).
+pub fn moved(
+    from: DeliveryStatus,
+    to: DeliveryStatus,
+    language: Option<Language>,
+) -> Vec<(Counter, i64)> {
+    let mut out = Vec::with_capacity(4);
+    if from == to {
+        return out;
+    }
+    out.push((Counter::Status(from), -1));
+    out.push((Counter::Status(to), 1));
+    if let Some(l) = language {
+        if from.is_final() {
+            out.push((Counter::Final(l, from), -1));
+        }
+        if to.is_final() {
+            out.push((Counter::Final(l, to), 1));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DeliveryStatus::*;
+
+    /// Applies changes to a map of counts.
+    fn apply(
+        counts: &mut std::collections::BTreeMap<Counter, i64>,
+        changes: impl IntoIterator<Item = (Counter, i64)>,
+    ) {
+        for (c, d) in changes {
+            *counts.entry(c).or_default() += d;
+        }
+        counts.retain(|_, n| *n != 0);
+    }
+
+    #[test]
+    fn a_delivery_is_counted_once_in_its_status_and_once_per_final_language() {
+        let mut counts = std::collections::BTreeMap::new();
+        apply(&mut counts, planned(Language::Fr));
+        apply(&mut counts, moved(Queued, Sending, None));
+        apply(&mut counts, moved(Sending, Sent, Some(Language::Fr)));
+        apply(&mut counts, moved(Sent, Delivered, Some(Language::Fr)));
+        apply(&mut counts, moved(Delivered, Failed, Some(Language::Fr)));
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            vec![
+                (Counter::Status(Failed), 1),
+                (Counter::Planned(Language::Fr), 1),
+                (Counter::Final(Language::Fr, Failed), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_move_to_the_same_status_counts_nothing() {
+        for st in [Queued, Sending, Sent, Failed, Cancelled, Delivered] {
+            assert!(moved(st, st, Some(Language::Nl)).is_empty(), "{st:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_not_final_have_no_language_counts() {
+        assert_eq!(
+            moved(Queued, Sending, Some(Language::De)),
+            vec![(Counter::Status(Queued), -1), (Counter::Status(Sending), 1)]
+        );
+        assert_eq!(
+            moved(Sending, Queued, Some(Language::De)),
+            vec![(Counter::Status(Sending), -1), (Counter::Status(Queued), 1)],
+            "a retry"
+        );
+    }
+}

@@ -580,10 +580,10 @@ async fn a_cancel_stops_an_alert_while_it_sends_in_the_aws_home() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_two() {
     testkit::require_stack().await;
-    let sim = bealert_app::http_sms::Simulator::with_token(None);
+    let sim = bealert_providers::http_sms::Simulator::with_token(None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = bealert_app::http_sms::simulator(sim.clone());
+    let router = bealert_providers::http_sms::simulator(sim.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let prefix = testkit::unique_prefix("fo");
@@ -702,12 +702,14 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
 /// retried, every outlet published once, and a cancel stops the sirens.
 #[tokio::test]
 async fn public_channels_through_the_aws_home_publish_once_each() {
-    use bealert_app::publicsim::{PublicSimulator, Published};
+    use bealert_providers::publicsim::{PublicSimulator, Published};
     testkit::require_stack().await;
     let sim = PublicSimulator::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, bealert_app::publicsim::router(sim.clone())).into_future());
+    tokio::spawn(
+        axum::serve(listener, bealert_providers::publicsim::router(sim.clone())).into_future(),
+    );
 
     let prefix = testkit::unique_prefix("pub");
     let mut env = env(&prefix);

@@ -197,10 +197,10 @@ async fn a_provider_down_for_a_while_and_a_flaky_backup_still_reach_everyone_onc
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttling_provider_hands_over_to_an_sms_aggregator_over_http() {
     // The aggregator: the simulator bealert ships, on a local port.
-    let sim = bealert_app::http_sms::Simulator::with_token(Some("s3cret"));
+    let sim = bealert_providers::http_sms::Simulator::with_token(Some("s3cret"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = bealert_app::http_sms::simulator(sim.clone());
+    let router = bealert_providers::http_sms::simulator(sim.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let providers = format!("outbox,http:agg={url}");

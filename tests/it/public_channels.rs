@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use bealert_app::publicsim::{PublicSimulator, Published};
+use bealert_providers::publicsim::{PublicSimulator, Published};
 use common::{Api, Server, alert_body, operator};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -46,7 +46,9 @@ async fn every_outlet_publishes_once_within_its_limits_and_a_cancel_silences_the
     let sim = PublicSimulator::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, bealert_app::publicsim::router(sim.clone())).into_future());
+    tokio::spawn(
+        axum::serve(listener, bealert_providers::publicsim::router(sim.clone())).into_future(),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let key = operator(dir.path(), "crisis-centre", "national");

@@ -64,10 +64,10 @@ async fn webhook(api: &Api, token: Option<&str>, provider: &str, body: &str) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aggregator_receipts_mark_deliveries_delivered_and_stop_dead_numbers() {
-    let sim = bealert_app::http_sms::Simulator::with_token(Some("agg-token"));
+    let sim = bealert_providers::http_sms::Simulator::with_token(Some("agg-token"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agg = format!("http://{}", listener.local_addr().unwrap());
-    let router = bealert_app::http_sms::simulator(sim.clone());
+    let router = bealert_providers::http_sms::simulator(sim.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,6 @@
 use anyhow::Context;
 use bealert_app::App;
 use bealert_app::jobs::{BROADCAST_QUEUE, Lane, RESOLVE_QUEUE, send_queue_in};
-use bealert_app::netsim::NetworkSimulator;
 use bealert_app::ports::{BroadcastPorts, Gateway, Gateways, SignupPorts};
 use bealert_app::usecases::AppConfig;
 use bealert_app::usecases::networks::BroadcastConfig;
@@ -11,6 +10,7 @@ use bealert_app::usecases::signup::SignupConfig;
 use bealert_app::worker::{self, WorkerOptions};
 use bealert_core::Channel;
 use bealert_embedded::{DataDirLock, Embedded};
+use bealert_providers::netsim::NetworkSimulator;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,14 +222,14 @@ impl Tuning {
         let timeout = Duration::from_secs(self.network_timeout_secs.max(1));
         let mut http = std::collections::HashMap::new();
         for spec in &self.network_gateway {
-            let (name, gw) = bealert_app::network_http::parse_gateway(spec, timeout)
+            let (name, gw) = bealert_providers::network_http::parse_gateway(spec, timeout)
                 .map_err(|e| anyhow::anyhow!(e))?;
             http.insert(
                 name,
                 Arc::new(gw) as Arc<dyn bealert_app::ports::NetworkGateway>,
             );
         }
-        Ok(Arc::new(bealert_app::network_http::GatewayRoutes {
+        Ok(Arc::new(bealert_providers::network_http::GatewayRoutes {
             http,
             fallback: Arc::new(simulator.clone()),
         }))
@@ -341,7 +341,7 @@ impl Tuning {
         {
             let list = list.as_deref().unwrap_or(default);
             let chain =
-                bealert_app::providers::build_chain(channel, list, &faults, &|kind, name| {
+                bealert_providers::chain::build_chain(channel, list, &faults, &|kind, name| {
                     own(channel, kind, name)
                 })
                 .map_err(|e| anyhow::anyhow!("--{flag}-providers: {e}"))?;
@@ -440,7 +440,7 @@ impl Local {
                 // Public channels: outlets over HTTP, `sim` ones simulated here.
                 let public = aws.public_ports(
                     broadcast.1.gateway_timeout,
-                    Some(bealert_app::publicsim::PublicSimulator::new()),
+                    Some(bealert_providers::publicsim::PublicSimulator::new()),
                 );
                 Self::with_ports(
                     aws.ports_with(gateways),

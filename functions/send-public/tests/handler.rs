@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use bealert_app::publicsim::Published;
 use bealert_core::AlertId;
 use bealert_core::delivery::DeliveryStatus;
 use bealert_embedded::testing::{TestHome, check_refuses_to_start_without_configuration};
+use bealert_providers::publicsim::Published;
 
 const EVENT: &str = include_str!("../../../events/send-public.json");
 

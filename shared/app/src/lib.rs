@@ -4,24 +4,17 @@
 //! different adapters; HTTP routes ([`http`]) and queue handlers
 //! ([`App::handle_job`]) are the only entry points.
 
-pub mod email;
 pub mod error;
 pub mod geometry;
 pub mod http;
-pub mod http_sms;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
-pub mod netsim;
-pub mod network_http;
 pub mod ports;
 pub mod providers;
-pub mod public_http;
-pub mod publicsim;
 pub mod rate;
 pub mod rules;
-pub mod smtp;
 pub mod usecases;
 pub mod worker;
 

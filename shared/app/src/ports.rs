@@ -1304,6 +1304,13 @@ pub trait PublicGateway: Send + Sync {
         &self,
         message: &PublicMessage,
     ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError>;
+
+    /// Whether this gateway can reach an outlet's URL (an `https://` one
+    /// needs a build with TLS): asked when an outlet is registered, so a
+    /// URL it cannot reach is refused then, not at the first alert.
+    fn reachable(&self, _url: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The public channels, when a home sets them up ([`crate::App::with_public`]):

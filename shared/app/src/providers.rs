@@ -14,7 +14,6 @@
 
 use crate::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use async_trait::async_trait;
-use bealert_core::Channel;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -266,96 +265,6 @@ pub fn parse_faults(s: &str) -> Result<HashMap<String, Faults>, String> {
     Ok(out)
 }
 
-/// Makes one of a home's own providers from its kind and name.
-pub type OwnProvider<'a> = &'a dyn Fn(&str, &str) -> Result<Arc<dyn Gateway>, String>;
-
-/// A channel's providers from a list such as
-/// `outbox,outbox:backup,http:aggregator=https://sms.example/api`:
-/// * `KIND` or `KIND:NAME`: one of the home's own (`outbox` in the
-///   embedded home; `sns`, `ses`, `voice` in the AWS home), made by `own`;
-/// * `http:NAME=URL` (SMS): an SMS aggregator over HTTP ([`crate::http_sms`]),
-///   its bearer token from `BEALERT_PROVIDER_TOKEN_<NAME>`;
-/// * `smtp:NAME=URL` (e-mail): an SMTP relay ([`crate::smtp`]), its account
-///   from `BEALERT_PROVIDER_USER_<NAME>` and `BEALERT_PROVIDER_TOKEN_<NAME>`,
-///   the sender from `BEALERT_EMAIL_FROM`.
-///
-/// A provider named in `faults` is wrapped in a [`FaultyGateway`].
-pub fn build_chain(
-    channel: Channel,
-    list: &str,
-    faults: &HashMap<String, Faults>,
-    own: OwnProvider<'_>,
-) -> Result<ProviderChain, String> {
-    let mut providers: Vec<Provider> = Vec::new();
-    for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let remote = |kind: &str, fits: Channel| -> Result<Option<(String, String)>, String> {
-            let Some(rest) = spec.strip_prefix(kind).and_then(|r| r.strip_prefix(':')) else {
-                return Ok(None);
-            };
-            if channel != fits {
-                return Err(format!(
-                    "`{spec}`: {kind} providers carry {}, not {}",
-                    fits.code(),
-                    channel.code()
-                ));
-            }
-            let (name, url) = rest
-                .split_once('=')
-                .ok_or_else(|| format!("`{spec}`: expected {kind}:NAME=URL"))?;
-            Ok(Some((name.to_string(), url.to_string())))
-        };
-        let secret = |what: &str, name: &str| {
-            std::env::var(format!(
-                "BEALERT_PROVIDER_{what}_{}",
-                name.to_uppercase().replace('-', "_")
-            ))
-            .ok()
-        };
-        let (name, gateway): (String, Arc<dyn Gateway>) = if let Some((name, url)) =
-            remote("http", Channel::Sms)?
-        {
-            let token = secret("TOKEN", &name);
-            let http = crate::http_sms::HttpSms::new(&url, token, Duration::from_secs(5))?;
-            (name, Arc::new(http))
-        } else if let Some((name, url)) = remote("smtp", Channel::Email)? {
-            let from = std::env::var("BEALERT_EMAIL_FROM").map_err(|_| {
-                format!("`{spec}`: set BEALERT_EMAIL_FROM, the address alerts are sent from")
-            })?;
-            let account = match (secret("USER", &name), secret("TOKEN", &name)) {
-                (Some(user), Some(password)) => Some((user, password)),
-                (None, None) => None,
-                _ => {
-                    return Err(format!(
-                        "`{spec}`: set both BEALERT_PROVIDER_USER_{0} and BEALERT_PROVIDER_TOKEN_{0}, or neither",
-                        name.to_uppercase().replace('-', "_")
-                    ));
-                }
-            };
-            let smtp = crate::smtp::SmtpEmail::new(&url, account, &from, Duration::from_secs(10))
-                .map_err(|e| format!("`{spec}`: {e}"))?;
-            (name, Arc::new(smtp))
-        } else {
-            let (kind, name) = spec.split_once(':').unwrap_or((spec, spec));
-            (name.to_string(), own(kind, name)?)
-        };
-        if providers.iter().any(|p| p.name == name) {
-            return Err(format!("`{spec}`: a second provider named {name}"));
-        }
-        let gateway = match faults.get(&name) {
-            Some(f) => {
-                tracing::warn!(provider = %name, faults = ?f, "faults injected");
-                Arc::new(FaultyGateway::new(gateway, f.clone())) as Arc<dyn Gateway>
-            }
-            None => gateway,
-        };
-        providers.push(Provider { name, gateway });
-    }
-    if providers.is_empty() {
-        return Err("no provider named".into());
-    }
-    Ok(ProviderChain::new(providers))
-}
-
 /// Faults to inject into a provider, parsed from `fail=0.5,down=30s,throttle=0.2`:
 /// * `fail=R`: a share R of calls fail; half of those are refused before
 ///   sending, half time out after the message left (the worst case: the
@@ -572,24 +481,6 @@ mod chain_tests {
                 .extend(messages.iter().map(|m| m.key.clone()));
             vec![self.answer.clone(); messages.len()]
         }
-    }
-
-    #[test]
-    fn a_remote_provider_on_the_wrong_channel_or_without_a_url_is_refused_with_what_to_fix() {
-        let own: OwnProvider<'_> = &|_, _| Err("no own provider here".into());
-        let none = HashMap::new();
-        let e = build_chain(Channel::Sms, "smtp:relay=smtp://localhost:25", &none, own)
-            .err()
-            .unwrap();
-        assert!(e.contains("smtp providers carry email, not sms"), "{e}");
-        let e = build_chain(Channel::Email, "http:agg=http://localhost:1", &none, own)
-            .err()
-            .unwrap();
-        assert!(e.contains("http providers carry sms, not email"), "{e}");
-        let e = build_chain(Channel::Email, "smtp:relay", &none, own)
-            .err()
-            .unwrap();
-        assert!(e.contains("expected smtp:NAME=URL"), "{e}");
     }
 
     fn message(n: u64, pinned: Option<&str>) -> OutboundMessage {

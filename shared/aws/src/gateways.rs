@@ -123,7 +123,7 @@ impl Transmit for SnsSms {
 
 /// E-mail through SES (v1) `SendRawEmail`: one message per recipient,
 /// with a text and an HTML part, `List-Unsubscribe` and a stable
-/// `Message-ID` ([`bealert_app::email::raw_email`]).
+/// `Message-ID` ([`bealert_providers::email::raw_email`]).
 pub struct SesEmail {
     pub client: aws_sdk_ses::Client,
     pub from: String,
@@ -137,7 +137,7 @@ impl Transmit for SesEmail {
     async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
         use aws_sdk_ses::primitives::Blob;
         use aws_sdk_ses::types::RawMessage;
-        let raw = bealert_app::email::raw_email(m, &self.from)?;
+        let raw = bealert_providers::email::raw_email(m, &self.from)?;
         let message = RawMessage::builder()
             .data(Blob::new(raw))
             .build()

@@ -294,7 +294,7 @@ impl AwsHome {
             &std::env::var("BEALERT_PROVIDER_FAULTS").unwrap_or_default(),
         )
         .and_then(|faults| {
-            bealert_app::providers::build_chain(
+            bealert_providers::chain::build_chain(
                 channel,
                 list.as_deref().unwrap_or(default),
                 &faults,
@@ -416,10 +416,12 @@ impl AwsHome {
     pub fn public_ports(
         &self,
         timeout: Duration,
-        sim: Option<bealert_app::publicsim::PublicSimulator>,
+        sim: Option<bealert_providers::publicsim::PublicSimulator>,
     ) -> bealert_app::ports::PublicPorts {
         bealert_app::ports::PublicPorts {
-            gateway: Arc::new(bealert_app::public_http::HttpPublic::new(timeout, sim)),
+            gateway: Arc::new(bealert_providers::public_http::HttpPublic::new(
+                timeout, sim,
+            )),
             counters: self.store.clone(),
         }
     }
@@ -438,14 +440,14 @@ impl AwsHome {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let (name, gw) = bealert_app::network_http::parse_gateway(spec, timeout)
+            let (name, gw) = bealert_providers::network_http::parse_gateway(spec, timeout)
                 .map_err(|e| ConfigError(format!("BEALERT_NETWORK_GATEWAYS: {e}")))?;
             http.insert(
                 name,
                 Arc::new(gw) as Arc<dyn bealert_app::ports::NetworkGateway>,
             );
         }
-        Ok(Arc::new(bealert_app::network_http::GatewayRoutes {
+        Ok(Arc::new(bealert_providers::network_http::GatewayRoutes {
             http,
             fallback: Arc::new(UnconfiguredNetwork),
         }))

@@ -61,10 +61,10 @@ pub struct Embedded {
     /// `Idempotency-Key` records (in `store.db`).
     pub idempotency: Arc<SqliteIdempotency>,
     /// The simulated networks every network uses unless given a gateway URL.
-    pub simulator: bealert_app::netsim::NetworkSimulator,
+    pub simulator: bealert_providers::netsim::NetworkSimulator,
     /// The simulated outlets (social, sirens, signs) of outlets whose URL
     /// is `sim`; what they publish is also in `outbox/public.jsonl`.
-    pub public_simulator: bealert_app::publicsim::PublicSimulator,
+    pub public_simulator: bealert_providers::publicsim::PublicSimulator,
     pub queue: Arc<SqliteQueue>,
     pub outbox: [Arc<OutboxGateway>; 3],
     pub dir: PathBuf,
@@ -99,8 +99,8 @@ impl Embedded {
             networks,
             geography,
             idempotency,
-            simulator: bealert_app::netsim::NetworkSimulator::new(),
-            public_simulator: bealert_app::publicsim::PublicSimulator::logging_to(
+            simulator: bealert_providers::netsim::NetworkSimulator::new(),
+            public_simulator: bealert_providers::publicsim::PublicSimulator::logging_to(
                 outbox_dir.join("public.jsonl"),
             ),
             queue,
@@ -174,7 +174,7 @@ impl Embedded {
     /// each outlet's rate limit counted in `store.db`.
     pub fn public_ports(&self, timeout: std::time::Duration) -> bealert_app::ports::PublicPorts {
         bealert_app::ports::PublicPorts {
-            gateway: Arc::new(bealert_app::public_http::HttpPublic::new(
+            gateway: Arc::new(bealert_providers::public_http::HttpPublic::new(
                 timeout,
                 Some(self.public_simulator.clone()),
             )),

@@ -76,8 +76,12 @@ impl App {
             }
         }
         let outlet = parse_body::<Outlet>(v.to_string().as_bytes())?.validate()?;
-        if outlet.url != "sim" {
-            crate::public_http::reachable(&outlet.url)
+        if outlet.url != "sim"
+            && let Some(public) = &self.public
+        {
+            public
+                .gateway
+                .reachable(&outlet.url)
                 .map_err(|e| ValidationErrors::single("url", e))?;
         }
         let json = serde_json::to_value(&outlet).map_err(|e| AppError::Internal(e.to_string()))?;

@@ -20,8 +20,8 @@
 //! [`bealert_core::receipt::from_webhook`]), with the token bealert gave it
 //! (`BEALERT_RECEIPT_TOKEN_<NAME>`).
 
-use crate::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use async_trait::async_trait;
+use bealert_app::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use futures::StreamExt;
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ impl HttpSms {
     }
 
     async fn send_one(&self, m: &OutboundMessage) -> Result<Sent, GatewayError> {
-        if let Some(late) = m.too_late(crate::now_ms()) {
+        if let Some(late) = m.too_late(bealert_app::now_ms()) {
             return Err(late);
         }
         let mut req = self

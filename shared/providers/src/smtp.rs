@@ -10,7 +10,7 @@
 //! and a `Message-ID` made from the delivery's key, so a copy sent again
 //! after a lost answer is one message to the recipient's mail program).
 //!
-//! What an answer means for the [`crate::providers::ProviderChain`]:
+//! What an answer means for the [`bealert_app::providers::ProviderChain`]:
 //! * `550`, `551`, `553` (no such mailbox, not local, not allowed): the
 //!   address is dead; the delivery fails for good, with the relay's words;
 //! * any other `5xx` (authentication, policy, a relay refusing the
@@ -23,8 +23,8 @@
 //!   may have taken it, so only this relay is asked again.
 
 use crate::email::email_message;
-use crate::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use async_trait::async_trait;
+use bealert_app::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use futures::StreamExt;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -67,7 +67,7 @@ impl SmtpEmail {
     }
 
     async fn send_one(&self, m: &OutboundMessage) -> Result<Sent, GatewayError> {
-        if let Some(late) = m.too_late(crate::now_ms()) {
+        if let Some(late) = m.too_late(bealert_app::now_ms()) {
             return Err(late);
         }
         let message = email_message(m, &self.from)?;
@@ -118,7 +118,7 @@ impl Gateway for SmtpEmail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::MessageKind;
+    use bealert_app::ports::MessageKind;
     use bealert_core::{AlertId, Channel, Language, SubscriberId};
 
     fn mail(to: &str) -> OutboundMessage {

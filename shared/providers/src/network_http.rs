@@ -11,8 +11,8 @@
 //! 429 is a throttle, 408 and 5xx and a broken connection are temporary,
 //! any other 4xx is a refusal (its `error` text kept as the reason).
 
-use crate::ports::{BroadcastMessage, FollowUpMessage, GatewayError, NetworkGateway};
 use async_trait::async_trait;
+use bealert_app::ports::{BroadcastMessage, FollowUpMessage, GatewayError, NetworkGateway};
 use bealert_core::broadcast::NetworkReport;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +32,10 @@ impl HttpNetworkGateway {
                 "network gateway URL {base:?} must start with http:// or https://"
             ));
         }
-        if base.starts_with("https://") && !cfg!(feature = "network-tls") {
+        if base.starts_with("https://") && !cfg!(feature = "tls") {
             return Err(format!(
                 "network gateway URL {base:?} needs TLS, which this build leaves out: \
-                 build with --features aws (or bealert-app's network-tls)"
+                 build with --features aws (or bealert-providers' tls)"
             ));
         }
         let client = reqwest::Client::builder()
@@ -93,7 +93,7 @@ pub(crate) fn refusal(url: &str, status: u16, body: &str, hint: &str) -> Gateway
 #[async_trait]
 impl NetworkGateway for HttpNetworkGateway {
     async fn broadcast(&self, m: &BroadcastMessage) -> Result<NetworkReport, GatewayError> {
-        if let Some(e) = m.too_late(crate::now_ms()) {
+        if let Some(e) = m.too_late(bealert_app::now_ms()) {
             return Err(e);
         }
         self.post(format!("{}/broadcasts", self.base), m).await
@@ -112,10 +112,10 @@ impl NetworkGateway for HttpNetworkGateway {
 /// fallback (the simulator in the embedded home).
 pub struct GatewayRoutes {
     pub http: std::collections::HashMap<String, Arc<dyn NetworkGateway>>,
-    pub fallback: Arc<dyn crate::ports::NetworkGateways>,
+    pub fallback: Arc<dyn bealert_app::ports::NetworkGateways>,
 }
 
-impl crate::ports::NetworkGateways for GatewayRoutes {
+impl bealert_app::ports::NetworkGateways for GatewayRoutes {
     fn gateway(&self, network: &str) -> Arc<dyn NetworkGateway> {
         self.http
             .get(network)
@@ -149,7 +149,7 @@ pub fn parse_gateway(
 mod tests {
     use super::*;
     use crate::netsim::NetworkSimulator;
-    use crate::ports::BroadcastCell;
+    use bealert_app::ports::BroadcastCell;
     use bealert_core::AlertId;
     use bealert_core::broadcast::BroadcastMode;
 

@@ -9,10 +9,10 @@
 //! [`router`] serves it over HTTP with the JSON protocol of
 //! [`crate::network_http`], so it also stands in for a network's API.
 
-use crate::ports::{
+use async_trait::async_trait;
+use bealert_app::ports::{
     BroadcastCell, BroadcastMessage, FollowUpMessage, GatewayError, NetworkGateway, NetworkGateways,
 };
-use async_trait::async_trait;
 use bealert_core::broadcast::NetworkReport;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -157,7 +157,7 @@ impl NetworkSimulator {
 
     pub async fn broadcast(&self, m: &BroadcastMessage) -> Result<NetworkReport, GatewayError> {
         let b = self.gate(&m.network).await?;
-        if let Some(e) = m.too_late(crate::now_ms()) {
+        if let Some(e) = m.too_late(bealert_app::now_ms()) {
             return Err(e);
         }
         Ok(self.deliver(&m.key, &m.cells, b.drop))

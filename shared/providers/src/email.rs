@@ -4,7 +4,7 @@
 //! made from the delivery's idempotency key (a copy sent again by accident
 //! is one message to the recipient's mail program), and the language.
 
-use crate::ports::{GatewayError, OutboundMessage};
+use bealert_app::ports::{GatewayError, OutboundMessage};
 use bealert_core::message::{email_parts, message_id};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -77,7 +77,7 @@ pub fn email_message(m: &OutboundMessage, from: &str) -> Result<lettre::Message,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::MessageKind;
+    use bealert_app::ports::MessageKind;
     use bealert_core::{AlertId, Channel, Language, SubscriberId};
 
     fn mail(to: &str, unsubscribe: Option<&str>) -> OutboundMessage {

@@ -11,8 +11,8 @@
 //! to lose a share of the acknowledgements ([`Behaviour`]).
 
 use crate::netsim::Behaviour;
-use crate::ports::{GatewayError, PublicGateway, PublicMessage};
 use async_trait::async_trait;
+use bealert_app::ports::{GatewayError, PublicGateway, PublicMessage};
 use bealert_core::broadcast::NetworkReport;
 use bealert_core::outlet::{OutletKind, Tone};
 use std::collections::HashMap;
@@ -69,7 +69,7 @@ impl PublicSimulator {
     fn write_log(&self, outlet: &str, key: &str, what: &Published) {
         let Some(path) = &self.log else { return };
         let mut line = serde_json::json!({
-            "at": crate::format_ms(crate::now_ms()), "outlet": outlet, "key": key,
+            "at": bealert_app::format_ms(bealert_app::now_ms()), "outlet": outlet, "key": key,
         });
         match what {
             Published::Post { language, text } => {
@@ -179,7 +179,7 @@ impl PublicGateway for PublicSimulator {
     async fn publish(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {
         let name = &m.outlet.name;
         let b = self.gate(name).await?;
-        if let Some(e) = m.too_late(crate::now_ms()) {
+        if let Some(e) = m.too_late(bealert_app::now_ms()) {
             return Err(e);
         }
         Ok(match m.outlet.kind {
@@ -336,7 +336,7 @@ pub fn router(sim: PublicSimulator) -> axum::Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::Post;
+    use bealert_app::ports::Post;
     use bealert_core::Language;
     use bealert_core::outlet::Outlet;
 

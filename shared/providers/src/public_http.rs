@@ -17,8 +17,8 @@
 //! 429 is a throttle, 408 and 5xx and a broken connection are temporary,
 //! any other 4xx is a refusal (its `error` text kept as the reason).
 
-use crate::ports::{GatewayError, PublicGateway, PublicMessage};
 use async_trait::async_trait;
+use bealert_app::ports::{GatewayError, PublicGateway, PublicMessage};
 use bealert_core::broadcast::NetworkReport;
 use bealert_core::outlet::OutletKind;
 use std::time::Duration;
@@ -33,10 +33,10 @@ pub fn token_var(outlet: &str) -> String {
 
 /// Whether this build can reach an outlet's URL (`https://` needs TLS).
 pub fn reachable(url: &str) -> Result<(), String> {
-    if url.starts_with("https://") && !cfg!(feature = "network-tls") {
+    if url.starts_with("https://") && !cfg!(feature = "tls") {
         return Err(format!(
             "{url:?} needs TLS, which this build leaves out: build with --features aws \
-             (or bealert-app's network-tls)"
+             (or bealert-providers' tls)"
         ));
     }
     Ok(())
@@ -151,8 +151,12 @@ impl HttpPublic {
 
 #[async_trait]
 impl PublicGateway for HttpPublic {
+    fn reachable(&self, url: &str) -> Result<(), String> {
+        reachable(url)
+    }
+
     async fn publish(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {
-        if let Some(e) = m.too_late(crate::now_ms()) {
+        if let Some(e) = m.too_late(bealert_app::now_ms()) {
             return Err(e);
         }
         if m.outlet.url == "sim" {

@@ -1,6 +1,6 @@
 //! Rules of the delivery stores, decided here once: what a delivery's
-//! change of status does to its alert's counts, which changes record a
-//! latency, and which resolution shard plans a recipient. Each store
+//! change of status does to its alert's counts and which changes record a
+//! latency. Each store
 //! executes them in its own transaction (SQL, a conditional write) and
 //! never decides them again.
 
@@ -66,6 +66,27 @@ pub fn moved(
     out
 }
 
+/// Which moves record a latency: a message handed over (a move to
+/// `sent`) adds its time since its alert's release to the histogram of
+/// [`Leg::ToSent`]; one a receipt confirms (a move to `delivered`), to that
+/// of [`Leg::ToDelivered`]. `released_at` is the alert's release
+/// ([`crate::ports::AlertRecord::released_at`]; none known, nothing is
+/// recorded), `at` when the move happened. Any other move records nothing.
+pub fn latency(
+    from: DeliveryStatus,
+    to: DeliveryStatus,
+    released_at: Option<i64>,
+    at: i64,
+) -> Option<(Leg, i64)> {
+    let leg = match to {
+        _ if from == to => return None,
+        DeliveryStatus::Sent => Leg::ToSent,
+        DeliveryStatus::Delivered => Leg::ToDelivered,
+        _ => return None,
+    };
+    released_at.map(|released| (leg, at - released))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +119,41 @@ mod tests {
                 (Counter::Final(Language::Fr, Failed), 1),
             ]
         );
+    }
+
+    #[test]
+    fn only_a_hand_over_and_a_confirmation_record_a_latency() {
+        let released = Some(1_000);
+        assert_eq!(
+            latency(Sending, Sent, released, 1_250),
+            Some((Leg::ToSent, 250))
+        );
+        for from in [Queued, Sending, Sent] {
+            assert_eq!(
+                latency(from, Delivered, released, 4_000),
+                Some((Leg::ToDelivered, 3_000)),
+                "{from:?}"
+            );
+        }
+        assert_eq!(
+            latency(Sending, Sent, None, 1_250),
+            None,
+            "no release known"
+        );
+        for (from, to) in [
+            (Queued, Sending),
+            (Sending, Queued),
+            (Sending, Failed),
+            (Delivered, Failed),
+            (Queued, Cancelled),
+            (Delivered, Delivered),
+        ] {
+            assert_eq!(
+                latency(from, to, released, 9_000),
+                None,
+                "{from:?} -> {to:?}"
+            );
+        }
     }
 
     #[test]

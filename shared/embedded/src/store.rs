@@ -1213,8 +1213,10 @@ impl DeliveryStore for SqliteStore {
                     ])?;
                     if n == 1 {
                         tally.add(rules::moved(DeliveryStatus::Sending, to, Some(r.language)));
-                        if let (DeliveryStatus::Sent, Some(at)) = (to, r.released_at) {
-                            tally.add([(Counter::latency(r.language, Leg::ToSent, now - at), 1)]);
+                        if let Some((leg, ms)) =
+                            rules::latency(DeliveryStatus::Sending, to, r.released_at, now)
+                        {
+                            tally.add([(Counter::latency(r.language, leg, ms), 1)]);
                         }
                     }
                     applied.push(n == 1);
@@ -1484,11 +1486,10 @@ impl DeliveryStore for SqliteStore {
                 ])?;
                 let mut tally = Tally::default();
                 tally.add(rules::moved(from, to, Some(lang)));
-                if to == DeliveryStatus::Delivered {
-                    tally.add([(
-                        Counter::latency(lang, Leg::ToDelivered, change.at - change.released_at),
-                        1,
-                    )]);
+                if let Some((leg, ms)) =
+                    rules::latency(from, to, Some(change.released_at), change.at)
+                {
+                    tally.add([(Counter::latency(lang, leg, ms), 1)]);
                 }
                 bump(tx, &key, d.channel, &tally)?;
                 Ok(ReceiptApplied::Moved { from, to, contact })

@@ -588,10 +588,7 @@ impl DeliveryStore for DynamoStore {
                     error: error.map(str::to_string),
                     provider: r.provider.clone(),
                     language: Some(r.language),
-                    timed: match (to, r.released_at) {
-                        (DeliveryStatus::Sent, Some(at)) => Some((Leg::ToSent, now - at)),
-                        _ => None,
-                    },
+                    timed: rules::latency(DeliveryStatus::Sending, to, r.released_at, now),
                 }
             })
             .collect();
@@ -894,8 +891,7 @@ impl DeliveryStore for DynamoStore {
                     id: None,
                 }),
                 language: Some(item_language(item)?),
-                timed: (to == DeliveryStatus::Delivered)
-                    .then_some((Leg::ToDelivered, change.at - change.released_at)),
+                timed: rules::latency(from, to, Some(change.released_at), change.at),
             };
             let won = self.apply_changes(d.alert, d.channel, vec![c], now).await?;
             if !won.is_empty() {

@@ -96,6 +96,66 @@ impl FromRequest<Arc<App>> for AlertBody {
     }
 }
 
+/// Who sent a request, for the audit log: `http <address> <user agent>`
+/// (each part cut to 120 characters). The address is the one the request
+/// limiter decided on: the peer, or what a trusted proxy forwarded. Without
+/// one (a Lambda behind API Gateway) it is the last `X-Forwarded-For`
+/// entry, the one API Gateway itself appends; never the first, which the
+/// caller writes.
+pub struct Client(pub String);
+
+impl FromRequestParts<Arc<App>> for Client {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_of(
+            &parts.headers,
+            parts
+                .extensions
+                .get::<super::limit::ClientIp>()
+                .map(|c| c.0),
+        )))
+    }
+}
+
+fn client_of(headers: &axum::http::HeaderMap, decided: Option<std::net::IpAddr>) -> String {
+    let cut = |v: &str| -> String { v.trim().chars().take(120).collect() };
+    let address = match decided {
+        Some(ip) => ip.to_string(),
+        None => headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').map(str::trim).find(|a| !a.is_empty()))
+            .map_or_else(|| "-".to_string(), cut),
+    };
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map_or_else(|| "-".to_string(), cut);
+    format!("http {address} {agent}")
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_names_the_address_the_limiter_decided_not_what_the_caller_wrote() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        h.insert("user-agent", "curl/8".parse().unwrap());
+        let decided = Some(std::net::IpAddr::from([198, 51, 100, 7]));
+        assert_eq!(client_of(&h, decided), "http 198.51.100.7 curl/8");
+        // Behind API Gateway: the entry it appended, not the spoofable first.
+        assert_eq!(client_of(&h, None), "http 203.0.113.9 curl/8");
+        assert_eq!(client_of(&axum::http::HeaderMap::new(), None), "http - -");
+    }
+}
+
 /// The operator behind `Authorization: Bearer <key>`.
 pub struct Authed(pub Operator);
 

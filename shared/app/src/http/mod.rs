@@ -21,7 +21,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use bealert_core::lifecycle::FollowUp;
-use extract::{AlertBody, Authed, JsonBytes};
+use extract::{AlertBody, Authed, Client, JsonBytes};
 use problem::Problem;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -220,37 +220,13 @@ async fn estimate(
     Ok(Json(app.estimate_zone(&op, &body).await?))
 }
 
-/// Who sent a request, for the audit log: `http <forwarded address or
-/// -> <user agent>` (each part cut to 120 characters).
-fn client_of(headers: &axum::http::HeaderMap) -> String {
-    let part = |name: &str, first_of_list: bool| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                if first_of_list {
-                    v.split(',').next().unwrap_or(v).trim()
-                } else {
-                    v.trim()
-                }
-            })
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| "-".to_string(), |v| v.chars().take(120).collect())
-    };
-    format!(
-        "http {} {}",
-        part("x-forwarded-for", true),
-        part("user-agent", false)
-    )
-}
-
 async fn create_alert(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
+    Client(client): Client,
     headers: axum::http::HeaderMap,
     body: AlertBody,
 ) -> Answer<axum::response::Response> {
-    let client = client_of(&headers);
     let bytes = match &body {
         AlertBody::Json(b) | AlertBody::Cap(b) => b.clone(),
     };
@@ -327,6 +303,7 @@ async fn alert_resource(
     State(app): State<Arc<App>>,
     method: Method,
     Path(target): Path<String>,
+    Client(client): Client,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, Problem> {
@@ -351,7 +328,6 @@ async fn alert_resource(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     let op = app.authenticate(authorization).await?;
-    let client = client_of(&headers);
     let Some((id, verb)) = verb else {
         return Ok(Json(app.alert_view(&op, &target).await?).into_response());
     };
@@ -394,25 +370,20 @@ async fn sending(State(app): State<Arc<App>>, Authed(op): Authed) -> Answer<impl
 async fn halt_sending(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
-    headers: axum::http::HeaderMap,
+    Client(client): Client,
     body: axum::body::Bytes,
 ) -> Answer<impl IntoResponse> {
-    Ok(Json(
-        app.set_halt(&op, true, &body, &client_of(&headers)).await?,
-    ))
+    Ok(Json(app.set_halt(&op, true, &body, &client).await?))
 }
 
 /// `POST /v1/sending:resume`.
 async fn resume_sending(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
-    headers: axum::http::HeaderMap,
+    Client(client): Client,
     body: axum::body::Bytes,
 ) -> Answer<impl IntoResponse> {
-    Ok(Json(
-        app.set_halt(&op, false, &body, &client_of(&headers))
-            .await?,
-    ))
+    Ok(Json(app.set_halt(&op, false, &body, &client).await?))
 }
 
 async fn create_drill(
@@ -571,7 +542,7 @@ async fn deliveries(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
+    Client(client): Client,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Answer<impl IntoResponse> {
     let Query(params) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -594,14 +565,8 @@ async fn deliveries(
         })
         .transpose()?;
     Ok(Json(
-        app.deliveries_page_from(
-            &op,
-            &id,
-            cursor.map(String::as_str),
-            limit,
-            &client_of(&headers),
-        )
-        .await?,
+        app.deliveries_page_from(&op, &id, cursor.map(String::as_str), limit, &client)
+            .await?,
     ))
 }
 

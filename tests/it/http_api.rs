@@ -25,6 +25,14 @@ fn sub(
     })
 }
 
+/// An exercise to a 1 km circle in Brussels.
+fn brussels_exercise() -> Value {
+    let mut body =
+        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
+    body["status"] = json!("Exercise");
+    body
+}
+
 /// An outbox line's text, after checking its signature (the line sent
 /// after the text) names `authority` and a Belgian time.
 fn unsigned(line: &Value, authority: &str) -> String {
@@ -1048,9 +1056,7 @@ async fn contacts_are_masked_unless_the_person_holds_the_contacts_right() {
         api.post("/v1/subscribers:import", &subs).await.body["imported"],
         1
     );
-    let mut body =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    body["status"] = json!("Exercise");
+    let body = brussels_exercise();
     let id = api.post("/v1/alerts", &body).await.body["id"]
         .as_str()
         .unwrap()
@@ -1162,9 +1168,7 @@ async fn public_traffic_from_one_address_does_not_starve_an_operator_on_it() {
         limited >= 40,
         "only {limited} of 64 public reads were limited"
     );
-    let mut body =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    body["status"] = json!("Exercise");
+    let body = brussels_exercise();
     let api = Api::new(&server.url, &key);
     let created = api.post("/v1/alerts", &body).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
@@ -1231,9 +1235,7 @@ async fn halt_stops_all_sending_until_resume_and_loses_nothing() {
             .contains("\"halt\"")
     );
 
-    let mut body =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    body["status"] = json!("Exercise");
+    let body = brussels_exercise();
     let id = api.post("/v1/alerts", &body).await.body["id"]
         .as_str()
         .unwrap()
@@ -1344,9 +1346,7 @@ async fn a_retried_request_with_the_same_idempotency_key_sends_once() {
             (status, body, replayed, location)
         }
     };
-    let mut alert =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    alert["status"] = json!("Exercise");
+    let alert = brussels_exercise();
 
     // A client retries (its first answer was lost), twice, one at the same time.
     let (first, second, third) = tokio::join!(
@@ -1455,9 +1455,7 @@ async fn nothing_follows_up_an_alert_older_than_the_follow_up_window() {
     let here = (50.850, 4.350);
     let subs = json!({"subscribers": [sub("anna", "nl", &["sms"], &[here], &[], 1)]});
     api.post("/v1/subscribers:import", &subs).await;
-    let mut body =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    body["status"] = json!("Exercise");
+    let body = brussels_exercise();
     let id = api.post("/v1/alerts", &body).await.body["id"]
         .as_str()
         .unwrap()
@@ -1554,9 +1552,7 @@ async fn a_cancel_stops_the_original_and_follows_it_to_everyone_it_reached() {
         .post("/v1/subscribers:import", &json!({ "subscribers": people }))
         .await;
     assert_eq!(imported.body["imported"], 300, "{:?}", imported.body);
-    let mut body =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    body["status"] = json!("Exercise");
+    let body = brussels_exercise();
     let created = api.post("/v1/alerts", &body).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let original = created.body["id"].as_str().unwrap().to_string();
@@ -1801,9 +1797,7 @@ async fn a_real_alert_overtakes_an_exercise_still_queued_on_the_same_channel() {
         .post("/v1/subscribers:import", &json!({ "subscribers": people }))
         .await;
     assert_eq!(imported.body["imported"], 301, "{:?}", imported.body);
-    let mut exercise =
-        alert_body(json!({"circles": [{"lat": 50.851, "lon": 4.353, "radius_km": 1.0}]}));
-    exercise["status"] = json!("Exercise");
+    let exercise = brussels_exercise();
     let ex = api.post("/v1/alerts", &exercise).await;
     let ex_id = ex.body["id"].as_str().unwrap().to_string();
     while outbox(p, "sms").len() < 10 {

@@ -139,23 +139,6 @@ fn client_of(headers: &axum::http::HeaderMap, decided: Option<std::net::IpAddr>)
     format!("http {address} {agent}")
 }
 
-#[cfg(test)]
-mod client_tests {
-    use super::*;
-
-    #[test]
-    fn the_audit_names_the_address_the_limiter_decided_not_what_the_caller_wrote() {
-        let mut h = axum::http::HeaderMap::new();
-        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
-        h.insert("user-agent", "curl/8".parse().unwrap());
-        let decided = Some(std::net::IpAddr::from([198, 51, 100, 7]));
-        assert_eq!(client_of(&h, decided), "http 198.51.100.7 curl/8");
-        // Behind API Gateway: the entry it appended, not the spoofable first.
-        assert_eq!(client_of(&h, None), "http 203.0.113.9 curl/8");
-        assert_eq!(client_of(&axum::http::HeaderMap::new(), None), "http - -");
-    }
-}
-
 /// The operator behind `Authorization: Bearer <key>`.
 pub struct Authed(pub Operator);
 
@@ -174,5 +157,22 @@ impl FromRequestParts<Arc<App>> for Authed {
             .await
             .map(Authed)
             .map_err(Problem::from)
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_names_the_address_the_limiter_decided_not_what_the_caller_wrote() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        h.insert("user-agent", "curl/8".parse().unwrap());
+        let decided = Some(std::net::IpAddr::from([198, 51, 100, 7]));
+        assert_eq!(client_of(&h, decided), "http 198.51.100.7 curl/8");
+        // Behind API Gateway: the entry it appended, not the spoofable first.
+        assert_eq!(client_of(&h, None), "http 203.0.113.9 curl/8");
+        assert_eq!(client_of(&axum::http::HeaderMap::new(), None), "http - -");
     }
 }

@@ -169,19 +169,12 @@ impl App {
 
     async fn sending_view(&self) -> Result<SendingView, AppError> {
         let switch = self.switch().await?;
-        let mut queued_jobs = std::collections::BTreeMap::new();
-        for queue in crate::jobs::all_queues() {
-            let depth = self
-                .ports
-                .queue
-                .depth(queue)
-                .await
-                .map_err(|e| AppError::Unavailable(format!("queue {queue}: {}", e.0)))?;
-            queued_jobs.insert(
-                queue.to_string(),
-                depth.ready + depth.in_flight + depth.delayed,
-            );
-        }
+        let queued_jobs = self
+            .queue_depths()
+            .await?
+            .into_iter()
+            .map(|q| (q.queue, q.depth.ready + q.depth.in_flight + q.depth.delayed))
+            .collect();
         let mut log: Vec<Switch> = self
             .ports
             .documents

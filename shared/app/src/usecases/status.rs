@@ -8,8 +8,8 @@
 
 use super::App;
 use crate::AppError;
-use crate::ports::QueueDepth;
 use crate::providers::ProviderHealth;
+use crate::ports::QueueDepth;
 use bealert_core::Channel;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -85,7 +85,8 @@ impl SendMeter {
 }
 
 impl App {
-    pub async fn status(&self) -> Result<StatusReport, AppError> {
+    /// Every queue of bealert's with its depth.
+    pub(crate) async fn queue_depths(&self) -> Result<Vec<QueueStatus>, AppError> {
         let mut queues = Vec::new();
         for queue in crate::jobs::all_queues() {
             let depth = self
@@ -99,6 +100,11 @@ impl App {
                 depth,
             });
         }
+        Ok(queues)
+    }
+
+    pub async fn status(&self) -> Result<StatusReport, AppError> {
+        let queues = self.queue_depths().await?;
         let now = crate::now_ms();
         let channels = Channel::ALL
             .into_iter()

@@ -1,6 +1,6 @@
 //! Rules of the delivery stores, decided here once: what a delivery's
-//! change of status does to its alert's counts and which changes record a
-//! latency. Each store
+//! change of status does to its alert's counts, which changes record a
+//! latency, and which resolution shard plans a recipient. Each store
 //! executes them in its own transaction (SQL, a conditional write) and
 //! never decides them again.
 
@@ -87,6 +87,24 @@ pub fn latency(
     released_at.map(|released| (leg, at - released))
 }
 
+/// The shard rule. Resolution shards can find the same recipient (one
+/// with addresses in two shards, a group member living in the zone). Each
+/// shard records itself as the recipient's owner unless one is recorded
+/// (a conditional write: the first shard wins), then plans the recipient
+/// only if `owner`, the owner recorded after that write, is itself. So
+/// nobody is planned twice, and a shard run again (its job redelivered)
+/// takes up the recipients it owns.
+pub fn plans_recipient(shard: u32, owner: u32) -> bool {
+    owner == shard
+}
+
+/// Whether a delivery of a recipient this shard owns is still to send:
+/// planned just now (`stored`: none was there), or by an earlier run of
+/// the shard and not final yet. A final one is never sent again.
+pub fn still_to_send(stored: Option<DeliveryStatus>) -> bool {
+    stored.is_none_or(|status| !status.is_final())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +171,23 @@ mod tests {
                 None,
                 "{from:?} -> {to:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_recipient_is_planned_by_the_shard_that_owns_them_only() {
+        assert!(plans_recipient(3, 3));
+        assert!(!plans_recipient(3, 4));
+    }
+
+    #[test]
+    fn an_owned_delivery_is_sent_unless_it_is_final() {
+        assert!(still_to_send(None), "planned just now");
+        for st in [Queued, Sending] {
+            assert!(still_to_send(Some(st)), "{st:?}");
+        }
+        for st in [Sent, Failed, Cancelled, Delivered] {
+            assert!(!still_to_send(Some(st)), "{st:?}");
         }
     }
 

@@ -1068,9 +1068,13 @@ impl DeliveryStore for SqliteStore {
                 let mut pending = Vec::new();
                 for r in recipients {
                     let sid = r.subscriber_id.as_i64();
-                    if claim_recipient.execute(params![key, sid, shard])? == 1 {
+                    let recorded = if claim_recipient.execute(params![key, sid, shard])? == 1 {
                         new_recipients += 1;
-                    } else if owner.query_row(params![key, sid], |row| row.get::<_, u32>(0))? != shard {
+                        shard
+                    } else {
+                        owner.query_row(params![key, sid], |row| row.get::<_, u32>(0))?
+                    };
+                    if !rules::plans_recipient(shard, recorded) {
                         continue;
                     }
                     for d in r.deliveries {
@@ -1085,13 +1089,15 @@ impl DeliveryStore for SqliteStore {
                             now,
                             bucket(d.subscriber_id)
                         ])?;
-                        let open = added == 1
-                            || !status_of(status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?)?
-                                .is_final();
-                        if added == 1 {
+                        let stored = if added == 1 {
                             queued.entry(d.channel).or_default().add(rules::planned(d.language));
-                        }
-                        if open {
+                            None
+                        } else {
+                            Some(status_of(
+                                status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?,
+                            )?)
+                        };
+                        if rules::still_to_send(stored) {
                             pending.push(d);
                         }
                     }

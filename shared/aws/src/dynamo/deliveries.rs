@@ -399,11 +399,11 @@ impl DynamoStore {
                 vec![recipient_key(alert, r.subscriber_id)],
             )
             .await?;
-        let owned = owner
+        let owner = owner
             .first()
             .map(|o| get_n::<u32>(o, "shard"))
             .transpose()?;
-        if owned != Some(shard) {
+        if !owner.is_some_and(|owner| rules::plans_recipient(shard, owner)) {
             return Ok(Vec::new());
         }
         let mut pending = Vec::new();
@@ -411,13 +411,16 @@ impl DynamoStore {
         for d in &r.deliveries {
             let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
             match cur.get(&d.subscriber_id) {
-                Some(item) if status_of(item)?.is_final() => {}
-                Some(_) => pending.push(d.clone()),
+                Some(item) => {
+                    if rules::still_to_send(Some(status_of(item)?)) {
+                        pending.push(d.clone());
+                    }
+                }
                 None => missing.push(d.clone()),
             }
         }
         // Deliveries this shard plans for its recipient on a later call
-        // (another channel): added beside the ones it has, as SQLite does.
+        // (another channel): added beside the ones it has, and to send.
         if !missing.is_empty() {
             let more = RecipientPlan {
                 deliveries: missing,
@@ -437,7 +440,7 @@ impl DynamoStore {
                 for d in &more.deliveries {
                     let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
                     if let Some(item) = cur.get(&d.subscriber_id)
-                        && !status_of(item)?.is_final()
+                        && rules::still_to_send(Some(status_of(item)?))
                     {
                         pending.push(d.clone());
                     }

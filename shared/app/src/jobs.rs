@@ -12,7 +12,7 @@ pub const RESOLVE_QUEUE: &str = "resolve";
 /// the alert it cancels, and a real alert not behind an exercise: each
 /// channel has a queue per lane, every home serves them side by side, and
 /// the channel's rate budget keeps a reserve for the higher lanes
-/// ([`crate::rate::Priority`]).
+/// ([`crate::limit::Priority`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {
     /// Cancels, of any alert.

@@ -10,6 +10,7 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod limit;
 pub mod metrics;
 pub mod ports;
 pub mod providers;

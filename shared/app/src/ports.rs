@@ -930,13 +930,32 @@ pub enum GatewayError {
     Permanent(String),
 }
 
+/// What a chain has seen of one provider, for `bealert status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderHealth {
+    pub name: String,
+    pub accepted: u64,
+    pub refused: u64,
+    pub unsure: u64,
+    pub throttled: u64,
+    pub permanent: u64,
+    /// Calls refused in a row: after [`crate::providers::SKIP_AFTER`] the
+    /// chain passes the provider by for [`crate::providers::SKIP_FOR`] (it
+    /// is still asked when it is the last).
+    pub refused_in_a_row: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Whether the chain passes it by now.
+    pub skipped: bool,
+}
+
 #[async_trait]
 pub trait Gateway: Send + Sync {
     /// Sends messages; one result per message, in order.
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>>;
 
     /// What a provider chain has seen of each of its providers.
-    fn providers(&self) -> Vec<crate::providers::ProviderHealth> {
+    fn providers(&self) -> Vec<ProviderHealth> {
         Vec::new()
     }
 }
@@ -947,7 +966,7 @@ pub trait Gateway: Send + Sync {
 #[async_trait]
 pub trait SendBudget: Send + Sync {
     /// The channel's limit; `None` is unlimited.
-    fn limit(&self, channel: Channel) -> Option<crate::rate::Limit>;
+    fn limit(&self, channel: Channel) -> Option<crate::limit::Limit>;
     /// The channel's messages per second; `None` is unlimited.
     fn rate(&self, channel: Channel) -> Option<u32> {
         self.limit(channel).map(|l| l.per_second)
@@ -958,7 +977,7 @@ pub trait SendBudget: Send + Sync {
         &self,
         channel: Channel,
         n: u32,
-        priority: crate::rate::Priority,
+        priority: crate::limit::Priority,
         now_ms: i64,
     ) -> Result<u32, StoreError>;
 }

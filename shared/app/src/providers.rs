@@ -12,6 +12,7 @@
 //! failing, an outage, throttling), for the fault-injection tests and drills
 //! of both homes.
 
+pub use crate::ports::ProviderHealth;
 use crate::ports::{Gateway, GatewayError, OutboundMessage, Sent};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -35,24 +36,6 @@ impl Provider {
             gateway,
         }
     }
-}
-
-/// What a chain has seen of one provider, for `bealert status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ProviderHealth {
-    pub name: String,
-    pub accepted: u64,
-    pub refused: u64,
-    pub unsure: u64,
-    pub throttled: u64,
-    pub permanent: u64,
-    /// Calls refused in a row: after [`SKIP_AFTER`] the chain passes the
-    /// provider by for [`SKIP_FOR`] (it is still asked when it is the last).
-    pub refused_in_a_row: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// Whether the chain passes it by now.
-    pub skipped: bool,
 }
 
 /// Refusals in a row after which a provider is passed by for a while.

@@ -8,8 +8,8 @@
 
 use super::App;
 use crate::AppError;
-use crate::providers::ProviderHealth;
 use crate::ports::QueueDepth;
+use crate::providers::ProviderHealth;
 use bealert_core::Channel;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -124,6 +124,7 @@ impl Transmit for SnsSms {
 /// E-mail through SES (v1) `SendRawEmail`: one message per recipient,
 /// with a text and an HTML part, `List-Unsubscribe` and a stable
 /// `Message-ID` ([`bealert_providers::email::raw_email`]).
+#[cfg(feature = "email")]
 pub struct SesEmail {
     pub client: aws_sdk_ses::Client,
     pub from: String,
@@ -132,6 +133,7 @@ pub struct SesEmail {
     pub configuration_set: Option<String>,
 }
 
+#[cfg(feature = "email")]
 #[async_trait]
 impl Transmit for SesEmail {
     async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {

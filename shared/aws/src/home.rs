@@ -14,7 +14,9 @@
 //! | `BEALERT_UPLOADS_BUCKET` | none | S3 bucket of presigned uploads (networks' cell files over 6 MB); without it `cells:upload` says to PUT the file directly |
 //! | `BEALERT_NETWORK_GATEWAYS` | none | each network's alerting API, `NAME=URL,...` (Lambda functions; `serve` has `--network-gateway` and simulates the rest) |
 
-use crate::gateways::{LoggedGateway, SesEmail, SnsSms, VoiceCalls};
+#[cfg(feature = "email")]
+use crate::gateways::SesEmail;
+use crate::gateways::{LoggedGateway, SnsSms, VoiceCalls};
 use crate::{DynamoStore, SqsQueue, Tables};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -141,8 +143,10 @@ impl Settings {
 }
 
 /// A network without a configured gateway: every broadcast fails, saying how to configure one.
+#[cfg(feature = "http")]
 struct UnconfiguredNetwork;
 
+#[cfg(feature = "http")]
 #[async_trait]
 impl bealert_app::ports::NetworkGateway for UnconfiguredNetwork {
     async fn broadcast(
@@ -166,6 +170,7 @@ impl bealert_app::ports::NetworkGateway for UnconfiguredNetwork {
     }
 }
 
+#[cfg(feature = "http")]
 impl bealert_app::ports::NetworkGateways for UnconfiguredNetwork {
     fn gateway(&self, _network: &str) -> Arc<dyn bealert_app::ports::NetworkGateway> {
         Arc::new(UnconfiguredNetwork)
@@ -205,6 +210,55 @@ impl Gateway for Unconfigured {
             self.what, self.variable
         ));
         vec![Err(e); messages.len()]
+    }
+}
+
+/// An adapter this build leaves out (its feature is off, so its client is
+/// not linked): every call fails for good, saying which feature brings it.
+#[cfg(any(not(feature = "http"), not(feature = "email")))]
+struct NotInThisBuild(&'static str);
+
+#[cfg(not(feature = "email"))]
+#[async_trait]
+impl Gateway for NotInThisBuild {
+    async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
+        vec![Err(GatewayError::Permanent(self.0.into())); messages.len()]
+    }
+}
+
+#[cfg(not(feature = "http"))]
+#[async_trait]
+impl bealert_app::ports::NetworkGateway for NotInThisBuild {
+    async fn broadcast(
+        &self,
+        _: &bealert_app::ports::BroadcastMessage,
+    ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError> {
+        Err(GatewayError::Permanent(self.0.into()))
+    }
+
+    async fn follow_up(
+        &self,
+        _: &bealert_app::ports::FollowUpMessage,
+    ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError> {
+        Err(GatewayError::Permanent(self.0.into()))
+    }
+}
+
+#[cfg(not(feature = "http"))]
+impl bealert_app::ports::NetworkGateways for NotInThisBuild {
+    fn gateway(&self, _network: &str) -> Arc<dyn bealert_app::ports::NetworkGateway> {
+        Arc::new(NotInThisBuild(self.0))
+    }
+}
+
+#[cfg(not(feature = "http"))]
+#[async_trait]
+impl bealert_app::ports::PublicGateway for NotInThisBuild {
+    async fn publish(
+        &self,
+        _: &bealert_app::ports::PublicMessage,
+    ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError> {
+        Err(GatewayError::Permanent(self.0.into()))
     }
 }
 
@@ -322,6 +376,7 @@ impl AwsHome {
     }
 
     /// E-mail through SES, if a sender is configured.
+    #[cfg(feature = "email")]
     pub fn email(&self) -> Arc<dyn Gateway> {
         match &self.settings.email_from {
             Some(from) => Arc::new(LoggedGateway::new(
@@ -337,6 +392,15 @@ impl AwsHome {
                 variable: "BEALERT_EMAIL_FROM",
             }),
         }
+    }
+
+    /// E-mail through SES: not in a build without the `email` feature
+    /// (a function that sends no e-mail leaves lettre out).
+    #[cfg(not(feature = "email"))]
+    pub fn email(&self) -> Arc<dyn Gateway> {
+        Arc::new(NotInThisBuild(
+            "e-mail through SES is not in this build (bealert-aws's email feature)",
+        ))
     }
 
     /// Voice calls, if an origination identity is configured.
@@ -413,15 +477,26 @@ impl AwsHome {
 
     /// Public channels: every outlet over HTTP (`sim` ones through
     /// `sim`, where given); each outlet's rate limit counted in DynamoDB.
+    /// Without the `http` feature (a function that publishes nothing), the
+    /// outlets' gateway refuses, saying so.
     pub fn public_ports(
         &self,
         timeout: Duration,
         sim: Option<bealert_providers::publicsim::PublicSimulator>,
     ) -> bealert_app::ports::PublicPorts {
+        #[cfg(feature = "http")]
+        let gateway = Arc::new(bealert_providers::public_http::HttpPublic::new(
+            timeout, sim,
+        ));
+        #[cfg(not(feature = "http"))]
+        let gateway = {
+            let _ = (timeout, sim);
+            Arc::new(NotInThisBuild(
+                "outlets over HTTP are not in this build (bealert-aws's http feature)",
+            ))
+        };
         bealert_app::ports::PublicPorts {
-            gateway: Arc::new(bealert_providers::public_http::HttpPublic::new(
-                timeout, sim,
-            )),
+            gateway,
             counters: self.store.clone(),
         }
     }
@@ -430,6 +505,7 @@ impl AwsHome {
     /// (`proximus=https://…,orange=https://…`; tokens from
     /// `BEALERT_NETWORK_TOKEN_<NAME>`); a network without one fails its
     /// broadcasts, saying so.
+    #[cfg(feature = "http")]
     pub fn network_gateways_from_env(
         timeout: Duration,
     ) -> Result<Arc<dyn bealert_app::ports::NetworkGateways>, ConfigError> {
@@ -451,6 +527,17 @@ impl AwsHome {
             http,
             fallback: Arc::new(UnconfiguredNetwork),
         }))
+    }
+
+    /// Networks' gateways in a build without the `http` feature (a
+    /// function that broadcasts nothing): every broadcast fails, saying so.
+    #[cfg(not(feature = "http"))]
+    pub fn network_gateways_from_env(
+        _timeout: Duration,
+    ) -> Result<Arc<dyn bealert_app::ports::NetworkGateways>, ConfigError> {
+        Ok(Arc::new(NotInThisBuild(
+            "networks' HTTP gateways are not in this build (bealert-aws's http feature)",
+        )))
     }
 
     /// Gateways for a function that sends on no channel: every send fails.

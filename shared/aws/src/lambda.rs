@@ -119,7 +119,10 @@ where
 /// set, with the gateways `gateways` picks (e.g. `|h| AwsHome::only(Channel::Sms, h.sms())`,
 /// or `|_| AwsHome::no_gateways()`): a function links only the SDK clients it uses.
 /// Alert-SMS is set up too: any function may meet it (an alert's networks,
-/// its estimate, a job settling an alert that waits for a network).
+/// its estimate, a job settling an alert that waits for a network). The
+/// networks' and outlets' HTTP gateways are there only in a function built
+/// with bealert-aws's `http` feature (send-broadcast, send-public); in the
+/// others they refuse, saying so, and reqwest is not linked.
 pub async fn app(
     required: &[&str],
     gateways: impl FnOnce(&AwsHome) -> bealert_app::ports::Gateways,

@@ -13,6 +13,7 @@ pub mod home;
 pub mod lambda;
 pub mod location;
 pub mod sqs;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod uploads;
 

@@ -19,9 +19,6 @@ pub mod rules;
 pub mod usecases;
 pub mod worker;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
-
 pub use error::AppError;
 pub use usecases::App;
 

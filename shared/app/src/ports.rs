@@ -1,8 +1,8 @@
 //! The ports: small traits for each capability the use cases need.
 //!
 //! Every port has an embedded adapter (SQLite, a SQLite queue, outbox files)
-//! and an AWS one (DynamoDB, SQS, SNS/SES); one conformance suite
-//! (`conformance`, feature `conformance`) pins the behaviour of all of them.
+//! and an AWS one (DynamoDB, SQS, SNS/SES); a conformance suite per port
+//! (`shared/conformance`, a test-only crate) pins the behaviour of all of them.
 
 use async_trait::async_trait;
 use bealert_core::alert::{AlertSpec, AlertState};

@@ -1,9 +1,9 @@
 //! The storage conformance suites against DynamoDB Local.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_aws::dynamo::schema::create_tables;
 use bealert_aws::{DynamoStore, Tables, testkit};
+use bealert_conformance as conformance;
 
 async fn store(what: &str) -> DynamoStore {
     testkit::require_stack().await;

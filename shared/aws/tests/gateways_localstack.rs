@@ -1,11 +1,11 @@
 //! Gateways against LocalStack (SNS, SES) with the sent-key log in DynamoDB Local.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_app::ports::{Gateway, MessageKind, OutboundMessage, Sent};
 use bealert_aws::dynamo::schema::create_tables;
 use bealert_aws::gateways::{LoggedGateway, SesEmail, SnsSms};
 use bealert_aws::{DynamoStore, Tables, testkit};
+use bealert_conformance as conformance;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::sync::Arc;
 

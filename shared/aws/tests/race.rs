@@ -2,8 +2,8 @@
 //! Local claims and sent-key log, LocalStack SNS): every SMS sent once.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_aws::{AwsHome, Settings, Tables, testkit};
+use bealert_conformance as conformance;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,8 @@
 //! The job queue conformance suite against LocalStack's SQS.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_aws::{SqsQueue, testkit};
+use bealert_conformance as conformance;
 use std::time::Duration;
 
 #[tokio::test]

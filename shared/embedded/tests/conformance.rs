@@ -1,8 +1,8 @@
 //! The ports' conformance suites against the embedded adapters.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_app::ports::Gateway;
+use bealert_conformance as conformance;
 use bealert_core::Channel;
 use bealert_embedded::{OutboxGateway, SqliteQueue, SqliteStore};
 use std::sync::Arc;

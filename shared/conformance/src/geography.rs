@@ -2,7 +2,7 @@
 //! of any size (a real canton has 24,000 vertices, more than one DynamoDB
 //! item holds), looked up by level and code or by code alone.
 
-use crate::ports::GeoStore;
+use bealert_app::ports::GeoStore;
 use bealert_core::geography::{Level, Unit, UnitNames};
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! first answer kept, a failed request's claim released, expiry honoured,
 //! people kept apart, and of racing claims exactly one wins.
 
-use crate::ports::{IdempotencyStore, StoredAnswer};
+use bealert_app::ports::{IdempotencyStore, StoredAnswer};
 use std::sync::Arc;
 
 pub async fn idempotency_store(s: Arc<dyn IdempotencyStore>) {

@@ -1,7 +1,7 @@
 //! Conformance of the send budget port: the token-bucket rule, shared.
 
-use crate::ports::SendBudget;
-use crate::rate::{Limit, Priority};
+use bealert_app::ports::SendBudget;
+use bealert_app::rate::{Limit, Priority};
 use bealert_core::Channel;
 
 /// The limits a budget under test is built with: SMS at 10 a second with a

@@ -3,11 +3,11 @@
 //! Run on every home's ports (the store, the queue-free send path, and the
 //! real SMS gateway behind a slow twin).
 
-use crate::ports::{
+use async_trait::async_trait;
+use bealert_app::ports::{
     AlertRecord, Gateway, GatewayError, Gateways, OutboundMessage, Ports, RecipientPlan, Sent,
 };
-use crate::usecases::{App, AppConfig, JobOutcome};
-use async_trait::async_trait;
+use bealert_app::usecases::{App, AppConfig, JobOutcome};
 use bealert_core::alert::AlertState;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::collections::HashMap;
@@ -95,13 +95,13 @@ pub async fn racing_senders(
                 operator: "race".into(),
                 spec,
                 state: AlertState::Sending,
-                created_at: crate::now_ms(),
+                created_at: bealert_app::now_ms(),
                 completed_at: None,
                 approved_at: None,
                 shards_total: Some(1),
                 shards_done: 1,
             },
-            &crate::ports::AuditEntry::system("create", None, AlertState::Sending, 0),
+            &bealert_app::ports::AuditEntry::system("create", None, AlertState::Sending, 0),
         )
         .await
         .unwrap();
@@ -123,12 +123,12 @@ pub async fn racing_senders(
             .await
             .unwrap();
         for batch in planned.chunks(job_size) {
-            let job = crate::jobs::SendJob {
+            let job = bealert_app::jobs::SendJob {
                 alert_id: id,
                 channel: Channel::Sms,
                 deliveries: batch
                     .iter()
-                    .map(|d| crate::jobs::SendItem {
+                    .map(|d| bealert_app::jobs::SendItem {
                         subscriber_id: d.subscriber_id,
                         to: d.to.clone(),
                         language: d.language,
@@ -141,7 +141,7 @@ pub async fn racing_senders(
 
     // Both senders work through every job, each as a queue would redeliver
     // it (until it is done), at the same time.
-    let queue = crate::jobs::send_queue(Channel::Sms);
+    let queue = bealert_app::jobs::send_queue(Channel::Sms);
     let mut tasks = tokio::task::JoinSet::new();
     for app in [a, b] {
         let jobs = jobs.clone();

@@ -2,7 +2,7 @@
 //! index cell, replaced at once) and deliveries to targets (planned once,
 //! claimed with a fencing token).
 
-use crate::ports::{Claim, IndexedCell, Network, NetworkStore, Outcome, TargetStore};
+use bealert_app::ports::{Claim, IndexedCell, Network, NetworkStore, Outcome, TargetStore};
 use bealert_core::AlertId;
 use bealert_core::broadcast::{NetworkReport, Target};
 use bealert_core::delivery::DeliveryStatus;
@@ -38,7 +38,7 @@ pub async fn network_store(store: &dyn NetworkStore) {
     assert!(
         matches!(
             store.insert_network(&n).await,
-            Err(crate::ports::StoreError::Conflict(_))
+            Err(bealert_app::ports::StoreError::Conflict(_))
         ),
         "a network name is taken once"
     );

@@ -1,7 +1,7 @@
 //! Conformance of the document store: put replaces whole, get, list by
 //! kind and id prefix (in id order), delete.
 
-use crate::ports::DocumentStore;
+use bealert_app::ports::DocumentStore;
 use serde_json::json;
 
 pub async fn document_store(store: &dyn DocumentStore) {

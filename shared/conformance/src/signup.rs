@@ -1,7 +1,7 @@
 //! Conformance of the signup ports: registrations (versioned replace) and
 //! counters (windows that add up under concurrent bumps).
 
-use crate::ports::{Counters, RegistrationStore};
+use bealert_app::ports::{Counters, RegistrationStore};
 use bealert_core::signup::Registration;
 use std::sync::Arc;
 

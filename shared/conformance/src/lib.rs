@@ -1,4 +1,5 @@
-//! Conformance suites: the behaviour every adapter of a port must show.
+//! bealert-conformance: the behaviour every adapter of a port must show,
+//! one suite per port, for the adapters' tests (a dev-dependency only).
 //!
 //! Each adapter's tests build fresh instances and call these; they panic on
 //! the first broken promise, naming it.

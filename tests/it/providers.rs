@@ -314,7 +314,13 @@ async fn e_mail_through_a_real_smtp_relay_reaches_each_address_once_with_failove
     common::created(
         dir.path(),
         &[
-            "user", "update", "--operator", "centre", "--name", "centre", "--may",
+            "user",
+            "update",
+            "--operator",
+            "centre",
+            "--name",
+            "centre",
+            "--may",
             "send,approve,admin,contacts",
         ],
     );

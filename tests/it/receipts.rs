@@ -73,19 +73,7 @@ async fn aggregator_receipts_mark_deliveries_delivered_and_stop_dead_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let key = operator(dir.path(), "centre", "national");
     // This test reads deliveries by phone number: the contacts right.
-    common::created(
-        dir.path(),
-        &[
-            "user",
-            "update",
-            "--operator",
-            "centre",
-            "--name",
-            "centre",
-            "--may",
-            "send,approve,admin,contacts",
-        ],
-    );
+    common::grant_contacts(dir.path(), "centre");
     let providers = format!("http:agg={agg}");
     let server = Server::start(
         dir.path(),

@@ -165,6 +165,15 @@ impl Rights {
         self.0.iter().copied()
     }
 
+    /// The list, or "read only" for a person with no right (as printed).
+    pub fn shown(&self) -> String {
+        if self.0.is_empty() {
+            "read only".into()
+        } else {
+            self.to_list()
+        }
+    }
+
     /// `send,approve` as stored and printed.
     pub fn to_list(&self) -> String {
         self.iter().map(Right::as_str).collect::<Vec<_>>().join(",")

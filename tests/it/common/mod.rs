@@ -24,6 +24,24 @@ pub fn operator(dir: &Path, name: &str, jurisdiction: &str) -> String {
     )
 }
 
+/// Gives an operator's first person the `contacts` right besides the
+/// defaults (tests that read deliveries by phone number or address).
+pub fn grant_contacts(dir: &Path, operator: &str) {
+    created(
+        dir,
+        &[
+            "user",
+            "update",
+            "--operator",
+            operator,
+            "--name",
+            operator,
+            "--may",
+            "send,approve,admin,contacts",
+        ],
+    );
+}
+
 /// Creates a mobile network through the CLI and returns its key.
 pub fn network(dir: &Path, name: &str) -> String {
     created(dir, &["network", "create", "--name", name])

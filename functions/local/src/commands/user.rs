@@ -64,11 +64,7 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "added {name:?} to operator {operator:?}; they may: {}",
-                if rights.iter().count() == 0 {
-                    "read only".into()
-                } else {
-                    rights.to_list()
-                }
+                rights.shown()
             );
             println!("their API key follows; it is shown only now:");
             println!("{key}");
@@ -85,14 +81,7 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &may)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{name:?} of {operator:?} may now: {}",
-                if may.iter().count() == 0 {
-                    "read only".into()
-                } else {
-                    may.to_list()
-                }
-            );
+            println!("{name:?} of {operator:?} may now: {}", may.shown());
             Ok(())
         }
     }

@@ -7,6 +7,7 @@
 
 use crate::cap::{MsgType, Status};
 use crate::error::Collector;
+use crate::operator::Jurisdiction;
 use crate::{Language, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,10 +96,17 @@ pub struct Outlet {
     /// 2 to 32 lowercase letters, digits or hyphens (`mastodon-be`).
     pub name: String,
     pub kind: OutletKind,
-    /// Where bealert posts: an `https://` (or `http://`) URL, or `sim` for
-    /// the built-in simulator (embedded home only). The bearer token, if
-    /// any, is `BEALERT_OUTLET_TOKEN_<NAME>` in the environment.
+    /// Where bealert posts: an `https://` URL to a public address, or `sim`
+    /// for the built-in simulator (embedded home only). The bearer token,
+    /// if any, is `BEALERT_OUTLET_TOKEN_<NAME>` in the environment.
     pub url: String,
+    /// Social and sign: whose outlet it is — `national` (the default),
+    /// `province:<NIS>` or `municipality:<NIS>`. An alert uses it only when
+    /// its operator's jurisdiction covers this one (a municipality's alert
+    /// never goes to a national account). Sirens have none: their position
+    /// decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
     /// At most this many messages per minute to this outlet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_minute: Option<u32>,
@@ -140,7 +148,7 @@ impl Outlet {
         if !url_ok {
             errors.push(
                 "url",
-                "give the outlet's http(s) URL, e.g. https://social.example/api/post, or sim for the built-in simulator",
+                "give the outlet's https URL, e.g. https://social.example/api/post, or sim for the built-in simulator",
             );
         }
         if self.per_minute == Some(0) {
@@ -158,6 +166,15 @@ impl Outlet {
         social_only(&mut errors, "template", self.template.is_some());
         social_only(&mut errors, "max_chars", self.max_chars.is_some());
         social_only(&mut errors, "languages", !self.languages.is_empty());
+        match (self.kind, &self.jurisdiction) {
+            (OutletKind::Siren, Some(_)) => errors.push(
+                "jurisdiction",
+                "sirens have no jurisdiction: a siren group sounds only for zones that hold its position",
+            ),
+            (OutletKind::Siren, None) => {}
+            (_, None) => self.jurisdiction = Some(Jurisdiction::National),
+            (_, Some(_)) => {}
+        }
         if self.kind != OutletKind::Siren {
             if self.position.is_some() {
                 errors.push("position", "position is for siren outlets only");
@@ -221,6 +238,12 @@ impl Outlet {
             OutletKind::Sign => {}
         }
         errors.finish(self)
+    }
+
+    /// Whose outlet it is: national unless registered for a province or a
+    /// municipality (outlets stored before jurisdictions are national).
+    pub fn jurisdiction(&self) -> Jurisdiction {
+        self.jurisdiction.clone().unwrap_or(Jurisdiction::National)
     }
 
     /// A social outlet's length limit.
@@ -486,6 +509,26 @@ mod tests {
         let e = outlet(json!({"name": "vms", "kind": "sign", "url": "sim", "max_chars": 80}))
             .unwrap_err();
         assert!(e.contains("social outlets only"), "{e}");
+    }
+
+    #[test]
+    fn social_and_sign_outlets_are_national_unless_registered_for_a_territory() {
+        let stored_before: Outlet =
+            serde_json::from_value(json!({"name": "x-be", "kind": "social", "url": "sim"}))
+                .unwrap();
+        assert_eq!(stored_before.jurisdiction(), Jurisdiction::National);
+        let o = outlet(json!({"name": "x-be", "kind": "social", "url": "sim"})).unwrap();
+        assert_eq!(o.jurisdiction, Some(Jurisdiction::National));
+        let o = outlet(json!({"name": "vms-ixl", "kind": "sign", "url": "sim", "jurisdiction": "municipality:21009"})).unwrap();
+        assert_eq!(o.jurisdiction(), Jurisdiction::Municipality("21009".into()));
+        assert_eq!(
+            serde_json::to_value(&o).unwrap()["jurisdiction"],
+            "municipality:21009"
+        );
+        let e = outlet(json!({"name": "port", "kind": "siren", "url": "sim", "position": [4.3, 51.2], "jurisdiction": "national"})).unwrap_err();
+        assert!(e.contains("position"), "{e}");
+        let e = outlet(json!({"name": "x-be", "kind": "social", "url": "sim", "jurisdiction": "province:12345"})).unwrap_err();
+        assert!(e.contains("10000 (Antwerpen)"), "{e}");
     }
 
     #[test]

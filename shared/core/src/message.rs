@@ -157,8 +157,17 @@ pub fn signed(text: &str, signature: Option<&str>) -> String {
     }
 }
 
-/// A verification code's message, in the citizen's language.
+/// A verification code's message, in the citizen's language. A call reads
+/// the digits one by one, twice (a landline's code comes by voice).
 pub fn verification(channel: Channel, language: Language, code: &str) -> Rendered {
+    let spoken;
+    let code = if channel == Channel::Voice {
+        let digits: Vec<String> = code.chars().map(String::from).collect();
+        spoken = digits.join(", ");
+        spoken.as_str()
+    } else {
+        code
+    };
     let (text, subject) = match language {
         Language::Nl => (
             format!("Uw bealert-code is {code}. Geldig 10 minuten. Deel hem met niemand."),
@@ -181,6 +190,11 @@ pub fn verification(channel: Channel, language: Language, code: &str) -> Rendere
             "Your bealert code",
         ),
     };
+    let text = if channel == Channel::Voice {
+        format!("{text} {text}")
+    } else {
+        text
+    };
     Rendered {
         language,
         subject: (channel == Channel::Email).then(|| subject.to_string()),
@@ -194,6 +208,19 @@ mod tests {
 
     fn msgs(pairs: &[(Language, &str)]) -> Messages {
         Messages(pairs.iter().map(|(l, t)| (*l, t.to_string())).collect())
+    }
+
+    #[test]
+    fn a_code_by_call_is_read_digit_by_digit_twice() {
+        let call = verification(Channel::Voice, Language::En, "123456");
+        assert_eq!(
+            call.text,
+            "Your bealert code is 1, 2, 3, 4, 5, 6. Valid for 10 minutes. Never share it. \
+             Your bealert code is 1, 2, 3, 4, 5, 6. Valid for 10 minutes. Never share it."
+        );
+        assert_eq!(call.subject, None);
+        let sms = verification(Channel::Sms, Language::En, "123456");
+        assert!(sms.text.contains("is 123456."), "{}", sms.text);
     }
 
     #[test]

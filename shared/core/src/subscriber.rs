@@ -87,6 +87,34 @@ impl Contact {
             Channel::Email => self.email.as_deref(),
         }
     }
+
+    /// The channels an alert sent on `offered` reaches this subscriber on:
+    /// those both chose, except that a fixed line takes no SMS — its SMS
+    /// goes as a voice call (a landline subscriber who chose SMS is called).
+    pub fn reached_on(&self, offered: ChannelSet) -> ChannelSet {
+        let mut reached = offered.intersection(self.channels);
+        if reached.contains(Channel::Sms)
+            && self
+                .phone
+                .as_deref()
+                .is_some_and(|p| crate::phone_line::line(p) == crate::phone_line::Line::Fixed)
+        {
+            reached.remove(Channel::Sms);
+            reached.insert(Channel::Voice);
+        }
+        reached
+    }
+
+    /// Where each channel of [`Contact::reached_on`] goes.
+    pub fn deliveries(&self, offered: ChannelSet) -> impl Iterator<Item = (Channel, &str)> {
+        self.reached_on(offered).iter().filter_map(|c| {
+            let to = match c {
+                Channel::Sms | Channel::Voice => self.phone.as_deref(),
+                Channel::Email => self.email.as_deref(),
+            };
+            to.map(|to| (c, to))
+        })
+    }
 }
 
 impl SubscriberProfile {
@@ -324,6 +352,38 @@ mod tests {
         assert!(
             !with(None).is_same_subscriber(&with(None)),
             "without an external id, nobody is anybody else"
+        );
+    }
+
+    #[test]
+    fn a_landline_that_chose_sms_is_called_instead_and_a_mobile_keeps_its_sms() {
+        let contact = |phone: &str, channels: &[Channel]| Contact {
+            subscriber_id: SubscriberId::from_external_id("x"),
+            external_id: None,
+            language: Language::Nl,
+            channels: channels.iter().copied().collect(),
+            phone: Some(phone.into()),
+            email: Some("a@b.be".into()),
+        };
+        let all = ChannelSet::ALL;
+        let sms: ChannelSet = [Channel::Sms].into_iter().collect();
+        let landline = contact("+3225551234", &[Channel::Sms, Channel::Email]);
+        assert_eq!(
+            landline.deliveries(all).collect::<Vec<_>>(),
+            vec![(Channel::Voice, "+3225551234"), (Channel::Email, "a@b.be")],
+            "never an SMS to a landline"
+        );
+        assert_eq!(
+            landline.deliveries(sms).collect::<Vec<_>>(),
+            vec![(Channel::Voice, "+3225551234")],
+            "an SMS-only alert calls the landline"
+        );
+        let both = contact("+3225551234", &[Channel::Sms, Channel::Voice]);
+        assert_eq!(both.deliveries(all).count(), 1, "one call, not two");
+        let mobile = contact("+32470123456", &[Channel::Sms]);
+        assert_eq!(
+            mobile.deliveries(all).collect::<Vec<_>>(),
+            vec![(Channel::Sms, "+32470123456")]
         );
     }
 

@@ -468,3 +468,87 @@ fn status_without_a_server_reads_the_queues_and_says_what_it_cannot_see() {
     }
     assert!(printed.contains("No server answered"), "{printed}");
 }
+
+/// Keys end (issue 27, item 7): a key works for its `--valid-for` (90 days
+/// unless told), is refused after with a 401 that says how to get another,
+/// and `GET /v1/operator` tells when (the console warns 14 days ahead).
+/// `key rotate --overlap` lets the old key work a while longer, so that a
+/// script can switch without failing; without it the old key ends at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_end_and_rotate_with_an_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let out = run(
+        &[
+            "operator",
+            "create",
+            "--name",
+            "centre",
+            "--jurisdiction",
+            "national",
+            "--user",
+            "ann",
+        ],
+        p,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the key works until"),
+        "{out:?}"
+    );
+    let ann = last_line(&out);
+    let server = Server::start(p, &[]);
+    let me = |key: String| {
+        let url = server.url.clone();
+        async move { common::Api::new(&url, &key).get("/v1/operator").await }
+    };
+    let fresh = me(ann.clone()).await;
+    assert_eq!(fresh.status, 200, "{:?}", fresh.body);
+    assert!(fresh.body["key_expires_at"].is_string(), "{:?}", fresh.body);
+    assert_eq!(fresh.body["key_expires_soon"], false);
+
+    // A key made to last one second ends, and says so.
+    let short = last_line(&run(
+        &[
+            "user",
+            "create",
+            "--operator",
+            "centre",
+            "--name",
+            "bob",
+            "--valid-for",
+            "1s",
+        ],
+        p,
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let ended = me(short).await;
+    assert_eq!(ended.status, 401, "{:?}", ended.body);
+    let why = ended.body.to_string();
+    assert!(
+        why.contains("expired") && why.contains("bealert key rotate"),
+        "{why}"
+    );
+
+    // An overlap longer than 7 days is refused, saying the bound.
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["key", "rotate", "--operator", "centre", "--user", "ann"];
+        args.extend_from_slice(extra);
+        run(&args, p)
+    };
+    let long = rotate(&["--overlap", "8d"]);
+    assert!(!long.status.success());
+    assert!(String::from_utf8_lossy(&long.stderr).contains("at most 7 days"));
+
+    // With an overlap both keys work; the old one now ends within the hour.
+    let ann2 = last_line(&rotate(&["--overlap", "1h"]));
+    let old = me(ann.clone()).await;
+    assert_eq!(old.status, 200, "{:?}", old.body);
+    assert_eq!(old.body["key_expires_soon"], true, "{:?}", old.body);
+    assert_eq!(me(ann2.clone()).await.status, 200);
+
+    // Without one, every old key is refused at once.
+    let ann3 = last_line(&rotate(&[]));
+    assert_eq!(me(ann.clone()).await.status, 401);
+    assert_eq!(me(ann2).await.status, 401);
+    assert_eq!(me(ann3).await.status, 200);
+}

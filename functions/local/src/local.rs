@@ -136,12 +136,13 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(format!("{s:?}: give a number with s, m or h, e.g. 30m")),
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: give a number with s, m, h or d, e.g. 30m")),
     };
     match n.parse::<u64>() {
         Ok(n) if n > 0 => Ok(Duration::from_secs(n * scale)),
         _ => Err(format!(
-            "{s:?}: give a positive number with s, m or h, e.g. 30m"
+            "{s:?}: give a positive number with s, m, h or d, e.g. 30m"
         )),
     }
 }

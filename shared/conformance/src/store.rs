@@ -1223,11 +1223,24 @@ pub async fn delivery_receipts(store: &dyn DeliveryStore) {
 }
 
 pub async fn operator_store(store: &dyn OperatorStore) {
+    use bealert_core::operator::KeyGrant;
+    // Keys end in a year, except Ann's: a key made before keys expired.
+    let end = bealert_app::now_ms() + 365 * 24 * 3600 * 1000;
+    let grant = |c: &str, expires_at_ms| KeyGrant {
+        hash: c.repeat(64),
+        expires_at_ms,
+    };
+    let (ga, gb, gc, gd) = (
+        grant("a", None),
+        grant("b", Some(end)),
+        grant("c", Some(end)),
+        grant("d", Some(end + 1)),
+    );
     let (ka, kb, kc, kd) = (
-        "a".repeat(64),
-        "b".repeat(64),
-        "c".repeat(64),
-        "d".repeat(64),
+        ga.hash.clone(),
+        gb.hash.clone(),
+        gc.hash.clone(),
+        gd.hash.clone(),
     );
     let op = Operator {
         name: "crisis-centre".into(),
@@ -1235,14 +1248,15 @@ pub async fn operator_store(store: &dyn OperatorStore) {
         user: "ann".into(),
         groups: Vec::new(),
         rights: Default::default(),
+        key_expires_at_ms: None,
     };
-    store.insert_operator(&op, &ka).await.unwrap();
+    store.insert_operator(&op, &ga).await.unwrap();
     let dup = Operator {
         user: "bob".into(),
         ..op.clone()
     };
     assert!(matches!(
-        store.insert_operator(&dup, &kb).await,
+        store.insert_operator(&dup, &gb).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -1268,17 +1282,19 @@ pub async fn operator_store(store: &dyn OperatorStore) {
 
     // A second person has a key of their own; the same person twice, or a
     // person of an operator that does not exist, is refused.
-    assert!(store.insert_user(&op.name, "bob", &kb).await.unwrap());
+    assert!(store.insert_user(&op.name, "bob", &gb).await.unwrap());
     assert!(matches!(
-        store.insert_user(&op.name, "bob", &kc).await,
+        store.insert_user(&op.name, "bob", &gc).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(!store.insert_user("nobody", "bob", &kc).await.unwrap());
+    assert!(!store.insert_user("nobody", "bob", &gc).await.unwrap());
     let bob = store.operator_by_key_hash(&kb).await.unwrap().unwrap();
     assert_eq!(
         (bob.name.as_str(), bob.user.as_str(), bob.groups.clone()),
         ("crisis-centre", "bob", groups.clone())
     );
+    // Each key is read back with its end (none for Ann's old key).
+    assert_eq!(bob.key_expires_at_ms, Some(end));
     assert_eq!(store.operator_by_key_hash(&kc).await.unwrap(), None);
 
     // Rights: a person holds the defaults until given a list; the list is
@@ -1307,7 +1323,7 @@ pub async fn operator_store(store: &dyn OperatorStore) {
     // key is untouched.
     assert_eq!(
         store
-            .replace_keys(&op.name, "bob", Some(&kc))
+            .replace_keys(&op.name, "bob", Some(&gc), None)
             .await
             .unwrap(),
         Some(1)
@@ -1324,7 +1340,7 @@ pub async fn operator_store(store: &dyn OperatorStore) {
     assert!(store.operator_by_key_hash(&ka).await.unwrap().is_some());
     assert_eq!(
         store
-            .replace_keys(&op.name, "carol", Some(&kd))
+            .replace_keys(&op.name, "carol", Some(&gd), None)
             .await
             .unwrap(),
         None
@@ -1337,22 +1353,92 @@ pub async fn operator_store(store: &dyn OperatorStore) {
     assert_eq!(store.operator_by_key_hash(&kc).await.unwrap(), None);
     assert_eq!(
         store
-            .replace_keys(&op.name, "bob", Some(&kd))
+            .replace_keys(&op.name, "bob", Some(&gd), None)
             .await
             .unwrap(),
         Some(0)
     );
     assert_eq!(
-        store.replace_keys(&op.name, "bob", None).await.unwrap(),
+        store
+            .replace_keys(&op.name, "bob", None, None)
+            .await
+            .unwrap(),
         Some(1)
     );
     assert_eq!(store.operator_by_key_hash(&kd).await.unwrap(), None);
     assert!(store.operator_by_key_hash(&ka).await.unwrap().is_some());
     // A key hash is never reused for another person.
     assert!(matches!(
-        store.insert_user(&op.name, "dave", &ka).await,
+        store.insert_user(&op.name, "dave", &ga).await,
         Err(StoreError::Conflict(_))
     ));
+
+    // Rotation with an overlap: the old keys keep working until the
+    // overlap's end (never longer than they would have), the new one
+    // works at once; a key already ended is dropped.
+    let now = bealert_app::now_ms();
+    let ge = grant("e", Some(end));
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "ann", Some(&ge), Some(now + 3_600_000))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let ann_old = store.operator_by_key_hash(&ka).await.unwrap().unwrap();
+    assert_eq!(ann_old.key_expires_at_ms, Some(now + 3_600_000));
+    let ann_new = store.operator_by_key_hash(&ge.hash).await.unwrap().unwrap();
+    assert_eq!(
+        (ann_new.user.as_str(), ann_new.key_expires_at_ms),
+        ("ann", Some(end))
+    );
+    // A longer overlap does not lengthen the old key; both old keys stay.
+    let gf = grant("f", Some(end));
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "ann", Some(&gf), Some(now + 7_200_000))
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let ends = |k: String| async move {
+        store
+            .operator_by_key_hash(&k)
+            .await
+            .unwrap()
+            .and_then(|o| o.key_expires_at_ms)
+    };
+    assert_eq!(ends(ka.clone()).await, Some(now + 3_600_000));
+    assert_eq!(ends(ge.hash.clone()).await, Some(now + 7_200_000));
+    assert_eq!(ends(gf.hash.clone()).await, Some(end));
+    // Keys that have ended (an overlap in the past) are dropped by the
+    // next rotation; a rotation without overlap removes every old key.
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "ann", None, Some(now - 1))
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(ends(gf.hash.clone()).await, Some(now - 1));
+    let gg = grant("g", Some(end));
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "ann", Some(&gg), Some(now + 1000))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(store.operator_by_key_hash(&ka).await.unwrap(), None);
+    assert_eq!(store.operator_by_key_hash(&gf.hash).await.unwrap(), None);
+    assert_eq!(
+        store
+            .replace_keys(&op.name, "ann", None, None)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.operator_by_key_hash(&gg.hash).await.unwrap(), None);
 }
 
 /// A deleted subscriber's deliveries lose their contact; unsent ones fail

@@ -107,6 +107,41 @@ pub struct Operator {
     /// What this person may do (`bealert user create --may ...`).
     #[serde(default)]
     pub rights: Rights,
+    /// When the key this request came with stops working (milliseconds
+    /// since the epoch); `None` for a key made before keys expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_expires_at_ms: Option<i64>,
+}
+
+/// How long a new key works unless told otherwise (90 days).
+pub const DEFAULT_KEY_LIFETIME_MS: i64 = 90 * 24 * 3600 * 1000;
+/// How long before its end a key is warned of (the console, `GET
+/// /v1/operator`'s `key_expires_soon`): 14 days.
+pub const KEY_WARNING_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// A key as it is stored: its hash and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub hash: String,
+    /// Milliseconds since the epoch; `None`: never (only keys made before
+    /// keys expired are stored so).
+    pub expires_at_ms: Option<i64>,
+}
+
+impl KeyGrant {
+    /// A new key's grant: `key` hashed, working for `lifetime_ms` from `now_ms`.
+    pub fn new(key: &str, now_ms: i64, lifetime_ms: i64) -> Self {
+        Self {
+            hash: hash_key(key),
+            expires_at_ms: Some(now_ms.saturating_add(lifetime_ms)),
+        }
+    }
+}
+
+/// When an old key ends after a rotation with an overlap: the sooner of
+/// its own end and the overlap's (an overlap never lengthens a key's life).
+pub fn overlap_end(current: Option<i64>, until_ms: i64) -> i64 {
+    current.map_or(until_ms, |c| c.min(until_ms))
 }
 
 /// One right a person holds (`--may send,approve,contacts,halt,admin`).
@@ -287,6 +322,26 @@ impl Task {
 }
 
 impl Operator {
+    /// Why the key this request came with is refused at `now_ms`, if it
+    /// has expired (a 401's detail).
+    pub fn key_expired(&self, now_ms: i64) -> Option<String> {
+        let end = self.key_expires_at_ms.filter(|end| now_ms >= *end)?;
+        Some(format!(
+            "this key of {} ({}) expired at {}; a person with access to the data directory (or the AWS home) gives a new one with `bealert key rotate --operator {:?} --user {:?}`",
+            self.user,
+            self.name,
+            crate::cap::brussels_rfc3339(end),
+            self.name,
+            self.user
+        ))
+    }
+
+    /// Whether the key ends within the warning time ([`KEY_WARNING_MS`]).
+    pub fn key_expires_soon(&self, now_ms: i64) -> bool {
+        self.key_expires_at_ms
+            .is_some_and(|end| end.saturating_sub(now_ms) <= KEY_WARNING_MS)
+    }
+
     /// Whether this person may do `task` at all (where, the territory
     /// decides).
     pub fn may(&self, task: Task) -> bool {
@@ -368,6 +423,38 @@ mod task_tests {
     use super::*;
 
     #[test]
+    fn a_key_works_until_its_end_and_is_warned_of_fourteen_days_ahead() {
+        const DAY: i64 = 24 * 3600 * 1000;
+        let now = 1_800_000_000_000;
+        let grant = KeyGrant::new("bea_x", now, DEFAULT_KEY_LIFETIME_MS);
+        assert_eq!(grant.hash, hash_key("bea_x"));
+        let op = Operator {
+            name: "centre".into(),
+            jurisdiction: Jurisdiction::National,
+            user: "bea".into(),
+            groups: vec![],
+            rights: Default::default(),
+            key_expires_at_ms: grant.expires_at_ms,
+        };
+        assert_eq!(op.key_expired(now + 90 * DAY - 1), None);
+        let why = op.key_expired(now + 90 * DAY).unwrap();
+        assert!(
+            why.contains("expired") && why.contains("bealert key rotate"),
+            "{why}"
+        );
+        assert!(!op.key_expires_soon(now + 75 * DAY) && op.key_expires_soon(now + 76 * DAY));
+        let old = Operator {
+            key_expires_at_ms: None,
+            ..op
+        };
+        assert!(old.key_expired(i64::MAX).is_none() && !old.key_expires_soon(i64::MAX));
+        // An overlap never lengthens a key's life.
+        assert_eq!(overlap_end(Some(now), now + DAY), now);
+        assert_eq!(overlap_end(Some(now + 2 * DAY), now + DAY), now + DAY);
+        assert_eq!(overlap_end(None, now + DAY), now + DAY);
+    }
+
+    #[test]
     fn national_tasks_are_national_operators_only() {
         let op = |j: &str| Operator {
             name: "x".into(),
@@ -375,6 +462,7 @@ mod task_tests {
             user: "x".into(),
             groups: vec![],
             rights: Default::default(),
+            key_expires_at_ms: None,
         };
         assert_eq!(op("national").tasks(), Task::ALL);
         assert_eq!(
@@ -392,6 +480,7 @@ mod task_tests {
             user: "bea".into(),
             groups: vec![],
             rights: may.parse().unwrap(),
+            key_expires_at_ms: None,
         };
         let approver = person("approve");
         assert!(approver.may(Task::Approve) && !approver.may(Task::Alert));

@@ -21,7 +21,7 @@ use bealert_app::ports::*;
 use bealert_app::rules::{self, Counter};
 use bealert_core::alert::AlertState;
 use bealert_core::delivery::{DeliveryStatus, PlannedDelivery, bucket};
-use bealert_core::operator::Operator;
+use bealert_core::operator::{KeyGrant, Operator};
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{AlertId, Channel, ChannelSet, Language, SubscriberId};
 use rusqlite::{OptionalExtension, Row, params};
@@ -219,6 +219,9 @@ impl SqliteStore {
             "ALTER TABLE alerts ADD COLUMN area TEXT;",
             // A person's rights (`send,approve,...`); NULL: the defaults.
             "ALTER TABLE operator_users ADD COLUMN rights TEXT;",
+            // When a key stops working (ms); NULL: a key made before keys
+            // expired, which does not.
+            "ALTER TABLE operator_keys ADD COLUMN expires_at INTEGER;",
         ] {
             match db.apply(change) {
                 Err(OpenError::Db { message, .. }) if message.contains("duplicate column") => {}
@@ -1551,16 +1554,27 @@ fn add_person(
     tx: &rusqlite::Transaction<'_>,
     operator: &str,
     user: &str,
-    key_hash: &str,
+    key: &KeyGrant,
     now: i64,
 ) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO operator_users (operator, user, created_at) VALUES (?1, ?2, ?3)",
         params![operator, user, now],
     )?;
+    add_key(tx, operator, user, key, now)
+}
+
+fn add_key(
+    tx: &rusqlite::Transaction<'_>,
+    operator: &str,
+    user: &str,
+    key: &KeyGrant,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO operator_keys (key_hash, operator, user, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![key_hash, operator, user, now],
+        "INSERT INTO operator_keys (key_hash, operator, user, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.hash, operator, user, now, key.expires_at_ms],
     )?;
     Ok(())
 }
@@ -1645,8 +1659,8 @@ impl bealert_app::ports::DocumentStore for SqliteStore {
 
 #[async_trait]
 impl OperatorStore for SqliteStore {
-    async fn insert_operator(&self, operator: &Operator, key_hash: &str) -> Result<(), StoreError> {
-        let (op, hash) = (operator.clone(), key_hash.to_string());
+    async fn insert_operator(&self, operator: &Operator, key: &KeyGrant) -> Result<(), StoreError> {
+        let (op, hash) = (operator.clone(), key.clone());
         self.db
             .write(move |tx| {
                 let now = now_ms();
@@ -1663,9 +1677,9 @@ impl OperatorStore for SqliteStore {
         &self,
         operator: &str,
         user: &str,
-        key_hash: &str,
+        key: &KeyGrant,
     ) -> Result<bool, StoreError> {
-        let (operator, user, hash) = (operator.to_string(), user.to_string(), key_hash.to_string());
+        let (operator, user, hash) = (operator.to_string(), user.to_string(), key.clone());
         self.db
             .write(move |tx| {
                 if !operator_exists(tx, &operator)? {
@@ -1681,29 +1695,46 @@ impl OperatorStore for SqliteStore {
         &self,
         operator: &str,
         user: &str,
-        new_key_hash: Option<&str>,
+        new_key: Option<&KeyGrant>,
+        old_until_ms: Option<i64>,
     ) -> Result<Option<usize>, StoreError> {
         let (operator, user) = (operator.to_string(), user.to_string());
-        let new = new_key_hash.map(str::to_string);
+        let new = new_key.cloned();
         self.db
             .write(move |tx| {
                 let exists = tx
-                    .prepare_cached("SELECT 1 FROM operator_users WHERE operator = ?1 AND user = ?2")?
+                    .prepare_cached(
+                        "SELECT 1 FROM operator_users WHERE operator = ?1 AND user = ?2",
+                    )?
                     .exists(params![operator, user])?;
                 if !exists {
                     return Ok(None);
                 }
-                let revoked = tx.execute(
-                    "DELETE FROM operator_keys WHERE operator = ?1 AND user = ?2",
-                    params![operator, user],
-                )?;
-                if let Some(hash) = new {
-                    tx.execute(
-                        "INSERT INTO operator_keys (key_hash, operator, user, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![hash, operator, user, now_ms()],
-                    )?;
+                let now = now_ms();
+                let ended = match old_until_ms {
+                    None => tx.execute(
+                        "DELETE FROM operator_keys WHERE operator = ?1 AND user = ?2",
+                        params![operator, user],
+                    )?,
+                    Some(until) => {
+                        // Keys already ended go; the others end at the
+                        // overlap's end, or sooner if they would anyway.
+                        tx.execute(
+                            "DELETE FROM operator_keys WHERE operator = ?1 AND user = ?2
+                             AND expires_at IS NOT NULL AND expires_at <= ?3",
+                            params![operator, user, now],
+                        )?;
+                        tx.execute(
+                            "UPDATE operator_keys SET expires_at = min(coalesce(expires_at, ?3), ?3)
+                             WHERE operator = ?1 AND user = ?2",
+                            params![operator, user, until],
+                        )?
+                    }
+                };
+                if let Some(key) = new {
+                    add_key(tx, &operator, &user, &key, now)?;
                 }
-                Ok(Some(revoked))
+                Ok(Some(ended))
             })
             .await
     }
@@ -1723,7 +1754,7 @@ impl OperatorStore for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT o.name, o.jurisdiction, k.user, u.rights FROM operator_keys k
+                    "SELECT o.name, o.jurisdiction, k.user, u.rights, k.expires_at FROM operator_keys k
                      JOIN operators o ON o.name = k.operator
                      LEFT JOIN operator_users u ON u.operator = k.operator AND u.user = k.user
                      WHERE k.key_hash = ?1",
@@ -1740,6 +1771,7 @@ impl OperatorStore for SqliteStore {
                             Some(list) => list.parse().map_err(bad_data)?,
                             None => Default::default(),
                         },
+                        key_expires_at_ms: r.get(4)?,
                     })
                 })
                 .optional()?

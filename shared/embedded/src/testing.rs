@@ -44,10 +44,17 @@ impl TestHome {
             user: "sample".into(),
             groups: Vec::new(),
             rights: Default::default(),
+            key_expires_at_ms: None,
         };
         app.ports
             .operators
-            .insert_operator(&op, &hash_key(SAMPLE_KEY))
+            .insert_operator(
+                &op,
+                &bealert_core::operator::KeyGrant {
+                    hash: hash_key(SAMPLE_KEY),
+                    expires_at_ms: None,
+                },
+            )
             .await
             .unwrap();
         Self { dir, embedded, app }

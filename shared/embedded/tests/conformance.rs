@@ -108,9 +108,17 @@ async fn sqlite_operators_with_one_key_become_operators_with_people() {
     assert_eq!((op.name.as_str(), op.user.as_str()), ("gent", "gent"));
     assert!(s.grant_group("gent", "rescuers").await.unwrap());
     assert_eq!(
-        s.replace_keys("gent", "gent", Some("new-hash"))
-            .await
-            .unwrap(),
+        s.replace_keys(
+            "gent",
+            "gent",
+            Some(&bealert_core::operator::KeyGrant {
+                hash: "new-hash".into(),
+                expires_at_ms: None
+            }),
+            None
+        )
+        .await
+        .unwrap(),
         Some(1)
     );
     assert_eq!(s.operator_by_key_hash("old-hash").await.unwrap(), None);

@@ -1,8 +1,25 @@
 //! `bealert key rotate|revoke`: a person's API keys.
 
 use crate::backend::{Backend, operator_stores};
+use bealert_app::usecases::Rotation;
 use clap::Subcommand;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A key's lifetime flag in milliseconds.
+pub fn lifetime_ms(valid_for: Duration) -> i64 {
+    i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Says when a new key stops working.
+pub fn print_end(expires_at_ms: Option<i64>) {
+    if let Some(end) = expires_at_ms {
+        println!(
+            "the key works until {} (rotate it before then with `bealert key rotate`)",
+            bealert_core::cap::brussels_rfc3339(end)
+        );
+    }
+}
 
 #[derive(clap::Args)]
 pub struct KeyArgs {
@@ -19,6 +36,14 @@ enum KeyCommand {
         operator: String,
         #[arg(long)]
         user: String,
+        /// Let the old keys work this much longer (e.g. 1h, at most 7d),
+        /// so that a script can switch keys without failing; without it
+        /// they are refused at once.
+        #[arg(long, value_parser = crate::local::parse_wait)]
+        overlap: Option<Duration>,
+        /// How long the key works (s, m, h or d); the console warns 14 days ahead.
+        #[arg(long, env = "BEALERT_KEY_LIFETIME", default_value = "90d", value_parser = crate::local::parse_wait)]
+        valid_for: std::time::Duration,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -46,15 +71,32 @@ pub async fn run(args: KeyArgs) -> anyhow::Result<()> {
         KeyCommand::Rotate {
             operator,
             user,
+            overlap,
+            valid_for,
             data_dir,
             backend,
         } => {
             let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            let rotation = Rotation {
+                new_key_lifetime_ms: Some(lifetime_ms(valid_for)),
+                overlap_ms: overlap.map(lifetime_ms),
+            };
             let (revoked, key) =
-                bealert_app::usecases::replace_keys(operators.as_ref(), &operator, &user, false)
+                bealert_app::usecases::replace_keys(operators.as_ref(), &operator, &user, rotation)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("revoked {revoked} key(s) of {user:?} ({operator:?})");
+            match overlap {
+                Some(o) => println!(
+                    "the {revoked} old key(s) of {user:?} ({operator:?}) keep working for {}s more, then are refused",
+                    o.as_secs()
+                ),
+                None => println!("revoked {revoked} key(s) of {user:?} ({operator:?})"),
+            }
+            print_end(
+                rotation
+                    .new_key_lifetime_ms
+                    .map(|l| bealert_app::now_ms() + l),
+            );
             println!("the new key follows; it is shown only now:");
             println!("{}", key.unwrap_or_default());
             Ok(())
@@ -79,7 +121,10 @@ pub async fn run(args: KeyArgs) -> anyhow::Result<()> {
                         operators.as_ref(),
                         &operator,
                         &user,
-                        true,
+                        Rotation {
+                            new_key_lifetime_ms: None,
+                            overlap_ms: None,
+                        },
                     )
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -24,6 +24,9 @@ enum OperatorCommand {
         /// others with `bealert user create`.
         #[arg(long)]
         user: Option<String>,
+        /// How long the key works (s, m, h or d); the console warns 14 days ahead.
+        #[arg(long, env = "BEALERT_KEY_LIFETIME", default_value = "90d", value_parser = crate::local::parse_wait)]
+        valid_for: std::time::Duration,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -64,6 +67,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             name,
             jurisdiction,
             user,
+            valid_for,
             data_dir,
             backend,
         } => {
@@ -74,10 +78,12 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
                 &name,
                 &jurisdiction,
                 user.as_deref(),
+                crate::commands::key::lifetime_ms(valid_for),
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created operator {:?} ({})", op.name, op.jurisdiction);
+            crate::commands::key::print_end(op.key_expires_at_ms);
             println!(
                 "the API key of its first person, {:?}, follows; it is shown only now:",
                 op.user

@@ -24,6 +24,9 @@ enum UserCommand {
         /// contacts, halt, admin, or none (read only). Default: send,approve,admin.
         #[arg(long)]
         may: Option<bealert_core::operator::Rights>,
+        /// How long the key works (s, m, h or d); the console warns 14 days ahead.
+        #[arg(long, env = "BEALERT_KEY_LIFETIME", default_value = "90d", value_parser = crate::local::parse_wait)]
+        valid_for: std::time::Duration,
         #[arg(long, env = "BEALERT_DATA_DIR", default_value = "./.bealert")]
         data_dir: PathBuf,
         #[arg(long, env = "BEALERT_BACKEND", value_enum, default_value = "embedded")]
@@ -51,13 +54,17 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             operator,
             name,
             may,
+            valid_for,
             data_dir,
             backend,
         } => {
             let (operators, _, _) = operator_stores(backend, &data_dir).await?;
-            let key = bealert_app::usecases::create_user(operators.as_ref(), &operator, &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let lifetime = crate::commands::key::lifetime_ms(valid_for);
+            let key =
+                bealert_app::usecases::create_user(operators.as_ref(), &operator, &name, lifetime)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::commands::key::print_end(Some(bealert_app::now_ms() + lifetime));
             let rights = may.unwrap_or_default();
             bealert_app::usecases::set_rights(operators.as_ref(), &operator, &name, &rights)
                 .await

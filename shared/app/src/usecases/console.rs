@@ -37,6 +37,15 @@ pub struct OperatorView {
     pub groups: Vec<String>,
     /// What this person may do ([`Task`]; the use cases check the same).
     pub may: Vec<Task>,
+    /// The rights this person holds (`send`, `approve`, `contacts`,
+    /// `halt`, `admin`): the console hides what they may not do.
+    pub rights: Vec<bealert_core::operator::Right>,
+    /// When the key this request came with stops working (RFC 3339;
+    /// absent: a key made before keys expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_expires_at: Option<String>,
+    /// Whether that is within 14 days: the console warns.
+    pub key_expires_soon: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +128,9 @@ impl App {
             }),
             groups: operator.groups.clone(),
             may: operator.tasks(),
+            rights: operator.rights.iter().collect(),
+            key_expires_at: operator.key_expires_at_ms.map(crate::format_ms),
+            key_expires_soon: operator.key_expires_soon(crate::now_ms()),
         })
     }
 

@@ -29,7 +29,8 @@ pub mod templates;
 
 pub use alerts::{AlertCreated, AlertView, ChannelView, DeliveriesPage, ResolutionView};
 pub use operators::{
-    create_operator, create_user, generate_key, grant_group, replace_keys, revoke_key, set_rights,
+    MAX_KEY_OVERLAP_MS, Rotation, create_operator, create_user, generate_key, grant_group,
+    replace_keys, revoke_key, set_rights,
 };
 pub use preview::{CellStats, Preview};
 pub use subscribers::{ImportReport, Rejected};

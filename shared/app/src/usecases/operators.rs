@@ -5,7 +5,8 @@ use crate::AppError;
 use crate::ports::{GeoStore, OperatorStore};
 use base64::Engine;
 use bealert_core::operator::{
-    Jurisdiction, KEY_PREFIX, Operator, Task, hash_key, validate_name, validate_user,
+    DEFAULT_KEY_LIFETIME_MS, Jurisdiction, KEY_PREFIX, KeyGrant, Operator, Task, hash_key,
+    validate_name, validate_user,
 };
 
 /// A new API key: the prefix and 256 random bits, base64url.
@@ -18,7 +19,8 @@ pub fn generate_key() -> String {
 }
 
 /// Creates an operator with its first person (`user`, or named as the
-/// operator); returns it with that person's key (shown once, stored hashed).
+/// operator); returns it with that person's key (shown once, stored hashed),
+/// which works for `lifetime_ms`.
 /// A municipality or province must have its boundary loaded: its alerts are
 /// checked against it. Needs only the operator and geography stores, so a
 /// CLI can run it beside a live server.
@@ -28,6 +30,7 @@ pub async fn create_operator(
     name: &str,
     jurisdiction: &str,
     user: Option<&str>,
+    lifetime_ms: i64,
 ) -> Result<(Operator, String), AppError> {
     validate_name(name).map_err(AppError::BadRequest)?;
     let user = user.unwrap_or(name);
@@ -44,15 +47,17 @@ pub async fn create_operator(
         )));
     }
     let key = generate_key();
+    let grant = KeyGrant::new(&key, crate::now_ms(), lifetime_ms);
     let operator = Operator {
         name: name.to_string(),
         jurisdiction,
         user: user.to_string(),
         groups: Vec::new(),
         rights: Default::default(),
+        key_expires_at_ms: grant.expires_at_ms,
     };
     operators
-        .insert_operator(&operator, &hash_key(&key))
+        .insert_operator(&operator, &grant)
         .await
         .map_err(|e| match e {
             crate::ports::StoreError::Conflict(_) => {
@@ -63,15 +68,18 @@ pub async fn create_operator(
     Ok((operator, key))
 }
 
-/// Adds a person to an operator; returns their key (shown once).
+/// Adds a person to an operator; returns their key (shown once), which
+/// works for `lifetime_ms`.
 pub async fn create_user(
     operators: &dyn OperatorStore,
     operator: &str,
     user: &str,
+    lifetime_ms: i64,
 ) -> Result<String, AppError> {
     validate_user(user).map_err(AppError::BadRequest)?;
     let key = generate_key();
-    match operators.insert_user(operator, user, &hash_key(&key)).await {
+    let grant = KeyGrant::new(&key, crate::now_ms(), lifetime_ms);
+    match operators.insert_user(operator, user, &grant).await {
         Ok(true) => Ok(key),
         Ok(false) => Err(AppError::NotFound(format!(
             "no operator is named {operator:?}; create it with `bealert operator create`"
@@ -99,18 +107,45 @@ pub async fn set_rights(
     }
 }
 
-/// Revokes every key of a person and gives them a new one (returned,
-/// shown once) in the same step; `revoke_only` gives none.
+/// How a person's keys are replaced (`bealert key rotate|revoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Give a new key working this long; `None`: revoke only.
+    pub new_key_lifetime_ms: Option<i64>,
+    /// Let the old keys work this much longer (`--overlap 1h`), so that a
+    /// script can switch keys without failing; `None`: refused at once.
+    pub overlap_ms: Option<i64>,
+}
+
+/// The longest overlap `bealert key rotate --overlap` grants: a rotation
+/// is for a key that may have leaked, so the old one must end soon.
+pub const MAX_KEY_OVERLAP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Ends every key of a person and gives them a new one (returned, shown
+/// once) in the same step, as `rotation` says.
 pub async fn replace_keys(
     operators: &dyn OperatorStore,
     operator: &str,
     user: &str,
-    revoke_only: bool,
+    rotation: Rotation,
 ) -> Result<(usize, Option<String>), AppError> {
-    let key = (!revoke_only).then(generate_key);
-    let hash = key.as_deref().map(hash_key);
+    if let Some(overlap) = rotation.overlap_ms
+        && !(1..=MAX_KEY_OVERLAP_MS).contains(&overlap)
+    {
+        return Err(AppError::BadRequest(format!(
+            "the overlap must be more than 0 and at most 7 days (168h); got {}s",
+            overlap / 1000
+        )));
+    }
+    let now = crate::now_ms();
+    let key = rotation.new_key_lifetime_ms.map(|_| generate_key());
+    let grant = key
+        .as_deref()
+        .zip(rotation.new_key_lifetime_ms)
+        .map(|(key, life)| KeyGrant::new(key, now, life));
+    let until = rotation.overlap_ms.map(|o| now.saturating_add(o));
     match operators
-        .replace_keys(operator, user, hash.as_deref())
+        .replace_keys(operator, user, grant.as_ref(), until)
         .await?
     {
         Some(revoked) => Ok((revoked, key)),
@@ -157,6 +192,7 @@ impl App {
             name,
             jurisdiction,
             None,
+            DEFAULT_KEY_LIFETIME_MS,
         )
         .await
     }
@@ -166,10 +202,12 @@ impl App {
         grant_group(self.ports.operators.as_ref(), name, group).await
     }
 
-    /// Finds the operator of an `Authorization: Bearer <key>` header.
+    /// Finds the operator of an `Authorization: Bearer <key>` header; an
+    /// ended key is refused, saying when it ended and how to get another.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Operator, AppError> {
         let key = bearer(authorization, "operator key")?;
-        self.ports
+        let operator = self
+            .ports
             .operators
             .operator_by_key_hash(&hash_key(key))
             .await?
@@ -179,7 +217,11 @@ impl App {
                      `bealert operator create`, `bealert user create` or `bealert key rotate`"
                         .into(),
                 )
-            })
+            })?;
+        match operator.key_expired(crate::now_ms()) {
+            Some(why) => Err(AppError::Unauthorized(why)),
+            None => Ok(operator),
+        }
     }
 }
 

@@ -6,11 +6,11 @@
 //! carried the operator's name, jurisdiction and groups; such a key still
 //! authenticates, as the operator's first person (named as the operator).
 
-use super::{DynamoStore, Item, Tx, built, get_s, key, opt_s, put_new, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_s, key, n, opt_n, opt_s, put_new, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use bealert_app::ports::{OperatorStore, StoreError};
-use bealert_core::operator::Operator;
+use bealert_core::operator::{KeyGrant, Operator, overlap_end};
 
 fn person_key(operator: &str, user: &str) -> Item {
     key(format!("P#{operator}#{user}"), "P")
@@ -28,10 +28,13 @@ fn string_set(item: &Item, k: &str) -> Vec<String> {
 }
 
 impl DynamoStore {
-    fn key_item(&self, hash: &str, operator: &str, user: &str) -> Item {
-        let mut item = key(format!("K#{hash}"), "K");
+    fn key_item(&self, grant: &KeyGrant, operator: &str, user: &str) -> Item {
+        let mut item = key(format!("K#{}", grant.hash), "K");
         item.insert("operator".into(), s(operator));
         item.insert("user".into(), s(user));
+        if let Some(end) = grant.expires_at_ms {
+            item.insert("expires_at".into(), n(end));
+        }
         item
     }
 
@@ -58,7 +61,8 @@ impl DynamoStore {
 
 #[async_trait]
 impl OperatorStore for DynamoStore {
-    async fn insert_operator(&self, op: &Operator, key_hash: &str) -> Result<(), StoreError> {
+    async fn insert_operator(&self, op: &Operator, grant: &KeyGrant) -> Result<(), StoreError> {
+        let key_hash = grant.hash.as_str();
         let mut by_name = key(format!("N#{}", op.name), "N");
         by_name.insert("jurisdiction".into(), s(op.jurisdiction.to_string()));
         let actions = vec![
@@ -69,7 +73,7 @@ impl OperatorStore for DynamoStore {
             )?,
             put_new(
                 &self.tables.operators,
-                self.key_item(key_hash, &op.name, &op.user),
+                self.key_item(grant, &op.name, &op.user),
             )?,
         ];
         match self.transact(actions).await? {
@@ -85,8 +89,9 @@ impl OperatorStore for DynamoStore {
         &self,
         operator: &str,
         user: &str,
-        key_hash: &str,
+        grant: &KeyGrant,
     ) -> Result<bool, StoreError> {
+        let key_hash = grant.hash.as_str();
         let check = built(
             ConditionCheck::builder()
                 .table_name(&self.tables.operators)
@@ -100,10 +105,7 @@ impl OperatorStore for DynamoStore {
                 &self.tables.operators,
                 self.person_item(operator, user, key_hash),
             )?,
-            put_new(
-                &self.tables.operators,
-                self.key_item(key_hash, operator, user),
-            )?,
+            put_new(&self.tables.operators, self.key_item(grant, operator, user))?,
         ];
         match self.transact(actions).await? {
             Tx::Committed => Ok(true),
@@ -120,31 +122,68 @@ impl OperatorStore for DynamoStore {
         &self,
         operator: &str,
         user: &str,
-        new_key_hash: Option<&str>,
+        new_key: Option<&KeyGrant>,
+        old_until_ms: Option<i64>,
     ) -> Result<Option<usize>, StoreError> {
         let Some(person) = self.get_operator_item(person_key(operator, user)).await? else {
             return Ok(None);
         };
         let old = string_set(&person, "keys");
+        let now = bealert_app::now_ms();
         let mut actions = Vec::with_capacity(old.len() + 2);
+        // With an overlap, the keys still working stay (ending at the
+        // overlap's end, or sooner); the others go.
+        let mut kept = Vec::new();
         for hash in &old {
-            let delete = built(
-                Delete::builder()
-                    .table_name(&self.tables.operators)
-                    .set_key(Some(key(format!("K#{hash}"), "K")))
+            let by_key = key(format!("K#{hash}"), "K");
+            let keep = match old_until_ms {
+                None => None,
+                Some(until) => match self.get_operator_item(by_key.clone()).await? {
+                    None => None,
+                    Some(item) => {
+                        let end = opt_n::<i64>(&item, "expires_at")?;
+                        (end.is_none_or(|e| e > now)).then(|| overlap_end(end, until))
+                    }
+                },
+            };
+            let action = match keep {
+                Some(end) => {
+                    kept.push(hash.clone());
+                    TransactWriteItem::builder()
+                        .update(built(
+                            Update::builder()
+                                .table_name(&self.tables.operators)
+                                .set_key(Some(by_key))
+                                .update_expression("SET expires_at = :end")
+                                .condition_expression("attribute_exists(pk)")
+                                .expression_attribute_values(":end", n(end))
+                                .build(),
+                        )?)
+                        .build()
+                }
+                None => TransactWriteItem::builder()
+                    .delete(built(
+                        Delete::builder()
+                            .table_name(&self.tables.operators)
+                            .set_key(Some(by_key))
+                            .build(),
+                    )?)
                     .build(),
-            )?;
-            actions.push(TransactWriteItem::builder().delete(delete).build());
+            };
+            actions.push(action);
         }
         // The person's key set is replaced only if it is still the one read.
+        let mut keys = kept.clone();
+        keys.extend(new_key.map(|k| k.hash.clone()));
         let mut update = Update::builder()
             .table_name(&self.tables.operators)
             .set_key(Some(person_key(operator, user)));
-        update = match new_key_hash {
-            Some(hash) => update
+        update = if keys.is_empty() {
+            update.update_expression("REMOVE #k")
+        } else {
+            update
                 .update_expression("SET #k = :new")
-                .expression_attribute_values(":new", AttributeValue::Ss(vec![hash.to_string()])),
-            None => update.update_expression("REMOVE #k"),
+                .expression_attribute_values(":new", AttributeValue::Ss(keys))
         };
         update = if old.is_empty() {
             update.condition_expression("attribute_exists(pk) AND attribute_not_exists(#k)")
@@ -155,14 +194,18 @@ impl OperatorStore for DynamoStore {
         };
         let update = built(update.expression_attribute_names("#k", "keys").build())?;
         actions.push(TransactWriteItem::builder().update(update).build());
-        if let Some(hash) = new_key_hash {
+        if let Some(grant) = new_key {
             actions.push(put_new(
                 &self.tables.operators,
-                self.key_item(hash, operator, user),
+                self.key_item(grant, operator, user),
             )?);
         }
+        let ended = match old_until_ms {
+            None => old.len(),
+            Some(_) => kept.len(),
+        };
         match self.transact(actions).await? {
-            Tx::Committed => Ok(Some(old.len())),
+            Tx::Committed => Ok(Some(ended)),
             Tx::Cancelled(_) => Err(StoreError::Conflict(format!(
                 "the keys of {user:?} of {operator:?} changed meanwhile (or the new key is taken); try again"
             ))),
@@ -247,6 +290,7 @@ impl OperatorStore for DynamoStore {
             user,
             groups,
             rights,
+            key_expires_at_ms: opt_n(&by_key, "expires_at")?,
         }))
     }
 

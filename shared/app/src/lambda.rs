@@ -15,8 +15,9 @@ pub type JobEntry =
 
 /// Handles every record of a batch concurrently with `entry`. A record that
 /// cannot be parsed or fails is reported, so SQS retries it and finally
-/// moves it to the dead-letter queue; one that must wait has its visibility
-/// extended to the wait and is reported too.
+/// moves it to the dead-letter queue; one that must wait (a planned wait,
+/// or a store too busy for it: throttling, a 5xx, a timeout) is re-sent
+/// with a delay and this copy deleted, so the wait uses up no receive.
 pub async fn handle_sqs(
     app: &App,
     queue: &str,
@@ -50,6 +51,25 @@ pub async fn handle_sqs(
     Ok(response)
 }
 
+/// Re-sends the record with a delay (its receive count starts again); true
+/// when that worked, so the record is done with.
+async fn postpone(
+    app: &App,
+    queue: &str,
+    id: &str,
+    receipt: &str,
+    body: &str,
+    delay: Duration,
+) -> bool {
+    match app.ports.queue.postpone(queue, receipt, body, delay).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(queue, message = id, error = %e, "could not postpone; retried as a failure");
+            false
+        }
+    }
+}
+
 /// True when the record is done with.
 async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) -> bool {
     let id = r.message_id.as_deref().unwrap_or("?");
@@ -67,13 +87,14 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
             // A planned wait: re-sent with a delay and this copy deleted, so
             // it does not count towards the dead-letter limit.
             tracing::debug!(queue, message = id, ?delay, %why, "job postponed");
-            return match app.ports.queue.postpone(queue, receipt, body, delay).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(queue, message = id, error = %e, "could not postpone; retried as a failure");
-                    false
-                }
-            };
+            return postpone(app, queue, id, receipt, body, delay).await;
+        }
+        Err(JobError::Transient(why)) => {
+            // The store is throttled or failing for a while: the job waits
+            // as a planned wait does, so throttling never dead-letters it.
+            let delay = crate::usecases::jittered(app.config.busy_wait);
+            tracing::warn!(queue, message = id, receives, ?delay, error = %why, "store busy; job postponed");
+            return postpone(app, queue, id, receipt, body, delay).await;
         }
         Err(e) => {
             tracing::error!(queue, message = id, receives, error = %e, "job failed");

@@ -77,6 +77,15 @@ async fn process(app: &App, opts: &WorkerOptions, job: ReceivedJob) {
                 .postpone(&opts.queue, &job.receipt, &job.body, delay)
                 .await
         }
+        Err(crate::usecases::JobError::Transient(why)) => {
+            // The store is throttled or failing for a while: a wait like a
+            // planned one, so throttling never dead-letters the job.
+            let delay = crate::usecases::jittered(app.config.busy_wait);
+            tracing::warn!(queue = %opts.queue, job = %job.id, ?delay, error = %why, "store busy; job postponed");
+            queue
+                .postpone(&opts.queue, &job.receipt, &job.body, delay)
+                .await
+        }
         Err(e) => {
             let delay = opts.backoff(job.receive_count);
             tracing::warn!(queue = %opts.queue, job = %job.id, receives = job.receive_count, ?delay, error = %e, "job failed");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the thirteen Lambda packages for arm64 (Graviton), for size, and prints
+# Builds the fourteen Lambda packages for arm64 (Graviton), for size, and prints
 # each zip's size. Installs the pinned packaging tools (AWS SAM CLI,
 # cargo-lambda, zig) into .tools/build-tools on first use; put
 # .tools/build-tools/bin on PATH to run `sam build` / `sam deploy` yourself.
@@ -14,13 +14,13 @@ export PATH="$venv/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 cd "$root"
-FUNCTIONS=(api-subscribers api-alerts api-zones api-signup api-networks resolve-zone send-sms send-voice send-email send-broadcast send-public drill receipts)
+FUNCTIONS=(api-subscribers api-alerts api-public api-zones api-signup api-networks resolve-zone send-sms send-voice send-email send-broadcast send-public drill receipts)
 # Cargo unifies features across the packages of one build: functions that
 # turn on the same adapters of bealert-aws (`http`: reqwest, `email`:
 # lettre; see their Cargo.toml) build together, so each package links only
 # the clients it uses (as `sam build` does, one function at a time).
 BUILDS=(
-  "api-subscribers api-alerts api-zones api-networks resolve-zone send-voice drill receipts"
+  "api-subscribers api-alerts api-public api-zones api-networks resolve-zone send-voice drill receipts"
   "send-sms send-broadcast send-public"
   "send-email"
   "api-signup"

@@ -13,7 +13,13 @@
 * API functions route without the REST API's stage in the path
   (AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH), every API they serve carries a WAF
   web ACL (the per-client flood rules), and method settings name real paths
-  in CloudFormation's ~1 encoding.
+  in CloudFormation's ~1 encoding;
+* no outside load can delay an alert: the public routes (the public page,
+  its CAP files, the feed, the console's files, providers' receipts) are
+  served by api-public, never by api-alerts (which keeps the operators'
+  API), and every queue consumer's reserved concurrency is at least the sum
+  of its queues' MaximumConcurrency (a parameter counted at its MaxValue,
+  which it must have), so a full queue never throttles its own function.
 
 Run with the tools' Python (cfn-lint's YAML loader understands !Ref & co):
     .tools/lint-tools/bin/python infra/check_template.py
@@ -183,6 +189,60 @@ for api, paths in served.items():
             problems.append(f"{api}: MethodSettings path {path} is not a served path in ~1 encoding ({sorted(paths)})")
 
 
+# Routes anyone may call without an operator's key: they must not share the
+# operators' function (api-alerts), whose reserved concurrency sends alerts.
+PUBLIC_ROUTES = {"/alerts", "/alerts/{file}", "/feed.atom", "/console", "/console/{file}", "/v1/receipts/{provider}"}
+if "api-alerts" in functions:
+    logical, res = functions["api-alerts"]
+    paths = {e["Properties"]["Path"] for e in res.get("Properties", {}).get("Events", {}).values() if e.get("Type") == "Api"}
+    for path in sorted(paths & PUBLIC_ROUTES):
+        problems.append(f"{logical}: serves the public route {path}; public load would take the concurrency that sends alerts (serve it from api-public)")
+if "api-public" in functions:
+    logical, res = functions["api-public"]
+    paths = {e["Properties"]["Path"] for e in res.get("Properties", {}).get("Events", {}).values() if e.get("Type") == "Api"}
+    for path in sorted(PUBLIC_ROUTES - paths):
+        problems.append(f"{logical}: does not serve the public route {path}")
+
+
+unbounded = set()
+
+
+def concurrency(value, where):
+    """A MaximumConcurrency as high as a deployment can make it."""
+    if isinstance(value, int):
+        return value
+    name = target(value)
+    if name in parameters:
+        if "MaxValue" not in parameters[name]:
+            unbounded.add(f"{where}: MaximumConcurrency comes from {name}, which has no MaxValue (a deployment could raise it past the reserved concurrency)")
+            return int(parameters[name].get("Default", 0))
+        return int(parameters[name]["MaxValue"])
+    problems.append(f"{where}: MaximumConcurrency {value!r} is neither a number nor a parameter")
+    return 0
+
+
+for logical, res in resources.items():
+    if res.get("Type") != "AWS::Serverless::Function":
+        continue
+    props = res.get("Properties", {})
+    sqs_events = [e for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
+    if not sqs_events:
+        continue
+    total = 0
+    for e in sqs_events:
+        scaling = e["Properties"].get("ScalingConfig", {})
+        if "MaximumConcurrency" not in scaling:
+            problems.append(f"{logical}: its SQS event on {target(e['Properties']['Queue'])} has no MaximumConcurrency (it may take every instance)")
+            continue
+        total += concurrency(scaling["MaximumConcurrency"], logical)
+    reserved = props.get("ReservedConcurrentExecutions")
+    if not isinstance(reserved, int):
+        problems.append(f"{logical}: consumes queues, so it needs a fixed ReservedConcurrentExecutions")
+    elif reserved < total:
+        problems.append(f"{logical}: reserved concurrency {reserved} is below the {total} its queues' MaximumConcurrency may run at once (throttled receives count towards the dead-letter limit)")
+
+problems.extend(sorted(unbounded))
+
 for binary in functions:
     if binary not in packages:
         problems.append(f"the template builds binary {binary}, but functions/{binary} does not exist")
@@ -192,4 +252,4 @@ if problems:
     for p in problems:
         print(f"  - {p}")
     sys.exit(1)
-print(f"template and code agree: {len(packages)} functions, their variables, queues and timeouts")
+print(f"template and code agree: {len(packages)} functions, their variables, queues, timeouts, public routes and concurrency")

@@ -1,4 +1,8 @@
-//! api-alerts: the API function for alerts (`POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`).
+//! api-alerts: the API function for alerts (`POST /v1/alerts`, `GET /v1/alerts/{id}[/deliveries]`)
+//! and the rest of the operators' API (templates, drills, outlets, the
+//! global stop, what the console reads). Operators' routes only: what
+//! anyone may call is api-public's, so no outside load takes this
+//! function's reserved concurrency.
 
 use bealert_app::App;
 use bealert_app::http::Router;
@@ -18,8 +22,6 @@ pub const REQUIRED_ENV: &[&str] = &[
     // Drills are EventBridge schedules that invoke the drill function.
     "BEALERT_DRILL_FUNCTION_ARN",
     "BEALERT_SCHEDULER_ROLE_ARN",
-    // Receipts (POST /v1/receipts/{provider}) take dead contacts off their channels.
-    "BEALERT_SUBSCRIBERS_TABLE",
 ];
 
 /// The routes this function answers.

@@ -26,6 +26,27 @@ async fn routes_of_other_functions_are_not_served_here() {
     assert_eq!(body["status"], 404);
 }
 
+#[tokio::test]
+async fn public_routes_are_not_served_here() {
+    // They are api-public's: outside load must not take the concurrency
+    // that creates, approves and cancels alerts.
+    let home = TestHome::new().await;
+    for (method, path) in [
+        ("GET", "/alerts"),
+        ("GET", "/feed.atom"),
+        ("GET", "/console"),
+        ("GET", "/console/console.js"),
+        ("POST", "/v1/receipts/nobody"),
+    ] {
+        let other = EVENT
+            .replace("\"POST\"", &format!("\"{method}\""))
+            .replace("/v1/alerts", path);
+        let (status, body) = call(&home, &other).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["status"], 404);
+    }
+}
+
 #[test]
 fn without_its_configuration_the_function_refuses_to_start_naming_what_is_missing() {
     check_refuses_to_start_without_configuration(

@@ -72,12 +72,19 @@ fn origin(url: &str) -> Option<String> {
         .then(|| format!("{scheme}://{host}"))
 }
 
-pub fn routes() -> axum::Router<Arc<App>> {
+/// The console's page and files (no key): public routes, served apart from
+/// the operators' API in the AWS home (the api-public function).
+pub fn files() -> axum::Router<Arc<App>> {
     axum::Router::new()
         .route("/console", get(page))
         .route("/console/", get(page))
         .route("/console/outlines.geojson", get(outlines))
         .route("/console/{file}", get(file))
+}
+
+/// The JSON routes the console reads besides the alert API (a key each).
+pub fn routes() -> axum::Router<Arc<App>> {
+    axum::Router::new()
         .route("/v1/operator", get(whoami))
         .route("/v1/alerts/{id}/area", get(area))
         .route("/v1/messages:measure", post(measure))

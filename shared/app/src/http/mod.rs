@@ -46,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
             .merge(alert_routes())
             .merge(zone_routes())
             .merge(network_routes())
+            .merge(public_routes())
             .route("/v1/status", get(status)),
     )
 }
@@ -101,9 +102,25 @@ pub fn subscribers_router(app: Arc<App>) -> Router {
     finish(app, subscriber_routes())
 }
 
-/// The alert routes and /healthz: the api-alerts function.
+/// The alert routes and /healthz: the api-alerts function. Only operators'
+/// routes: its reserved concurrency creates, approves and cancels alerts,
+/// and no outside load may take it ([`public_router`] has the rest).
 pub fn alerts_router(app: Arc<App>) -> Router {
     finish(app, alert_routes())
+}
+
+/// The routes anyone may call without an operator's key (the public page,
+/// its CAP files and the feed, the console's page and files, providers'
+/// receipts) and /healthz: the api-public function.
+pub fn public_router(app: Arc<App>) -> Router {
+    finish(app, public_routes())
+}
+
+fn public_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v1/receipts/{provider}", post(receipts))
+        .merge(public_page::routes())
+        .merge(console::files())
 }
 
 /// The zone preview route and /healthz: the api-zones function.
@@ -133,13 +150,11 @@ fn alert_routes() -> Router<Arc<App>> {
         .route("/v1/drills", get(list_drills).post(create_drill))
         .route("/v1/drills/{id}", axum::routing::delete(delete_drill))
         .route("/v1/drills/{id}/runs", get(drill_runs))
-        .route("/v1/receipts/{provider}", post(receipts))
         .route("/v1/sending", get(sending))
         .route("/v1/sending:halt", post(halt_sending))
         .route("/v1/sending:resume", post(resume_sending))
         .route("/v1/outlets", get(list_outlets))
         .route("/v1/outlets/{name}", put(put_outlet).delete(delete_outlet))
-        .merge(public_page::routes())
         .merge(console::routes())
 }
 

@@ -4,8 +4,9 @@
 //
 //   node console.mjs URL DATA_DIR ARTIFACTS_DIR KEY_OFFICER KEY_SECOND KEY_MAYOR KEY_NETWORK
 //
-// KEY_OFFICER and KEY_SECOND are two people of one national operator,
-// KEY_MAYOR a municipal operator (Elsene/Ixelles, 21009), KEY_NETWORK a
+// KEY_OFFICER and KEY_SECOND are two people of one national operator (the
+// second may approve and halt, not send), KEY_MAYOR a municipal operator
+// whose key ends within 14 days (Elsene/Ixelles, 21009), KEY_NETWORK a
 // mobile network's key (its cells give the Alert-SMS estimate). Signs in, draws
 // a circle, reads the preview, sends an exercise and watches it reach
 // `sent`, cancels another while it sends, has an Actual alert approved by
@@ -46,11 +47,11 @@ async function waitFor(what, fn, ms = 30000) {
   }
 }
 
-async function signIn(page, key) {
+async function signIn(page, key, map = true) {
   await page.goto(`${url}/console`);
   await page.getByLabel("API key").fill(key);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForSelector("body[data-map-ready=true]");
+  await page.waitForSelector(map ? "body[data-map-ready=true]" : "#who:not([hidden])");
 }
 
 /** Zooms the map in on a point (lat, lon), as a person would, and clicks it. */
@@ -139,6 +140,10 @@ try {
     await signIn(page, officer);
     check((await page.textContent("#who-name")).includes("national"), "the header names the person, operator and jurisdiction");
     check(await page.evaluate(() => sessionStorage.getItem("bealert.key") !== null && document.cookie === ""), "the key is in sessionStorage, no cookie");
+    check(await page.locator("#halt").isHidden(), "a person without the halt right is not offered the global stop");
+    check(await page.locator("#key-banner").isHidden(), "a key far from its end is not warned of");
+    const idempotency = [];
+    page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/v1/alerts")) idempotency.push(r.headers()["idempotency-key"]); });
     await axe(page, "new alert");
     await page.getByRole("button", { name: "Circle on the map" }).click();
     await page.getByLabel("Radius (km)").fill("0.5");
@@ -174,6 +179,7 @@ try {
     await shot(page, "3-exercise-confirm");
     await page.getByRole("button", { name: /Send the exercise to 10 people/ }).click();
     await page.waitForURL(/#alerts\//);
+    check(idempotency.length === 1 && /^[0-9a-f-]{32,36}$/.test(idempotency[0] || ""), `the alert is sent with an Idempotency-Key (${idempotency})`);
     await page.waitForFunction(() => document.getElementById("alert-state") && document.getElementById("alert-state").textContent === "sent", null, { timeout: 30000 });
     check(true, "the exercise reaches sent on the watch screen");
     const id = page.url().split("#alerts/")[1];
@@ -270,7 +276,8 @@ try {
 
     const second_ = await newPage();
     const p2 = second_.page;
-    await signIn(p2, second);
+    await signIn(p2, second, false);
+    check(await p2.evaluate(() => document.querySelector("a[href='#new']").parentElement.hidden), "an approver who may not send is not offered New alert");
     await p2.goto(`${url}/console#approvals`);
     await p2.getByRole("button", { name: /Toxic cloud/ }).click();
     await p2.waitForSelector("#approval-detail .texts");
@@ -281,10 +288,28 @@ try {
     await p2.getByRole("button", { name: "Approve and send" }).click();
     await p2.waitForFunction(() => (document.getElementById("alert-state") || {}).textContent === "sent", null, { timeout: 30000 });
     check(outbox("sms").filter((l) => l.alert_id === id).length === 10, "approved by the second person, it reaches the 10");
+    check(await p2.locator("#do-cancel").isHidden() && await p2.locator("#do-update").isHidden(), "nor a cancel or update of a sent alert");
     await p2.goto(`${url}/console#alerts`);
     await p2.waitForSelector("#alert-list table");
     await axe(p2, "alert list");
     await shot(p2, "10-alerts");
+
+    console.log("the global stop, by a person holding halt:");
+    await p2.getByRole("button", { name: "Stop all sending" }).click();
+    await p2.waitForSelector("#halt-confirm[open]");
+    await axe(p2, "halt confirmation");
+    await p2.getByLabel(/Reason/).fill("browser test");
+    await p2.getByRole("button", { name: "Stop all sending" }).last().click();
+    await p2.waitForSelector("#halted-banner:not([hidden])");
+    check((await p2.textContent("#halted-banner")).includes("browser test"), "the console says all sending is stopped, by whom and why");
+    const halted = await api("GET", "/v1/sending", officer);
+    check(halted.body && halted.body.halted === true, `the API agrees: halted (${JSON.stringify(halted.body)})`);
+    await axe(p2, "halted");
+    await shot(p2, "10b-halted");
+    await p2.getByRole("button", { name: "Resume sending" }).click();
+    await p2.waitForSelector("#halted-banner[hidden]", { state: "attached" });
+    const resumed = await api("GET", "/v1/sending", officer);
+    check(resumed.body && resumed.body.halted === false && resumed.body.log.length === 2, "resumed, and both moves are in the log");
     await second_.context.close();
   }
 
@@ -293,6 +318,7 @@ try {
     const { context, page } = await newPage();
     await signIn(page, mayor);
     check((await page.textContent("#who-name")).includes("Elsene/Ixelles"), "the header names the territory");
+    check((await page.textContent("#key-banner")).includes("Your key ends"), "a key that ends within 14 days is warned of");
     check(await page.evaluate(() => document.querySelector("a[href='#drills']").parentElement.hidden === false), "the menus offer what a mayor may do");
     const before = await page.textContent("#zone-parts");
     await page.getByLabel("Latitude", { exact: true }).fill("51.2194");

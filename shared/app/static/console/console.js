@@ -27,9 +27,17 @@
   let parts = [];
 
   // ---------- the API ----------
-  async function api(method, path, body) {
+  // A fresh Idempotency-Key: a request retried with it (a double click, a
+  // lost answer) creates nothing new.
+  function idempotencyKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function api(method, path, body, idempotency) {
     const headers = { Authorization: "Bearer " + (sessionStorage.getItem(KEY) || "") };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (idempotency) headers["Idempotency-Key"] = idempotency;
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     let data = null;
@@ -86,8 +94,64 @@
     for (const a of document.querySelectorAll("[data-may]")) {
       a.parentElement.hidden = !me.may.includes(a.dataset.may);
     }
+    const kb = $("key-banner");
+    kb.hidden = !me.key_expires_soon;
+    kb.textContent = me.key_expires_soon
+      ? `Your key ends ${when(me.key_expires_at)} (Belgian time). Ask for a new one before then (bealert key rotate --overlap 1h keeps the old one working for an hour).`
+      : "";
+    $("halt").hidden = !mayHalt();
     refreshApprovalCount();
+    refreshSending();
   }
+
+  // ---------- the global stop ----------
+  const mayHalt = () => !!me && me.jurisdiction === "national" && (me.rights || []).includes("halt");
+  let sendingTimer = null;
+  async function refreshSending() {
+    clearInterval(sendingTimer);
+    sendingTimer = null;
+    if (!me) return;
+    try {
+      const s = await api("GET", "/v1/sending");
+      $("halted-banner").hidden = !s.halted;
+      if (s.halted) {
+        $("halted-by").textContent = `by ${s.by || "?"}${s.at ? ", " + when(s.at) : ""}${s.reason ? ": " + s.reason : ""}`;
+        $("halted-queued").textContent = fmt(Object.values(s.queued_jobs || {}).reduce((a, b) => a + b, 0));
+      }
+      $("resume").hidden = !(s.halted && mayHalt());
+      $("halt").hidden = s.halted || !mayHalt();
+    } catch {
+      /* the state shows again at the next look */
+    }
+    sendingTimer = setInterval(refreshSending, 5000);
+  }
+
+  $("halt").addEventListener("click", () => {
+    const dlg = $("halt-confirm");
+    $("halt-reason").value = "";
+    dlg.returnValue = "";
+    dlg.showModal();
+    $("halt-no").focus();
+  });
+  $("halt-confirm").addEventListener("close", async () => {
+    if ($("halt-confirm").returnValue !== "halt") return $("halt").focus();
+    const reason = $("halt-reason").value.trim();
+    try {
+      await api("POST", "/v1/sending:halt", reason ? { reason } : undefined);
+    } catch (e) {
+      alert(e.message);
+    }
+    await refreshSending();
+    $("resume").focus();
+  });
+  $("resume").addEventListener("click", async () => {
+    try {
+      await api("POST", "/v1/sending:resume");
+    } catch (e) {
+      alert(e.message);
+    }
+    await refreshSending();
+  });
 
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -99,13 +163,16 @@
       if (!location.hash || location.hash === "#signin") location.hash = me.may.includes("alert") ? "#new" : "#alerts";
       else route();
     } catch (e) {
-      say("signin-error", e.status === 401 ? "This key is not valid. Check it, or ask for a new one." : e.message);
+      say("signin-error", e.status === 401 ? `This key is not valid: ${e.message}` : e.message);
     }
   });
 
   $("signout").addEventListener("click", () => {
     sessionStorage.removeItem(KEY);
     me = null;
+    clearInterval(sendingTimer);
+    for (const b of document.querySelectorAll(".banner")) b.hidden = true;
+    $("halt").hidden = true;
     $("who").hidden = true;
     $("nav").hidden = true;
     location.hash = "#signin";
@@ -562,10 +629,12 @@
     dlg.returnValue = "";
     dlg.showModal();
     $("confirm-no").focus();
+    // One key for this confirmation: sent again, it creates nothing new.
+    const once = idempotencyKey();
     dlg.onclose = async () => {
       if (dlg.returnValue !== "send") return $("send").focus();
       try {
-        const created = await api("POST", "/v1/alerts", body);
+        const created = await api("POST", "/v1/alerts", body, once);
         location.hash = `#alerts/${created.id}`;
       } catch (e) {
         say("compose-error", e.message);
@@ -734,7 +803,8 @@
     $("watch-title").textContent = `${a.event}: ${a.msg_type && a.msg_type !== "Alert" ? a.msg_type + " · " : ""}${a.status === "Actual" ? "REAL ALERT" : a.status}`;
     const live = !FINAL.includes(a.state) && a.state !== "awaiting_approval";
     // A cancel is not cancelled, updated or cleared: its original was.
-    const followable = a.msg_type !== "Cancel" && !a.all_clear;
+    // Only a person who may send follows an alert up.
+    const followable = a.msg_type !== "Cancel" && !a.all_clear && me.may.includes("alert");
     $("do-cancel").hidden = !followable || !["awaiting_approval", "resolving", "sending", "sent"].includes(a.state);
     $("do-cancel").textContent = a.state === "awaiting_approval" ? "Withdraw (cancel) this alert" : "Cancel this alert";
     $("do-update").hidden = !followable || !["resolving", "sending", "sent"].includes(a.state);
@@ -782,7 +852,7 @@
     say("watch-error", "");
     if (!watched) return;
     try {
-      const created = await api("POST", `/v1/alerts/${watched.id}:${verb}`, body);
+      const created = await api("POST", `/v1/alerts/${watched.id}:${verb}`, body, idempotencyKey());
       location.hash = `#alerts/${created.id}`;
     } catch (e) {
       say("watch-error", e.message);

@@ -553,6 +553,9 @@ async fn the_jurisdiction_matrix_holds_in_the_aws_home() {
         drill_function_arn: None,
         scheduler_role_arn: None,
         schedule_group: "default".into(),
+        codes: Default::default(),
+        signup_codes_per_hour: None,
+        signup_no_script_per_hour: None,
     };
     let aws =
         bealert_aws::AwsHome::with_dynamodb(&testkit::sdk_config(), testkit::dynamodb(), settings);

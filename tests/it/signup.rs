@@ -682,3 +682,324 @@ async fn an_invitation_code_puts_a_citizen_in_a_group_alerted_wherever_they_live
     assert_eq!(got.len(), 1, "only the verified member: {got:?}");
     assert_eq!(got[0]["to"], "r1@example.be");
 }
+
+/// The digits of the last code sent by a call to `to` (read out one by one).
+fn call_code_for(dir: &std::path::Path, to: &str) -> String {
+    let line = outbox(dir, "voice")
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "verification" && l["to"] == to)
+        .unwrap_or_else(|| panic!("no call with a code to {to}"));
+    let text = line["text"].as_str().unwrap();
+    let first = text.split(". ").next().unwrap();
+    let digits: String = first.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits.len(), 6, "{line}");
+    assert_eq!(text.matches(first).count(), 2, "read twice: {line}");
+    digits
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_landline_signs_up_by_call_and_is_alerted_by_call_never_by_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server.url, &key);
+    // A Bastogne landline (area code 061).
+    let landline = "+3261212345";
+
+    // SMS to a landline: refused, saying what to choose instead.
+    let body = signup_body(&api, landline, None, &["sms"]).await;
+    let refused = api.post("/v1/subscribers", &body).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body["errors"][0]["path"], "channels",
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("choose voice"),
+        "{}",
+        refused.body
+    );
+    // A premium-rate number gets no code at all.
+    let body = signup_body(&api, "+3290012345", None, &["voice"]).await;
+    let refused = api.post("/v1/subscribers", &body).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("special service"),
+        "{}",
+        refused.body
+    );
+
+    // Voice: the code comes by a call, never by SMS.
+    let body = signup_body(&api, landline, None, &["voice"]).await;
+    let started = api.post("/v1/subscribers", &body).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    assert_eq!(
+        started.body["codes_sent"],
+        json!(["phone"]),
+        "{}",
+        started.body
+    );
+    assert!(
+        outbox(dir.path(), "sms")
+            .iter()
+            .all(|l| l["to"] != landline),
+        "no SMS to a landline"
+    );
+    let id = started.body["id"].as_str().unwrap().to_string();
+    let code = call_code_for(dir.path(), landline);
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "phone", "code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["state"], "active");
+
+    // An operator's own subscriber on a landline who chose SMS is called too.
+    let imported = api
+        .post(
+            "/v1/subscribers:import",
+            &json!({"subscribers": [{
+                "external_id": "crm-1", "language": "nl", "phone": "+3261223344",
+                "channels": ["sms"], "addresses": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1}]
+            }]}),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert_eq!(imported.body["imported"], 1, "{}", imported.body);
+
+    // An SMS alert reaches both landlines by a call, and no SMS goes to them.
+    let zone = json!({"circles": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1, "radius_km": 3}]});
+    let mut alert = alert_body(zone);
+    alert["channels"] = json!(["sms"]);
+    let created = api.post("/v1/alerts", &alert).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let alert_id = created.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&alert_id, Duration::from_secs(30)).await;
+    let mut called: Vec<String> = outbox(dir.path(), "voice")
+        .into_iter()
+        .filter(|l| l["kind"] == "alert" && l["alert_id"] == alert_id.as_str())
+        .map(|l| l["to"].as_str().unwrap().to_string())
+        .collect();
+    called.sort();
+    assert_eq!(called, vec!["+3261212345", "+3261223344"]);
+    assert!(
+        outbox(dir.path(), "sms")
+            .iter()
+            .all(|l| l["to"] != landline && l["to"] != "+3261223344"),
+        "never an SMS to a landline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hourly_code_budget_and_the_per_address_limit_refuse_codes_while_alerts_still_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(dir.path(), &[("BEALERT_SIGNUP_CODES_PER_HOUR", "7")]);
+    let api = Api::new(&server.url, &key);
+    let email_signup = |email: &str| {
+        json!({
+            "language": "nl", "email": email, "channels": ["email"],
+            "addresses": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1}], "consent": true
+        })
+    };
+
+    // One address gets at most 5 codes a day, however many registrations ask.
+    for _ in 0..6 {
+        let started = api
+            .post("/v1/subscribers", &email_signup("same@example.be"))
+            .await;
+        assert_eq!(started.status, 201, "{}", started.body);
+    }
+    let to_address = outbox(dir.path(), "email")
+        .iter()
+        .filter(|l| l["to"] == "same@example.be")
+        .count();
+    assert_eq!(to_address, 5);
+
+    // Codes 6 and 7 of the hour's 7; then nothing new is stored or sent.
+    let first = api
+        .post("/v1/subscribers", &email_signup("a@example.be"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_string();
+    let second = api
+        .post("/v1/subscribers", &email_signup("b@example.be"))
+        .await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    let refused = api
+        .post("/v1/subscribers", &email_signup("c@example.be"))
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many codes were sent this hour"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        outbox(dir.path(), "email")
+            .iter()
+            .all(|l| l["to"] != "c@example.be"),
+        "no code once the budget is spent"
+    );
+    let stats = api.get("/v1/signup/stats").await;
+    assert_eq!(
+        stats.body["counters"]["refused_address"], 1,
+        "{}",
+        stats.body
+    );
+    assert_eq!(
+        stats.body["counters"]["refused_budget"], 1,
+        "{}",
+        stats.body
+    );
+    assert_eq!(stats.body["counters"]["signups"], 8, "{}", stats.body);
+
+    // Alerts never count against it: the verified citizen is alerted.
+    let code = code_for(dir.path(), "email", "a@example.be");
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "email", "code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let zone = json!({"circles": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1, "radius_km": 3}]});
+    let created = api.post("/v1/alerts", &alert_body(zone)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let alert_id = created.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&alert_id, Duration::from_secs(30)).await;
+    assert!(
+        outbox(dir.path(), "email")
+            .iter()
+            .any(|l| l["kind"] == "alert" && l["to"] == "a@example.be"),
+        "the alert went out with the budget spent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_leave_through_the_signups_own_providers_not_the_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = operator(dir.path(), "national-centre", "national");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("BEALERT_CODE_SMS_PROVIDERS", "outbox:codes"),
+            ("BEALERT_CODE_EMAIL_PROVIDERS", "outbox:codes"),
+        ],
+    );
+    let api = Api::new(&server.url, &key);
+    let body = signup_body(
+        &api,
+        "+32470111333",
+        Some("codes@example.be"),
+        &["sms", "email"],
+    )
+    .await;
+    let started = api.post("/v1/subscribers", &body).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let id = started.body["id"].as_str().unwrap().to_string();
+    for channel in ["sms", "email"] {
+        let codes: Vec<Value> = outbox(dir.path(), channel)
+            .into_iter()
+            .filter(|l| l["kind"] == "verification")
+            .collect();
+        assert_eq!(codes.len(), 1, "{codes:?}");
+        assert_eq!(codes[0]["provider"], "codes", "{codes:?}");
+    }
+    let code = code_for(dir.path(), "sms", "+32470111333");
+    let ok = api
+        .post(
+            &format!("/v1/subscribers/{id}:verify"),
+            &json!({"contact": "phone", "code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let zone = json!({"circles": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1, "radius_km": 3}]});
+    let created = api.post("/v1/alerts", &alert_body(zone)).await;
+    let alert_id = created.body["id"].as_str().unwrap().to_string();
+    api.wait_sent(&alert_id, Duration::from_secs(30)).await;
+    let alerts: Vec<Value> = outbox(dir.path(), "sms")
+        .into_iter()
+        .filter(|l| l["kind"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].get("provider").is_none(),
+        "the alert left through the alerts' own provider: {alerts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_without_script_never_waits_it_checks_the_forms_age_and_uses_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let fresh_token = || async {
+        let page = client
+            .get(format!("{}/?lang=en", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let confirm = |csrf: String, phone: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/signup/confirm", server.url);
+        async move {
+            let form = [
+                ("lang", "en".to_string()),
+                ("language", "en".to_string()),
+                ("csrf", csrf),
+                ("phone", phone.to_string()),
+                ("sms", "on".to_string()),
+                ("consent", "on".to_string()),
+                ("g0_lat", BASTOGNE.0.to_string()),
+                ("g0_lon", BASTOGNE.1.to_string()),
+            ];
+            let res = client.post(url).form(&form).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+
+    // Sent at once: answered at once (no wait in the server), no code.
+    let (status, html) = confirm(fresh_token().await, "+32470555301").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("That was quick"), "{html}");
+    assert!(
+        outbox(dir.path(), "sms").is_empty(),
+        "no code for a form that came back at once"
+    );
+
+    // A form older than a person takes: its code goes out, once.
+    let token = fresh_token().await;
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    let (status, html) = confirm(token.clone(), "+32470555302").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"code-phone\""), "{html}");
+    assert_eq!(outbox(dir.path(), "sms").len(), 1);
+    let (_, html) = confirm(token, "+32470555303").await;
+    assert!(html.contains("This form has expired"), "used once: {html}");
+    assert_eq!(outbox(dir.path(), "sms").len(), 1);
+}

@@ -10,14 +10,12 @@ use bealert_app::http::Router;
 use bealert_app::http::limit::ClientIp;
 use std::sync::Arc;
 
-/// Codes go by SMS and e-mail; this function calls nobody.
-pub fn gateways(home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
-    let mut g = bealert_aws::AwsHome::only(
-        bealert_core::Channel::Sms,
-        home.chain(bealert_core::Channel::Sms),
-    );
-    g.email = home.chain(bealert_core::Channel::Email);
-    g
+/// The alerts' channels: none — this function sends no alert. Codes and
+/// self-service links leave through the signup's own sending identity
+/// ([`bealert_aws::AwsHome::code_gateways`], `BEALERT_CODES_*`), never
+/// the alerts'.
+pub fn gateways(_home: &bealert_aws::AwsHome) -> bealert_app::ports::Gateways {
+    bealert_aws::AwsHome::no_gateways()
 }
 
 /// Configuration checked at start-up; infra/template.yaml sets it.
@@ -30,7 +28,7 @@ pub const REQUIRED_ENV: &[&str] = &[
     "BEALERT_PLACE_INDEX",
     "BEALERT_SIGNUP_SECRET",
     "BEALERT_PUBLIC_URL",
-    "BEALERT_EMAIL_FROM",
+    "BEALERT_CODES_EMAIL_FROM",
 ];
 
 /// The client address API Gateway saw, for the per-client signup limit.

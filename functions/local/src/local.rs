@@ -107,6 +107,29 @@ pub struct Tuning {
     /// and BEALERT_PROVIDER_TOKEN_<NAME>.
     #[arg(long, env = "BEALERT_EMAIL_PROVIDERS")]
     pub email_providers: Option<String>,
+    /// The signup's own SMS providers, for verification codes and
+    /// self-service links, as --sms-providers (default: the home's own, a
+    /// chain apart from the alerts'). Give codes another account than
+    /// alerts: a spend limit or a suspension caused by signup traffic then
+    /// never silences alerts.
+    #[arg(long, env = "BEALERT_CODE_SMS_PROVIDERS")]
+    pub code_sms_providers: Option<String>,
+    /// The signup's own voice providers (a fixed line's code comes by a
+    /// call), as --code-sms-providers.
+    #[arg(long, env = "BEALERT_CODE_VOICE_PROVIDERS")]
+    pub code_voice_providers: Option<String>,
+    /// The signup's own e-mail providers, as --code-sms-providers.
+    #[arg(long, env = "BEALERT_CODE_EMAIL_PROVIDERS")]
+    pub code_email_providers: Option<String>,
+    /// Verification messages (codes and self-service links) per hour over
+    /// every citizen; beyond it new signups and codes are refused (429)
+    /// until the next hour. Alerts never count against it. Default 2000.
+    #[arg(long, env = "BEALERT_SIGNUP_CODES_PER_HOUR")]
+    pub signup_codes_per_hour: Option<u64>,
+    /// Phone signups per hour from the page without its script (no proof
+    /// of work) over every citizen. Default 200.
+    #[arg(long, env = "BEALERT_SIGNUP_NO_SCRIPT_PER_HOUR")]
+    pub signup_no_script_per_hour: Option<u64>,
     /// First wait before a delivery a provider could not take is tried
     /// again (doubling per attempt, at most a minute, with jitter).
     #[arg(long, env = "BEALERT_RETRY_BASE_MS", default_value_t = 1000)]
@@ -164,6 +187,11 @@ impl Default for Tuning {
             sms_providers: None,
             voice_providers: None,
             email_providers: None,
+            code_sms_providers: None,
+            code_voice_providers: None,
+            code_email_providers: None,
+            signup_codes_per_hour: None,
+            signup_no_script_per_hour: None,
             provider_faults: None,
             retry_base_ms: 1000,
             send_concurrency: 2,
@@ -326,15 +354,54 @@ impl Tuning {
         defaults: [&str; 3],
         own: OwnProvider<'_>,
     ) -> anyhow::Result<Gateways> {
-        let faults = bealert_app::providers::parse_faults(
-            self.provider_faults.as_deref().unwrap_or_default(),
-        )
-        .map_err(|e| anyhow::anyhow!("--provider-faults: {e}"))?;
         let lists = [
             ("sms", &self.sms_providers),
             ("voice", &self.voice_providers),
             ("email", &self.email_providers),
         ];
+        self.chains(lists, defaults, own)
+    }
+
+    /// The signup's own chains (`--code-sms-providers`...): codes never
+    /// leave through the alerts' chains.
+    pub fn code_chains(
+        &self,
+        defaults: [&str; 3],
+        own: OwnProvider<'_>,
+    ) -> anyhow::Result<Gateways> {
+        let lists = [
+            ("code-sms", &self.code_sms_providers),
+            ("code-voice", &self.code_voice_providers),
+            ("code-email", &self.code_email_providers),
+        ];
+        self.chains(lists, defaults, own)
+    }
+
+    /// The signup's rules from the flags, over the defaults.
+    pub fn signup_config(&self, secret: Vec<u8>) -> SignupConfig {
+        let mut config = SignupConfig::with_secret(secret);
+        if let Some(url) = &self.public_url {
+            config.public_url = url.trim_end_matches('/').to_string();
+        }
+        if let Some(n) = self.signup_codes_per_hour {
+            config.codes_per_hour = n;
+        }
+        if let Some(n) = self.signup_no_script_per_hour {
+            config.no_script_per_hour = n;
+        }
+        config
+    }
+
+    fn chains(
+        &self,
+        lists: [(&str, &Option<String>); 3],
+        defaults: [&str; 3],
+        own: OwnProvider<'_>,
+    ) -> anyhow::Result<Gateways> {
+        let faults = bealert_app::providers::parse_faults(
+            self.provider_faults.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("--provider-faults: {e}"))?;
         let mut chains: Vec<Arc<dyn Gateway>> = Vec::new();
         for ((flag, list), (channel, default)) in lists
             .into_iter()
@@ -378,7 +445,10 @@ impl Local {
             Home::Embedded(dir) => {
                 let (embedded, lock) = open_embedded(dir).await?;
                 let outboxes = embedded.outbox.clone();
-                let gateways = tuning.provider_chains(["outbox"; 3], &|channel, kind, name| {
+                let own = |channel: Channel,
+                           kind: &str,
+                           name: &str|
+                 -> Result<Arc<dyn Gateway>, String> {
                     let outbox = outboxes[usize::from(channel.index())].clone();
                     match (kind, name) {
                         ("outbox", "outbox") => Ok(outbox as Arc<dyn Gateway>),
@@ -390,14 +460,15 @@ impl Local {
                             "{kind}: not a provider of the embedded home (outbox, outbox:NAME, http:NAME=URL, smtp:NAME=URL)"
                         )),
                     }
-                })?;
+                };
                 let mut ports = embedded.ports();
-                ports.gateways = gateways;
-                let mut config = SignupConfig::with_secret(embedded.signup_secret()?);
-                if let Some(url) = &tuning.public_url {
-                    config.public_url = url.trim_end_matches('/').to_string();
-                }
-                let signup = (embedded.signup_ports(), config);
+                ports.gateways = tuning.provider_chains(["outbox"; 3], &own)?;
+                let mut signup_ports = embedded.signup_ports();
+                signup_ports.gateways = tuning.code_chains(["outbox"; 3], &own)?;
+                let signup = (
+                    signup_ports,
+                    tuning.signup_config(embedded.signup_secret()?),
+                );
                 let broadcast = (
                     embedded.broadcast_ports(tuning.network_gateways(&embedded.simulator)?),
                     tuning.broadcast_config()?,

@@ -59,3 +59,29 @@ pub fn test_delivered(channel: Channel) {
         "a Test message was delivered"
     );
 }
+
+/// A verification code (or self-service link) handed to the signup's own
+/// gateways. Its sum over an hour is what the signup's budget counts.
+pub fn signup_code_sent(channel: Channel) {
+    tracing::info!(
+        target: TARGET,
+        metrics = "SignupCodesSent",
+        dimensions = "",
+        SignupCodesSent = 1u64,
+        channel = channel.code(),
+        "a verification code was sent"
+    );
+}
+
+/// Signups or codes refused because the hour's budget of codes was spent:
+/// a flood of signups (or a budget too small for a real rush). The
+/// template alarms on any.
+pub fn signup_codes_refused(refused: u64) {
+    tracing::info!(
+        target: TARGET,
+        metrics = "SignupCodesRefused",
+        dimensions = "",
+        SignupCodesRefused = refused,
+        "the signup's hourly budget of codes is spent"
+    );
+}

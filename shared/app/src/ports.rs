@@ -1481,6 +1481,12 @@ pub struct SignupPorts {
     pub registrations: Arc<dyn RegistrationStore>,
     pub counters: Arc<dyn Counters>,
     pub geocoder: Arc<dyn Geocoder>,
+    /// What verification codes and self-service links leave through: the
+    /// signup's own sending identity and configuration (its own provider
+    /// accounts, SES configuration set and sender, SMS origination pool),
+    /// never the alerts' [`Ports::gateways`], so that a spend limit or a
+    /// sender suspension caused by signup traffic cannot silence alerts.
+    pub gateways: Gateways,
 }
 
 #[cfg(test)]

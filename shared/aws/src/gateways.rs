@@ -1,5 +1,6 @@
-//! Gateways on AWS: SMS through SNS, e-mail through SES, voice through End
-//! User Messaging SMS & Voice — each behind a log of sent keys.
+//! Gateways on AWS: SMS through SNS (and the signup's codes through End
+//! User Messaging SMS), e-mail through SES, voice through End User
+//! Messaging SMS & Voice — each behind a log of sent keys.
 //!
 //! None of these services takes an idempotency key, so [`LoggedGateway`]
 //! keeps one: keys already in the log are not sent again, and a key is
@@ -118,6 +119,39 @@ impl Transmit for SnsSms {
             req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
         }
         req.send().await.map(|o| o.message_id).map_err(gateway_err)
+    }
+}
+
+/// SMS through End User Messaging SMS `SendTextMessage`, from an
+/// origination identity of its own (a pool, sender id or number) under a
+/// configuration set of its own, at most `max_price` US dollars a part:
+/// the signup's verification codes, apart from the alerts' SMS.
+pub struct EumSms {
+    pub client: aws_sdk_pinpointsmsvoicev2::Client,
+    /// The pool, sender id or phone number (id or ARN) that sends.
+    pub origination: String,
+    pub configuration_set: Option<String>,
+    /// Refused by the service above this price per message part (US
+    /// dollars, e.g. `0.10`): a number that costs more is not worth a code.
+    pub max_price: Option<String>,
+}
+
+#[async_trait]
+impl Transmit for EumSms {
+    async fn transmit(&self, m: &OutboundMessage) -> Result<Option<String>, GatewayError> {
+        use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+        self.client
+            .send_text_message()
+            .destination_phone_number(&m.to)
+            .origination_identity(&self.origination)
+            .message_body(m.body())
+            .message_type(MessageType::Transactional)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_max_price(self.max_price.clone())
+            .send()
+            .await
+            .map(|o| o.message_id)
+            .map_err(gateway_err)
     }
 }
 

@@ -13,6 +13,11 @@
 //! | `BEALERT_RECEIPT_TOKENS` | none | `NAME=TOKEN,...`: the token each aggregator's receipts webhook presents (or `BEALERT_RECEIPT_TOKEN_<NAME>`) |
 //! | `BEALERT_UPLOADS_BUCKET` | none | S3 bucket of presigned uploads (networks' cell files over 6 MB); without it `cells:upload` says to PUT the file directly |
 //! | `BEALERT_NETWORK_GATEWAYS` | none | each network's alerting API, `NAME=URL,...` (Lambda functions; `serve` has `--network-gateway` and simulates the rest) |
+//! | `BEALERT_CODES_EMAIL_FROM`, `BEALERT_CODES_EMAIL_CONFIGURATION_SET` | none | the signup's own SES sender and configuration set: codes and self-service links, never the alerts' identity |
+//! | `BEALERT_CODES_SMS_ORIGINATION`, `BEALERT_CODES_CONFIGURATION_SET`, `BEALERT_CODES_SMS_MAX_PRICE` | none | codes by SMS through End User Messaging SMS from this pool (or sender id, number) under this configuration set, at most this price a part; without an origination, through SNS with `BEALERT_CODES_SMS_SENDER_ID` (the alerts' account: see the security page) |
+//! | `BEALERT_CODES_VOICE_ORIGINATION` | none | the number or pool that calls a fixed line with its code (same configuration set); without it a landline gets no code, saying so |
+//! | `BEALERT_CODES_REGION` | the functions' | the region codes are sent from: its own spend limits, SES quota and reputation |
+//! | `BEALERT_SIGNUP_CODES_PER_HOUR`, `BEALERT_SIGNUP_NO_SCRIPT_PER_HOUR` | 2000, 200 | the signup's hourly budgets of codes (every channel) and of phone signups without the page's script |
 
 #[cfg(feature = "email")]
 use crate::gateways::SesEmail;
@@ -64,6 +69,33 @@ pub struct Settings {
     pub drill_function_arn: Option<String>,
     pub scheduler_role_arn: Option<String>,
     pub schedule_group: String,
+    /// The signup's own sending identity (`BEALERT_CODES_*`).
+    pub codes: CodeSending,
+    /// `BEALERT_SIGNUP_CODES_PER_HOUR`, `BEALERT_SIGNUP_NO_SCRIPT_PER_HOUR`.
+    pub signup_codes_per_hour: Option<u64>,
+    pub signup_no_script_per_hour: Option<u64>,
+}
+
+/// How the signup sends codes and self-service links: an identity and a
+/// configuration apart from the alerts', so that signup traffic cannot
+/// spend the alerts' budget or get their sender suspended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeSending {
+    /// Another region than the functions' (its own SMS spend limit, SES
+    /// quota and reputation).
+    pub region: Option<String>,
+    /// End User Messaging SMS pool, sender id or number of code SMS.
+    pub sms_origination: Option<String>,
+    /// Without an origination: the SNS sender id of code SMS.
+    pub sms_sender_id: Option<String>,
+    /// Highest price per SMS part (US dollars) a code is sent at.
+    pub sms_max_price: Option<String>,
+    /// The number or pool that calls fixed lines with their code.
+    pub voice_origination: Option<String>,
+    /// The End User Messaging configuration set of code SMS and calls.
+    pub configuration_set: Option<String>,
+    pub email_from: Option<String>,
+    pub email_configuration_set: Option<String>,
 }
 
 /// The queue URL variable of each bealert queue.
@@ -124,6 +156,20 @@ impl Settings {
             drill_function_arn: var("BEALERT_DRILL_FUNCTION_ARN"),
             scheduler_role_arn: var("BEALERT_SCHEDULER_ROLE_ARN"),
             schedule_group: var("BEALERT_SCHEDULE_GROUP").unwrap_or_else(|| "default".into()),
+            codes: CodeSending {
+                region: var("BEALERT_CODES_REGION"),
+                sms_origination: var("BEALERT_CODES_SMS_ORIGINATION"),
+                sms_sender_id: var("BEALERT_CODES_SMS_SENDER_ID"),
+                sms_max_price: var("BEALERT_CODES_SMS_MAX_PRICE"),
+                voice_origination: var("BEALERT_CODES_VOICE_ORIGINATION"),
+                configuration_set: var("BEALERT_CODES_CONFIGURATION_SET"),
+                email_from: var("BEALERT_CODES_EMAIL_FROM"),
+                email_configuration_set: var("BEALERT_CODES_EMAIL_CONFIGURATION_SET"),
+            },
+            signup_codes_per_hour: var("BEALERT_SIGNUP_CODES_PER_HOUR")
+                .and_then(|v| v.parse().ok()),
+            signup_no_script_per_hour: var("BEALERT_SIGNUP_NO_SCRIPT_PER_HOUR")
+                .and_then(|v| v.parse().ok()),
         }
     }
 
@@ -421,8 +467,88 @@ impl AwsHome {
         }
     }
 
+    /// The signup's own gateways for codes and self-service links
+    /// ([`CodeSending`]): End User Messaging SMS from its own pool (SNS
+    /// with its own sender id without one), calls from its own number,
+    /// SES from its own sender, each under the signup's configuration set,
+    /// in `BEALERT_CODES_REGION` if given. Never the alerts' chains.
+    pub fn code_gateways(&self) -> Gateways {
+        let codes = &self.settings.codes;
+        let sdk = match &codes.region {
+            Some(region) => self
+                .sdk
+                .to_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build(),
+            None => self.sdk.clone(),
+        };
+        let sms: Arc<dyn Gateway> = match &codes.sms_origination {
+            Some(origination) => Arc::new(LoggedGateway::new(
+                crate::gateways::EumSms {
+                    client: aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+                    origination: origination.clone(),
+                    configuration_set: codes.configuration_set.clone(),
+                    max_price: codes.sms_max_price.clone(),
+                },
+                self.store.clone(),
+            )),
+            None => Arc::new(LoggedGateway::new(
+                SnsSms {
+                    client: aws_sdk_sns::Client::new(&sdk),
+                    sender_id: codes.sms_sender_id.clone(),
+                },
+                self.store.clone(),
+            )),
+        };
+        let voice: Arc<dyn Gateway> = match &codes.voice_origination {
+            Some(origination) => Arc::new(LoggedGateway::new(
+                VoiceCalls {
+                    client: aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+                    origination: origination.clone(),
+                    configuration_set: codes.configuration_set.clone(),
+                },
+                self.store.clone(),
+            )),
+            None => Arc::new(Unconfigured {
+                what: "codes by call (fixed lines)",
+                variable: "BEALERT_CODES_VOICE_ORIGINATION",
+            }),
+        };
+        Gateways {
+            sms,
+            voice,
+            email: self.code_email(&sdk),
+        }
+    }
+
+    #[cfg(feature = "email")]
+    fn code_email(&self, sdk: &SdkConfig) -> Arc<dyn Gateway> {
+        let codes = &self.settings.codes;
+        match &codes.email_from {
+            Some(from) => Arc::new(LoggedGateway::new(
+                SesEmail {
+                    client: aws_sdk_ses::Client::new(sdk),
+                    from: from.clone(),
+                    configuration_set: codes.email_configuration_set.clone(),
+                },
+                self.store.clone(),
+            )),
+            None => Arc::new(Unconfigured {
+                what: "codes by e-mail",
+                variable: "BEALERT_CODES_EMAIL_FROM",
+            }),
+        }
+    }
+
+    #[cfg(not(feature = "email"))]
+    fn code_email(&self, _sdk: &SdkConfig) -> Arc<dyn Gateway> {
+        Arc::new(NotInThisBuild(
+            "e-mail through SES is not in this build (bealert-aws's email feature)",
+        ))
+    }
+
     /// The signup's ports and rules: registrations and counters in
-    /// DynamoDB, Amazon Location for addresses.
+    /// DynamoDB, Amazon Location for addresses, the signup's own gateways.
     pub fn signup(
         &self,
     ) -> Result<
@@ -448,6 +574,12 @@ impl AwsHome {
         if let Some(url) = &self.settings.public_url {
             config.public_url = url.trim_end_matches('/').to_string();
         }
+        if let Some(n) = self.settings.signup_codes_per_hour {
+            config.codes_per_hour = n;
+        }
+        if let Some(n) = self.settings.signup_no_script_per_hour {
+            config.no_script_per_hour = n;
+        }
         let ports = bealert_app::ports::SignupPorts {
             registrations: self.store.clone(),
             counters: self.store.clone(),
@@ -455,6 +587,7 @@ impl AwsHome {
                 client: aws_sdk_location::Client::new(&self.sdk),
                 index,
             }),
+            gateways: self.code_gateways(),
         };
         Ok((ports, config))
     }

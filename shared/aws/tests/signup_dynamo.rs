@@ -90,10 +90,17 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
         registrations: store.clone(),
         counters: store.clone(),
         geocoder: Arc::new(NoGeocoder),
+        gateways: Gateways {
+            sms: sms.clone(),
+            voice: sms.clone(),
+            email: sms.clone(),
+        },
     };
     let app = App::new(ports, AppConfig::default())
         .with_signup(signup, SignupConfig::with_secret(vec![3; 32]));
     let phone = "+32470765432";
+    let challenge = app.signup_challenge().unwrap();
+    let nonce = bealert_app::usecases::signup::solve_pow(&challenge.challenge, challenge.bits);
 
     let view = app
         .signup_with(
@@ -108,11 +115,14 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
                     lon: 5.7184,
                 }],
                 consent: true,
-                proof_of_work: None,
+                proof_of_work: Some(bealert_app::usecases::signup::ProofOfWork {
+                    challenge: challenge.challenge,
+                    nonce,
+                }),
                 invitation: None,
             },
             None,
-            false,
+            bealert_app::usecases::signup::HumanProof::ProofOfWork,
         )
         .await
         .unwrap();

@@ -47,14 +47,6 @@ impl ContactKind {
         }
     }
 
-    /// The channel a code to this contact travels on.
-    pub fn code_channel(self) -> Channel {
-        match self {
-            ContactKind::Phone => Channel::Sms,
-            ContactKind::Email => Channel::Email,
-        }
-    }
-
     /// Whether this contact carries `channel`.
     pub fn carries(self, channel: Channel) -> bool {
         match self {

@@ -89,20 +89,25 @@ impl Contact {
     }
 
     /// The channels an alert sent on `offered` reaches this subscriber on:
-    /// those both chose, except that a fixed line takes no SMS — its SMS
-    /// goes as a voice call (a landline subscriber who chose SMS is called).
+    /// those both chose, except that a fixed line takes no SMS. On a fixed
+    /// line, SMS and voice are one channel, the call: a landline whose
+    /// subscriber chose either is called when the alert goes by either.
     pub fn reached_on(&self, offered: ChannelSet) -> ChannelSet {
-        let mut reached = offered.intersection(self.channels);
-        if reached.contains(Channel::Sms)
-            && self
-                .phone
-                .as_deref()
-                .is_some_and(|p| crate::phone_line::line(p) == crate::phone_line::Line::Fixed)
-        {
-            reached.remove(Channel::Sms);
-            reached.insert(Channel::Voice);
+        let fixed = self
+            .phone
+            .as_deref()
+            .is_some_and(|p| crate::phone_line::line(p) == crate::phone_line::Line::Fixed);
+        if !fixed {
+            return offered.intersection(self.channels);
         }
-        reached
+        let as_call = |mut set: ChannelSet| {
+            if set.contains(Channel::Sms) {
+                set.remove(Channel::Sms);
+                set.insert(Channel::Voice);
+            }
+            set
+        };
+        as_call(offered).intersection(as_call(self.channels))
     }
 
     /// Where each channel of [`Contact::reached_on`] goes.
@@ -380,6 +385,18 @@ mod tests {
         );
         let both = contact("+3225551234", &[Channel::Sms, Channel::Voice]);
         assert_eq!(both.deliveries(all).count(), 1, "one call, not two");
+        let voice = contact("+3225551234", &[Channel::Voice]);
+        assert_eq!(
+            voice.deliveries(sms).collect::<Vec<_>>(),
+            vec![(Channel::Voice, "+3225551234")],
+            "a landline that chose calls is called for an SMS-only alert"
+        );
+        let email: ChannelSet = [Channel::Email].into_iter().collect();
+        assert_eq!(
+            voice.deliveries(email).count(),
+            0,
+            "an e-mail alert does not call"
+        );
         let mobile = contact("+32470123456", &[Channel::Sms]);
         assert_eq!(
             mobile.deliveries(all).collect::<Vec<_>>(),

@@ -145,12 +145,19 @@ impl Embedded {
         .await
     }
 
-    /// The signup's ports: registrations, counters, the offline gazetteer.
+    /// The signup's ports: registrations, counters, the offline gazetteer,
+    /// and codes into the outbox (`serve` puts the signup's own provider
+    /// chains there: `--code-sms-providers`...).
     pub fn signup_ports(&self) -> SignupPorts {
         SignupPorts {
             registrations: self.registrations.clone(),
             counters: self.registrations.clone(),
             geocoder: self.gazetteer.clone(),
+            gateways: Gateways {
+                sms: self.outbox[0].clone(),
+                voice: self.outbox[1].clone(),
+                email: self.outbox[2].clone(),
+            },
         }
     }
 

@@ -10,7 +10,7 @@ use super::page_text::{Texts, negotiate, texts};
 use crate::App;
 use crate::AppError;
 use crate::ports::{AddressQuery, Place, Precision};
-use crate::usecases::signup::{ProofOfWork, RegistrationView, SignupRequest};
+use crate::usecases::signup::{HumanProof, ProofOfWork, RegistrationView, SignupRequest};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -18,20 +18,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bealert_core::Language;
+use bealert_core::phone_line::{Line, line};
 use bealert_core::signup::ContactKind;
 use bealert_core::subscriber::{AddressInput, normalise_email, normalise_phone};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 const CSS: &str = include_str!("../../static/signup.css");
 const JS: &str = include_str!("../../static/signup.js");
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 /// How long a page's form stays usable.
-const FORM_TTL_MS: i64 = 2 * 3_600_000;
-/// A phone signup without the script's proof of work waits this long
-/// instead (the page must work without JavaScript).
-const NO_SCRIPT_DELAY: Duration = Duration::from_secs(5);
+const FORM_TTL_MS: i64 = crate::usecases::signup::FORM_TTL_MS;
 const MAX_ADDRESSES: usize = bealert_core::subscriber::MAX_ADDRESSES;
 
 pub fn routes() -> axum::Router<Arc<App>> {
@@ -355,6 +352,14 @@ async fn check_form(
                     .unwrap_or_default();
                 if !bealert_core::signup::country_code(&p).is_some_and(|c| allowed.contains(&c)) {
                     errors.push(("phone".into(), t.err_phone_country));
+                } else {
+                    match line(&p) {
+                        Line::Special => errors.push(("phone".into(), t.err_phone_special)),
+                        Line::Fixed if f.get("sms").is_some_and(|v| v == "on") => {
+                            errors.push(("channels".into(), t.err_landline_sms));
+                        }
+                        _ => {}
+                    }
                 }
             }
             Err(_) => errors.push(("phone".into(), t.err_phone)),
@@ -559,26 +564,43 @@ async fn confirm(
         return expired_form(&app, t);
     }
     let request = request_from(&fields, t);
-    let with_pow = request.proof_of_work.is_some();
-    let wants_phone =
-        request.phone.is_some() && request.channels.iter().any(|c| c == "sms" || c == "voice");
-    if wants_phone && !with_pow {
-        // No script ran: the wait stands in for the proof of work.
-        tokio::time::sleep(NO_SCRIPT_DELAY).await;
-    }
+    // No script ran: the form itself (old enough, used once, within the
+    // hour's no-script budget) stands in for the proof of work. Nothing
+    // waits here.
+    let proof = if request.proof_of_work.is_some() {
+        HumanProof::ProofOfWork
+    } else {
+        HumanProof::NoScriptForm(fields.get("csrf").cloned().unwrap_or_default())
+    };
     match app
-        .signup_with(request, client.map(|axum::Extension(c)| c.0), with_pow)
+        .signup_with(request, client.map(|axum::Extension(c)| c.0), proof)
         .await
     {
         Ok(view) => code_or_done(&app, t, &view, None).await,
         Err(e) => {
             tracing::info!(error = %e, "signup page: refused");
             let error = match &e {
+                AppError::Invalid(v) if v.0.iter().any(|f| f.path == "form") => {
+                    return expired_form(&app, t);
+                }
                 AppError::Invalid(v) if v.0.iter().any(|f| f.path == "invitation") => {
                     ("invitation".to_string(), t.err_invitation)
                 }
+                AppError::Invalid(v)
+                    if v.0
+                        .iter()
+                        .any(|f| f.path == "phone" && f.message.contains("special service")) =>
+                {
+                    ("phone".to_string(), t.err_phone_special)
+                }
                 AppError::Invalid(v) if v.0.iter().any(|f| f.path == "phone") => {
                     ("phone".to_string(), t.err_phone_country)
+                }
+                AppError::Invalid(v) if v.0.iter().any(|f| f.path == "channels") => {
+                    ("channels".to_string(), t.err_landline_sms)
+                }
+                AppError::TooManyRequests(m) if m.contains("after it was shown") => {
+                    ("summary".into(), t.err_too_fast)
                 }
                 AppError::Invalid(v) if v.0.iter().any(|f| f.path.starts_with("proof_of_work")) => {
                     ("summary".into(), t.err_expired_form)
@@ -641,6 +663,14 @@ async fn code_or_done(
         .map(|k| ContactView {
             kind: k.as_str(),
             label: match k {
+                ContactKind::Phone
+                    if registration
+                        .0
+                        .get(k)
+                        .is_some_and(|p| line(p) == Line::Fixed) =>
+                {
+                    t.code_for_call
+                }
                 ContactKind::Phone => t.code_for_phone,
                 ContactKind::Email => t.code_for_email,
             },

@@ -31,20 +31,17 @@ const PLAN_CHUNK: usize = 5_000;
 const SEND_CHUNK: usize = 10;
 
 /// The deliveries one recipient gets: every channel both the alert and the
-/// subscriber chose, in the language the alert has for them.
+/// subscriber chose (a landline's SMS as a call: [`Contact::reached_on`]),
+/// in the language the alert has for them.
 pub(crate) fn plan_for(spec: &AlertSpec, contact: &Contact) -> Option<RecipientPlan> {
     let (language, _) = spec.messages.pick(contact.language)?;
-    let deliveries: Vec<PlannedDelivery> = spec
-        .channels
-        .intersection(contact.channels)
-        .iter()
-        .filter_map(|channel| {
-            contact.destination(channel).map(|to| PlannedDelivery {
-                subscriber_id: contact.subscriber_id,
-                channel,
-                to: to.to_string(),
-                language,
-            })
+    let deliveries: Vec<PlannedDelivery> = contact
+        .deliveries(spec.channels)
+        .map(|(channel, to)| PlannedDelivery {
+            subscriber_id: contact.subscriber_id,
+            channel,
+            to: to.to_string(),
+            language,
         })
         .collect();
     (!deliveries.is_empty()).then(|| RecipientPlan {

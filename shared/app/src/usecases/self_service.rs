@@ -202,7 +202,14 @@ impl App {
                 }
                 Language::En => format!("Manage your bealert registration (valid 1 hour): {url}"),
             };
-            let channel = kind.code_channel();
+            // A link cannot be read out on a call: a fixed line gets none
+            // (the answer stays the same).
+            let Some(channel) = super::signup::code_channel(kind, &value)
+                .filter(|c| matches!(c, Channel::Sms | Channel::Email))
+            else {
+                continue;
+            };
+            s.spend_budget(now).await?;
             let message = OutboundMessage {
                 key: format!("link:{}:{now}", r.id),
                 kind: MessageKind::SelfService,
@@ -216,14 +223,8 @@ impl App {
                 provider: None,
                 unsubscribe: None,
             };
-            if let Some(Err(e)) = self
-                .ports
-                .gateways
-                .get(channel)
-                .send(&[message])
-                .await
-                .pop()
-            {
+            // The signup's own gateways, as codes: never the alerts'.
+            if let Some(Err(e)) = s.ports.gateways.get(channel).send(&[message]).await.pop() {
                 tracing::warn!(registration = %r.id, error = %e, "self-service link not sent");
                 return Err(AppError::Unavailable(
                     "the link could not be sent just now; try again in a minute".into(),

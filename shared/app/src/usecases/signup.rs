@@ -4,14 +4,24 @@
 //! Abuse limits are decided here, once, on shared counters
 //! ([`crate::ports::Counters`]): per client address (generous: after a
 //! disaster many phones share one carrier-grade NAT address), per phone
-//! number, per number prefix, allowed country codes, and a proof of work
-//! before any code goes to a phone (SMS pumping costs real money).
+//! number and e-mail address, per number prefix, allowed country codes,
+//! a proof of work before any code goes to a phone (SMS pumping costs real
+//! money), and one budget of codes an hour over everything, checked before
+//! anything is stored. Nothing here waits: a limit answers at once.
+//!
+//! Codes go by SMS to mobiles only; a fixed line gets its code by a call,
+//! and special-service numbers (premium rate...) get none. They leave
+//! through the signup's own gateways ([`SignupPorts::gateways`]), never
+//! the alerts' sending identity: signup traffic cannot spend or spoil what
+//! alerts need.
 
 use super::App;
 use crate::AppError;
 use crate::error::parse_body;
 use crate::ports::{MessageKind, OutboundMessage, Sent, SignupPorts, StoreError, Upsert};
+use bealert_core::Channel;
 use bealert_core::error::{Collector, ValidationErrors};
+use bealert_core::phone_line::{Line, line};
 use bealert_core::signup::{
     CodeCheck, ContactKind, Registration, RegistrationState, SendRefused, country_code,
     phone_prefix,
@@ -27,6 +37,12 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long a proof-of-work challenge may be used after it was issued.
 const CHALLENGE_TTL_MS: i64 = 10 * 60 * 1000;
+/// How long the page's form tokens stay usable (the page checks it too).
+pub const FORM_TTL_MS: i64 = 2 * HOUR_MS;
+/// A page's form sent without the script's proof of work must be at least
+/// this old: a person takes longer to fill it in. Checked by the token's
+/// timestamp, never by waiting.
+pub const NO_SCRIPT_MIN_AGE_MS: i64 = 5_000;
 
 /// The signup's rules; defaults suit a national deployment.
 #[derive(Debug, Clone)]
@@ -40,6 +56,17 @@ pub struct SignupConfig {
     pub per_number_per_day: u64,
     /// Codes to one number prefix (`+32470`) per hour.
     pub per_prefix_per_hour: u64,
+    /// Codes to one e-mail address per day, over all registrations.
+    pub per_address_per_day: u64,
+    /// Verification messages (codes by SMS, call and e-mail) per hour over
+    /// everything: beyond it new codes are refused (429) until the next
+    /// hour, and the `SignupCodesRefused` metric alarms. Alerts never
+    /// count against it.
+    pub codes_per_hour: u64,
+    /// Phone signups from the page without its script (no proof of work)
+    /// per hour over everything: a bot avoiding the proof of work is held
+    /// to this share of the codes.
+    pub no_script_per_hour: u64,
     /// Leading zero bits the proof of work needs (about 2^bits hashes).
     pub pow_bits: u32,
     /// The key of code hashes, challenges and tokens (32 random bytes,
@@ -56,11 +83,26 @@ impl SignupConfig {
             per_client_per_hour: 1_000,
             per_number_per_day: 5,
             per_prefix_per_hour: 200,
+            per_address_per_day: 5,
+            codes_per_hour: 2_000,
+            no_script_per_hour: 200,
             pow_bits: 16,
             secret,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
+}
+
+/// How a signup shows that a person is behind it before a code goes to a
+/// phone.
+#[derive(Debug, Clone)]
+pub enum HumanProof {
+    /// The request's `proof_of_work` (the JSON API, the page's script).
+    ProofOfWork,
+    /// The page without its script: the form's token (`issued.mac`, as
+    /// the page made it), at least [`NO_SCRIPT_MIN_AGE_MS`] old, good for
+    /// one signup, within the hourly no-script budget.
+    NoScriptForm(String),
 }
 
 /// The signup's ports and rules, as given to [`App::with_signup`].
@@ -128,15 +170,19 @@ pub struct SignupStats {
     pub counters: BTreeMap<&'static str, u64>,
 }
 
-const STATS: [&str; 8] = [
+const STATS: [&str; 12] = [
     "signups",
     "codes_sent_sms",
+    "codes_sent_voice",
     "codes_sent_email",
     "verified",
     "refused_country",
     "refused_number",
+    "refused_address",
     "refused_prefix",
     "refused_client",
+    "refused_budget",
+    "refused_no_script",
 ];
 
 type HmacSha256 = Hmac<Sha256>;
@@ -232,6 +278,93 @@ impl Signup {
             return Err("is not solved: the hash does not start with enough zero bits");
         }
         Ok(())
+    }
+}
+
+impl Signup {
+    /// The page's form token (`issued.mac`), if it is one of ours, unexpired
+    /// and old enough to have been filled in by a person.
+    fn check_form_age(&self, token: &str, now: i64) -> Result<(), AppError> {
+        let expired = || {
+            AppError::Invalid(ValidationErrors::single(
+                "form",
+                "this form is not from this page or has expired; open the page again",
+            ))
+        };
+        let (issued, mac) = token.split_once('.').ok_or_else(expired)?;
+        let issued_ms: i64 = issued.parse().map_err(|_| expired())?;
+        if !self.check_token("csrf", issued, mac) || !(0..FORM_TTL_MS).contains(&(now - issued_ms))
+        {
+            return Err(expired());
+        }
+        let age = now - issued_ms;
+        if age < NO_SCRIPT_MIN_AGE_MS {
+            return Err(AppError::TooManyRequests(format!(
+                "this form was sent {} s after it was shown; check it and send it again",
+                age / 1000
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a new signup while the hour's budget of codes is spent.
+    async fn check_budget(&self, now: i64) -> Result<(), AppError> {
+        let sent = self
+            .ports
+            .counters
+            .count("signup:codes", HOUR_MS, now)
+            .await?;
+        if sent >= self.config.codes_per_hour {
+            self.stat("refused_budget", now).await;
+            crate::metrics::signup_codes_refused(1);
+            return Err(too_many(budget_spent(now)));
+        }
+        Ok(())
+    }
+}
+
+impl Signup {
+    /// Counts one message against the hour's budget of codes; a 429 that
+    /// says until when once it is spent.
+    pub(super) async fn spend_budget(&self, now: i64) -> Result<(), AppError> {
+        if self
+            .limit(
+                "signup:codes".into(),
+                HOUR_MS,
+                self.config.codes_per_hour,
+                now,
+            )
+            .await
+            .is_err()
+        {
+            self.stat("refused_budget", now).await;
+            crate::metrics::signup_codes_refused(1);
+            return Err(too_many(budget_spent(now)));
+        }
+        Ok(())
+    }
+}
+
+/// What a citizen is told while the hour's budget of codes is spent.
+fn budget_spent(now: i64) -> String {
+    let next = now - now.rem_euclid(HOUR_MS) + HOUR_MS;
+    format!(
+        "too many codes were sent this hour (a cap that keeps signup traffic from ever \
+         holding up alerts); ask again after {}",
+        crate::format_ms(next)
+    )
+}
+
+/// The channel a code to a contact travels on: e-mail, SMS to a mobile, a
+/// call to a fixed line; none to a special-service number.
+pub fn code_channel(kind: ContactKind, value: &str) -> Option<Channel> {
+    match kind {
+        ContactKind::Email => Some(Channel::Email),
+        ContactKind::Phone => match line(value) {
+            Line::Mobile | Line::MobileOrFixed => Some(Channel::Sms),
+            Line::Fixed => Some(Channel::Voice),
+            Line::Special => None,
+        },
     }
 }
 
@@ -368,17 +501,18 @@ impl App {
         client: Option<IpAddr>,
     ) -> Result<RegistrationView, AppError> {
         let request: SignupRequest = parse_body(body)?;
-        self.signup_with(request, client, true).await
+        self.signup_with(request, client, HumanProof::ProofOfWork)
+            .await
     }
 
-    /// [`Self::start_signup`] for an already-parsed request; `pow_required`
-    /// is false only where the caller slowed the request down instead
-    /// (the page without JavaScript).
+    /// [`Self::start_signup`] for an already-parsed request, with how a
+    /// person showed to be behind it (the page without its script gives
+    /// its form instead of a proof of work).
     pub async fn signup_with(
         &self,
         request: SignupRequest,
         client: Option<IpAddr>,
-        pow_required: bool,
+        proof: HumanProof,
     ) -> Result<RegistrationView, AppError> {
         let s = self.signup()?;
         let now = crate::now_ms();
@@ -407,6 +541,25 @@ impl App {
         let wants_phone = profile.as_ref().is_some_and(|p| {
             p.phone.is_some() && p.channels.iter().any(|c| ContactKind::Phone.carries(c))
         });
+        if let Some(p) = profile.as_ref().filter(|_| wants_phone)
+            && let Some(phone) = p.phone.as_deref()
+        {
+            match line(phone) {
+                Line::Special => errors.push(
+                    "phone",
+                    "this number is a special service (premium rate, shared cost, free phone, \
+                     pager...), which gets no code; give a mobile or a fixed line",
+                ),
+                Line::Fixed if p.channels.contains(Channel::Sms) => errors.push(
+                    "channels",
+                    format!(
+                        "{phone} is a fixed line, which cannot receive SMS: choose voice \
+                         (its code and alerts then come by a call)"
+                    ),
+                ),
+                _ => {}
+            }
+        }
         if let Some(phone) = profile.as_ref().and_then(|p| p.phone.as_deref()) {
             let code = country_code(phone);
             if !code.is_some_and(|c| s.config.allowed_country_codes.contains(&c)) {
@@ -426,6 +579,7 @@ impl App {
                 s.stat("refused_country", now).await;
             }
         }
+        let pow_required = matches!(proof, HumanProof::ProofOfWork);
         if wants_phone && pow_required {
             match &request.proof_of_work {
                 None => errors.push(
@@ -445,28 +599,7 @@ impl App {
                 "validated signup without a profile".into(),
             ));
         };
-        if wants_phone
-            && pow_required
-            && let Some(pow) = &request.proof_of_work
-        {
-            // A solved challenge is good for one signup.
-            let used = s
-                .ports
-                .counters
-                .bump(
-                    &format!("pow:{}", pow.challenge),
-                    1,
-                    2 * CHALLENGE_TTL_MS,
-                    now,
-                )
-                .await?;
-            if used > 1 {
-                return Err(AppError::Invalid(ValidationErrors::single(
-                    "proof_of_work.challenge",
-                    "was used already; fetch a new one",
-                )));
-            }
-        }
+        // Limits before anything is stored or sent, and never a wait.
         if let Some(ip) = client
             && s.limit(
                 // Keyed hashes, not addresses or numbers, in the counters.
@@ -482,6 +615,66 @@ impl App {
             return Err(too_many(format!(
                 "too many signups from {ip} this hour; try again later"
             )));
+        }
+        s.check_budget(now).await?;
+        if wants_phone {
+            match &proof {
+                HumanProof::ProofOfWork => {
+                    if let Some(pow) = &request.proof_of_work {
+                        // A solved challenge is good for one signup.
+                        let used = s
+                            .ports
+                            .counters
+                            .bump(
+                                &format!("pow:{}", pow.challenge),
+                                1,
+                                2 * CHALLENGE_TTL_MS,
+                                now,
+                            )
+                            .await?;
+                        if used > 1 {
+                            return Err(AppError::Invalid(ValidationErrors::single(
+                                "proof_of_work.challenge",
+                                "was used already; fetch a new one",
+                            )));
+                        }
+                    }
+                }
+                HumanProof::NoScriptForm(token) => {
+                    s.check_form_age(token, now)?;
+                    let used = s
+                        .ports
+                        .counters
+                        .bump(
+                            &format!("form:{}", s.token("form", token)),
+                            1,
+                            2 * FORM_TTL_MS,
+                            now,
+                        )
+                        .await?;
+                    if used > 1 {
+                        return Err(AppError::Invalid(ValidationErrors::single(
+                            "form",
+                            "this form was used already; open the page again",
+                        )));
+                    }
+                    if s.limit(
+                        "signup:no-script".into(),
+                        HOUR_MS,
+                        s.config.no_script_per_hour,
+                        now,
+                    )
+                    .await
+                    .is_err()
+                    {
+                        s.stat("refused_no_script", now).await;
+                        return Err(too_many(
+                            "too many phone signups without the page's script this hour; \
+                             turn JavaScript on, use e-mail, or try again later",
+                        ));
+                    }
+                }
+            }
         }
 
         let mut profile = profile;
@@ -519,7 +712,7 @@ impl App {
     }
 
     /// Sends a code to each of `kinds` that may get one now, recording each
-    /// code's hash before it is sent.
+    /// code's hash before it is sent. Every limit is a counter: nothing waits.
     async fn send_codes(
         &self,
         mut registration: Registration,
@@ -555,45 +748,61 @@ impl App {
                     continue;
                 }
             }
-            if kind == ContactKind::Phone {
-                let number = contact.value.clone();
-                if s.limit(
-                    format!("signup:number:{}", s.contact_key(&number)),
-                    DAY_MS,
-                    s.config.per_number_per_day,
-                    now,
-                )
-                .await
-                .is_err()
-                {
-                    s.stat("refused_number", now).await;
-                    not_sent.insert(
-                        kind.as_str(),
-                        "this number received enough codes today; try tomorrow or use e-mail"
-                            .into(),
-                    );
-                    continue;
-                }
-                if s.limit(
-                    format!("signup:prefix:{}", phone_prefix(&number)),
+            let value = contact.value.clone();
+            let Some(channel) = code_channel(kind, &value) else {
+                not_sent.insert(
+                    kind.as_str(),
+                    "this number is a special service, which gets no code; register a mobile or a fixed line".into(),
+                );
+                continue;
+            };
+            let (key, stat, refused) = match kind {
+                ContactKind::Phone => (
+                    format!("signup:number:{}", s.contact_key(&value)),
+                    "refused_number",
+                    "this number received enough codes today; try tomorrow or use e-mail",
+                ),
+                ContactKind::Email => (
+                    format!("signup:address:{}", s.contact_key(&value)),
+                    "refused_address",
+                    "this address received enough codes today; try tomorrow",
+                ),
+            };
+            let per_day = match kind {
+                ContactKind::Phone => s.config.per_number_per_day,
+                ContactKind::Email => s.config.per_address_per_day,
+            };
+            if s.limit(key, DAY_MS, per_day, now).await.is_err() {
+                s.stat(stat, now).await;
+                not_sent.insert(kind.as_str(), refused.into());
+                continue;
+            }
+            if kind == ContactKind::Phone
+                && s.limit(
+                    format!("signup:prefix:{}", phone_prefix(&value)),
                     HOUR_MS,
                     s.config.per_prefix_per_hour,
                     now,
                 )
                 .await
                 .is_err()
-                {
-                    s.stat("refused_prefix", now).await;
-                    not_sent.insert(kind.as_str(), "too many codes to numbers like this one this hour; try again later or use e-mail".into());
-                    continue;
-                }
+            {
+                s.stat("refused_prefix", now).await;
+                not_sent.insert(kind.as_str(), "too many codes to numbers like this one this hour; try again later or use e-mail".into());
+                continue;
+            }
+            // The hour's budget over everything, counted last: a code
+            // refused by another limit does not spend it.
+            if let Err(e) = s.spend_budget(now).await {
+                not_sent.insert(kind.as_str(), e.to_string());
+                continue;
             }
             let code = six_digits();
             let hash = s.code_hash(&registration.id, kind, &code);
             if let Some(c) = registration.contact_mut(kind) {
                 c.issue(hash, now);
             }
-            to_send.push((kind, code));
+            to_send.push((kind, channel, code));
         }
         if !to_send.is_empty() {
             registration.version += 1;
@@ -609,8 +818,7 @@ impl App {
             }
         }
         let mut codes_sent = Vec::new();
-        for (kind, code) in to_send {
-            let channel = kind.code_channel();
+        for (kind, channel, code) in to_send {
             let Some(contact) = registration.contact(kind) else {
                 continue;
             };
@@ -634,7 +842,8 @@ impl App {
                 provider: None,
                 unsubscribe: None,
             };
-            match self
+            // The signup's own gateways: never the alerts' sending identity.
+            match s
                 .ports
                 .gateways
                 .get(channel)
@@ -644,11 +853,12 @@ impl App {
             {
                 Some(Ok(Sent::Accepted(_) | Sent::AlreadySent)) => {
                     codes_sent.push(kind);
+                    crate::metrics::signup_code_sent(channel);
                     s.stat(
-                        if channel == bealert_core::Channel::Sms {
-                            "codes_sent_sms"
-                        } else {
-                            "codes_sent_email"
+                        match channel {
+                            Channel::Sms => "codes_sent_sms",
+                            Channel::Voice => "codes_sent_voice",
+                            Channel::Email => "codes_sent_email",
                         },
                         now,
                     )

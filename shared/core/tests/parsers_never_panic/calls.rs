@@ -133,6 +133,15 @@ pub fn cells(bytes: &[u8]) -> bool {
     upload.is_ok()
 }
 
+/// A file of administrative units (`bealert geo load FILE`): a GeoJSON
+/// FeatureCollection of boundaries with their codes, levels and names.
+/// Whether it was read.
+pub fn units(bytes: &[u8]) -> bool {
+    let read = bealert_core::geography::parse_units(bytes);
+    says_why(&read);
+    read.is_ok()
+}
+
 /// Every way a receipt comes in: a webhook body, a queue message (bare or
 /// in an SNS notification), an SNS SMS log line, SES and SMS-voice events.
 /// Whether any of them read a receipt.

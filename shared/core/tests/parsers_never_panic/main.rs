@@ -1,7 +1,8 @@
 //! Every parser of outside input answers anything with a value or an
 //! `Err` that says what is wrong, never with a panic or a stack overflow:
 //! the CAP XML import, an alert's area (GeoJSON), a network's cells,
-//! delivery receipts, a citizen's signup and drill schedules.
+//! delivery receipts, a citizen's signup, drill schedules and files of
+//! administrative units.
 //!
 //! Arbitrary bytes first; then valid documents with a few parts replaced,
 //! arbitrary XML trees and JSON values (`strategies.rs`), each property
@@ -84,6 +85,7 @@ proptest! {
         let _ = calls::parse(&bytes);
         calls::area(&bytes);
         calls::cells(&bytes);
+        calls::units(&bytes);
         calls::receipts(&bytes);
         calls::signup(&bytes);
         calls::schedule(&String::from_utf8_lossy(&bytes), after, origin);
@@ -106,6 +108,7 @@ proptest! {
         let bytes = serde_json::to_vec(&v).expect("JSON");
         calls::area(&bytes);
         calls::cells(&bytes);
+        calls::units(&bytes);
         calls::receipts(&bytes);
         calls::signup(&bytes);
         calls::area_only(&serde_json::to_vec(&json!({"geojson": v})).expect("JSON"));
@@ -130,6 +133,13 @@ fn alerts_with_arbitrary_geojson_are_validated_or_refused() {
 fn cell_uploads_with_parts_replaced_are_read_or_refused() {
     run(strategies::cells_json(), CASES / 8, |body| {
         calls::cells(&body)
+    });
+}
+
+#[test]
+fn unit_files_with_parts_replaced_are_read_or_refused() {
+    run(strategies::units_json(), CASES / 8, |body| {
+        calls::units(&body)
     });
 }
 
@@ -194,10 +204,14 @@ fn json_nested_past_serde_jsons_limit_is_refused_by_every_json_parser() {
                 let cells = format!(
                     r#"{{"type":"FeatureCollection","features":[{{"properties":{{"cell_id":"c","active_devices":1}},"geometry":{nested}}}]}}"#
                 );
+                let units = format!(
+                    r#"{{"type":"FeatureCollection","features":[{{"properties":{{"code":"21004","level":"municipality","name_nl":"Brussel"}},"geometry":{nested}}}]}}"#
+                );
                 let sns = json!({"Type": "Notification", "Message": nested}).to_string();
-                for doc in [&nested, &alert, &cells, &sns] {
+                for doc in [&nested, &alert, &cells, &units, &sns] {
                     calls::area(doc.as_bytes());
                     calls::cells(doc.as_bytes());
+                    calls::units(doc.as_bytes());
                     calls::receipts(doc.as_bytes());
                     calls::signup(doc.as_bytes());
                 }

@@ -573,6 +573,37 @@ pub fn cells_json() -> impl Strategy<Value = Vec<u8>> {
     mutated(features.prop_map(|f| json!({"type": "FeatureCollection", "features": f})))
 }
 
+/// Units as `bealert geo load` reads them, a few parts replaced.
+pub fn units_json() -> impl Strategy<Value = Vec<u8>> {
+    let level = prop::sample::select(
+        &[
+            "region",
+            "province",
+            "arrondissement",
+            "canton",
+            "municipality",
+        ][..],
+    );
+    let unit = (
+        polygon_rings(),
+        level,
+        "[0-9]{5}|[a-z-]{1,12}",
+        "[A-Za-zé -]{0,16}",
+    );
+    let features = prop::collection::vec(unit, 1..5).prop_map(|us| {
+        us.into_iter()
+            .enumerate()
+            .map(|(i, (rings, level, code, name))| {
+                json!({"type": "Feature",
+                       "properties": {"code": format!("{code}{i}"), "level": level,
+                                      "name_nl": name, "name_fr": "Naam"},
+                       "geometry": {"type": "Polygon", "coordinates": rings_json(&rings)}})
+            })
+            .collect::<Vec<_>>()
+    });
+    mutated(features.prop_map(|f| json!({"type": "FeatureCollection", "features": f})))
+}
+
 /// Subscribers as the API takes them, a few parts replaced.
 pub fn subscriber_json() -> impl Strategy<Value = Vec<u8>> {
     let address = (50.35f64..50.95, 3.9f64..5.4, "[a-zA-Z ]{0,20}")

@@ -4,7 +4,7 @@
 
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use bealert_app::ports::{GatewayError, MessageKind, OutboundMessage};
-use bealert_aws::gateways::{SesEmail, SnsSms, Transmit, VoiceCalls, voice_for};
+use bealert_aws::gateways::{EumSms, SesEmail, SnsSms, Transmit, VoiceCalls, voice_for};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 
 fn message(channel: Channel, to: &str, language: Language) -> OutboundMessage {
@@ -205,4 +205,57 @@ async fn voice_calls_read_the_text_in_a_voice_of_its_language() {
         .await
         .unwrap_err();
     assert!(matches!(e, GatewayError::Throttled(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn signup_codes_go_through_end_user_messaging_from_their_own_pool_at_a_capped_price() {
+    use aws_sdk_pinpointsmsvoicev2::operation::send_text_message::{
+        SendTextMessageError, SendTextMessageOutput,
+    };
+    use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+    use aws_sdk_pinpointsmsvoicev2::types::error::ValidationException;
+    let rule = mock!(aws_sdk_pinpointsmsvoicev2::Client::send_text_message)
+        .match_requests(|r| {
+            r.destination_phone_number() == Some("+32470123456")
+                && r.origination_identity() == Some("pool-codes")
+                && r.configuration_set_name() == Some("bealert-prod-codes")
+                && r.max_price() == Some("0.15")
+                && r.message_type() == Some(&MessageType::Transactional)
+                && r.message_body() == Some("Sluit ramen en deuren")
+        })
+        .then_output(|| SendTextMessageOutput::builder().message_id("t-1").build());
+    let refused = mock!(aws_sdk_pinpointsmsvoicev2::Client::send_text_message)
+        .match_requests(|r| r.destination_phone_number() == Some("+2348031234567"))
+        .then_error(|| {
+            SendTextMessageError::ValidationException(
+                ValidationException::builder()
+                    .message("price exceeds MaxPrice")
+                    .build(),
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_pinpointsmsvoicev2,
+        RuleMode::MatchAny,
+        [&rule, &refused]
+    );
+    let sms = EumSms {
+        client,
+        origination: "pool-codes".into(),
+        configuration_set: Some("bealert-prod-codes".into()),
+        max_price: Some("0.15".into()),
+    };
+    let id = sms
+        .transmit(&message(Channel::Sms, "+32470123456", Language::Nl))
+        .await
+        .unwrap();
+    assert_eq!(id.as_deref(), Some("t-1"));
+    assert_eq!(rule.num_calls(), 1);
+    let e = sms
+        .transmit(&message(Channel::Sms, "+2348031234567", Language::Nl))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, GatewayError::Permanent(_)),
+        "a refused price is not retried: {e:?}"
+    );
 }

@@ -597,6 +597,8 @@ async fn sns_failing_half_its_calls_fails_over_to_an_aggregator_and_nobody_gets_
     env_ref.push(("BEALERT_PROVIDER_FAULTS", "sns:fail=0.5"));
     env_ref.push(("BEALERT_RETRY_BASE_MS", "50"));
     env_ref.push(("BEALERT_RECEIPT_TOKENS", "agg=agg-receipts"));
+    // The aggregator is this process's emulator on 127.0.0.1.
+    env_ref.push(("BEALERT_ALLOW_PRIVATE_ENDPOINTS", "1"));
     let server = Server::start(dir.path(), &env_ref);
     let api = Api::new(&server.url, &key);
     // The aggregator's receipts come back to the webhook (found in DynamoDB
@@ -714,6 +716,8 @@ async fn public_channels_through_the_aws_home_publish_once_each() {
     let prefix = testkit::unique_prefix("pub");
     let mut env = env(&prefix);
     env.push(("BEALERT_RETRY_BASE_MS", "20".into()));
+    // The outlets are this process's emulators on 127.0.0.1.
+    env.push(("BEALERT_ALLOW_PRIVATE_ENDPOINTS", "1".into()));
     cli(&["aws", "setup"], &env);
     let key = national_centre(&env, &[]);
     let dir = tempfile::tempdir().unwrap();

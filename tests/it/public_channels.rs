@@ -58,6 +58,8 @@ async fn every_outlet_publishes_once_within_its_limits_and_a_cancel_silences_the
         &[
             ("BEALERT_RETRY_BASE_MS", "20"),
             ("BEALERT_PUBLIC_URL", "https://alerts.example.be"),
+            // The outlets are this process's emulators on 127.0.0.1.
+            ("BEALERT_ALLOW_PRIVATE_ENDPOINTS", "1"),
         ],
     );
     let api = Api::new(&server.url, &key);

@@ -1331,10 +1331,13 @@ pub trait PublicGateway: Send + Sync {
         message: &PublicMessage,
     ) -> Result<bealert_core::broadcast::NetworkReport, GatewayError>;
 
-    /// Whether this gateway can reach an outlet's URL (an `https://` one
-    /// needs a build with TLS): asked when an outlet is registered, so a
-    /// URL it cannot reach is refused then, not at the first alert.
-    fn reachable(&self, _url: &str) -> Result<(), String> {
+    /// Whether this gateway can and may reach an outlet's URL (an
+    /// `https://` one needs a build with TLS; no private, loopback or
+    /// link-local address, [`bealert_core::endpoint`]): asked when an
+    /// outlet is registered, so a URL it cannot reach is refused then, not
+    /// at the first alert. A gateway that reaches no URL (a simulator)
+    /// accepts all.
+    async fn reachable(&self, _url: &str) -> Result<(), String> {
         Ok(())
     }
 }

@@ -35,8 +35,28 @@ pub struct HttpSms {
 }
 
 impl HttpSms {
+    /// An aggregator at `base`: `https` to a public address
+    /// ([`crate::endpoint`]); `http` and local addresses only under the
+    /// development switch in the environment (`BEALERT_ALLOW_PRIVATE_ENDPOINTS`).
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        Self::with_private_endpoints(
+            base,
+            token,
+            timeout,
+            crate::endpoint::private_allowed_by_env(),
+        )
+    }
+
+    /// As [`Self::new`], the development switch given.
+    pub fn with_private_endpoints(
+        base: &str,
+        token: Option<String>,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<Self, String> {
+        crate::endpoint::check_url(base, allow_private)
+            .map_err(|e| format!("SMS aggregator URL: {e}"))?;
+        let client = crate::endpoint::builder(allow_private)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .build()

@@ -14,6 +14,8 @@ pub mod chain;
 #[cfg(feature = "email")]
 pub mod email;
 #[cfg(feature = "http")]
+pub mod endpoint;
+#[cfg(feature = "http")]
 pub mod http_sms;
 pub mod netsim;
 #[cfg(feature = "http")]

@@ -25,11 +25,29 @@ pub struct HttpNetworkGateway {
 }
 
 impl HttpNetworkGateway {
-    /// `base` without a trailing slash (`https://lbsms.example.net/v1`).
+    /// `base` without a trailing slash (`https://lbsms.example.net/v1`):
+    /// `https` to a public address ([`crate::endpoint`]); `http` and local
+    /// addresses only under the development switch in the environment
+    /// (`BEALERT_ALLOW_PRIVATE_ENDPOINTS`).
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
+        Self::with_private_endpoints(
+            base,
+            token,
+            timeout,
+            crate::endpoint::private_allowed_by_env(),
+        )
+    }
+
+    /// As [`Self::new`], the development switch given.
+    pub fn with_private_endpoints(
+        base: &str,
+        token: Option<String>,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<Self, String> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!(
-                "network gateway URL {base:?} must start with http:// or https://"
+                "network gateway URL {base:?} must start with https://"
             ));
         }
         if base.starts_with("https://") && !cfg!(feature = "tls") {
@@ -38,10 +56,10 @@ impl HttpNetworkGateway {
                  build with --features aws (or bealert-providers' tls)"
             ));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
+        // The URL's own host now; what a name resolves to at each connection.
+        crate::endpoint::check_url(base, allow_private)
+            .map_err(|e| format!("network gateway URL: {e}"))?;
+        let client = crate::endpoint::client(timeout, allow_private)?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_string(),
@@ -160,10 +178,37 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = crate::netsim::router(sim.clone());
         tokio::spawn(async move { axum::serve(listener, server).await });
-        let gw = HttpNetworkGateway::new(
+        // Local addresses and http are for development only.
+        let e = HttpNetworkGateway::with_private_endpoints(
+            &format!("http://{addr}/"),
+            None,
+            Duration::from_secs(5),
+            false,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("https://"), "{e}");
+        for refused in [
+            "https://127.0.0.1/v1",
+            "https://169.254.169.254/",
+            "https://[fd00::1]/",
+        ] {
+            assert!(
+                HttpNetworkGateway::with_private_endpoints(
+                    refused,
+                    None,
+                    Duration::from_secs(1),
+                    false
+                )
+                .is_err(),
+                "{refused}"
+            );
+        }
+        let gw = HttpNetworkGateway::with_private_endpoints(
             &format!("http://{addr}/"),
             Some("t0ken".into()),
             Duration::from_secs(5),
+            true,
         )
         .unwrap();
         let m = BroadcastMessage {
@@ -207,8 +252,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Nobody listening: temporary.
-        let gone =
-            HttpNetworkGateway::new("http://127.0.0.1:9", None, Duration::from_secs(2)).unwrap();
+        let gone = HttpNetworkGateway::with_private_endpoints(
+            "http://127.0.0.1:9",
+            None,
+            Duration::from_secs(2),
+            true,
+        )
+        .unwrap();
         assert!(matches!(
             gone.broadcast(&m2).await,
             Err(GatewayError::Retryable(_))

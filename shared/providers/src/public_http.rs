@@ -46,18 +46,31 @@ pub fn reachable(url: &str) -> Result<(), String> {
 /// home has one.
 #[derive(Clone)]
 pub struct HttpPublic {
-    client: reqwest::Client,
+    /// An error if no checked client could be built (never an unchecked one).
+    client: Result<reqwest::Client, String>,
     sim: Option<crate::publicsim::PublicSimulator>,
+    allow_private: bool,
 }
 
 impl HttpPublic {
+    /// Outlets reached over checked connections
+    /// ([`crate::endpoint`]); local ones only under the development switch
+    /// in the environment (`BEALERT_ALLOW_PRIVATE_ENDPOINTS`).
     pub fn new(timeout: Duration, sim: Option<crate::publicsim::PublicSimulator>) -> Self {
+        Self::with_private_endpoints(timeout, sim, crate::endpoint::private_allowed_by_env())
+    }
+
+    /// As [`Self::new`], the development switch given (`true`: `http://`
+    /// and local addresses are reachable, for tests against emulators).
+    pub fn with_private_endpoints(
+        timeout: Duration,
+        sim: Option<crate::publicsim::PublicSimulator>,
+        allow_private: bool,
+    ) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_default(),
+            client: crate::endpoint::client(timeout, allow_private),
             sim,
+            allow_private,
         }
     }
 
@@ -70,8 +83,14 @@ impl HttpPublic {
     ) -> Result<serde_json::Value, GatewayError> {
         let url = &m.outlet.url;
         reachable(url).map_err(GatewayError::Permanent)?;
-        let mut req = self
+        // Checked again at every send: the URL's own host here, what its
+        // name resolves to in the client's resolver.
+        crate::endpoint::check_url(url, self.allow_private).map_err(GatewayError::Permanent)?;
+        let client = self
             .client
+            .as_ref()
+            .map_err(|e| GatewayError::Retryable(e.clone()))?;
+        let mut req = client
             .post(url)
             .header("Idempotency-Key", key)
             .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -151,8 +170,9 @@ impl HttpPublic {
 
 #[async_trait]
 impl PublicGateway for HttpPublic {
-    fn reachable(&self, url: &str) -> Result<(), String> {
-        reachable(url)
+    async fn reachable(&self, url: &str) -> Result<(), String> {
+        reachable(url)?;
+        crate::endpoint::vet(url, self.allow_private).await
     }
 
     async fn publish(&self, m: &PublicMessage) -> Result<NetworkReport, GatewayError> {

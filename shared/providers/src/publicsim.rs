@@ -382,13 +382,30 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(axum::serve(listener, router(sim.clone())).into_future());
-        let http = crate::public_http::HttpPublic::new(std::time::Duration::from_secs(5), None);
-
+        // Without the development switch a local endpoint is refused at
+        // send time too (an outlet stored before the rule, or DNS changed),
+        // and nothing reaches it.
+        let strict = crate::public_http::HttpPublic::with_private_endpoints(
+            std::time::Duration::from_secs(5),
+            None,
+            false,
+        );
         let social = message(outlet(
             OutletKind::Social,
             "masto",
             &format!("{base}/social/masto"),
         ));
+        let e = strict.publish(&social).await.unwrap_err();
+        assert!(
+            matches!(&e, GatewayError::Permanent(m) if m.contains("https")),
+            "{e:?}"
+        );
+        assert_eq!(sim.requests("masto"), 0);
+        let http = crate::public_http::HttpPublic::with_private_endpoints(
+            std::time::Duration::from_secs(5),
+            None,
+            true,
+        );
         let r = http.publish(&social).await.unwrap();
         assert_eq!((r.requested, r.delivered), (2, 2));
         http.publish(&social).await.unwrap();
@@ -437,9 +454,10 @@ mod tests {
         assert_eq!(sim.published("vms").len(), 2);
 
         // A `sim` outlet goes to the simulator in process, where there is one.
-        let with_sim = crate::public_http::HttpPublic::new(
+        let with_sim = crate::public_http::HttpPublic::with_private_endpoints(
             std::time::Duration::from_secs(5),
             Some(sim.clone()),
+            true,
         );
         let local = message(outlet(OutletKind::Social, "local", "sim"));
         with_sim.publish(&local).await.unwrap();

@@ -431,7 +431,7 @@ impl App {
         }
         Self::check_groups(operator, &spec.groups)?;
         self.prepare_broadcast(&mut spec).await?;
-        self.prepare_public(&mut spec).await?;
+        self.prepare_public(operator, &mut spec).await?;
         // Four-eyes: an alert the policy holds waits for another person.
         let held = self.config.approval.requires_approval(spec.status);
         let record = AlertRecord::new(&operator.name, spec, created_at, held);

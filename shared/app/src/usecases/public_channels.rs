@@ -1,6 +1,10 @@
 //! Public channels in the alert flow: social media, digital signs and
 //! sirens. Outlets are registered by national operators (`PUT
-//! /v1/outlets/{name}`); an alert names them (`"public"`), and each outlet
+//! /v1/outlets/{name}`), social accounts and sign networks for a
+//! jurisdiction (national by default) that an alert's operator must cover
+//! to use them, sirens at a position its zone must hold; their URLs are
+//! `https` to public addresses only ([`bealert_core::endpoint`]). An alert
+//! names them (`"public"`), and each outlet
 //! gets one target delivery (keyed per alert and outlet) and one job on
 //! its channel's queue, with its own rate limit, so a slow social network
 //! never holds a siren and no channel waits for another.
@@ -13,7 +17,7 @@ use crate::{AppError, now_ms};
 use bealert_core::alert::AlertSpec;
 use bealert_core::broadcast::Target;
 use bealert_core::message::render;
-use bealert_core::operator::Operator;
+use bealert_core::operator::{Jurisdiction, Operator};
 use bealert_core::outlet::{Outlet, OutletKind, PostFields, siren_tone};
 use bealert_core::zone::Zone;
 use bealert_core::{Channel, FieldError, ValidationErrors};
@@ -76,12 +80,34 @@ impl App {
             }
         }
         let outlet = parse_body::<Outlet>(v.to_string().as_bytes())?.validate()?;
+        if let Some(j) = &outlet.jurisdiction {
+            if !j.is_national()
+                && super::geography::jurisdiction_unit(self.ports.geography.as_ref(), j)
+                    .await?
+                    .is_none()
+            {
+                return Err(ValidationErrors::single(
+                    "jurisdiction",
+                    format!(
+                        "{j}: its boundary is not loaded, so which alerts may use this outlet could not be decided; \
+                         load it first with `bealert geo load FILE`, or leave jurisdiction out for a national outlet"
+                    ),
+                )
+                .into());
+            }
+            if let Some(why) = self.not_covered(operator, j).await? {
+                return Err(AppError::Forbidden(format!(
+                    "you may not register an outlet of {j}: {why}"
+                )));
+            }
+        }
         if outlet.url != "sim"
             && let Some(public) = &self.public
         {
             public
                 .gateway
                 .reachable(&outlet.url)
+                .await
                 .map_err(|e| ValidationErrors::single("url", e))?;
         }
         let json = serde_json::to_value(&outlet).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -131,14 +157,75 @@ impl App {
             .and_then(|j| serde_json::from_value(j).ok()))
     }
 
-    /// At creation: names every outlet of a kind the request left out,
-    /// refuses unknown ones and siren groups outside the zone.
-    pub(crate) async fn prepare_public(&self, spec: &mut AlertSpec) -> Result<(), AppError> {
+    /// Why `operator` may not use an outlet of `target` (`None`: it may):
+    /// a national operator covers every jurisdiction, any operator its
+    /// own; a province the municipalities inside it. Inside is the rule of
+    /// an alert's zone ([`bealert_core::geography::Territory`]) applied to
+    /// the outlet's boundary, so no second notion of territory exists.
+    pub(crate) async fn not_covered(
+        &self,
+        operator: &Operator,
+        target: &Jurisdiction,
+    ) -> Result<Option<String>, AppError> {
+        if operator.jurisdiction.is_national() || &operator.jurisdiction == target {
+            return Ok(None);
+        }
+        let refused = || {
+            Some(format!(
+                "it is an outlet of {target}, which your jurisdiction {} does not cover",
+                operator.jurisdiction
+            ))
+        };
+        if target.is_national() {
+            return Ok(refused());
+        }
+        let unit = match super::geography::jurisdiction_unit(self.ports.geography.as_ref(), target)
+            .await?
+        {
+            Some(info) => self.unit(info).await?,
+            None => None,
+        };
+        let (Some(unit), Some(territory)) = (unit, self.territory(operator).await?) else {
+            return Ok(refused());
+        };
+        let inside = tokio::task::spawn_blocking(move || {
+            territory.contains(&bealert_core::geography::zone_shape(&unit.unit.area()))
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("territory task failed: {e}")))?;
+        Ok(if inside { None } else { refused() })
+    }
+
+    /// At creation: names every outlet of a kind the request left out
+    /// (those the operator's jurisdiction covers), refuses unknown ones,
+    /// social accounts and sign networks of a jurisdiction the operator
+    /// does not cover, and siren groups outside the zone.
+    pub(crate) async fn prepare_public(
+        &self,
+        operator: &Operator,
+        spec: &mut AlertSpec,
+    ) -> Result<(), AppError> {
         let Some(public) = spec.public.as_mut() else {
             return Ok(());
         };
         self.public_ports()?;
         let known = self.outlets().await?;
+        // Each jurisdiction among the outlets decided once.
+        let mut refusals: std::collections::HashMap<String, Option<String>> = Default::default();
+        for o in known.iter().filter(|o| o.kind != OutletKind::Siren) {
+            let j = o.jurisdiction();
+            if let std::collections::hash_map::Entry::Vacant(e) = refusals.entry(j.to_string()) {
+                e.insert(self.not_covered(operator, &j).await?);
+            }
+        }
+        let refusal = |o: &Outlet| -> Option<&String> {
+            if o.kind == OutletKind::Siren {
+                return None;
+            }
+            refusals
+                .get(&o.jurisdiction().to_string())
+                .and_then(Option::as_ref)
+        };
         for kind in std::mem::take(&mut public.every) {
             let list = match kind {
                 OutletKind::Social => &mut public.social,
@@ -147,7 +234,7 @@ impl App {
             };
             *list = known
                 .iter()
-                .filter(|o| o.kind == kind)
+                .filter(|o| o.kind == kind && refusal(o).is_none())
                 .map(|o| o.name.clone())
                 .collect();
         }
@@ -178,6 +265,14 @@ impl App {
                         ),
                     }),
                     Some(o) => {
+                        if let Some(why) = refusal(o) {
+                            errors.push(FieldError {
+                                path: path.clone(),
+                                message: format!(
+                                    "{kind} outlet {name:?}: {why}; name only outlets of your territory (GET /v1/outlets shows each one's jurisdiction)"
+                                ),
+                            });
+                        }
                         if let Some([lon, lat]) = o.position
                             && !zone.contains(lat, lon)
                         {

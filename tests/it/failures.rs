@@ -524,9 +524,12 @@ async fn a_drill_that_fails_on_a_channel_is_reported_failed_with_the_reason() {
     app.put_template(&op, "monthly", template.to_string().as_bytes())
         .await
         .unwrap();
+    // Its runs act with the key it is made with.
+    let (author, key) = app.create_operator("drills", "national").await.unwrap();
     let drill = app
         .create_drill(
-            &op,
+            &author,
+            &bealert_core::operator::hash_key(&key),
             json!({"schedule": "cron(0 10 ? * MON#1 *)", "template": "monthly", "groups": ["crew"]})
                 .to_string()
                 .as_bytes(),

@@ -26,6 +26,7 @@ async fn the_sample_event_runs_its_drill_once() {
         .app
         .create_drill(
             &op,
+            &bealert_core::operator::hash_key(SAMPLE_KEY),
             br#"{"schedule": "cron(0 10 ? * MON#1 *)", "template": "monthly", "groups": ["crew"]}"#,
         )
         .await
@@ -78,6 +79,7 @@ async fn a_canary_drill_sends_a_test_alert() {
         .app
         .create_drill(
             &op,
+            &bealert_core::operator::hash_key(SAMPLE_KEY),
             br#"{"schedule": "rate(1 hour)", "template": "canary", "groups": ["canary"], "status": "Test"}"#,
         )
         .await
@@ -106,6 +108,7 @@ async fn a_canary_drill_sends_a_test_alert() {
         .app
         .create_drill(
             &op,
+            &bealert_core::operator::hash_key(SAMPLE_KEY),
             br#"{"schedule": "rate(1 hour)", "template": "canary", "groups": ["canary"], "status": "Actual"}"#,
         )
         .await;

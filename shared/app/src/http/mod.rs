@@ -404,9 +404,16 @@ async fn resume_sending(
 async fn create_drill(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
+    headers: axum::http::HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    let drill = app.create_drill(&op, &body).await?;
+    // The drill's runs act with the key it was made with (`Authed` read it).
+    let key_hash = crate::usecases::drills::key_hash_of(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let drill = app.create_drill(&op, &key_hash, &body).await?;
     let location = format!("/v1/drills/{}", drill.id);
     Ok((
         StatusCode::CREATED,

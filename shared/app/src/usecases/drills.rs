@@ -4,6 +4,12 @@
 //! alert template; its report says whom it reached, when the first and last
 //! message left per channel, and what failed. A run the embedded server
 //! was stopped for is reported as missed, never silently skipped.
+//!
+//! A drill is its author's: its zone is checked against the author's
+//! territory when it is made, and every run acts with the key it was made
+//! with, read afresh (the person's current rights and territory). Once
+//! that key is revoked (or the person removed), the next run sends nothing:
+//! it records why and stops the drill, in both homes.
 
 use super::App;
 use crate::error::parse_body;
@@ -72,6 +78,15 @@ pub struct Drill {
     pub groups: Vec<String>,
     /// Who made it: its runs are this operator's exercises.
     pub operator: Operator,
+    /// The hash of the key it was made with: each run acts with that key's
+    /// person as they are then, and none runs once it is revoked. `None`
+    /// for a drill made before drills were bound to a key: it does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hash: Option<String>,
+    /// Why it runs no more (its author's key was revoked); `next_run` is
+    /// then `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     pub created_at: i64,
     /// Unix ms; `None` once the schedule has no more runs.
     pub next_run: Option<i64>,
@@ -111,6 +126,9 @@ pub struct DrillView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,
     pub status: DrillStatus,
+    /// Why the drill runs no more (its author's key was revoked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// One channel of a run's report.
@@ -169,7 +187,14 @@ fn view(d: &Drill) -> DrillView {
         operator: d.operator.name.clone(),
         next_run: d.next_run.map(brussels_rfc3339),
         status: d.status,
+        stopped: d.stopped.clone(),
     }
+}
+
+/// The hash of an `Authorization: Bearer <key>` header's key: what a
+/// drill made with it keeps ([`App::create_drill`]).
+pub fn key_hash_of(authorization: Option<&str>) -> Result<String, AppError> {
+    super::operators::bearer(authorization, "operator key").map(bealert_core::operator::hash_key)
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {
@@ -193,10 +218,12 @@ impl App {
         body
     }
 
-    /// `POST /v1/drills`.
+    /// `POST /v1/drills`, by the person of the key whose hash is
+    /// `key_hash` (its runs act with that key).
     pub async fn create_drill(
         &self,
         operator: &Operator,
+        key_hash: &str,
         body: &[u8],
     ) -> Result<DrillView, AppError> {
         super::operators::require(
@@ -216,6 +243,8 @@ impl App {
             area: req.area,
             groups: req.groups,
             operator: operator.clone(),
+            key_hash: Some(key_hash.to_string()),
+            stopped: None,
             created_at: now,
             next_run: None,
             status: req.status,
@@ -230,7 +259,22 @@ impl App {
         let request = parse_body::<bealert_core::alert::AlertRequest>(&filled)?;
         if let Some(area) = &request.area {
             let resolved = self.resolve_geocodes(area).await?;
-            area.validate_with("area", &resolved.geocodes)?;
+            let mut area = area.validate_with("area", &resolved.geocodes)?;
+            // The author's territory, as every run's alert will be checked.
+            let territory = self.territory(operator).await?;
+            let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
+                + area.circles.len() * bealert_core::area::CIRCLE_WORK;
+            self.geometry
+                .run(work, move || {
+                    bealert_core::geography::confine(territory.as_deref(), &mut area)
+                        .map(|_| ())
+                        .map_err(|e| {
+                            AppError::Forbidden(format!(
+                                "this drill's area is outside your territory: {e}"
+                            ))
+                        })
+                })
+                .await?;
         }
         if request.area.is_none() && request.groups.is_empty() {
             return Err(ValidationErrors::single("area", "give an area, groups, or both").into());
@@ -321,6 +365,12 @@ impl App {
             );
             return Ok(None);
         };
+        if let Some(why) = &d.stopped {
+            // A schedule the stop could not delete (the drill function
+            // may not): its run said why; nothing more is sent or recorded.
+            tracing::warn!(drill = id, reason = %why, "a run of a stopped drill; nothing sent");
+            return Ok(None);
+        }
         let key = run_id(id, scheduled_at);
         if let Some(done) = self.ports.documents.get_document(RUN, &key).await? {
             let done: DrillRun = serde_json::from_value(done).map_err(internal)?;
@@ -333,15 +383,68 @@ impl App {
             error: None,
             missed: false,
         };
-        let body = serde_json::to_vec(&Self::drill_alert(&d)).map_err(internal)?;
-        match self.create_alert_from(&d.operator, &body, "schedule").await {
-            Ok(created) => run.alert_id = Some(created.id),
-            Err(e) => run.error = Some(e.to_string()),
+        match self.drill_author(&d).await? {
+            Ok(author) => {
+                let body = serde_json::to_vec(&Self::drill_alert(&d)).map_err(internal)?;
+                match self.create_alert_from(&author, &body, "schedule").await {
+                    Ok(created) => run.alert_id = Some(created.id),
+                    Err(e) => run.error = Some(e.to_string()),
+                }
+            }
+            Err(why) => {
+                run.error = Some(why.clone());
+                self.stop_drill(d, why).await?;
+            }
         }
         let json = serde_json::to_value(&run).map_err(internal)?;
         self.ports.documents.put_document(RUN, &key, &json).await?;
         tracing::info!(drill = id, alert = ?run.alert_id, error = ?run.error, "drill run");
         Ok(run.alert_id)
+    }
+
+    /// The person a drill's runs act as: who holds the key it was made with
+    /// now; `Err` says why it may not run (the key revoked or expired, the
+    /// person removed, or a drill made before drills were bound to a key).
+    async fn drill_author(&self, d: &Drill) -> Result<Result<Operator, String>, AppError> {
+        let who = format!("{} of {}", d.operator.user, d.operator.name);
+        let Some(hash) = &d.key_hash else {
+            return Ok(Err(format!(
+                "this drill was scheduled before drills were bound to their author's key, so whether {who} may still send cannot be checked; it is stopped: schedule it again (POST /v1/drills)"
+            )));
+        };
+        Ok(
+            match self.ports.operators.operator_by_key_hash(hash).await? {
+                Some(op) if op.name == d.operator.name && op.user == d.operator.user => {
+                    match op.key_expired(now_ms()) {
+                        None => Ok(op),
+                        Some(_) => Err(format!(
+                            "the key {who} scheduled this drill with has expired; the drill is stopped and sends nothing: a person who may send schedules it again"
+                        )),
+                    }
+                }
+                _ => Err(format!(
+                    "the key {who} scheduled this drill with was revoked (or the person removed); the drill is stopped and sends nothing: a person who may send schedules it again"
+                )),
+            },
+        )
+    }
+
+    /// Stops a drill for good: no next run, the reason kept, its schedule
+    /// removed where this process may (`bealert serve` on the AWS home; the
+    /// drill function may not, and refuses the schedule's later runs).
+    async fn stop_drill(&self, mut d: Drill, why: String) -> Result<(), AppError> {
+        tracing::warn!(drill = %d.id, reason = %why, "drill stopped");
+        d.next_run = None;
+        d.stopped = Some(why);
+        let json = serde_json::to_value(&d).map_err(internal)?;
+        self.ports
+            .documents
+            .put_document(DRILL, &d.id, &json)
+            .await?;
+        if let Some(s) = &self.drill_scheduler {
+            s.unschedule(&d.id).await?;
+        }
+        Ok(())
     }
 
     /// The embedded home's scheduler: runs every drill whose time has
@@ -390,6 +493,13 @@ impl App {
             } else {
                 self.run_drill(&d.id, next).await?;
                 started += 1;
+                if self
+                    .drill(&d.id)
+                    .await?
+                    .is_none_or(|now| now.stopped.is_some())
+                {
+                    continue; // stopped by its run: no next one
+                }
             }
             d.next_run = schedule.next_after(now, d.created_at);
             let json = serde_json::to_value(&d).map_err(internal)?;

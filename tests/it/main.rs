@@ -19,3 +19,4 @@ mod providers;
 mod public_channels;
 mod receipts;
 mod signup;
+mod territory;

@@ -12,9 +12,9 @@
 use crate::Language;
 use crate::alert::AlertSpec;
 use crate::cap::{MsgType, brussels_rfc3339};
+use crate::cap_model as model;
 use geo::{BooleanOps, BoundingRect, Coord, LineString, Polygon, Rect};
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::Event;
 
 /// The CAP 1.2 namespace.
 pub const NAMESPACE: &str = "urn:oasis:names:tc:emergency:cap:1.2";
@@ -72,77 +72,68 @@ pub fn cap_language(l: Language) -> &'static str {
 
 /// The alert as a CAP 1.2 document.
 pub fn to_xml(header: &CapHeader, spec: &AlertSpec) -> String {
-    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-    // Writing to a Vec cannot fail.
-    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    let _ = w
-        .create_element("alert")
-        .with_attribute(("xmlns", NAMESPACE))
-        .write_inner_content(|w| {
-            text(w, "identifier", &header.identifier);
-            text(w, "sender", &header.sender);
-            text(w, "sent", &brussels_rfc3339(header.sent_ms));
-            text(w, "status", spec.status.as_str());
-            text(w, "msgType", spec.msg_type.as_str());
-            text(w, "scope", spec.scope.as_str());
-            match spec.scope {
-                crate::cap::Scope::Restricted => text(
-                    w,
-                    "restriction",
-                    "for the recipients of the issuing authority only",
-                ),
-                crate::cap::Scope::Private => text(w, "addresses", &header.sender),
-                crate::cap::Scope::Public => {}
-            }
-            if let (Some(r), MsgType::Update | MsgType::Cancel) = (
-                header.references.as_ref().or(spec.cap_references.as_ref()),
-                spec.msg_type,
-            ) {
-                text(w, "references", r);
-            }
-            for (language, body) in &spec.messages.0 {
-                info(w, header, spec, *language, body);
-            }
-            Ok(())
-        });
-    String::from_utf8(w.into_inner()).unwrap_or_default()
+    alert(header, spec).to_xml()
 }
 
-fn text(w: &mut Writer<Vec<u8>>, name: &str, value: &str) {
-    let _ = w
-        .create_element(name)
-        .write_text_content(BytesText::new(value));
+/// The alert as the CAP 1.2 model: one `info` per language.
+pub fn alert(header: &CapHeader, spec: &AlertSpec) -> model::Alert {
+    use crate::cap::Scope;
+    model::Alert {
+        xmlns: NAMESPACE.into(),
+        identifier: header.identifier.clone(),
+        sender: header.sender.clone(),
+        sent: brussels_rfc3339(header.sent_ms),
+        status: spec.status.as_str().into(),
+        msg_type: spec.msg_type.as_str().into(),
+        scope: spec.scope.as_str().into(),
+        restriction: (spec.scope == Scope::Restricted)
+            .then(|| "for the recipients of the issuing authority only".into()),
+        addresses: (spec.scope == Scope::Private).then(|| header.sender.clone()),
+        references: match spec.msg_type {
+            MsgType::Update | MsgType::Cancel => header
+                .references
+                .as_ref()
+                .or(spec.cap_references.as_ref())
+                .cloned(),
+            MsgType::Alert => None,
+        },
+        infos: spec
+            .messages
+            .0
+            .iter()
+            .map(|(language, body)| info(header, spec, *language, body))
+            .collect(),
+        ..model::Alert::default()
+    }
 }
 
-fn info(w: &mut Writer<Vec<u8>>, header: &CapHeader, spec: &AlertSpec, l: Language, body: &str) {
-    let _ = w.create_element("info").write_inner_content(|w| {
-        text(w, "language", cap_language(l));
-        text(w, "category", "Safety");
-        text(w, "event", &spec.event);
-        if spec.all_clear {
-            text(w, "responseType", "AllClear");
-        }
-        text(w, "urgency", &format!("{:?}", spec.urgency));
-        text(w, "severity", &format!("{:?}", spec.severity));
-        text(w, "certainty", &format!("{:?}", spec.certainty));
-        if let Some(e) = spec.expires {
-            text(w, "expires", &brussels_rfc3339(e));
-        }
-        text(w, "senderName", &header.sender_name);
-        text(
-            w,
-            "headline",
-            spec.headlines.get(&l).map_or(&spec.event, |h| h),
-        );
-        text(w, "description", body);
-        if !spec.area.is_empty() {
-            area(w, spec);
-        }
-        Ok(())
-    });
+fn info(header: &CapHeader, spec: &AlertSpec, l: Language, body: &str) -> model::Info {
+    model::Info {
+        language: Some(cap_language(l).into()),
+        categories: vec!["Safety".into()],
+        event: spec.event.clone(),
+        response_types: if spec.all_clear {
+            vec!["AllClear".into()]
+        } else {
+            Vec::new()
+        },
+        urgency: format!("{:?}", spec.urgency),
+        severity: format!("{:?}", spec.severity),
+        certainty: format!("{:?}", spec.certainty),
+        expires: spec.expires.map(brussels_rfc3339),
+        sender_name: Some(header.sender_name.clone()),
+        headline: Some(spec.headlines.get(&l).unwrap_or(&spec.event).clone()),
+        description: Some(body.into()),
+        areas: if spec.area.is_empty() {
+            Vec::new()
+        } else {
+            vec![area(spec)]
+        },
+        ..model::Info::default()
+    }
 }
 
-fn area(w: &mut Writer<Vec<u8>>, spec: &AlertSpec) {
+fn area(spec: &AlertSpec) -> model::Area {
     let a = &spec.area;
     let mut desc: Vec<String> = a
         .geocodes
@@ -162,33 +153,34 @@ fn area(w: &mut Writer<Vec<u8>>, spec: &AlertSpec) {
             c.radius_km, c.lat, c.lon
         ));
     }
-    let _ = w.create_element("area").write_inner_content(|w| {
-        text(w, "areaDesc", &desc.join("; "));
-        for rings in &a.polygons {
-            for ring in hole_free(rings) {
-                let pairs: Vec<String> = ring
-                    .iter()
+    model::Area {
+        area_desc: desc.join("; "),
+        polygons: a
+            .polygons
+            .iter()
+            .flat_map(|rings| hole_free(rings))
+            .map(|ring| {
+                ring.iter()
                     .map(|[lon, lat]| format!("{},{}", num(*lat), num(*lon)))
-                    .collect();
-                text(w, "polygon", &pairs.join(" "));
-            }
-        }
-        for c in &a.circles {
-            text(
-                w,
-                "circle",
-                &format!("{},{} {}", num(c.lat), num(c.lon), num(c.radius_km)),
-            );
-        }
-        for g in &a.geocodes {
-            let _ = w.create_element("geocode").write_inner_content(|w| {
-                text(w, "valueName", &g.name);
-                text(w, "value", &g.value);
-                Ok(())
-            });
-        }
-        Ok(())
-    });
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect(),
+        circles: a
+            .circles
+            .iter()
+            .map(|c| format!("{},{} {}", num(c.lat), num(c.lon), num(c.radius_km)))
+            .collect(),
+        geocodes: a
+            .geocodes
+            .iter()
+            .map(|g| model::Geocode {
+                value_name: g.name.clone(),
+                value: g.value.clone(),
+            })
+            .collect(),
+        ..model::Area::default()
+    }
 }
 
 /// Up to 7 decimals (about a centimetre), no trailing zeros.
@@ -443,6 +435,75 @@ mod tests {
         assert_eq!(again.expires, spec.expires);
         assert_eq!(again.area.circles, spec.area.circles);
         assert_eq!(again.area.polygons.len(), spec.area.polygons.len());
+    }
+
+    /// The document as the hand-written writer wrote it before the model,
+    /// byte for byte: declaration, namespace, order, indentation, escapes.
+    #[test]
+    fn the_export_is_the_document_bealert_always_wrote() {
+        let square = vec![vec![
+            [4.35, 50.84],
+            [4.36, 50.84],
+            [4.36, 50.85],
+            [4.35, 50.85],
+            [4.35, 50.84],
+        ]];
+        let mut spec = serde_json::from_value::<crate::alert::AlertRequest>(serde_json::json!({
+            "status": "Actual", "event": "Flood", "severity": "Minor",
+            "urgency": "Future", "certainty": "Likely",
+            "messages": {"de": "Hochwasser"},
+            "area": {"geocodes": [{"name": "NIS", "value": "21004"}, {"name": "postcode", "value": "1000"}]}
+        }))
+        .unwrap()
+        .validate_with(&[Ok(vec![square.clone()]), Ok(vec![square])])
+        .unwrap();
+        spec.scope = crate::cap::Scope::Private;
+        spec.msg_type = MsgType::Cancel;
+        let header = CapHeader {
+            identifier: "urn:uuid:x".into(),
+            sender: "centre@bealert".into(),
+            sender_name: "centre \"quoted\" & <co>".into(),
+            sent_ms: 1_795_942_800_000,
+            references: Some("a,b,c".into()),
+        };
+        assert_eq!(
+            to_xml(&header, &spec),
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>urn:uuid:x</identifier>
+  <sender>centre@bealert</sender>
+  <sent>2026-11-29T10:00:00+01:00</sent>
+  <status>Actual</status>
+  <msgType>Cancel</msgType>
+  <scope>Private</scope>
+  <addresses>centre@bealert</addresses>
+  <references>a,b,c</references>
+  <info>
+    <language>de-BE</language>
+    <category>Safety</category>
+    <event>Flood</event>
+    <urgency>Future</urgency>
+    <severity>Minor</severity>
+    <certainty>Likely</certainty>
+    <senderName>centre &quot;quoted&quot; &amp; &lt;co&gt;</senderName>
+    <headline>Flood</headline>
+    <description>Hochwasser</description>
+    <area>
+      <areaDesc>NIS 21004; postcode 1000</areaDesc>
+      <polygon>50.84,4.35 50.84,4.36 50.85,4.36 50.85,4.35 50.84,4.35</polygon>
+      <polygon>50.84,4.35 50.84,4.36 50.85,4.36 50.85,4.35 50.84,4.35</polygon>
+      <geocode>
+        <valueName>NIS</valueName>
+        <value>21004</value>
+      </geocode>
+      <geocode>
+        <valueName>postcode</valueName>
+        <value>1000</value>
+      </geocode>
+    </area>
+  </info>
+</alert>"#
+        );
     }
 
     /// The issue's document: 120,000 nested elements (840 KB), read on a

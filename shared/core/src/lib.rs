@@ -8,6 +8,7 @@ pub mod alert;
 pub mod area;
 pub mod broadcast;
 pub mod cap;
+pub mod cap_model;
 pub mod cap_xml;
 pub mod channel;
 pub mod contact;

@@ -2,7 +2,7 @@
 //! DynamoDB throttling (or a 5xx, or a timeout) on the job's last receive
 //! must not end its work. No emulator throttles on demand, so the store is
 //! the embedded one behind a test double of the document port that answers
-//! as a throttled table (`StoreError::Transient`, what the DynamoDB adapter
+//! as a throttled table (`StoreError::Busy`, what the DynamoDB adapter
 //! makes of `ProvisionedThroughputExceededException`) a few times; the
 //! queue is the real SQLite queue.
 #![allow(clippy::unwrap_used)]
@@ -32,7 +32,7 @@ impl Throttled {
             return Ok(());
         }
         self.left.store(left - 1, Ordering::SeqCst);
-        Err(StoreError::Transient(
+        Err(StoreError::Busy(
             "ProvisionedThroughputExceededException: The level of configured provisioned throughput for the table was exceeded".into(),
         ))
     }

@@ -41,7 +41,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => AppError::Conflict(m),
-            StoreError::Transient(m) => AppError::Unavailable(format!("storage is busy: {m}")),
+            StoreError::Transient(m) | StoreError::Busy(m) => {
+                AppError::Unavailable(format!("storage is busy: {m}"))
+            }
             StoreError::Permanent(m) => AppError::Internal(format!("storage error: {m}")),
         }
     }

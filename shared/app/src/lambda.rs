@@ -89,7 +89,7 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
             tracing::debug!(queue, message = id, ?delay, %why, "job postponed");
             return postpone(app, queue, id, receipt, body, delay).await;
         }
-        Err(JobError::Transient(why)) => {
+        Err(JobError::Busy(why)) => {
             // The store is throttled or failing for a while: the job waits
             // as a planned wait does, so throttling never dead-letters it.
             let delay = crate::usecases::jittered(app.config.busy_wait);

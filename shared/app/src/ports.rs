@@ -15,13 +15,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A storage failure. `Transient` ones are worth retrying.
+/// A storage failure. `Transient` and `Busy` ones are worth retrying.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("storage temporarily unavailable: {0}")]
     Transient(String),
+    /// The store refused for load or did not answer in time (DynamoDB
+    /// throttling, its 5xx answers, a timeout): nothing is wrong with the
+    /// request, so a job meeting it waits without using up its retries.
+    #[error("storage is busy: {0}")]
+    Busy(String),
     #[error("storage error: {0}")]
     Permanent(String),
 }

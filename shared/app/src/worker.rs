@@ -77,7 +77,7 @@ async fn process(app: &App, opts: &WorkerOptions, job: ReceivedJob) {
                 .postpone(&opts.queue, &job.receipt, &job.body, delay)
                 .await
         }
-        Err(crate::usecases::JobError::Transient(why)) => {
+        Err(crate::usecases::JobError::Busy(why)) => {
             // The store is throttled or failing for a while: a wait like a
             // planned one, so throttling never dead-letters the job.
             let delay = crate::usecases::jittered(app.config.busy_wait);

@@ -85,7 +85,7 @@ pub struct AppConfig {
     /// (`serve`); off where API Gateway compresses them itself.
     pub compress_assets: bool,
     /// How long a job the store was too busy for (throttling, a 5xx, a
-    /// timeout: [`JobError::Transient`]) waits before it is tried again
+    /// timeout: [`JobError::Busy`]) waits before it is tried again
     /// (jittered: between half and all of it). Such a wait is postponed,
     /// not failed: it does not count towards the dead-letter limit.
     pub busy_wait: Duration,
@@ -167,24 +167,25 @@ pub fn jittered(d: Duration) -> Duration {
 }
 
 /// A job that failed; the worker retries it with backoff until the queue
-/// moves it to the dead-letter queue - but for [`JobError::Transient`].
+/// moves it to the dead-letter queue - but for [`JobError::Busy`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
     #[error("unreadable job: {0}")]
     Poison(String),
     #[error("job failed: {0}")]
     Failed(String),
-    /// The store was too busy (DynamoDB throttling, a 5xx, a timeout): the
-    /// job is postponed by [`AppConfig::busy_wait`], as a planned wait, so
-    /// however long the throttling lasts it never dead-letters the job.
+    /// The store was too busy ([`crate::ports::StoreError::Busy`]: DynamoDB
+    /// throttling, a 5xx, a timeout): the job is postponed by
+    /// [`AppConfig::busy_wait`], as a planned wait, so however long the
+    /// throttling lasts it never dead-letters the job.
     #[error("storage is busy: {0}")]
-    Transient(String),
+    Busy(String),
 }
 
 impl From<crate::ports::StoreError> for JobError {
     fn from(e: crate::ports::StoreError) -> Self {
         match e {
-            crate::ports::StoreError::Transient(m) => JobError::Transient(m),
+            crate::ports::StoreError::Busy(m) => JobError::Busy(m),
             e => JobError::Failed(e.to_string()),
         }
     }

@@ -196,28 +196,37 @@ pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, Stor
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Maps an SDK error: throttling and transport trouble are transient.
+/// Maps an SDK error. Throttling, DynamoDB's 5xx answers and transport
+/// trouble (timeouts included: every client has them, see
+/// [`crate::timeouts`]) are [`StoreError::Busy`] - a job meeting one waits
+/// without using up its retries; a conflicting transaction is transient.
 pub fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let transient = match &e {
-        SdkError::ServiceError(se) => matches!(
-            se.err().code(),
+    enum Kind {
+        Busy,
+        Transient,
+        Permanent,
+    }
+    let kind = match &e {
+        SdkError::ServiceError(se) => match se.err().code() {
             Some(
                 "ThrottlingException"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "TransactionConflictException"
-            )
-        ),
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "InternalFailure"
+                | "ServiceUnavailable",
+            ) => Kind::Busy,
+            Some("TransactionConflictException") => Kind::Transient,
+            _ => Kind::Permanent,
+        },
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
+            Kind::Busy
         }
-        _ => false,
+        _ => Kind::Permanent,
     };
     let msg = match &e {
         SdkError::ServiceError(se) => format!(
@@ -227,10 +236,66 @@ where
         ),
         other => format!("{other}"),
     };
-    if transient {
-        StoreError::Transient(msg)
-    } else {
-        StoreError::Permanent(msg)
+    match kind {
+        Kind::Busy => StoreError::Busy(msg),
+        Kind::Transient => StoreError::Transient(msg),
+        Kind::Permanent => StoreError::Permanent(msg),
+    }
+}
+
+#[cfg(test)]
+mod sdk_err_tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str) -> SdkError<GetItemError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("refused")
+            .build();
+        let err = if code == "ProvisionedThroughputExceededException" {
+            GetItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .message("refused")
+                    .meta(meta)
+                    .build(),
+            )
+        } else {
+            GetItemError::generic(meta)
+        };
+        SdkError::service_error(err, ())
+    }
+
+    #[test]
+    fn throttling_5xx_and_timeouts_are_busy_conflicts_transient_the_rest_permanent() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+            "ServiceUnavailable",
+        ] {
+            assert!(
+                matches!(sdk_err(service(code)), StoreError::Busy(m) if m.starts_with(code)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            sdk_err(SdkError::<GetItemError, ()>::timeout_error(
+                "no answer in 5 s"
+            )),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            sdk_err(service("TransactionConflictException")),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            sdk_err(service("ValidationException")),
+            StoreError::Permanent(_)
+        ));
     }
 }
 

@@ -408,6 +408,97 @@ mod tests {
         assert_eq!(e.0[0].path, "alert");
     }
 
+    /// A minimal valid alert around `infos`.
+    fn alert_of(infos: &str) -> String {
+        format!(
+            "<alert xmlns=\"{NAMESPACE}\"><identifier>x</identifier><sender>s</sender>\
+             <sent>2026-11-29T10:00:00+01:00</sent><status>Exercise</status>\
+             <msgType>Alert</msgType><scope>Public</scope>{infos}</alert>"
+        )
+    }
+
+    fn info_of(language: &str, area: &str) -> String {
+        format!(
+            "<info><language>{language}</language><category>Safety</category><event>Brand</event>\
+             <urgency>Immediate</urgency><severity>Severe</severity><certainty>Observed</certainty>\
+             <description> a &amp; b &#x41; <![CDATA[<c>]]> d </description>\
+             <area><areaDesc>here</areaDesc>{area}</area></info>"
+        )
+    }
+
+    const RING: &str = "<polygon>50.8,4.3 50.8,4.4 50.9,4.4 50.8,4.3</polygon>";
+
+    #[test]
+    fn the_model_reads_what_the_dom_read() {
+        // Text with references and CDATA; lists interleaved with other
+        // elements; elements CAP does not have, at any depth, skipped;
+        // a prefixed namespace.
+        let area = format!(
+            "{RING}<circle>50.85,4.35 2</circle><x><y><z>t</z></y></x>\
+             <polygon>50.7,4.3 50.7,4.4 50.9,4.4 50.7,4.3</polygon>"
+        );
+        let xml = alert_of(&format!(
+            "{}<note>between</note><Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><a><b/></a></Signature>{}",
+            info_of("nl-BE", &area),
+            info_of("fr-BE", RING)
+        ));
+        let t = import(xml.as_bytes()).unwrap();
+        assert_eq!(t.request.messages["nl"], "a & b A <c> d");
+        assert_eq!(t.request.messages.len(), 2);
+        let area = t.request.area.unwrap();
+        let features = &area.geojson.unwrap()["features"];
+        assert_eq!(features.as_array().unwrap().len(), 2, "{features}");
+        assert_eq!(area.circles.len(), 1);
+
+        let prefixed = xml
+            .replace("</", "\u{1}")
+            .replace('<', "<cap:")
+            .replace('\u{1}', "</cap:")
+            .replace("<cap:![CDATA[<cap:c>", "<![CDATA[<c>")
+            .replace("<cap:alert xmlns=", "<cap:alert xmlns:cap=");
+        assert_eq!(
+            import(prefixed.as_bytes()).unwrap().request.messages,
+            t.request.messages
+        );
+    }
+
+    #[test]
+    fn what_the_model_cannot_read_is_refused_naming_the_element() {
+        let refused = |xml: String| import(xml.as_bytes()).unwrap_err().0[0].clone();
+        let e = refused(alert_of(
+            &info_of("nl-BE", RING).replace("<event>Brand</event>", "<event>B<b/>r</event>"),
+        ));
+        assert_eq!(e.path, "alert.info[0].event", "{e:?}");
+        assert!(e.message.starts_with("not read as CAP 1.2"), "{e:?}");
+        let e = refused(alert_of(&info_of("nl-BE", "<polygon><a/></polygon>")));
+        assert_eq!(e.path, "alert.info[0].area[0].polygon[0]", "{e:?}");
+        let e = refused(
+            alert_of(&info_of("nl-BE", RING))
+                .replace("<scope>", "<sent>2026-11-29T10:00:00+01:00</sent><scope>"),
+        );
+        assert!(e.message.contains("duplicate field `sent`"), "{e:?}");
+        let e = refused(format!("junk{}", alert_of(&info_of("nl-BE", RING))));
+        assert_eq!(e.path, "alert");
+        assert!(e.message.contains("text before the root element"), "{e:?}");
+        let e = refused(alert_of(&info_of("nl-BE", RING)) + "<alert/>");
+        assert!(e.message.contains("a second root element"), "{e:?}");
+        // Blank and empty elements are missing ones, as before.
+        let e = refused(alert_of(
+            &info_of("nl-BE", RING).replace("<event>Brand</event>", "<event/>"),
+        ));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("alert.info[0].event", "missing: CAP 1.2 requires it")
+        );
+        // Space, a byte order mark, a declaration and comments before the
+        // root, and text after it, as before.
+        let ok = format!(
+            "\u{feff}<?xml version=\"1.0\"?>\n<!-- c -->\n{}\n",
+            alert_of(&info_of("nl-BE", RING))
+        );
+        assert!(import(ok.as_bytes()).is_ok());
+    }
+
     #[test]
     fn bealerts_own_cap_comes_back_as_the_same_alert() {
         let spec: AlertSpec = serde_json::from_value::<crate::alert::AlertRequest>(serde_json::json!({
@@ -536,25 +627,29 @@ mod tests {
     fn documents_are_read_up_to_the_depth_element_and_size_bounds_and_refused_past_them() {
         // `alert` and 15 levels under it: 16, read; one more is refused,
         // an empty element as much as a start tag.
-        assert!(parse_document(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
-        let deeper = parse_document(nested(MAX_DEPTH).as_bytes()).unwrap_err();
+        assert_eq!(
+            scan_document(nested(MAX_DEPTH - 1).as_bytes())
+                .unwrap()
+                .depth,
+            MAX_DEPTH
+        );
+        let deeper = scan_document(nested(MAX_DEPTH).as_bytes()).unwrap_err();
         assert!(
             deeper.starts_with("nesting deeper than 16 levels"),
             "{deeper}"
         );
         let empty = nested(MAX_DEPTH - 1).replacen("</a>", "<b/></a>", 1);
-        let deeper = parse_document(empty.as_bytes()).unwrap_err();
+        let deeper = scan_document(empty.as_bytes()).unwrap_err();
         assert!(deeper.contains("(<b>)"), "{deeper}");
 
         let flat = |n: usize| format!("<alert>{}</alert>", "<a/>".repeat(n - 1));
         assert_eq!(
-            parse_document(flat(MAX_ELEMENTS).as_bytes())
+            scan_document(flat(MAX_ELEMENTS).as_bytes())
                 .unwrap()
-                .children
-                .len(),
-            MAX_ELEMENTS - 1
+                .elements,
+            MAX_ELEMENTS
         );
-        let many = parse_document(flat(MAX_ELEMENTS + 1).as_bytes()).unwrap_err();
+        let many = scan_document(flat(MAX_ELEMENTS + 1).as_bytes()).unwrap_err();
         assert!(many.starts_with("more than 50000 elements"), "{many}");
 
         let large = format!("<alert>{}</alert>", " ".repeat(MAX_DOCUMENT_BYTES));
@@ -580,51 +675,46 @@ mod tests {
     }
 }
 
-/// The deepest nesting [`parse_document`] reads: CAP 1.2 needs fewer than
-/// 10 levels (`alert` › `info` › `area` › `geocode` › `value`; an XML
-/// signature goes a little deeper). The bound keeps every walk over the
-/// tree (building, dropping, formatting it) shallow, whatever is posted.
+/// The deepest nesting the import reads ([`scan_document`]): CAP 1.2
+/// needs fewer than 10 levels (`alert` › `info` › `area` › `geocode` ›
+/// `value`; an XML signature goes a little deeper). The bound keeps the
+/// deserializer, and everything after it, shallow, whatever is posted.
 pub const MAX_DEPTH: usize = 16;
-/// The most elements [`parse_document`] reads: a CAP message has tens to a
-/// few thousand (one `geocode` per unit, an `info` per language).
+/// The most elements the import reads: a CAP message has tens to a few
+/// thousand (one `geocode` per unit, an `info` per language).
 pub const MAX_ELEMENTS: usize = 50_000;
-/// The largest document [`parse_document`] reads, as large as
-/// `POST /v1/alerts` accepts (1 MiB); a CAP message is a few kilobytes.
+/// The largest document the import reads, as large as `POST /v1/alerts`
+/// accepts (1 MiB); a CAP message is a few kilobytes.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
-/// One element of a parsed document: its namespace, local name, text and
-/// children (the little of XML that CAP uses). A parsed tree is at most
-/// [`MAX_DEPTH`] deep.
-#[derive(Debug, Clone, Default)]
-pub struct Element {
+/// An element's name as the document has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
     pub namespace: Option<String>,
-    pub name: String,
-    pub text: String,
-    pub children: Vec<Element>,
+    pub local: String,
 }
 
-impl Element {
-    /// Children named `name`.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    pub fn first(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    /// The trimmed text of the first child named `name`, if any and not blank.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.first(name)
-            .map(|e| e.text.trim())
-            .filter(|t| !t.is_empty())
-    }
+/// What [`scan_document`] saw of a document it read to the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// The root element.
+    pub root: Name,
+    /// The first child of the root outside CAP 1.2's namespace, an XML
+    /// signature (`Signature`) aside.
+    pub foreign_child: Option<Name>,
+    /// The deepest level of elements, the root's being 1: at most
+    /// [`MAX_DEPTH`].
+    pub depth: usize,
+    /// Elements, the root included: at most [`MAX_ELEMENTS`].
+    pub elements: usize,
 }
 
-/// Parses an XML document into its root element, without recursion; the
-/// error says where it stopped being XML, or which bound
-/// ([`MAX_DOCUMENT_BYTES`], [`MAX_DEPTH`], [`MAX_ELEMENTS`]) it passed.
-pub fn parse_document(xml: &[u8]) -> Result<Element, String> {
+/// Reads a document as a stream of events, in a loop (never recursing),
+/// keeping nothing but counts and the root's names; the error says where
+/// it stopped being XML, or which bound ([`MAX_DOCUMENT_BYTES`],
+/// [`MAX_DEPTH`], [`MAX_ELEMENTS`]) it passed. The import deserializes
+/// only a document this accepted, so nothing deeper or larger is read.
+pub fn scan_document(xml: &[u8]) -> Result<Outline, String> {
     use quick_xml::name::ResolveResult;
     if xml.len() > MAX_DOCUMENT_BYTES {
         return Err(format!(
@@ -634,101 +724,171 @@ pub fn parse_document(xml: &[u8]) -> Result<Element, String> {
     }
     let text = std::str::from_utf8(xml).map_err(|e| format!("the document is not UTF-8: {e}"))?;
     let mut reader = quick_xml::NsReader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut elements = 0usize;
-    // Checked before an element is kept: `depth` is the new element's level.
-    let admit = |depth: usize, elements: &mut usize, at: u64, name: &[u8]| {
-        // The name as the error shows it: short, whatever was posted.
-        let name: String = String::from_utf8_lossy(name).chars().take(40).collect();
-        if depth > MAX_DEPTH {
-            return Err(format!(
-                "nesting deeper than {MAX_DEPTH} levels at byte {at} (<{name}>): a CAP 1.2 message needs fewer than 10; send the alert element itself, without extra nesting"
-            ));
-        }
-        *elements += 1;
-        if *elements > MAX_ELEMENTS {
-            return Err(format!(
-                "more than {MAX_ELEMENTS} elements (at byte {at}, <{name}>): a CAP 1.2 message has at most a few thousand; send one alert per message"
-            ));
-        }
-        Ok(())
-    };
-    let open = |ns: ResolveResult, start: &quick_xml::events::BytesStart| Element {
-        namespace: match ns {
-            ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
-            _ => None,
-        },
-        name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
-        ..Element::default()
-    };
+    // Elements open now, the deepest level seen, elements seen.
+    let (mut open, mut depth, mut elements) = (0usize, 0usize, 0usize);
+    let mut root: Option<Name> = None;
+    let mut root_closed = false;
+    let mut foreign_child = None;
+    // The name as an error shows it: short, whatever was posted.
+    let shown =
+        |name: &[u8]| -> String { String::from_utf8_lossy(name).chars().take(40).collect() };
     loop {
         let at = reader.buffer_position();
         let (ns, event) = reader
             .read_resolved_event()
             .map_err(|e| format!("not well-formed XML at byte {at}: {e}"))?;
         match event {
-            Event::Start(s) => {
-                admit(stack.len() + 1, &mut elements, at, s.name().as_ref())?;
-                stack.push(open(ns, &s));
-            }
-            Event::Empty(s) => {
-                admit(stack.len() + 1, &mut elements, at, s.name().as_ref())?;
-                let e = open(ns, &s);
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(e),
-                    None => root = Some(e),
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let level = open + 1;
+                if level > MAX_DEPTH {
+                    return Err(format!(
+                        "nesting deeper than {MAX_DEPTH} levels at byte {at} (<{}>): a CAP 1.2 message needs fewer than 10; send the alert element itself, without extra nesting",
+                        shown(s.name().as_ref())
+                    ));
+                }
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(format!(
+                        "more than {MAX_ELEMENTS} elements (at byte {at}, <{}>): a CAP 1.2 message has at most a few thousand; send one alert per message",
+                        shown(s.name().as_ref())
+                    ));
+                }
+                if root_closed {
+                    return Err(format!(
+                        "not well-formed XML at byte {at}: a second root element (<{}>); send one alert per message",
+                        shown(s.name().as_ref())
+                    ));
+                }
+                depth = depth.max(level);
+                if level <= 2 {
+                    let name = Name {
+                        namespace: match ns {
+                            ResolveResult::Bound(n) => {
+                                Some(String::from_utf8_lossy(n.as_ref()).into_owned())
+                            }
+                            _ => None,
+                        },
+                        local: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
+                    };
+                    if level == 1 {
+                        root = Some(name);
+                    } else if foreign_child.is_none()
+                        && name.namespace.as_deref() != Some(NAMESPACE)
+                        && name.local != "Signature"
+                    {
+                        foreign_child = Some(name);
+                    }
+                }
+                if matches!(event, Event::Start(_)) {
+                    open = level;
+                } else if level == 1 {
+                    root_closed = true;
                 }
             }
             Event::End(_) => {
-                let Some(done) = stack.pop() else {
+                open = open.checked_sub(1).ok_or_else(|| {
+                    format!("not well-formed XML at byte {at}: an end tag without a start")
+                })?;
+                root_closed |= open == 0;
+            }
+            // Text as the deserializer decodes it, checked here so that
+            // its errors read as they always did.
+            Event::Text(t) if open > 0 => {
+                t.xml10_content()
+                    .map_err(|e| format!("bad text at byte {at}: {e}"))?;
+            }
+            Event::CData(t) if open > 0 => {
+                t.xml10_content()
+                    .map_err(|e| format!("bad CDATA at byte {at}: {e}"))?;
+            }
+            Event::GeneralRef(r) if open > 0 && !matches!(r.resolve_char_ref(), Ok(Some(_))) => {
+                let name = r
+                    .decode()
+                    .map_err(|e| format!("bad reference at byte {at}: {e}"))?;
+                quick_xml::escape::resolve_xml_entity(&name)
+                    .ok_or_else(|| format!("unknown entity &{name}; at byte {at}"))?;
+            }
+            // Before the root, only space: the deserializer would take
+            // any other text for the document.
+            Event::Text(t) if root.is_none() => {
+                let t = t
+                    .xml10_content()
+                    .map_err(|e| format!("bad text at byte {at}: {e}"))?;
+                if !t
+                    .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+                    .is_empty()
+                {
                     return Err(format!(
-                        "not well-formed XML at byte {at}: an end tag without a start"
+                        "not well-formed XML at byte {at}: text before the root element; the document starts with <alert>"
                     ));
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => root = Some(done),
                 }
             }
-            Event::Text(t) => {
-                if let Some(e) = stack.last_mut() {
-                    let s = t
-                        .xml10_content()
-                        .map_err(|e| format!("bad text at byte {at}: {e}"))?;
-                    e.text.push_str(&s);
-                }
-            }
-            Event::CData(t) => {
-                if let Some(e) = stack.last_mut() {
-                    let s = t
-                        .xml10_content()
-                        .map_err(|e| format!("bad CDATA at byte {at}: {e}"))?;
-                    e.text.push_str(&s);
-                }
-            }
-            Event::GeneralRef(r) => {
-                if let Some(e) = stack.last_mut() {
-                    if let Ok(Some(c)) = r.resolve_char_ref() {
-                        e.text.push(c);
-                    } else {
-                        let name = r
-                            .decode()
-                            .map_err(|e| format!("bad reference at byte {at}: {e}"))?;
-                        let v = quick_xml::escape::resolve_xml_entity(&name)
-                            .ok_or_else(|| format!("unknown entity &{name}; at byte {at}"))?;
-                        e.text.push_str(v);
-                    }
-                }
+            Event::CData(_) | Event::GeneralRef(_) if root.is_none() => {
+                return Err(format!(
+                    "not well-formed XML at byte {at}: text before the root element; the document starts with <alert>"
+                ));
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
+    if open > 0 {
         return Err("not well-formed XML: the document ends inside an element".into());
     }
-    root.ok_or_else(|| "the document has no element".into())
+    let root = root.ok_or("the document has no element")?;
+    Ok(Outline {
+        root,
+        foreign_child,
+        depth,
+        elements,
+    })
+}
+
+/// Reads a CAP 1.2 document into the model: its bounds first
+/// ([`scan_document`]), then its root and namespace, then quick-xml's
+/// deserializer, which goes no deeper than the document (at most
+/// [`MAX_DEPTH`]) and skips elements CAP does not have in a loop. The
+/// error names the element (`alert.info[0].area[0]`).
+pub fn read(xml: &[u8]) -> Result<model::Alert, crate::ValidationErrors> {
+    use crate::ValidationErrors;
+    let outline = scan_document(xml).map_err(|e| ValidationErrors::single("alert", e))?;
+    let root = &outline.root;
+    if root.local != "alert" || root.namespace.as_deref() != Some(NAMESPACE) {
+        return Err(ValidationErrors::single(
+            "alert",
+            format!(
+                "not a CAP 1.2 message: the root is <{}> in namespace {:?}; expected <alert> in {NAMESPACE}",
+                root.local,
+                root.namespace.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    if let Some(foreign) = &outline.foreign_child {
+        return Err(ValidationErrors::single(
+            format!("alert.{}", foreign.local),
+            format!(
+                "in namespace {:?}, not CAP 1.2's {NAMESPACE}",
+                foreign.namespace.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(xml).map_err(|e| {
+        ValidationErrors::single("alert", format!("the document is not UTF-8: {e}"))
+    })?;
+    let mut de = quick_xml::de::Deserializer::from_str(text);
+    // The events set aside to read an interleaved list: fewer than the
+    // document has (an element is at most a start, a text and an end).
+    de.event_buffer_size(std::num::NonZeroUsize::new(4 * MAX_ELEMENTS));
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = match path.as_str() {
+            "" | "." => "alert".to_string(),
+            p => format!("alert.{p}"),
+        };
+        // Short, whatever was posted (an error may quote the text).
+        let why: String = e.inner().to_string().chars().take(200).collect();
+        ValidationErrors::single(path, format!("not read as CAP 1.2: {why}"))
+    })
 }
 
 /// A CAP 1.2 message read for import: the alert request it makes, and
@@ -819,45 +979,23 @@ fn cap_circle(s: &str) -> Result<crate::area::CircleInput, String> {
 /// every error names the element (`alert.info[0].area[0].polygon[1]`).
 pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
     use crate::error::Collector;
+    use model::{given, given_opt};
     use std::collections::{BTreeMap, BTreeSet};
-    let root = parse_document(xml).map_err(|e| crate::ValidationErrors::single("alert", e))?;
-    if root.name != "alert" || root.namespace.as_deref() != Some(NAMESPACE) {
-        return Err(crate::ValidationErrors::single(
-            "alert",
-            format!(
-                "not a CAP 1.2 message: the root is <{}> in namespace {:?}; expected <alert> in {NAMESPACE}",
-                root.name,
-                root.namespace.as_deref().unwrap_or("none")
-            ),
-        ));
-    }
-    if let Some(foreign) = root
-        .children
-        .iter()
-        .find(|c| c.namespace.as_deref() != Some(NAMESPACE) && c.name != "Signature")
-    {
-        return Err(crate::ValidationErrors::single(
-            format!("alert.{}", foreign.name),
-            format!(
-                "in namespace {:?}, not CAP 1.2's {NAMESPACE}",
-                foreign.namespace.as_deref().unwrap_or("none")
-            ),
-        ));
-    }
+    let alert = read(xml)?;
     let mut errors = Collector::default();
-    let required = |name: &str, errors: &mut Collector| match root.value(name) {
+    let required = |name: &str, value: &str, errors: &mut Collector| match given(value) {
         Some(v) => Some(v.to_string()),
         None => {
             errors.push(format!("alert.{name}"), "missing: CAP 1.2 requires it");
             None
         }
     };
-    let _identifier = required("identifier", &mut errors);
-    let _sender = required("sender", &mut errors);
-    let sent = required("sent", &mut errors);
-    let status = required("status", &mut errors);
-    let msg_type = required("msgType", &mut errors);
-    let scope = required("scope", &mut errors);
+    let _identifier = required("identifier", &alert.identifier, &mut errors);
+    let _sender = required("sender", &alert.sender, &mut errors);
+    let sent = required("sent", &alert.sent, &mut errors);
+    let status = required("status", &alert.status, &mut errors);
+    let msg_type = required("msgType", &alert.msg_type, &mut errors);
+    let scope = required("scope", &alert.scope, &mut errors);
     if let Some(sent) = &sent
         && let Err(e) = cap_time(sent)
     {
@@ -899,7 +1037,7 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
             None
         }
     });
-    let references = root.value("references").map(str::to_string);
+    let references = given_opt(&alert.references).map(str::to_string);
     if msg_type.is_some_and(|m| m != MsgType::Alert) && references.is_none() {
         errors.push(
             "alert.references",
@@ -907,7 +1045,7 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
         );
     }
 
-    let infos: Vec<&Element> = root.all("info").collect();
+    let infos = &alert.infos;
     if infos.is_empty() {
         errors.push(
             "alert.info",
@@ -918,7 +1056,7 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
     let mut messages = BTreeMap::new();
     let mut headlines = BTreeMap::new();
     let mut origins = BTreeMap::new();
-    let mut first: Option<(usize, &Element)> = None;
+    let mut first: Option<(usize, &model::Info)> = None;
     let mut expires = None;
     let (mut polygons, mut circles, mut geocodes) =
         (BTreeSet::<String>::new(), Vec::new(), Vec::new());
@@ -926,7 +1064,7 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
     let mut foreign_codes = BTreeSet::new();
     for (i, info) in infos.iter().enumerate() {
         let path = format!("alert.info[{i}]");
-        let tag = info.value("language").unwrap_or("en-US");
+        let tag = given_opt(&info.language).unwrap_or("en-US");
         let Some(language) = language_of(tag) else {
             warnings.push(format!(
                 "{path}: language {tag} is none of nl, fr, de, en; left out"
@@ -939,17 +1077,22 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
             ));
             continue;
         }
-        for field in ["event", "urgency", "severity", "certainty"] {
-            if info.value(field).is_none() {
+        for (field, value) in [
+            ("event", &info.event),
+            ("urgency", &info.urgency),
+            ("severity", &info.severity),
+            ("certainty", &info.certainty),
+        ] {
+            if given(value).is_none() {
                 errors.push(format!("{path}.{field}"), "missing: CAP 1.2 requires it");
             }
         }
-        if info.first("category").is_none() {
+        if info.categories.is_empty() {
             errors.push(format!("{path}.category"), "missing: CAP 1.2 requires it");
         }
-        let text: Vec<&str> = ["description", "instruction"]
+        let text: Vec<&str> = [&info.description, &info.instruction]
             .into_iter()
-            .filter_map(|f| info.value(f))
+            .filter_map(given_opt)
             .collect();
         if text.is_empty() {
             errors.push(
@@ -963,14 +1106,14 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
                 format!("{path} (description and instruction)"),
             );
         }
-        if let Some(h) = info.value("headline") {
+        if let Some(h) = given_opt(&info.headline) {
             headlines.insert(language, h.to_string());
         }
         if first.is_none() {
             first = Some((i, info));
         }
         if expires.is_none()
-            && let Some(e) = info.value("expires")
+            && let Some(e) = given_opt(&info.expires)
         {
             match cap_time(e) {
                 Ok(_) => {
@@ -980,24 +1123,23 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
                 Err(why) => errors.push(format!("{path}.expires"), why),
             }
         }
-        for (j, area) in info.all("area").enumerate() {
+        for (j, area) in info.areas.iter().enumerate() {
             let apath = format!("{path}.area[{j}]");
-            if area.value("areaDesc").is_none() {
+            if given(&area.area_desc).is_none() {
                 errors.push(format!("{apath}.areaDesc"), "missing: CAP 1.2 requires it");
             }
-            for (k, p) in area.all("polygon").enumerate() {
-                match cap_polygon(&p.text) {
+            for (k, p) in area.polygons.iter().enumerate() {
+                match cap_polygon(p) {
                     Ok(ring) => {
-                        if polygons.insert(p.text.split_whitespace().collect::<Vec<_>>().join(" "))
-                        {
+                        if polygons.insert(p.split_whitespace().collect::<Vec<_>>().join(" ")) {
                             rings.push(ring);
                         }
                     }
                     Err(e) => errors.push(format!("{apath}.polygon[{k}]"), e),
                 }
             }
-            for (k, c) in area.all("circle").enumerate() {
-                match cap_circle(&c.text) {
+            for (k, c) in area.circles.iter().enumerate() {
+                match cap_circle(c) {
                     Ok(c) if c.radius_km <= 0.0 => warnings.push(format!(
                         "{apath}.circle[{k}]: radius 0 is a point that reaches nobody; left out"
                     )),
@@ -1009,8 +1151,8 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
                     Err(e) => errors.push(format!("{apath}.circle[{k}]"), e),
                 }
             }
-            for (k, g) in area.all("geocode").enumerate() {
-                let (Some(name), Some(value)) = (g.value("valueName"), g.value("value")) else {
+            for (k, g) in area.geocodes.iter().enumerate() {
+                let (Some(name), Some(value)) = (given(&g.value_name), given(&g.value)) else {
                     errors.push(
                         format!("{apath}.geocode[{k}]"),
                         "needs a valueName and a value",
@@ -1048,10 +1190,10 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
             ),
         );
     }
-    let field = |field: &str, i: usize, info: &Element| {
+    let field = |field: &str, i: usize, value: &str| {
         (
             format!("alert.info[{i}].{field}"),
-            info.value(field).unwrap_or_default().to_string(),
+            given(value).unwrap_or_default().to_string(),
         )
     };
     let (Some(status), Some(msg_type), Some(scope), Some((i, info))) =
@@ -1060,7 +1202,7 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
         errors.push_if_empty("alert", "not a CAP 1.2 alert bealert can send");
         return Err(errors.into_errors());
     };
-    let event = info.value("event").unwrap_or_default().to_string();
+    let event = given(&info.event).unwrap_or_default().to_string();
     let mut vocabulary = |(path, v): (String, String), what: &str| -> serde_json::Value {
         let value = serde_json::Value::String(v.clone());
         let ok = match what {
@@ -1074,9 +1216,9 @@ pub fn import(xml: &[u8]) -> Result<CapImport, crate::ValidationErrors> {
         value
     };
     let (u, s, c) = (
-        vocabulary(field("urgency", i, info), "urgency"),
-        vocabulary(field("severity", i, info), "severity"),
-        vocabulary(field("certainty", i, info), "certainty"),
+        vocabulary(field("urgency", i, &info.urgency), "urgency"),
+        vocabulary(field("severity", i, &info.severity), "severity"),
+        vocabulary(field("certainty", i, &info.certainty), "certainty"),
     );
     if !errors.is_empty() {
         return Err(errors.into_errors());

@@ -7,7 +7,7 @@
 
 use bealert_core::alert::{AlertRequest, AlertSpec};
 use bealert_core::area::{AreaRequest, ResolvedGeocode};
-use bealert_core::cap_xml::{self, CapHeader, MAX_DEPTH};
+use bealert_core::cap_xml::{self, CapHeader, MAX_DEPTH, MAX_ELEMENTS};
 use bealert_core::receipt::{
     ReceiptError, from_queue_message, from_ses_event, from_sms_voice_event, from_sns_sms_log,
     from_webhook,
@@ -63,17 +63,17 @@ pub fn cap(bytes: &[u8]) -> bool {
     spec.map(|spec| export(&spec)).is_ok()
 }
 
-/// Any XML document as the CAP import reads it: the tree is never more
-/// than [`MAX_DEPTH`] deep. The depth it had, if it was read.
+/// Any XML document as the CAP import reads it: the streaming scan that
+/// comes before the deserializer keeps nothing deeper than [`MAX_DEPTH`]
+/// nor more than [`MAX_ELEMENTS`] elements. The depth it had, if it was
+/// read.
 pub fn parse(bytes: &[u8]) -> Result<usize, String> {
-    let root = cap_xml::parse_document(bytes)?;
-    let (mut deepest, mut todo) = (0, vec![(&root, 1)]);
-    while let Some((e, depth)) = todo.pop() {
-        deepest = deepest.max(depth);
-        todo.extend(e.children.iter().map(|c| (c, depth + 1)));
-    }
-    assert!(deepest <= MAX_DEPTH, "a tree {deepest} deep was kept");
-    Ok(deepest)
+    let outline = cap_xml::scan_document(bytes)?;
+    let (depth, elements) = (outline.depth, outline.elements);
+    assert!(depth <= MAX_DEPTH, "a document {depth} deep was read");
+    assert!(elements <= MAX_ELEMENTS, "{elements} elements were read");
+    assert!(depth >= 1 && elements >= depth, "{outline:?}");
+    Ok(depth)
 }
 
 /// A valid alert as the CAP feed publishes it.

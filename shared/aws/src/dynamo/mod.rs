@@ -243,62 +243,6 @@ where
     }
 }
 
-#[cfg(test)]
-mod sdk_err_tests {
-    use super::*;
-    use aws_sdk_dynamodb::operation::get_item::GetItemError;
-    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn service(code: &str) -> SdkError<GetItemError, ()> {
-        let meta = ErrorMetadata::builder()
-            .code(code)
-            .message("refused")
-            .build();
-        let err = if code == "ProvisionedThroughputExceededException" {
-            GetItemError::ProvisionedThroughputExceededException(
-                ProvisionedThroughputExceededException::builder()
-                    .message("refused")
-                    .meta(meta)
-                    .build(),
-            )
-        } else {
-            GetItemError::generic(meta)
-        };
-        SdkError::service_error(err, ())
-    }
-
-    #[test]
-    fn throttling_5xx_and_timeouts_are_busy_conflicts_transient_the_rest_permanent() {
-        for code in [
-            "ProvisionedThroughputExceededException",
-            "ThrottlingException",
-            "RequestLimitExceeded",
-            "InternalServerError",
-            "ServiceUnavailable",
-        ] {
-            assert!(
-                matches!(sdk_err(service(code)), StoreError::Busy(m) if m.starts_with(code)),
-                "{code}"
-            );
-        }
-        assert!(matches!(
-            sdk_err(SdkError::<GetItemError, ()>::timeout_error(
-                "no answer in 5 s"
-            )),
-            StoreError::Busy(_)
-        ));
-        assert!(matches!(
-            sdk_err(service("TransactionConflictException")),
-            StoreError::Transient(_)
-        ));
-        assert!(matches!(
-            sdk_err(service("ValidationException")),
-            StoreError::Permanent(_)
-        ));
-    }
-}
-
 use crate::pause;
 
 const MAX_BATCH_ATTEMPTS: u32 = 10;
@@ -467,5 +411,61 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Transient("transaction kept conflicting".into()))
+    }
+}
+
+#[cfg(test)]
+mod sdk_err_tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str) -> SdkError<GetItemError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("refused")
+            .build();
+        let err = if code == "ProvisionedThroughputExceededException" {
+            GetItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .message("refused")
+                    .meta(meta)
+                    .build(),
+            )
+        } else {
+            GetItemError::generic(meta)
+        };
+        SdkError::service_error(err, ())
+    }
+
+    #[test]
+    fn throttling_5xx_and_timeouts_are_busy_conflicts_transient_the_rest_permanent() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+            "ServiceUnavailable",
+        ] {
+            assert!(
+                matches!(sdk_err(service(code)), StoreError::Busy(m) if m.starts_with(code)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            sdk_err(SdkError::<GetItemError, ()>::timeout_error(
+                "no answer in 5 s"
+            )),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            sdk_err(service("TransactionConflictException")),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            sdk_err(service("ValidationException")),
+            StoreError::Permanent(_)
+        ));
     }
 }

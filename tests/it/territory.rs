@@ -209,6 +209,38 @@ async fn drills(app: &App, p: &People) {
     let ran = app.run_drill(&made.id, 1_800_000_000_000).await.unwrap();
     assert!(ran.is_some(), "the author's key works: the drill runs");
 
+    // A rotation (`bealert key rotate`) moves the author's drills to the
+    // new key: switching keys on time does not stop them.
+    let rotation = bealert_app::usecases::Rotation {
+        new_key_lifetime_ms: Some(bealert_core::operator::DEFAULT_KEY_LIFETIME_MS),
+        overlap_ms: None,
+    };
+    let (_, rotated) = bealert_app::usecases::replace_keys(
+        app.ports.operators.as_ref(),
+        &p.mayor.name,
+        &p.mayor.user,
+        rotation,
+    )
+    .await
+    .unwrap();
+    let key = hash_key(&rotated.unwrap());
+    let moved = bealert_app::usecases::drills::rebind_drills(
+        app.ports.documents.as_ref(),
+        &p.mayor.name,
+        &p.mayor.user,
+        &key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, 1);
+    assert!(
+        app.run_drill(&made.id, 1_800_001_800_000)
+            .await
+            .unwrap()
+            .is_some(),
+        "rotated, the author's drill still runs"
+    );
+
     // The key revoked: the next run sends nothing, says why, and the drill stops.
     assert!(app.ports.operators.revoke_key(&key).await.unwrap());
     assert_eq!(
@@ -216,7 +248,7 @@ async fn drills(app: &App, p: &People) {
         None
     );
     let runs = app.drill_runs(&p.national, &made.id).await.unwrap();
-    assert_eq!(runs.len(), 2);
+    assert_eq!(runs.len(), 3);
     assert_eq!(runs[0].status, "refused");
     let why = runs[0].error.clone().unwrap();
     assert!(why.contains("revoked") && why.contains("mayor"), "{why}");
@@ -236,7 +268,7 @@ async fn drills(app: &App, p: &People) {
     );
     assert_eq!(
         app.drill_runs(&p.national, &made.id).await.unwrap().len(),
-        2
+        3
     );
 
     // The embedded scheduler: a due drill of a revoked key is run once

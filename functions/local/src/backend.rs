@@ -26,6 +26,21 @@ pub async fn operator_stores(
     Arc<dyn bealert_app::ports::GeoStore>,
     Arc<dyn bealert_app::ports::SubscriberStore>,
 )> {
+    let s = stores(backend, data_dir).await?;
+    Ok((s.operators, s.geography, s.subscribers))
+}
+
+/// The stores a command beside a server uses.
+pub struct Stores {
+    pub operators: Arc<dyn bealert_app::ports::OperatorStore>,
+    pub geography: Arc<dyn bealert_app::ports::GeoStore>,
+    pub subscribers: Arc<dyn bealert_app::ports::SubscriberStore>,
+    /// Drills, templates, outlets and the sending switch live here.
+    pub documents: Arc<dyn bealert_app::ports::DocumentStore>,
+}
+
+/// [`operator_stores`], with the document store beside them.
+pub async fn stores(backend: Backend, data_dir: &std::path::Path) -> anyhow::Result<Stores> {
     match backend {
         Backend::Embedded => {
             std::fs::create_dir_all(data_dir)
@@ -35,7 +50,12 @@ pub async fn operator_stores(
             )?);
             let geo = Arc::new(bealert_embedded::SqliteGeography::beside(&store)?);
             shipped_units(geo.as_ref(), store.as_ref()).await?;
-            Ok((store.clone(), geo, store))
+            Ok(Stores {
+                operators: store.clone(),
+                geography: geo,
+                subscribers: store.clone(),
+                documents: store,
+            })
         }
         #[cfg(feature = "aws")]
         Backend::Aws => {
@@ -43,7 +63,12 @@ pub async fn operator_stores(
                 aws_sdk_dynamodb_client().await,
                 bealert_aws::Settings::from_env().tables,
             ));
-            Ok((store.clone(), store.clone(), store))
+            Ok(Stores {
+                operators: store.clone(),
+                geography: store.clone(),
+                subscribers: store.clone(),
+                documents: store,
+            })
         }
         #[cfg(not(feature = "aws"))]
         Backend::Aws => no_aws(),

@@ -1,6 +1,6 @@
 //! `bealert key rotate|revoke`: a person's API keys.
 
-use crate::backend::{Backend, operator_stores};
+use crate::backend::{Backend, operator_stores, stores};
 use bealert_app::usecases::Rotation;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -76,15 +76,34 @@ pub async fn run(args: KeyArgs) -> anyhow::Result<()> {
             data_dir,
             backend,
         } => {
-            let (operators, _, _) = operator_stores(backend, &data_dir).await?;
+            let stores = stores(backend, &data_dir).await?;
             let rotation = Rotation {
                 new_key_lifetime_ms: Some(lifetime_ms(valid_for)),
                 overlap_ms: overlap.map(lifetime_ms),
             };
-            let (revoked, key) =
-                bealert_app::usecases::replace_keys(operators.as_ref(), &operator, &user, rotation)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (revoked, key) = bealert_app::usecases::replace_keys(
+                stores.operators.as_ref(),
+                &operator,
+                &user,
+                rotation,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Their drills act with the new key (a drill stops when its
+            // author's access ends, not when they switch keys).
+            if let Some(key) = &key {
+                let moved = bealert_app::usecases::drills::rebind_drills(
+                    stores.documents.as_ref(),
+                    &operator,
+                    &user,
+                    &bealert_core::operator::hash_key(key),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if moved > 0 {
+                    println!("{moved} drill(s) of {user:?} now run with the new key");
+                }
+            }
             match overlap {
                 Some(o) => println!(
                     "the {revoked} old key(s) of {user:?} ({operator:?}) keep working for {}s more, then are refused",

@@ -197,6 +197,32 @@ pub fn key_hash_of(authorization: Option<&str>) -> Result<String, AppError> {
     super::operators::bearer(authorization, "operator key").map(bealert_core::operator::hash_key)
 }
 
+/// After a person's keys are rotated (`bealert key rotate`): their drills
+/// that still run act with the new key from now on. A drill stops when its
+/// author's access ends (every key revoked, or ended), not because its
+/// author switched keys on time. How many drills were moved.
+pub async fn rebind_drills(
+    documents: &dyn crate::ports::DocumentStore,
+    operator: &str,
+    user: &str,
+    key_hash: &str,
+) -> Result<usize, AppError> {
+    let mut moved = 0;
+    for (id, doc) in documents.documents(DRILL, "").await? {
+        let Ok(mut d) = serde_json::from_value::<Drill>(doc) else {
+            continue;
+        };
+        if d.operator.name != operator || d.operator.user != user || d.stopped.is_some() {
+            continue;
+        }
+        d.key_hash = Some(key_hash.to_string());
+        let json = serde_json::to_value(&d).map_err(internal)?;
+        documents.put_document(DRILL, &id, &json).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }

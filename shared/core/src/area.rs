@@ -112,6 +112,14 @@ impl Area {
         self.polygons.is_empty() && self.circles.is_empty()
     }
 
+    /// How much geometry covering this area means: its vertices, each
+    /// circle counted as the polygon it is tiled with (as
+    /// [`AreaRequest::work`]).
+    pub fn work(&self) -> usize {
+        self.polygons.iter().flatten().map(Vec::len).sum::<usize>()
+            + self.circles.len().saturating_mul(CIRCLE_WORK)
+    }
+
     /// The polygons as `geo` values.
     pub fn geo_polygons(&self) -> Vec<Polygon<f64>> {
         self.polygons

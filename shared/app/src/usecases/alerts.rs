@@ -657,18 +657,29 @@ impl App {
         alert: &AlertRecord,
         verb: &'static str,
     ) -> Result<(), AppError> {
+        self.require_inside_territory(operator, alert.spec.area.clone(), move |e| {
+            format!("you may not {verb} it: {e}")
+        })
+        .await?;
+        Self::check_groups(operator, &alert.spec.groups)
+    }
+
+    /// 403 (its detail from `refusal`, given why) unless `area` lies inside
+    /// the person's territory; the geometry runs in its lane.
+    pub(crate) async fn require_inside_territory(
+        &self,
+        operator: &Operator,
+        mut area: bealert_core::area::Area,
+        refusal: impl FnOnce(String) -> String + Send + 'static,
+    ) -> Result<(), AppError> {
         let territory = self.territory(operator).await?;
-        let mut area = alert.spec.area.clone();
-        let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
-            + area.circles.len() * bealert_core::area::CIRCLE_WORK;
         self.geometry
-            .run(work, move || {
+            .run(area.work(), move || {
                 bealert_core::geography::confine(territory.as_deref(), &mut area)
                     .map(|_| ())
-                    .map_err(|e| AppError::Forbidden(format!("you may not {verb} it: {e}")))
+                    .map_err(|e| AppError::Forbidden(refusal(e.to_string())))
             })
-            .await?;
-        Self::check_groups(operator, &alert.spec.groups)
+            .await
     }
 
     async fn decide(

@@ -285,22 +285,12 @@ impl App {
         let request = parse_body::<bealert_core::alert::AlertRequest>(&filled)?;
         if let Some(area) = &request.area {
             let resolved = self.resolve_geocodes(area).await?;
-            let mut area = area.validate_with("area", &resolved.geocodes)?;
+            let area = area.validate_with("area", &resolved.geocodes)?;
             // The author's territory, as every run's alert will be checked.
-            let territory = self.territory(operator).await?;
-            let work = area.polygons.iter().flatten().map(Vec::len).sum::<usize>()
-                + area.circles.len() * bealert_core::area::CIRCLE_WORK;
-            self.geometry
-                .run(work, move || {
-                    bealert_core::geography::confine(territory.as_deref(), &mut area)
-                        .map(|_| ())
-                        .map_err(|e| {
-                            AppError::Forbidden(format!(
-                                "this drill's area is outside your territory: {e}"
-                            ))
-                        })
-                })
-                .await?;
+            self.require_inside_territory(operator, area, |e| {
+                format!("this drill's area is outside your territory: {e}")
+            })
+            .await?;
         }
         if request.area.is_none() && request.groups.is_empty() {
             return Err(ValidationErrors::single("area", "give an area, groups, or both").into());

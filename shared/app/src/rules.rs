@@ -4,7 +4,7 @@
 //! executes them in its own transaction (SQL, a conditional write) and
 //! never decides them again.
 
-use crate::ports::Leg;
+use crate::ports::{Claim, Leg, Outcome, ReceiptApplied, ReceiptChange};
 use bealert_core::Language;
 use bealert_core::delivery::DeliveryStatus;
 
@@ -103,6 +103,64 @@ pub fn plans_recipient(shard: u32, owner: u32) -> bool {
 /// the shard and not final yet. A final one is never sent again.
 pub fn still_to_send(stored: Option<DeliveryStatus>) -> bool {
     stored.is_none_or(|status| !status.is_final())
+}
+
+/// The claim rule, the outcome rule and the receipt rule: what every
+/// delivery store decides before its conditional write.
+impl Claim {
+    /// The claim rule, for every store: a final delivery is done, one under
+    /// an unexpired lease is busy, anything else is claimed with the next
+    /// attempt (the store writes it only if the row is still as read).
+    pub fn decide(
+        status: DeliveryStatus,
+        lease_until: i64,
+        attempts: u32,
+        provider: Option<String>,
+        now: i64,
+    ) -> Claim {
+        match status {
+            DeliveryStatus::Sent
+            | DeliveryStatus::Failed
+            | DeliveryStatus::Cancelled
+            | DeliveryStatus::Delivered => Claim::Done,
+            DeliveryStatus::Sending if lease_until > now => Claim::Busy { until: lease_until },
+            DeliveryStatus::Queued | DeliveryStatus::Sending => Claim::Claimed {
+                attempt: attempts + 1,
+                provider,
+            },
+        }
+    }
+}
+
+impl Outcome {
+    /// What an outcome does to a delivery, for every store: its new status
+    /// and the error kept with it.
+    pub fn status(&self) -> (DeliveryStatus, Option<&str>) {
+        match self {
+            Outcome::Sent => (DeliveryStatus::Sent, None),
+            Outcome::Failed(e) => (DeliveryStatus::Failed, Some(e)),
+            Outcome::Retry(e) => (DeliveryStatus::Queued, Some(e)),
+        }
+    }
+}
+
+impl ReceiptChange {
+    /// The receipt rule, for every store: a delivery another provider took
+    /// is `Foreign`; otherwise it moves as
+    /// [`bealert_core::delivery::after_receipt`] says, or is `Unchanged`.
+    /// `Ok(to)`: the store writes the move if the status is still `status`.
+    pub fn decide(
+        &self,
+        status: DeliveryStatus,
+        provider: Option<String>,
+        contact: String,
+    ) -> Result<DeliveryStatus, ReceiptApplied> {
+        if provider.as_deref().is_some_and(|p| p != self.provider) {
+            return Err(ReceiptApplied::Foreign { provider });
+        }
+        bealert_core::delivery::after_receipt(status, self.status)
+            .ok_or(ReceiptApplied::Unchanged { status, contact })
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +266,33 @@ mod tests {
             moved(Sending, Queued, Some(Language::De)),
             vec![(Counter::Status(Sending), -1), (Counter::Status(Queued), 1)],
             "a retry"
+        );
+    }
+
+    #[test]
+    fn no_sender_claims_a_final_delivery_cancelled_included() {
+        for status in [
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Cancelled,
+        ] {
+            assert_eq!(
+                Claim::decide(status, 0, 1, Some("sns".into()), 10),
+                Claim::Done,
+                "{status:?}"
+            );
+        }
+        assert_eq!(
+            Claim::decide(DeliveryStatus::Queued, 0, 1, None, 10),
+            Claim::claimed(2)
+        );
+        // A delivery an earlier attempt may have sent stays with its provider.
+        assert_eq!(
+            Claim::decide(DeliveryStatus::Queued, 0, 1, Some("sns".into()), 10),
+            Claim::Claimed {
+                attempt: 2,
+                provider: Some("sns".into())
+            }
         );
     }
 }

@@ -1,8 +1,8 @@
 //! The signup on DynamoDB Local: a citizen verified, reached by an alert's
 //! planned delivery, then deleted with a self-service link - and nothing of
 //! their number left in any table (every item of every table is searched).
-#![allow(clippy::unwrap_used)]
 
+use crate::common::tables;
 use async_trait::async_trait;
 use bealert_app::App;
 use bealert_app::ports::{
@@ -12,8 +12,7 @@ use bealert_app::ports::{
 use bealert_app::usecases::AppConfig;
 use bealert_app::usecases::self_service::ManageLink;
 use bealert_app::usecases::signup::{SignupConfig, SignupRequest};
-use bealert_aws::dynamo::schema::create_tables;
-use bealert_aws::{DynamoStore, SqsQueue, Tables, testkit};
+use bealert_aws::{DynamoStore, SqsQueue, testkit};
 use bealert_core::delivery::PlannedDelivery;
 use bealert_core::subscriber::AddressInput;
 use bealert_core::{AlertId, Channel, Language};
@@ -65,10 +64,7 @@ async fn dump(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
 
 #[tokio::test]
 async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
-    testkit::require_stack().await;
-    let client = testkit::dynamodb();
-    let tables = Tables::with_prefix(&testkit::unique_prefix("signup"));
-    create_tables(&client, &tables).await.unwrap();
+    let (client, tables) = tables("signup").await;
     let store = Arc::new(DynamoStore::new(client.clone(), tables.clone()));
     let sms = Arc::new(Recording::default());
     let ports = Ports {

@@ -1,17 +1,8 @@
 //! The storage conformance suites against DynamoDB Local.
-#![allow(clippy::unwrap_used)]
 
-use bealert_aws::dynamo::schema::create_tables;
-use bealert_aws::{DynamoStore, Tables, testkit};
+use crate::common::{store, tables};
+use bealert_aws::{DynamoStore, testkit};
 use bealert_conformance as conformance;
-
-async fn store(what: &str) -> DynamoStore {
-    testkit::require_stack().await;
-    let client = testkit::dynamodb();
-    let tables = Tables::with_prefix(&testkit::unique_prefix(what));
-    create_tables(&client, &tables).await.unwrap();
-    DynamoStore::new(client, tables)
-}
 
 #[tokio::test]
 async fn dynamodb_subscriber_store_conforms() {
@@ -232,10 +223,7 @@ async fn dynamodb_invitations_conform() {
 async fn dynamodb_operators_with_one_key_still_authenticate() {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     use bealert_app::ports::OperatorStore;
-    testkit::require_stack().await;
-    let client = testkit::dynamodb();
-    let tables = Tables::with_prefix(&testkit::unique_prefix("legacy-operators"));
-    create_tables(&client, &tables).await.unwrap();
+    let (client, tables) = tables("legacy-operators").await;
     let put = |pk: &str, sk: &str, attrs: Vec<(&str, A)>| {
         let mut req = client
             .put_item()

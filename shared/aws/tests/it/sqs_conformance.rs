@@ -1,5 +1,4 @@
 //! The job queue conformance suite against LocalStack's SQS.
-#![allow(clippy::unwrap_used)]
 
 use bealert_aws::{SqsQueue, testkit};
 use bealert_conformance as conformance;

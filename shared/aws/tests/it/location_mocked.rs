@@ -1,5 +1,4 @@
 //! The Amazon Location geocoder against a mocked SDK (no emulator exists).
-#![allow(clippy::unwrap_used)]
 
 use aws_sdk_location::operation::search_place_index_for_text::SearchPlaceIndexForTextOutput;
 use aws_sdk_location::types::{Place, PlaceGeometry, SearchForTextResult};

@@ -1,11 +1,10 @@
 //! The signup's codes leave the AWS home with their own identity, never the
 //! alerts': against LocalStack (SES), with the sent-key log in DynamoDB Local.
-#![allow(clippy::unwrap_used)]
 
+use crate::common::tables;
 use bealert_app::ports::{GatewayError, MessageKind, OutboundMessage, Sent};
-use bealert_aws::dynamo::schema::create_tables;
 use bealert_aws::home::{AwsHome, CodeSending, Settings};
-use bealert_aws::{Tables, testkit};
+use bealert_aws::testkit;
 use bealert_core::{Channel, Language};
 
 fn code(channel: Channel, to: &str, text: &str) -> OutboundMessage {
@@ -26,10 +25,7 @@ fn code(channel: Channel, to: &str, text: &str) -> OutboundMessage {
 
 #[tokio::test]
 async fn codes_go_out_from_the_signups_own_sender_and_alerts_from_theirs() {
-    testkit::require_stack().await;
-    let client = testkit::dynamodb();
-    let tables = Tables::with_prefix(&testkit::unique_prefix("codes"));
-    create_tables(&client, &tables).await.unwrap();
+    let (client, tables) = tables("codes").await;
     let ses = testkit::ses();
     for sender in ["alerts@bealert.example", "codes@signup.bealert.example"] {
         ses.verify_email_identity()

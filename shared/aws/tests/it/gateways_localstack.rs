@@ -1,20 +1,15 @@
 //! Gateways against LocalStack (SNS, SES) with the sent-key log in DynamoDB Local.
-#![allow(clippy::unwrap_used)]
 
-use bealert_app::ports::{Gateway, MessageKind, OutboundMessage, Sent};
-use bealert_aws::dynamo::schema::create_tables;
+use crate::common::{alert_message, store};
+use bealert_app::ports::{Gateway, OutboundMessage, Sent};
 use bealert_aws::gateways::{LoggedGateway, SesEmail, SnsSms};
-use bealert_aws::{DynamoStore, Tables, testkit};
+use bealert_aws::{DynamoStore, testkit};
 use bealert_conformance as conformance;
-use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use bealert_core::{Channel, Language};
 use std::sync::Arc;
 
 async fn log_store() -> Arc<DynamoStore> {
-    testkit::require_stack().await;
-    let client = testkit::dynamodb();
-    let tables = Tables::with_prefix(&testkit::unique_prefix("gw"));
-    create_tables(&client, &tables).await.unwrap();
-    Arc::new(DynamoStore::new(client, tables))
+    Arc::new(store("gw").await)
 }
 
 #[tokio::test]
@@ -32,24 +27,12 @@ async fn logged_sns_gateway_conforms() {
     conformance::gateway(&open).await;
 }
 
+/// A French alert's message with `text`.
 fn message(channel: Channel, to: &str, text: &str) -> OutboundMessage {
-    let alert = AlertId::new();
-    let sub = SubscriberId::from_random(rand::random());
     OutboundMessage {
-        key: bealert_core::delivery::idempotency_key(alert, channel, sub),
-        kind: MessageKind::Alert {
-            alert_id: alert,
-            subscriber_id: sub,
-        },
-        channel,
-        to: to.into(),
-        language: Language::Fr,
         subject: Some("bealert: Inondation".into()),
         text: text.into(),
-        signature: None,
-        not_after: i64::MAX,
-        provider: None,
-        unsubscribe: None,
+        ..alert_message(channel, to, Language::Fr)
     }
 }
 

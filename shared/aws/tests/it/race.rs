@@ -1,6 +1,5 @@
 //! Two senders racing on the same deliveries in the AWS home (DynamoDB
 //! Local claims and sent-key log, LocalStack SNS): every SMS sent once.
-#![allow(clippy::unwrap_used)]
 
 use bealert_aws::{AwsHome, Settings, Tables, testkit};
 use bealert_conformance as conformance;

@@ -1,32 +1,11 @@
 //! Gateway adapters against mocked SDK clients (aws-smithy-mocks): what each
 //! sends, and which failures are retried. Voice has no emulator at all.
-#![allow(clippy::unwrap_used)]
 
+use crate::common::alert_message as message;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use bealert_app::ports::{GatewayError, MessageKind, OutboundMessage};
+use bealert_app::ports::GatewayError;
 use bealert_aws::gateways::{EumSms, SesEmail, SnsSms, Transmit, VoiceCalls, voice_for};
-use bealert_core::{AlertId, Channel, Language, SubscriberId};
-
-fn message(channel: Channel, to: &str, language: Language) -> OutboundMessage {
-    let sub = SubscriberId::from_random(7);
-    let alert = AlertId::new();
-    OutboundMessage {
-        key: bealert_core::delivery::idempotency_key(alert, channel, sub),
-        kind: MessageKind::Alert {
-            alert_id: alert,
-            subscriber_id: sub,
-        },
-        channel,
-        to: to.into(),
-        language,
-        subject: Some("bealert: Chemical leak".into()),
-        text: "Sluit ramen en deuren".into(),
-        signature: None,
-        not_after: i64::MAX,
-        provider: None,
-        unsubscribe: None,
-    }
-}
+use bealert_core::{Channel, Language};
 
 #[tokio::test]
 async fn sms_is_published_to_the_number_as_transactional_with_the_sender_id() {

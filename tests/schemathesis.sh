@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs schemathesis (pinned, in .tools/) against a fresh `bealert serve`:
 # every check, stateful links, a bounded number of examples. Fails on any
-# disagreement between shared/app/openapi.yaml and the server.
+# disagreement between shared/http/openapi.yaml and the server.
 #
 #   tests/schemathesis.sh [BEALERT_BINARY]     (default: target/debug/bealert)
 set -euo pipefail

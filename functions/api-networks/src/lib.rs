@@ -4,7 +4,7 @@
 //! upload: `POST /v1/networks/{name}/cells:upload`, then `:load`).
 
 use bealert_app::App;
-use bealert_app::http::Router;
+use bealert_http::Router;
 use std::sync::Arc;
 
 /// This function sends nothing: no gateway (and no messaging SDK) is linked.
@@ -21,5 +21,5 @@ pub const REQUIRED_ENV: &[&str] = &[
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    bealert_app::http::networks_router(app)
+    bealert_http::networks_router(app)
 }

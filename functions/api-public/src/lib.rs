@@ -7,7 +7,7 @@
 //! alerts).
 
 use bealert_app::App;
-use bealert_app::http::Router;
+use bealert_http::Router;
 use std::sync::Arc;
 
 /// This function sends nothing: no gateway (and no messaging SDK) is linked.
@@ -28,5 +28,5 @@ pub const REQUIRED_ENV: &[&str] = &[
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    bealert_app::http::public_router(app)
+    bealert_http::public_router(app)
 }

@@ -6,8 +6,8 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use bealert_app::App;
-use bealert_app::http::Router;
-use bealert_app::http::limit::ClientIp;
+use bealert_http::Router;
+use bealert_http::limit::ClientIp;
 use std::sync::Arc;
 
 /// The alerts' channels: none — this function sends no alert. Codes and
@@ -47,5 +47,5 @@ async fn client_from_context(mut request: Request, next: Next) -> Response {
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    bealert_app::http::signup_router(app).layer(axum::middleware::from_fn(client_from_context))
+    bealert_http::signup_router(app).layer(axum::middleware::from_fn(client_from_context))
 }

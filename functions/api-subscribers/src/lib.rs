@@ -1,7 +1,7 @@
 //! api-subscribers: the API function for subscriber imports (`POST /v1/subscribers:import`).
 
 use bealert_app::App;
-use bealert_app::http::Router;
+use bealert_http::Router;
 use std::sync::Arc;
 
 /// This function sends nothing: no gateway (and no messaging SDK) is linked.
@@ -14,5 +14,5 @@ pub const REQUIRED_ENV: &[&str] = &["BEALERT_SUBSCRIBERS_TABLE", "BEALERT_OPERAT
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    bealert_app::http::subscribers_router(app)
+    bealert_http::subscribers_router(app)
 }

@@ -1,7 +1,7 @@
 //! api-zones: the API function for zone previews (`POST /v1/zones:preview`).
 
 use bealert_app::App;
-use bealert_app::http::Router;
+use bealert_http::Router;
 use std::sync::Arc;
 
 /// This function sends nothing: no gateway (and no messaging SDK) is linked.
@@ -14,5 +14,5 @@ pub const REQUIRED_ENV: &[&str] = &["BEALERT_SUBSCRIBERS_TABLE", "BEALERT_OPERAT
 
 /// The routes this function answers.
 pub fn router(app: Arc<App>) -> Router {
-    bealert_app::http::zones_router(app)
+    bealert_http::zones_router(app)
 }

@@ -1,12 +1,13 @@
 //! bealert-app: the use cases of bealert, over ports, shared by both homes.
 //!
 //! The local runner and the Lambda functions build the same [`App`] from
-//! different adapters; HTTP routes ([`http`]) and queue handlers
-//! ([`App::handle_job`]) are the only entry points.
+//! different adapters; HTTP routes (the `bealert-http` crate, over [`App`])
+//! and queue handlers ([`App::handle_job`]) are the only entry points.
+//! The use cases answer [`AppError`]s; bealert-http turns them into HTTP
+//! problems.
 
 pub mod error;
 pub mod geometry;
-pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -143,7 +143,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     // No per-client limit here: every bench signup comes from one address.
-    let router = bealert_app::http::router(app.clone());
+    let router = bealert_http::router(app.clone());
     let server = tokio::spawn(async move {
         axum::serve(
             listener,

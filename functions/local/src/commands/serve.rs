@@ -3,8 +3,7 @@
 use crate::backend::{Backend, home};
 use crate::local::{Home, Local, Tuning};
 use anyhow::Context;
-use bealert_app::http;
-use bealert_app::http::limit::ClientLimitConfig;
+use bealert_http::limit::ClientLimitConfig;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,8 +37,8 @@ struct ClientArgs {
 }
 
 impl ClientArgs {
-    fn config(&self) -> bealert_app::http::limit::ClientLimitConfig {
-        bealert_app::http::limit::ClientLimitConfig {
+    fn config(&self) -> ClientLimitConfig {
+        ClientLimitConfig {
             per_second: self.client_rate,
             burst: self.client_burst,
             trusted_proxies: self.trusted_proxy.clone(),
@@ -72,7 +71,8 @@ async fn serve(
         .public_url
         .get_or_insert_with(|| format!("http://{addr}"));
     let local = Local::start(&home, &tuning).await?;
-    let router = http::with_client_limits(http::router(local.app.clone()), &clients);
+    let router =
+        bealert_http::with_client_limits(bealert_http::router(local.app.clone()), &clients);
     // The console's map outlines, made before the first sign-in needs them.
     let app = local.app.clone();
     tokio::spawn(async move {

@@ -1,8 +1,8 @@
 //! RFC 9457 problem details: every error answer of the API.
 
-use crate::AppError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bealert_app::AppError;
 use bealert_core::FieldError;
 use serde::Serialize;
 
@@ -84,12 +84,6 @@ impl IntoResponse for Problem {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }
 

@@ -7,16 +7,16 @@
 //! `Origin`); every answer has a strict Content-Security-Policy.
 
 use super::page_text::{Texts, negotiate, texts};
-use crate::App;
-use crate::AppError;
-use crate::ports::{AddressQuery, Place, Precision};
-use crate::usecases::signup::{HumanProof, ProofOfWork, RegistrationView, SignupRequest};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bealert_app::App;
+use bealert_app::AppError;
+use bealert_app::ports::{AddressQuery, Place, Precision};
+use bealert_app::usecases::signup::{HumanProof, ProofOfWork, RegistrationView, SignupRequest};
 use bealert_core::Language;
 use bealert_core::phone_line::{Line, line};
 use bealert_core::signup::ContactKind;
@@ -24,11 +24,11 @@ use bealert_core::subscriber::{AddressInput, normalise_email, normalise_phone};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-const CSS: &str = include_str!("../../static/signup.css");
-const JS: &str = include_str!("../../static/signup.js");
+const CSS: &str = include_str!("../static/signup.css");
+const JS: &str = include_str!("../static/signup.js");
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 /// How long a page's form stays usable.
-const FORM_TTL_MS: i64 = crate::usecases::signup::FORM_TTL_MS;
+const FORM_TTL_MS: i64 = bealert_app::usecases::signup::FORM_TTL_MS;
 const MAX_ADDRESSES: usize = bealert_core::subscriber::MAX_ADDRESSES;
 
 pub fn routes() -> axum::Router<Arc<App>> {
@@ -37,7 +37,6 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/signup", post(submit))
         .route("/signup/confirm", post(confirm))
         .route("/signup/verify", post(verify))
-        .merge(super::manage_page::routes())
         .route(
             "/static/signup.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),
@@ -195,7 +194,7 @@ pub(super) fn page_language(
 }
 
 pub(super) fn csrf_token(app: &App) -> String {
-    let issued = crate::now_ms().to_string();
+    let issued = bealert_app::now_ms().to_string();
     match app.signup() {
         Ok(s) => format!("{issued}.{}", s.token("csrf", &issued)),
         Err(_) => String::new(),
@@ -222,7 +221,7 @@ pub(super) fn check_origin(app: &App, headers: &HeaderMap, fields: &Fields) -> b
     let Ok(at) = issued.parse::<i64>() else {
         return false;
     };
-    let fresh = (0..FORM_TTL_MS).contains(&(crate::now_ms() - at));
+    let fresh = (0..FORM_TTL_MS).contains(&(bealert_app::now_ms() - at));
     fresh
         && app
             .signup()

@@ -1,12 +1,12 @@
 //! Request extractors whose failures are problem details: JSON bodies and operator keys.
 
 use super::problem::Problem;
-use crate::App;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use bealert_app::App;
 use bealert_core::operator::Operator;
 use std::sync::Arc;
 

@@ -3,13 +3,13 @@
 
 use super::page_text::negotiate;
 use super::problem::Problem;
-use crate::App;
-use crate::usecases::public::{PublicAlert, atom_feed};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bealert_app::App;
+use bealert_app::usecases::public::{PublicAlert, atom_feed};
 use bealert_core::Language;
 use bealert_core::alert::AlertState;
 use bealert_core::cap::{MsgType, Status};

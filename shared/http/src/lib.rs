@@ -1,5 +1,9 @@
-//! The HTTP API of api.md as an axum router, shared by `bealert serve` and
-//! the API Lambda functions.
+//! bealert-http: the inbound HTTP API of api.md as an axum router over
+//! [`bealert_app::App`] - the JSON routes, the signup, manage and public
+//! pages, the console's files and the per-client request limits - mounted
+//! by `bealert serve` and the API Lambda functions (`functions/api-*`).
+//! The use cases know nothing of HTTP; this crate maps their answers and
+//! [`AppError`]s to responses (RFC 9457 problems, [`problem`]).
 
 mod console;
 mod extract;
@@ -10,9 +14,6 @@ mod page_text;
 pub mod problem;
 mod public_page;
 
-use crate::ports::StoredAnswer;
-use crate::usecases::idempotency;
-use crate::{App, AppError};
 use axum::Json;
 pub use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -20,6 +21,9 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
+use bealert_app::ports::StoredAnswer;
+use bealert_app::usecases::idempotency;
+use bealert_app::{App, AppError};
 use bealert_core::lifecycle::FollowUp;
 use extract::{AlertBody, Authed, Client, JsonBytes};
 use problem::Problem;
@@ -34,7 +38,7 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub const CELLS_BODY_LIMIT: usize = 128 * 1024 * 1024;
 
 /// This API's own OpenAPI document.
-pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
 
 /// Every route: what `bealert serve` answers.
 pub fn router(app: Arc<App>) -> Router {
@@ -86,6 +90,7 @@ fn signup_routes() -> Router<Arc<App>> {
         .route("/v1/signup/link", post(signup_link))
         .route("/v1/groups/{name}/invitations", post(create_invitation))
         .merge(page::routes())
+        .merge(manage_page::routes())
 }
 
 /// Adds the per-client request limit ([`limit`]); serve the router with
@@ -221,7 +226,7 @@ async fn network_action(
         "cells:load" => {
             Ok(Json(app.load_uploaded_cells(auth, &name, &body).await?).into_response())
         }
-        _ => Err(Problem::from(crate::AppError::NotFound(format!(
+        _ => Err(Problem::from(AppError::NotFound(format!(
             "no route POST /v1/networks/{name}/{action}; use cells:upload or cells:load"
         )))),
     }
@@ -257,7 +262,7 @@ async fn create_alert(
 }
 
 /// A new alert's answer: 201, where to follow it, the alert.
-fn created_answer(created: &crate::usecases::AlertCreated) -> Result<StoredAnswer, AppError> {
+fn created_answer(created: &bealert_app::usecases::AlertCreated) -> Result<StoredAnswer, AppError> {
     Ok(StoredAnswer {
         status: StatusCode::CREATED.as_u16(),
         location: Some(format!("/v1/alerts/{}", created.id)),
@@ -408,7 +413,7 @@ async fn create_drill(
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
     // The drill's runs act with the key it was made with (`Authed` read it).
-    let key_hash = crate::usecases::drills::key_hash_of(
+    let key_hash = bealert_app::usecases::drills::key_hash_of(
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
@@ -532,12 +537,12 @@ async fn receipts(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer<impl IntoResponse> {
-    let Some(expected) = crate::usecases::receipt_token(&provider) else {
+    let Some(expected) = bealert_app::usecases::receipt_token(&provider) else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!(
                 "no receipts are taken from provider {provider:?}: give it a token in {}",
-                crate::usecases::receipt_token_variable(&provider)
+                bealert_app::usecases::receipt_token_variable(&provider)
             ),
         ));
     };
@@ -545,7 +550,7 @@ async fn receipts(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| crate::usecases::same_secret(g, &expected)) {
+    if !given.is_some_and(|g| bealert_app::usecases::same_secret(g, &expected)) {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             format!("send provider {provider:?}'s receipt token as Authorization: Bearer <token>"),
@@ -556,7 +561,7 @@ async fn receipts(
     let report = app
         .apply_receipts(&receipts)
         .await
-        .map_err(crate::AppError::from)?;
+        .map_err(AppError::from)?;
     Ok(Json(report))
 }
 
@@ -633,7 +638,7 @@ async fn registration_action(
     Path(action): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    let body: ContactCode = crate::error::parse_body(&body)?;
+    let body: ContactCode = bealert_app::error::parse_body(&body)?;
     let view = match action.rsplit_once(':') {
         Some((id, "verify")) => {
             let code = body.code.unwrap_or_default();
@@ -665,7 +670,7 @@ async fn signup_link(
     client: Option<axum::Extension<limit::ClientIp>>,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    let body: LinkRequest = crate::error::parse_body(&body)?;
+    let body: LinkRequest = bealert_app::error::parse_body(&body)?;
     app.request_manage_link(&body.contact, client_ip(client))
         .await?;
     Ok((

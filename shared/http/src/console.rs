@@ -7,12 +7,12 @@
 
 use super::extract::{Authed, JsonBytes};
 use super::problem::Problem;
-use crate::App;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bealert_app::App;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -22,32 +22,32 @@ const FILES: [(&str, &str, &str); 6] = [
     (
         "",
         "text/html; charset=utf-8",
-        include_str!("../../static/console/console.html"),
+        include_str!("../static/console/console.html"),
     ),
     (
         "console.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../static/console/console.js"),
+        include_str!("../static/console/console.js"),
     ),
     (
         "console.css",
         "text/css; charset=utf-8",
-        include_str!("../../static/console/console.css"),
+        include_str!("../static/console/console.css"),
     ),
     (
         "leaflet.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../static/console/vendor/leaflet.js"),
+        include_str!("../static/console/vendor/leaflet.js"),
     ),
     (
         "leaflet.css",
         "text/css; charset=utf-8",
-        include_str!("../../static/console/vendor/leaflet.css"),
+        include_str!("../static/console/vendor/leaflet.css"),
     ),
     (
         "LICENSE-leaflet.txt",
         "text/plain; charset=utf-8",
-        include_str!("../../static/console/vendor/LICENSE-leaflet.txt"),
+        include_str!("../static/console/vendor/LICENSE-leaflet.txt"),
     ),
 ];
 

@@ -4,16 +4,16 @@
 
 use super::page::{Fields, LANGUAGES, check_origin, csrf_token, html, limits_ok, page_language};
 use super::page_text::{Texts, texts};
-use crate::App;
-use crate::AppError;
-use crate::ports::AddressQuery;
-use crate::usecases::self_service::{ManageLink, RegistrationEdit, RegistrationExport};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bealert_app::App;
+use bealert_app::AppError;
+use bealert_app::ports::AddressQuery;
+use bealert_app::usecases::self_service::{ManageLink, RegistrationEdit, RegistrationExport};
 use bealert_core::Channel;
 use bealert_core::signup::RegistrationState;
 use bealert_core::subscriber::{AddressInput, MAX_ADDRESSES};

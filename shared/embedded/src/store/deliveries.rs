@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl SqliteStore {
-    /// Frees every delivery lease (crash recovery; see `Embedded::recover`).
     /// Deletes the deliveries (recipients' contact data) of alerts created
     /// before `cutoff_ms`; counts and alerts stay. Returns rows deleted.
     pub async fn expire_deliveries(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
@@ -43,6 +42,7 @@ impl SqliteStore {
             .await
     }
 
+    /// Frees every delivery lease (crash recovery; see `Embedded::recover`).
     pub async fn release_leases(&self) -> Result<u64, StoreError> {
         self.db
             .write(|tx| {

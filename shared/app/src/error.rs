@@ -51,7 +51,10 @@ impl From<StoreError> for AppError {
 
 impl From<QueueError> for AppError {
     fn from(e: QueueError) -> Self {
-        AppError::Unavailable(e.to_string())
+        match e {
+            QueueError::Transient(_) => AppError::Unavailable(e.to_string()),
+            QueueError::Permanent(_) => AppError::Internal(e.to_string()),
+        }
     }
 }
 

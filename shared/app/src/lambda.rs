@@ -3,6 +3,7 @@
 //! local pollers.
 
 use crate::App;
+use crate::ports::ReceivedJob;
 use crate::usecases::{JobError, JobOutcome};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::BoxFuture;
@@ -51,69 +52,25 @@ pub async fn handle_sqs(
     Ok(response)
 }
 
-/// Re-sends the record with a delay (its receive count starts again); true
-/// when that worked, so the record is done with.
-async fn postpone(
-    app: &App,
-    queue: &str,
-    id: &str,
-    receipt: &str,
-    body: &str,
-    delay: Duration,
-) -> bool {
-    match app.ports.queue.postpone(queue, receipt, body, delay).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(queue, message = id, error = %e, "could not postpone; retried as a failure");
-            false
-        }
-    }
-}
-
 /// True when the record is done with.
 async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) -> bool {
-    let id = r.message_id.as_deref().unwrap_or("?");
-    let receives: u32 = r
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    let body = r.body.as_deref().unwrap_or("");
-    let receipt = r.receipt_handle.as_deref().unwrap_or("");
-    let (delay, why) = match entry(app, queue, body).await {
-        Ok(JobOutcome::Done) => return true,
-        Ok(JobOutcome::RetryAfter(delay, why)) => {
-            // A planned wait: re-sent with a delay and this copy deleted, so
-            // it does not count towards the dead-letter limit.
-            tracing::debug!(queue, message = id, ?delay, %why, "job postponed");
-            return postpone(app, queue, id, receipt, body, delay).await;
-        }
-        Err(JobError::Busy(why)) => {
-            // The store is throttled or failing for a while: the job waits
-            // as a planned wait does, so throttling never dead-letters it.
-            let delay = crate::usecases::jittered(app.config.busy_wait);
-            tracing::warn!(queue, message = id, receives, ?delay, error = %why, "store busy; job postponed");
-            return postpone(app, queue, id, receipt, body, delay).await;
-        }
-        Err(e) => {
-            tracing::error!(queue, message = id, receives, error = %e, "job failed");
-            if receives >= app.config.max_receives {
-                app.dead_letter(queue, body, &e.to_string()).await;
-            }
-            // As the local pollers: a second, doubling per receive.
-            let delay = crate::usecases::backoff(Duration::from_secs(1), receives - 1);
-            (delay, e.to_string())
-        }
+    let job = ReceivedJob {
+        id: r.message_id.clone().unwrap_or_else(|| "?".into()),
+        receipt: r.receipt_handle.clone().unwrap_or_default(),
+        body: r.body.clone().unwrap_or_default(),
+        receive_count: r
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1)
+            .max(1),
     };
-    if !receipt.is_empty()
-        && let Err(e) = app
-            .ports
-            .queue
-            .retry_after(queue, receipt, delay, &why)
-            .await
-    {
-        tracing::warn!(queue, message = id, error = %e, "could not delay the retry");
+    let result = entry(app, queue, &job.body).await;
+    if job.receipt.is_empty() {
+        // Nothing to settle it with: done, or reported for SQS to retry.
+        return matches!(result, Ok(JobOutcome::Done));
     }
-    false
+    // As the local pollers: a second, doubling per receive.
+    app.settle_job(queue, &job, &result, Duration::from_secs(1))
+        .await
 }

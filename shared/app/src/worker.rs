@@ -1,12 +1,10 @@
 //! Queue pollers: what an SQS event source mapping does for a Lambda, in-process.
 //!
-//! A worker receives a batch, handles its jobs concurrently, deletes the
-//! done ones and makes the others visible again after a backoff; the queue
-//! moves a message that keeps failing to its dead-letter queue.
+//! A worker receives a batch, handles its jobs concurrently and settles
+//! each as [`crate::usecases::disposition`] says, as a Lambda function does.
 
 use crate::App;
 use crate::ports::ReceivedJob;
-use crate::usecases::JobOutcome;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +32,6 @@ impl WorkerOptions {
             wait: Duration::from_secs(1),
             retry_base: Duration::from_secs(1),
         }
-    }
-
-    fn backoff(&self, receive_count: u32) -> Duration {
-        crate::usecases::backoff(self.retry_base, receive_count.saturating_sub(1))
     }
 }
 
@@ -67,41 +61,7 @@ pub async fn run(app: Arc<App>, opts: WorkerOptions, shutdown: CancellationToken
 }
 
 async fn process(app: &App, opts: &WorkerOptions, job: ReceivedJob) {
-    let queue = app.ports.queue.as_ref();
-    let result = match app.handle_job(&opts.queue, &job.body).await {
-        Ok(JobOutcome::Done) => queue.delete(&opts.queue, &job.receipt).await,
-        Ok(JobOutcome::RetryAfter(delay, why)) => {
-            // A planned wait: it does not count towards the dead-letter limit.
-            tracing::debug!(queue = %opts.queue, job = %job.id, ?delay, %why, "job postponed");
-            queue
-                .postpone(&opts.queue, &job.receipt, &job.body, delay)
-                .await
-        }
-        Err(crate::usecases::JobError::Busy(why)) => {
-            // The store is throttled or failing for a while: a wait like a
-            // planned one, so throttling never dead-letters the job.
-            let delay = crate::usecases::jittered(app.config.busy_wait);
-            tracing::warn!(queue = %opts.queue, job = %job.id, ?delay, error = %why, "store busy; job postponed");
-            queue
-                .postpone(&opts.queue, &job.receipt, &job.body, delay)
-                .await
-        }
-        Err(e) => {
-            let delay = opts.backoff(job.receive_count);
-            tracing::warn!(queue = %opts.queue, job = %job.id, receives = job.receive_count, ?delay, error = %e, "job failed");
-            if job.receive_count >= app.config.max_receives {
-                // Its last receive: the queue dead-letters it next; its work
-                // ends now, with the reason, so the alert still finishes.
-                app.dead_letter(&opts.queue, &job.body, &e.to_string())
-                    .await;
-            }
-            queue
-                .retry_after(&opts.queue, &job.receipt, delay, &e.to_string())
-                .await
-        }
-    };
-    if let Err(e) = result {
-        // The message becomes visible again when its timeout ends.
-        tracing::warn!(queue = %opts.queue, job = %job.id, error = %e, "could not settle job");
-    }
+    let result = app.handle_job(&opts.queue, &job.body).await;
+    app.settle_job(&opts.queue, &job, &result, opts.retry_base)
+        .await;
 }

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use bealert_app::ports::{DeadLetter, JobQueue, QueueDepth, QueueError, ReceivedJob};
 use bealert_core::SubscriberId;
@@ -23,14 +24,34 @@ fn qerr<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debu
     e: SdkError<E, R>,
 ) -> QueueError {
     match &e {
-        SdkError::ServiceError(se) => QueueError(format!(
-            "{what}: {}: {}",
-            se.err().code().unwrap_or("error"),
-            se.err().message().unwrap_or("")
-        )),
-        other => QueueError(format!("{what}: {other}")),
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("error");
+            let message = format!("{what}: {code}: {}", se.err().message().unwrap_or(""));
+            // Throttling and SQS's own failures pass; any other refusal
+            // (no such queue, a bad request, no access) does not.
+            let passes = code.contains("Throttl")
+                || matches!(
+                    code,
+                    "RequestThrottled"
+                        | "ServiceUnavailable"
+                        | "InternalError"
+                        | "InternalFailure"
+                        | "KmsThrottled"
+                );
+            if passes {
+                QueueError::Transient(message)
+            } else {
+                QueueError::Permanent(message)
+            }
+        }
+        // No answer: a timeout, a connection that failed, a broken response.
+        other => QueueError::Transient(format!("{what}: {other}")),
     }
 }
+
+/// The message attribute a dead letter's reason travels in (SQS keeps no
+/// error with a message otherwise).
+const ERROR_ATTRIBUTE: &str = "bealert-error";
 
 pub struct SqsQueue {
     client: Client,
@@ -82,15 +103,28 @@ impl SqsQueue {
             .await
             .map_err(|e| qerr(&format!("finding queue {name}"), e))?
             .queue_url
-            .ok_or_else(|| QueueError(format!("queue {name} has no URL")))?;
+            .ok_or_else(|| QueueError::Permanent(format!("queue {name} has no URL")))?;
         if let Ok(mut m) = self.urls.write() {
             m.insert(queue.to_string(), url.clone());
         }
         Ok(url)
     }
 
-    /// The dead-letter queue named in the queue's redrive policy.
+    /// The dead-letter queue named in the queue's redrive policy (known
+    /// from then on, as queue URLs are).
     async fn dead_letter_url(&self, queue: &str) -> Result<String, QueueError> {
+        let key = format!("{queue}#dead-letters");
+        if let Some(u) = self.urls.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(u);
+        }
+        let url = self.find_dead_letter_url(queue).await?;
+        if let Ok(mut m) = self.urls.write() {
+            m.insert(key, url.clone());
+        }
+        Ok(url)
+    }
+
+    async fn find_dead_letter_url(&self, queue: &str) -> Result<String, QueueError> {
         let url = self.url(queue).await?;
         let attrs = self
             .client
@@ -103,11 +137,13 @@ impl SqsQueue {
         let policy = attrs
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy))
-            .ok_or_else(|| QueueError(format!("queue {queue} has no dead-letter queue")))?;
+            .ok_or_else(|| {
+                QueueError::Permanent(format!("queue {queue} has no dead-letter queue"))
+            })?;
         let arn = serde_json::from_str::<serde_json::Value>(&policy)
             .ok()
             .and_then(|v| v["deadLetterTargetArn"].as_str().map(str::to_string))
-            .ok_or_else(|| QueueError(format!("unreadable redrive policy {policy}")))?;
+            .ok_or_else(|| QueueError::Permanent(format!("unreadable redrive policy {policy}")))?;
         let name = arn.rsplit(':').next().unwrap_or_default();
         self.client
             .get_queue_url()
@@ -116,7 +152,7 @@ impl SqsQueue {
             .await
             .map_err(|e| qerr("finding dead-letter queue", e))?
             .queue_url
-            .ok_or_else(|| QueueError(format!("dead-letter queue {name} has no URL")))
+            .ok_or_else(|| QueueError::Permanent(format!("dead-letter queue {name} has no URL")))
     }
 
     /// Creates `<prefix><name>` and its dead-letter queue (development and tests;
@@ -173,7 +209,7 @@ fn batches(bodies: &[String]) -> Result<Vec<Vec<&String>>, QueueError> {
     let mut size = 0;
     for b in bodies {
         if b.len() > MAX_BATCH_BYTES {
-            return Err(QueueError(format!(
+            return Err(QueueError::Permanent(format!(
                 "a {} byte message is over SQS's 256 KB",
                 b.len()
             )));
@@ -212,7 +248,7 @@ impl JobQueue for SqsQueue {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| QueueError(e.to_string()))?;
+                    .map_err(|e| QueueError::Permanent(e.to_string()))?;
                 self.count();
                 let out = self
                     .client
@@ -227,7 +263,7 @@ impl JobQueue for SqsQueue {
                     break;
                 }
                 if attempt == 4 {
-                    return Err(QueueError(format!(
+                    return Err(QueueError::Transient(format!(
                         "{} messages refused by {queue}",
                         failed.len()
                     )));
@@ -361,6 +397,41 @@ impl JobQueue for SqsQueue {
         })
     }
 
+    /// Sends the body to the queue's dead-letter queue with the reason in a
+    /// message attribute, then deletes this copy. A crash in between leaves
+    /// both: the job runs again and is dead-lettered again, which its
+    /// deliveries' claims make harmless.
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+        body: &str,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let dlq = self.dead_letter_url(queue).await?;
+        // SQS takes attribute values within the message's 256 KB; a reason is short.
+        let reason: String = error.chars().take(1_000).collect();
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(if reason.is_empty() {
+                "failed".into()
+            } else {
+                reason
+            })
+            .build()
+            .map_err(|e| QueueError::Permanent(e.to_string()))?;
+        self.count();
+        self.client
+            .send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .message_attributes(ERROR_ATTRIBUTE, attribute)
+            .send()
+            .await
+            .map_err(|e| qerr("dead-lettering", e))?;
+        self.delete(queue, receipt).await
+    }
+
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {
         let url = self.dead_letter_url(queue).await?;
         let mut out = Vec::new();
@@ -373,6 +444,7 @@ impl JobQueue for SqsQueue {
                 .max_number_of_messages(MAX_BATCH as i32)
                 .visibility_timeout(0)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_attribute_names(ERROR_ATTRIBUTE)
                 .send()
                 .await
                 .map_err(|e| qerr("reading dead letters", e))?
@@ -394,7 +466,11 @@ impl JobQueue for SqsQueue {
                         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(0),
-                    last_error: None,
+                    last_error: m
+                        .message_attributes
+                        .as_ref()
+                        .and_then(|a| a.get(ERROR_ATTRIBUTE))
+                        .and_then(|v| v.string_value.clone()),
                 });
             }
             if new == 0 {

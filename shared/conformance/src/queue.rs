@@ -117,6 +117,39 @@ pub async fn job_queue(q: &dyn JobQueue, max_receives: u32) {
     assert_eq!((back.body.as_str(), back.receive_count), ("not json", 1));
     q.delete("conf-poison", &back.receipt).await.unwrap();
 
+    // A job no retry can mend moves to the dead-letter queue at once, with
+    // its reason, using up no more receives.
+    q.send("conf-poison", &["unreadable".to_string()])
+        .await
+        .unwrap();
+    let j = receive_one(q, "conf-poison", Duration::from_secs(30)).await;
+    assert_eq!(j.receive_count, 1);
+    q.dead_letter(
+        "conf-poison",
+        &j.receipt,
+        &j.body,
+        "unreadable job: expected value",
+    )
+    .await
+    .unwrap();
+    assert!(
+        q.receive("conf-poison", 10, Duration::from_secs(30), SHORT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = q.dead_letters("conf-poison").await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].body, "unreadable");
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("unreadable job: expected value"),
+        "the reason travels with it"
+    );
+    assert!(q.redrive("conf-poison", &dead[0].id).await.unwrap());
+    let back = receive_one(q, "conf-poison", Duration::from_secs(30)).await;
+    q.delete("conf-poison", &back.receipt).await.unwrap();
+
     // Planned waits do not count as receives: postponed twice the limit,
     // the message is still there, never dead-lettered.
     q.send("conf-wait", &["waiting".to_string()]).await.unwrap();

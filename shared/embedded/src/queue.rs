@@ -48,7 +48,7 @@ pub struct SqliteQueue {
 }
 
 fn qerr(e: StoreError) -> QueueError {
-    QueueError(e.to_string())
+    QueueError::from(e)
 }
 
 fn now_ms() -> i64 {
@@ -60,7 +60,7 @@ fn parse_receipt(receipt: &str) -> Result<i64, QueueError> {
     receipt
         .split_once(':')
         .and_then(|(id, _)| id.parse().ok())
-        .ok_or_else(|| QueueError(format!("{receipt:?} is not a receipt of this queue")))
+        .ok_or_else(|| QueueError::Permanent(format!("{receipt:?} is not a receipt of this queue")))
 }
 
 impl SqliteQueue {
@@ -387,6 +387,34 @@ impl JobQueue for SqliteQueue {
                 })
             })
             .await
+            .map_err(qerr)
+    }
+
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+        _body: &str,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let id = parse_receipt(receipt)?;
+        let (queue, receipt, error) = (queue.to_string(), receipt.to_string(), error.to_string());
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO dead_letters (id, queue, body, receive_count, last_error, enqueued_at, dead_at)
+                     SELECT id, queue, body, receive_count, ?4, enqueued_at, ?5 FROM jobs
+                     WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+                    params![id, queue, receipt, error, now_ms()],
+                )?;
+                tx.execute(
+                    "DELETE FROM jobs WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+                    params![id, queue, receipt],
+                )?;
+                Ok(n)
+            })
+            .await
+            .map(|_| ())
             .map_err(qerr)
     }
 

@@ -104,7 +104,7 @@ async fn queues_only(queue: &dyn JobQueue) -> anyhow::Result<Value> {
         let d = queue
             .depth(q)
             .await
-            .map_err(|e| anyhow::anyhow!("queue {q}: {}", e.0))?;
+            .map_err(|e| anyhow::anyhow!("queue {q}: {}", e.message()))?;
         queues.push(
             json!({"queue": q, "ready": d.ready, "in_flight": d.in_flight,
             "delayed": d.delayed, "dead_letters": d.dead_letters}),

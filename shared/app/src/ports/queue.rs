@@ -4,9 +4,45 @@ use async_trait::async_trait;
 use bealert_core::SubscriberId;
 use std::time::Duration;
 
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("queue error: {0}")]
-pub struct QueueError(pub String);
+use super::StoreError;
+
+/// A queue failure. A `Transient` one is worth retrying (the queue did not
+/// answer, throttled, a 5xx, a timeout, a database busy); a `Permanent`
+/// one is not (a message over the queue's limit, an unknown queue, a
+/// receipt that is not the queue's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Transient(String),
+    #[error("queue error: {0}")]
+    Permanent(String),
+}
+
+impl QueueError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Transient(_))
+    }
+
+    /// What went wrong, without the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            QueueError::Transient(m) | QueueError::Permanent(m) => m,
+        }
+    }
+}
+
+/// A queue kept in a store (the embedded home's SQLite queue) fails as its
+/// store does: busy, transient and conflicting writes pass.
+impl From<StoreError> for QueueError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Transient(m) | StoreError::Busy(m) | StoreError::Conflict(m) => {
+                QueueError::Transient(m)
+            }
+            StoreError::Permanent(m) => QueueError::Permanent(m),
+        }
+    }
+}
 
 /// A message taken from a queue, invisible to others until its timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +108,17 @@ pub trait JobQueue: Send + Sync {
         receipt: &str,
         body: &str,
         delay: Duration,
+    ) -> Result<(), QueueError>;
+    /// Moves the message to the dead-letter queue now, keeping `error`
+    /// with it: a job no retry can mend (unreadable, or failed for a
+    /// permanent reason) uses up no more receives. `body` is the message's
+    /// own (a queue may re-send it rather than move it in place).
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+        body: &str,
+        error: &str,
     ) -> Result<(), QueueError>;
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
     /// How many jobs wait, are being worked on, wait for a planned time,

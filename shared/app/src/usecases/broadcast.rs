@@ -99,9 +99,7 @@ impl App {
         if networks.is_empty() {
             return Ok(());
         }
-        let ports = self
-            .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?;
+        let ports = self.broadcast_ports().map_err(JobError::from)?;
         let targets: Vec<Target> = networks
             .iter()
             .map(|n| Target::Network(n.clone()))
@@ -119,7 +117,7 @@ impl App {
                 })
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| JobError::Failed(e.to_string()))?;
+            .map_err(JobError::from)?;
         for chunk in bodies.chunks(10) {
             self.ports.queue.send(BROADCAST_QUEUE, chunk).await?;
         }
@@ -128,10 +126,7 @@ impl App {
 
     /// One network's part of one alert.
     pub(crate) async fn handle_broadcast(&self, job: BroadcastJob) -> Result<JobOutcome, JobError> {
-        let ports = self
-            .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .clone();
+        let ports = self.broadcast_ports().map_err(JobError::from)?.clone();
         let config = self.broadcast_config();
         let alert = self.job_alert(job.alert_id).await?;
         if alert.state.is_final() {
@@ -211,7 +206,7 @@ impl App {
         };
         let recorded = self
             .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
+            .map_err(JobError::from)?
             .targets
             .record_target(alert, target, attempt, &outcome, report.as_ref(), now_ms())
             .await?;
@@ -239,20 +234,17 @@ impl App {
         config: &super::networks::BroadcastConfig,
         not_after: i64,
     ) -> Result<(Result<NetworkReport, GatewayError>, NetworkReport, f64), JobError> {
-        let ports = self
-            .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .clone();
+        let ports = self.broadcast_ports().map_err(JobError::from)?.clone();
         let area = alert.spec.area.clone();
         let zone = Arc::new(
             tokio::task::spawn_blocking(move || EstimateZone::new(&area))
                 .await
-                .map_err(|e| JobError::Failed(format!("zone task failed: {e}")))?,
+                .map_err(|e| JobError::Transient(format!("zone task failed: {e}")))?,
         );
         let selection = self
             .select_cells(&zone, Some(network))
             .await
-            .map_err(|e| JobError::Failed(e.to_string()))?
+            .map_err(JobError::from)?
             .into_iter()
             .next();
         let (cells, overshoot_km2) = match &selection {

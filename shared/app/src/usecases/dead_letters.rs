@@ -1,6 +1,7 @@
 //! Ending the work of a job that dead-letters, so its alert still finishes.
 //!
-//! A job is dead-lettered after its last receive failed. Its deliveries are
+//! A job is dead-lettered after its last receive failed, or at once when no
+//! retry can mend it ([`super::Disposition`]). Its deliveries are
 //! then marked failed with the reason (a redriven copy finds them final and
 //! sends nothing); a shard that could not be resolved is counted as done so
 //! the alert can settle; an alert whose zone could not even be planned fails.
@@ -14,7 +15,8 @@ use bealert_core::alert::AlertState;
 use bealert_core::delivery::DeliveryStatus;
 
 impl App {
-    /// Called on a failing job's last receive; never fails itself (what it
+    /// Called when a failing job dead-letters, `why` saying how it failed
+    /// (and how often); never fails itself (what it
     /// cannot do is logged, and the dead letter stays for `bealert dlq`).
     pub async fn dead_letter(&self, queue: &str, body: &str, why: &str) {
         let result = if queue == RESOLVE_QUEUE {
@@ -44,10 +46,7 @@ impl App {
     }
 
     async fn dead_send(&self, job: SendJob, why: &str) -> Result<(), crate::ports::StoreError> {
-        let reason = format!(
-            "not sent: its job failed {} times ({why})",
-            self.config.max_receives
-        );
+        let reason = format!("not sent: {why}");
         let subscribers: Vec<_> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
         self.ports
             .deliveries

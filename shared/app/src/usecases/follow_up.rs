@@ -388,7 +388,7 @@ impl App {
     ) -> Result<JobOutcome, JobError> {
         let stops = alert.spec.msg_type == MsgType::Cancel;
         let Some(original) = self.ports.alerts.get_alert_head(original_id).await? else {
-            return Err(JobError::Failed(format!(
+            return Err(JobError::Transient(format!(
                 "alert {original_id}, which this one follows up, does not exist"
             )));
         };
@@ -402,10 +402,10 @@ impl App {
                 e
             })
             .await
-            .map_err(|e| JobError::Failed(e.to_string()))?;
+            .map_err(JobError::from)?;
             self.mark_cancelled(original.id, alert.id)
                 .await
-                .map_err(|e| JobError::Failed(e.to_string()))?;
+                .map_err(JobError::from)?;
         }
         if !stops && !original.state.is_final() {
             return Ok(JobOutcome::RetryAfter(

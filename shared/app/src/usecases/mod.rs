@@ -22,6 +22,7 @@ mod receipts;
 mod resolve;
 pub mod self_service;
 mod send;
+mod settle;
 pub mod signup;
 pub mod status;
 mod subscribers;
@@ -33,6 +34,7 @@ pub use operators::{
     replace_keys, revoke_key, set_rights,
 };
 pub use preview::{CellStats, Preview};
+pub use settle::{Disposition, JobError, JobOutcome, disposition};
 pub use subscribers::{ImportReport, Rejected};
 
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob};
@@ -144,15 +146,6 @@ struct BroadcastState {
     cells: networks::CellCache,
 }
 
-/// What a queue handler asks its worker to do with the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobOutcome {
-    /// Done: delete the message.
-    Done,
-    /// Some of the work must wait: make the message visible again later.
-    RetryAfter(Duration, String),
-}
-
 /// Backoff before retry number `n + 1`: `base`, doubling, at most a minute.
 /// Deliveries the gateway could not take, failed jobs in the local pollers
 /// and in the Lambda functions all wait by it.
@@ -164,37 +157,6 @@ pub fn backoff(base: Duration, n: u32) -> Duration {
 /// failed together do not come back together.
 pub fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + rand::random::<f64>() / 2.0)
-}
-
-/// A job that failed; the worker retries it with backoff until the queue
-/// moves it to the dead-letter queue - but for [`JobError::Busy`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobError {
-    #[error("unreadable job: {0}")]
-    Poison(String),
-    #[error("job failed: {0}")]
-    Failed(String),
-    /// The store was too busy ([`crate::ports::StoreError::Busy`]: DynamoDB
-    /// throttling, a 5xx, a timeout): the job is postponed by
-    /// [`AppConfig::busy_wait`], as a planned wait, so however long the
-    /// throttling lasts it never dead-letters the job.
-    #[error("storage is busy: {0}")]
-    Busy(String),
-}
-
-impl From<crate::ports::StoreError> for JobError {
-    fn from(e: crate::ports::StoreError) -> Self {
-        match e {
-            crate::ports::StoreError::Busy(m) => JobError::Busy(m),
-            e => JobError::Failed(e.to_string()),
-        }
-    }
-}
-
-impl From<crate::ports::QueueError> for JobError {
-    fn from(e: crate::ports::QueueError) -> Self {
-        JobError::Failed(e.to_string())
-    }
 }
 
 impl App {
@@ -263,7 +225,7 @@ impl App {
             .alerts
             .get_alert(id)
             .await?
-            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))
+            .ok_or_else(|| JobError::Transient(format!("alert {id} does not exist")))
     }
 
     /// [`Self::job_alert`] without the area's geometry, for senders.
@@ -275,7 +237,7 @@ impl App {
             .alerts
             .get_alert_head(id)
             .await?
-            .ok_or_else(|| JobError::Failed(format!("alert {id} does not exist")))
+            .ok_or_else(|| JobError::Transient(format!("alert {id} does not exist")))
     }
 
     /// Handles one message of one of bealert's queues (see [`crate::jobs`]).

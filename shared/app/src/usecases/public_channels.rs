@@ -316,10 +316,7 @@ impl App {
         if targets.is_empty() {
             return Ok(());
         }
-        let store = &self
-            .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .targets;
+        let store = &self.broadcast_ports().map_err(JobError::from)?.targets;
         store.plan_targets(alert.id, targets, now_ms()).await?;
         for kind in OutletKind::ALL {
             let bodies: Vec<String> = targets
@@ -332,7 +329,7 @@ impl App {
                     })
                 })
                 .collect::<Result<_, _>>()
-                .map_err(|e| JobError::Failed(e.to_string()))?;
+                .map_err(JobError::from)?;
             for chunk in bodies.chunks(10) {
                 self.ports.queue.send(public_queue(kind), chunk).await?;
             }
@@ -364,13 +361,10 @@ impl App {
         kind: OutletKind,
         job: PublicJob,
     ) -> Result<JobOutcome, JobError> {
-        let public = self
-            .public_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .clone();
+        let public = self.public_ports().map_err(JobError::from)?.clone();
         let store = self
             .broadcast_ports()
-            .map_err(|e| JobError::Failed(e.to_string()))?
+            .map_err(JobError::from)?
             .targets
             .clone();
         let config = self.broadcast_config();
@@ -427,7 +421,7 @@ impl App {
                 let message = self
                     .public_message(&alert, outlet, now + lease.as_millis() as i64 - 2_000)
                     .await
-                    .map_err(|e| JobError::Failed(e.to_string()))?;
+                    .map_err(JobError::from)?;
                 match tokio::time::timeout(config.gateway_timeout, public.gateway.publish(&message))
                     .await
                 {

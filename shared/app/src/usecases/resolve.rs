@@ -155,7 +155,7 @@ impl App {
         } else if !alert.spec.area.is_empty() {
             let (_, covering) = zone_and_covering(alert.spec.area.clone())
                 .await
-                .map_err(|e| JobError::Failed(e.to_string()))?;
+                .map_err(JobError::from)?;
             let n = covering
                 .cells
                 .len()
@@ -189,7 +189,7 @@ impl App {
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<_, _>>()
-            .map_err(|e| JobError::Failed(e.to_string()))?;
+            .map_err(JobError::from)?;
         for chunk in bodies.chunks(SEND_CHUNK) {
             self.ports.queue.send(RESOLVE_QUEUE, chunk).await?;
         }
@@ -340,7 +340,7 @@ impl App {
                     })
                 })
                 .collect::<Result<_, _>>()
-                .map_err(|e| JobError::Failed(e.to_string()))?;
+                .map_err(JobError::from)?;
             for chunk in bodies.chunks(SEND_CHUNK) {
                 self.ports
                     .queue

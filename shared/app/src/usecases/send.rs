@@ -87,8 +87,7 @@ impl App {
                     channel,
                     deliveries: job.deliveries[k * chunk..].to_vec(),
                 };
-                let body =
-                    serde_json::to_string(&rest).map_err(|e| JobError::Failed(e.to_string()))?;
+                let body = serde_json::to_string(&rest).map_err(JobError::from)?;
                 self.ports
                     .queue
                     .send(send_queue_in(channel, Lane::of(&alert.spec)), &[body])

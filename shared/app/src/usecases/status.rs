@@ -89,12 +89,10 @@ impl App {
     pub(crate) async fn queue_depths(&self) -> Result<Vec<QueueStatus>, AppError> {
         let mut queues = Vec::new();
         for queue in crate::jobs::all_queues() {
-            let depth = self
-                .ports
-                .queue
-                .depth(queue)
-                .await
-                .map_err(|e| AppError::Unavailable(format!("queue {queue}: {}", e.0)))?;
+            let depth =
+                self.ports.queue.depth(queue).await.map_err(|e| {
+                    AppError::Unavailable(format!("queue {queue}: {}", e.message()))
+                })?;
             queues.push(QueueStatus {
                 queue: queue.to_string(),
                 depth,

@@ -73,6 +73,21 @@ def target(value):
     return None
 
 
+def allowed(props, action, resource):
+    """Whether a function's inline policies allow `action` on `resource`."""
+    for policy in props.get("Policies", []):
+        if not isinstance(policy, dict):
+            continue
+        for s in policy.get("Statement", []):
+            actions = s.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = s.get("Resource", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            if s.get("Effect") == "Allow" and action in actions and resource in {target(r) for r in resources}:
+                return True
+    return False
+
+
 def expected_type(var):
     if var.endswith("_TABLE"):
         return "AWS::DynamoDB::Table"
@@ -149,8 +164,17 @@ for pkg in packages:
             vis = resources.get(queue, {}).get("Properties", {}).get("VisibilityTimeout", 30)
             if vis < 6 * timeout:
                 problems.append(f"{queue}: visibility {vis}s is under 6x {logical}'s timeout {timeout}s")
-            if "RedrivePolicy" not in resources.get(queue, {}).get("Properties", {}):
+            redrive = resources.get(queue, {}).get("Properties", {}).get("RedrivePolicy")
+            if not redrive:
                 problems.append(f"{queue}: no dead-letter queue")
+                continue
+            # A job no retry can mend is dead-lettered at once (JobQueue::dead_letter):
+            # the function reads the redrive policy and sends to the dead-letter queue.
+            dead = target(redrive.get("deadLetterTargetArn"))
+            if not allowed(props, "sqs:GetQueueAttributes", queue):
+                problems.append(f"{logical}: may not read {queue}'s redrive policy (sqs:GetQueueAttributes)")
+            if not (allowed(props, "sqs:SendMessage", dead) and allowed(props, "sqs:GetQueueUrl", dead)):
+                problems.append(f"{logical}: may not dead-letter to {dead} (sqs:GetQueueUrl, sqs:SendMessage)")
 
 def api_refs(props):
     """The REST APIs a function's Api events attach it to."""

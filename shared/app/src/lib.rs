@@ -6,6 +6,7 @@
 //! The use cases answer [`AppError`]s; bealert-http turns them into HTTP
 //! problems.
 
+pub mod clock;
 pub mod error;
 pub mod geometry;
 pub mod jobs;
@@ -20,10 +21,12 @@ pub mod rules;
 pub mod usecases;
 pub mod worker;
 
+pub use clock::{Clock, SystemClock, TestClock};
 pub use error::AppError;
 pub use usecases::App;
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch: the wall clock. The use cases read
+/// the time through [`App::now_ms`] (the app's [`Clock`]) instead.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -5,7 +5,7 @@ use super::geography::confine_area;
 use crate::error::parse_body;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob};
 use crate::ports::{AlertRecord, AuditEntry, Breakdown, DeliveryRow, Leg};
-use crate::{AppError, format_ms, now_ms};
+use crate::{AppError, format_ms};
 use base64::Engine;
 use bealert_core::alert::{AlertRequest, AlertState};
 use bealert_core::cap::{MsgType, Scope, Status};
@@ -420,9 +420,9 @@ impl App {
             .await?;
         warnings.extend(confined);
         finish(&mut spec);
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         spec.sign(&operator.name, created_at)?;
-        if spec.expired_at(now_ms()) {
+        if spec.expired_at(self.now_ms()) {
             return Err(bealert_core::ValidationErrors::single(
                 "expires",
                 "this time has passed: nothing would be sent; give a time in the future",
@@ -506,7 +506,7 @@ impl App {
         self.cancel_still_needed(&alert).await?;
         // Job first, move second (as at creation): a plan job that finds
         // the alert still awaiting approval waits for the move.
-        self.enqueue_plan(alert.id, Some(now_ms())).await?;
+        self.enqueue_plan(alert.id, Some(self.now_ms())).await?;
         self.decide(operator, &alert, Action::Approve, client, None)
             .await
     }
@@ -603,7 +603,7 @@ impl App {
     ) -> Result<(), crate::ports::StoreError> {
         let wait = i64::try_from(self.config.approval_wait.as_millis()).unwrap_or(i64::MAX);
         if alert.state != AlertState::AwaitingApproval
-            || now_ms().saturating_sub(alert.created_at) < wait
+            || self.now_ms().saturating_sub(alert.created_at) < wait
         {
             return Ok(());
         }
@@ -611,7 +611,7 @@ impl App {
             "expire",
             Some(AlertState::AwaitingApproval),
             AlertState::Expired,
-            now_ms(),
+            self.now_ms(),
         );
         entry.detail = Some(format!(
             "nobody approved it within {} minutes",
@@ -693,7 +693,7 @@ impl App {
         let to =
             lifecycle::next(alert.state, action).map_err(|e| AppError::Conflict(e.to_string()))?;
         let entry = AuditEntry {
-            at: now_ms(),
+            at: self.now_ms(),
             operator: operator.name.clone(),
             user: operator.user.clone(),
             client: client.into(),
@@ -988,7 +988,7 @@ impl App {
             let shown = items.iter().filter(|d| !d.to.is_empty()).count();
             if shown > 0 {
                 let entry = AuditEntry {
-                    at: now_ms(),
+                    at: self.now_ms(),
                     operator: operator.name.clone(),
                     user: operator.user.clone(),
                     client: client.into(),
@@ -1055,7 +1055,7 @@ impl App {
                 id,
                 AlertState::Sending,
                 to,
-                &AuditEntry::system(to.as_str(), Some(AlertState::Sending), to, now_ms()),
+                &AuditEntry::system(to.as_str(), Some(AlertState::Sending), to, self.now_ms()),
             )
             .await?
         {

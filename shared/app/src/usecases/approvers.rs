@@ -3,7 +3,6 @@
 
 use super::App;
 use crate::AppError;
-use crate::now_ms;
 use crate::ports::{AlertRecord, DocumentStore, MessageKind, OutboundMessage};
 use bealert_core::subscriber::{normalise_email, normalise_phone};
 use bealert_core::{Channel, Language, ValidationErrors};
@@ -96,7 +95,7 @@ impl App {
                 .then(|| format!("bealert: approve \"{}\"?", alert.spec.event)),
             text: text.clone(),
             signature: None,
-            not_after: now_ms() + 60_000,
+            not_after: self.now_ms() + 60_000,
             provider: None,
             unsubscribe: None,
         };

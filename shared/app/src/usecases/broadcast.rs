@@ -5,11 +5,11 @@
 
 use super::networks::EstimateZone;
 use super::{App, JobError, JobOutcome};
+use crate::AppError;
 use crate::jobs::{BROADCAST_QUEUE, BroadcastJob};
 use crate::ports::{
     AlertRecord, BroadcastCell, BroadcastMessage, Claim, FollowUpMessage, GatewayError, Outcome,
 };
-use crate::{AppError, now_ms};
 use bealert_core::alert::AlertSpec;
 use bealert_core::broadcast::{NetworkReport, Target, message_identifier};
 use bealert_core::message::render;
@@ -106,7 +106,7 @@ impl App {
             .collect();
         ports
             .targets
-            .plan_targets(alert.id, &targets, now_ms())
+            .plan_targets(alert.id, &targets, self.now_ms())
             .await?;
         let bodies: Vec<String> = networks
             .iter()
@@ -135,7 +135,7 @@ impl App {
         let target = Target::Network(job.network.clone());
         // The lease outlasts a request to the network, with room to record.
         let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
-        let now = now_ms();
+        let now = self.now_ms();
         let attempt = match ports
             .targets
             .claim_target(alert.id, &target, now, lease)
@@ -208,7 +208,14 @@ impl App {
             .broadcast_ports()
             .map_err(JobError::from)?
             .targets
-            .record_target(alert, target, attempt, &outcome, report.as_ref(), now_ms())
+            .record_target(
+                alert,
+                target,
+                attempt,
+                &outcome,
+                report.as_ref(),
+                self.now_ms(),
+            )
             .await?;
         if !recorded {
             tracing::warn!(%alert, %target, attempt, "the claim was taken over; outcome not recorded");
@@ -346,7 +353,7 @@ impl App {
         );
         ports
             .targets
-            .fail_target(alert, target, &reason, now_ms())
+            .fail_target(alert, target, &reason, self.now_ms())
             .await?;
         tracing::error!(%alert, %target, %why, "target job dead-lettered; its delivery is marked failed");
         self.settle(alert).await

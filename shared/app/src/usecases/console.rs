@@ -9,7 +9,7 @@
 use super::App;
 use super::geography::jurisdiction_unit;
 use crate::error::parse_body;
-use crate::{AppError, format_ms, now_ms};
+use crate::{AppError, format_ms};
 use bealert_core::alert::AlertState;
 use bealert_core::cap::Status;
 use bealert_core::geography::Level;
@@ -130,7 +130,7 @@ impl App {
             may: operator.tasks(),
             rights: operator.rights.iter().collect(),
             key_expires_at: operator.key_expires_at_ms.map(crate::format_ms),
-            key_expires_soon: operator.key_expires_soon(crate::now_ms()),
+            key_expires_soon: operator.key_expires_soon(self.now_ms()),
         })
     }
 
@@ -155,7 +155,7 @@ impl App {
                 })?,
             ),
         };
-        let since = now_ms() - LIST_WINDOW_MS;
+        let since = self.now_ms() - LIST_WINDOW_MS;
         let recent = self.ports.alerts.recent_alerts(since, LIST_LIMIT).await?;
         let mut out = Vec::new();
         for mut alert in recent {

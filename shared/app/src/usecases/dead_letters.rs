@@ -8,7 +8,6 @@
 
 use super::App;
 use crate::jobs::{RESOLVE_QUEUE, ResolveJob, SendJob};
-use crate::now_ms;
 use crate::ports::AuditEntry;
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
@@ -56,7 +55,7 @@ impl App {
                 &subscribers,
                 DeliveryStatus::Failed,
                 &reason,
-                now_ms(),
+                self.now_ms(),
             )
             .await?;
         tracing::error!(alert = %job.alert_id, channel = %job.channel, deliveries = subscribers.len(), %why, "send job dead-lettered; its unsent deliveries failed");
@@ -83,7 +82,7 @@ impl App {
                                 "failed",
                                 Some(AlertState::Resolving),
                                 AlertState::Failed,
-                                now_ms(),
+                                self.now_ms(),
                             )
                         },
                     )
@@ -117,7 +116,7 @@ impl App {
                         "sending",
                         Some(AlertState::Resolving),
                         AlertState::Sending,
-                        now_ms(),
+                        self.now_ms(),
                     ),
                 )
                 .await?;

@@ -13,7 +13,7 @@
 
 use super::App;
 use crate::error::parse_body;
-use crate::{AppError, format_ms, now_ms};
+use crate::{AppError, format_ms};
 use bealert_core::cap::brussels_rfc3339;
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::operator::Operator;
@@ -260,7 +260,7 @@ impl App {
         let req = parse_body::<DrillRequest>(body)?;
         let schedule =
             Schedule::parse(&req.schedule).map_err(|e| ValidationErrors::single("schedule", e))?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut drill = Drill {
             id: AlertId::new().to_string(),
             schedule: req.schedule.trim().to_string(),
@@ -394,7 +394,7 @@ impl App {
         }
         let mut run = DrillRun {
             scheduled_at,
-            started_at: Some(now_ms()),
+            started_at: Some(self.now_ms()),
             alert_id: None,
             error: None,
             missed: false,
@@ -431,7 +431,7 @@ impl App {
         Ok(
             match self.ports.operators.operator_by_key_hash(hash).await? {
                 Some(op) if op.name == d.operator.name && op.user == d.operator.user => {
-                    match op.key_expired(now_ms()) {
+                    match op.key_expired(self.now_ms()) {
                         None => Ok(op),
                         Some(_) => Err(format!(
                             "the key {who} scheduled this drill with has expired; the drill is stopped and sends nothing: a person who may send schedules it again"
@@ -467,7 +467,7 @@ impl App {
     /// come, and reports as missed the runs whose time passed while the
     /// server was stopped. Returns the runs started.
     pub async fn fire_due_drills(&self) -> Result<usize, AppError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut started = 0;
         for mut d in self.all_drills().await? {
             let Some(next) = d.next_run else { continue };

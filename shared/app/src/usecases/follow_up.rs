@@ -16,10 +16,10 @@
 //! alert older than the follow-up window.
 
 use super::{App, JobError, JobOutcome};
+use crate::AppError;
 use crate::error::parse_body;
 use crate::ports::{AlertRecord, AuditEntry, DeliveryRow, RecipientPlan};
 use crate::usecases::AlertCreated;
-use crate::{AppError, now_ms};
 use bealert_core::alert::AlertState;
 use bealert_core::broadcast::Target;
 use bealert_core::cap::MsgType;
@@ -115,12 +115,12 @@ impl App {
         let mut spec = original
             .spec
             .follow_up(original.id, kind, &given, original.created_at)?;
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         spec.sign(&operator.name, created_at)?;
         let held = kind.needs_approval(self.config.approval, spec.status, own_words);
         let record = AlertRecord::new(&operator.name, spec, created_at, held);
         let entry = |action: &str, from, to, detail: String| AuditEntry {
-            at: now_ms(),
+            at: self.now_ms(),
             operator: operator.name.clone(),
             user: operator.user.clone(),
             client: client.into(),
@@ -267,7 +267,7 @@ impl App {
     async fn may_follow_up(&self, original: &AlertRecord, kind: FollowUp) -> Result<(), AppError> {
         use AlertState::*;
         let window = i64::try_from(self.config.follow_up_window.as_millis()).unwrap_or(i64::MAX);
-        if now_ms().saturating_sub(original.created_at) > window {
+        if self.now_ms().saturating_sub(original.created_at) > window {
             return Err(AppError::Conflict(format!(
                 "this alert is older than the follow-up window ({}): it can no longer get {}; send a new alert instead",
                 human_duration(self.config.follow_up_window),
@@ -396,7 +396,7 @@ impl App {
             // A cancel that waited for a second person stops the original
             // now that it is approved (an instant one did at creation).
             self.stop_original(&original, |from, to| {
-                let mut e = AuditEntry::system("cancel", Some(from), to, now_ms());
+                let mut e = AuditEntry::system("cancel", Some(from), to, self.now_ms());
                 e.operator = alert.operator.clone();
                 e.detail = Some(cancelled_by(alert.id));
                 e
@@ -444,8 +444,8 @@ impl App {
         // Deliveries a sender held when the cancel came: wait a while for
         // them to end. Still held: the job comes back and walks again (what
         // it planned is planned once; a lease ends, then they can be stopped).
-        let deadline = now_ms() + HELD_WAIT_MS;
-        while !held.is_empty() && now_ms() <= deadline {
+        let deadline = self.now_ms() + HELD_WAIT_MS;
+        while !held.is_empty() && self.now_ms() <= deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let (now_sent, busy) = self
                 .stop_rows(original_id, std::mem::take(&mut held), &reason)
@@ -496,7 +496,7 @@ impl App {
                     &ids,
                     DeliveryStatus::Cancelled,
                     reason,
-                    now_ms(),
+                    self.now_ms(),
                 )
                 .await?;
             for (row, status) in rows.into_iter().zip(after) {
@@ -557,16 +557,16 @@ impl App {
             return Ok(true);
         };
         let mut rows = b.ports.targets.targets(original).await?;
-        let deadline = now_ms() + HELD_WAIT_MS;
+        let deadline = self.now_ms() + HELD_WAIT_MS;
         if stops {
             for t in rows.iter().filter(|t| t.status == DeliveryStatus::Queued) {
                 b.ports
                     .targets
-                    .fail_target(original, &t.target, &cancelled_by(alert.id), now_ms())
+                    .fail_target(original, &t.target, &cancelled_by(alert.id), self.now_ms())
                     .await?;
             }
             // One being handed over right now: wait for its answer.
-            while rows.iter().any(|t| !t.status.is_final()) && now_ms() < deadline {
+            while rows.iter().any(|t| !t.status.is_final()) && self.now_ms() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 rows = b.ports.targets.targets(original).await?;
             }

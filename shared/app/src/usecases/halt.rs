@@ -57,7 +57,17 @@ pub async fn switch_sending(
     by: &str,
     reason: Option<String>,
 ) -> Result<Switch, crate::ports::StoreError> {
-    let at = crate::now_ms();
+    switch_sending_at(documents, halt, by, reason, crate::now_ms()).await
+}
+
+/// [`switch_sending`] at `at` (the app's clock).
+async fn switch_sending_at(
+    documents: &dyn crate::ports::DocumentStore,
+    halt: bool,
+    by: &str,
+    reason: Option<String>,
+    at: i64,
+) -> Result<Switch, crate::ports::StoreError> {
     let switch = Switch {
         halted: halt,
         at,
@@ -155,7 +165,14 @@ impl App {
             .into());
         }
         let by = format!("{}/{} ({client})", operator.name, operator.user);
-        switch_sending(self.ports.documents.as_ref(), halt, &by, reason).await?;
+        switch_sending_at(
+            self.ports.documents.as_ref(),
+            halt,
+            &by,
+            reason,
+            self.now_ms(),
+        )
+        .await?;
         if let Ok(mut cached) = self.halt.0.lock() {
             *cached = Some((Instant::now(), halt));
         }

@@ -73,7 +73,7 @@ impl App {
         let key = parse_key(key)?;
         let scope = format!("{}/{}", operator.name, operator.user);
         let store = &self.ports.idempotency;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         if let Some(found) = store
             .claim_key(&scope, &key, fingerprint, now, now + KEY_TTL_MS)
             .await?

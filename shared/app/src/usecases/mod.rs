@@ -137,6 +137,8 @@ pub struct App {
     outlines: console::OutlineCache,
     /// The global stop as senders last read it ([`halt`]).
     halt: halt::HaltCache,
+    /// Where the use cases read the time ([`crate::clock`]).
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
@@ -177,7 +179,20 @@ impl App {
             meter: status::SendMeter::default(),
             outlines: console::OutlineCache::default(),
             halt: halt::HaltCache::default(),
+            clock: Arc::new(crate::clock::SystemClock),
         }
+    }
+
+    /// Reads the time from `clock` instead of the wall clock (tests: a
+    /// [`crate::TestClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Milliseconds since the Unix epoch, by the app's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// A channel's send limit; `None` is unlimited.

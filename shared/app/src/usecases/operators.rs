@@ -32,6 +32,29 @@ pub async fn create_operator(
     user: Option<&str>,
     lifetime_ms: i64,
 ) -> Result<(Operator, String), AppError> {
+    let now = crate::now_ms();
+    create_operator_at(
+        operators,
+        geography,
+        name,
+        jurisdiction,
+        user,
+        lifetime_ms,
+        now,
+    )
+    .await
+}
+
+/// [`create_operator`] at `now` (the app's clock).
+async fn create_operator_at(
+    operators: &dyn OperatorStore,
+    geography: &dyn GeoStore,
+    name: &str,
+    jurisdiction: &str,
+    user: Option<&str>,
+    lifetime_ms: i64,
+    now: i64,
+) -> Result<(Operator, String), AppError> {
     validate_name(name).map_err(AppError::BadRequest)?;
     let user = user.unwrap_or(name);
     validate_user(user).map_err(AppError::BadRequest)?;
@@ -47,7 +70,7 @@ pub async fn create_operator(
         )));
     }
     let key = generate_key();
-    let grant = KeyGrant::new(&key, crate::now_ms(), lifetime_ms);
+    let grant = KeyGrant::new(&key, now, lifetime_ms);
     let operator = Operator {
         name: name.to_string(),
         jurisdiction,
@@ -186,13 +209,14 @@ impl App {
         name: &str,
         jurisdiction: &str,
     ) -> Result<(Operator, String), AppError> {
-        create_operator(
+        create_operator_at(
             self.ports.operators.as_ref(),
             self.ports.geography.as_ref(),
             name,
             jurisdiction,
             None,
             DEFAULT_KEY_LIFETIME_MS,
+            self.now_ms(),
         )
         .await
     }
@@ -218,7 +242,7 @@ impl App {
                         .into(),
                 )
             })?;
-        match operator.key_expired(crate::now_ms()) {
+        match operator.key_expired(self.now_ms()) {
             Some(why) => Err(AppError::Unauthorized(why)),
             None => Ok(operator),
         }

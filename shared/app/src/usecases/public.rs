@@ -4,8 +4,8 @@
 //! and aggregators can follow.
 
 use super::App;
+use crate::AppError;
 use crate::ports::AlertRecord;
-use crate::{AppError, now_ms};
 use bealert_core::alert::AlertState;
 use bealert_core::cap::{MsgType, Scope, Status, brussels_rfc3339, brussels_short};
 use bealert_core::{AlertId, Language};
@@ -94,7 +94,7 @@ impl App {
     /// `GET /alerts` and `GET /feed.atom`: public alerts only; nothing
     /// awaiting approval, rejected or restricted is ever shown.
     pub async fn public_alerts(&self) -> Result<PublicAlerts, AppError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let recent = self
             .ports
             .alerts
@@ -195,7 +195,7 @@ pub fn atom_feed(alerts: &PublicAlerts, base: &str) -> String {
             text(
                 w,
                 "updated",
-                &brussels_rfc3339(alerts.updated_ms.unwrap_or_else(now_ms)),
+                &brussels_rfc3339(alerts.updated_ms.unwrap_or_else(crate::now_ms)),
             );
             let _ = w
                 .create_element("link")

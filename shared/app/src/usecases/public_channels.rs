@@ -10,10 +10,10 @@
 //! never holds a siren and no channel waits for another.
 
 use super::{App, JobError, JobOutcome};
+use crate::AppError;
 use crate::error::parse_body;
 use crate::jobs::{PublicJob, public_queue};
 use crate::ports::{AlertRecord, Claim, GatewayError, Post, PublicMessage, PublicPorts};
-use crate::{AppError, now_ms};
 use bealert_core::alert::AlertSpec;
 use bealert_core::broadcast::Target;
 use bealert_core::message::render;
@@ -317,7 +317,7 @@ impl App {
             return Ok(());
         }
         let store = &self.broadcast_ports().map_err(JobError::from)?.targets;
-        store.plan_targets(alert.id, targets, now_ms()).await?;
+        store.plan_targets(alert.id, targets, self.now_ms()).await?;
         for kind in OutletKind::ALL {
             let bodies: Vec<String> = targets
                 .iter()
@@ -376,7 +376,7 @@ impl App {
         let outlet = self.outlet(&job.outlet).await?;
 
         // The outlet's rate limit, before taking the delivery.
-        let now = now_ms();
+        let now = self.now_ms();
         let weight = match (&outlet, kind) {
             (Some(o), OutletKind::Social) => post_languages(&alert, o).len().max(1) as u64,
             _ => 1,

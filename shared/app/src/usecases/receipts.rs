@@ -8,7 +8,6 @@
 //! and logged: never an error, never retried.
 
 use super::App;
-use crate::now_ms;
 use crate::ports::{DeliveryRef, ReceiptApplied, ReceiptChange, StoreError};
 use bealert_core::receipt::{ContactProblem, Receipt};
 use bealert_core::{AlertId, Channel, ChannelSet};
@@ -132,7 +131,7 @@ impl App {
                 tracing::warn!(provider = %r.provider, alert = %d.alert, "receipt for a message of an unknown alert ignored");
                 continue;
             };
-            let now = now_ms();
+            let now = self.now_ms();
             let change = ReceiptChange {
                 provider: r.provider.clone(),
                 status: r.status,

@@ -12,7 +12,6 @@ use super::matcher::Matcher;
 use super::preview::zone_and_covering;
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{Lane, RESOLVE_QUEUE, ResolveJob, SendItem, SendJob, send_queue_in};
-use crate::now_ms;
 use crate::ports::{RecipientPlan, UNIT_PARTS};
 use bealert_core::alert::{AlertSpec, AlertState};
 use bealert_core::area::Area;
@@ -100,14 +99,14 @@ impl App {
         let mut found = self.ports.alerts.get_alert(id).await?;
         for _ in 0..20 {
             // Usually a matter of a millisecond: look again before postponing.
-            if found.is_some() || now_ms() - super::alerts::created_ms(id) > 1_000 {
+            if found.is_some() || self.now_ms() - super::alerts::created_ms(id) > 1_000 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             found = self.ports.alerts.get_alert(id).await?;
         }
         let Some(alert) = found else {
-            let age = now_ms() - super::alerts::created_ms(id);
+            let age = self.now_ms() - super::alerts::created_ms(id);
             if age < ALERT_STORE_WAIT_MS {
                 return Ok(JobOutcome::RetryAfter(
                     std::time::Duration::from_millis(20),
@@ -118,7 +117,7 @@ impl App {
             return Ok(JobOutcome::Done);
         };
         if alert.state == AlertState::AwaitingApproval
-            && approved_at.is_some_and(|at| now_ms() - at < ALERT_STORE_WAIT_MS)
+            && approved_at.is_some_and(|at| self.now_ms() - at < ALERT_STORE_WAIT_MS)
         {
             return Ok(JobOutcome::RetryAfter(
                 std::time::Duration::from_millis(20),
@@ -271,7 +270,7 @@ impl App {
     ) -> Result<(), JobError> {
         // A cancelled alert plans nobody more (its senders stop what is planned).
         let now = self.ports.alerts.get_alert_head(id).await?;
-        if now.is_none_or(|a| !a.state.may_send() || a.spec.expired_at(now_ms())) {
+        if now.is_none_or(|a| !a.state.may_send() || a.spec.expired_at(self.now_ms())) {
             return Ok(());
         }
         let mut plans: Vec<RecipientPlan> = contacts

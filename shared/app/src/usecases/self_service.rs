@@ -166,7 +166,7 @@ impl App {
     ) -> Result<(), AppError> {
         let s = self.signup()?;
         let (kind, value) = normalise_contact(contact)?;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         let key = s.contact_key(&value);
         let asked = s
             .ports
@@ -236,7 +236,7 @@ impl App {
 
     async fn linked(&self, link: &ManageLink) -> Result<(&Signup, Registration), AppError> {
         let s = self.signup()?;
-        s.check_link(link, crate::now_ms())?;
+        s.check_link(link, self.now_ms())?;
         let r = s
             .ports
             .registrations
@@ -313,7 +313,7 @@ impl App {
     /// past deliveries and in queued jobs; says what it removed.
     pub async fn manage_delete(&self, link: &ManageLink) -> Result<DeletionReport, AppError> {
         let (s, r) = self.linked(link).await?;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         let subscriber = r.subscriber_id;
         let mut report = DeletionReport {
             subscriber: self.ports.subscribers.remove_subscriber(subscriber).await?,

@@ -6,7 +6,6 @@
 
 use super::{App, JobError, JobOutcome};
 use crate::jobs::{Lane, SendJob, send_queue_in};
-use crate::now_ms;
 use crate::ports::{
     Claim, GatewayError, Handover, MessageKind, OutboundMessage, Outcome, Recorded, Sent,
 };
@@ -65,7 +64,7 @@ impl App {
                     return Ok(wait);
                 }
             }
-            if alert.spec.expired_at(now_ms()) {
+            if alert.spec.expired_at(self.now_ms()) {
                 self.expire_sending(&alert).await?;
                 alert.state = AlertState::Expired;
             }
@@ -76,7 +75,14 @@ impl App {
                     .collect();
                 self.ports
                     .deliveries
-                    .stop_unsent(id, channel, &rest, DeliveryStatus::Cancelled, why, now_ms())
+                    .stop_unsent(
+                        id,
+                        channel,
+                        &rest,
+                        DeliveryStatus::Cancelled,
+                        why,
+                        self.now_ms(),
+                    )
                     .await?;
                 tracing::info!(alert = %id, %channel, stopped = rest.len(), "{why}: deliveries stopped");
                 break;
@@ -106,7 +112,7 @@ impl App {
             .await?;
         }
         // Expired meanwhile: whatever this job did not send is stopped now.
-        if alert.spec.expired_at(now_ms()) {
+        if alert.spec.expired_at(self.now_ms()) {
             self.expire_sending(&alert).await?;
             let all: Vec<SubscriberId> = job.deliveries.iter().map(|d| d.subscriber_id).collect();
             self.ports
@@ -117,7 +123,7 @@ impl App {
                     &all,
                     DeliveryStatus::Cancelled,
                     "the alert expired",
-                    now_ms(),
+                    self.now_ms(),
                 )
                 .await?;
             return Ok(JobOutcome::Done);
@@ -128,7 +134,8 @@ impl App {
             return Ok(JobOutcome::RetryAfter(delay, why));
         }
         if let Some(until) = waits.busy_until {
-            let wait = Duration::from_millis(u64::try_from(until - now_ms()).unwrap_or(0).max(100));
+            let wait =
+                Duration::from_millis(u64::try_from(until - self.now_ms()).unwrap_or(0).max(100));
             return Ok(JobOutcome::RetryAfter(
                 wait,
                 "another sender holds some of these deliveries".into(),
@@ -147,7 +154,7 @@ impl App {
                 "expire",
                 Some(from),
                 AlertState::Expired,
-                now_ms(),
+                self.now_ms(),
             );
             entry.detail = Some("its expires time passed".into());
             if self
@@ -222,7 +229,7 @@ impl App {
         waits: &mut Waits,
     ) -> Result<(), JobError> {
         let ids: Vec<SubscriberId> = items.iter().map(|d| d.subscriber_id).collect();
-        let now = now_ms();
+        let now = self.now_ms();
         let claims = self
             .ports
             .deliveries
@@ -300,7 +307,7 @@ impl App {
             let wanted = u32::try_from(messages.len() - next).unwrap_or(u32::MAX);
             let granted = self
                 .budget
-                .take(channel, wanted, priority, now_ms())
+                .take(channel, wanted, priority, self.now_ms())
                 .await? as usize;
             if granted == 0 {
                 tokio::time::sleep(pause).await;
@@ -311,7 +318,7 @@ impl App {
             // Never send under a lease that may have run out: another
             // sender may own these deliveries by now. Leave them to it (or
             // to this job's next turn); record nothing.
-            if spec.expired_at(now_ms()) {
+            if spec.expired_at(self.now_ms()) {
                 // The alert expired while these waited for tokens: release
                 // them, so they can be stopped at once.
                 for (msg, attempt) in messages[next - granted..]
@@ -329,7 +336,7 @@ impl App {
                 }
                 break;
             }
-            if now_ms() > not_after {
+            if self.now_ms() > not_after {
                 tracing::warn!(alert = %id, %channel, messages = messages.len() - batch.start, "lease nearly over before sending; left for the next claim");
                 let until = now.saturating_add(lease_ms);
                 waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)));
@@ -344,7 +351,7 @@ impl App {
             // Handed over now, or found handed over by an attempt whose
             // answer was lost: either way the message left.
             let handed = results.iter().filter(|r| r.is_ok()).count();
-            self.meter.add(channel, handed as u64, now_ms());
+            self.meter.add(channel, handed as u64, self.now_ms());
             for ((msg, attempt), result) in messages[batch.clone()]
                 .iter()
                 .zip(&attempts[batch])
@@ -366,7 +373,7 @@ impl App {
             let recorded = self
                 .ports
                 .deliveries
-                .record(id, channel, &outcomes, now_ms())
+                .record(id, channel, &outcomes, self.now_ms())
                 .await?;
             let stale = recorded.iter().filter(|r| !**r).count();
             if stale > 0 {

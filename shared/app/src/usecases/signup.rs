@@ -450,7 +450,7 @@ impl App {
             .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
             .collect();
         let code = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
-        let expires_at = crate::now_ms() + i64::from(request.valid_days) * DAY_MS;
+        let expires_at = self.now_ms() + i64::from(request.valid_days) * DAY_MS;
         let invitation = bealert_core::signup::Invitation {
             key: s.invitation_key(&code),
             group: group.to_string(),
@@ -484,7 +484,7 @@ impl App {
         let s = self.signup()?;
         let base = format!(
             "{}.{}",
-            crate::now_ms(),
+            self.now_ms(),
             hex::encode(rand::random::<[u8; 8]>())
         );
         Ok(Challenge {
@@ -515,7 +515,7 @@ impl App {
         proof: HumanProof,
     ) -> Result<RegistrationView, AppError> {
         let s = self.signup()?;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         let mut errors = Collector::default();
         if !request.consent {
             errors.push("consent", "agree to the consent text to register");
@@ -913,7 +913,7 @@ impl App {
             )));
         }
         for _ in 0..5 {
-            let now = crate::now_ms();
+            let now = self.now_ms();
             let mut registration = self.registration(id).await?;
             let hash = s.code_hash(&registration.id, kind, code);
             let Some(state) = registration.contact_mut(kind) else {
@@ -975,8 +975,7 @@ impl App {
             ))
         })?;
         let registration = self.registration(id).await?;
-        self.send_codes(registration, &[kind], crate::now_ms())
-            .await
+        self.send_codes(registration, &[kind], self.now_ms()).await
     }
 
     /// Where a registration stands (for the page).
@@ -1044,7 +1043,7 @@ impl App {
     ) -> Result<SignupStats, AppError> {
         let _ = operator;
         let s = self.signup()?;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         let mut counters = BTreeMap::new();
         for name in STATS {
             counters.insert(

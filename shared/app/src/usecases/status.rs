@@ -103,7 +103,7 @@ impl App {
 
     pub async fn status(&self) -> Result<StatusReport, AppError> {
         let queues = self.queue_depths().await?;
-        let now = crate::now_ms();
+        let now = self.now_ms();
         let channels = Channel::ALL
             .into_iter()
             .map(|c| {

@@ -190,6 +190,7 @@ impl Simulator {
 
 /// An aggregator as [`HttpSms`] expects one, for tests and demos: numbers
 /// that do not start with `+` are refused for good.
+#[cfg(feature = "routers")]
 pub fn simulator(sim: Simulator) -> axum::Router {
     use axum::Json;
     use axum::extract::State;

@@ -197,6 +197,7 @@ impl NetworkGateways for NetworkSimulator {
     }
 }
 
+#[cfg(feature = "routers")]
 /// The simulator as a network's HTTP API (see [`crate::network_http`]).
 pub fn router(sim: NetworkSimulator) -> axum::Router {
     use axum::Json;

@@ -220,6 +220,7 @@ impl PublicGateway for PublicSimulator {
     }
 }
 
+#[cfg(feature = "routers")]
 /// The simulator as the outlets' HTTP endpoints: `POST /social/{name}`,
 /// `/siren/{name}` and `/sign/{name}` (see [`crate::public_http`]).
 pub fn router(sim: PublicSimulator) -> axum::Router {

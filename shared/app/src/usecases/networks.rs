@@ -246,7 +246,7 @@ impl App {
         &self,
         authorization: Option<&str>,
         name: &str,
-        body: axum::body::Bytes,
+        body: bytes::Bytes,
     ) -> Result<CellsReplaced, AppError> {
         let started = Instant::now();
         let network = self.network_for(authorization, name).await?;
@@ -327,7 +327,7 @@ impl App {
     async fn load_cells(
         &self,
         network: &Network,
-        body: axum::body::Bytes,
+        body: bytes::Bytes,
         started: Instant,
     ) -> Result<CellsReplaced, AppError> {
         let cells: Vec<IndexedCell> = tokio::task::spawn_blocking(move || {

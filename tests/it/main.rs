@@ -10,6 +10,7 @@ mod alert_sms;
 #[cfg(feature = "aws")]
 mod aws_home;
 mod cli;
+mod clock;
 mod exactly_once;
 mod failures;
 mod geotargeting;

@@ -345,7 +345,7 @@ impl App {
         })
         .await
         .map_err(|e| AppError::Internal(format!("cells task failed: {e}")))??;
-        let at = now_ms();
+        let at = self.now_ms();
         let info = self
             .broadcast_ports()?
             .networks
@@ -374,7 +374,7 @@ impl App {
             bealert_core::operator::Task::Networks,
             "list networks",
         )?;
-        let now = now_ms();
+        let now = self.now_ms();
         Ok(self
             .broadcast_ports()?
             .networks
@@ -483,7 +483,7 @@ impl App {
         }
         let config = self.broadcast_config();
         let dpp = config.devices_per_person;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut out = self.empty_estimate();
         let mut border: Vec<Arc<PreparedCell>> = Vec::new();
         let mut named: Vec<(String, Arc<PreparedCell>)> = Vec::new();

@@ -380,7 +380,8 @@ impl AwsHome {
 
     /// A channel's providers in order, from `BEALERT_SMS_PROVIDERS`,
     /// `BEALERT_VOICE_PROVIDERS`, `BEALERT_EMAIL_PROVIDERS` (default: the
-    /// home's own) with faults from `BEALERT_PROVIDER_FAULTS`. A list that
+    /// home's own), with faults from `BEALERT_PROVIDER_FAULTS` in builds
+    /// with the `faults` feature ([`injected_faults`]). A list that
     /// cannot be read leaves the channel refusing, with the reason.
     pub fn chain(&self, channel: Channel) -> Arc<dyn Gateway> {
         let var = format!("BEALERT_{}_PROVIDERS", channel.code().to_uppercase());
@@ -390,10 +391,7 @@ impl AwsHome {
             Channel::Voice => "voice",
         };
         let list = std::env::var(&var).ok().filter(|l| !l.trim().is_empty());
-        let built = bealert_app::providers::parse_faults(
-            &std::env::var("BEALERT_PROVIDER_FAULTS").unwrap_or_default(),
-        )
-        .and_then(|faults| {
+        let built = injected_faults().and_then(|faults| {
             bealert_providers::chain::build_chain(
                 channel,
                 list.as_deref().unwrap_or(default),
@@ -763,4 +761,26 @@ impl Gateway for Misconfigured {
     async fn send(&self, messages: &[OutboundMessage]) -> Vec<Result<Sent, GatewayError>> {
         vec![Err(GatewayError::Refused(self.0.clone())); messages.len()]
     }
+}
+
+/// Faults to inject into providers, from `BEALERT_PROVIDER_FAULTS`: only in
+/// builds with the `faults` feature (tests, `bealert serve --backend aws`).
+#[cfg(feature = "faults")]
+fn injected_faults()
+-> Result<std::collections::HashMap<String, bealert_app::providers::Faults>, String> {
+    bealert_app::providers::parse_faults(
+        &std::env::var("BEALERT_PROVIDER_FAULTS").unwrap_or_default(),
+    )
+}
+
+/// A deployed home injects no faults: the variable is ignored, and said so.
+#[cfg(not(feature = "faults"))]
+fn injected_faults()
+-> Result<std::collections::HashMap<String, bealert_app::providers::Faults>, String> {
+    if std::env::var("BEALERT_PROVIDER_FAULTS").is_ok_and(|v| !v.trim().is_empty()) {
+        tracing::warn!(
+            "BEALERT_PROVIDER_FAULTS is ignored: this build injects no faults (feature `faults`)"
+        );
+    }
+    Ok(std::collections::HashMap::new())
 }

@@ -138,3 +138,67 @@ async fn an_operator_key_ends_after_its_lifetime() {
         other => panic!("expected a 401, got {other:?}"),
     }
 }
+
+/// The page without its script: a form sent back sooner than a person
+/// fills it in is refused; one old enough sends its code, once.
+#[tokio::test]
+async fn a_form_without_script_must_be_as_old_as_a_person_takes() {
+    use bealert_app::usecases::signup::{
+        HumanProof, NO_SCRIPT_MIN_AGE_MS, SignupConfig, SignupRequest,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).unwrap();
+    let clock = Arc::new(TestClock::at_now());
+    let app = App::new(embedded.ports(), AppConfig::default())
+        .with_signup(
+            embedded.signup_ports(),
+            SignupConfig::with_secret(vec![7; 32]),
+        )
+        .with_clock(clock.clone());
+    // The form's token as the page makes it, shown now.
+    let form = || {
+        let issued = app.now_ms().to_string();
+        let mac = app.signup().unwrap().token("csrf", &issued);
+        format!("{issued}.{mac}")
+    };
+    let request = |phone: &str| -> SignupRequest {
+        serde_json::from_value(json!({
+            "language": "en", "phone": phone, "channels": ["sms"], "consent": true,
+            "addresses": [{"lat": 50.0035, "lon": 5.7184}],
+        }))
+        .unwrap()
+    };
+    let signup = |token: String, phone: &'static str| {
+        let app = &app;
+        async move {
+            app.signup_with(request(phone), None, HumanProof::NoScriptForm(token))
+                .await
+        }
+    };
+
+    // Sent at once: refused, no code.
+    let quick = signup(form(), "+32470555301").await;
+    assert!(
+        matches!(quick, Err(AppError::TooManyRequests(_))),
+        "{quick:?}"
+    );
+    assert!(crate::common::outbox(dir.path(), "sms").is_empty());
+
+    // A form older than a person takes: its code goes out, once.
+    let token = form();
+    clock.advance(Duration::from_millis(NO_SCRIPT_MIN_AGE_MS as u64 - 100));
+    let early = signup(token.clone(), "+32470555302").await;
+    assert!(
+        matches!(early, Err(AppError::TooManyRequests(_))),
+        "{early:?}"
+    );
+    clock.advance(Duration::from_millis(100));
+    signup(token.clone(), "+32470555302").await.unwrap();
+    assert_eq!(crate::common::outbox(dir.path(), "sms").len(), 1);
+    let again = signup(token, "+32470555303").await;
+    assert!(
+        format!("{again:?}").contains("used already"),
+        "used once: {again:?}"
+    );
+    assert_eq!(crate::common::outbox(dir.path(), "sms").len(), 1);
+}

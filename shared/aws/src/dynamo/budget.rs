@@ -3,12 +3,13 @@
 //! instance. The bucket rule is the app's (`take_tokens`); this executes it
 //! with a conditional write on the time the bucket was read at.
 
-use super::{DynamoStore, Item, get_n, key, n, opt_n, sdk_err};
+use super::{DynamoStore, Item, item_from, key, n, row_from, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use bealert_app::ports::{SendBudget, StoreError};
 use bealert_app::rate::{Bucket, Limit, Priority, take_tokens};
 use bealert_core::Channel;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Tries before a contended bucket answers "nothing for now".
@@ -27,6 +28,18 @@ impl DynamoBudget {
 
 fn bucket_key(channel: Channel) -> Item {
     key(format!("RATE#{channel}"), "RATE")
+}
+
+/// A bucket's item: its tokens at `at`, since when it is warm, and the
+/// version `v` each write bumps (the next write's condition).
+#[derive(Serialize, Deserialize)]
+struct BucketRow {
+    tokens: f64,
+    at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warm: Option<i64>,
+    #[serde(default)]
+    v: Option<i64>,
 }
 
 #[async_trait]
@@ -57,29 +70,26 @@ impl SendBudget for DynamoBudget {
                 .send()
                 .await
                 .map_err(sdk_err)?;
-            let stored = match &got.item {
-                Some(item) => Some(Bucket {
-                    tokens: get_n(item, "tokens")?,
-                    at_ms: get_n(item, "at")?,
-                    warm_since_ms: opt_n(item, "warm")?,
-                }),
-                None => None,
-            };
-            let version: Option<i64> = match &got.item {
-                Some(item) => opt_n(item, "v")?,
-                None => None,
-            };
+            let row: Option<BucketRow> = got.item.map(row_from).transpose()?;
+            let version = row.as_ref().and_then(|r| r.v);
+            let stored = row.map(|r| Bucket {
+                tokens: r.tokens,
+                at_ms: r.at,
+                warm_since_ms: r.warm,
+            });
             let (after, granted) = take_tokens(stored, limit, n_wanted, priority, now_ms);
             if granted == 0 {
                 return Ok(0);
             }
-            let mut item = bucket_key(channel);
-            item.insert("tokens".into(), n(after.tokens));
-            item.insert("at".into(), n(after.at_ms));
-            if let Some(warm) = after.warm_since_ms {
-                item.insert("warm".into(), n(warm));
-            }
-            item.insert("v".into(), n(version.unwrap_or(0) + 1));
+            let item = item_from(
+                bucket_key(channel),
+                &BucketRow {
+                    tokens: after.tokens,
+                    at: after.at_ms,
+                    warm: after.warm_since_ms,
+                    v: Some(version.unwrap_or(0) + 1),
+                },
+            )?;
             let put = s
                 .client
                 .put_item()

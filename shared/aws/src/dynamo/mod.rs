@@ -179,6 +179,24 @@ pub(crate) fn opt_n<T: FromStr>(item: &Item, k: &str) -> Result<Option<T>, Store
     }
 }
 
+/// An item: `key` and the attributes of a typed row (serde_dynamo: numbers
+/// N, strings S, sets where a field says `serde_dynamo::string_set`; an
+/// optional field the row skips when `None` stays absent, never NULL).
+pub(crate) fn item_from<T: serde::Serialize>(key: Item, row: &T) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(row).map_err(|e| StoreError::Permanent(e.to_string()))?;
+    item.extend(key);
+    Ok(item)
+}
+
+/// The typed row of an item; attributes the row does not name (its key's
+/// among them) are ignored.
+pub(crate) fn row_from<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    let (pk, sk) = (item.get("pk").cloned(), item.get("sk").cloned());
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Permanent(format!("item {pk:?}/{sk:?}: {e}")))
+}
+
 /// A request builder's result as a store error (a missing required field).
 pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Permanent(e.to_string()))

@@ -8,33 +8,56 @@
 //! * `CNT#<key>#<window start>` / `N`: a counter, with a TTL a day after
 //!   its window.
 
-use super::{DynamoStore, Item, Tx, built, get_s, key, n, opt_n, s, sdk_err};
+use super::{DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_n, row_from, sdk_err};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use bealert_app::ports::{Counters, RegistrationStore, StoreError};
 use bealert_core::signup::Registration;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 fn reg_key(id: &str) -> Item {
     key(format!("REG#{id}"), "R")
 }
 
+/// A registration's item: its JSON, its version `v`, its lookup keys `k`
+/// (a string set, absent when none) and, until verified, a TTL.
+#[derive(Serialize, Deserialize)]
+struct RegistrationRow {
+    body: String,
+    #[serde(default)]
+    v: u64,
+    /// DynamoDB's TTL deletes a registration nobody verified (seconds); a
+    /// put without it (once verified) keeps the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(
+        default,
+        with = "serde_dynamo::string_set",
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    k: BTreeSet<String>,
+}
+
 fn item_of(r: &Registration) -> Result<Item, StoreError> {
-    let mut item = reg_key(&r.id);
-    item.insert(
-        "body".into(),
-        s(serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?),
-    );
-    item.insert("v".into(), n(r.version));
-    // DynamoDB's TTL deletes a registration nobody verified (seconds);
-    // a put without it (once verified) keeps the item.
-    if let Some(at) = r.expires_at() {
-        item.insert("expires_at".into(), n(at / 1000));
-    }
-    if !r.lookup_keys.is_empty() {
-        item.insert("k".into(), AttributeValue::Ss(r.lookup_keys.clone()));
-    }
-    Ok(item)
+    let row = RegistrationRow {
+        body: serde_json::to_string(r).map_err(|e| StoreError::Permanent(e.to_string()))?,
+        v: r.version,
+        expires_at: r.expires_at().map(|at| at / 1000),
+        k: r.lookup_keys.iter().cloned().collect(),
+    };
+    item_from(reg_key(&r.id), &row)
+}
+
+/// An invitation's item (`INV#<key>`/`I`): its group, end (`exp`, ms),
+/// uses left, author, and a TTL a day after its end (seconds).
+#[derive(Serialize)]
+struct InvitationRow<'a> {
+    grp: &'a str,
+    exp: i64,
+    left: u32,
+    by: &'a str,
+    expires_at: i64,
 }
 
 fn put(
@@ -82,14 +105,16 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let keys = match item.get("k") {
-            Some(AttributeValue::Ss(k)) => k.iter().cloned().collect(),
-            _ => BTreeSet::new(),
-        };
-        Ok(Some((opt_n(&item, "v")?.unwrap_or(0), keys)))
+        /// What `stored_keys` projects.
+        #[derive(Deserialize)]
+        struct Keys {
+            #[serde(default)]
+            v: u64,
+            #[serde(default)]
+            k: BTreeSet<String>,
+        }
+        let keys: Option<Keys> = out.item.map(row_from).transpose()?;
+        Ok(keys.map(|r| (r.v, r.k)))
     }
 }
 
@@ -126,10 +151,9 @@ impl RegistrationStore for DynamoStore {
             .await
             .map_err(sdk_err)?;
         out.item
-            .as_ref()
             .map(|i| {
-                serde_json::from_str(get_s(i, "body")?)
-                    .map_err(|e| StoreError::Permanent(e.to_string()))
+                let row: RegistrationRow = row_from(i)?;
+                serde_json::from_str(&row.body).map_err(|e| StoreError::Permanent(e.to_string()))
             })
             .transpose()
     }
@@ -169,13 +193,16 @@ impl RegistrationStore for DynamoStore {
         &self,
         i: &bealert_core::signup::Invitation,
     ) -> Result<(), StoreError> {
-        let mut item = key(format!("INV#{}", i.key), "I");
-        item.insert("grp".into(), s(&i.group));
-        item.insert("exp".into(), n(i.expires_at));
-        item.insert("left".into(), n(i.uses_left));
-        item.insert("by".into(), s(&i.created_by));
-        // Gone a day after it expires (TTL, seconds).
-        item.insert("expires_at".into(), n(i.expires_at / 1000 + 86_400));
+        let item = item_from(
+            key(format!("INV#{}", i.key), "I"),
+            &InvitationRow {
+                grp: &i.group,
+                exp: i.expires_at,
+                left: i.uses_left,
+                by: &i.created_by,
+                expires_at: i.expires_at / 1000 + 86_400,
+            },
+        )?;
         self.usage.request();
         self.client
             .put_item()
@@ -279,5 +306,62 @@ impl Counters for DynamoStore {
     async fn count(&self, name: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         let (k, _) = counter_key(name, window_ms, now_ms);
         self.read_count(&self.tables.registrations, k).await
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+
+    /// The items' attributes keep their types: numbers N, strings S, the
+    /// lookup keys a string set, absent options absent (not NULL).
+    #[test]
+    fn rows_store_the_same_attributes_as_before() -> Result<(), StoreError> {
+        let row = RegistrationRow {
+            body: "{}".into(),
+            v: 3,
+            expires_at: None,
+            k: ["b".to_string(), "a".to_string()].into(),
+        };
+        let item = item_from(reg_key("r1"), &row)?;
+        assert_eq!(item["pk"], A::S("REG#r1".into()));
+        assert_eq!(item["sk"], A::S("R".into()));
+        assert_eq!(item["body"], A::S("{}".into()));
+        assert_eq!(item["v"], A::N("3".into()));
+        assert_eq!(item["k"], A::Ss(vec!["a".into(), "b".into()]));
+        assert!(!item.contains_key("expires_at"), "{item:?}");
+        let none = item_from(
+            reg_key("r2"),
+            &RegistrationRow {
+                k: BTreeSet::new(),
+                expires_at: Some(7),
+                ..row
+            },
+        )?;
+        assert!(!none.contains_key("k"), "{none:?}");
+        assert_eq!(none["expires_at"], A::N("7".into()));
+        let back: RegistrationRow = row_from(item)?;
+        assert_eq!((back.v, back.k.len(), back.expires_at), (3, 2, None));
+        let inv = item_from(
+            key("INV#x", "I"),
+            &InvitationRow {
+                grp: "g",
+                exp: 5,
+                left: 2,
+                by: "me",
+                expires_at: 86_400,
+            },
+        )?;
+        assert_eq!(
+            (&inv["grp"], &inv["left"], &inv["by"], &inv["expires_at"]),
+            (
+                &A::S("g".into()),
+                &A::N("2".into()),
+                &A::S("me".into()),
+                &A::N("86400".into())
+            )
+        );
+        Ok(())
     }
 }

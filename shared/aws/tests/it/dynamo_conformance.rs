@@ -19,9 +19,14 @@ async fn dynamodb_subscriber_upserts_race_cleanly() {
     conformance::subscriber_store_races(&store("races").await).await;
 }
 
+/// The store's half of the identity rule (a taken id is answered "taken",
+/// never overwritten) at 20,000 entries, many of their ids drawn in the same
+/// millisecond. The id generator itself is the app's and runs at 100,000 on
+/// SQLite (3 s); here 100,000 took 164 s of DynamoDB Local transactions,
+/// the longest test of the run, and proved nothing more about the store.
 #[tokio::test]
-async fn dynamodb_import_of_100k_without_external_ids_keeps_everyone() {
-    conformance::import_keeps_everyone(&store("identity").await, 100_000).await;
+async fn dynamodb_import_of_20k_without_external_ids_keeps_everyone() {
+    conformance::import_keeps_everyone(&store("identity").await, 20_000).await;
 }
 
 #[tokio::test]

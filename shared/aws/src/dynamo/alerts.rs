@@ -1,12 +1,15 @@
 //! Alert items: the record, resolved-shard markers, state transitions.
 
-use super::{DynamoStore, Item, Tx, built, get_n, get_s, key, n, opt_n, put_new, s, sdk_err};
+use super::{
+    DynamoStore, Item, Tx, built, get_s, item_from, key, n, put_new, row_from, s, sdk_err,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{AlertRecord, AlertStore, AuditEntry, StoreError};
 use bealert_core::AlertId;
 use bealert_core::alert::AlertState;
+use serde::{Deserialize, Serialize};
 
 /// The partition listing one UTC day's alerts (`DAY#2026-11-29`).
 fn day_pk(ms: i64) -> String {
@@ -27,23 +30,45 @@ fn area_sk(n: usize) -> String {
     format!("AREA#{n:04}")
 }
 
-/// The record from its META item; `spec.area` is empty when the area is
-/// kept in chunk items (see [`AlertStore::get_alert_head`]).
-fn record_from(item: &Item) -> Result<AlertRecord, StoreError> {
-    let state = get_s(item, "state")?;
-    Ok(AlertRecord {
-        id: get_s(item, "id")?.parse().map_err(StoreError::Permanent)?,
-        operator: get_s(item, "operator")?.to_string(),
-        spec: serde_json::from_str(get_s(item, "spec")?)
-            .map_err(|e| StoreError::Permanent(e.to_string()))?,
-        state: AlertState::parse(state)
-            .ok_or_else(|| StoreError::Permanent(format!("bad state {state}")))?,
-        created_at: get_n(item, "created_at")?,
-        completed_at: opt_n(item, "completed_at")?,
-        approved_at: opt_n(item, "approved_at")?,
-        shards_total: opt_n(item, "shards_total")?,
-        shards_done: opt_n(item, "shards_done")?.unwrap_or(0),
-    })
+/// An alert's META item (`A#<id>`/`META`): the record, its spec as JSON
+/// without the area, and how many `AREA#` chunk items hold the area.
+#[derive(Serialize, Deserialize)]
+struct MetaRow {
+    id: String,
+    operator: String,
+    spec: String,
+    #[serde(default)]
+    area_chunks: usize,
+    state: String,
+    created_at: i64,
+    #[serde(default)]
+    shards_done: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shards_total: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    completed_at: Option<i64>,
+}
+
+/// The record from its META item, and its area's chunk count; `spec.area`
+/// is empty when the area is kept in chunk items (see
+/// [`AlertStore::get_alert_head`]).
+fn record_from(item: Item) -> Result<(AlertRecord, usize), StoreError> {
+    let row: MetaRow = row_from(item)?;
+    let record = AlertRecord {
+        id: row.id.parse().map_err(StoreError::Permanent)?,
+        operator: row.operator,
+        spec: serde_json::from_str(&row.spec).map_err(|e| StoreError::Permanent(e.to_string()))?,
+        state: AlertState::parse(&row.state)
+            .ok_or_else(|| StoreError::Permanent(format!("bad state {}", row.state)))?,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+        approved_at: row.approved_at,
+        shards_total: row.shards_total,
+        shards_done: row.shards_done,
+    };
+    Ok((record, row.area_chunks))
 }
 
 /// Splits a string into pieces of at most `max` bytes, on char boundaries.
@@ -94,13 +119,7 @@ impl DynamoStore {
             .await
             .map_err(sdk_err)?;
         self.usage.read(usize::from(out.item.is_some()));
-        match out.item {
-            None => Ok(None),
-            Some(item) => {
-                let chunks: usize = opt_n(&item, "area_chunks")?.unwrap_or(0);
-                Ok(Some((record_from(&item)?, chunks)))
-            }
-        }
+        out.item.map(record_from).transpose()
     }
 }
 
@@ -125,27 +144,22 @@ impl AlertStore for DynamoStore {
         } else {
             chunk_str(&area, AREA_CHUNK)
         };
-        let mut item = key(alert_pk(a.id), "META");
-        item.insert("id".into(), s(a.id.to_string()));
-        item.insert("operator".into(), s(&a.operator));
-        item.insert(
-            "spec".into(),
-            s(serde_json::to_string(&head_spec)
-                .map_err(|e| StoreError::Permanent(e.to_string()))?),
-        );
-        item.insert("area_chunks".into(), n(chunks.len()));
-        item.insert("state".into(), s(a.state.as_str()));
-        item.insert("created_at".into(), n(a.created_at));
-        item.insert("shards_done".into(), n(a.shards_done));
-        if let Some(t) = a.shards_total {
-            item.insert("shards_total".into(), n(t));
-        }
-        if let Some(t) = a.approved_at {
-            item.insert("approved_at".into(), n(t));
-        }
-        if let Some(t) = a.completed_at {
-            item.insert("completed_at".into(), n(t));
-        }
+        let item = item_from(
+            key(alert_pk(a.id), "META"),
+            &MetaRow {
+                id: a.id.to_string(),
+                operator: a.operator.clone(),
+                spec: serde_json::to_string(&head_spec)
+                    .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                area_chunks: chunks.len(),
+                state: a.state.as_str().into(),
+                created_at: a.created_at,
+                shards_done: a.shards_done,
+                shards_total: a.shards_total,
+                approved_at: a.approved_at,
+                completed_at: a.completed_at,
+            },
+        )?;
         let mut actions = vec![put_new(&self.tables.alerts, item)?];
         for (i, chunk) in chunks.iter().enumerate() {
             let mut part = key(alert_pk(a.id), area_sk(i));
@@ -380,5 +394,39 @@ impl AlertStore for DynamoStore {
             Tx::Committed => Ok(true),
             Tx::Cancelled(_) => Ok(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+
+    /// The META item keeps its attributes' types; options left unset stay
+    /// absent (not NULL) and read back as before.
+    #[test]
+    fn the_meta_item_stores_the_same_attributes_as_before() -> Result<(), StoreError> {
+        let row = MetaRow {
+            id: "a1".into(),
+            operator: "gent".into(),
+            spec: "{}".into(),
+            area_chunks: 2,
+            state: "active".into(),
+            created_at: 1_700_000_000_000,
+            shards_done: 0,
+            shards_total: Some(4),
+            approved_at: None,
+            completed_at: None,
+        };
+        let item = item_from(key("A#a1", "META"), &row)?;
+        assert_eq!(item["created_at"], A::N("1700000000000".into()));
+        assert_eq!(item["area_chunks"], A::N("2".into()));
+        assert_eq!(item["shards_done"], A::N("0".into()));
+        assert_eq!(item["shards_total"], A::N("4".into()));
+        assert_eq!(item["state"], A::S("active".into()));
+        assert!(!item.contains_key("approved_at") && !item.contains_key("completed_at"));
+        let back: MetaRow = row_from(item)?;
+        assert_eq!((back.shards_total, back.completed_at), (Some(4), None));
+        Ok(())
     }
 }

@@ -158,7 +158,7 @@ async fn a_form_without_script_must_be_as_old_as_a_person_takes() {
     // The form's token as the page makes it, shown now.
     let form = || {
         let issued = app.now_ms().to_string();
-        let mac = app.signup().unwrap().token("csrf", &issued);
+        let mac = app.signup().unwrap().part().token("csrf", &issued);
         format!("{issued}.{mac}")
     };
     let request = |phone: &str| -> SignupRequest {
@@ -171,7 +171,9 @@ async fn a_form_without_script_must_be_as_old_as_a_person_takes() {
     let signup = |token: String, phone: &'static str| {
         let app = &app;
         async move {
-            app.signup_with(request(phone), None, HumanProof::NoScriptForm(token))
+            app.signup()
+                .unwrap()
+                .signup_with(request(phone), None, HumanProof::NoScriptForm(token))
                 .await
         }
     };

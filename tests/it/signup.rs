@@ -994,3 +994,108 @@ async fn the_page_without_script_never_waits_it_checks_the_forms_age() {
     // That a form old enough goes through, once, is a clock:: test (on a
     // test clock, instead of waiting five seconds here).
 }
+
+/// A server whose app has no signup (as a home that sets none up) answers
+/// the signup's routes as it always did: the JSON routes and the page a
+/// problem 404 that says so, a bad body still its 4xx first, the forms and
+/// links refused as from elsewhere. The use cases cannot be reached at all
+/// there: `App::signup` gives none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_without_the_signup_answers_its_routes_as_before() {
+    use bealert_app::App;
+    use bealert_app::usecases::AppConfig;
+    use bealert_app::usecases::signup::NOT_OFFERED;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = bealert_embedded::Embedded::open(dir.path()).unwrap();
+    let app = App::new(embedded.ports(), AppConfig::default());
+    assert!(app.signup().is_none());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = bealert_http::signup_router(Arc::new(app));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let api = Api::new(&url, "no-key");
+    let not_offered = |a: &common::Answer, what: &str| {
+        assert_eq!(a.status, 404, "{what}: {}", a.body);
+        assert_eq!(a.body["detail"], NOT_OFFERED, "{what}");
+        assert!(
+            a.content_type.contains("problem+json"),
+            "{what}: {}",
+            a.content_type
+        );
+    };
+
+    let body = json!({
+        "language": "fr", "phone": "+32470111222", "channels": ["sms"],
+        "addresses": [{"lat": BASTOGNE.0, "lon": BASTOGNE.1}], "consent": true,
+    });
+    not_offered(&api.get("/v1/signup/challenge").await, "challenge");
+    not_offered(&api.post("/v1/subscribers", &body).await, "signup");
+    not_offered(
+        &api.post(
+            "/v1/subscribers/x:verify",
+            &json!({"contact": "phone", "code": "123456"}),
+        )
+        .await,
+        "verify",
+    );
+    not_offered(
+        &api.post("/v1/subscribers/x:resend", &json!({"contact": "phone"}))
+            .await,
+        "resend",
+    );
+    not_offered(
+        &api.post("/v1/signup/link", &json!({"contact": "+32470111222"}))
+            .await,
+        "link",
+    );
+    let page = api.send(reqwest::Method::GET, "/", None, None, None).await;
+    not_offered(&page, "the page");
+    let export = api
+        .send(
+            reqwest::Method::GET,
+            "/manage/x/export?until=1&sig=x",
+            None,
+            None,
+            None,
+        )
+        .await;
+    not_offered(&export, "the export");
+
+    // A bad body or contact is still refused for itself first.
+    let bad = api
+        .post("/v1/subscribers", &json!({"language": "fr"}))
+        .await;
+    assert!(matches!(bad.status, 400 | 422), "{}", bad.body);
+    let bad = api
+        .post("/v1/subscribers/x:resend", &json!({"contact": "fax"}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+
+    // Forms carry no token there: sent back, they are the form again (422);
+    // a link is refused (403).
+    for path in ["/signup", "/signup/confirm", "/signup/verify", "/manage"] {
+        let a = api
+            .send(
+                reqwest::Method::POST,
+                path,
+                Some(b"csrf=1.x&contact=%2B32470111222".to_vec()),
+                None,
+                Some("application/x-www-form-urlencoded"),
+            )
+            .await;
+        assert_eq!(a.status, 422, "{path}: {}", a.body);
+        assert!(a.content_type.starts_with("text/html"), "{path}");
+    }
+    let link = api
+        .send(
+            reqwest::Method::GET,
+            "/manage/x?until=1&sig=x",
+            None,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(link.status, 403, "{}", link.body);
+}

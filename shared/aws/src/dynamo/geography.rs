@@ -13,11 +13,12 @@
 //! deletes the old chunks; a reader that meets a version being deleted
 //! reads the catalogue again.
 
-use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk_err};
+use super::{DynamoStore, Item, item_from, key, row_from, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use bealert_app::ports::{GeoStore, StoreError};
 use bealert_core::geography::{Level, Unit, UnitInfo};
+use serde::{Deserialize, Serialize};
 
 const UNITS: &str = "UNITS";
 /// Bytes of boundary JSON per item (the item limit is 400 kB).
@@ -35,9 +36,30 @@ fn bad(e: impl std::fmt::Display) -> StoreError {
     StoreError::Permanent(format!("a stored unit is damaged: {e}"))
 }
 
-fn info_of(item: &Item) -> Result<(UnitInfo, usize), StoreError> {
-    let info: UnitInfo = serde_json::from_str(get_s(item, "info")?).map_err(bad)?;
-    Ok((info, get_n(item, "chunks")?))
+/// A unit's catalogue entry (`UNITS`/`<code>#<level>`): its [`UnitInfo`]
+/// as JSON and how many chunk items hold its boundary.
+#[derive(Serialize, Deserialize)]
+struct EntryRow {
+    info: String,
+    chunks: usize,
+}
+
+/// One chunk of a boundary's JSON (`B#<level>#<code>#<version>`/`<nnnn>`).
+#[derive(Serialize, Deserialize)]
+struct ChunkRow {
+    part: String,
+}
+
+/// A `META` item: one value.
+#[derive(Serialize, Deserialize)]
+struct MetaRow {
+    value: String,
+}
+
+fn info_of(item: Item) -> Result<(UnitInfo, usize), StoreError> {
+    let row: EntryRow = row_from(item)?;
+    let info: UnitInfo = serde_json::from_str(&row.info).map_err(bad)?;
+    Ok((info, row.chunks))
 }
 
 impl DynamoStore {
@@ -73,8 +95,12 @@ impl DynamoStore {
             .iter()
             .enumerate()
             .map(|(i, part)| {
-                let mut item = key(pk.clone(), format!("{i:04}"));
-                item.insert("part".into(), s(*part));
+                let item = item_from(
+                    key(pk.clone(), format!("{i:04}")),
+                    &ChunkRow {
+                        part: (*part).to_string(),
+                    },
+                )?;
                 Ok(WriteRequest::builder()
                     .put_request(
                         PutRequest::builder()
@@ -87,9 +113,13 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.batch_write(&table, puts).await?;
 
-        let mut entry = key(UNITS, catalogue_sk(unit.level, &unit.code));
-        entry.insert("info".into(), s(serde_json::to_string(&info).map_err(bad)?));
-        entry.insert("chunks".into(), n(chunks.len()));
+        let entry = item_from(
+            key(UNITS, catalogue_sk(unit.level, &unit.code)),
+            &EntryRow {
+                info: serde_json::to_string(&info).map_err(bad)?,
+                chunks: chunks.len(),
+            },
+        )?;
         self.usage.request();
         self.client
             .put_item()
@@ -100,7 +130,7 @@ impl DynamoStore {
             .map_err(sdk_err)?;
 
         if let Some(old) = old {
-            let (old_info, old_chunks) = info_of(&old)?;
+            let (old_info, old_chunks) = info_of(old)?;
             if old_info.version != info.version {
                 let pk = chunk_pk(unit.level, &unit.code, &old_info.version);
                 let deletes = (0..old_chunks)
@@ -134,7 +164,7 @@ impl GeoStore for DynamoStore {
     async fn unit_info(&self, level: Level, code: &str) -> Result<Option<UnitInfo>, StoreError> {
         self.catalogue_item(level, code)
             .await?
-            .map(|item| info_of(&item).map(|(info, _)| info))
+            .map(|item| info_of(item).map(|(info, _)| info))
             .transpose()
     }
 
@@ -149,7 +179,7 @@ impl GeoStore for DynamoStore {
             )
             .await?;
         let mut out: Vec<UnitInfo> = items
-            .iter()
+            .into_iter()
             .map(|i| info_of(i).map(|(info, _)| info))
             .collect::<Result<_, _>>()?;
         out.sort_by_key(|u| u.level);
@@ -161,7 +191,7 @@ impl GeoStore for DynamoStore {
             let Some(item) = self.catalogue_item(level, code).await? else {
                 return Ok(None);
             };
-            let (info, chunks) = info_of(&item)?;
+            let (info, chunks) = info_of(item)?;
             let parts = self
                 .query_all(
                     &self.tables.geography,
@@ -176,8 +206,8 @@ impl GeoStore for DynamoStore {
                 continue;
             }
             let mut json = String::new();
-            for p in &parts {
-                json.push_str(get_s(p, "part")?);
+            for p in parts {
+                json.push_str(&row_from::<ChunkRow>(p)?.part);
             }
             return Ok(Some(Unit {
                 level,
@@ -196,7 +226,7 @@ impl GeoStore for DynamoStore {
             .query_all(&self.tables.geography, UNITS, None, None, None)
             .await?;
         let mut out: Vec<UnitInfo> = items
-            .iter()
+            .into_iter()
             .map(|i| info_of(i).map(|(info, _)| info))
             .collect::<Result<_, _>>()?;
         out.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
@@ -243,12 +273,16 @@ impl DynamoStore {
             .await
             .map_err(sdk_err)?
             .item;
-        Ok(item.and_then(|i| super::opt_s(&i, "value")))
+        Ok(item.map(row_from::<MetaRow>).transpose()?.map(|r| r.value))
     }
 
     async fn set_geo_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let mut item = key("META", name);
-        item.insert("value".into(), s(value));
+        let item = item_from(
+            key("META", name),
+            &MetaRow {
+                value: value.to_string(),
+            },
+        )?;
         self.usage.request();
         self.client
             .put_item()
@@ -257,6 +291,57 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use std::collections::HashMap;
+
+    fn attrs(item: &Item) -> HashMap<&str, &A> {
+        item.iter().map(|(k, v)| (k.as_str(), v)).collect()
+    }
+
+    /// The catalogue entry, a chunk and a META item keep exactly their
+    /// attributes and types (strings S, the chunk count N).
+    #[test]
+    fn rows_store_the_same_attributes_as_before() -> Result<(), StoreError> {
+        let (pk, sk) = (A::S("UNITS".into()), A::S("44021#municipality".into()));
+        let entry = item_from(
+            key("UNITS", "44021#municipality"),
+            &EntryRow {
+                info: "{}".into(),
+                chunks: 3,
+            },
+        )?;
+        let (info, chunks) = (A::S("{}".into()), A::N("3".into()));
+        assert_eq!(
+            attrs(&entry),
+            HashMap::from([
+                ("pk", &pk),
+                ("sk", &sk),
+                ("info", &info),
+                ("chunks", &chunks)
+            ])
+        );
+        let back: EntryRow = row_from(entry)?;
+        assert_eq!((back.info.as_str(), back.chunks), ("{}", 3));
+
+        let chunk = item_from(key("B#x", "0000"), &ChunkRow { part: "[[".into() })?;
+        assert_eq!(chunk.len(), 3);
+        assert_eq!(chunk["part"], A::S("[[".into()));
+
+        let meta = item_from(
+            key("META", "shipped_edition"),
+            &MetaRow {
+                value: "2026".into(),
+            },
+        )?;
+        assert_eq!(meta.len(), 3);
+        assert_eq!(meta["value"], A::S("2026".into()));
         Ok(())
     }
 }

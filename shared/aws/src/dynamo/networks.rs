@@ -13,7 +13,7 @@
 //! switches the network's version with a conditional update, then deletes
 //! the old version's items.
 
-use super::{DynamoStore, Item, Tx, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
+use super::{DynamoStore, Item, Tx, get_s, item_from, key, n, row_from, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, WriteRequest};
 use bealert_app::ports::{
@@ -25,6 +25,7 @@ use bealert_core::broadcast::{NetworkReport, Target};
 use bealert_core::delivery::DeliveryStatus;
 use bealert_core::network::CellRecord;
 use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,21 +36,81 @@ fn cell_pk(name: &str, version: u64, parent: u64) -> String {
     format!("CELL#{name}#{version}#{parent:x}")
 }
 
-fn info_of(item: &Item) -> Result<NetworkInfo, StoreError> {
-    Ok(NetworkInfo {
-        name: get_s(item, "sk")?.to_string(),
-        version: opt_n(item, "version")?.unwrap_or(0),
-        refreshed_at: opt_n(item, "refreshed_at")?,
-        cells: opt_n(item, "cells")?.unwrap_or(0),
-        active_devices: opt_n(item, "active_devices")?.unwrap_or(0),
-        derived: opt_n(item, "derived")?.unwrap_or(0),
-    })
+/// A network's item (`NETS`/`<name>`). `insert_network` puts the first
+/// three; each replacement of the cells sets the rest with an update
+/// expression (see `replace_cells`), so until the first they are absent.
+#[derive(Serialize, Deserialize)]
+struct NetworkRow {
+    #[serde(default)]
+    key_hash: String,
+    #[serde(default)]
+    created_at: i64,
+    #[serde(default)]
+    version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cells: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    active_devices: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    derived: Option<u64>,
+    /// The current version's index cells, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parents: Option<String>,
 }
 
-fn parents_of(item: &Item) -> Vec<u64> {
-    opt_s(item, "parents")
+/// A network's key item (`NETKEY#<key hash>`/`K`).
+#[derive(Serialize, Deserialize)]
+struct NetworkKeyRow {
+    name: String,
+    created_at: i64,
+}
+
+/// A cell under one of its index cells (`CELL#...`/`<cell id>`): the
+/// [`CellRecord`] and all its index cells, as JSON.
+#[derive(Serialize, Deserialize)]
+struct CellRow {
+    body: String,
+    parents: String,
+}
+
+/// A network's delivery of an alert (`T#<alert>`/`network:<name>`):
+/// `plan_targets` puts it, claims and records change it with update
+/// expressions (which set `error` and `report`).
+#[derive(Serialize, Deserialize)]
+struct TargetItem {
+    status: u8,
+    attempts: u32,
+    lease_until: i64,
+    updated_at: i64,
+    /// The TTL (seconds).
+    #[serde(default)]
+    expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// The network's [`NetworkReport`], as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    report: Option<String>,
+}
+
+/// A network's info and its current version's index cells.
+fn info_of(item: Item) -> Result<(NetworkInfo, Vec<u64>), StoreError> {
+    let name = get_s(&item, "sk")?.to_string();
+    let row: NetworkRow = row_from(item)?;
+    let parents = row
+        .parents
         .and_then(|p| serde_json::from_str(&p).ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let info = NetworkInfo {
+        name,
+        version: row.version,
+        refreshed_at: row.refreshed_at,
+        cells: row.cells.unwrap_or(0),
+        active_devices: row.active_devices.unwrap_or(0),
+        derived: row.derived.unwrap_or(0),
+    };
+    Ok((info, parents))
 }
 
 fn status_of(v: u8) -> Result<DeliveryStatus, StoreError> {
@@ -106,13 +167,26 @@ impl DynamoStore {
 #[async_trait]
 impl NetworkStore for DynamoStore {
     async fn insert_network(&self, network: &Network) -> Result<(), StoreError> {
-        let mut listed = key(NETS, &network.name);
-        listed.insert("key_hash".into(), s(&network.key_hash));
-        listed.insert("created_at".into(), n(network.created_at));
-        listed.insert("version".into(), n(0));
-        let mut by_key = key(format!("NETKEY#{}", network.key_hash), "K");
-        by_key.insert("name".into(), s(&network.name));
-        by_key.insert("created_at".into(), n(network.created_at));
+        let listed = item_from(
+            key(NETS, &network.name),
+            &NetworkRow {
+                key_hash: network.key_hash.clone(),
+                created_at: network.created_at,
+                version: 0,
+                refreshed_at: None,
+                cells: None,
+                active_devices: None,
+                derived: None,
+                parents: None,
+            },
+        )?;
+        let by_key = item_from(
+            key(format!("NETKEY#{}", network.key_hash), "K"),
+            &NetworkKeyRow {
+                name: network.name.clone(),
+                created_at: network.created_at,
+            },
+        )?;
         let put = |item| {
             Put::builder()
                 .table_name(&self.tables.networks)
@@ -144,10 +218,11 @@ impl NetworkStore for DynamoStore {
             .map_err(sdk_err)?;
         out.item
             .map(|item| {
+                let row: NetworkKeyRow = row_from(item)?;
                 Ok(Network {
-                    name: get_s(&item, "name")?.to_string(),
+                    name: row.name,
                     key_hash: key_hash.to_string(),
-                    created_at: get_n(&item, "created_at")?,
+                    created_at: row.created_at,
                 })
             })
             .transpose()
@@ -157,7 +232,10 @@ impl NetworkStore for DynamoStore {
         let items = self
             .query_all(&self.tables.networks, NETS, None, None, None)
             .await?;
-        items.iter().map(info_of).collect()
+        items
+            .into_iter()
+            .map(|i| info_of(i).map(|(info, _)| info))
+            .collect()
     }
 
     async fn replace_cells(
@@ -170,21 +248,20 @@ impl NetworkStore for DynamoStore {
             .network_item(network)
             .await?
             .ok_or_else(|| StoreError::Permanent(format!("no network named {network}")))?;
-        let old = info_of(&current)?;
-        let old_parents = parents_of(&current);
+        let (old, old_parents) = info_of(current)?;
         let version = old.version + 1;
         let mut parents: BTreeSet<u64> = BTreeSet::new();
         let mut puts = Vec::new();
         for c in cells.iter() {
-            let body = serde_json::to_string(&c.record)
-                .map_err(|e| StoreError::Permanent(e.to_string()))?;
-            let ps = serde_json::to_string(&c.parents)
-                .map_err(|e| StoreError::Permanent(e.to_string()))?;
+            let row = CellRow {
+                body: serde_json::to_string(&c.record)
+                    .map_err(|e| StoreError::Permanent(e.to_string()))?,
+                parents: serde_json::to_string(&c.parents)
+                    .map_err(|e| StoreError::Permanent(e.to_string()))?,
+            };
             for p in &c.parents {
                 parents.insert(*p);
-                let mut item = key(cell_pk(network, version, *p), &c.record.cell_id);
-                item.insert("body".into(), s(&body));
-                item.insert("parents".into(), s(&ps));
+                let item = item_from(key(cell_pk(network, version, *p), &c.record.cell_id), &row)?;
                 puts.push(
                     WriteRequest::builder()
                         .put_request(
@@ -260,7 +337,7 @@ impl NetworkStore for DynamoStore {
         let Some(item) = self.network_item(network).await? else {
             return Ok(Vec::new());
         };
-        let version = info_of(&item)?.version;
+        let version = info_of(item)?.0.version;
         if version == 0 {
             return Ok(Vec::new());
         }
@@ -282,9 +359,10 @@ impl NetworkStore for DynamoStore {
             if out.contains_key(&id) {
                 continue;
             }
-            let record: CellRecord = serde_json::from_str(get_s(&item, "body")?)
+            let row: CellRow = row_from(item)?;
+            let record: CellRecord = serde_json::from_str(&row.body)
                 .map_err(|e| StoreError::Permanent(e.to_string()))?;
-            let parents: Vec<u64> = serde_json::from_str(get_s(&item, "parents")?)
+            let parents: Vec<u64> = serde_json::from_str(&row.parents)
                 .map_err(|e| StoreError::Permanent(e.to_string()))?;
             out.insert(id, IndexedCell { record, parents });
         }
@@ -305,12 +383,18 @@ impl TargetStore for DynamoStore {
         now: i64,
     ) -> Result<(), StoreError> {
         for t in targets {
-            let mut item = target_key(alert, t);
-            item.insert("status".into(), n(DeliveryStatus::Queued.index()));
-            item.insert("attempts".into(), n(0));
-            item.insert("lease_until".into(), n(0));
-            item.insert("updated_at".into(), n(now));
-            item.insert("expires_at".into(), n(self.expires_at(now)));
+            let item = item_from(
+                target_key(alert, t),
+                &TargetItem {
+                    status: DeliveryStatus::Queued.index(),
+                    attempts: 0,
+                    lease_until: 0,
+                    updated_at: now,
+                    expires_at: self.expires_at(now),
+                    error: None,
+                    report: None,
+                },
+            )?;
             self.usage.request();
             match self
                 .client
@@ -351,9 +435,12 @@ impl TargetStore for DynamoStore {
             else {
                 return Ok(Claim::Unknown);
             };
-            let status: u8 = get_n(&item, "status")?;
-            let attempts: u32 = get_n(&item, "attempts")?;
-            let lease_until: i64 = get_n(&item, "lease_until")?;
+            let TargetItem {
+                status,
+                attempts,
+                lease_until,
+                ..
+            } = row_from(item)?;
             let claim = Claim::decide(status_of(status)?, lease_until, attempts, None, now);
             let Claim::Claimed { attempt, .. } = claim else {
                 return Ok(claim);
@@ -489,24 +576,172 @@ impl TargetStore for DynamoStore {
             )
             .await?;
         let mut rows = items
-            .iter()
+            .into_iter()
             .map(|item| {
-                let k = get_s(item, "sk")?;
+                let k = get_s(&item, "sk")?;
+                let target = Target::parse(k)
+                    .ok_or_else(|| StoreError::Permanent(format!("bad target {k}")))?;
+                let row: TargetItem = row_from(item)?;
                 Ok(TargetRow {
-                    target: Target::parse(k)
-                        .ok_or_else(|| StoreError::Permanent(format!("bad target {k}")))?,
-                    status: status_of(get_n(item, "status")?)?,
-                    attempts: get_n(item, "attempts")?,
-                    report: opt_s(item, "report")
+                    target,
+                    status: status_of(row.status)?,
+                    attempts: row.attempts,
+                    report: row
+                        .report
                         .map(|r| serde_json::from_str(&r))
                         .transpose()
                         .map_err(|e| StoreError::Permanent(e.to_string()))?,
-                    error: opt_s(item, "error"),
-                    updated_at: get_n(item, "updated_at")?,
+                    error: row.error,
+                    updated_at: row.updated_at,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         rows.sort_by(|a, b| a.target.cmp(&b.target));
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+
+    fn attrs(item: &Item) -> Vec<(&str, &A)> {
+        let mut v: Vec<(&str, &A)> = item.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
+    fn sv(v: &str) -> A {
+        A::S(v.into())
+    }
+
+    fn nv(v: &str) -> A {
+        A::N(v.into())
+    }
+
+    /// Each item kind keeps exactly its attributes and their types; what
+    /// update expressions set later is absent (not NULL) from a put.
+    #[test]
+    fn rows_store_the_same_attributes_as_before() -> Result<(), StoreError> {
+        let listed = item_from(
+            key(NETS, "orange"),
+            &NetworkRow {
+                key_hash: "h".into(),
+                created_at: 5,
+                version: 0,
+                refreshed_at: None,
+                cells: None,
+                active_devices: None,
+                derived: None,
+                parents: None,
+            },
+        )?;
+        assert_eq!(
+            attrs(&listed),
+            [
+                ("created_at", &nv("5")),
+                ("key_hash", &sv("h")),
+                ("pk", &sv("NETS")),
+                ("sk", &sv("orange")),
+                ("version", &nv("0")),
+            ]
+        );
+        // After a replacement (the update expression's attributes).
+        let mut updated = listed.clone();
+        updated.insert("version".into(), nv("2"));
+        updated.insert("refreshed_at".into(), nv("9"));
+        updated.insert("cells".into(), nv("3"));
+        updated.insert("active_devices".into(), nv("40"));
+        updated.insert("derived".into(), nv("1"));
+        updated.insert("parents".into(), sv("[7,8]"));
+        let (info, parents) = info_of(updated)?;
+        assert_eq!(
+            (
+                info.name.as_str(),
+                info.version,
+                info.refreshed_at,
+                info.cells
+            ),
+            ("orange", 2, Some(9), 3)
+        );
+        assert_eq!(
+            (info.active_devices, info.derived, parents),
+            (40, 1, vec![7, 8])
+        );
+        let (fresh, none) = info_of(listed)?;
+        assert_eq!(
+            (fresh.version, fresh.refreshed_at, fresh.cells),
+            (0, None, 0)
+        );
+        assert!(none.is_empty());
+
+        let by_key = item_from(
+            key("NETKEY#h", "K"),
+            &NetworkKeyRow {
+                name: "orange".into(),
+                created_at: 5,
+            },
+        )?;
+        assert_eq!(
+            attrs(&by_key),
+            [
+                ("created_at", &nv("5")),
+                ("name", &sv("orange")),
+                ("pk", &sv("NETKEY#h")),
+                ("sk", &sv("K")),
+            ]
+        );
+
+        let cell = item_from(
+            key("CELL#orange#1#85", "c1"),
+            &CellRow {
+                body: "{}".into(),
+                parents: "[133]".into(),
+            },
+        )?;
+        assert_eq!(
+            attrs(&cell),
+            [
+                ("body", &sv("{}")),
+                ("parents", &sv("[133]")),
+                ("pk", &sv("CELL#orange#1#85")),
+                ("sk", &sv("c1")),
+            ]
+        );
+
+        let planned = item_from(
+            key("T#a1", "network:orange"),
+            &TargetItem {
+                status: 0,
+                attempts: 0,
+                lease_until: 0,
+                updated_at: 1_700_000_000_000,
+                expires_at: 1_707_776_000,
+                error: None,
+                report: None,
+            },
+        )?;
+        assert_eq!(
+            attrs(&planned),
+            [
+                ("attempts", &nv("0")),
+                ("expires_at", &nv("1707776000")),
+                ("lease_until", &nv("0")),
+                ("pk", &sv("T#a1")),
+                ("sk", &sv("network:orange")),
+                ("status", &nv("0")),
+                ("updated_at", &nv("1700000000000")),
+            ]
+        );
+        let mut recorded = planned;
+        recorded.insert("error".into(), sv("refused"));
+        recorded.insert("report".into(), sv("{}"));
+        let back: TargetItem = row_from(recorded)?;
+        assert_eq!(
+            (back.error.as_deref(), back.report.as_deref()),
+            (Some("refused"), Some("{}"))
+        );
+        Ok(())
     }
 }

@@ -404,3 +404,110 @@ async fn broadcast_requests_are_checked_before_anything_is_sent() {
     assert!(v["networks"].get("orange").is_none());
     assert_eq!(v["recipients"], 0);
 }
+
+/// A home without Alert-SMS (the networks absent from the app by type):
+/// its routes answer as before, an alert asking for a broadcast is refused
+/// with the same 503, and one without a broadcast goes out as usual.
+#[tokio::test]
+async fn a_home_without_alert_sms_answers_as_before() {
+    use bealert_app::App;
+    use bealert_app::usecases::AppConfig;
+    use bealert_core::operator::{Jurisdiction, KeyGrant, Operator, hash_key};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = bealert_embedded::Embedded::open(dir.path()).unwrap();
+    let app = App::new(embedded.ports(), AppConfig::default());
+    assert!(app.networks().is_none());
+    for (name, jurisdiction, key) in [
+        (
+            "crisis-centre",
+            Jurisdiction::National,
+            "bea_national-test-key",
+        ),
+        (
+            "ixelles",
+            Jurisdiction::Municipality("21009".into()),
+            "bea_local-test-key",
+        ),
+    ] {
+        let op = Operator {
+            name: name.into(),
+            jurisdiction,
+            user: name.into(),
+            groups: Vec::new(),
+            rights: Default::default(),
+            key_expires_at_ms: None,
+        };
+        let grant = KeyGrant {
+            hash: hash_key(key),
+            expires_at_ms: None,
+        };
+        app.ports
+            .operators
+            .insert_operator(&op, &grant)
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = bealert_http::router(Arc::new(app));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let api = Api::new(&url, "bea_national-test-key");
+    let not_set_up = |a: &common::Answer, what: &str| {
+        // An unavailable part answers 503; its reason goes to the log, as
+        // for the storage (AppError::Unavailable).
+        assert_eq!(a.status, 503, "{what}: {}", a.body);
+        assert!(
+            a.content_type.contains("problem+json"),
+            "{what}: {}",
+            a.content_type
+        );
+    };
+
+    not_set_up(&api.get("/v1/networks").await, "list");
+    not_set_up(
+        &put_cells(
+            &api,
+            "base",
+            "some-key",
+            &grid(4.30, 50.80, 2, 2, 0.01, 100),
+        )
+        .await,
+        "cells",
+    );
+    not_set_up(
+        &api.post("/v1/networks/base/cells:upload", &json!({})).await,
+        "upload",
+    );
+    not_set_up(
+        &api.post("/v1/networks/base/cells:load", &json!({"upload_id": "x"}))
+            .await,
+        "load",
+    );
+    let zone = rect(4.32, 50.83, 4.35, 50.87);
+    not_set_up(
+        &api.post("/v1/zones:estimate", &json!({"area": zone})).await,
+        "estimate",
+    );
+    // The operator's rights come first, with or without Alert-SMS.
+    let local = Api::new(&url, "bea_local-test-key");
+    assert_eq!(local.get("/v1/networks").await.status, 403);
+
+    let mut body = alert_body(zone);
+    body["channels"] = json!([]);
+    body["broadcast"] = json!({"mode": "cell_broadcast"});
+    not_set_up(
+        &api.post("/v1/alerts", &body).await,
+        "alert with a broadcast",
+    );
+    let preview = api
+        .post("/v1/zones:preview", &json!({"area": body["area"]}))
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.get("estimate").is_none_or(Value::is_null),
+        "{}",
+        preview.body
+    );
+}

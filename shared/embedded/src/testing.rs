@@ -135,7 +135,8 @@ impl TestHome {
     /// A network with a 3 × 3 grid of 0.01° cells around Brussels (100
     /// active devices each); returns its key.
     pub async fn network_with_cells(&self, name: &str) -> String {
-        let (_, key) = self.app.create_network(name).await.unwrap();
+        let networks = self.app.networks().expect("Alert-SMS is set up");
+        let (_, key) = networks.create_network(name).await.unwrap();
         let mut features = Vec::new();
         for i in 0..3 {
             for j in 0..3 {
@@ -146,7 +147,7 @@ impl TestHome {
             }
         }
         let body = serde_json::json!({"type": "FeatureCollection", "features": features});
-        self.app
+        networks
             .replace_cells(
                 Some(&format!("Bearer {key}")),
                 name,

@@ -195,8 +195,11 @@ async fn list_networks(
     State(app): State<Arc<App>>,
     Authed(op): Authed,
 ) -> Answer<impl IntoResponse> {
+    // The operator's rights first: a refusal is a 403 with or without Alert-SMS.
+    bealert_app::usecases::networks::may_list_networks(&op)?;
+    let networks = app.networks_offered()?;
     Ok(Json(
-        serde_json::json!({"items": app.list_networks(&op).await?}),
+        serde_json::json!({"items": networks.list_networks(&op).await?}),
     ))
 }
 
@@ -209,7 +212,11 @@ async fn replace_cells(
     let auth = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    Ok(Json(app.replace_cells(auth, &name, body).await?))
+    Ok(Json(
+        app.networks_offered()?
+            .replace_cells(auth, &name, body)
+            .await?,
+    ))
 }
 
 /// `cells:upload` and `cells:load` (the presigned upload of a large file).
@@ -223,9 +230,13 @@ async fn network_action(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     match action.as_str() {
-        "cells:upload" => Ok(Json(app.cells_upload(auth, &name).await?).into_response()),
+        "cells:upload" => {
+            let networks = app.networks_offered()?;
+            Ok(Json(networks.cells_upload(auth, &name).await?).into_response())
+        }
         "cells:load" => {
-            Ok(Json(app.load_uploaded_cells(auth, &name, &body).await?).into_response())
+            let networks = app.networks_offered()?;
+            Ok(Json(networks.load_uploaded_cells(auth, &name, &body).await?).into_response())
         }
         _ => Err(Problem::from(AppError::NotFound(format!(
             "no route POST /v1/networks/{name}/{action}; use cells:upload or cells:load"
@@ -238,7 +249,9 @@ async fn estimate(
     Authed(op): Authed,
     JsonBytes(body): JsonBytes,
 ) -> Answer<impl IntoResponse> {
-    Ok(Json(app.estimate_zone(&op, &body).await?))
+    Ok(Json(
+        app.networks_offered()?.estimate_zone(&op, &body).await?,
+    ))
 }
 
 async fn create_alert(

@@ -23,9 +23,10 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
         "\nalert-sms: {} networks of {cells} cells (sites where people live; footprints derived)",
         NETWORKS.len()
     );
+    let networks = app.networks_offered().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut keys = Vec::new();
     for (i, name) in NETWORKS.iter().enumerate() {
-        let (_, key) = app
+        let (_, key) = networks
             .create_network(name)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -34,7 +35,7 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
         })
         .await?;
         let t = Instant::now();
-        let r = app
+        let r = networks
             .replace_cells(Some(&format!("Bearer {key}")), name, body.clone().into())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -77,7 +78,7 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
     })
     .await??;
     let t = Instant::now();
-    let r = app
+    let r = networks
         .replace_cells(
             Some(&format!("Bearer {}", keys[2])),
             NETWORKS[2],
@@ -121,7 +122,7 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
     for (name, area, goal) in &zones {
         let body = serde_json::json!({ "area": area }).to_string();
         let t = Instant::now();
-        let first = app
+        let first = networks
             .estimate_zone(op, body.as_bytes())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -130,7 +131,8 @@ pub async fn run(app: Arc<App>, op: &Operator, cells: usize, runs: usize) -> any
         let mut times = Vec::new();
         for _ in 0..runs {
             let t = Instant::now();
-            app.estimate_zone(op, body.as_bytes())
+            networks
+                .estimate_zone(op, body.as_bytes())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);

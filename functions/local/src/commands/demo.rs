@@ -42,13 +42,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     println!("\n   Three mobile networks upload their cells (Alert-SMS; simulated networks)");
+    let networks = app.networks_offered().map_err(|e| anyhow::anyhow!("{e}"))?;
     for (i, name) in ["proximus", "orange", "base"].into_iter().enumerate() {
-        let (_, key) = app
+        let (_, key) = networks
             .create_network(name)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let sites = bealert_synth::network_sites(700 + i as u64, 3_000).to_string();
-        let r = app
+        let r = networks
             .replace_cells(Some(&format!("Bearer {key}")), name, sites.into())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -3,7 +3,7 @@
 //! queue, so a network that fails or is slow holds only its own job; the
 //! registered channels have queues of their own and never wait for it.
 
-use super::networks::EstimateZone;
+use super::networks::{EstimateZone, NetworksApp};
 use super::{App, JobError, JobOutcome};
 use crate::AppError;
 use crate::jobs::{BROADCAST_QUEUE, BroadcastJob};
@@ -23,60 +23,18 @@ impl App {
     /// cells when the request named none), refuses unknown ones, and keeps
     /// the Alert-SMS estimate with the alert.
     pub(crate) async fn prepare_broadcast(&self, spec: &mut AlertSpec) -> Result<(), AppError> {
+        let networks = self.networks();
         if let Some(b) = spec.broadcast.as_mut() {
-            let ports = self.broadcast_ports()?;
-            let known = ports.networks.networks().await?;
-            let ready: Vec<String> = known
-                .iter()
-                .filter(|n| n.cells > 0)
-                .map(|n| n.name.clone())
-                .collect();
-            if b.networks.is_empty() {
-                if ready.is_empty() {
-                    return Err(ValidationErrors::single(
-                        "broadcast",
-                        "no mobile network has uploaded its cells yet, so nobody can be reached by broadcast; \
-                         leave broadcast out, or have the networks upload their cells",
-                    )
-                    .into());
-                }
-                b.networks = ready;
-            } else {
-                let mut errors = Vec::new();
-                for (i, name) in b.networks.iter().enumerate() {
-                    let path = format!("broadcast.networks[{i}]");
-                    match known.iter().find(|n| &n.name == name) {
-                        None => errors.push(bealert_core::FieldError {
-                            path,
-                            message: format!(
-                                "unknown network {name:?}; known: {}",
-                                if known.is_empty() {
-                                    "none yet (`bealert network create`)".to_string()
-                                } else {
-                                    known
-                                        .iter()
-                                        .map(|n| n.name.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                }
-                            ),
-                        }),
-                        Some(n) if n.cells == 0 => errors.push(bealert_core::FieldError {
-                            path,
-                            message: format!("network {name:?} has not uploaded its cells yet"),
-                        }),
-                        Some(_) => {}
-                    }
-                }
-                if !errors.is_empty() {
-                    return Err(ValidationErrors(errors).into());
-                }
-                b.networks.sort();
-                b.networks.dedup();
-            }
+            networks
+                .ok_or_else(super::networks::not_set_up)?
+                .name_networks(&mut b.networks)
+                .await?;
         }
         if !spec.area.is_empty() {
-            spec.estimate = self.estimate_area(spec.area.clone()).await?;
+            spec.estimate = match networks {
+                Some(n) => n.estimate_area(spec.area.clone()).await?,
+                None => None,
+            };
         }
         Ok(())
     }
@@ -85,96 +43,14 @@ impl App {
     /// (again on a retried plan: a claim lets only one through).
     pub(crate) async fn plan_broadcast(&self, alert: &AlertRecord) -> Result<(), JobError> {
         match &alert.spec.broadcast {
-            Some(b) => self.plan_networks(alert, &b.networks).await,
-            None => Ok(()),
-        }
-    }
-
-    /// [`Self::plan_broadcast`] to the networks named.
-    pub(crate) async fn plan_networks(
-        &self,
-        alert: &AlertRecord,
-        networks: &[String],
-    ) -> Result<(), JobError> {
-        if networks.is_empty() {
-            return Ok(());
-        }
-        let ports = self.broadcast_ports().map_err(JobError::from)?;
-        let targets: Vec<Target> = networks
-            .iter()
-            .map(|n| Target::Network(n.clone()))
-            .collect();
-        ports
-            .targets
-            .plan_targets(alert.id, &targets, self.now_ms())
-            .await?;
-        let bodies: Vec<String> = networks
-            .iter()
-            .map(|n| {
-                serde_json::to_string(&BroadcastJob {
-                    alert_id: alert.id,
-                    network: n.clone(),
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map_err(JobError::from)?;
-        for chunk in bodies.chunks(10) {
-            self.ports.queue.send(BROADCAST_QUEUE, chunk).await?;
-        }
-        Ok(())
-    }
-
-    /// One network's part of one alert.
-    pub(crate) async fn handle_broadcast(&self, job: BroadcastJob) -> Result<JobOutcome, JobError> {
-        let ports = self.broadcast_ports().map_err(JobError::from)?.clone();
-        let config = self.broadcast_config();
-        let alert = self.job_alert(job.alert_id).await?;
-        if alert.state.is_final() {
-            return Ok(JobOutcome::Done);
-        }
-        let target = Target::Network(job.network.clone());
-        // The lease outlasts a request to the network, with room to record.
-        let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
-        let now = self.now_ms();
-        let attempt = match ports
-            .targets
-            .claim_target(alert.id, &target, now, lease)
-            .await?
-        {
-            Claim::Done | Claim::Unknown => return Ok(JobOutcome::Done),
-            Claim::Busy { until } => {
-                return Ok(JobOutcome::RetryAfter(
-                    Duration::from_millis((until - now).max(10) as u64),
-                    format!("{target} is being sent by another worker"),
-                ));
+            Some(b) if !b.networks.is_empty() => {
+                self.networks_offered()
+                    .map_err(JobError::from)?
+                    .plan_networks(alert, &b.networks)
+                    .await
             }
-            Claim::Claimed { attempt, .. } => attempt,
-        };
-
-        let deadline = now + lease.as_millis() as i64 - 2_000;
-        let (outcome, planned, overshoot_km2) = match alert.spec.references {
-            Some(original) => (
-                self.network_follow_up(&alert, original, &job.network, &config)
-                    .await,
-                NetworkReport::default(),
-                0.0,
-            ),
-            None => {
-                self.network_broadcast(&alert, &job.network, &config, deadline)
-                    .await?
-            }
-        };
-        // The network's report, with what bealert knows better; what was
-        // asked of it kept when it fails for good.
-        let outcome = outcome.map(|mut report| {
-            report.overshoot_km2 = overshoot_km2;
-            if planned.cells > 0 {
-                report.cells = planned.cells;
-            }
-            report
-        });
-        self.finish_target(alert.id, &target, attempt, outcome, Some(planned))
-            .await
+            _ => Ok(()),
+        }
     }
 
     /// What one attempt at a target (a network or an outlet) does to its
@@ -205,9 +81,8 @@ impl App {
             }
         };
         let recorded = self
-            .broadcast_ports()
+            .target_store()
             .map_err(JobError::from)?
-            .targets
             .record_target(
                 alert,
                 target,
@@ -232,6 +107,194 @@ impl App {
         Ok(JobOutcome::Done)
     }
 
+    /// A dead-lettered broadcast job: its network is declared failed.
+    pub(crate) async fn dead_broadcast(
+        &self,
+        job: BroadcastJob,
+        why: &str,
+    ) -> Result<(), crate::ports::StoreError> {
+        self.dead_target(job.alert_id, &Target::Network(job.network), why)
+            .await
+    }
+
+    /// A dead-lettered job of one target (a network or an outlet): its
+    /// delivery is declared failed with the reason, and the alert settles.
+    pub(crate) async fn dead_target(
+        &self,
+        alert: AlertId,
+        target: &Target,
+        why: &str,
+    ) -> Result<(), crate::ports::StoreError> {
+        let Ok(store) = self.target_store() else {
+            return Ok(());
+        };
+        let reason = format!(
+            "not sent: its job failed {} times ({why})",
+            self.config.max_receives
+        );
+        store
+            .fail_target(alert, target, &reason, self.now_ms())
+            .await?;
+        tracing::error!(%alert, %target, %why, "target job dead-lettered; its delivery is marked failed");
+        self.settle(alert).await
+    }
+
+    /// Every target delivery of an alert (none when Alert-SMS is not set up).
+    pub(crate) async fn target_rows(
+        &self,
+        id: AlertId,
+    ) -> Result<Vec<crate::ports::TargetRow>, crate::ports::StoreError> {
+        match self.networks() {
+            Some(n) => n.ports().targets.targets(id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl NetworksApp<'_> {
+    /// At creation: names the networks of a broadcast (every network with
+    /// cells when the request named none) and refuses unknown ones.
+    async fn name_networks(&self, networks: &mut Vec<String>) -> Result<(), AppError> {
+        let known = self.ports().networks.networks().await?;
+        let ready: Vec<String> = known
+            .iter()
+            .filter(|n| n.cells > 0)
+            .map(|n| n.name.clone())
+            .collect();
+        if networks.is_empty() {
+            if ready.is_empty() {
+                return Err(ValidationErrors::single(
+                    "broadcast",
+                    "no mobile network has uploaded its cells yet, so nobody can be reached by broadcast; \
+                     leave broadcast out, or have the networks upload their cells",
+                )
+                .into());
+            }
+            *networks = ready;
+        } else {
+            let mut errors = Vec::new();
+            for (i, name) in networks.iter().enumerate() {
+                let path = format!("broadcast.networks[{i}]");
+                match known.iter().find(|n| &n.name == name) {
+                    None => errors.push(bealert_core::FieldError {
+                        path,
+                        message: format!(
+                            "unknown network {name:?}; known: {}",
+                            if known.is_empty() {
+                                "none yet (`bealert network create`)".to_string()
+                            } else {
+                                known
+                                    .iter()
+                                    .map(|n| n.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        ),
+                    }),
+                    Some(n) if n.cells == 0 => errors.push(bealert_core::FieldError {
+                        path,
+                        message: format!("network {name:?} has not uploaded its cells yet"),
+                    }),
+                    Some(_) => {}
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ValidationErrors(errors).into());
+            }
+            networks.sort();
+            networks.dedup();
+        }
+        Ok(())
+    }
+
+    /// [`App::plan_broadcast`] to the networks named.
+    pub(crate) async fn plan_networks(
+        &self,
+        alert: &AlertRecord,
+        networks: &[String],
+    ) -> Result<(), JobError> {
+        if networks.is_empty() {
+            return Ok(());
+        }
+        let ports = self.ports();
+        let targets: Vec<Target> = networks
+            .iter()
+            .map(|n| Target::Network(n.clone()))
+            .collect();
+        ports
+            .targets
+            .plan_targets(alert.id, &targets, self.app.now_ms())
+            .await?;
+        let bodies: Vec<String> = networks
+            .iter()
+            .map(|n| {
+                serde_json::to_string(&BroadcastJob {
+                    alert_id: alert.id,
+                    network: n.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(JobError::from)?;
+        for chunk in bodies.chunks(10) {
+            self.app.ports.queue.send(BROADCAST_QUEUE, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// One network's part of one alert.
+    pub(crate) async fn handle_broadcast(&self, job: BroadcastJob) -> Result<JobOutcome, JobError> {
+        let ports = self.ports();
+        let config = self.config();
+        let alert = self.app.job_alert(job.alert_id).await?;
+        if alert.state.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let target = Target::Network(job.network.clone());
+        // The lease outlasts a request to the network, with room to record.
+        let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
+        let now = self.app.now_ms();
+        let attempt = match ports
+            .targets
+            .claim_target(alert.id, &target, now, lease)
+            .await?
+        {
+            Claim::Done | Claim::Unknown => return Ok(JobOutcome::Done),
+            Claim::Busy { until } => {
+                return Ok(JobOutcome::RetryAfter(
+                    Duration::from_millis((until - now).max(10) as u64),
+                    format!("{target} is being sent by another worker"),
+                ));
+            }
+            Claim::Claimed { attempt, .. } => attempt,
+        };
+
+        let deadline = now + lease.as_millis() as i64 - 2_000;
+        let (outcome, planned, overshoot_km2) = match alert.spec.references {
+            Some(original) => (
+                self.network_follow_up(&alert, original, &job.network, config)
+                    .await,
+                NetworkReport::default(),
+                0.0,
+            ),
+            None => {
+                self.network_broadcast(&alert, &job.network, config, deadline)
+                    .await?
+            }
+        };
+        // The network's report, with what bealert knows better; what was
+        // asked of it kept when it fails for good.
+        let outcome = outcome.map(|mut report| {
+            report.overshoot_km2 = overshoot_km2;
+            if planned.cells > 0 {
+                report.cells = planned.cells;
+            }
+            report
+        });
+        self.app
+            .finish_target(alert.id, &target, attempt, outcome, Some(planned))
+            .await
+    }
+
     /// The network's part of a new alert: the cells it has in the zone,
     /// the message, the network's answer; what was asked of it; the overshoot.
     async fn network_broadcast(
@@ -241,7 +304,7 @@ impl App {
         config: &super::networks::BroadcastConfig,
         not_after: i64,
     ) -> Result<(Result<NetworkReport, GatewayError>, NetworkReport, f64), JobError> {
-        let ports = self.broadcast_ports().map_err(JobError::from)?.clone();
+        let ports = self.ports();
         let area = alert.spec.area.clone();
         let zone = Arc::new(
             tokio::task::spawn_blocking(move || EstimateZone::new(&area))
@@ -304,9 +367,7 @@ impl App {
         network: &str,
         config: &super::networks::BroadcastConfig,
     ) -> Result<NetworkReport, GatewayError> {
-        let ports = self
-            .broadcast_ports()
-            .map_err(|e| GatewayError::Permanent(e.to_string()))?;
+        let ports = self.ports();
         let target = Target::Network(network.to_string());
         let plain = broadcast_message(alert, network, Vec::new(), config, 0);
         let message = FollowUpMessage {
@@ -323,50 +384,6 @@ impl App {
                 "{network} did not answer within {:?}",
                 config.gateway_timeout
             ))),
-        }
-    }
-
-    /// A dead-lettered broadcast job: its network is declared failed.
-    pub(crate) async fn dead_broadcast(
-        &self,
-        job: BroadcastJob,
-        why: &str,
-    ) -> Result<(), crate::ports::StoreError> {
-        self.dead_target(job.alert_id, &Target::Network(job.network), why)
-            .await
-    }
-
-    /// A dead-lettered job of one target (a network or an outlet): its
-    /// delivery is declared failed with the reason, and the alert settles.
-    pub(crate) async fn dead_target(
-        &self,
-        alert: AlertId,
-        target: &Target,
-        why: &str,
-    ) -> Result<(), crate::ports::StoreError> {
-        let Ok(ports) = self.broadcast_ports() else {
-            return Ok(());
-        };
-        let reason = format!(
-            "not sent: its job failed {} times ({why})",
-            self.config.max_receives
-        );
-        ports
-            .targets
-            .fail_target(alert, target, &reason, self.now_ms())
-            .await?;
-        tracing::error!(%alert, %target, %why, "target job dead-lettered; its delivery is marked failed");
-        self.settle(alert).await
-    }
-
-    /// Every target delivery of an alert (none when Alert-SMS is not set up).
-    pub(crate) async fn target_rows(
-        &self,
-        id: AlertId,
-    ) -> Result<Vec<crate::ports::TargetRow>, crate::ports::StoreError> {
-        match &self.broadcast {
-            Some(b) => b.ports.targets.targets(id).await,
-            None => Ok(Vec::new()),
         }
     }
 }

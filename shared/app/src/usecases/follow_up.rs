@@ -553,22 +553,22 @@ impl App {
         original: AlertId,
         stops: bool,
     ) -> Result<bool, JobError> {
-        let Some(b) = self.broadcast.as_ref() else {
+        let Some(net) = self.networks() else {
             return Ok(true);
         };
-        let mut rows = b.ports.targets.targets(original).await?;
+        let store = &net.ports().targets;
+        let mut rows = store.targets(original).await?;
         let deadline = self.now_ms() + HELD_WAIT_MS;
         if stops {
             for t in rows.iter().filter(|t| t.status == DeliveryStatus::Queued) {
-                b.ports
-                    .targets
+                store
                     .fail_target(original, &t.target, &cancelled_by(alert.id), self.now_ms())
                     .await?;
             }
             // One being handed over right now: wait for its answer.
             while rows.iter().any(|t| !t.status.is_final()) && self.now_ms() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                rows = b.ports.targets.targets(original).await?;
+                rows = store.targets(original).await?;
             }
             if rows.iter().any(|t| !t.status.is_final()) {
                 return Ok(false);
@@ -582,7 +582,7 @@ impl App {
                 _ => None,
             })
             .collect();
-        self.plan_networks(alert, &networks).await?;
+        net.plan_networks(alert, &networks).await?;
         // The public channels' outlets that published the original.
         if self.public.is_some() {
             let outlets = sent

@@ -141,7 +141,8 @@ pub struct App {
     clock: Arc<dyn crate::clock::Clock>,
 }
 
-/// Alert-SMS, when a home sets it up ([`App::with_broadcast`]).
+/// Alert-SMS, when a home sets it up ([`App::with_broadcast`]); its use
+/// cases are [`networks::NetworksApp`]'s.
 struct BroadcastState {
     ports: crate::ports::BroadcastPorts,
     config: networks::BroadcastConfig,
@@ -294,7 +295,10 @@ impl App {
             if let Some(wait) = self.while_halted().await? {
                 return Ok(wait);
             }
-            self.handle_broadcast(job).await
+            self.networks_offered()
+                .map_err(JobError::from)?
+                .handle_broadcast(job)
+                .await
         })
     }
 

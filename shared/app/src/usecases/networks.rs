@@ -194,13 +194,68 @@ pub(crate) struct NetworkSelection {
     pub figures: NetworkFigures,
 }
 
+/// The answer where Alert-SMS is not set up (503).
+pub const NOT_SET_UP: &str = "Alert-SMS (mobile networks) is not set up in this home";
+
+pub(super) fn not_set_up() -> AppError {
+    AppError::Unavailable(NOT_SET_UP.into())
+}
+
+/// Alert-SMS's use cases: the [`App`] with its mobile networks, which a
+/// home may leave out. It is obtained only through [`App::networks`], so
+/// none of its use cases checks at run time; it reaches the rest (ports,
+/// clock, config) through the app.
+#[derive(Clone, Copy)]
+pub struct NetworksApp<'a> {
+    pub(super) app: &'a App,
+    pub(super) broadcast: &'a super::BroadcastState,
+}
+
+impl<'a> NetworksApp<'a> {
+    /// The app these networks belong to.
+    pub fn app(&self) -> &'a App {
+        self.app
+    }
+
+    /// Alert-SMS's ports (networks, targets, gateways, uploads).
+    pub fn ports(&self) -> &'a crate::ports::BroadcastPorts {
+        &self.broadcast.ports
+    }
+
+    /// Alert-SMS's tunables.
+    pub fn config(&self) -> &'a BroadcastConfig {
+        &self.broadcast.config
+    }
+}
+
+/// Refuses an operator who may not list the networks (403): before
+/// [`App::networks_offered`], so the refusal is the same with or without
+/// Alert-SMS.
+pub fn may_list_networks(operator: &Operator) -> Result<(), AppError> {
+    require(
+        operator,
+        bealert_core::operator::Task::Networks,
+        "list networks",
+    )
+}
+
 impl App {
-    pub(crate) fn broadcast_ports(&self) -> Result<&crate::ports::BroadcastPorts, AppError> {
-        self.broadcast.as_ref().map(|b| &b.ports).ok_or_else(|| {
-            AppError::Unavailable("Alert-SMS (mobile networks) is not set up in this home".into())
+    /// Alert-SMS's use cases, if this home sets it up ([`App::with_broadcast`]).
+    pub fn networks(&self) -> Option<NetworksApp<'_>> {
+        self.broadcast.as_ref().map(|broadcast| NetworksApp {
+            app: self,
+            broadcast,
         })
     }
 
+    /// [`Self::networks`], or the 503 a home without Alert-SMS answers
+    /// ([`NOT_SET_UP`]).
+    pub fn networks_offered(&self) -> Result<NetworksApp<'_>, AppError> {
+        self.networks().ok_or_else(not_set_up)
+    }
+
+    /// The tunables of Alert-SMS (the defaults without it): the public
+    /// channels' attempts and backoff follow them too.
     pub(crate) fn broadcast_config(&self) -> BroadcastConfig {
         self.broadcast
             .as_ref()
@@ -208,8 +263,28 @@ impl App {
             .unwrap_or_default()
     }
 
+    /// The store of target deliveries (networks and outlets), which comes
+    /// with Alert-SMS's ports: the public channels keep theirs there.
+    pub(crate) fn target_store(&self) -> Result<&Arc<dyn crate::ports::TargetStore>, AppError> {
+        self.broadcast
+            .as_ref()
+            .map(|b| &b.ports.targets)
+            .ok_or_else(not_set_up)
+    }
+
+    /// The estimate for a validated area; `None` when Alert-SMS is not set
+    /// up here or no network has cells.
+    pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {
+        match self.networks() {
+            Some(networks) => networks.estimate_area(area).await,
+            None => Ok(None),
+        }
+    }
+}
+
+impl NetworksApp<'_> {
     pub async fn create_network(&self, name: &str) -> Result<(Network, String), AppError> {
-        create_network(self.broadcast_ports()?.networks.as_ref(), name).await
+        create_network(self.ports().networks.as_ref(), name).await
     }
 
     /// The network behind a Bearer key, which must be `name`'s own.
@@ -218,7 +293,7 @@ impl App {
         authorization: Option<&str>,
         name: &str,
     ) -> Result<Network, AppError> {
-        let ports = self.broadcast_ports()?;
+        let ports = self.ports();
         let key = super::operators::bearer(authorization, "network key")?;
         let hash = hash_key(key);
         match ports.networks.network_by_key_hash(&hash).await? {
@@ -227,7 +302,7 @@ impl App {
                 "this key belongs to network {:?}; it can only replace that network's cells",
                 n.name
             ))),
-            None if self.ports.operators.operator_by_key_hash(&hash).await?.is_some() => {
+            None if self.app.ports.operators.operator_by_key_hash(&hash).await?.is_some() => {
                 Err(AppError::Forbidden(
                     "an operator key cannot upload cells: use the network's own key \
                      (`bealert network create` prints it)"
@@ -315,7 +390,7 @@ impl App {
     }
 
     fn uploads(&self) -> Result<&Arc<dyn crate::ports::UploadStore>, AppError> {
-        self.broadcast_ports()?.uploads.as_ref().ok_or_else(|| {
+        self.ports().uploads.as_ref().ok_or_else(|| {
             AppError::BadRequest(
                 "this home takes cell files in the request itself: PUT the FeatureCollection to \
                  /v1/networks/{name}/cells (up to 128 MiB)"
@@ -345,9 +420,9 @@ impl App {
         })
         .await
         .map_err(|e| AppError::Internal(format!("cells task failed: {e}")))??;
-        let at = self.now_ms();
+        let at = self.app.now_ms();
         let info = self
-            .broadcast_ports()?
+            .ports()
             .networks
             .replace_cells(&network.name, cells.into(), at)
             .await?;
@@ -363,20 +438,16 @@ impl App {
     }
 
     fn is_stale(&self, info: &NetworkInfo, now: i64) -> bool {
-        let age = self.broadcast_config().stale_after.as_millis() as i64;
+        let age = self.config().stale_after.as_millis() as i64;
         info.refreshed_at.is_none_or(|at| now - at > age)
     }
 
     /// `GET /v1/networks`: every network and how fresh its cells are.
     pub async fn list_networks(&self, operator: &Operator) -> Result<Vec<NetworkView>, AppError> {
-        require(
-            operator,
-            bealert_core::operator::Task::Networks,
-            "list networks",
-        )?;
-        let now = self.now_ms();
+        may_list_networks(operator)?;
+        let now = self.app.now_ms();
         Ok(self
-            .broadcast_ports()?
+            .ports()
             .networks
             .networks()
             .await?
@@ -398,9 +469,9 @@ impl App {
         operator: &Operator,
         body: &[u8],
     ) -> Result<EstimateAnswer, AppError> {
-        self.broadcast_ports()?;
         let body: EstimateBody = parse_body(body)?;
         let (area, _, ()) = self
+            .app
             .operator_area(operator, body.area, "area", |_| Ok(()))
             .await?;
         Ok(match self.estimate_with_border(area).await? {
@@ -443,14 +514,13 @@ impl App {
             reach_devices: 0,
             overshoot_km2: 0.0,
             overshoot_people: 0.0,
-            devices_per_person: self.broadcast_config().devices_per_person,
+            devices_per_person: self.config().devices_per_person,
             stale: false,
             networks: BTreeMap::new(),
         }
     }
 
-    /// The estimate for a validated area; `None` when Alert-SMS is not set
-    /// up here or no network has cells.
+    /// The estimate for a validated area; `None` when no network has cells.
     pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {
         Ok(self.estimate_with_border(area).await?.map(|(e, ..)| e))
     }
@@ -458,11 +528,8 @@ impl App {
     /// The estimate, the selected cells on the zone's edge (by network),
     /// and the zone.
     async fn estimate_with_border(&self, area: Area) -> Result<Option<WithBorder>, AppError> {
-        if self.broadcast.is_none() {
-            return Ok(None);
-        }
         // No network has cells: no zone to build (a preview's common case).
-        let networks = self.broadcast_ports()?.networks.networks().await?;
+        let networks = self.ports().networks.networks().await?;
         if networks.iter().all(|n| n.cells == 0) {
             return Ok(None);
         }
@@ -481,9 +548,8 @@ impl App {
         if selections.is_empty() {
             return Ok(None);
         }
-        let config = self.broadcast_config();
-        let dpp = config.devices_per_person;
-        let now = self.now_ms();
+        let dpp = self.config().devices_per_person;
+        let now = self.app.now_ms();
         let mut out = self.empty_estimate();
         let mut border: Vec<Arc<PreparedCell>> = Vec::new();
         let mut named: Vec<(String, Arc<PreparedCell>)> = Vec::new();
@@ -542,7 +608,7 @@ impl App {
         zone: &Arc<EstimateZone>,
         only: Option<&str>,
     ) -> Result<Vec<NetworkSelection>, AppError> {
-        let ports = self.broadcast_ports()?;
+        let ports = self.ports();
         let infos: Vec<NetworkInfo> = ports
             .networks
             .networks()
@@ -586,8 +652,8 @@ impl App {
         info: &NetworkInfo,
         parents: &[u64],
     ) -> Result<Vec<Arc<PreparedCell>>, AppError> {
-        let ports = self.broadcast_ports()?;
-        let cache = &self.broadcast.as_ref().expect("checked above").cells;
+        let ports = self.ports();
+        let cache = &self.broadcast.cells;
         let net = {
             let mut map = cache.networks.lock().unwrap_or_else(|e| e.into_inner());
             let entry = map.entry(info.name.clone()).or_insert_with(|| {

@@ -455,9 +455,13 @@ async fn a_home_without_alert_sms_answers_as_before() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let api = Api::new(&url, "bea_national-test-key");
     let not_set_up = |a: &common::Answer, what: &str| {
-        // An unavailable part answers 503; its reason goes to the log, as
-        // for the storage (AppError::Unavailable).
+        // A part the home does not offer answers 503 and says which
+        // (before: the storage's generic "cannot reach its storage").
         assert_eq!(a.status, 503, "{what}: {}", a.body);
+        assert_eq!(
+            a.body["detail"], "Alert-SMS (mobile networks) is not set up in this home",
+            "{what}"
+        );
         assert!(
             a.content_type.contains("problem+json"),
             "{what}: {}",

@@ -24,9 +24,15 @@ pub enum AppError {
     /// A limit of the caller's (429).
     #[error("{0}")]
     TooManyRequests(String),
-    /// A dependency is down; try again (503).
+    /// A dependency is down; try again (503). Its text names internals
+    /// (tables, ARNs), so callers get a generic answer and a request id.
     #[error("{0}")]
     Unavailable(String),
+    /// A 503 whose reason is the caller's to read: a part this home does not
+    /// offer (Alert-SMS, public channels), a message that could not leave
+    /// just now. Its text is shown as it is.
+    #[error("{0}")]
+    NotNow(String),
     #[error("{0}")]
     Internal(String),
 }

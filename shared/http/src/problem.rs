@@ -46,6 +46,7 @@ impl From<AppError> for Problem {
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::NotNow(m) => return Problem::new(StatusCode::SERVICE_UNAVAILABLE, m.clone()),
         };
         if status.is_server_error() {
             // The cause stays in the log; the answer carries only its id.

@@ -198,7 +198,7 @@ pub(crate) struct NetworkSelection {
 pub const NOT_SET_UP: &str = "Alert-SMS (mobile networks) is not set up in this home";
 
 pub(super) fn not_set_up() -> AppError {
-    AppError::Unavailable(NOT_SET_UP.into())
+    AppError::NotNow(NOT_SET_UP.into())
 }
 
 /// Alert-SMS's use cases: the [`App`] with its mobile networks, which a

@@ -37,9 +37,9 @@ impl App {
     }
 
     fn public_ports(&self) -> Result<&PublicPorts, AppError> {
-        self.public.as_ref().ok_or_else(|| {
-            AppError::Unavailable("public channels are not set up in this home".into())
-        })
+        self.public
+            .as_ref()
+            .ok_or_else(|| AppError::NotNow("public channels are not set up in this home".into()))
     }
 
     /// `PUT /v1/outlets/{name}`: national operators register the outlets;

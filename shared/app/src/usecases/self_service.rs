@@ -225,7 +225,7 @@ impl SignupApp<'_> {
             // The signup's own gateways, as codes: never the alerts'.
             if let Some(Err(e)) = s.ports.gateways.get(channel).send(&[message]).await.pop() {
                 tracing::warn!(registration = %r.id, error = %e, "self-service link not sent");
-                return Err(AppError::Unavailable(
+                return Err(AppError::NotNow(
                     "the link could not be sent just now; try again in a minute".into(),
                 ));
             }

@@ -95,6 +95,7 @@ impl From<AppError> for JobError {
             | AppError::Conflict(_)
             | AppError::TooManyRequests(_)
             | AppError::Unavailable(_)
+            | AppError::NotNow(_)
             | AppError::Internal(_) => JobError::Transient(e.to_string()),
         }
     }

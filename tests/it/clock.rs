@@ -28,11 +28,7 @@ async fn operator(app: &App) -> Operator {
 }
 
 fn drill() -> Vec<u8> {
-    json!({"status": "Test", "event": "Clock drill", "severity": "Minor", "urgency": "Future",
-        "certainty": "Possible", "messages": {"nl": "Test"}, "channels": ["sms"],
-        "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}})
-    .to_string()
-    .into_bytes()
+    crate::common::drill_body("Clock drill")
 }
 
 fn conflict(r: Result<impl std::fmt::Debug, AppError>) -> String {

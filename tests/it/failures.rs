@@ -194,11 +194,7 @@ async fn three_subscribers(app: &App) -> bealert_core::operator::Operator {
 }
 
 fn drill() -> Vec<u8> {
-    json!({"status": "Test", "event": "Failure drill", "severity": "Minor", "urgency": "Future",
-        "certainty": "Possible", "messages": {"nl": "Test"}, "channels": ["sms"],
-        "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}})
-    .to_string()
-    .into_bytes()
+    common::drill_body("Failure drill")
 }
 
 /// Three subscribers, a drill to them, and its final view.

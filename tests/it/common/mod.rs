@@ -235,6 +235,15 @@ pub fn alert_body(area: Value) -> Value {
     })
 }
 
+/// A `Test` alert by SMS over a 1 km circle in Brussels, as a request body.
+pub fn drill_body(event: &str) -> Vec<u8> {
+    serde_json::json!({"status": "Test", "event": event, "severity": "Minor", "urgency": "Future",
+        "certainty": "Possible", "messages": {"nl": "Test"}, "channels": ["sms"],
+        "area": {"circles": [{"lat": 50.85, "lon": 4.35, "radius_km": 1}]}})
+    .to_string()
+    .into_bytes()
+}
+
 /// Starts a poller per queue for an in-process app; cancel the token to stop them.
 pub fn workers(
     app: &std::sync::Arc<bealert_app::App>,

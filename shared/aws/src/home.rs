@@ -597,7 +597,6 @@ impl AwsHome {
     ) -> bealert_app::ports::BroadcastPorts {
         bealert_app::ports::BroadcastPorts {
             networks: self.store.clone(),
-            targets: self.store.clone(),
             gateways,
             uploads: self.settings.uploads_bucket.as_ref().map(|bucket| {
                 Arc::new(crate::uploads::S3Uploads::new(&self.sdk, bucket))
@@ -722,6 +721,7 @@ impl AwsHome {
             idempotency: self.store.clone(),
             queue: self.queue.clone(),
             gateways,
+            targets: self.store.clone(),
         }
     }
 

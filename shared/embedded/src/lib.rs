@@ -124,6 +124,8 @@ impl Embedded {
                 voice: self.outbox[1].clone(),
                 email: self.outbox[2].clone(),
             },
+            // Network and outlet deliveries live beside the networks.
+            targets: self.networks.clone(),
         }
     }
 
@@ -170,7 +172,6 @@ impl Embedded {
     ) -> BroadcastPorts {
         BroadcastPorts {
             networks: self.networks.clone(),
-            targets: self.networks.clone(),
             gateways,
             // Files come in the request itself (up to 128 MiB).
             uploads: None,

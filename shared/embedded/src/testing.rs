@@ -23,21 +23,30 @@ pub struct TestHome {
 
 impl TestHome {
     pub async fn new() -> Self {
+        Self::build(true).await
+    }
+
+    /// A home with every part but Alert-SMS (no mobile networks).
+    pub async fn without_networks() -> Self {
+        Self::build(false).await
+    }
+
+    async fn build(networks: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let embedded = Embedded::open(dir.path()).expect("an embedded home");
         // The public signup too, on the embedded ports (a fixed test key).
         let signup = bealert_app::usecases::signup::SignupConfig::with_secret(vec![7; 32]);
-        // Alert-SMS too, every network simulated.
-        let networks = embedded.broadcast_ports(Arc::new(embedded.simulator.clone()));
-        let app = Arc::new(
-            App::new(embedded.ports(), AppConfig::default())
-                .with_signup(embedded.signup_ports(), signup)
-                .with_broadcast(
-                    networks,
-                    bealert_app::usecases::networks::BroadcastConfig::default(),
-                )
-                .with_public(embedded.public_ports(std::time::Duration::from_secs(10))),
-        );
+        let mut app = App::new(embedded.ports(), AppConfig::default())
+            .with_signup(embedded.signup_ports(), signup)
+            .with_public(embedded.public_ports(std::time::Duration::from_secs(10)));
+        if networks {
+            // Alert-SMS too, every network simulated.
+            app = app.with_broadcast(
+                embedded.broadcast_ports(Arc::new(embedded.simulator.clone())),
+                bealert_app::usecases::networks::BroadcastConfig::default(),
+            );
+        }
+        let app = Arc::new(app);
         let op = Operator {
             name: "sample".into(),
             jurisdiction: Jurisdiction::National,

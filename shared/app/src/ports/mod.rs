@@ -63,4 +63,8 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub queue: Arc<dyn JobQueue>,
     pub gateways: Gateways,
+    /// Deliveries to a target that is not a subscriber: a network's part
+    /// of an alert (Alert-SMS), an outlet's post (public channels). Every
+    /// home has it, so public channels do not need Alert-SMS.
+    pub targets: Arc<dyn TargetStore>,
 }

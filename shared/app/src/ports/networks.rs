@@ -213,7 +213,6 @@ pub trait UploadStore: Send + Sync {
 #[derive(Clone)]
 pub struct BroadcastPorts {
     pub networks: Arc<dyn NetworkStore>,
-    pub targets: Arc<dyn TargetStore>,
     pub gateways: Arc<dyn NetworkGateways>,
     /// Presigned uploads of large cell files, where the home has them.
     pub uploads: Option<Arc<dyn UploadStore>>,

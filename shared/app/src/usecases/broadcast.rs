@@ -81,8 +81,8 @@ impl App {
             }
         };
         let recorded = self
-            .target_store()
-            .map_err(JobError::from)?
+            .ports
+            .targets
             .record_target(
                 alert,
                 target,
@@ -125,9 +125,7 @@ impl App {
         target: &Target,
         why: &str,
     ) -> Result<(), crate::ports::StoreError> {
-        let Ok(store) = self.target_store() else {
-            return Ok(());
-        };
+        let store = &self.ports.targets;
         let reason = format!(
             "not sent: its job failed {} times ({why})",
             self.config.max_receives
@@ -139,15 +137,12 @@ impl App {
         self.settle(alert).await
     }
 
-    /// Every target delivery of an alert (none when Alert-SMS is not set up).
+    /// Every target delivery of an alert: its networks' and outlets'.
     pub(crate) async fn target_rows(
         &self,
         id: AlertId,
     ) -> Result<Vec<crate::ports::TargetRow>, crate::ports::StoreError> {
-        match self.networks() {
-            Some(n) => n.ports().targets.targets(id).await,
-            None => Ok(Vec::new()),
-        }
+        self.ports.targets.targets(id).await
     }
 }
 
@@ -216,12 +211,12 @@ impl NetworksApp<'_> {
         if networks.is_empty() {
             return Ok(());
         }
-        let ports = self.ports();
         let targets: Vec<Target> = networks
             .iter()
             .map(|n| Target::Network(n.clone()))
             .collect();
-        ports
+        self.app
+            .ports
             .targets
             .plan_targets(alert.id, &targets, self.app.now_ms())
             .await?;
@@ -243,7 +238,6 @@ impl NetworksApp<'_> {
 
     /// One network's part of one alert.
     pub(crate) async fn handle_broadcast(&self, job: BroadcastJob) -> Result<JobOutcome, JobError> {
-        let ports = self.ports();
         let config = self.config();
         let alert = self.app.job_alert(job.alert_id).await?;
         if alert.state.is_final() {
@@ -253,7 +247,9 @@ impl NetworksApp<'_> {
         // The lease outlasts a request to the network, with room to record.
         let lease = config.gateway_timeout * 2 + Duration::from_secs(5);
         let now = self.app.now_ms();
-        let attempt = match ports
+        let attempt = match self
+            .app
+            .ports
             .targets
             .claim_target(alert.id, &target, now, lease)
             .await?

@@ -553,10 +553,7 @@ impl App {
         original: AlertId,
         stops: bool,
     ) -> Result<bool, JobError> {
-        let Some(net) = self.networks() else {
-            return Ok(true);
-        };
-        let store = &net.ports().targets;
+        let store = &self.ports.targets;
         let mut rows = store.targets(original).await?;
         let deadline = self.now_ms() + HELD_WAIT_MS;
         if stops {
@@ -582,7 +579,9 @@ impl App {
                 _ => None,
             })
             .collect();
-        net.plan_networks(alert, &networks).await?;
+        if let Some(net) = self.networks() {
+            net.plan_networks(alert, &networks).await?;
+        }
         // The public channels' outlets that published the original.
         if self.public.is_some() {
             let outlets = sent

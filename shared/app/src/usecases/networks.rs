@@ -263,15 +263,6 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// The store of target deliveries (networks and outlets), which comes
-    /// with Alert-SMS's ports: the public channels keep theirs there.
-    pub(crate) fn target_store(&self) -> Result<&Arc<dyn crate::ports::TargetStore>, AppError> {
-        self.broadcast
-            .as_ref()
-            .map(|b| &b.ports.targets)
-            .ok_or_else(not_set_up)
-    }
-
     /// The estimate for a validated area; `None` when Alert-SMS is not set
     /// up here or no network has cells.
     pub async fn estimate_area(&self, area: Area) -> Result<Option<Estimate>, AppError> {

@@ -316,7 +316,7 @@ impl App {
         if targets.is_empty() {
             return Ok(());
         }
-        let store = self.target_store().map_err(JobError::from)?;
+        let store = &self.ports.targets;
         store.plan_targets(alert.id, targets, self.now_ms()).await?;
         for kind in OutletKind::ALL {
             let bodies: Vec<String> = targets
@@ -362,7 +362,7 @@ impl App {
         job: PublicJob,
     ) -> Result<JobOutcome, JobError> {
         let public = self.public_ports().map_err(JobError::from)?.clone();
-        let store = self.target_store().map_err(JobError::from)?.clone();
+        let store = self.ports.targets.clone();
         let config = self.broadcast_config();
         let alert = self.job_alert_head(job.alert_id).await?;
         if alert.state.is_final() {

@@ -81,6 +81,7 @@ async fn a_deleted_citizen_leaves_nothing_of_their_number_in_dynamodb() {
             voice: sms.clone(),
             email: sms.clone(),
         },
+        targets: store.clone(),
     };
     let signup = SignupPorts {
         registrations: store.clone(),

@@ -7,7 +7,9 @@
 //! transaction, re-reading what changed.
 
 use super::alerts::alert_pk;
-use super::{DynamoStore, Item, Tx, built, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
+use super::{
+    DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_n, opt_s, row_from, s, sdk_err,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{
@@ -17,6 +19,7 @@ use bealert_app::ports::{
 use bealert_app::rules::{self, Counter};
 use bealert_core::delivery::{DELIVERY_BUCKETS, DeliveryStatus, PlannedDelivery, bucket};
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -81,14 +84,52 @@ fn counter_column(counter: Counter) -> String {
     }
 }
 
-fn item_language(item: &Item) -> Result<Language, StoreError> {
-    let lang: u8 = get_n(item, "lang")?;
-    Language::from_index(lang).ok_or_else(|| StoreError::Permanent(format!("bad language {lang}")))
+/// A delivery item (`D#<alert>#<channel>#<bucket>`/`<subscriber>`), as
+/// planned; claims, records and receipts change it with conditional update
+/// expressions (which set `prov`, `pid` and `err`).
+#[derive(Serialize, Deserialize)]
+struct DeliveryItem {
+    /// [`DeliveryStatus::index`].
+    st: u8,
+    to: String,
+    /// [`Language::index`].
+    lang: u8,
+    att: u32,
+    lease: i64,
+    #[serde(default)]
+    upd: i64,
+    /// The TTL (seconds).
+    #[serde(default)]
+    expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ext: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prov: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    err: Option<String>,
 }
 
-fn status_of(item: &Item) -> Result<DeliveryStatus, StoreError> {
-    let v: u8 = get_n(item, "st")?;
-    DeliveryStatus::from_index(v).ok_or_else(|| StoreError::Permanent(format!("bad status {v}")))
+impl DeliveryItem {
+    fn language(&self) -> Result<Language, StoreError> {
+        Language::from_index(self.lang)
+            .ok_or_else(|| StoreError::Permanent(format!("bad language {}", self.lang)))
+    }
+
+    fn status(&self) -> Result<DeliveryStatus, StoreError> {
+        DeliveryStatus::from_index(self.st)
+            .ok_or_else(|| StoreError::Permanent(format!("bad status {}", self.st)))
+    }
+}
+
+/// Which shard owns a recipient (`R#<alert>#<bucket>`/`<subscriber>`).
+#[derive(Serialize, Deserialize)]
+struct OwnerItem {
+    shard: u32,
+    /// The TTL (seconds).
+    #[serde(default)]
+    expires_at: i64,
 }
 
 /// Counter deltas of one transaction, keyed by counter item sort key.
@@ -304,7 +345,7 @@ impl DynamoStore {
         alert: AlertId,
         channel: Channel,
         subs: &[SubscriberId],
-    ) -> Result<HashMap<SubscriberId, Item>, StoreError> {
+    ) -> Result<HashMap<SubscriberId, DeliveryItem>, StoreError> {
         let keys = subs
             .iter()
             .map(|s| delivery_key(alert, channel, *s))
@@ -313,10 +354,8 @@ impl DynamoStore {
             .await?
             .into_iter()
             .map(|item| {
-                Ok((
-                    get_s(&item, "sk")?.parse().map_err(StoreError::Permanent)?,
-                    item,
-                ))
+                let sub = get_s(&item, "sk")?.parse().map_err(StoreError::Permanent)?;
+                Ok((sub, row_from(item)?))
             })
             .collect()
     }
@@ -328,10 +367,11 @@ impl DynamoStore {
         r: &RecipientPlan,
         now: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let expires_at = n(self.expires_at(now));
-        let mut owner = recipient_key(alert, r.subscriber_id);
-        owner.insert("shard".into(), n(shard));
-        owner.insert("expires_at".into(), expires_at.clone());
+        let expires_at = self.expires_at(now);
+        let owner = item_from(
+            recipient_key(alert, r.subscriber_id),
+            &OwnerItem { shard, expires_at },
+        )?;
         let mut actions = vec![
             TransactWriteItem::builder()
                 .put(built(
@@ -344,17 +384,22 @@ impl DynamoStore {
                 .build(),
         ];
         for d in &r.deliveries {
-            let mut item = delivery_key(alert, d.channel, d.subscriber_id);
-            item.insert("st".into(), n(DeliveryStatus::Queued.index()));
-            item.insert("to".into(), s(&d.to));
-            item.insert("lang".into(), n(d.language.index()));
-            item.insert("att".into(), n(0));
-            item.insert("lease".into(), n(0));
-            item.insert("upd".into(), n(now));
-            item.insert("expires_at".into(), expires_at.clone());
-            if let Some(x) = &r.external_id {
-                item.insert("ext".into(), s(x));
-            }
+            let item = item_from(
+                delivery_key(alert, d.channel, d.subscriber_id),
+                &DeliveryItem {
+                    st: DeliveryStatus::Queued.index(),
+                    to: d.to.clone(),
+                    lang: d.language.index(),
+                    att: 0,
+                    lease: 0,
+                    upd: now,
+                    expires_at,
+                    ext: r.external_id.clone(),
+                    prov: None,
+                    pid: None,
+                    err: None,
+                },
+            )?;
             actions.push(
                 TransactWriteItem::builder()
                     .put(built(
@@ -400,8 +445,9 @@ impl DynamoStore {
             )
             .await?;
         let owner = owner
-            .first()
-            .map(|o| get_n::<u32>(o, "shard"))
+            .into_iter()
+            .next()
+            .map(|o| row_from::<OwnerItem>(o).map(|o| o.shard))
             .transpose()?;
         if !owner.is_some_and(|owner| rules::plans_recipient(shard, owner)) {
             return Ok(Vec::new());
@@ -412,7 +458,7 @@ impl DynamoStore {
             let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
             match cur.get(&d.subscriber_id) {
                 Some(item) => {
-                    if rules::still_to_send(Some(status_of(item)?)) {
+                    if rules::still_to_send(Some(item.status()?)) {
                         pending.push(d.clone());
                     }
                 }
@@ -440,7 +486,7 @@ impl DynamoStore {
                 for d in &more.deliveries {
                     let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
                     if let Some(item) = cur.get(&d.subscriber_id)
-                        && rules::still_to_send(Some(status_of(item)?))
+                        && rules::still_to_send(Some(item.status()?))
                     {
                         pending.push(d.clone());
                     }
@@ -519,10 +565,8 @@ impl DeliveryStore for DynamoStore {
                     answers.insert(*sub, Claim::Unknown);
                     continue;
                 };
-                let st = status_of(item)?;
-                let att: u32 = get_n(item, "att")?;
-                let lease_until: i64 = get_n(item, "lease")?;
-                match Claim::decide(st, lease_until, att, opt_s(item, "prov"), now) {
+                let (st, att) = (item.status()?, item.att);
+                match Claim::decide(st, item.lease, att, item.prov.clone(), now) {
                     Claim::Claimed { attempt, provider } => {
                         attempts.insert(*sub, (attempt, provider));
                         // Written only if the row is still as read.
@@ -689,9 +733,7 @@ impl DeliveryStore for DynamoStore {
         let mut changes = Vec::new();
         for sub in subscribers {
             let Some(item) = cur.get(sub) else { continue };
-            let st = status_of(item)?;
-            let att: u32 = get_n(item, "att")?;
-            let lease_until: i64 = get_n(item, "lease")?;
+            let (st, att, lease_until) = (item.status()?, item.att, item.lease);
             after.insert(*sub, st);
             // Nobody is sending it: queued, or its lease ran out.
             if matches!(
@@ -707,7 +749,7 @@ impl DeliveryStore for DynamoStore {
                     bump_attempts: false,
                     error: Some(reason.to_string()),
                     provider: None,
-                    language: Some(item_language(item)?),
+                    language: Some(item.language()?),
                     timed: None,
                 });
             }
@@ -724,7 +766,7 @@ impl DeliveryStore for DynamoStore {
             .collect();
         if !moved.is_empty() {
             for (sub, item) in self.current(alert, channel, &moved).await? {
-                after.insert(sub, status_of(&item)?);
+                after.insert(sub, item.status()?);
             }
         }
         Ok(subscribers.iter().map(|s| after.get(s).copied()).collect())
@@ -870,10 +912,10 @@ impl DeliveryStore for DynamoStore {
             let Some(item) = cur.get(&d.subscriber) else {
                 return Ok(ReceiptApplied::Unknown);
             };
-            let provider = opt_s(item, "prov");
+            let provider = item.prov.clone();
             let unpinned = provider.is_none();
-            let from = status_of(item)?;
-            let contact = get_s(item, "to")?.to_string();
+            let from = item.status()?;
+            let contact = item.to.clone();
             let to = match change.decide(from, provider, contact.clone()) {
                 Ok(to) => to,
                 Err(found) => return Ok(found),
@@ -887,13 +929,13 @@ impl DeliveryStore for DynamoStore {
                 bump_attempts: false,
                 error: match to {
                     DeliveryStatus::Failed => change.reason.clone(),
-                    _ => opt_s(item, "err"),
+                    _ => item.err.clone(),
                 },
                 provider: unpinned.then(|| bealert_app::ports::Handover {
                     provider: change.provider.clone(),
                     id: None,
                 }),
-                language: Some(item_language(item)?),
+                language: Some(item.language()?),
                 timed: rules::latency(from, to, Some(change.released_at), change.at),
             };
             let won = self.apply_changes(d.alert, d.channel, vec![c], now).await?;
@@ -946,20 +988,21 @@ impl DeliveryStore for DynamoStore {
                         .map_err(sdk_err)?;
                     let items = resp.items.unwrap_or_default();
                     self.usage.read(items.len());
-                    for item in &items {
+                    for item in items {
+                        let subscriber_id =
+                            get_s(&item, "sk")?.parse().map_err(StoreError::Permanent)?;
+                        let row: DeliveryItem = row_from(item)?;
                         out.push(DeliveryRow {
-                            subscriber_id: get_s(item, "sk")?
-                                .parse()
-                                .map_err(StoreError::Permanent)?,
-                            external_id: opt_s(item, "ext"),
+                            subscriber_id,
+                            external_id: row.ext.clone(),
                             channel,
-                            to: get_s(item, "to")?.to_string(),
-                            language: item_language(item)?,
-                            status: status_of(item)?,
-                            error: opt_s(item, "err"),
-                            updated_at: opt_n(item, "upd")?.unwrap_or(0),
-                            provider: opt_s(item, "prov"),
-                            provider_id: opt_s(item, "pid"),
+                            language: row.language()?,
+                            status: row.status()?,
+                            to: row.to,
+                            error: row.err,
+                            updated_at: row.upd,
+                            provider: row.prov,
+                            provider_id: row.pid,
                         });
                     }
                     match resp.last_evaluated_key {
@@ -970,5 +1013,105 @@ impl DeliveryStore for DynamoStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+
+    fn attrs(item: &Item) -> Vec<(&str, &A)> {
+        let mut v: Vec<(&str, &A)> = item.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
+    /// A planned delivery and a recipient's owner keep exactly their
+    /// attributes and types; what update expressions set later (`prov`,
+    /// `pid`, `err`) and an external id not given are absent, not NULL.
+    #[test]
+    fn rows_store_the_same_attributes_as_before() -> Result<(), StoreError> {
+        let (sv, nv) = (|v: &str| A::S(v.into()), |v: &str| A::N(v.into()));
+        let planned = DeliveryItem {
+            st: DeliveryStatus::Queued.index(),
+            to: "+32470000000".into(),
+            lang: 2,
+            att: 0,
+            lease: 0,
+            upd: 1_700_000_000_000,
+            expires_at: 1_707_776_000,
+            ext: None,
+            prov: None,
+            pid: None,
+            err: None,
+        };
+        let item = item_from(key("D#a#sms#07", "s1"), &planned)?;
+        let st = nv(&DeliveryStatus::Queued.index().to_string());
+        let (to, lang, zero) = (sv("+32470000000"), nv("2"), nv("0"));
+        let (upd, ttl, pk, sk) = (
+            nv("1700000000000"),
+            nv("1707776000"),
+            sv("D#a#sms#07"),
+            sv("s1"),
+        );
+        assert_eq!(
+            attrs(&item),
+            [
+                ("att", &zero),
+                ("expires_at", &ttl),
+                ("lang", &lang),
+                ("lease", &zero),
+                ("pk", &pk),
+                ("sk", &sk),
+                ("st", &st),
+                ("to", &to),
+                ("upd", &upd),
+            ]
+        );
+        let with_ext = item_from(
+            key("D#a#sms#07", "s1"),
+            &DeliveryItem {
+                ext: Some("x-1".into()),
+                ..planned
+            },
+        )?;
+        assert_eq!(with_ext["ext"], sv("x-1"));
+        let mut recorded = with_ext;
+        recorded.insert("prov".into(), sv("sns"));
+        recorded.insert("pid".into(), sv("m-1"));
+        recorded.insert("err".into(), sv("refused"));
+        let back: DeliveryItem = row_from(recorded)?;
+        assert_eq!(
+            (back.status()?, back.language()?, back.upd),
+            (DeliveryStatus::Queued, Language::De, 1_700_000_000_000)
+        );
+        assert_eq!(
+            (
+                back.prov.as_deref(),
+                back.pid.as_deref(),
+                back.err.as_deref()
+            ),
+            (Some("sns"), Some("m-1"), Some("refused"))
+        );
+
+        let owner = item_from(
+            key("R#a#07", "s1"),
+            &OwnerItem {
+                shard: 3,
+                expires_at: 1_707_776_000,
+            },
+        )?;
+        let (opk, osk, shard) = (sv("R#a#07"), sv("s1"), nv("3"));
+        assert_eq!(
+            attrs(&owner),
+            [
+                ("expires_at", &ttl),
+                ("pk", &opk),
+                ("shard", &shard),
+                ("sk", &osk),
+            ]
+        );
+        Ok(())
     }
 }

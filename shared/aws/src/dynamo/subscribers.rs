@@ -4,7 +4,7 @@
 //! unit and part, so "everyone registered in municipality X" is a query).
 
 use super::Tx;
-use super::{DynamoStore, Item, item_from, key, n, row_from, s, sdk_err};
+use super::{DynamoStore, Item, get_n, get_s, key, n, opt_n, opt_s, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use bealert_app::ports::{
@@ -13,7 +13,6 @@ use bealert_app::ports::{
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, Language, SubscriberId};
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -45,123 +44,63 @@ fn address_sk(id: SubscriberId, idx: usize) -> String {
     format!("{:02x}#{id}#{idx}", spread(id))
 }
 
-/// What every item of a subscriber carries: the id and the contact (a
-/// group member's item, `G#<group>`/`<id>`, is only this).
-#[derive(Serialize, Deserialize, Clone)]
-struct ContactRow {
-    id: String,
-    /// [`Language::index`].
-    lang: u8,
-    /// [`ChannelSet::bits`].
-    ch: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ext: Option<String>,
-}
-
-/// The profile item (`S#<id>`/`P`): the contact, the profile as JSON and
-/// its version `v` (the condition of the next write; 0 when absent, for
-/// items written before versions).
-#[derive(Serialize, Deserialize)]
-struct ProfileRow {
-    #[serde(flatten)]
-    contact: ContactRow,
-    profile: String,
-    #[serde(default)]
-    v: u64,
-}
-
-/// An address item (`C#<cell>`/`<spread>#<id>#<n>`): the contact, the
-/// point and how many addresses the subscriber has; the same item under
-/// each unit the point is in (`U#<unit>#<part>`) also names its `cell`.
-#[derive(Serialize, Deserialize, Clone)]
-struct AddressRow {
-    #[serde(flatten)]
-    contact: ContactRow,
-    lat: f64,
-    lon: f64,
-    n: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cell: Option<u64>,
-}
-
-fn contact_row(id: SubscriberId, p: &SubscriberProfile) -> ContactRow {
-    ContactRow {
-        id: id.to_string(),
-        lang: p.language.index(),
-        ch: p.channels.bits(),
-        phone: p.phone.clone(),
-        email: p.email.clone(),
-        ext: p.external_id.clone(),
+fn contact_attrs(item: &mut Item, p: &SubscriberProfile, id: SubscriberId) {
+    item.insert("id".into(), s(id.to_string()));
+    item.insert("lang".into(), n(p.language.index()));
+    item.insert("ch".into(), n(p.channels.bits()));
+    if let Some(v) = &p.phone {
+        item.insert("phone".into(), s(v.clone()));
+    }
+    if let Some(v) = &p.email {
+        item.insert("email".into(), s(v.clone()));
+    }
+    if let Some(v) = &p.external_id {
+        item.insert("ext".into(), s(v.clone()));
     }
 }
 
-fn contact_of(row: ContactRow, with_contacts: bool) -> Result<Contact, StoreError> {
+pub(crate) fn contact_from(item: &Item, with_contacts: bool) -> Result<Contact, StoreError> {
+    let id: SubscriberId = get_s(item, "id")?.parse().map_err(StoreError::Permanent)?;
+    let lang: u8 = get_n(item, "lang")?;
     Ok(Contact {
-        subscriber_id: row.id.parse().map_err(StoreError::Permanent)?,
-        language: Language::from_index(row.lang)
-            .ok_or_else(|| StoreError::Permanent(format!("bad language {}", row.lang)))?,
-        channels: ChannelSet::from_bits(row.ch),
-        phone: row.phone.filter(|_| with_contacts),
-        email: row.email.filter(|_| with_contacts),
-        external_id: row.ext.filter(|_| with_contacts),
+        subscriber_id: id,
+        language: Language::from_index(lang)
+            .ok_or_else(|| StoreError::Permanent(format!("bad language {lang}")))?,
+        channels: ChannelSet::from_bits(get_n(item, "ch")?),
+        phone: with_contacts.then(|| opt_s(item, "phone")).flatten(),
+        email: with_contacts.then(|| opt_s(item, "email")).flatten(),
+        external_id: with_contacts.then(|| opt_s(item, "ext")).flatten(),
     })
 }
 
-/// An address item read with the cell it was found in (`None`: a unit's
-/// item, which names it).
-fn address_of(
-    item: Item,
-    cell: Option<u64>,
-    with_contacts: bool,
-) -> Result<AddressItem, StoreError> {
-    let row: AddressRow = row_from(item)?;
-    Ok(AddressItem {
-        cell: cell.or(row.cell).ok_or_else(|| {
-            StoreError::Permanent(format!("address item of {} without a cell", row.contact.id))
-        })?,
-        lat: row.lat,
-        lon: row.lon,
-        address_count: u8::try_from(row.n).map_err(|_| {
-            StoreError::Permanent(format!("{} has {} addresses", row.contact.id, row.n))
-        })?,
-        contact: contact_of(row.contact, with_contacts)?,
-    })
-}
-
-/// Every item a profile at version `v` is stored as, by key.
-fn items_of(id: SubscriberId, p: &SubscriberProfile, v: u64) -> Result<Vec<Item>, StoreError> {
+/// Every item a profile is stored as, by key.
+fn items_of(id: SubscriberId, p: &SubscriberProfile) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::with_capacity(1 + p.addresses.len() + p.groups.len());
-    let contact = contact_row(id, p);
-    let profile = ProfileRow {
-        contact: contact.clone(),
-        profile: serde_json::to_string(p).map_err(|e| StoreError::Permanent(e.to_string()))?,
-        v,
-    };
-    out.push(item_from(key(profile_pk(id), "P"), &profile)?);
+    let mut profile = key(profile_pk(id), "P");
+    contact_attrs(&mut profile, p, id);
+    profile.insert(
+        "profile".into(),
+        s(serde_json::to_string(p).map_err(|e| StoreError::Permanent(e.to_string()))?),
+    );
+    out.push(profile);
     for (i, a) in p.addresses.iter().enumerate() {
-        let sk = address_sk(id, i);
-        let row = AddressRow {
-            contact: contact.clone(),
-            lat: a.lat,
-            lon: a.lon,
-            n: p.addresses.len(),
-            cell: None,
-        };
+        let mut item = key(cell_pk(a.cell), address_sk(id, i));
+        contact_attrs(&mut item, p, id);
+        item.insert("lat".into(), n(a.lat));
+        item.insert("lon".into(), n(a.lon));
+        item.insert("n".into(), n(p.addresses.len()));
         for u in &a.units {
-            let in_unit = AddressRow {
-                cell: Some(a.cell),
-                ..row.clone()
-            };
-            out.push(item_from(key(unit_pk(u, unit_part(id)), &sk), &in_unit)?);
+            let mut unit_item = item.clone();
+            unit_item.insert("pk".into(), s(unit_pk(u, unit_part(id))));
+            unit_item.insert("cell".into(), n(a.cell));
+            out.push(unit_item);
         }
-        out.push(item_from(key(cell_pk(a.cell), sk), &row)?);
+        out.push(item);
     }
     for g in &p.groups {
-        out.push(item_from(key(format!("G#{g}"), id.to_string()), &contact)?);
+        let mut item = key(format!("G#{g}"), id.to_string());
+        contact_attrs(&mut item, p, id);
+        out.push(item);
     }
     Ok(out)
 }
@@ -284,18 +223,12 @@ struct Stored {
     profile: SubscriberProfile,
 }
 
-/// A profile item's subscriber and what is stored.
-fn stored_of(item: Item) -> Result<(SubscriberId, Stored), StoreError> {
-    let row: ProfileRow = row_from(item)?;
-    let stored = Stored {
-        version: row.v,
-        profile: serde_json::from_str(&row.profile)
+fn stored_of(item: &Item) -> Result<Stored, StoreError> {
+    Ok(Stored {
+        version: opt_n(item, "v")?.unwrap_or(0),
+        profile: serde_json::from_str(get_s(item, "profile")?)
             .map_err(|e| StoreError::Permanent(e.to_string()))?,
-    };
-    Ok((
-        row.contact.id.parse().map_err(StoreError::Permanent)?,
-        stored,
-    ))
+    })
 }
 
 /// The condition a profile put carries: what the upsert read must still hold.
@@ -368,7 +301,8 @@ fn replace_actions(
     stored: Option<&Stored>,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
     let version = stored.map_or(0, |s| s.version);
-    let items = items_of(id, profile, version + 1)?;
+    let mut items = items_of(id, profile)?;
+    items[0].insert("v".into(), n(version + 1));
     let new_keys: HashSet<(String, String)> = items.iter().map(key_of).collect();
     let mut actions = Vec::with_capacity(items.len() * 2);
     let mut items = items.into_iter();
@@ -379,7 +313,7 @@ fn replace_actions(
         actions.push(tx_put(table, item, None)?);
     }
     if let Some(old) = stored {
-        for old_item in items_of(id, &old.profile, old.version)? {
+        for old_item in items_of(id, &old.profile)? {
             let (pk, sk) = key_of(&old_item);
             if !new_keys.contains(&(pk.clone(), sk.clone())) {
                 actions.push(
@@ -456,9 +390,7 @@ impl DynamoStore {
             .await
             .map_err(sdk_err)?;
         self.usage.read(usize::from(out.item.is_some()));
-        out.item
-            .map(|item| stored_of(item).map(|(_, stored)| stored))
-            .transpose()
+        out.item.as_ref().map(stored_of).transpose()
     }
 }
 
@@ -473,8 +405,8 @@ impl SubscriberStore for DynamoStore {
         let keys: Vec<Item> = ids.iter().map(|id| key(profile_pk(*id), "P")).collect();
         let mut existing: HashMap<SubscriberId, Stored> = HashMap::new();
         for item in self.batch_get(&self.tables.subscribers, keys).await? {
-            let (id, stored) = stored_of(item)?;
-            existing.insert(id, stored);
+            let id: SubscriberId = get_s(&item, "id")?.parse().map_err(StoreError::Permanent)?;
+            existing.insert(id, stored_of(&item)?);
         }
 
         // Entries for one id are applied in order; different ids in parallel.
@@ -547,8 +479,16 @@ impl SubscriberStore for DynamoStore {
             .map(|cell| async move {
                 let items = self.cell_items(cell, projection).await?;
                 items
-                    .into_iter()
-                    .map(|item| address_of(item, Some(cell), with_contacts))
+                    .iter()
+                    .map(|item| {
+                        Ok(AddressItem {
+                            cell,
+                            lat: get_n(item, "lat")?,
+                            lon: get_n(item, "lon")?,
+                            address_count: get_n(item, "n")?,
+                            contact: contact_from(item, with_contacts)?,
+                        })
+                    })
                     .collect::<Result<Vec<_>, StoreError>>()
             })
             .buffer_unordered(PARALLEL_CELLS)
@@ -579,8 +519,16 @@ impl SubscriberStore for DynamoStore {
             Some(projection),
         )
         .await?
-        .into_iter()
-        .map(|item| address_of(item, None, with_contacts))
+        .iter()
+        .map(|item| {
+            Ok(AddressItem {
+                cell: get_n(item, "cell")?,
+                lat: get_n(item, "lat")?,
+                lon: get_n(item, "lon")?,
+                address_count: get_n(item, "n")?,
+                contact: contact_from(item, with_contacts)?,
+            })
+        })
         .collect()
     }
 
@@ -613,8 +561,8 @@ impl SubscriberStore for DynamoStore {
         self.usage.read(resp.scanned_count.max(0) as usize);
         let mut subscribers = Vec::new();
         for item in resp.items.unwrap_or_default() {
-            let (id, stored) = stored_of(item)?;
-            subscribers.push((id, stored.profile));
+            let id: SubscriberId = get_s(&item, "id")?.parse().map_err(StoreError::Permanent)?;
+            subscribers.push((id, stored_of(&item)?.profile));
         }
         let cursor = resp.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
             let (pk, sk) = key_of(&k);
@@ -670,8 +618,8 @@ impl SubscriberStore for DynamoStore {
             None,
         )
         .await?
-        .into_iter()
-        .map(|item| contact_of(row_from(item)?, true))
+        .iter()
+        .map(|item| contact_from(item, true))
         .collect()
     }
 
@@ -685,10 +633,7 @@ impl SubscriberStore for DynamoStore {
                 return Ok(false);
             };
             let mut actions = Vec::new();
-            for (i, item) in items_of(id, &stored.profile, stored.version)?
-                .iter()
-                .enumerate()
-            {
+            for (i, item) in items_of(id, &stored.profile)?.iter().enumerate() {
                 let (pk, sk) = key_of(item);
                 let mut delete = Delete::builder()
                     .table_name(table)
@@ -743,113 +688,5 @@ impl SubscriberStore for DynamoStore {
     async fn subscriber_count(&self) -> Result<u64, StoreError> {
         self.read_count(&self.tables.subscribers, key("COUNT", "COUNT"))
             .await
-    }
-}
-
-#[cfg(test)]
-mod row_tests {
-    use super::*;
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    use bealert_core::subscriber::Address;
-
-    fn attrs(item: &Item) -> Vec<(&str, &A)> {
-        let mut v: Vec<(&str, &A)> = item.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        v.sort_by_key(|(k, _)| *k);
-        v
-    }
-
-    /// The profile, unit, address and group items keep exactly their
-    /// attributes and types (numbers N, strings S, the version on the
-    /// profile only, a contact not given absent rather than NULL), and
-    /// read back as written.
-    #[test]
-    fn rows_store_the_same_attributes_as_before() -> Result<(), StoreError> {
-        let missing = || StoreError::Permanent("an item is missing".into());
-        let id = SubscriberId::from_i64(0x0123_4567_89ab_cdef).ok_or_else(missing)?;
-        let profile = SubscriberProfile {
-            external_id: None,
-            language: Language::Fr,
-            phone: Some("+32470000000".into()),
-            email: None,
-            channels: ChannelSet::from_bits(3),
-            addresses: vec![Address {
-                label: None,
-                lat: 50.85,
-                lon: 4.35,
-                cell: 0x0872_8308_28ff_ffff,
-                units: vec!["municipality:21004".into()],
-            }],
-            groups: vec!["firemen".into()],
-        };
-        let items = items_of(id, &profile, 2)?;
-        assert_eq!(items.len(), 4, "{items:?}");
-        let (sv, nv) = (|v: &str| A::S(v.into()), |v: &str| A::N(v.into()));
-        let sk = address_sk(id, 0);
-        let contact = [
-            ("ch", nv("3")),
-            ("id", sv("0123456789abcdef")),
-            ("lang", nv("1")),
-            ("phone", sv("+32470000000")),
-        ];
-        let expect = |extra: Vec<(&'static str, A)>| {
-            let mut v: Vec<(&str, A)> = contact.to_vec();
-            v.extend(extra);
-            v.sort_by_key(|(k, _)| *k);
-            v
-        };
-        let same = |item: &Item, want: Vec<(&str, A)>| {
-            let want: Vec<(&str, &A)> = want.iter().map(|(k, v)| (*k, v)).collect();
-            assert_eq!(attrs(item), want);
-        };
-        let json =
-            serde_json::to_string(&profile).map_err(|e| StoreError::Permanent(e.to_string()))?;
-        same(
-            &items[0],
-            expect(vec![
-                ("pk", sv(&profile_pk(id))),
-                ("sk", sv("P")),
-                ("profile", sv(&json)),
-                ("v", nv("2")),
-            ]),
-        );
-        let point = || vec![("lat", nv("50.85")), ("lon", nv("4.35")), ("n", nv("1"))];
-        let mut in_unit = point();
-        in_unit.extend([
-            ("pk", sv(&unit_pk("municipality:21004", unit_part(id)))),
-            ("sk", sv(&sk)),
-            ("cell", nv(&0x0872_8308_28ff_ffff_u64.to_string())),
-        ]);
-        same(&items[1], expect(in_unit));
-        let mut in_cell = point();
-        in_cell.extend([("pk", sv(&cell_pk(0x0872_8308_28ff_ffff))), ("sk", sv(&sk))]);
-        same(&items[2], expect(in_cell));
-        same(
-            &items[3],
-            expect(vec![
-                ("pk", sv("G#firemen")),
-                ("sk", sv("0123456789abcdef")),
-            ]),
-        );
-
-        let mut items = items.into_iter();
-        let (read_id, stored) = stored_of(items.next().ok_or_else(missing)?)?;
-        assert_eq!(
-            (read_id, stored.version, &stored.profile),
-            (id, 2, &profile)
-        );
-        let unit = address_of(items.next().ok_or_else(missing)?, None, true)?;
-        assert_eq!(
-            (unit.cell, unit.lat, unit.lon, unit.address_count),
-            (0x0872_8308_28ff_ffff, 50.85, 4.35, 1)
-        );
-        assert_eq!(unit.contact.phone.as_deref(), Some("+32470000000"));
-        let cell = address_of(items.next().ok_or_else(missing)?, Some(7), false)?;
-        assert_eq!(
-            (cell.cell, cell.contact.phone, cell.contact.language),
-            (7, None, Language::Fr)
-        );
-        let member = contact_of(row_from(items.next().ok_or_else(missing)?)?, true)?;
-        assert_eq!((member.subscriber_id, member.email), (id, None));
-        Ok(())
     }
 }

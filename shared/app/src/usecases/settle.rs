@@ -164,6 +164,8 @@ impl App {
             Err(e) => e.to_string(),
             Ok(_) => String::new(),
         };
+        // Where a planned move fails, the job is retried as a failure.
+        let fallback = super::backoff(retry_base, receives.saturating_sub(1));
         let (retry, why) = match disposition(result, receives, &self.config, retry_base) {
             Disposition::Delete => {
                 return match q.delete(queue, &job.receipt).await {
@@ -188,10 +190,7 @@ impl App {
                     Ok(()) => return true,
                     Err(e) => {
                         tracing::warn!(queue, job = id, error = %e, "could not postpone; retried as a failure");
-                        (
-                            super::backoff(retry_base, receives.saturating_sub(1)),
-                            e.to_string(),
-                        )
+                        (fallback, e.to_string())
                     }
                 }
             }
@@ -220,10 +219,7 @@ impl App {
                         // Left to the queue: it moves the job after its
                         // last receive, as before.
                         tracing::warn!(queue, job = id, error = %e, "could not dead-letter; retried until the queue does");
-                        (
-                            super::backoff(retry_base, receives.saturating_sub(1)),
-                            failure,
-                        )
+                        (fallback, failure)
                     }
                 }
             }

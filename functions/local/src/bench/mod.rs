@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// this file (for the PostGIS comparison, tests/bench_postgis.sh).
     #[arg(long)]
     export_addresses: Option<PathBuf>,
+    /// Only the import and the whole-country alert (embedded): the two
+    /// national-scale figures, without the previews and other alerts.
+    #[arg(long)]
+    national_only: bool,
 }
 
 /// Writes the addresses of the subscribers `synthetic_bodies(n, 1, _)`
@@ -216,6 +220,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         imp.imported as f64 / imp.elapsed.as_secs_f64(),
         imp.rejected
     );
+    if args.national_only && !aws {
+        local.stop().await;
+        if args.national_sms > 0 {
+            national::run(&dir, &op, subscribers, args.national_sms).await?;
+        }
+        return Ok(());
+    }
 
     // 2. Previews: whole requests (parse, validation, covering, counting),
     // as a client sends them.

@@ -5,9 +5,10 @@
 
 use crate::App;
 use crate::ports::ReceivedJob;
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -36,18 +37,44 @@ impl WorkerOptions {
 }
 
 /// Runs until `shutdown` is cancelled; jobs in hand are finished first.
+///
+/// Up to `concurrency` jobs are in hand at any moment: a job that ends
+/// frees its slot at once, and the next receive fills every free slot, so
+/// a slow job never holds the others' slots idle until it ends (an SQS
+/// batch handler waits for the whole batch; a long-running poller need not).
 pub async fn run(app: Arc<App>, opts: WorkerOptions, shutdown: CancellationToken) {
     let queue = app.ports.queue.clone();
+    let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut running = JoinSet::new();
     loop {
+        while let Some(done) = running.try_join_next() {
+            report_panic(&opts.queue, done);
+        }
+        // At least one free slot, then every other free one.
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let mut held = vec![first];
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            held.push(p);
+        }
         let received = tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = queue.receive(&opts.queue, opts.concurrency.max(1), opts.visibility, opts.wait) => r,
+            r = queue.receive(&opts.queue, held.len(), opts.visibility, opts.wait) => r,
         };
         match received {
             Ok(jobs) => {
-                futures::stream::iter(jobs)
-                    .for_each_concurrent(opts.concurrency.max(1), |job| process(&app, &opts, job))
-                    .await;
+                for (job, slot) in jobs.into_iter().zip(held.drain(..)) {
+                    let (app, opts) = (app.clone(), opts.clone());
+                    running.spawn(async move {
+                        process(&app, &opts, job).await;
+                        drop(slot);
+                    });
+                }
             }
             Err(e) => {
                 tracing::warn!(queue = %opts.queue, error = %e, "receive failed; retrying");
@@ -57,6 +84,17 @@ pub async fn run(app: Arc<App>, opts: WorkerOptions, shutdown: CancellationToken
                 }
             }
         }
+    }
+    while let Some(done) = running.join_next().await {
+        report_panic(&opts.queue, done);
+    }
+}
+
+/// A job whose handler panicked stays on its queue (it was not settled)
+/// and comes back after its visibility timeout; the worker goes on.
+fn report_panic(queue: &str, done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(%queue, error = %e, "a job's handler failed; it comes back after its visibility timeout");
     }
 }
 

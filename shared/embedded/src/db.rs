@@ -11,6 +11,49 @@ pub(crate) struct Db {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    _checkpoints: Checkpointer,
+}
+
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Copies a database's WAL into the file on a thread of its own, so that
+/// no commit pays for a checkpoint: writers run with
+/// `wal_autocheckpoint = 0`, and a checkpoint's page copies and its two
+/// fsyncs (tens of milliseconds each on a virtual disk) happen beside
+/// them, never while the one writer is held. A passive checkpoint waits
+/// for nobody; the WAL restarts from its start once it is all copied, and
+/// `journal_size_limit` keeps the file small. The thread ends when this
+/// is dropped; closing the last connection checkpoints what is left.
+pub(crate) struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    pub(crate) fn start(path: &Path) -> Result<Self, OpenError> {
+        let conn = connect(path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        std::thread::Builder::new()
+            .name(format!("checkpoint {name}"))
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    // Busy (another checkpoint) or failed: the next turn tries again.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(file = %name, error = %e, "checkpoint not done");
+                    }
+                }
+            })
+            .map_err(|e| OpenError::Db {
+                path: path.to_path_buf(),
+                message: format!("checkpoint thread: {e}"),
+            })?;
+        Ok(Self { _stop: stop })
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -21,12 +64,12 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -262144;
          PRAGMA mmap_size = 1073741824;
-         PRAGMA wal_autocheckpoint = 16384;
+         PRAGMA wal_autocheckpoint = 0;
          PRAGMA journal_size_limit = 67108864;",
     )
 }
 
-fn connect(path: &Path) -> Result<Connection, OpenError> {
+pub(crate) fn connect(path: &Path) -> Result<Connection, OpenError> {
     let err = |e: rusqlite::Error| OpenError::Db {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -60,6 +103,7 @@ impl Db {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            _checkpoints: Checkpointer::start(path)?,
         }))
     }
 

@@ -58,6 +58,8 @@ struct State {
     file: File,
     len: u64,
     index: Connection,
+    /// The index's WAL is copied into it beside the sends, not by them.
+    _checkpoints: crate::db::Checkpointer,
 }
 
 pub struct OutboxGateway {
@@ -69,6 +71,7 @@ pub struct OutboxGateway {
 const INDEX_SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA wal_autocheckpoint = 0;
 CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_at ON sent (at);
 CREATE TABLE IF NOT EXISTS indexed (
@@ -87,27 +90,38 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> OpenError + '_ {
 
 /// Adds the keys of complete lines to the index and moves its offset.
 fn index_lines(index: &mut Connection, lines: &[u8], offset: u64) -> rusqlite::Result<()> {
+    #[derive(Deserialize)]
+    struct KeyOnly {
+        key: String,
+        #[serde(default)]
+        provider: Option<String>,
+    }
+    let keys = lines
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|line| match serde_json::from_slice::<KeyOnly>(line) {
+            Ok(l) => Some(index_key(l.provider.as_deref(), &l.key)),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable outbox line");
+                None
+            }
+        });
+    index_keys(index, keys, offset)
+}
+
+/// Adds keys just written to the index and moves its offset past them.
+fn index_keys(
+    index: &mut Connection,
+    keys: impl IntoIterator<Item = String>,
+    offset: u64,
+) -> rusqlite::Result<()> {
     let tx = index.transaction()?;
     {
         let now = bealert_app::now_ms();
         let mut insert =
             tx.prepare_cached("INSERT OR IGNORE INTO sent (key, at) VALUES (?1, ?2)")?;
-        for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            #[derive(Deserialize)]
-            struct KeyOnly {
-                key: String,
-                #[serde(default)]
-                provider: Option<String>,
-            }
-            match serde_json::from_slice::<KeyOnly>(line) {
-                Ok(l) => {
-                    insert.execute(rusqlite::params![
-                        index_key(l.provider.as_deref(), &l.key),
-                        now
-                    ])?;
-                }
-                Err(e) => tracing::warn!(error = %e, "unreadable outbox line"),
-            }
+        for key in keys {
+            insert.execute(rusqlite::params![key, now])?;
         }
         tx.execute(
             "INSERT INTO indexed (id, offset, live_since) VALUES (1, ?1, ?2)
@@ -166,6 +180,7 @@ impl OutboxGateway {
                 file,
                 len: end,
                 index,
+                _checkpoints: crate::db::Checkpointer::start(&index_path)?,
             }),
         })
     }
@@ -323,7 +338,9 @@ impl OutboxGateway {
         };
         let at = bealert_app::format_ms(bealert_app::now_ms());
         let mut buf = Vec::new();
+        // The keys written by this call, in order.
         let mut fresh: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut written: Vec<String> = Vec::new();
         let mut results = Vec::with_capacity(messages.len());
         for m in messages {
             let ikey = index_key(provider, &m.key);
@@ -358,7 +375,8 @@ impl OutboxGateway {
             match serde_json::to_writer(&mut buf, &line) {
                 Ok(()) => {
                     buf.push(b'\n');
-                    fresh.insert(ikey);
+                    fresh.insert(ikey.clone());
+                    written.push(ikey);
                     results.push(Ok(Sent::accepted()));
                 }
                 Err(e) => results.push(Err(GatewayError::Permanent(e.to_string()))),
@@ -386,7 +404,7 @@ impl OutboxGateway {
         // Written, then indexed: a crash in between is healed on the next
         // open, which indexes the lines past the offset.
         let end = state.len;
-        if let Err(e) = index_lines(&mut state.index, &buf, end) {
+        if let Err(e) = index_keys(&mut state.index, written, end) {
             tracing::warn!(error = %e, "outbox index not updated; the next open catches up");
         }
         results

@@ -3,6 +3,8 @@
 
 use crate::OpenError;
 use bealert_app::ports::StoreError;
+#[cfg(test)]
+use rusqlite::params;
 use rusqlite::{Connection, ErrorCode};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,49 +13,63 @@ pub(crate) struct Db {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    _checkpoints: Checkpointer,
 }
 
 /// How often the background checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// WAL pages (4 KiB) after which the log is made to start again.
+pub(crate) const RESTART_AFTER: i64 = 16_384;
 
 /// Copies a database's WAL into the file on a thread of its own, so that
-/// no commit pays for a checkpoint: writers run with
-/// `wal_autocheckpoint = 0`, and a checkpoint's page copies and its two
-/// fsyncs (tens of milliseconds each on a virtual disk) happen beside
-/// them, never while the one writer is held. A passive checkpoint waits
-/// for nobody; the WAL restarts from its start once it is all copied, and
-/// `journal_size_limit` keeps the file small. The thread ends when this
-/// is dropped; closing the last connection checkpoints what is left.
-pub(crate) struct Checkpointer {
-    _stop: std::sync::mpsc::Sender<()>,
-}
-
-impl Checkpointer {
-    pub(crate) fn start(path: &Path) -> Result<Self, OpenError> {
-        let conn = connect(path)?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        std::thread::Builder::new()
-            .name(format!("checkpoint {name}"))
-            .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    // Busy (another checkpoint) or failed: the next turn tries again.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!(file = %name, error = %e, "checkpoint not done");
-                    }
+/// no commit pays for a whole checkpoint: writers run with
+/// `wal_autocheckpoint = 0`, and every 250 ms a passive checkpoint copies
+/// the pages written since, and fsyncs, beside them. A log only starts
+/// again once it is all copied when a write begins; under a steady stream
+/// of writes that moment never comes by itself, so once the log holds
+/// 64 MB the thread copies its last pages (those of the last 250 ms)
+/// holding the writer (`with_writer`), and the next write starts it again
+/// (`journal_size_limit` then shrinks the file). The thread ends once
+/// `alive` says the owner is gone.
+pub(crate) fn spawn_checkpointer(
+    path: &Path,
+    restart_after: i64,
+    alive: impl Fn() -> bool + Send + 'static,
+    with_writer: impl Fn(&mut dyn FnMut()) + Send + 'static,
+) -> Result<(), OpenError> {
+    let conn = connect(path)?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let passive = move |conn: &Connection| -> Option<i64> {
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(log) => Some(log),
+            // Another checkpoint, or a failure: the next turn tries again.
+            Err(e) => {
+                tracing::debug!(error = %e, "checkpoint not done");
+                None
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name(format!("checkpoint {name}"))
+        .spawn(move || {
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if !alive() {
+                    break;
                 }
-            })
-            .map_err(|e| OpenError::Db {
-                path: path.to_path_buf(),
-                message: format!("checkpoint thread: {e}"),
-            })?;
-        Ok(Self { _stop: stop })
-    }
+                if passive(&conn).is_some_and(|log| log >= restart_after) {
+                    with_writer(&mut || {
+                        passive(&conn);
+                    });
+                }
+            }
+        })
+        .map_err(|e| OpenError::Db {
+            path: path.to_path_buf(),
+            message: format!("checkpoint thread: {e}"),
+        })?;
+    Ok(())
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -92,6 +108,15 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
 impl Db {
     /// Opens (creating if needed) a database in WAL mode and applies `schema`.
     pub fn open(path: &Path, schema: &str) -> Result<Arc<Self>, OpenError> {
+        Self::open_restarting_after(path, schema, RESTART_AFTER)
+    }
+
+    /// [`Db::open`], the WAL started again after `restart_after` pages.
+    fn open_restarting_after(
+        path: &Path,
+        schema: &str,
+        restart_after: i64,
+    ) -> Result<Arc<Self>, OpenError> {
         let writer = connect(path)?;
         writer
             .execute_batch(&format!("PRAGMA journal_mode = WAL;\n{schema}"))
@@ -99,12 +124,24 @@ impl Db {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-        Ok(Arc::new(Self {
+        let db = Arc::new(Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            _checkpoints: Checkpointer::start(path)?,
-        }))
+        });
+        let (a, w) = (Arc::downgrade(&db), Arc::downgrade(&db));
+        spawn_checkpointer(
+            path,
+            restart_after,
+            move || a.strong_count() > 0,
+            move |f| {
+                if let Some(db) = w.upgrade() {
+                    let _held = db.writer.lock().unwrap_or_else(|e| e.into_inner());
+                    f();
+                }
+            },
+        )?;
+        Ok(db)
     }
 
     /// Applies more schema (another port's tables in the same file).
@@ -162,5 +199,53 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Permanent(format!("storage task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under writes that never pause, the WAL still starts again: its file
+    /// stays near `journal_size_limit` (64 MB) instead of holding every
+    /// page written since the database was opened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_writes_that_never_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open_restarting_after(
+            &path,
+            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+            1_024,
+        )
+        .unwrap();
+        // 160 MB in transactions of 64 pages, a few milliseconds apart.
+        for batch in 0..640i64 {
+            db.write(move |tx| {
+                let mut insert = tx.prepare_cached("INSERT INTO t (id, body) VALUES (?1, ?2)")?;
+                for i in 0..64 {
+                    insert.execute(params![batch * 64 + i, vec![7u8; 3_900]])?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            // Writes that keep coming for about 3 s, while the
+            // checkpointer takes a dozen turns.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let wal = std::fs::metadata(dir.path().join("t.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(
+            wal <= 72 << 20,
+            "the WAL holds {} MB after 160 MB were written",
+            wal >> 20
+        );
+        let rows: i64 = db
+            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(rows, 640 * 64);
     }
 }

@@ -58,20 +58,19 @@ struct State {
     file: File,
     len: u64,
     index: Connection,
-    /// The index's WAL is copied into it beside the sends, not by them.
-    _checkpoints: crate::db::Checkpointer,
 }
 
 pub struct OutboxGateway {
     path: PathBuf,
     channel: Channel,
-    state: Mutex<State>,
+    state: std::sync::Arc<Mutex<State>>,
 }
 
 const INDEX_SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA wal_autocheckpoint = 0;
+PRAGMA journal_size_limit = 67108864;
 CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_at ON sent (at);
 CREATE TABLE IF NOT EXISTS indexed (
@@ -173,15 +172,31 @@ impl OutboxGateway {
         let end = from + complete as u64;
         index_lines(&mut index, &tail[..complete], end).map_err(db_err(&index_path))?;
         file.seek(SeekFrom::Start(end)).map_err(io(&path))?;
+        let state = std::sync::Arc::new(Mutex::new(State {
+            file,
+            len: end,
+            index,
+        }));
+        // The index's WAL is copied into it beside the sends, not by them.
+        let (a, w) = (
+            std::sync::Arc::downgrade(&state),
+            std::sync::Arc::downgrade(&state),
+        );
+        crate::db::spawn_checkpointer(
+            &index_path,
+            crate::db::RESTART_AFTER,
+            move || a.strong_count() > 0,
+            move |f| {
+                if let Some(state) = w.upgrade() {
+                    let _held = state.lock().unwrap_or_else(|e| e.into_inner());
+                    f();
+                }
+            },
+        )?;
         Ok(Self {
             path,
             channel,
-            state: Mutex::new(State {
-                file,
-                len: end,
-                index,
-                _checkpoints: crate::db::Checkpointer::start(&index_path)?,
-            }),
+            state,
         })
     }
 

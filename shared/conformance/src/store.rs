@@ -1681,4 +1681,16 @@ pub async fn address_units(store: &dyn SubscriberStore) {
     assert_eq!(seen.len() as u64, store.subscriber_count().await.unwrap());
     assert!(seen.contains(&anna));
     assert_eq!(in_unit("canton:liege-1", false).await.len(), 1_100);
+    // A unit is spread over its parts, so a resolver plans the first of
+    // them before the rest is read: no part holds a quarter of 1,100.
+    let mut largest = 0;
+    for part in 0..UNIT_PARTS {
+        let n = store
+            .addresses_in_unit("canton:liege-1", part, false)
+            .await
+            .unwrap()
+            .len();
+        largest = largest.max(n);
+    }
+    assert!(largest < 275, "one part holds {largest} of 1,100");
 }

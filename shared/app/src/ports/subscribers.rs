@@ -79,7 +79,7 @@ pub trait SubscriberStore: Send + Sync {
     /// the store keeps in `part` of [`UNIT_PARTS`]: a key lookup, no
     /// geometry. Every item is in exactly one part, the store's choice
     /// (DynamoDB spreads them by [`unit_part`] to read in parallel; SQLite
-    /// keeps a unit whole in part 0).
+    /// by row number, so that the first part is read quickly).
     async fn addresses_in_unit(
         &self,
         unit: &str,

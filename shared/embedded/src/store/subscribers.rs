@@ -8,7 +8,9 @@
 
 use super::{SqliteStore, json_err, language, now_ms, subscriber_id};
 use async_trait::async_trait;
-use bealert_app::ports::{AddressItem, StoreError, SubscriberPage, SubscriberStore, Upsert};
+use bealert_app::ports::{
+    AddressItem, StoreError, SubscriberPage, SubscriberStore, UNIT_PARTS, Upsert,
+};
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, SubscriberId};
 use rusqlite::{OptionalExtension, Row, params};
@@ -260,10 +262,14 @@ impl SubscriberStore for SqliteStore {
         part: u32,
         with_contacts: bool,
     ) -> Result<Vec<AddressItem>, StoreError> {
-        // One process reads SQLite: a unit is kept whole, in part 0 (in
-        // key order by unit and subscriber, so an import appends to each
-        // unit's end instead of dirtying a page per unit and part).
-        if part != 0 {
+        // Stored in key order by unit and row (an import appends to each
+        // unit's end instead of dirtying a page per unit and part), and
+        // read in parts by the row's number: each part is a sixteenth of
+        // the unit spread over all of it, so a national alert's first
+        // recipients are planned after a sixteenth of a region is read,
+        // not all of it. The index holds the row number: rows of other
+        // parts are skipped without reading them.
+        if part >= UNIT_PARTS {
             return Ok(Vec::new());
         }
         let unit = unit.to_string();
@@ -276,9 +282,9 @@ impl SubscriberStore for SqliteStore {
                      JOIN unit_rows u ON u.unit_id = k.id
                      JOIN addresses a ON a.cell = u.cell AND a.subscriber_id = u.subscriber_id AND a.idx = u.idx
                      JOIN subscribers s ON s.id = u.subscriber_id
-                     WHERE k.key = ?1",
+                     WHERE k.key = ?1 AND u.rowid % ?3 = ?2",
                 )?;
-                let rows = stmt.query_map(params![unit], |row| {
+                let rows = stmt.query_map(params![unit, part, UNIT_PARTS], |row| {
                     let mut contact = contact_at(row, 4)?;
                     if !with_contacts {
                         contact.phone = None;

@@ -15,23 +15,27 @@ pub(crate) struct Db {
     readers: Mutex<Vec<Connection>>,
 }
 
-/// How often the background checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often the background checkpointer copies the WAL into the
+/// database: seldom enough that a page written over and over (an index's
+/// top, a counter) is copied about once a second, not at every write.
+pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// WAL pages (4 KiB) after which the log is made to start again.
 pub(crate) const RESTART_AFTER: i64 = 16_384;
 
 /// Copies a database's WAL into the file on a thread of its own, so that
 /// no commit pays for a whole checkpoint: writers run with
-/// `wal_autocheckpoint = 0`, and every 250 ms a passive checkpoint copies
+/// `wal_autocheckpoint = 0`, and every second a passive checkpoint copies
 /// the pages written since, and fsyncs, beside them. A log only starts
 /// again once it is all copied when a write begins; under a steady stream
 /// of writes that moment never comes by itself, so once the log holds
 /// 64 MB the thread copies its last pages (those of the last 250 ms)
-/// holding the writer (`with_writer`), and the next write starts it again
+/// holding the writer (`with_writer`), which are few: the thread copied
+/// the rest just before, and the next write starts it again
 /// (`journal_size_limit` then shrinks the file). The thread ends once
 /// `alive` says the owner is gone.
 pub(crate) fn spawn_checkpointer(
     path: &Path,
+    every: std::time::Duration,
     restart_after: i64,
     alive: impl Fn() -> bool + Send + 'static,
     with_writer: impl Fn(&mut dyn FnMut()) + Send + 'static,
@@ -54,7 +58,7 @@ pub(crate) fn spawn_checkpointer(
         .name(format!("checkpoint {name}"))
         .spawn(move || {
             loop {
-                std::thread::sleep(CHECKPOINT_EVERY);
+                std::thread::sleep(every);
                 if !alive() {
                     break;
                 }
@@ -108,13 +112,15 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
 impl Db {
     /// Opens (creating if needed) a database in WAL mode and applies `schema`.
     pub fn open(path: &Path, schema: &str) -> Result<Arc<Self>, OpenError> {
-        Self::open_restarting_after(path, schema, RESTART_AFTER)
+        Self::open_checkpointing(path, schema, CHECKPOINT_EVERY, RESTART_AFTER)
     }
 
-    /// [`Db::open`], the WAL started again after `restart_after` pages.
-    fn open_restarting_after(
+    /// [`Db::open`], checkpointed `every` so often and the WAL started
+    /// again after `restart_after` pages.
+    fn open_checkpointing(
         path: &Path,
         schema: &str,
+        every: std::time::Duration,
         restart_after: i64,
     ) -> Result<Arc<Self>, OpenError> {
         let writer = connect(path)?;
@@ -132,6 +138,7 @@ impl Db {
         let (a, w) = (Arc::downgrade(&db), Arc::downgrade(&db));
         spawn_checkpointer(
             path,
+            every,
             restart_after,
             move || a.strong_count() > 0,
             move |f| {
@@ -213,9 +220,10 @@ mod tests {
     async fn the_wal_stays_bounded_under_writes_that_never_pause() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let db = Db::open_restarting_after(
+        let db = Db::open_checkpointing(
             &path,
             "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+            std::time::Duration::from_millis(100),
             1_024,
         )
         .unwrap();

@@ -184,6 +184,7 @@ impl OutboxGateway {
         );
         crate::db::spawn_checkpointer(
             &index_path,
+            crate::db::CHECKPOINT_EVERY,
             crate::db::RESTART_AFTER,
             move || a.strong_count() > 0,
             move |f| {

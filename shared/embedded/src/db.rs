@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) struct Db {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
+    /// Its thread shares the writer: dropping it stops the thread, and
+    /// the last of the connections to close checkpoints and removes the
+    /// WAL, as SQLite does.
+    _checkpoints: Checkpointer,
 }
 
 /// How often the background checkpointer copies the WAL into the
@@ -28,18 +32,32 @@ pub(crate) const RESTART_AFTER: i64 = 16_384;
 /// the pages written since, and fsyncs, beside them. A log only starts
 /// again once it is all copied when a write begins; under a steady stream
 /// of writes that moment never comes by itself, so once the log holds
-/// 64 MB the thread copies its last pages (those of the last 250 ms)
-/// holding the writer (`with_writer`), which are few: the thread copied
-/// the rest just before, and the next write starts it again
-/// (`journal_size_limit` then shrinks the file). The thread ends once
-/// `alive` says the owner is gone.
+/// 64 MB the thread copies its last pages holding the writer
+/// (`with_writer`), which are few (it copied the rest just before), and
+/// the next write starts it again (`journal_size_limit` then shrinks the
+/// file). Dropping the [`Checkpointer`] stops the thread and closes its
+/// connection: the owner's last connection then checkpoints and removes
+/// the WAL on close, so no deleted contact is left in it.
+pub(crate) struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub(crate) fn spawn_checkpointer(
     path: &Path,
     every: std::time::Duration,
     restart_after: i64,
-    alive: impl Fn() -> bool + Send + 'static,
     with_writer: impl Fn(&mut dyn FnMut()) + Send + 'static,
-) -> Result<(), OpenError> {
+) -> Result<Checkpointer, OpenError> {
     let conn = connect(path)?;
     let name = path
         .file_name()
@@ -54,14 +72,12 @@ pub(crate) fn spawn_checkpointer(
             }
         }
     };
-    std::thread::Builder::new()
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
         .name(format!("checkpoint {name}"))
         .spawn(move || {
-            loop {
-                std::thread::sleep(every);
-                if !alive() {
-                    break;
-                }
+            use std::sync::mpsc::RecvTimeoutError;
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 if passive(&conn).is_some_and(|log| log >= restart_after) {
                     with_writer(&mut || {
                         passive(&conn);
@@ -73,7 +89,10 @@ pub(crate) fn spawn_checkpointer(
             path: path.to_path_buf(),
             message: format!("checkpoint thread: {e}"),
         })?;
-    Ok(())
+    Ok(Checkpointer {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -130,25 +149,18 @@ impl Db {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-        let db = Arc::new(Self {
+        let writer = Arc::new(Mutex::new(writer));
+        let held = writer.clone();
+        let checkpoints = spawn_checkpointer(path, every, restart_after, move |f| {
+            let _held = held.lock().unwrap_or_else(|e| e.into_inner());
+            f();
+        })?;
+        Ok(Arc::new(Self {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer,
             readers: Mutex::new(Vec::new()),
-        });
-        let (a, w) = (Arc::downgrade(&db), Arc::downgrade(&db));
-        spawn_checkpointer(
-            path,
-            every,
-            restart_after,
-            move || a.strong_count() > 0,
-            move |f| {
-                if let Some(db) = w.upgrade() {
-                    let _held = db.writer.lock().unwrap_or_else(|e| e.into_inner());
-                    f();
-                }
-            },
-        )?;
-        Ok(db)
+            _checkpoints: checkpoints,
+        }))
     }
 
     /// Applies more schema (another port's tables in the same file).

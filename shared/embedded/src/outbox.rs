@@ -64,6 +64,8 @@ pub struct OutboxGateway {
     path: PathBuf,
     channel: Channel,
     state: std::sync::Arc<Mutex<State>>,
+    /// Stopped (and its hold on `state` let go) when the gateway is dropped.
+    _checkpoints: crate::db::Checkpointer,
 }
 
 const INDEX_SCHEMA: &str = "
@@ -178,26 +180,21 @@ impl OutboxGateway {
             index,
         }));
         // The index's WAL is copied into it beside the sends, not by them.
-        let (a, w) = (
-            std::sync::Arc::downgrade(&state),
-            std::sync::Arc::downgrade(&state),
-        );
-        crate::db::spawn_checkpointer(
+        let held = state.clone();
+        let checkpoints = crate::db::spawn_checkpointer(
             &index_path,
             crate::db::CHECKPOINT_EVERY,
             crate::db::RESTART_AFTER,
-            move || a.strong_count() > 0,
             move |f| {
-                if let Some(state) = w.upgrade() {
-                    let _held = state.lock().unwrap_or_else(|e| e.into_inner());
-                    f();
-                }
+                let _held = held.lock().unwrap_or_else(|e| e.into_inner());
+                f();
             },
         )?;
         Ok(Self {
             path,
             channel,
             state,
+            _checkpoints: checkpoints,
         })
     }
 

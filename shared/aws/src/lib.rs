@@ -17,6 +17,7 @@ pub mod sqs;
 pub mod testkit;
 pub mod uploads;
 
+pub use dynamo::capacity::{CapacityMeter, metered_client};
 pub use dynamo::{DynamoStore, Tables};
 pub use home::{AwsHome, ConfigError, Settings};
 pub use sqs::SqsQueue;

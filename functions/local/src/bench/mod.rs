@@ -56,6 +56,20 @@ pub struct BenchArgs {
     /// national-scale figures, without the previews and other alerts.
     #[arg(long)]
     national_only: bool,
+    /// AWS home: US$ per million DynamoDB on-demand read request units
+    /// (us-east-1 after November 2024; check your region's price list).
+    #[arg(long, default_value_t = 0.125)]
+    price_read: f64,
+    /// AWS home: US$ per million DynamoDB on-demand write request units.
+    #[arg(long, default_value_t = 0.625)]
+    price_write: f64,
+    /// AWS home: US$ per million SQS standard requests.
+    #[arg(long, default_value_t = 0.40)]
+    price_sqs: f64,
+    /// AWS home: US$ per SMS to Belgium (your SNS or aggregator price),
+    /// shown apart from the infrastructure.
+    #[arg(long)]
+    sms_price: Option<f64>,
 }
 
 /// Writes the addresses of the subscribers `synthetic_bodies(n, 1, _)`
@@ -79,13 +93,53 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 /// Requests and reads, for the AWS home's cost figures:
-/// (DynamoDB requests, items read, SQS requests) so far.
-struct Costs(Box<dyn Fn() -> (u64, u64, u64) + Send + Sync>);
+/// (DynamoDB requests, items read, SQS requests) so far; and the capacity
+/// DynamoDB reports consumed, by table: (read units, write units, requests).
+struct Costs(
+    Box<dyn Fn() -> (u64, u64, u64) + Send + Sync>,
+    Box<dyn Fn() -> Capacity + Send + Sync>,
+);
+
+type Capacity = std::collections::BTreeMap<String, (f64, f64, u64)>;
 
 impl Costs {
     fn now(&self) -> (u64, u64, u64) {
         (self.0)()
     }
+
+    fn capacity(&self) -> Capacity {
+        (self.1)()
+    }
+}
+
+/// Prints what DynamoDB reports consumed between `before` and now, per
+/// table and in all, per SMS delivery.
+fn print_capacity(label: &str, before: &Capacity, after: &Capacity, deliveries: u64) -> (f64, f64) {
+    let per = deliveries.max(1) as f64;
+    let (mut read, mut write) = (0.0, 0.0);
+    for (table, (r1, w1, n1)) in after {
+        let (r0, w0, n0) = before.get(table).copied().unwrap_or_default();
+        let (r, w, n) = (r1 - r0, w1 - w0, n1 - n0);
+        if n == 0 {
+            continue;
+        }
+        read += r;
+        write += w;
+        println!(
+            "{label}: DynamoDB {table:<28} {:>7.3} read units, {:>7.3} write units, {:>6.3} requests per SMS delivery",
+            r / per,
+            w / per,
+            n as f64 / per
+        );
+    }
+    println!(
+        "{label}: DynamoDB, every table: {:.3} read units and {:.3} write units per SMS delivery (goals <= 1.3 items read, <= 3 write units); {:.0} read and {:.0} write units in all",
+        read / per,
+        write / per,
+        read,
+        write
+    );
+    (read / per, write / per)
 }
 
 /// The bench's AWS home: fresh tables and queues, their cost counters, and
@@ -102,7 +156,10 @@ async fn aws_bench(
     settings.queue_prefix = prefix.clone();
     settings.queue_urls.clear();
     let sdk = bealert_aws::sdk_config().await;
-    let home = bealert_aws::AwsHome::new(&sdk, settings.clone());
+    // The home's DynamoDB client reports what each request consumed.
+    let meter = Arc::new(bealert_aws::CapacityMeter::default());
+    let dynamodb = bealert_aws::metered_client(&aws_sdk_dynamodb::Client::new(&sdk), meter.clone());
+    let home = bealert_aws::AwsHome::with_dynamodb(&sdk, dynamodb, settings.clone());
     let observer = bealert_aws::AwsHome::new(&sdk, settings);
     home.setup()
         .await
@@ -111,10 +168,19 @@ async fn aws_bench(
         "bealert bench — aws home ({prefix}* tables and queues), {subscribers} subscribers, {cores} cores"
     );
     let (dynamo, queue) = (home.store.usage(), home.queue.clone());
-    let costs = Costs(Box::new(move || {
-        let (r, i) = dynamo.snapshot();
-        (r, i, queue.requests())
-    }));
+    let costs = Costs(
+        Box::new(move || {
+            let (r, i) = dynamo.snapshot();
+            (r, i, queue.requests())
+        }),
+        Box::new(move || {
+            meter
+                .snapshot()
+                .into_iter()
+                .map(|(t, u)| (t, (u.read, u.write, u.requests)))
+                .collect()
+        }),
+    );
     Ok((
         Local::with_ports(
             home.ports(),
@@ -405,6 +471,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     });
     println!("\nalert: {expected} SMS recipients in a {radius:.2} km circle around Brussels");
     let before = costs.as_ref().map(Costs::now);
+    let capacity_before = costs.as_ref().map(Costs::capacity);
     let t = Instant::now();
     let created = app
         .create_alert(&op, alert.to_string().as_bytes())
@@ -447,6 +514,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sent / k,
             (i1 - i0) as f64 / view.recipients.max(1) as f64
         );
+        if let Some(c0) = &capacity_before {
+            let sent = sms.map_or(0, |s| s.sent);
+            let (read, write) = print_capacity("alert", c0, &c.capacity(), sent);
+            // What 1,000,000 SMS deliveries would cost at on-demand prices
+            // (the flags' prices; their date and source are on the
+            // benchmarks page), SMS fees apart.
+            let sqs = (q1 - q0) as f64 / sent.max(1) as f64;
+            let million = 1_000_000.0;
+            let dynamo = (read * args.price_read + write * args.price_write) * million / 1e6;
+            let queues = sqs * million * args.price_sqs / 1e6;
+            println!(
+                "alert: a 1,000,000-SMS alert at these rates: DynamoDB ${dynamo:.2} ({read:.3} RRU x ${}/M + {write:.3} WRU x ${}/M), SQS ${queues:.2} ({sqs:.3} requests x ${}/M); Lambda not counted; SMS fees apart: {}",
+                args.price_read,
+                args.price_write,
+                args.price_sqs,
+                args.sms_price
+                    .map_or("give --sms-price".to_string(), |p| format!(
+                        "${:.0} ({p} a message)",
+                        p * million
+                    ))
+            );
+        }
     }
     let by_lang = scenario::outbox_by_language(&dir.join("outbox").join("sms.jsonl"), created.id)?;
     println!(

@@ -17,6 +17,7 @@
 
 mod alerts;
 pub mod budget;
+pub mod capacity;
 mod deliveries;
 mod documents;
 mod geography;

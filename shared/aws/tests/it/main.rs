@@ -12,6 +12,7 @@
 
 mod common;
 
+mod capacity;
 mod code_gateways;
 mod dynamo_conformance;
 mod gateways_localstack;

@@ -33,7 +33,7 @@ pub(crate) const RESTART_AFTER: i64 = 16_384;
 /// again once it is all copied when a write begins; under a steady stream
 /// of writes that moment never comes by itself, so once the log holds
 /// 64 MB the thread copies its last pages holding the writer
-/// (`with_writer`), which are few (it copied the rest just before), and
+/// (`writer`), which are few (it copied the rest just before), and
 /// the next write starts it again (`journal_size_limit` then shrinks the
 /// file). Dropping the [`Checkpointer`] stops the thread and closes its
 /// connection: the owner's last connection then checkpoints and removes
@@ -52,11 +52,11 @@ impl Drop for Checkpointer {
     }
 }
 
-pub(crate) fn spawn_checkpointer(
+pub(crate) fn spawn_checkpointer<W: Send + 'static>(
     path: &Path,
     every: std::time::Duration,
     restart_after: i64,
-    with_writer: impl Fn(&mut dyn FnMut()) + Send + 'static,
+    writer: Arc<Mutex<W>>,
 ) -> Result<Checkpointer, OpenError> {
     let conn = connect(path)?;
     let name = path
@@ -79,9 +79,8 @@ pub(crate) fn spawn_checkpointer(
             use std::sync::mpsc::RecvTimeoutError;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 if passive(&conn).is_some_and(|log| log >= restart_after) {
-                    with_writer(&mut || {
-                        passive(&conn);
-                    });
+                    let _held = writer.lock().unwrap_or_else(|e| e.into_inner());
+                    passive(&conn);
                 }
             }
         })
@@ -150,11 +149,7 @@ impl Db {
                 message: e.to_string(),
             })?;
         let writer = Arc::new(Mutex::new(writer));
-        let held = writer.clone();
-        let checkpoints = spawn_checkpointer(path, every, restart_after, move |f| {
-            let _held = held.lock().unwrap_or_else(|e| e.into_inner());
-            f();
-        })?;
+        let checkpoints = spawn_checkpointer(path, every, restart_after, writer.clone())?;
         Ok(Arc::new(Self {
             path: path.to_path_buf(),
             writer,

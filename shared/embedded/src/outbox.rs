@@ -180,15 +180,11 @@ impl OutboxGateway {
             index,
         }));
         // The index's WAL is copied into it beside the sends, not by them.
-        let held = state.clone();
         let checkpoints = crate::db::spawn_checkpointer(
             &index_path,
             crate::db::CHECKPOINT_EVERY,
             crate::db::RESTART_AFTER,
-            move |f| {
-                let _held = held.lock().unwrap_or_else(|e| e.into_inner());
-                f();
-            },
+            state.clone(),
         )?;
         Ok(Self {
             path,
@@ -351,8 +347,8 @@ impl OutboxGateway {
         };
         let at = bealert_app::format_ms(bealert_app::now_ms());
         let mut buf = Vec::new();
-        // The keys written by this call, in order.
         let mut fresh: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // The keys written by this call, in order, for the index.
         let mut written: Vec<String> = Vec::new();
         let mut results = Vec::with_capacity(messages.len());
         for m in messages {

@@ -1,15 +1,16 @@
 //! Delivery items: planned once per (alert, channel, subscriber), claimed
-//! under a lease with conditional writes, counted in bucketed counter items
+//! under a lease with conditional writes, counted in striped counter items
 //! in the same transactions.
 //!
-//! Each step first tries many deliveries per transaction (the common case:
-//! nothing raced); if a condition fails it falls back to one delivery per
-//! transaction, re-reading what changed.
+//! Each step writes up to 99 deliveries per transaction (the common case:
+//! nothing raced) with one counter item per channel: the stripe of the
+//! transaction's first subscriber, so concurrent writers spread over
+//! [`DELIVERY_BUCKETS`] counter items while a delivery pays a hundredth of
+//! one. A refused condition takes its delivery out; the rest are written
+//! again together.
 
 use super::alerts::alert_pk;
-use super::{
-    DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_n, opt_s, row_from, s, sdk_err,
-};
+use super::{DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_s, row_from, s, sdk_err};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use bealert_app::ports::{
@@ -28,6 +29,12 @@ pub const PROVIDER_ID_INDEX: &str = "by-provider-id";
 
 /// DynamoDB's limit of actions per transaction.
 const MAX_ACTIONS: usize = 100;
+
+/// Recipients whose owner items are written before their deliveries.
+const PLAN_CHUNK: usize = 500;
+
+/// Owner items written at once.
+const OWNER_WRITES: usize = 16;
 
 fn delivery_pk(alert: AlertId, channel: Channel, b: u8) -> String {
     format!("D#{alert}#{channel}#{b:02}")
@@ -141,34 +148,37 @@ impl Deltas {
         *self.0.entry(sk).or_default().entry(col.into()).or_default() += d;
     }
 
-    /// Counter changes ([`rules`]) of one delivery, in its bucket's counter item.
+    /// Counter changes ([`rules`]) of one delivery, in a stripe's counter
+    /// item (any stripe: counts are the sum over all of them).
     fn counted(
         &mut self,
         channel: Channel,
-        sub: SubscriberId,
+        stripe: u8,
         changes: impl IntoIterator<Item = (Counter, i64)>,
     ) {
-        let sk = counter_sk(channel, bucket(sub));
+        let sk = counter_sk(channel, stripe);
         for (counter, d) in changes {
             self.add(sk.clone(), counter_column(counter), d);
         }
     }
 
-    /// One delivery planned.
-    fn planned(&mut self, channel: Channel, sub: SubscriberId, language: Language) {
-        self.counted(channel, sub, rules::planned(language));
+    /// One recipient reached.
+    fn reached(&mut self, stripe: u8) {
+        self.add(format!("REACH#{stripe:02}"), "n", 1);
     }
 
-    /// One change's counts: its move, and its latency.
-    fn changed(&mut self, channel: Channel, c: &Change) {
-        self.counted(channel, c.sub, rules::moved(c.from, c.to, c.language));
-        if let (Some(l), Some((leg, ms))) = (c.language, c.timed) {
-            self.counted(channel, c.sub, [(Counter::latency(l, leg, ms), 1)]);
+    fn planned_deliveries(&mut self, deliveries: &[PlannedDelivery], stripe: u8) {
+        for d in deliveries {
+            self.counted(d.channel, stripe, rules::planned(d.language));
         }
     }
 
-    fn keys_if_added(&self, sks: &[String]) -> usize {
-        sks.iter().filter(|k| !self.0.contains_key(*k)).count()
+    /// One change's counts: its move, and its latency.
+    fn changed(&mut self, channel: Channel, stripe: u8, c: &Change) {
+        self.counted(channel, stripe, rules::moved(c.from, c.to, c.language));
+        if let (Some(l), Some((leg, ms))) = (c.language, c.timed) {
+            self.counted(channel, stripe, [(Counter::latency(l, leg, ms), 1)]);
+        }
     }
 
     fn actions(
@@ -269,8 +279,11 @@ impl DynamoStore {
             .build())
     }
 
-    /// Applies changes in as few transactions as possible; returns the
-    /// subscribers whose change committed.
+    /// Applies changes in transactions of up to 99 changes and their one
+    /// counter item; returns the subscribers whose change committed. A
+    /// change whose condition was refused is taken out and the others are
+    /// written again together; a cancellation that names no refused
+    /// condition is tried again one change per transaction.
     async fn apply_changes(
         &self,
         alert: AlertId,
@@ -279,48 +292,77 @@ impl DynamoStore {
         now: i64,
     ) -> Result<Vec<SubscriberId>, StoreError> {
         let mut committed = Vec::new();
-        let mut chunk: Vec<Change> = Vec::new();
-        let mut deltas = Deltas::default();
-        let flush = |chunk: Vec<Change>, deltas: Deltas| async move {
-            let mut actions = Vec::with_capacity(chunk.len() + deltas.0.len());
-            for c in &chunk {
-                actions.push(self.change_action(alert, channel, c, now)?);
+        let mut singly = Vec::new();
+        let mut rest = changes.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut chunk: Vec<Change> = rest.by_ref().take(MAX_ACTIONS - 1).collect();
+            loop {
+                match self.apply_chunk(alert, channel, &chunk, now).await? {
+                    None => {
+                        committed.extend(chunk.iter().map(|c| c.sub));
+                        break;
+                    }
+                    Some(refused) if chunk.len() > 1 && refused.iter().any(|r| *r) => {
+                        chunk = chunk
+                            .into_iter()
+                            .zip(refused)
+                            .filter_map(|(c, refused)| (!refused).then_some(c))
+                            .collect();
+                    }
+                    Some(_) => {
+                        if chunk.len() > 1 {
+                            singly.extend(chunk);
+                        }
+                        break;
+                    }
+                }
             }
-            actions.extend(deltas.actions(self, alert)?);
-            match self.transact(actions).await? {
-                Tx::Committed => Ok::<_, StoreError>((
-                    chunk.iter().map(|c| c.sub).collect::<Vec<_>>(),
-                    Vec::new(),
-                )),
-                Tx::Cancelled(_) => Ok((Vec::new(), chunk)),
-            }
-        };
-        let mut retry_singly = Vec::new();
-        for c in changes {
-            let sk = counter_sk(channel, bucket(c.sub));
-            if chunk.len() + 1 + deltas.0.len() + deltas.keys_if_added(std::slice::from_ref(&sk))
-                > MAX_ACTIONS
+        }
+        for c in singly {
+            if self
+                .apply_chunk(alert, channel, std::slice::from_ref(&c), now)
+                .await?
+                .is_none()
             {
-                let (ok, failed) =
-                    flush(std::mem::take(&mut chunk), std::mem::take(&mut deltas)).await?;
-                committed.extend(ok);
-                retry_singly.extend(failed);
+                committed.push(c.sub);
             }
-            deltas.changed(channel, &c);
-            chunk.push(c);
-        }
-        if !chunk.is_empty() {
-            let (ok, failed) = flush(chunk, deltas).await?;
-            committed.extend(ok);
-            retry_singly.extend(failed);
-        }
-        for c in retry_singly {
-            let mut d = Deltas::default();
-            d.changed(channel, &c);
-            let (ok, _) = flush(vec![c], d).await?;
-            committed.extend(ok);
         }
         Ok(committed)
+    }
+
+    /// One transaction: the changes and their counts, in the counter item
+    /// of the first change's stripe. `None` if it committed, else which
+    /// changes' conditions were refused.
+    async fn apply_chunk(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        chunk: &[Change],
+        now: i64,
+    ) -> Result<Option<Vec<bool>>, StoreError> {
+        let Some(first) = chunk.first() else {
+            return Ok(None);
+        };
+        let stripe = bucket(first.sub);
+        let mut deltas = Deltas::default();
+        let mut actions = Vec::with_capacity(chunk.len() + 1);
+        for c in chunk {
+            deltas.changed(channel, stripe, c);
+            actions.push(self.change_action(alert, channel, c, now)?);
+        }
+        actions.extend(deltas.actions(self, alert)?);
+        Ok(match self.transact(actions).await? {
+            Tx::Committed => None,
+            Tx::Cancelled(reasons) => Some(
+                (0..chunk.len())
+                    .map(|i| {
+                        reasons
+                            .get(i)
+                            .is_some_and(|(code, _)| code == "ConditionalCheckFailed")
+                    })
+                    .collect(),
+            ),
+        })
     }
 
     /// Every channel counter item an alert can have (and its reach
@@ -338,6 +380,36 @@ impl DynamoStore {
         }
         let keys = names.iter().map(|n| counter_key(alert, n)).collect();
         self.batch_get(&self.tables.alerts, keys).await
+    }
+
+    /// Each counter's columns summed over its stripes, by (counter, column):
+    /// `("C#sms", "q")`, `("REACH", "n")`. A stripe alone may be negative (a
+    /// delivery counted queued in one stripe leaves it in another); the sum
+    /// is not, and is clamped at 0 only as a whole.
+    async fn counter_sums(
+        &self,
+        alert: AlertId,
+        reach: bool,
+    ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+        let prefix = format!("{}#", alert_pk(alert));
+        let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for item in self.counter_items(alert, reach).await? {
+            let pk = get_s(&item, "pk")?;
+            let Some((name, _stripe)) = pk.strip_prefix(&prefix).and_then(|n| n.rsplit_once('#'))
+            else {
+                continue;
+            };
+            let name = name.to_string();
+            for (col, value) in &item {
+                if let Some(v) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) {
+                    *sums.entry((name.clone(), col.clone())).or_default() += v;
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|(k, v)| (k, v.max(0) as u64))
+            .collect())
     }
 
     async fn current(
@@ -360,140 +432,257 @@ impl DynamoStore {
             .collect()
     }
 
-    fn plan_actions(
+    /// Puts each recipient's owner item unless one is there, one
+    /// conditional write each (a refused one costs a unit, not a
+    /// transaction): `None` where this call made it, else the shard that
+    /// owns the recipient.
+    async fn put_owners(
         &self,
         alert: AlertId,
         shard: u32,
-        r: &RecipientPlan,
+        batch: &[RecipientPlan],
         now: i64,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    ) -> Result<Vec<Option<u32>>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        // Owned ids: a stream of borrowed plans trips the compiler's Send
+        // check across async_trait (higher-ranked lifetimes).
+        let subs: Vec<SubscriberId> = batch.iter().map(|r| r.subscriber_id).collect();
+        futures::stream::iter(subs)
+            .map(|sub| self.put_owner(alert, shard, sub, now))
+            .buffered(OWNER_WRITES)
+            .try_collect()
+            .await
+    }
+
+    async fn put_owner(
+        &self,
+        alert: AlertId,
+        shard: u32,
+        sub: SubscriberId,
+        now: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
         let expires_at = self.expires_at(now);
-        let owner = item_from(
-            recipient_key(alert, r.subscriber_id),
-            &OwnerItem { shard, expires_at },
-        )?;
-        let mut actions = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.tables.deliveries)
-                        .set_item(Some(owner))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-        ];
-        for d in &r.deliveries {
-            let item = item_from(
-                delivery_key(alert, d.channel, d.subscriber_id),
-                &DeliveryItem {
-                    st: DeliveryStatus::Queued.index(),
-                    to: d.to.clone(),
-                    lang: d.language.index(),
-                    att: 0,
-                    lease: 0,
-                    upd: now,
-                    expires_at,
-                    ext: r.external_id.clone(),
-                    prov: None,
-                    pid: None,
-                    err: None,
-                },
-            )?;
-            actions.push(
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.tables.deliveries)
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
-        Ok(actions)
-    }
-
-    fn plan_deltas(r: &RecipientPlan, deltas: &mut Deltas) {
-        deltas.add(format!("REACH#{:02}", bucket(r.subscriber_id)), "n", 1);
-        for d in &r.deliveries {
-            deltas.planned(d.channel, d.subscriber_id, d.language);
+        let owner = item_from(recipient_key(alert, sub), &OwnerItem { shard, expires_at })?;
+        self.usage.request();
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(owner))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    let old = match c.item() {
+                        Some(old) => Some(old.clone()),
+                        None => self
+                            .batch_get(&self.tables.deliveries, vec![recipient_key(alert, sub)])
+                            .await?
+                            .into_iter()
+                            .next(),
+                    };
+                    let old = old.ok_or_else(|| {
+                        StoreError::Transient(format!("owner of {sub} refused but not found"))
+                    })?;
+                    Ok(Some(row_from::<OwnerItem>(old)?.shard))
+                }
+                _ => Err(sdk_err(e)),
+            },
         }
     }
 
-    /// A recipient whose planning transaction was refused: pending
-    /// deliveries if this shard owns it (an earlier run), none otherwise.
-    async fn replan_one(
+    /// One transaction: the deliveries of recipients this shard owns, and
+    /// their counts in one stripe (the recipient itself too, where `reach`).
+    /// `None` if it committed, else which recipients had a delivery
+    /// refused (one there already).
+    async fn put_deliveries(
         &self,
         alert: AlertId,
-        shard: u32,
-        r: &RecipientPlan,
+        batch: &[(&RecipientPlan, bool)],
+        stripe: u8,
         now: i64,
-    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+    ) -> Result<Option<Vec<bool>>, StoreError> {
+        let expires_at = self.expires_at(now);
         let mut deltas = Deltas::default();
-        Self::plan_deltas(r, &mut deltas);
-        let mut actions = self.plan_actions(alert, shard, r, now)?;
+        let mut actions = Vec::new();
+        let mut owner_of = Vec::new();
+        for (k, (r, reach)) in batch.iter().enumerate() {
+            if *reach {
+                deltas.reached(stripe);
+            }
+            deltas.planned_deliveries(&r.deliveries, stripe);
+            for d in &r.deliveries {
+                let item = item_from(
+                    delivery_key(alert, d.channel, d.subscriber_id),
+                    &DeliveryItem {
+                        st: DeliveryStatus::Queued.index(),
+                        to: d.to.clone(),
+                        lang: d.language.index(),
+                        att: 0,
+                        lease: 0,
+                        upd: now,
+                        expires_at,
+                        ext: r.external_id.clone(),
+                        prov: None,
+                        pid: None,
+                        err: None,
+                    },
+                )?;
+                actions.push(
+                    TransactWriteItem::builder()
+                        .put(built(
+                            Put::builder()
+                                .table_name(&self.tables.deliveries)
+                                .set_item(Some(item))
+                                .condition_expression("attribute_not_exists(pk)")
+                                .build(),
+                        )?)
+                        .build(),
+                );
+                owner_of.push(k);
+            }
+        }
+        if actions.is_empty() {
+            return Ok(None);
+        }
         actions.extend(deltas.actions(self, alert)?);
-        if let Tx::Committed = self.transact(actions).await? {
-            return Ok(r.deliveries.clone());
-        }
-        let owner = self
-            .batch_get(
-                &self.tables.deliveries,
-                vec![recipient_key(alert, r.subscriber_id)],
-            )
-            .await?;
-        let owner = owner
-            .into_iter()
-            .next()
-            .map(|o| row_from::<OwnerItem>(o).map(|o| o.shard))
-            .transpose()?;
-        if !owner.is_some_and(|owner| rules::plans_recipient(shard, owner)) {
-            return Ok(Vec::new());
-        }
-        let mut pending = Vec::new();
-        let mut missing = Vec::new();
-        for d in &r.deliveries {
-            let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
-            match cur.get(&d.subscriber_id) {
-                Some(item) => {
-                    if rules::still_to_send(Some(item.status()?)) {
-                        pending.push(d.clone());
+        Ok(match self.transact(actions).await? {
+            Tx::Committed => None,
+            Tx::Cancelled(reasons) => {
+                let mut refused = vec![false; batch.len()];
+                for (k, (code, _)) in owner_of.iter().zip(&reasons) {
+                    if code == "ConditionalCheckFailed" {
+                        refused[*k] = true;
                     }
                 }
-                None => missing.push(d.clone()),
+                Some(refused)
             }
-        }
-        // Deliveries this shard plans for its recipient on a later call
-        // (another channel): added beside the ones it has, and to send.
-        if !missing.is_empty() {
-            let more = RecipientPlan {
-                deliveries: missing,
-                ..r.clone()
-            };
+        })
+    }
+
+    /// Plans recipients this call just became the owner of: their
+    /// deliveries and reach, up to 99 items a transaction. A recipient
+    /// with a delivery already there (a concurrent run of this shard) is
+    /// taken out and looked at alone; the rest are written again together.
+    async fn plan_owned(
+        &self,
+        alert: AlertId,
+        fresh: Vec<&RecipientPlan>,
+        now: i64,
+    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+        let mut pending = Vec::new();
+        let mut i = 0;
+        while i < fresh.len() {
+            // Greedily fill one transaction, counted in one stripe.
+            let stripe = bucket(fresh[i].subscriber_id);
             let mut deltas = Deltas::default();
-            for d in &more.deliveries {
-                deltas.planned(d.channel, d.subscriber_id, d.language);
+            let mut actions = 0;
+            let mut j = i;
+            while j < fresh.len() {
+                let r = fresh[j];
+                deltas.reached(stripe);
+                deltas.planned_deliveries(&r.deliveries, stripe);
+                if j > i && actions + r.deliveries.len() + deltas.0.len() > MAX_ACTIONS {
+                    break;
+                }
+                actions += r.deliveries.len();
+                j += 1;
             }
-            let mut actions = self.plan_actions(alert, shard, &more, now)?;
-            actions.remove(0); // the owner item exists
-            actions.extend(deltas.actions(self, alert)?);
-            if let Tx::Committed = self.transact(actions).await? {
-                pending.extend(more.deliveries);
-            } else {
-                // A concurrent run of this shard added them: take what is open.
-                for d in &more.deliveries {
-                    let cur = self.current(alert, d.channel, &[d.subscriber_id]).await?;
-                    if let Some(item) = cur.get(&d.subscriber_id)
-                        && rules::still_to_send(Some(item.status()?))
-                    {
-                        pending.push(d.clone());
+            let mut batch: Vec<(&RecipientPlan, bool)> =
+                fresh[i..j].iter().map(|r| (*r, true)).collect();
+            i = j;
+            while !batch.is_empty() {
+                match self.put_deliveries(alert, &batch, stripe, now).await? {
+                    None => {
+                        for (r, _) in &batch {
+                            pending.extend(r.deliveries.iter().cloned());
+                        }
+                        break;
+                    }
+                    Some(refused) if batch.len() > 1 && refused.iter().any(|r| *r) => {
+                        let mut rest = Vec::with_capacity(batch.len());
+                        for (item, refused) in batch.into_iter().zip(refused) {
+                            if refused {
+                                pending.extend(self.replan_owned(alert, item.0, now).await?);
+                            } else {
+                                rest.push(item);
+                            }
+                        }
+                        batch = rest;
+                    }
+                    Some(_) => {
+                        for (r, _) in &batch {
+                            pending.extend(self.replan_owned(alert, r, now).await?);
+                        }
+                        break;
                     }
                 }
             }
         }
         Ok(pending)
+    }
+
+    /// A recipient this shard owns from before (an earlier or concurrent
+    /// run, or a follow-up adding a channel): its deliveries still to
+    /// send, planning those not there yet. It counts as reached if none of
+    /// its deliveries, on any channel, is there yet.
+    async fn replan_owned(
+        &self,
+        alert: AlertId,
+        r: &RecipientPlan,
+        now: i64,
+    ) -> Result<Vec<PlannedDelivery>, StoreError> {
+        let sub = r.subscriber_id;
+        for _ in 0..3 {
+            let keys = Channel::ALL
+                .iter()
+                .map(|c| delivery_key(alert, *c, sub))
+                .collect();
+            let mut there: HashMap<Channel, DeliveryStatus> = HashMap::new();
+            for item in self.batch_get(&self.tables.deliveries, keys).await? {
+                let pk = get_s(&item, "pk")?.to_string();
+                let channel = pk.split('#').nth(2).and_then(Channel::from_code);
+                let row: DeliveryItem = row_from(item)?;
+                if let Some(channel) = channel {
+                    there.insert(channel, row.status()?);
+                }
+            }
+            let mut open = Vec::new();
+            let mut missing = Vec::new();
+            for d in &r.deliveries {
+                match there.get(&d.channel) {
+                    Some(st) if rules::still_to_send(Some(*st)) => open.push(d.clone()),
+                    Some(_) => {}
+                    None => missing.push(d.clone()),
+                }
+            }
+            if missing.is_empty() {
+                return Ok(open);
+            }
+            let more = RecipientPlan {
+                deliveries: missing,
+                ..r.clone()
+            };
+            let reach = there.is_empty();
+            if self
+                .put_deliveries(alert, &[(&more, reach)], bucket(sub), now)
+                .await?
+                .is_none()
+            {
+                open.extend(more.deliveries);
+                return Ok(open);
+            }
+            // A concurrent run of this shard wrote some meanwhile: look again.
+        }
+        Err(StoreError::Transient(format!(
+            "the deliveries of {sub} kept changing while they were planned"
+        )))
     }
 }
 
@@ -507,39 +696,22 @@ impl DeliveryStore for DynamoStore {
     ) -> Result<Vec<PlannedDelivery>, StoreError> {
         let now = bealert_app::now_ms();
         let mut pending = Vec::new();
-        let mut i = 0;
-        while i < recipients.len() {
-            // Greedily fill one transaction.
-            let mut deltas = Deltas::default();
-            let mut actions = Vec::new();
-            let mut j = i;
-            while j < recipients.len() {
-                let r = &recipients[j];
-                let mut trial = Deltas(deltas.0.clone());
-                Self::plan_deltas(r, &mut trial);
-                if !actions.is_empty()
-                    && actions.len() + 1 + r.deliveries.len() + trial.0.len() > MAX_ACTIONS
-                {
-                    break;
-                }
-                actions.extend(self.plan_actions(alert, shard, r, now)?);
-                deltas = trial;
-                j += 1;
-            }
-            actions.extend(deltas.actions(self, alert)?);
-            match self.transact(actions).await? {
-                Tx::Committed => {
-                    for r in &recipients[i..j] {
-                        pending.extend(r.deliveries.iter().cloned());
+        // Owner items first, a conditional write each: the recipients this
+        // call owns now are planned in transactions that nothing refuses
+        // (unless a run of the same shard races it).
+        for chunk in recipients.chunks(PLAN_CHUNK) {
+            let owners = self.put_owners(alert, shard, chunk, now).await?;
+            let mut fresh = Vec::new();
+            for (r, owner) in chunk.iter().zip(owners) {
+                match owner {
+                    None => fresh.push(r),
+                    Some(owner) if rules::plans_recipient(shard, owner) => {
+                        pending.extend(self.replan_owned(alert, r, now).await?);
                     }
-                }
-                Tx::Cancelled(_) => {
-                    for r in &recipients[i..j] {
-                        pending.extend(self.replan_one(alert, shard, r, now).await?);
-                    }
+                    Some(_) => {}
                 }
             }
-            i = j;
+            pending.extend(self.plan_owned(alert, fresh, now).await?);
         }
         Ok(pending)
     }
@@ -555,18 +727,29 @@ impl DeliveryStore for DynamoStore {
         let until = now + lease.as_millis() as i64;
         let mut answers: HashMap<SubscriberId, Claim> = HashMap::new();
         let mut todo: Vec<SubscriberId> = subscribers.to_vec();
-        // Two rounds: a change that lost a race is decided again from a fresh read.
-        for round in 0..2 {
-            let cur = self.current(alert, channel, &todo).await?;
+        // First as planned, without reading: the common case, which the
+        // write's condition checks. Then twice from a fresh read: a change
+        // whose condition was refused is decided again.
+        for round in 0..3 {
+            let cur: HashMap<SubscriberId, (DeliveryStatus, i64, u32, Option<String>)> =
+                if round == 0 {
+                    let planned = (DeliveryStatus::Queued, 0, 0, None);
+                    todo.iter().map(|s| (*s, planned.clone())).collect()
+                } else {
+                    let mut cur = HashMap::new();
+                    for (sub, item) in self.current(alert, channel, &todo).await? {
+                        cur.insert(sub, (item.status()?, item.lease, item.att, item.prov));
+                    }
+                    cur
+                };
             let mut changes = Vec::new();
             let mut attempts = HashMap::new();
             for sub in &todo {
-                let Some(item) = cur.get(sub) else {
+                let Some((st, lease, att, prov)) = cur.get(sub).cloned() else {
                     answers.insert(*sub, Claim::Unknown);
                     continue;
                 };
-                let (st, att) = (item.status()?, item.att);
-                match Claim::decide(st, item.lease, att, item.prov.clone(), now) {
+                match Claim::decide(st, lease, att, prov, now) {
                     Claim::Claimed { attempt, provider } => {
                         attempts.insert(*sub, (attempt, provider));
                         // Written only if the row is still as read.
@@ -598,7 +781,7 @@ impl DeliveryStore for DynamoStore {
             if todo.is_empty() {
                 break;
             }
-            if round == 1 {
+            if round == 2 {
                 // Still racing: someone else is on it; look again after a moment.
                 for sub in &todo {
                     answers.insert(*sub, Claim::Busy { until: now + 1000 });
@@ -773,36 +956,34 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
-        let items = self.counter_items(alert, true).await?;
-        let prefix = format!("{}#", alert_pk(alert));
+        let sums = self.counter_sums(alert, true).await?;
         let mut out = AlertCounts::default();
-        for item in &items {
-            let name = get_s(item, "pk")?.strip_prefix(&prefix).unwrap_or("");
-            if name.starts_with("REACH#") {
-                out.recipients += opt_n::<i64>(item, "n")?.unwrap_or(0).max(0) as u64;
-            } else if let Some(rest) = name.strip_prefix("C#") {
-                let code = rest.split('#').next().unwrap_or("");
+        for ((name, col), v) in &sums {
+            if name == "REACH" {
+                out.recipients += v;
+            } else if let Some(code) = name.strip_prefix("C#") {
                 let channel = Channel::from_code(code)
                     .ok_or_else(|| StoreError::Permanent(format!("bad counter {name}")))?;
                 let c = out
                     .channels
                     .entry(channel)
                     .or_insert_with(ChannelCounts::default);
-                let get = |col| opt_n::<i64>(item, col).map(|v| v.unwrap_or(0).max(0) as u64);
-                c.queued += get("q")?;
-                c.sending += get("sg")?;
-                c.sent += get("ok")?;
-                c.failed += get("f")?;
-                c.cancelled += get("cx")?;
-                c.delivered += get("dl")?;
+                match col.as_str() {
+                    "q" => c.queued += v,
+                    "sg" => c.sending += v,
+                    "ok" => c.sent += v,
+                    "f" => c.failed += v,
+                    "cx" => c.cancelled += v,
+                    "dl" => c.delivered += v,
+                    _ => {}
+                }
             }
         }
         Ok(out)
     }
 
     async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError> {
-        let items = self.counter_items(alert, false).await?;
-        let prefix = format!("{}#C#", alert_pk(alert));
+        let sums = self.counter_sums(alert, false).await?;
         let mut out = Breakdown::new();
         let finals = [
             DeliveryStatus::Sent,
@@ -810,47 +991,38 @@ impl DeliveryStore for DynamoStore {
             DeliveryStatus::Failed,
             DeliveryStatus::Cancelled,
         ];
-        for item in &items {
-            let Some(rest) = get_s(item, "pk")?.strip_prefix(&prefix) else {
+        for ((name, col), v) in sums {
+            let Some(channel) = name.strip_prefix("C#").and_then(Channel::from_code) else {
                 continue;
             };
-            let Some(channel) = Channel::from_code(rest.split('#').next().unwrap_or("")) else {
-                continue;
-            };
-            for (name, value) in item {
-                let Some(v) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) else {
-                    continue;
-                };
-                let v = v.max(0) as u64;
-                let parts: Vec<&str> = name.split('.').collect();
-                match parts.as_slice() {
-                    [col, code] => {
-                        let Some(language) = Language::from_code(code) else {
-                            continue;
-                        };
-                        let entry = out.entry((channel, language)).or_default();
-                        if *col == "p" {
-                            entry.planned += v;
-                        } else if let Some(st) = finals.into_iter().find(|s| column(*s) == *col) {
-                            *entry.finals.entry(st).or_default() += v;
-                        }
+            let parts: Vec<&str> = col.split('.').collect();
+            match parts.as_slice() {
+                [col, code] => {
+                    let Some(language) = Language::from_code(code) else {
+                        continue;
+                    };
+                    let entry = out.entry((channel, language)).or_default();
+                    if *col == "p" {
+                        entry.planned += v;
+                    } else if let Some(st) = finals.into_iter().find(|s| column(*s) == *col) {
+                        *entry.finals.entry(st).or_default() += v;
                     }
-                    [leg, code, b] => {
-                        let (Some(leg), Some(language), Ok(b)) = (
-                            leg.strip_prefix('h')
-                                .and_then(|l| l.parse().ok())
-                                .and_then(Leg::from_index),
-                            Language::from_code(code),
-                            b.parse::<usize>(),
-                        ) else {
-                            continue;
-                        };
-                        if b < bealert_core::latency::BUCKETS {
-                            out.entry((channel, language)).or_default().histogram(leg)[b] += v;
-                        }
-                    }
-                    _ => {}
                 }
+                [leg, code, b] => {
+                    let (Some(leg), Some(language), Ok(b)) = (
+                        leg.strip_prefix('h')
+                            .and_then(|l| l.parse().ok())
+                            .and_then(Leg::from_index),
+                        Language::from_code(code),
+                        b.parse::<usize>(),
+                    ) else {
+                        continue;
+                    };
+                    if b < bealert_core::latency::BUCKETS {
+                        out.entry((channel, language)).or_default().histogram(leg)[b] += v;
+                    }
+                }
+                _ => {}
             }
         }
         Ok(out)

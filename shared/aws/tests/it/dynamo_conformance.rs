@@ -164,8 +164,10 @@ async fn dynamodb_send_budget_conforms() {
 }
 
 /// An alert's counters are spread over partitions of their own (no hot
-/// partition while thousands of claims are recorded), and live counts
-/// read them in one batch request.
+/// partition while thousands of claims are recorded): a transaction counts
+/// in one stripe, its first subscriber's, so one job writes one counter
+/// item and many jobs spread over the stripes. Live counts read them all
+/// in one batch request.
 #[tokio::test]
 async fn counters_live_in_partitions_of_their_own() {
     use bealert_app::ports::DeliveryStore;
@@ -182,20 +184,27 @@ async fn counters_live_in_partitions_of_their_own() {
             )
         })
         .collect();
-    store.plan_deliveries(alert, 0, &plans).await.unwrap();
-    let items = testkit::dynamodb()
-        .scan()
-        .table_name(&store.tables().alerts)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
-    let pks: std::collections::HashSet<String> = items
-        .iter()
-        .map(|i| i["pk"].as_s().unwrap().clone())
-        .filter(|pk| pk.starts_with(&format!("A#{alert}#C#sms#")))
-        .collect();
+    let sms_counters = || async {
+        let items = testkit::dynamodb()
+            .scan()
+            .table_name(&store.tables().alerts)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        items
+            .iter()
+            .map(|i| i["pk"].as_s().unwrap().clone())
+            .filter(|pk| pk.starts_with(&format!("A#{alert}#C#sms#")))
+            .collect::<std::collections::HashSet<String>>()
+    };
+    store.plan_deliveries(alert, 0, &plans[..32]).await.unwrap();
+    assert_eq!(sms_counters().await.len(), 1, "one job, one counter item");
+    for job in plans[32..].chunks(1) {
+        store.plan_deliveries(alert, 0, job).await.unwrap();
+    }
+    let pks = sms_counters().await;
     assert!(pks.len() > 8, "SMS counters in {} partitions", pks.len());
     let (requests, _) = store.usage().snapshot();
     let counts = store.counts(alert).await.unwrap();

@@ -100,7 +100,11 @@ struct Costs(
     Box<dyn Fn() -> Capacity + Send + Sync>,
 );
 
-type Capacity = std::collections::BTreeMap<String, (f64, f64, u64)>;
+/// (read units, write units, requests).
+type Spent = (f64, f64, u64);
+
+/// By (table, operation).
+type Capacity = std::collections::BTreeMap<(String, String), Spent>;
 
 impl Costs {
     fn now(&self) -> (u64, u64, u64) {
@@ -113,16 +117,26 @@ impl Costs {
 }
 
 /// Prints what DynamoDB reports consumed between `before` and now, per
-/// table and in all, per SMS delivery.
+/// table (and under it, per operation) and in all, per SMS delivery.
 fn print_capacity(label: &str, before: &Capacity, after: &Capacity, deliveries: u64) -> (f64, f64) {
     let per = deliveries.max(1) as f64;
-    let (mut read, mut write) = (0.0, 0.0);
-    for (table, (r1, w1, n1)) in after {
-        let (r0, w0, n0) = before.get(table).copied().unwrap_or_default();
-        let (r, w, n) = (r1 - r0, w1 - w0, n1 - n0);
-        if n == 0 {
-            continue;
+    let mut tables: std::collections::BTreeMap<&str, Vec<(&str, Spent)>> =
+        std::collections::BTreeMap::new();
+    for ((table, op), (r1, w1, n1)) in after {
+        let (r0, w0, n0) = before
+            .get(&(table.clone(), op.clone()))
+            .copied()
+            .unwrap_or_default();
+        let spent = (r1 - r0, w1 - w0, n1 - n0);
+        if spent.2 > 0 {
+            tables.entry(table).or_default().push((op, spent));
         }
+    }
+    let (mut read, mut write) = (0.0, 0.0);
+    for (table, ops) in &tables {
+        let (r, w, n) = ops.iter().fold((0.0, 0.0, 0), |(r, w, n), (_, s)| {
+            (r + s.0, w + s.1, n + s.2)
+        });
         read += r;
         write += w;
         println!(
@@ -131,6 +145,14 @@ fn print_capacity(label: &str, before: &Capacity, after: &Capacity, deliveries: 
             w / per,
             n as f64 / per
         );
+        for (op, (r, w, n)) in ops {
+            println!(
+                "{label}:   {op:<34} {:>7.3} read units, {:>7.3} write units, {:>6.3} requests",
+                r / per,
+                w / per,
+                *n as f64 / per
+            );
+        }
     }
     println!(
         "{label}: DynamoDB, every table: {:.3} read units and {:.3} write units per SMS delivery (goals <= 1.3 items read, <= 3 write units); {:.0} read and {:.0} write units in all",
@@ -175,9 +197,9 @@ async fn aws_bench(
         }),
         Box::new(move || {
             meter
-                .snapshot()
+                .by_operation()
                 .into_iter()
-                .map(|(t, u)| (t, (u.read, u.write, u.requests)))
+                .map(|((t, op), u)| ((t, op.to_string()), (u.read, u.write, u.requests)))
                 .collect()
         }),
     );

@@ -50,14 +50,28 @@ impl Units {
     }
 }
 
-/// Consumed capacity so far, by table name.
+/// Consumed capacity so far, by table name and operation.
 #[derive(Debug, Default)]
 pub struct CapacityMeter {
-    tables: Mutex<BTreeMap<String, Units>>,
+    tables: Mutex<BTreeMap<(String, &'static str), Units>>,
 }
 
 impl CapacityMeter {
+    /// Consumed capacity by table.
     pub fn snapshot(&self) -> BTreeMap<String, Units> {
+        let mut out: BTreeMap<String, Units> = BTreeMap::new();
+        for ((table, _), u) in self.by_operation() {
+            let t = out.entry(table).or_default();
+            t.read += u.read;
+            t.write += u.write;
+            t.requests += u.requests;
+        }
+        out
+    }
+
+    /// Consumed capacity by table and operation (`PutItem`,
+    /// `TransactWriteItems`, ...): where a table's units go.
+    pub fn by_operation(&self) -> BTreeMap<(String, &'static str), Units> {
         self.tables
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -65,22 +79,20 @@ impl CapacityMeter {
     }
 
     /// Adds the read units a request's answer reports.
-    fn add_reads(&self, consumed: &[ConsumedCapacity]) {
+    fn add_reads(&self, op: &'static str, consumed: &[ConsumedCapacity]) {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         for c in consumed {
             let u = tables
-                .entry(c.table_name.clone().unwrap_or_default())
+                .entry((c.table_name.clone().unwrap_or_default(), op))
                 .or_default();
             u.requests += 1;
             u.read += c.read_capacity_units.or(c.capacity_units).unwrap_or(0.0);
         }
     }
-}
 
-impl CapacityMeter {
-    fn add_writes(&self, table: &str, units: f64) {
+    fn add_writes(&self, table: &str, op: &'static str, units: f64) {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        let u = tables.entry(table.to_string()).or_default();
+        let u = tables.entry((table.to_string(), op)).or_default();
         u.write += units;
         u.requests += 1;
     }
@@ -121,6 +133,13 @@ pub fn metered_client(
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
+/// An operation's name from its output type (`GetItemOutput`: `GetItem`).
+fn op_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let short = full.rsplit("::").next().unwrap_or(full);
+    short.strip_suffix("Output").unwrap_or(short)
+}
+
 #[derive(Debug)]
 struct Metered(Arc<CapacityMeter>);
 
@@ -139,21 +158,30 @@ impl Intercept for Metered {
         // Writes, by the billing rule (see the module's note).
         if let Some(i) = input.downcast_ref::<PutItemInput>() {
             let units = i.item.as_ref().map_or(1.0, put_units);
-            self.0
-                .add_writes(i.table_name.as_deref().unwrap_or_default(), units);
+            self.0.add_writes(
+                i.table_name.as_deref().unwrap_or_default(),
+                "PutItem",
+                units,
+            );
         } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
-            self.0
-                .add_writes(i.table_name.as_deref().unwrap_or_default(), 1.0);
+            self.0.add_writes(
+                i.table_name.as_deref().unwrap_or_default(),
+                "UpdateItem",
+                1.0,
+            );
         } else if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
-            self.0
-                .add_writes(i.table_name.as_deref().unwrap_or_default(), 1.0);
+            self.0.add_writes(
+                i.table_name.as_deref().unwrap_or_default(),
+                "DeleteItem",
+                1.0,
+            );
         } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
             for (table, requests) in i.request_items.iter().flatten() {
                 let units: f64 = requests
                     .iter()
                     .map(|r| r.put_request.as_ref().map_or(1.0, |p| put_units(&p.item)))
                     .sum();
-                self.0.add_writes(table, units);
+                self.0.add_writes(table, "BatchWriteItem", units);
             }
         } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
             let mut by_table: BTreeMap<&str, f64> = BTreeMap::new();
@@ -172,7 +200,7 @@ impl Intercept for Metered {
                 *by_table.entry(table).or_default() += 2.0 * units;
             }
             for (table, units) in by_table {
-                self.0.add_writes(table, units);
+                self.0.add_writes(table, "TransactWriteItems", units);
             }
         }
         macro_rules! total {
@@ -210,7 +238,7 @@ impl Intercept for Metered {
         macro_rules! one {
             ($($t:ty),*) => {$(
                 if let Some(o) = output.downcast_ref::<$t>() {
-                    self.0.add_reads(o.consumed_capacity.as_slice());
+                    self.0.add_reads(op_name::<$t>(), o.consumed_capacity.as_slice());
                     return Ok(());
                 }
             )*};
@@ -218,7 +246,7 @@ impl Intercept for Metered {
         macro_rules! many {
             ($($t:ty),*) => {$(
                 if let Some(o) = output.downcast_ref::<$t>() {
-                    self.0.add_reads(o.consumed_capacity.as_deref().unwrap_or_default());
+                    self.0.add_reads(op_name::<$t>(), o.consumed_capacity.as_deref().unwrap_or_default());
                     return Ok(());
                 }
             )*};

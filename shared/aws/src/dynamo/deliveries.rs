@@ -30,7 +30,7 @@ pub const PROVIDER_ID_INDEX: &str = "by-provider-id";
 /// DynamoDB's limit of actions per transaction.
 const MAX_ACTIONS: usize = 100;
 
-/// Recipients whose owner items are written before their deliveries.
+/// Recipients whose owner items are written before their deliveries, at most.
 const PLAN_CHUNK: usize = 500;
 
 /// Owner items written at once.
@@ -686,6 +686,20 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The sizes of an alert's counter items (bytes, as DynamoDB bills
+    /// them): the capacity meter counts an update as one unit, which holds
+    /// while they stay under 1 KB. The benchmark prints them.
+    pub async fn counter_item_sizes(&self, alert: AlertId) -> Result<Vec<usize>, StoreError> {
+        Ok(self
+            .counter_items(alert, true)
+            .await?
+            .iter()
+            .map(super::capacity::item_size)
+            .collect())
+    }
+}
+
 #[async_trait]
 impl DeliveryStore for DynamoStore {
     async fn plan_deliveries(
@@ -699,7 +713,14 @@ impl DeliveryStore for DynamoStore {
         // Owner items first, a conditional write each: the recipients this
         // call owns now are planned in transactions that nothing refuses
         // (unless a run of the same shard races it).
-        for chunk in recipients.chunks(PLAN_CHUNK) {
+        // The first chunk is one round of owner writes, so the first
+        // deliveries are queued after it; then twice as many each time.
+        let mut rest = recipients;
+        let mut size = OWNER_WRITES;
+        while !rest.is_empty() {
+            let (chunk, later) = rest.split_at(size.min(rest.len()));
+            rest = later;
+            size = (size * 2).min(PLAN_CHUNK);
             let owners = self.put_owners(alert, shard, chunk, now).await?;
             let mut fresh = Vec::new();
             for (r, owner) in chunk.iter().zip(owners) {

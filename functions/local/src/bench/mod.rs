@@ -98,7 +98,13 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
 struct Costs(
     Box<dyn Fn() -> (u64, u64, u64) + Send + Sync>,
     Box<dyn Fn() -> Capacity + Send + Sync>,
+    CounterSizes,
 );
+
+/// The sizes of an alert's counter items, in bytes.
+type CounterSizes = Box<
+    dyn Fn(bealert_core::AlertId) -> futures::future::BoxFuture<'static, Vec<usize>> + Send + Sync,
+>;
 
 /// (read units, write units, requests).
 type Spent = (f64, f64, u64);
@@ -113,6 +119,10 @@ impl Costs {
 
     fn capacity(&self) -> Capacity {
         (self.1)()
+    }
+
+    async fn counter_sizes(&self, alert: bealert_core::AlertId) -> Vec<usize> {
+        (self.2)(alert).await
     }
 }
 
@@ -202,6 +212,13 @@ async fn aws_bench(
                 .map(|((t, op), u)| ((t, op.to_string()), (u.read, u.write, u.requests)))
                 .collect()
         }),
+        {
+            let store = observer.store.clone();
+            Box::new(move |alert| {
+                let store = store.clone();
+                Box::pin(async move { store.counter_item_sizes(alert).await.unwrap_or_default() })
+            })
+        },
     );
     Ok((
         Local::with_ports(
@@ -539,6 +556,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if let Some(c0) = &capacity_before {
             let sent = sms.map_or(0, |s| s.sent);
             let (read, write) = print_capacity("alert", c0, &c.capacity(), sent);
+            let sizes = c.counter_sizes(created.id).await;
+            println!(
+                "alert: {} counter items, the largest {} bytes (the meter counts an update as one write unit, DynamoDB bills one per started KB)",
+                sizes.len(),
+                sizes.iter().max().copied().unwrap_or(0)
+            );
             // What 1,000,000 SMS deliveries would cost at on-demand prices
             // (the flags' prices; their date and source are on the
             // benchmarks page), SMS fees apart.

@@ -111,7 +111,8 @@ fn value_size(v: &AttributeValue) -> usize {
     }
 }
 
-fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+/// An item's size as DynamoDB bills it (bytes, near enough).
+pub(crate) fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 

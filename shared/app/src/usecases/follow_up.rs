@@ -33,8 +33,12 @@ use std::time::Duration;
 /// The document kind of the mark a cancel leaves on its original.
 const CANCEL_MARK: &str = "cancelled-by";
 
-/// Deliveries of the original read per page.
+/// Deliveries of the original read per page, at most; the first page is
+/// [`FIRST_WALK_PAGE`], then twice as many each time, so the first
+/// follow-up messages are planned and queued after a hundred rows, not a
+/// thousand.
 const WALK_PAGE: usize = 1000;
+const FIRST_WALK_PAGE: usize = 100;
 /// How long one run of a follow-up job waits for deliveries a sender
 /// holds (well under a function's timeout).
 const HELD_WAIT_MS: i64 = 10_000;
@@ -417,14 +421,16 @@ impl App {
         let reason = cancelled_by(alert.id);
         let mut held: Vec<DeliveryRow> = Vec::new();
         let mut after = None;
+        let mut size = FIRST_WALK_PAGE;
         loop {
             let page = self
                 .ports
                 .deliveries
-                .list_deliveries(original_id, after, WALK_PAGE)
+                .list_deliveries(original_id, after, size)
                 .await?;
             after = page.last().map(|d| (d.channel, d.subscriber_id));
-            let full = page.len() == WALK_PAGE;
+            let full = page.len() == size;
+            size = (size * 2).min(WALK_PAGE);
             let (reached, open): (Vec<DeliveryRow>, Vec<DeliveryRow>) = page
                 .into_iter()
                 .filter(|d| !d.status.is_final() || d.status.left())

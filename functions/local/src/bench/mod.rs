@@ -647,6 +647,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             view.recipients
         );
     }
+    // Cancel latency on the AWS home: the alert above again, cancelled once
+    // a tenth has gone (the emulators send about 150 SMS/s: no limit needed).
+    if aws {
+        cancel::run(&app, &op, cancel::Sent::Recorded(costs.as_ref()), &alert).await?;
+    }
     if !aws && args.network_cells > 0 {
         alert_sms::run(app.clone(), &op, args.network_cells, args.runs).await?;
     }
@@ -666,7 +671,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
-        cancel::run(&limited.app, &op, &dir, &alert).await?;
+        cancel::run(&limited.app, &op, cancel::Sent::Outbox(&dir), &alert).await?;
         limited.stop().await;
         // The global stop: every channel busy under a limit, then halted.
         let busy = Local::start(

@@ -278,6 +278,8 @@ pub enum Home {
 
 pub struct Local {
     pub app: Arc<App>,
+    /// Jobs handled per queue, and their time (the benchmark's Lambda figures).
+    pub jobs: Arc<worker::JobStats>,
     shutdown: CancellationToken,
     workers: JoinSet<()>,
     _lock: Option<DataDirLock>,
@@ -572,9 +574,11 @@ impl Local {
         let app = Arc::new(app);
         let shutdown = CancellationToken::new();
         let mut workers = JoinSet::new();
+        let jobs = Arc::new(worker::JobStats::default());
         let mut spawn = |queue: &str, concurrency: usize| {
             let mut opts = WorkerOptions::new(queue, concurrency);
             opts.visibility = Duration::from_secs(120);
+            opts.stats = Some(jobs.clone());
             workers.spawn(worker::run(app.clone(), opts, shutdown.clone()));
         };
         spawn(RESOLVE_QUEUE, 2);
@@ -611,6 +615,7 @@ impl Local {
         }
         Ok(Self {
             app,
+            jobs,
             shutdown,
             workers,
             _lock: lock,

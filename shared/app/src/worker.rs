@@ -11,6 +11,37 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// Jobs handled per queue and the time their handlers took: what the
+/// benchmark turns into Lambda invocations and duration.
+#[derive(Debug, Default)]
+pub struct JobStats {
+    queues: std::sync::Mutex<std::collections::BTreeMap<String, QueueStats>>,
+}
+
+/// One queue's jobs so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct QueueStats {
+    pub jobs: u64,
+    /// Handling and settling, summed over jobs.
+    pub busy: Duration,
+}
+
+impl JobStats {
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, QueueStats> {
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn add(&self, queue: &str, took: Duration) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let q = queues.entry(queue.to_string()).or_default();
+        q.jobs += 1;
+        q.busy += took;
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub queue: String,
@@ -22,6 +53,8 @@ pub struct WorkerOptions {
     pub wait: Duration,
     /// First retry delay of a failed job; doubles per receive, capped at a minute.
     pub retry_base: Duration,
+    /// Where each handled job is counted, if anywhere.
+    pub stats: Option<Arc<JobStats>>,
 }
 
 impl WorkerOptions {
@@ -32,6 +65,7 @@ impl WorkerOptions {
             visibility: Duration::from_secs(120),
             wait: Duration::from_secs(1),
             retry_base: Duration::from_secs(1),
+            stats: None,
         }
     }
 }
@@ -99,7 +133,33 @@ fn report_panic(queue: &str, done: Result<(), tokio::task::JoinError>) {
 }
 
 async fn process(app: &App, opts: &WorkerOptions, job: ReceivedJob) {
+    let started = std::time::Instant::now();
     let result = app.handle_job(&opts.queue, &job.body).await;
     app.settle_job(&opts.queue, &job, &result, opts.retry_base)
         .await;
+    if let Some(stats) = &opts.stats {
+        stats.add(&opts.queue, started.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_stats_count_jobs_and_time_per_queue() {
+        let stats = JobStats::default();
+        stats.add("sms", Duration::from_millis(30));
+        stats.add("sms", Duration::from_millis(20));
+        stats.add("resolve", Duration::from_millis(5));
+        let s = stats.snapshot();
+        assert_eq!(
+            s["sms"],
+            QueueStats {
+                jobs: 2,
+                busy: Duration::from_millis(50)
+            }
+        );
+        assert_eq!(s["resolve"].jobs, 1);
+    }
 }

@@ -70,6 +70,67 @@ pub struct BenchArgs {
     /// shown apart from the infrastructure.
     #[arg(long)]
     sms_price: Option<f64>,
+    /// AWS home: US$ per GB-second of Lambda (arm64, us-east-1, first tier).
+    #[arg(long, default_value_t = 0.0000133334)]
+    price_lambda_gbs: f64,
+    /// AWS home: US$ per million Lambda requests.
+    #[arg(long, default_value_t = 0.20)]
+    price_lambda_requests: f64,
+}
+
+/// The template's event source mapping of each queue: the function's
+/// jobs per invocation (`BatchSize`) and its memory in MB
+/// (`infra/template.yaml`; the test below holds them to it).
+fn lambda_of(queue: &str) -> Option<(&'static str, u64, u64)> {
+    match queue {
+        "resolve" => Some(("resolve-zone", 5, 1024)),
+        "send-sms" | "send-sms-cancel" | "send-sms-routine" => Some(("send-sms", 2, 256)),
+        _ => None,
+    }
+}
+
+/// Jobs each queue's pollers handled between `before` and `after`, as the
+/// Lambda functions would: invocations at the template's batch sizes (at
+/// least; fewer full batches mean more), and their duration as the summed
+/// handler time (at most: an invocation's jobs run side by side). On the
+/// emulators a handler waits on slower stand-ins than AWS's services.
+fn print_lambda(
+    label: &str,
+    before: &std::collections::BTreeMap<String, bealert_app::worker::QueueStats>,
+    after: &std::collections::BTreeMap<String, bealert_app::worker::QueueStats>,
+    deliveries: u64,
+    args: &BenchArgs,
+) {
+    let million = 1_000_000.0;
+    let per = deliveries.max(1) as f64;
+    let (mut invocations, mut gbs) = (0.0, 0.0);
+    for (queue, a) in after {
+        let b = before.get(queue).copied().unwrap_or_default();
+        let (jobs, busy) = (a.jobs - b.jobs, (a.busy - b.busy).as_secs_f64());
+        if jobs == 0 {
+            continue;
+        }
+        match lambda_of(queue) {
+            Some((function, batch, mb)) => {
+                let calls = jobs.div_ceil(batch) as f64;
+                invocations += calls;
+                gbs += busy * mb as f64 / 1024.0;
+                println!(
+                    "{label}: Lambda {function:<13} ({queue}): {jobs} jobs, at least {calls:.0} invocations of {batch}, {busy:.1} s of handlers at {mb} MB"
+                );
+            }
+            None => println!("{label}: queue {queue}: {jobs} jobs, {busy:.1} s of handlers"),
+        }
+    }
+    let cost = invocations / per * args.price_lambda_requests
+        + gbs / per * million * args.price_lambda_gbs;
+    println!(
+        "{label}: Lambda for a 1,000,000-SMS alert at these rates: about ${cost:.2} ({:.4} invocations and {:.5} GB-s per SMS delivery; ${}/M requests, ${}/GB-s)",
+        invocations / per,
+        gbs / per,
+        args.price_lambda_requests,
+        args.price_lambda_gbs
+    );
 }
 
 /// Writes the addresses of the subscribers `synthetic_bodies(n, 1, _)`
@@ -511,6 +572,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("\nalert: {expected} SMS recipients in a {radius:.2} km circle around Brussels");
     let before = costs.as_ref().map(Costs::now);
     let capacity_before = costs.as_ref().map(Costs::capacity);
+    let jobs_before = local.jobs.snapshot();
     let t = Instant::now();
     let created = app
         .create_alert(&op, alert.to_string().as_bytes())
@@ -556,6 +618,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if let Some(c0) = &capacity_before {
             let sent = sms.map_or(0, |s| s.sent);
             let (read, write) = print_capacity("alert", c0, &c.capacity(), sent);
+            print_lambda("alert", &jobs_before, &local.jobs.snapshot(), sent, &args);
             let sizes = c.counter_sizes(created.id).await;
             println!(
                 "alert: {} counter items, the largest {} bytes (the meter counts an update as one write unit, DynamoDB bills one per started KB)",
@@ -570,7 +633,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let dynamo = (read * args.price_read + write * args.price_write) * million / 1e6;
             let queues = sqs * million * args.price_sqs / 1e6;
             println!(
-                "alert: a 1,000,000-SMS alert at these rates: DynamoDB ${dynamo:.2} ({read:.3} RRU x ${}/M + {write:.3} WRU x ${}/M), SQS ${queues:.2} ({sqs:.3} requests x ${}/M); Lambda not counted; SMS fees apart: {}",
+                "alert: a 1,000,000-SMS alert at these rates: DynamoDB ${dynamo:.2} ({read:.3} RRU x ${}/M + {write:.3} WRU x ${}/M), SQS ${queues:.2} ({sqs:.3} requests x ${}/M); Lambda above; SMS fees apart: {}",
                 args.price_read,
                 args.price_write,
                 args.price_sqs,
@@ -691,4 +754,61 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod lambda_tests {
+    use super::lambda_of;
+
+    /// A function's block in the template: from its name to the next
+    /// resource at the same indentation.
+    fn block<'a>(t: &'a str, resource: &str) -> &'a str {
+        let start = t
+            .find(&format!("\n  {resource}:\n"))
+            .unwrap_or_else(|| panic!("{resource} is in the template"))
+            + 1;
+        let rest = &t[start..];
+        let mut offset = 0;
+        for (i, line) in rest.split_inclusive('\n').enumerate() {
+            if i > 0 && line.starts_with("  ") && !line.starts_with("   ") {
+                return &rest[..offset];
+            }
+            offset += line.len();
+        }
+        rest
+    }
+
+    fn number_after(text: &str, key: &str) -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn the_benchs_lambda_figures_use_the_templates_batch_sizes_and_memory() {
+        let t = include_str!("../../../../infra/template.yaml");
+        let default_mb = number_after(block(t, "Function"), "MemorySize:").unwrap();
+        for (function, queues) in [
+            ("ResolveZoneFunction", vec![("ResolveQueue", "resolve")]),
+            (
+                "SendSmsFunction",
+                vec![
+                    ("SmsQueue", "send-sms"),
+                    ("SmsCancelQueue", "send-sms-cancel"),
+                    ("SmsRoutineQueue", "send-sms-routine"),
+                ],
+            ),
+        ] {
+            let f = block(t, function);
+            let mb = number_after(f, "MemorySize:").unwrap_or(default_mb);
+            for (resource, queue) in queues {
+                let at = f
+                    .find(&format!("Queue: !GetAtt {resource}.Arn"))
+                    .unwrap_or_else(|| panic!("{function} reads {resource}"));
+                let batch = number_after(&f[at..], "BatchSize:").unwrap();
+                let (_, b, m) = lambda_of(queue).unwrap();
+                assert_eq!((b, m), (batch, mb), "{queue} in {function}");
+            }
+        }
+    }
 }

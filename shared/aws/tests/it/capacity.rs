@@ -16,25 +16,13 @@ async fn a_metered_store_reports_read_and_write_units_per_table() {
     let meter = Arc::new(CapacityMeter::default());
     let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
     let alert = AlertId::new();
-    let who: Vec<SubscriberId> = (1..=20).map(SubscriberId::from_random).collect();
-    let plans: Vec<RecipientPlan> = who
-        .iter()
-        .map(|s| RecipientPlan {
-            subscriber_id: *s,
-            external_id: None,
-            deliveries: vec![PlannedDelivery {
-                subscriber_id: *s,
-                channel: Channel::Sms,
-                to: "+32470000000".into(),
-                language: Language::Nl,
-            }],
-        })
-        .collect();
+    let (who, plans) = sms_plans(20);
     store.plan_deliveries(alert, 0, &plans).await.unwrap();
     let planned = meter.snapshot();
     let deliveries = planned.get(&tables.deliveries).copied().unwrap_or_default();
-    // Planned in transactions: twice a unit per item (DynamoDB Local itself
-    // reports a couple of units for a whole transaction).
+    // Deliveries planned in transactions: twice a unit each, beside their
+    // owners' single puts (DynamoDB Local itself reports a couple of units
+    // for a whole transaction).
     assert!(
         deliveries.write >= 40.0,
         "20 deliveries written in transactions cost at least 40 write units: {planned:?}"

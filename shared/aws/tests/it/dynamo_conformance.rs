@@ -281,3 +281,47 @@ async fn dynamodb_operators_with_one_key_still_authenticate() {
     assert!(store.revoke_key("old-hash").await.unwrap());
     assert_eq!(store.operator_by_key_hash("old-hash").await.unwrap(), None);
 }
+
+/// A shard that wrote a recipient's owner item and stopped before its
+/// deliveries (a crash between the two writes): run again, it plans the
+/// deliveries and counts the recipient, once; another shard still plans
+/// nothing for it.
+#[tokio::test]
+async fn an_owner_written_before_a_crash_is_planned_once_on_the_rerun() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use bealert_app::ports::DeliveryStore;
+    use bealert_core::delivery::bucket;
+    use bealert_core::{AlertId, Channel, Language, SubscriberId};
+    let store = store("owner-crash").await;
+    let alert = AlertId::new();
+    let sub = SubscriberId::from_random(4242);
+    let plan = conformance::plan(sub, &[(Channel::Sms, "+32470004242")], Language::Fr);
+    // What the crashed run left: the owner item of shard 3, nothing else.
+    testkit::dynamodb()
+        .put_item()
+        .table_name(&store.tables().deliveries)
+        .item("pk", A::S(format!("R#{alert}#{:02}", bucket(sub))))
+        .item("sk", A::S(sub.to_string()))
+        .item("shard", A::N("3".into()))
+        .item("expires_at", A::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let other = store
+        .plan_deliveries(alert, 1, std::slice::from_ref(&plan))
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "shard 1 does not own it");
+    let rerun = store
+        .plan_deliveries(alert, 3, std::slice::from_ref(&plan))
+        .await
+        .unwrap();
+    assert_eq!(rerun, plan.deliveries, "the owner plans it on its rerun");
+    let again = store
+        .plan_deliveries(alert, 3, std::slice::from_ref(&plan))
+        .await
+        .unwrap();
+    assert_eq!(again, plan.deliveries, "still to send: given back");
+    let c = store.counts(alert).await.unwrap();
+    assert_eq!((c.recipients, c.channels[&Channel::Sms].queued), (1, 1));
+}

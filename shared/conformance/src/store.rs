@@ -640,6 +640,12 @@ pub async fn delivery_store(store: &dyn DeliveryStore) {
     assert_eq!(counts.recipients, 3, "each recipient counted once");
     assert_eq!(counts.channels[&Channel::Sms].queued, 3);
     assert_eq!(counts.channels[&Channel::Email].queued, 1);
+    let per_channel = store.channel_counts(a).await.unwrap();
+    assert_eq!(
+        (per_channel.recipients, &per_channel.channels),
+        (0, &counts.channels),
+        "channel counts are the counts without the recipients"
+    );
 
     let now = 1_700_000_000_000;
     let lease = Duration::from_secs(1);

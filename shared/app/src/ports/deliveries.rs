@@ -300,6 +300,15 @@ pub trait DeliveryStore: Send + Sync {
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError>;
 
+    /// [`Self::counts`] per channel only (`recipients` left at 0): what
+    /// settling an alert after each job reads, which a store may read for
+    /// less.
+    async fn channel_counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
+        let mut counts = self.counts(alert).await?;
+        counts.recipients = 0;
+        Ok(counts)
+    }
+
     /// A deleted subscriber: every delivery of theirs loses its contact
     /// (`to` emptied, external id dropped), and one not yet sent fails with
     /// `reason`, so no sender reaches them any more. Returns deliveries changed.

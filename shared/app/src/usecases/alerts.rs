@@ -1030,7 +1030,7 @@ impl App {
     /// The alert itself is not read: the transition is conditional on the
     /// alert being `sending`, so a job reads the alert once (its head).
     pub(crate) async fn settle(&self, id: AlertId) -> Result<(), crate::ports::StoreError> {
-        let counts = self.ports.deliveries.counts(id).await?;
+        let counts = self.ports.deliveries.channel_counts(id).await?;
         if counts.pending() > 0 {
             return Ok(());
         }

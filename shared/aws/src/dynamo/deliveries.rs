@@ -382,6 +382,34 @@ impl DynamoStore {
         self.batch_get(&self.tables.alerts, keys).await
     }
 
+    /// The counts of an alert's channels, and its reach with `reach`.
+    async fn read_counts(&self, alert: AlertId, reach: bool) -> Result<AlertCounts, StoreError> {
+        let sums = self.counter_sums(alert, reach).await?;
+        let mut out = AlertCounts::default();
+        for ((name, col), v) in &sums {
+            if name == "REACH" {
+                out.recipients += v;
+            } else if let Some(code) = name.strip_prefix("C#") {
+                let channel = Channel::from_code(code)
+                    .ok_or_else(|| StoreError::Permanent(format!("bad counter {name}")))?;
+                let c = out
+                    .channels
+                    .entry(channel)
+                    .or_insert_with(ChannelCounts::default);
+                match col.as_str() {
+                    "q" => c.queued += v,
+                    "sg" => c.sending += v,
+                    "ok" => c.sent += v,
+                    "f" => c.failed += v,
+                    "cx" => c.cancelled += v,
+                    "dl" => c.delivered += v,
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Each counter's columns summed over its stripes, by (counter, column):
     /// `("C#sms", "q")`, `("REACH", "n")`. A stripe alone may be negative (a
     /// delivery counted queued in one stripe leaves it in another); the sum
@@ -977,30 +1005,12 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
-        let sums = self.counter_sums(alert, true).await?;
-        let mut out = AlertCounts::default();
-        for ((name, col), v) in &sums {
-            if name == "REACH" {
-                out.recipients += v;
-            } else if let Some(code) = name.strip_prefix("C#") {
-                let channel = Channel::from_code(code)
-                    .ok_or_else(|| StoreError::Permanent(format!("bad counter {name}")))?;
-                let c = out
-                    .channels
-                    .entry(channel)
-                    .or_insert_with(ChannelCounts::default);
-                match col.as_str() {
-                    "q" => c.queued += v,
-                    "sg" => c.sending += v,
-                    "ok" => c.sent += v,
-                    "f" => c.failed += v,
-                    "cx" => c.cancelled += v,
-                    "dl" => c.delivered += v,
-                    _ => {}
-                }
-            }
-        }
-        Ok(out)
+        self.read_counts(alert, true).await
+    }
+
+    /// Without the reach counters: 16 items fewer a read.
+    async fn channel_counts(&self, alert: AlertId) -> Result<AlertCounts, StoreError> {
+        self.read_counts(alert, false).await
     }
 
     async fn breakdown(&self, alert: AlertId) -> Result<Breakdown, StoreError> {

@@ -150,3 +150,35 @@ async fn a_recipient_planned_elsewhere_leaves_its_batch_planned_together() {
     let c = store.counts(alert).await.unwrap();
     assert_eq!((c.recipients, c.channels[&Channel::Sms].queued), (60, 60));
 }
+
+/// Settling an alert after each job reads its channels' counters only, not
+/// its reach counters too.
+#[tokio::test]
+async fn settling_reads_the_channel_counters_only() {
+    let (client, tables) = tables("capacity-settle").await;
+    let meter = Arc::new(CapacityMeter::default());
+    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    let alert = AlertId::new();
+    let (_, plans) = sms_plans(200);
+    store.plan_deliveries(alert, 0, &plans).await.unwrap();
+    let reads = || {
+        meter
+            .snapshot()
+            .get(&tables.alerts)
+            .copied()
+            .unwrap_or_default()
+            .read
+    };
+    let r0 = reads();
+    let all = store.counts(alert).await.unwrap();
+    let r1 = reads();
+    let channels = store.channel_counts(alert).await.unwrap();
+    let r2 = reads();
+    assert_eq!(channels.channels, all.channels);
+    assert!(
+        r2 - r1 < r1 - r0,
+        "channel counts read {} units, all counts {}",
+        r2 - r1,
+        r1 - r0
+    );
+}

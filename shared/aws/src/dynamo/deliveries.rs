@@ -10,9 +10,11 @@
 //! again together.
 
 use super::alerts::alert_pk;
-use super::{DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_s, row_from, s, sdk_err};
+use super::{
+    DynamoStore, Item, Tx, built, get_s, item_from, key, n, opt_s, put_new, row_from, s, sdk_err,
+};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use bealert_app::ports::{
     AlertCounts, Breakdown, ChannelCounts, Claim, DeliveryRef, DeliveryRow, DeliveryStore, Leg,
     ReceiptApplied, ReceiptChange, RecipientPlan, Recorded, StoreError,
@@ -89,6 +91,19 @@ fn counter_column(counter: Counter) -> String {
         Counter::Final(language, st) => language_column(Some(st), language),
         Counter::Latency(language, leg, b) => latency_column(leg, language, b),
     }
+}
+
+/// Which of `n` parts had an action refused on its condition, from a
+/// cancelled transaction's reasons; `owner_of[i]` is the part of action
+/// `i` (the counter actions after them belong to none).
+fn refused(reasons: &[(String, Option<Item>)], owner_of: &[usize], n: usize) -> Vec<bool> {
+    let mut out = vec![false; n];
+    for (part, (code, _)) in owner_of.iter().zip(reasons) {
+        if code == "ConditionalCheckFailed" {
+            out[*part] = true;
+        }
+    }
+    out
 }
 
 /// A delivery item (`D#<alert>#<channel>#<bucket>`/`<subscriber>`), as
@@ -351,17 +366,10 @@ impl DynamoStore {
             actions.push(self.change_action(alert, channel, c, now)?);
         }
         actions.extend(deltas.actions(self, alert)?);
+        let owner_of: Vec<usize> = (0..chunk.len()).collect();
         Ok(match self.transact(actions).await? {
             Tx::Committed => None,
-            Tx::Cancelled(reasons) => Some(
-                (0..chunk.len())
-                    .map(|i| {
-                        reasons
-                            .get(i)
-                            .is_some_and(|(code, _)| code == "ConditionalCheckFailed")
-                    })
-                    .collect(),
-            ),
+            Tx::Cancelled(reasons) => Some(refused(&reasons, &owner_of, chunk.len())),
         })
     }
 
@@ -562,17 +570,7 @@ impl DynamoStore {
                         err: None,
                     },
                 )?;
-                actions.push(
-                    TransactWriteItem::builder()
-                        .put(built(
-                            Put::builder()
-                                .table_name(&self.tables.deliveries)
-                                .set_item(Some(item))
-                                .condition_expression("attribute_not_exists(pk)")
-                                .build(),
-                        )?)
-                        .build(),
-                );
+                actions.push(put_new(&self.tables.deliveries, item)?);
                 owner_of.push(k);
             }
         }
@@ -582,15 +580,7 @@ impl DynamoStore {
         actions.extend(deltas.actions(self, alert)?);
         Ok(match self.transact(actions).await? {
             Tx::Committed => None,
-            Tx::Cancelled(reasons) => {
-                let mut refused = vec![false; batch.len()];
-                for (k, (code, _)) in owner_of.iter().zip(&reasons) {
-                    if code == "ConditionalCheckFailed" {
-                        refused[*k] = true;
-                    }
-                }
-                Some(refused)
-            }
+            Tx::Cancelled(reasons) => Some(refused(&reasons, &owner_of, batch.len())),
         })
     }
 

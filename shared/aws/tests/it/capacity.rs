@@ -4,7 +4,7 @@
 use crate::common::tables;
 use bealert_app::ports::DeliveryStore;
 use bealert_app::ports::RecipientPlan;
-use bealert_aws::{CapacityMeter, DynamoStore, metered_client};
+use bealert_aws::{CapacityMeter, DynamoStore, Tables, metered_client};
 use bealert_core::delivery::PlannedDelivery;
 use bealert_core::{AlertId, Channel, Language, SubscriberId};
 use std::sync::Arc;
@@ -12,9 +12,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_metered_store_reports_read_and_write_units_per_table() {
-    let (client, tables) = tables("capacity").await;
-    let meter = Arc::new(CapacityMeter::default());
-    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    let (store, meter, tables) = metered("capacity").await;
     let alert = AlertId::new();
     let (who, plans) = sms_plans(20);
     store.plan_deliveries(alert, 0, &plans).await.unwrap();
@@ -48,6 +46,14 @@ async fn a_metered_store_reports_read_and_write_units_per_table() {
     );
 }
 
+/// A store on fresh tables whose every request reports to the meter.
+async fn metered(what: &str) -> (DynamoStore, Arc<CapacityMeter>, Tables) {
+    let (client, tables) = tables(what).await;
+    let meter = Arc::new(CapacityMeter::default());
+    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    (store, meter, tables)
+}
+
 fn sms_plans(n: u64) -> (Vec<SubscriberId>, Vec<RecipientPlan>) {
     let who: Vec<SubscriberId> = (1..=n).map(SubscriberId::from_random).collect();
     let plans = who
@@ -73,9 +79,7 @@ fn sms_plans(n: u64) -> (Vec<SubscriberId>, Vec<RecipientPlan>) {
 #[tokio::test]
 async fn a_delivery_costs_its_own_writes_and_a_share_of_its_counters() {
     use bealert_app::ports::{Claim, Outcome, Recorded};
-    let (client, tables) = tables("capacity-per-delivery").await;
-    let meter = Arc::new(CapacityMeter::default());
-    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    let (store, meter, tables) = metered("capacity-per-delivery").await;
     let alert = AlertId::new();
     let n = 300;
     let (who, plans) = sms_plans(n);
@@ -124,9 +128,7 @@ async fn a_delivery_costs_its_own_writes_and_a_share_of_its_counters() {
 /// planned together, not one transaction per recipient.
 #[tokio::test]
 async fn a_recipient_planned_elsewhere_leaves_its_batch_planned_together() {
-    let (client, tables) = tables("capacity-plan-overlap").await;
-    let meter = Arc::new(CapacityMeter::default());
-    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    let (store, meter, tables) = metered("capacity-plan-overlap").await;
     let alert = AlertId::new();
     let (_, plans) = sms_plans(60);
     store
@@ -155,9 +157,7 @@ async fn a_recipient_planned_elsewhere_leaves_its_batch_planned_together() {
 /// its reach counters too.
 #[tokio::test]
 async fn settling_reads_the_channel_counters_only() {
-    let (client, tables) = tables("capacity-settle").await;
-    let meter = Arc::new(CapacityMeter::default());
-    let store = DynamoStore::new(metered_client(&client, meter.clone()), tables.clone());
+    let (store, meter, tables) = metered("capacity-settle").await;
     let alert = AlertId::new();
     let (_, plans) = sms_plans(200);
     store.plan_deliveries(alert, 0, &plans).await.unwrap();

@@ -167,6 +167,16 @@ impl Db {
         })
     }
 
+    /// The first column of the first row of a query (schema checks on open).
+    pub fn query_i64(&self, sql: &str) -> Result<i64, OpenError> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row(sql, [], |r| r.get(0))
+            .map_err(|e| OpenError::Db {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })
+    }
+
     /// Runs `f` in one write transaction on a blocking thread.
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where

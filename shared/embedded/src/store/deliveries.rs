@@ -1,7 +1,9 @@
 //! [`DeliveryStore`] on SQLite, and the store's lease recovery and
 //! delivery retention. One `deliveries` row per (alert, channel,
-//! subscriber): its primary key is the exactly-once claim, and sending is
-//! fenced by the lease and the attempt number. Every write that moves a
+//! subscriber): its unique key is the exactly-once claim, and sending is
+//! fenced by the lease and the attempt number. Rows sit in the order they
+//! were planned; a delivery is found through the key index
+//! (alert, channel, bucket, subscriber), then written by its rowid. Every write that moves a
 //! delivery adds what [`rules`] says the move does to the live counts
 //! (`alert_counters`, `alert_language_counts`, `alert_latency`) in the same
 //! transaction, so the counts never disagree with the rows.
@@ -166,10 +168,11 @@ impl DeliveryStore for SqliteStore {
         recipients: &[RecipientPlan],
     ) -> Result<Vec<PlannedDelivery>, StoreError> {
         let mut recipients = recipients.to_vec();
-        // In key order: each insert lands beside the last one's page
-        // instead of at a random place in the tables (subscriber ids are
-        // hashes). The batch as a whole stays the caller's mix.
-        recipients.sort_unstable_by_key(|r| r.subscriber_id);
+        // In the key index's order: each index entry lands beside the
+        // last one's page instead of at a random place (subscriber ids
+        // are hashes); the rows themselves are appended in this order.
+        // The batch as a whole stays the caller's mix.
+        recipients.sort_unstable_by_key(|r| (bucket(r.subscriber_id), r.subscriber_id));
         self.db
             .write(move |tx| {
                 let key = alert.to_string();
@@ -186,7 +189,7 @@ impl DeliveryStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?9, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 let mut status = tx.prepare_cached(
-                    "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "SELECT status FROM deliveries WHERE alert_id = ?1 AND channel = ?2 AND bucket = ?4 AND subscriber_id = ?3",
                 )?;
                 let mut new_recipients = 0i64;
                 let mut queued: BTreeMap<Channel, Tally> = BTreeMap::new();
@@ -219,7 +222,7 @@ impl DeliveryStore for SqliteStore {
                             None
                         } else {
                             Some(status_of(
-                                status.query_row(params![key, d.channel.index(), sid], |row| row.get(0))?,
+                                status.query_row(params![key, d.channel.index(), sid, bucket(d.subscriber_id)], |row| row.get(0))?,
                             )?)
                         };
                         if rules::still_to_send(stored) {
@@ -256,36 +259,35 @@ impl DeliveryStore for SqliteStore {
             .write(move |tx| {
                 let key = alert.to_string();
                 let mut get = tx.prepare_cached(
-                    "SELECT status, lease_until, attempts, provider FROM deliveries
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "SELECT status, lease_until, attempts, provider, rowid FROM deliveries
+                     WHERE alert_id = ?1 AND channel = ?2 AND bucket = ?4 AND subscriber_id = ?3",
                 )?;
                 let mut take = tx.prepare_cached(
-                    "UPDATE deliveries SET status = ?4, lease_until = ?5, attempts = attempts + 1, updated_at = ?6
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "UPDATE deliveries SET status = ?2, lease_until = ?3, attempts = attempts + 1, updated_at = ?4
+                     WHERE rowid = ?1",
                 )?;
                 let mut tally = Tally::default();
                 let mut out = Vec::with_capacity(subscribers.len());
                 for s in subscribers {
                     let row = get
-                        .query_row(params![key, channel.index(), s.as_i64()], |r| {
+                        .query_row(params![key, channel.index(), s.as_i64(), bucket(s)], |r| {
                             Ok((
                                 r.get::<_, u8>(0)?,
                                 r.get::<_, i64>(1)?,
                                 r.get::<_, u32>(2)?,
                                 r.get::<_, Option<String>>(3)?,
+                                r.get::<_, i64>(4)?,
                             ))
                         })
                         .optional()?;
                     let claim = match row {
                         None => Claim::Unknown,
-                        Some((st, lease_until, attempts, provider)) => {
+                        Some((st, lease_until, attempts, provider, rowid)) => {
                             let was = status_of(st)?;
                             let claim = Claim::decide(was, lease_until, attempts, provider, now);
                             if let Claim::Claimed { .. } = claim {
                                 take.execute(params![
-                                    key,
-                                    channel.index(),
-                                    s.as_i64(),
+                                    rowid,
                                     DeliveryStatus::Sending.index(),
                                     until,
                                     now
@@ -320,7 +322,7 @@ impl DeliveryStore for SqliteStore {
                 let mut set = tx.prepare_cached(
                     "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6,
                          provider = COALESCE(provider, ?9), provider_id = COALESCE(?10, provider_id)
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3
+                     WHERE alert_id = ?1 AND channel = ?2 AND bucket = ?11 AND subscriber_id = ?3
                        AND status = ?7 AND attempts = ?8",
                 )?;
                 let mut tally = Tally::default();
@@ -340,7 +342,8 @@ impl DeliveryStore for SqliteStore {
                         DeliveryStatus::Sending.index(),
                         r.attempt,
                         provider,
-                        provider_id
+                        provider_id,
+                        bucket(r.subscriber)
                     ])?;
                     if n == 1 {
                         tally.add(rules::moved(DeliveryStatus::Sending, to, Some(r.language)));
@@ -416,19 +419,24 @@ impl DeliveryStore for SqliteStore {
             .write(move |tx| {
                 let key = alert.to_string();
                 let mut get = tx.prepare_cached(
-                    "SELECT status, lease_until, language FROM deliveries
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "SELECT status, lease_until, language, rowid FROM deliveries
+                     WHERE alert_id = ?1 AND channel = ?2 AND bucket = ?4 AND subscriber_id = ?3",
                 )?;
                 let mut set = tx.prepare_cached(
-                    "UPDATE deliveries SET status = ?4, lease_until = 0, error = ?5, updated_at = ?6
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "UPDATE deliveries SET status = ?2, lease_until = 0, error = ?3, updated_at = ?4
+                     WHERE rowid = ?1",
                 )?;
                 let mut tally = Tally::default();
                 let mut after = Vec::with_capacity(subscribers.len());
                 for s in subscribers {
-                    let Some((st, lease_until, lang)) = get
-                        .query_row(params![key, channel.index(), s.as_i64()], |r| {
-                            Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)?, r.get::<_, u8>(2)?))
+                    let Some((st, lease_until, lang, rowid)) = get
+                        .query_row(params![key, channel.index(), s.as_i64(), bucket(s)], |r| {
+                            Ok((
+                                r.get::<_, u8>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, u8>(2)?,
+                                r.get::<_, i64>(3)?,
+                            ))
                         })
                         .optional()?
                     else {
@@ -441,14 +449,7 @@ impl DeliveryStore for SqliteStore {
                         Claim::decide(was, lease_until, 0, None, now),
                         Claim::Claimed { .. }
                     ) {
-                        set.execute(params![
-                            key,
-                            channel.index(),
-                            s.as_i64(),
-                            to.index(),
-                            reason,
-                            now
-                        ])?;
+                        set.execute(params![rowid, to.index(), reason, now])?;
                         tally.add(rules::moved(was, to, Some(language(lang)?)));
                         after.push(Some(to));
                     } else {
@@ -576,22 +577,23 @@ impl DeliveryStore for SqliteStore {
                 let key = d.alert.to_string();
                 let row = tx
                     .prepare_cached(
-                        "SELECT status, language, recipient, provider FROM deliveries
-                         WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                        "SELECT status, language, recipient, provider, rowid FROM deliveries
+                         WHERE alert_id = ?1 AND channel = ?2 AND bucket = ?4 AND subscriber_id = ?3",
                     )?
                     .query_row(
-                        params![key, d.channel.index(), d.subscriber.as_i64()],
+                        params![key, d.channel.index(), d.subscriber.as_i64(), bucket(d.subscriber)],
                         |r| {
                             Ok((
                                 r.get::<_, u8>(0)?,
                                 r.get::<_, u8>(1)?,
                                 r.get::<_, String>(2)?,
                                 r.get::<_, Option<String>>(3)?,
+                                r.get::<_, i64>(4)?,
                             ))
                         },
                     )
                     .optional()?;
-                let Some((st, lang, contact, provider)) = row else {
+                let Some((st, lang, contact, provider, rowid)) = row else {
                     return Ok(ReceiptApplied::Unknown);
                 };
                 let (from, lang) = (status_of(st)?, language(lang)?);
@@ -600,15 +602,13 @@ impl DeliveryStore for SqliteStore {
                     Err(found) => return Ok(found),
                 };
                 tx.prepare_cached(
-                    "UPDATE deliveries SET status = ?4, lease_until = 0, updated_at = ?5,
-                         error = CASE WHEN ?4 = ?7 THEN ?6 ELSE error END,
-                         provider = COALESCE(provider, ?8)
-                     WHERE alert_id = ?1 AND channel = ?2 AND subscriber_id = ?3",
+                    "UPDATE deliveries SET status = ?2, lease_until = 0, updated_at = ?3,
+                         error = CASE WHEN ?2 = ?5 THEN ?4 ELSE error END,
+                         provider = COALESCE(provider, ?6)
+                     WHERE rowid = ?1",
                 )?
                 .execute(params![
-                    key,
-                    d.channel.index(),
-                    d.subscriber.as_i64(),
+                    rowid,
                     to.index(),
                     now,
                     change.reason,

@@ -1565,6 +1565,24 @@ pub async fn address_units(store: &dyn SubscriberStore) {
             "no part beyond the last"
         );
         out.sort_by_key(|i| (i.contact.subscriber_id, i.lat.to_bits()));
+        // Read in pages of one, each part holds the same items, once.
+        let mut paged = Vec::new();
+        for part in 0..=UNIT_PARTS {
+            let mut cursor = None;
+            for _ in 0..=out.len() {
+                let page = store
+                    .addresses_in_unit_page(unit, part, with_contacts, cursor, 1)
+                    .await
+                    .unwrap();
+                paged.extend(page.items);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        paged.sort_by_key(|i| (i.contact.subscriber_id, i.lat.to_bits()));
+        assert_eq!(paged, out, "the pages of every part hold the part");
         out
     };
     let (brussels, ghent) = ((50.8466, 4.3528), (51.0543, 3.7174));

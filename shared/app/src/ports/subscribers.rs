@@ -47,6 +47,13 @@ pub struct AddressItem {
     pub contact: Contact,
 }
 
+/// A page of a unit part's address items, and where the next one starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitPage {
+    pub items: Vec<AddressItem>,
+    pub next: Option<String>,
+}
+
 #[async_trait]
 pub trait SubscriberStore: Send + Sync {
     /// Stores subscribers with their address and group items, under the ids
@@ -68,6 +75,31 @@ pub trait SubscriberStore: Send + Sync {
         cells: &[u64],
         with_contacts: bool,
     ) -> Result<Vec<AddressItem>, StoreError>;
+
+    /// One page of [`addresses_in_unit`](Self::addresses_in_unit): about
+    /// `limit` items after `cursor` (`None`: from the start), and the
+    /// cursor of the next page (`None`: the part is read). A resolver
+    /// plans a page while the store reads the next, so a national alert's
+    /// first recipients wait for a page, not for a sixteenth of a region.
+    /// `limit` is a hint: a store may answer the whole part at once, as
+    /// this default does.
+    async fn addresses_in_unit_page(
+        &self,
+        unit: &str,
+        part: u32,
+        with_contacts: bool,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<UnitPage, StoreError> {
+        let _ = limit;
+        if cursor.is_some() {
+            return Ok(UnitPage::default());
+        }
+        Ok(UnitPage {
+            items: self.addresses_in_unit(unit, part, with_contacts).await?,
+            next: None,
+        })
+    }
 
     /// Everyone registered in a group, wherever they live.
     async fn group_members(&self, group: &str) -> Result<Vec<Contact>, StoreError>;

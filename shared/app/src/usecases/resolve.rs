@@ -26,6 +26,10 @@ use std::collections::{BTreeMap, HashSet};
 const ALERT_STORE_WAIT_MS: i64 = 60_000;
 /// Recipients planned per store call within a shard.
 const PLAN_CHUNK: usize = 5_000;
+/// Address items of a unit part read first, then twice as many each
+/// time up to [`UNIT_PAGE`].
+const FIRST_UNIT_PAGE: usize = 500;
+const UNIT_PAGE: usize = 16_384;
 /// Messages per queue send call (SQS takes at most 10).
 const SEND_CHUNK: usize = 10;
 
@@ -214,14 +218,24 @@ impl App {
         // each recipient to one shard of the alert).
         let mut seen: HashSet<SubscriberId> = HashSet::new();
         if let Source::Unit(unit, part) = source {
-            let items = self
-                .ports
-                .subscribers
-                .addresses_in_unit(unit, *part, true)
-                .await?;
-            let contacts = items.into_iter().map(|i| i.contact);
-            self.plan_contacts(id, &alert.spec, shard, &mut seen, contacts)
-                .await?;
+            // In pages, the first small and each next one twice as large:
+            // the first recipients are queued after a few hundred rows.
+            let (mut cursor, mut limit) = (None, FIRST_UNIT_PAGE);
+            loop {
+                let page = self
+                    .ports
+                    .subscribers
+                    .addresses_in_unit_page(unit, *part, true, cursor, limit)
+                    .await?;
+                let contacts = page.items.into_iter().map(|i| i.contact);
+                self.plan_contacts(id, &alert.spec, shard, &mut seen, contacts)
+                    .await?;
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+                limit = (limit * 2).min(UNIT_PAGE);
+            }
         }
         if let Source::Cells(cells) = source
             && !cells.is_empty()

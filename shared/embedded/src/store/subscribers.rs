@@ -9,7 +9,7 @@
 use super::{SqliteStore, json_err, language, now_ms, subscriber_id};
 use async_trait::async_trait;
 use bealert_app::ports::{
-    AddressItem, StoreError, SubscriberPage, SubscriberStore, UNIT_PARTS, Upsert,
+    AddressItem, StoreError, SubscriberPage, SubscriberStore, UNIT_PARTS, UnitPage, Upsert,
 };
 use bealert_core::subscriber::{Contact, SubscriberProfile};
 use bealert_core::{ChannelSet, SubscriberId};
@@ -262,44 +262,89 @@ impl SubscriberStore for SqliteStore {
         part: u32,
         with_contacts: bool,
     ) -> Result<Vec<AddressItem>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .addresses_in_unit_page(unit, part, with_contacts, cursor, usize::MAX)
+                .await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn addresses_in_unit_page(
+        &self,
+        unit: &str,
+        part: u32,
+        with_contacts: bool,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<UnitPage, StoreError> {
         // Stored in key order by unit and row (an import appends to each
         // unit's end instead of dirtying a page per unit and part), and
         // read in parts by the row's number: each part is a sixteenth of
         // the unit spread over all of it, so a national alert's first
-        // recipients are planned after a sixteenth of a region is read,
-        // not all of it. The index holds the row number: rows of other
-        // parts are skipped without reading them.
+        // recipients are planned after a page of a sixteenth of a region
+        // is read, not all of it. The index holds the row number: rows of
+        // other parts are skipped without reading them, and a page starts
+        // where the last one ended (the cursor is its last row number).
         if part >= UNIT_PARTS {
-            return Ok(Vec::new());
+            return Ok(UnitPage::default());
         }
+        let after: i64 = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::Permanent(format!("bad unit page cursor {c:?}")))?,
+        };
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let unit = unit.to_string();
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT a.cell, a.lat, a.lon, a.address_count,
-                            s.id, s.language, s.channels, s.phone, s.email, s.external_id
+                            s.id, s.language, s.channels, s.phone, s.email, s.external_id, u.rowid
                      FROM unit_keys k
                      JOIN unit_rows u ON u.unit_id = k.id
                      JOIN addresses a ON a.cell = u.cell AND a.subscriber_id = u.subscriber_id AND a.idx = u.idx
                      JOIN subscribers s ON s.id = u.subscriber_id
-                     WHERE k.key = ?1 AND u.rowid % ?3 = ?2",
+                     WHERE k.key = ?1 AND u.rowid % ?3 = ?2 AND u.rowid > ?4
+                     ORDER BY u.rowid LIMIT ?5",
                 )?;
-                let rows = stmt.query_map(params![unit, part, UNIT_PARTS], |row| {
+                let mut last = None;
+                let rows = stmt.query_map(params![unit, part, UNIT_PARTS, after, limit], |row| {
                     let mut contact = contact_at(row, 4)?;
                     if !with_contacts {
                         contact.phone = None;
                         contact.email = None;
                         contact.external_id = None;
                     }
-                    Ok(AddressItem {
-                        cell: row.get::<_, i64>(0)? as u64,
-                        lat: row.get(1)?,
-                        lon: row.get(2)?,
-                        address_count: row.get(3)?,
-                        contact,
-                    })
+                    Ok((
+                        AddressItem {
+                            cell: row.get::<_, i64>(0)? as u64,
+                            lat: row.get(1)?,
+                            lon: row.get(2)?,
+                            address_count: row.get(3)?,
+                            contact,
+                        },
+                        row.get::<_, i64>(10)?,
+                    ))
                 })?;
-                rows.collect()
+                let mut items = Vec::new();
+                for row in rows {
+                    let (item, rowid) = row?;
+                    last = Some(rowid);
+                    items.push(item);
+                }
+                let full = i64::try_from(items.len()).unwrap_or(i64::MAX) >= limit;
+                Ok(UnitPage {
+                    items,
+                    next: last.filter(|_| full).map(|r| r.to_string()),
+                })
             })
             .await
     }

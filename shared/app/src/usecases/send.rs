@@ -128,7 +128,9 @@ impl App {
                 .await?;
             return Ok(JobOutcome::Done);
         }
+        let settling = std::time::Instant::now();
         self.settle(id).await?;
+        tracing::debug!(alert = %id, %channel, settle_ms = settling.elapsed().as_millis() as u64, "send job settled");
 
         if let Some((delay, why)) = waits.retry {
             return Ok(JobOutcome::RetryAfter(delay, why));
@@ -230,11 +232,13 @@ impl App {
     ) -> Result<(), JobError> {
         let ids: Vec<SubscriberId> = items.iter().map(|d| d.subscriber_id).collect();
         let now = self.now_ms();
+        let mut phases = Phases::start();
         let claims = self
             .ports
             .deliveries
             .claim(id, channel, &ids, now, self.config.lease)
             .await?;
+        phases.claim = phases.lap();
 
         // A fifth of the lease is kept free: no message leaves after that,
         // so a sender taking the claim over never overlaps this one's sends.
@@ -311,8 +315,12 @@ impl App {
                 .await? as usize;
             if granted == 0 {
                 tokio::time::sleep(pause).await;
+                let lap = phases.lap();
+                phases.tokens += lap;
                 continue;
             }
+            let lap = phases.lap();
+            phases.tokens += lap;
             let batch = next..next + granted;
             next += granted;
             // Never send under a lease that may have run out: another
@@ -348,6 +356,8 @@ impl App {
                 .get(channel)
                 .send(&messages[batch.clone()])
                 .await;
+            let lap = phases.lap();
+            phases.send += lap;
             // Handed over now, or found handed over by an attempt whose
             // answer was lost: either way the message left.
             let handed = results.iter().filter(|r| r.is_ok()).count();
@@ -375,6 +385,7 @@ impl App {
                 .deliveries
                 .record(id, channel, &outcomes, self.now_ms())
                 .await?;
+            phases.record = phases.lap();
             let stale = recorded.iter().filter(|r| !**r).count();
             if stale > 0 {
                 tracing::warn!(alert = %id, %channel, stale, "outcomes not recorded: their claims had been taken over");
@@ -393,6 +404,42 @@ impl App {
                 count(|o| matches!(o, Outcome::Retry(_))),
             );
         }
+        tracing::debug!(
+            alert = %id, %channel, deliveries = items.len(),
+            claim_ms = phases.claim.as_millis() as u64,
+            tokens_ms = phases.tokens.as_millis() as u64,
+            send_ms = phases.send.as_millis() as u64,
+            record_ms = phases.record.as_millis() as u64,
+            "send chunk"
+        );
         Ok(())
+    }
+}
+
+/// Where a send chunk's time went (logged at debug level): the store's
+/// claim and record, waiting for the budget's tokens, the gateway.
+struct Phases {
+    at: std::time::Instant,
+    claim: Duration,
+    tokens: Duration,
+    send: Duration,
+    record: Duration,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            claim: Duration::ZERO,
+            tokens: Duration::ZERO,
+            send: Duration::ZERO,
+            record: Duration::ZERO,
+        }
+    }
+
+    /// The time since the last lap.
+    fn lap(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        now.duration_since(std::mem::replace(&mut self.at, now))
     }
 }

@@ -135,8 +135,9 @@ pub struct Tuning {
     #[arg(long, env = "BEALERT_RETRY_BASE_MS", default_value_t = 1000)]
     pub retry_base_ms: u64,
     /// Send jobs (up to 500 deliveries each) handled at once per channel
-    /// and lane.
-    #[arg(long, env = "BEALERT_SEND_CONCURRENCY", default_value_t = 2)]
+    /// and lane. Four keep a rate-limited channel's budget in use while
+    /// the others claim and record.
+    #[arg(long, env = "BEALERT_SEND_CONCURRENCY", default_value_t = 4)]
     pub send_concurrency: usize,
     /// Faults injected into providers, for drills and tests:
     /// PROVIDER:fail=R,down=D,throttle=R joined by `;`, e.g.
@@ -194,7 +195,7 @@ impl Default for Tuning {
             signup_no_script_per_hour: None,
             provider_faults: None,
             retry_base_ms: 1000,
-            send_concurrency: 2,
+            send_concurrency: 4,
             retention_days: 90,
             outbox_rotate_hours: 24,
             public_url: None,

@@ -24,8 +24,11 @@ use std::collections::{BTreeMap, HashSet};
 
 /// How long a Plan job waits for its alert to be stored.
 const ALERT_STORE_WAIT_MS: i64 = 60_000;
-/// Recipients planned per store call within a shard.
-const PLAN_CHUNK: usize = 5_000;
+/// Recipients planned per store call within a shard: small enough that a
+/// plan's write transaction holds the embedded home's one writer briefly,
+/// between the senders' claims and records (5,000 held it for a tenth of
+/// a second while a rate-limited channel's budget went unused).
+const PLAN_CHUNK: usize = 1_000;
 /// Address items of a unit part read first, then twice as many each
 /// time up to [`UNIT_PAGE`].
 const FIRST_UNIT_PAGE: usize = 500;

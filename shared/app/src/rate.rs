@@ -65,53 +65,84 @@ pub fn take_tokens(
 /// Buckets in this process: the budget of the local runner, where every
 /// sender runs in one process.
 ///
-/// Besides the bucket, each channel counts what it granted over a window
-/// a little longer than a second, and never lets that count pass the
-/// rate. The bucket alone keeps every second of *grants* under the rate;
-/// but a message reaches its provider a moment after its grant (the
-/// outbox's lock, a batch's write), and after a lull the bucket's burst
-/// and the next second's refill can land in one second of *hand-overs*.
-/// The window is as much longer than a second as the refill is slower
-/// than the rate (1,020 ms at 10,000/s with a burst of 200), so it takes
-/// nothing from a steady stream, and a hand-over up to that much later
-/// than its grant still falls in a second that holds at most the rate.
+/// Besides the bucket, each channel paces by hand-over: what was handed
+/// over in the last second, plus what was granted and not yet handed
+/// over, never passes the rate. The bucket alone keeps every second of
+/// *grants* under the rate; but a message reaches its provider a moment
+/// after its grant (the outbox's lock, a batch's write), and after a lull
+/// the bucket's burst and the next second's refill could land in one
+/// second of *hand-overs* (10,009 and 10,032 in two national runs). Any
+/// message handed over within a second was either reported in the second
+/// before the last grant among them, or still out then, so no second of
+/// hand-overs holds more than the rate, however late a hand-over is. A
+/// grant lost without a report (a sender that died) stops counting after
+/// [`OUT_FOR_AT_MOST_MS`].
 pub struct LocalBudget {
     limits: [Option<Limit>; 3],
-    buckets: Mutex<[(Option<Bucket>, Granted); 3]>,
+    buckets: Mutex<[(Option<Bucket>, Handovers); 3]>,
 }
 
-/// Grants of the last window: (time, count), oldest first, and their sum.
+/// A grant not reported handed over after this long no longer counts.
+pub const OUT_FOR_AT_MOST_MS: i64 = 60_000;
+
+/// Messages granted and not yet handed over, and those handed over in the
+/// last second: (time, count), oldest first, with their sums.
 #[derive(Default)]
-struct Granted {
-    recent: std::collections::VecDeque<(i64, u32)>,
-    sum: u64,
+struct Handovers {
+    out: std::collections::VecDeque<(i64, u32)>,
+    out_sum: u64,
+    handed: std::collections::VecDeque<(i64, u32)>,
+    handed_sum: u64,
 }
 
-impl Granted {
-    /// How many more the window allows at `now_ms`.
+impl Handovers {
+    /// How many more the rate allows at `now_ms`.
     fn room(&mut self, limit: Limit, now_ms: i64) -> u32 {
-        let window = window_ms(limit);
-        while let Some(&(at, n)) = self.recent.front() {
-            if at > now_ms - window {
+        while let Some(&(at, n)) = self.handed.front() {
+            if at > now_ms - 1000 {
                 break;
             }
-            self.recent.pop_front();
-            self.sum -= u64::from(n);
+            self.handed.pop_front();
+            self.handed_sum -= u64::from(n);
         }
-        u32::try_from(u64::from(limit.per_second).saturating_sub(self.sum)).unwrap_or(0)
+        while let Some(&(at, n)) = self.out.front() {
+            if at > now_ms - OUT_FOR_AT_MOST_MS {
+                break;
+            }
+            self.out.pop_front();
+            self.out_sum -= u64::from(n);
+        }
+        let used = self.handed_sum + self.out_sum;
+        u32::try_from(u64::from(limit.per_second).saturating_sub(used)).unwrap_or(0)
     }
 
-    fn add(&mut self, n: u32, now_ms: i64) {
+    fn granted(&mut self, n: u32, now_ms: i64) {
         if n > 0 {
-            self.recent.push_back((now_ms, n));
-            self.sum += u64::from(n);
+            self.out.push_back((now_ms, n));
+            self.out_sum += u64::from(n);
         }
     }
-}
 
-/// The grant window of [`LocalBudget`]: a second times rate over refill.
-fn window_ms(limit: Limit) -> i64 {
-    (1000.0 * f64::from(limit.per_second) / limit.refill()).ceil() as i64
+    /// `n` granted messages were handed over (or dropped) at `now_ms`.
+    fn handed(&mut self, n: u32, now_ms: i64) {
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.out.front_mut() else {
+                break;
+            };
+            let k = left.min(front.1);
+            front.1 -= k;
+            self.out_sum -= u64::from(k);
+            left -= k;
+            if front.1 == 0 {
+                self.out.pop_front();
+            }
+        }
+        if n > 0 {
+            self.handed.push_back((now_ms, n));
+            self.handed_sum += u64::from(n);
+        }
+    }
 }
 
 impl LocalBudget {
@@ -140,12 +171,20 @@ impl SendBudget for LocalBudget {
             return Ok(n);
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let (slot, granted_before) = &mut buckets[usize::from(channel.index())];
-        let n = n.min(granted_before.room(limit, now_ms));
+        let (slot, handovers) = &mut buckets[usize::from(channel.index())];
+        let n = n.min(handovers.room(limit, now_ms));
         let (after, granted) = take_tokens(*slot, limit, n, priority, now_ms);
         *slot = Some(after);
-        granted_before.add(granted, now_ms);
+        handovers.granted(granted, now_ms);
         Ok(granted)
+    }
+
+    fn handed(&self, channel: Channel, n: u32, now_ms: i64) {
+        if self.limit(channel).is_none() {
+            return;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets[usize::from(channel.index())].1.handed(n, now_ms);
     }
 }
 
@@ -242,24 +281,31 @@ mod tests {
         }
     }
 
-    /// A full bucket's burst handed over 20 ms after its grant, then a
-    /// greedy stream handed over at once: no second of hand-overs (every
-    /// start, to the millisecond) holds more than the rate, and the
-    /// stream still gets the refill.
+    /// Greedy senders asking every millisecond, each grant handed over
+    /// 0 to 96 ms later (a burst after a lull the latest): no second of
+    /// hand-overs (every start, to the millisecond) holds more than the
+    /// rate, and the stream still gets most of the refill.
     #[tokio::test]
-    async fn no_second_of_hand_overs_passes_the_limit_when_a_burst_is_handed_over_late() {
+    async fn no_second_of_hand_overs_passes_the_limit_however_late_they_are() {
         for (rate, burst) in [(10_000u32, 200u32), (1_000, 100), (30, 1)] {
             let l = limit(rate, burst);
             let budget = LocalBudget::new([Some(l), None, None]);
-            let late = window_ms(l) - 1000;
+            let mut due: std::collections::BTreeMap<i64, u32> = Default::default();
             let mut handed = vec![0u32; 10_000];
-            for t in 0..9_000i64 {
-                let g = budget
-                    .take(Channel::Sms, u32::MAX, Priority::Urgent, t)
-                    .await
-                    .unwrap();
-                let at = if t == 0 { late } else { t };
-                handed[at as usize] += g;
+            for t in 0..9_900i64 {
+                // Lulls: nobody asks during 300 ms of every 3 s.
+                if t % 3000 < 2700 {
+                    let g = budget
+                        .take(Channel::Sms, u32::MAX, Priority::Urgent, t)
+                        .await
+                        .unwrap();
+                    let late = if t % 3000 == 0 { 96 } else { (t * 7919) % 97 };
+                    *due.entry(t + late).or_default() += g;
+                }
+                if let Some(n) = due.remove(&t) {
+                    budget.handed(Channel::Sms, n, t);
+                    handed[t as usize] += n;
+                }
             }
             let mut window: u32 = handed[..1000].iter().sum();
             let mut max = window;
@@ -269,14 +315,31 @@ mod tests {
             }
             assert!(
                 max <= rate,
-                "{rate}/s burst {burst}, handed over {late} ms late: a second held {max}"
+                "{rate}/s burst {burst}: a second of hand-overs held {max}"
             );
             let total: u32 = handed.iter().sum();
             assert!(
-                f64::from(total) >= 0.97 * 9.0 * l.refill(),
-                "{rate}/s burst {burst}: {total} in 9 s"
+                f64::from(total) >= 0.85 * 9.0 * l.refill(),
+                "{rate}/s burst {burst}: {total} in 9.9 s"
             );
         }
+    }
+
+    #[test]
+    fn a_grant_never_reported_stops_counting() {
+        let l = limit(10, 10);
+        let budget = LocalBudget::new([Some(l), None, None]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let take = |t| {
+            rt.block_on(budget.take(Channel::Sms, 100, Priority::Urgent, t))
+                .unwrap()
+        };
+        assert_eq!(take(0), 10);
+        // Never reported: the rate stays used until they stop counting.
+        assert_eq!(take(5_000), 0);
+        assert_eq!(take(OUT_FOR_AT_MOST_MS + 1), 10);
     }
 
     #[test]

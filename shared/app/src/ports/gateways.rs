@@ -190,6 +190,12 @@ pub trait SendBudget: Send + Sync {
         priority: crate::limit::Priority,
         now_ms: i64,
     ) -> Result<u32, StoreError>;
+    /// `n` messages [`take`](Self::take) granted were handed over (or
+    /// dropped unsent) at `now_ms`. A budget that paces by hand-over
+    /// counts them from now; the default ignores it.
+    fn handed(&self, channel: Channel, n: u32, now_ms: i64) {
+        let _ = (channel, n, now_ms);
+    }
 }
 
 /// One gateway per channel.

@@ -326,7 +326,11 @@ impl App {
             // Never send under a lease that may have run out: another
             // sender may own these deliveries by now. Leave them to it (or
             // to this job's next turn); record nothing.
+            // A budget that paces by hand-over counts the grant from the
+            // moment it is handed over (or given up).
+            let grant = u32::try_from(granted).unwrap_or(u32::MAX);
             if spec.expired_at(self.now_ms()) {
+                self.budget.handed(channel, grant, self.now_ms());
                 // The alert expired while these waited for tokens: release
                 // them, so they can be stopped at once.
                 for (msg, attempt) in messages[next - granted..]
@@ -345,6 +349,7 @@ impl App {
                 break;
             }
             if self.now_ms() > not_after {
+                self.budget.handed(channel, grant, self.now_ms());
                 tracing::warn!(alert = %id, %channel, messages = messages.len() - batch.start, "lease nearly over before sending; left for the next claim");
                 let until = now.saturating_add(lease_ms);
                 waits.busy_until = Some(waits.busy_until.map_or(until, |b| b.max(until)));
@@ -356,6 +361,7 @@ impl App {
                 .get(channel)
                 .send(&messages[batch.clone()])
                 .await;
+            self.budget.handed(channel, grant, self.now_ms());
             let lap = phases.lap();
             phases.send += lap;
             // Handed over now, or found handed over by an attempt whose

@@ -27,6 +27,14 @@ async fn email_second(budget: &dyn SendBudget, from: i64) -> u32 {
     got
 }
 
+/// Takes SMS as a sender does: what is granted is handed over at once and
+/// reported ([`SendBudget::handed`]).
+async fn send_sms(budget: &dyn SendBudget, n: u32, priority: Priority, now: i64) -> u32 {
+    let granted = budget.take(Channel::Sms, n, priority, now).await.unwrap();
+    budget.handed(Channel::Sms, granted, now);
+    granted
+}
+
 /// `budget` must be fresh, built with [`limits`].
 pub async fn send_budget(budget: &dyn SendBudget) {
     let t0 = 1_800_000_000_000;
@@ -51,41 +59,23 @@ pub async fn send_budget(budget: &dyn SendBudget) {
         "an unlimited channel grants everything"
     );
     assert_eq!(
-        budget
-            .take(Channel::Sms, 100, Priority::Low, t0)
-            .await
-            .unwrap(),
+        send_sms(budget, 100, Priority::Low, t0).await,
         8,
         "an exercise leaves the last fifth"
     );
     assert_eq!(
-        budget
-            .take(Channel::Sms, 100, Priority::Normal, t0)
-            .await
-            .unwrap(),
+        send_sms(budget, 100, Priority::Normal, t0).await,
         1,
         "a real alert leaves the last tenth"
     );
     assert_eq!(
-        budget
-            .take(Channel::Sms, 100, Priority::Urgent, t0)
-            .await
-            .unwrap(),
+        send_sms(budget, 100, Priority::Urgent, t0).await,
         1,
         "to a cancel"
     );
+    assert_eq!(send_sms(budget, 1, Priority::Urgent, t0).await, 0);
     assert_eq!(
-        budget
-            .take(Channel::Sms, 1, Priority::Urgent, t0)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        budget
-            .take(Channel::Sms, 100, Priority::Urgent, t0 + 3_500)
-            .await
-            .unwrap(),
+        send_sms(budget, 100, Priority::Urgent, t0 + 3_500).await,
         3,
         "it refills at rate - burst + 1 a second"
     );

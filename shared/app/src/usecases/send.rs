@@ -323,12 +323,12 @@ impl App {
             phases.tokens += lap;
             let batch = next..next + granted;
             next += granted;
-            // Never send under a lease that may have run out: another
-            // sender may own these deliveries by now. Leave them to it (or
-            // to this job's next turn); record nothing.
             // A budget that paces by hand-over counts the grant from the
             // moment it is handed over (or given up).
             let grant = u32::try_from(granted).unwrap_or(u32::MAX);
+            // Never send under a lease that may have run out: another
+            // sender may own these deliveries by now. Leave them to it (or
+            // to this job's next turn); record nothing.
             if spec.expired_at(self.now_ms()) {
                 self.budget.handed(channel, grant, self.now_ms());
                 // The alert expired while these waited for tokens: release

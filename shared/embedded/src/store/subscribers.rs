@@ -262,18 +262,11 @@ impl SubscriberStore for SqliteStore {
         part: u32,
         with_contacts: bool,
     ) -> Result<Vec<AddressItem>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .addresses_in_unit_page(unit, part, with_contacts, cursor, usize::MAX)
-                .await?;
-            out.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
+        // One page without a limit holds the whole part.
+        let page = self
+            .addresses_in_unit_page(unit, part, with_contacts, None, usize::MAX)
+            .await?;
+        Ok(page.items)
     }
 
     async fn addresses_in_unit_page(

@@ -45,10 +45,24 @@ pub fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The HTTPS client every AWS SDK client of bealert uses: hyper with rustls
+/// on *ring* (the SDK's default client brings aws-lc-sys, a large C build,
+/// for the same TLS).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, tls};
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// The SDK configuration from the environment (region, credentials,
-/// endpoints), with [`timeouts`]: every client is built from it.
+/// endpoints), with [`timeouts`] and [`http_client`]: every client is
+/// built from it.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client())
         .timeout_config(timeouts())
         .load()
         .await

@@ -25,6 +25,7 @@ pub fn sdk_config() -> SdkConfig {
             Credentials::new("test", "test", None, None, "bealert-tests"),
         ))
         .endpoint_url(localstack_url())
+        .http_client(crate::http_client())
         .timeout_config(crate::timeouts())
         .build()
 }

@@ -536,8 +536,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "preview: 5 km circle while 4 clients loop on 45,827 vertices ({heavy_done} done): median {median:.1} ms, min {min:.1}, p90 {p90:.1} (goal <= 200 ms)"
     );
 
-    // 3. An alert to ~100,000 SMS recipients: grow a circle in Brussels until it holds them.
-    let (mut lo, mut hi) = (1.0f64, 60.0f64);
+    // 3. An alert to ~100,000 SMS recipients: grow a circle in Brussels until
+    // it holds them, up to 200 km (all of Belgium; 60 km stopped the AWS
+    // bench's 100,000-recipient run at 33,960).
+    let (mut lo, mut hi) = (1.0f64, 200.0f64);
     let sms_in = |r: f64| {
         let app = app.clone();
         async move {

@@ -39,11 +39,24 @@ pub fn planned(language: Language) -> [(Counter, i64); 2] {
     ]
 }
 
+/// The status a delivery is counted in: one in a sender's hands
+/// (`sending`) counts as `queued`, so a claim, and a retry that puts a
+/// delivery back, change no count. A store claims without writing its
+/// alert's counters (on DynamoDB a claim is then a conditional write of
+/// its own, 1 write unit, not an action in a transaction, 2).
+pub fn counted_as(status: DeliveryStatus) -> DeliveryStatus {
+    match status {
+        DeliveryStatus::Sending => DeliveryStatus::Queued,
+        other => other,
+    }
+}
+
 /// What a delivery's move `from` → `to` does to its alert's counts: one
-/// less in `from`, one more in `to`, and, with its language, the same for
-/// the final statuses per language (a late bounce moves a delivered
-/// message to failed). No move, no change. The language may be left out
-/// only of a move between statuses that are not final (a claim).
+/// less in the status `from` is counted in, one more in `to`'s
+/// ([`counted_as`]), and, with its language, the same for the final
+/// statuses per language (a late bounce moves a delivered message to
+/// failed). No move, no change. The language may be left out only of a
+/// move between statuses that are not final (a claim).
 pub fn moved(
     from: DeliveryStatus,
     to: DeliveryStatus,
@@ -53,8 +66,11 @@ pub fn moved(
     if from == to {
         return out;
     }
-    out.push((Counter::Status(from), -1));
-    out.push((Counter::Status(to), 1));
+    let (counted_from, counted_to) = (counted_as(from), counted_as(to));
+    if counted_from != counted_to {
+        out.push((Counter::Status(counted_from), -1));
+        out.push((Counter::Status(counted_to), 1));
+    }
     if let Some(l) = language {
         if from.is_final() {
             out.push((Counter::Final(l, from), -1));
@@ -257,15 +273,35 @@ mod tests {
     }
 
     #[test]
-    fn statuses_not_final_have_no_language_counts() {
+    fn a_claim_and_a_retry_change_no_count() {
+        assert!(
+            moved(Queued, Sending, Some(Language::De)).is_empty(),
+            "a claim"
+        );
+        assert!(moved(Queued, Sending, None).is_empty(), "a claim");
+        assert!(
+            moved(Sending, Queued, Some(Language::De)).is_empty(),
+            "a retry"
+        );
+    }
+
+    #[test]
+    fn a_delivery_in_a_senders_hands_leaves_the_queued_count_when_it_ends() {
         assert_eq!(
-            moved(Queued, Sending, Some(Language::De)),
-            vec![(Counter::Status(Queued), -1), (Counter::Status(Sending), 1)]
+            moved(Sending, Sent, Some(Language::Fr)),
+            vec![
+                (Counter::Status(Queued), -1),
+                (Counter::Status(Sent), 1),
+                (Counter::Final(Language::Fr, Sent), 1)
+            ]
         );
         assert_eq!(
-            moved(Sending, Queued, Some(Language::De)),
-            vec![(Counter::Status(Sending), -1), (Counter::Status(Queued), 1)],
-            "a retry"
+            moved(Sending, Cancelled, Some(Language::Nl)),
+            vec![
+                (Counter::Status(Queued), -1),
+                (Counter::Status(Cancelled), 1),
+                (Counter::Final(Language::Nl, Cancelled), 1)
+            ]
         );
     }
 

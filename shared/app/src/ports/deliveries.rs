@@ -192,8 +192,11 @@ pub enum ReceiptApplied {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelCounts {
+    /// Not sent yet: planned, or in a sender's hands (claimed, under a
+    /// lease). A claim, and a retry that puts a delivery back, change no
+    /// count ([`crate::rules::moved`]). Counters a store kept for
+    /// `sending` before that rule are added here when read.
     pub queued: u64,
-    pub sending: u64,
     /// Handed over, no receipt (yet).
     pub sent: u64,
     pub failed: u64,
@@ -204,7 +207,7 @@ pub struct ChannelCounts {
 
 impl ChannelCounts {
     pub fn pending(&self) -> u64 {
-        self.queued + self.sending
+        self.queued
     }
 
     /// Every message that left: sent, delivered or not (yet) confirmed.

@@ -7,7 +7,8 @@
 //! transaction's first subscriber, so concurrent writers spread over
 //! [`DELIVERY_BUCKETS`] counter items while a delivery pays a hundredth of
 //! one. A refused condition takes its delivery out; the rest are written
-//! again together.
+//! again together. A claim moves no count ([`rules::counted_as`]), so it is
+//! a conditional UpdateItem of its own per delivery (1 write unit, not 2).
 
 use super::alerts::alert_pk;
 use super::{
@@ -37,6 +38,9 @@ const PLAN_CHUNK: usize = 500;
 
 /// Owner items written at once.
 const OWNER_WRITES: usize = 16;
+
+/// Count-free changes (claims) written at once, one request each.
+const SINGLE_WRITES: usize = 16;
 
 fn delivery_pk(alert: AlertId, channel: Channel, b: u8) -> String {
     format!("D#{alert}#{channel}#{b:02}")
@@ -163,6 +167,11 @@ impl Deltas {
         *self.0.entry(sk).or_default().entry(col.into()).or_default() += d;
     }
 
+    /// No counter moves.
+    fn is_empty(&self) -> bool {
+        self.0.values().all(|cols| cols.values().all(|d| *d == 0))
+    }
+
     /// Counter changes ([`rules`]) of one delivery, in a stripe's counter
     /// item (any stripe: counts are the sum over all of them).
     fn counted(
@@ -255,6 +264,19 @@ impl DynamoStore {
         c: &Change,
         now: i64,
     ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .update(self.change_update(alert, channel, c, now)?)
+            .build())
+    }
+
+    /// A change's conditional update of its delivery item.
+    fn change_update(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        c: &Change,
+        now: i64,
+    ) -> Result<Update, StoreError> {
         let mut u = Update::builder()
             .table_name(&self.tables.deliveries)
             .set_key(Some(delivery_key(alert, channel, c.sub)))
@@ -289,13 +311,63 @@ impl DynamoStore {
                 u = u.expression_attribute_values(":pid", s(id.clone()));
             }
         }
-        Ok(TransactWriteItem::builder()
-            .update(built(u.update_expression(set).build())?)
-            .build())
+        built(u.update_expression(set).build())
+    }
+
+    /// Changes that move no count (claims: [`rules::counted_as`]): a
+    /// conditional UpdateItem each, [`SINGLE_WRITES`] at once, 1 write unit
+    /// where an action in a transaction costs 2. Returns the subscribers
+    /// whose change was written.
+    async fn apply_uncounted(
+        &self,
+        alert: AlertId,
+        channel: Channel,
+        changes: Vec<Change>,
+        now: i64,
+    ) -> Result<Vec<SubscriberId>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let updates = changes
+            .iter()
+            .map(|c| Ok((c.sub, self.change_update(alert, channel, c, now)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let written: Vec<Option<SubscriberId>> =
+            futures::stream::iter(updates)
+                .map(|(sub, u)| async move {
+                    Ok::<_, StoreError>(self.update_if(u).await?.then_some(sub))
+                })
+                .buffered(SINGLE_WRITES)
+                .try_collect()
+                .await?;
+        Ok(written.into_iter().flatten().collect())
+    }
+
+    /// One conditional update on its own: false if its condition was refused.
+    async fn update_if(&self, u: Update) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        self.usage.request();
+        let out = self
+            .client
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .update_expression(u.update_expression())
+            .set_condition_expression(u.condition_expression().map(str::to_string))
+            .set_expression_attribute_names(u.expression_attribute_names().cloned())
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(sdk_err(e)),
+            },
+        }
     }
 
     /// Applies changes in transactions of up to 99 changes and their one
-    /// counter item; returns the subscribers whose change committed. A
+    /// counter item (changes that move no count: one conditional write
+    /// each); returns the subscribers whose change committed. A
     /// change whose condition was refused is taken out and the others are
     /// written again together; a cancellation that names no refused
     /// condition is tried again one change per transaction.
@@ -306,6 +378,13 @@ impl DynamoStore {
         changes: Vec<Change>,
         now: i64,
     ) -> Result<Vec<SubscriberId>, StoreError> {
+        let mut counted = Deltas::default();
+        for c in &changes {
+            counted.changed(channel, 0, c);
+        }
+        if counted.is_empty() {
+            return self.apply_uncounted(alert, channel, changes, now).await;
+        }
         let mut committed = Vec::new();
         let mut singly = Vec::new();
         let mut rest = changes.into_iter().peekable();
@@ -406,7 +485,6 @@ impl DynamoStore {
                     .or_insert_with(ChannelCounts::default);
                 match col.as_str() {
                     "q" => c.queued += v,
-                    "sg" => c.sending += v,
                     "ok" => c.sent += v,
                     "f" => c.failed += v,
                     "cx" => c.cancelled += v,
@@ -438,7 +516,11 @@ impl DynamoStore {
             let name = name.to_string();
             for (col, value) in &item {
                 if let Some(v) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) {
-                    *sums.entry((name.clone(), col.clone())).or_default() += v;
+                    // `sg` holds what was claimed before claims stopped
+                    // counting (rules::counted_as): queued too, summed
+                    // before the clamp.
+                    let col = if col == "sg" { "q" } else { col.as_str() };
+                    *sums.entry((name.clone(), col.to_string())).or_default() += v;
                 }
             }
         }

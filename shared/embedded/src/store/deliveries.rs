@@ -479,11 +479,13 @@ impl DeliveryStore for SqliteStore {
                 let mut rows = stmt.query([&key])?;
                 while let Some(r) = rows.next()? {
                     let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    // `sending` holds what was claimed before claims
+                    // stopped counting (rules::counted_as): queued too.
+                    let queued = r.get::<_, i64>(1)? + r.get::<_, i64>(2)?;
                     channels.insert(
                         channel(r.get(0)?)?,
                         ChannelCounts {
-                            queued: n(1)?,
-                            sending: n(2)?,
+                            queued: queued.max(0) as u64,
                             sent: n(3)?,
                             failed: n(4)?,
                             cancelled: n(5)?,

@@ -237,6 +237,16 @@ impl Deltas {
     }
 }
 
+/// Whether none of these changes moves a count (claims): each on its own,
+/// not their sum, so moves that cancel out across changes still count.
+fn moves_no_count(channel: Channel, changes: &[Change]) -> bool {
+    changes.iter().all(|c| {
+        let mut d = Deltas::default();
+        d.changed(channel, 0, c);
+        d.is_empty()
+    })
+}
+
 /// A conditional status change of one delivery, with its counter deltas.
 struct Change {
     sub: SubscriberId,
@@ -378,11 +388,7 @@ impl DynamoStore {
         changes: Vec<Change>,
         now: i64,
     ) -> Result<Vec<SubscriberId>, StoreError> {
-        let mut counted = Deltas::default();
-        for c in &changes {
-            counted.changed(channel, 0, c);
-        }
-        if counted.is_empty() {
+        if moves_no_count(channel, &changes) {
             return self.apply_uncounted(alert, channel, changes, now).await;
         }
         let mut committed = Vec::new();
@@ -1388,5 +1394,45 @@ mod row_tests {
             ]
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+
+    fn change(n: u64, from: DeliveryStatus, to: DeliveryStatus) -> Change {
+        Change {
+            sub: SubscriberId::from_random(n),
+            from,
+            attempts: None,
+            to,
+            lease_until: 0,
+            bump_attempts: false,
+            error: None,
+            provider: None,
+            language: Some(Language::Nl),
+            timed: None,
+        }
+    }
+
+    #[test]
+    fn claims_move_no_count_and_take_the_single_write_path() {
+        use DeliveryStatus::*;
+        assert!(moves_no_count(
+            Channel::Sms,
+            &[change(1, Queued, Sending), change(2, Queued, Sending)]
+        ));
+        assert!(!moves_no_count(Channel::Sms, &[change(1, Sending, Sent)]));
+    }
+
+    #[test]
+    fn moves_that_cancel_out_across_changes_still_count() {
+        use DeliveryStatus::*;
+        // Summed, these two leave every counter as it was; each moves some.
+        assert!(!moves_no_count(
+            Channel::Sms,
+            &[change(1, Sent, Failed), change(2, Failed, Sent)]
+        ));
     }
 }
